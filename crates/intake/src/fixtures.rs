@@ -54,7 +54,7 @@ pub fn exif_orientation_block(orientation: u16) -> Vec<u8> {
     let model = b"ArticketTestCam\0";
     let mut t = b"MM\0\x2A\0\0\0\x08".to_vec();
     t.extend_from_slice(&2u16.to_be_bytes()); // two entries
-    // Orientation: SHORT, count 1, value left-justified in the 4-byte field.
+                                              // Orientation: SHORT, count 1, value left-justified in the 4-byte field.
     t.extend_from_slice(&[0x01, 0x12, 0x00, 0x03, 0, 0, 0, 1]);
     t.extend_from_slice(&orientation.to_be_bytes());
     t.extend_from_slice(&[0, 0]);

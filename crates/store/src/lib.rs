@@ -1,1 +1,390 @@
-//! placeholder
+//! The store: every room, visit and painter result as rows in one SQLite file (WAL mode),
+//! and every image as a file on disk under a random name.
+//!
+//! The database is the truth. Events on sockets are only hints to re-read it, so a
+//! restart or a dropped connection never loses a finished result. Nothing is wiped at
+//! start-up. Files are written atomically (temp file, then rename), are named by 128
+//! random bits, and never carry a visitor's name.
+//!
+//! The API is synchronous and quick (each call is one short transaction); async callers
+//! run it on a blocking thread.
+
+mod files;
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+pub use files::{FileKind, FileStore};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("file error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("that room already has a phone")]
+    RoomTaken,
+    #[error("no such room")]
+    NoSuchRoom,
+    #[error("this visit already has a photo")]
+    PhotoAlreadyReceived,
+    #[error("no such visit")]
+    NoSuchVisit,
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Where a visit stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VisitStatus {
+    /// A phone joined; no photo yet.
+    Waiting,
+    /// The photo is in; painters are at work.
+    Painting,
+    /// Every painter finished and at least one succeeded; the ticket exists.
+    Done,
+    /// Every painter failed.
+    Failed,
+}
+
+/// Where one painter's work on one visit stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResultStatus {
+    Queued,
+    Painting,
+    Done,
+    Failed,
+}
+
+macro_rules! sql_text_enum {
+    ($t:ty { $($v:ident => $s:literal),* }) => {
+        impl $t {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$v => $s),* }
+            }
+            fn parse(s: &str) -> rusqlite::Result<Self> {
+                match s {
+                    $($s => Ok(Self::$v),)*
+                    other => Err(rusqlite::Error::InvalidColumnType(
+                        0, format!("unknown status {other:?}"), rusqlite::types::Type::Text)),
+                }
+            }
+        }
+    };
+}
+sql_text_enum!(VisitStatus { Waiting => "waiting", Painting => "painting", Done => "done", Failed => "failed" });
+sql_text_enum!(ResultStatus { Queued => "queued", Painting => "painting", Done => "done", Failed => "failed" });
+
+impl VisitStatus {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, VisitStatus::Done | VisitStatus::Failed)
+    }
+}
+
+impl ResultStatus {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, ResultStatus::Done | ResultStatus::Failed)
+    }
+}
+
+/// A kiosk's room. Secrets are stored as hashes only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Room {
+    pub id: String,
+    pub kiosk_token_hash: String,
+    pub join_secret_hash: String,
+    pub visit_id: Option<String>,
+    pub created_at: i64,
+}
+
+/// One visitor's visit, with its painter results in the order they were requested.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Visit {
+    pub id: String,
+    pub room_id: String,
+    pub participant_token_hash: String,
+    pub status: VisitStatus,
+    pub name: Option<String>,
+    pub photo_file: Option<String>,
+    pub ticket_file: Option<String>,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+    pub results: Vec<PainterResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PainterResult {
+    pub painter: String,
+    pub status: ResultStatus,
+    pub image_file: Option<String>,
+    pub error: Option<String>,
+    pub attempts: u32,
+}
+
+/// The booth's database and file directory.
+pub struct Store {
+    db: Mutex<Connection>,
+    files: FileStore,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store under `data_dir`: `articket.sqlite3` and
+    /// `files/`. Applies pending migrations. Never deletes existing data.
+    pub fn open(data_dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(data_dir)?;
+        let files = FileStore::open(&data_dir.join("files"))?;
+        let path = data_dir.join("articket.sqlite3");
+        let mut conn = Connection::open(&path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        schema::migrate(&mut conn)?;
+        Ok(Store {
+            db: Mutex::new(conn),
+            files,
+            path,
+        })
+    }
+
+    pub fn files(&self) -> &FileStore {
+        &self.files
+    }
+
+    /// The SQLite file, for operators and tests.
+    pub fn db_path(&self) -> &Path {
+        &self.path
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written (each call is
+        // one transaction), so a poisoned lock is safe to reuse.
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn create_room(&self, room: &Room) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO rooms (id, kiosk_token_hash, join_secret_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![room.id, room.kiosk_token_hash, room.join_secret_hash, room.created_at],
+        )?;
+        Ok(())
+    }
+
+    pub fn room(&self, room_id: &str) -> Result<Option<Room>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT id, kiosk_token_hash, join_secret_hash, visit_id, created_at FROM rooms WHERE id = ?1",
+                [room_id],
+                |r| {
+                    Ok(Room {
+                        id: r.get(0)?,
+                        kiosk_token_hash: r.get(1)?,
+                        join_secret_hash: r.get(2)?,
+                        visit_id: r.get(3)?,
+                        created_at: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Gives the room its one phone: creates the visit and claims the room in one
+    /// transaction, so two phones racing for one QR code cannot both win.
+    pub fn join_room(
+        &self,
+        room_id: &str,
+        visit_id: &str,
+        participant_token_hash: &str,
+        now: i64,
+    ) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let claimed = tx.execute(
+            "UPDATE rooms SET visit_id = ?1 WHERE id = ?2 AND visit_id IS NULL",
+            params![visit_id, room_id],
+        )?;
+        if claimed == 0 {
+            let exists: bool = tx.query_row(
+                "SELECT EXISTS(SELECT 1 FROM rooms WHERE id = ?1)",
+                [room_id],
+                |r| r.get(0),
+            )?;
+            return Err(if exists {
+                StoreError::RoomTaken
+            } else {
+                StoreError::NoSuchRoom
+            });
+        }
+        tx.execute(
+            "INSERT INTO visits (id, room_id, participant_token_hash, status, created_at, updated_at)
+             VALUES (?1, ?2, ?3, 'waiting', ?4, ?4)",
+            params![visit_id, room_id, participant_token_hash, now],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records the photo and queues one result per painter. A visit takes one photo.
+    pub fn start_painting(
+        &self,
+        visit_id: &str,
+        name: &str,
+        photo_file: &str,
+        painters: &[&str],
+        now: i64,
+    ) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let updated = tx.execute(
+            "UPDATE visits SET name = ?1, photo_file = ?2, status = 'painting', updated_at = ?3
+             WHERE id = ?4 AND status = 'waiting'",
+            params![name, photo_file, now, visit_id],
+        )?;
+        if updated == 0 {
+            let exists: bool = tx.query_row(
+                "SELECT EXISTS(SELECT 1 FROM visits WHERE id = ?1)",
+                [visit_id],
+                |r| r.get(0),
+            )?;
+            return Err(if exists {
+                StoreError::PhotoAlreadyReceived
+            } else {
+                StoreError::NoSuchVisit
+            });
+        }
+        for (position, painter) in painters.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO results (visit_id, painter, position, status, updated_at) VALUES (?1, ?2, ?3, 'queued', ?4)",
+                params![visit_id, painter, position as i64, now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Marks a painter as started; counts the attempt.
+    pub fn result_started(&self, visit_id: &str, painter: &str, now: i64) -> Result<()> {
+        self.conn().execute(
+            "UPDATE results SET status = 'painting', attempts = attempts + 1, error = NULL, updated_at = ?3
+             WHERE visit_id = ?1 AND painter = ?2",
+            params![visit_id, painter, now],
+        )?;
+        Ok(())
+    }
+
+    /// Records a painter's final outcome: an image file, or an error.
+    pub fn result_finished(
+        &self,
+        visit_id: &str,
+        painter: &str,
+        outcome: std::result::Result<&str, &str>,
+        now: i64,
+    ) -> Result<()> {
+        let (status, file, error) = match outcome {
+            Ok(file) => (ResultStatus::Done, Some(file), None),
+            Err(error) => (ResultStatus::Failed, None, Some(error)),
+        };
+        self.conn().execute(
+            "UPDATE results SET status = ?3, image_file = ?4, error = ?5, updated_at = ?6
+             WHERE visit_id = ?1 AND painter = ?2",
+            params![visit_id, painter, status.as_str(), file, error, now],
+        )?;
+        Ok(())
+    }
+
+    /// Closes the painting phase: `Done` with a ticket, or `Failed` without one.
+    pub fn painting_finished(
+        &self,
+        visit_id: &str,
+        ticket_file: Option<&str>,
+        now: i64,
+    ) -> Result<VisitStatus> {
+        let status = if ticket_file.is_some() {
+            VisitStatus::Done
+        } else {
+            VisitStatus::Failed
+        };
+        self.conn().execute(
+            "UPDATE visits SET status = ?2, ticket_file = ?3, updated_at = ?4 WHERE id = ?1",
+            params![visit_id, status.as_str(), ticket_file, now],
+        )?;
+        Ok(status)
+    }
+
+    /// The visitor said they are done; the kiosk may move on.
+    pub fn visitor_finished(&self, visit_id: &str, now: i64) -> Result<()> {
+        let n = self.conn().execute(
+            "UPDATE visits SET finished_at = COALESCE(finished_at, ?2), updated_at = ?2 WHERE id = ?1",
+            params![visit_id, now],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NoSuchVisit);
+        }
+        Ok(())
+    }
+
+    pub fn visit(&self, visit_id: &str) -> Result<Option<Visit>> {
+        let conn = self.conn();
+        let visit = conn
+            .query_row(
+                "SELECT id, room_id, participant_token_hash, status, name, photo_file, ticket_file, created_at, finished_at
+                 FROM visits WHERE id = ?1",
+                [visit_id],
+                |r| {
+                    Ok(Visit {
+                        id: r.get(0)?,
+                        room_id: r.get(1)?,
+                        participant_token_hash: r.get(2)?,
+                        status: VisitStatus::parse(&r.get::<_, String>(3)?)?,
+                        name: r.get(4)?,
+                        photo_file: r.get(5)?,
+                        ticket_file: r.get(6)?,
+                        created_at: r.get(7)?,
+                        finished_at: r.get(8)?,
+                        results: Vec::new(),
+                    })
+                },
+            )
+            .optional()?;
+        let Some(mut visit) = visit else {
+            return Ok(None);
+        };
+        let mut stmt = conn.prepare_cached(
+            "SELECT painter, status, image_file, error, attempts FROM results WHERE visit_id = ?1 ORDER BY position",
+        )?;
+        visit.results = stmt
+            .query_map([visit_id], |r| {
+                Ok(PainterResult {
+                    painter: r.get(0)?,
+                    status: ResultStatus::parse(&r.get::<_, String>(1)?)?,
+                    image_file: r.get(2)?,
+                    error: r.get(3)?,
+                    attempts: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Some(visit))
+    }
+
+    /// Ids of visits whose painters were interrupted (by a crash or a restart).
+    pub fn unfinished_visits(&self) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT id FROM visits WHERE status = 'painting' ORDER BY created_at")?;
+        let ids = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(ids)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,126 @@
-//! placeholder
+//! Style backends: everything that turns a visitor's photo into a painting.
+//!
+//! Every backend implements [`Stylizer`]: one call paints one painter's version of one
+//! photo, may fail on its own, and reports progress as it goes. The web server runs the
+//! four painters of a visit as four independent jobs, so a backend never needs to know
+//! about visits, rooms or retries. [`BuiltinRenderer`] is the default backend: classical
+//! non-photorealistic rendering on the CPU, with no model files and no GPU.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+pub mod builtin;
+mod painter_text;
+
+pub use builtin::BuiltinRenderer;
+
+/// The four painters a booth offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Painter {
+    Picasso,
+    Renoir,
+    #[serde(rename = "vangogh")]
+    VanGogh,
+    Lichtenstein,
+}
+
+impl Painter {
+    /// Every painter, in the order the booth shows them.
+    pub const ALL: [Painter; 4] = [
+        Painter::Picasso,
+        Painter::Renoir,
+        Painter::VanGogh,
+        Painter::Lichtenstein,
+    ];
+
+    /// The stable id used in the API, the store and file names.
+    pub fn id(self) -> &'static str {
+        match self {
+            Painter::Picasso => "picasso",
+            Painter::Renoir => "renoir",
+            Painter::VanGogh => "vangogh",
+            Painter::Lichtenstein => "lichtenstein",
+        }
+    }
+
+    /// The painter's name in English.
+    pub fn name_en(self) -> &'static str {
+        painter_text::name_en(self)
+    }
+
+    /// The painter's name in Korean.
+    pub fn name_ko(self) -> &'static str {
+        painter_text::name_ko(self)
+    }
+}
+
+impl fmt::Display for Painter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+/// The id was none of `picasso`, `renoir`, `vangogh` or `lichtenstein`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown painter {0:?}; expected one of picasso, renoir, vangogh, lichtenstein")]
+pub struct UnknownPainter(pub String);
+
+impl FromStr for Painter {
+    type Err = UnknownPainter;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Painter::ALL
+            .into_iter()
+            .find(|p| p.id() == s)
+            .ok_or_else(|| UnknownPainter(s.to_owned()))
+    }
+}
+
+/// One painter's work on one photo.
+#[derive(Clone)]
+pub struct PaintJob {
+    pub painter: Painter,
+    /// The photo after intake: upright, at most the configured long side.
+    pub photo: Arc<RgbImage>,
+    /// The same photo as the intake JPEG, for backends that send bytes over the wire.
+    pub photo_jpeg: Arc<[u8]>,
+    /// Seeds every random choice, so the same visit paints the same picture.
+    pub seed: u64,
+}
+
+/// Receives progress from 0.0 to 1.0. Cheap to call; backends call it freely.
+pub type Progress = Arc<dyn Fn(f32) + Send + Sync>;
+
+/// A boxed future, so that backends can sit behind `dyn Stylizer`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why one painter failed on one photo. The web layer decides whether to retry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StyleError {
+    /// The backend is busy or unreachable; trying again later may work.
+    #[error("the painter is unavailable: {0}")]
+    Unavailable(String),
+    /// The backend failed while painting.
+    #[error("painting failed: {0}")]
+    Failed(String),
+}
+
+/// A backend that paints photos in a painter's style.
+pub trait Stylizer: Send + Sync {
+    /// A short name for logs and the operator page, e.g. "builtin".
+    fn backend(&self) -> &'static str;
+
+    /// Paints `job.photo` as `job.painter` would. The result has the photo's size.
+    fn paint(
+        &self,
+        job: PaintJob,
+        progress: Progress,
+    ) -> BoxFuture<'_, Result<RgbImage, StyleError>>;
+}

@@ -1,0 +1,149 @@
+use super::*;
+
+fn room(id: &str) -> Room {
+    Room {
+        id: id.into(),
+        kiosk_token_hash: "k".into(),
+        join_secret_hash: "s".into(),
+        visit_id: None,
+        created_at: 1,
+    }
+}
+
+fn id() -> String {
+    articket_rooms::new_id()
+}
+
+#[test]
+fn opening_creates_a_wal_database_at_the_current_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let conn = store.conn();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    let version: usize = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    assert_eq!(version, schema::VERSION);
+    assert!(dir.path().join("articket.sqlite3").exists());
+}
+
+#[test]
+fn a_room_takes_exactly_one_phone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let r = id();
+    store.create_room(&room(&r)).unwrap();
+    let first = id();
+    store.join_room(&r, &first, "p1", 2).unwrap();
+    assert!(matches!(
+        store.join_room(&r, &id(), "p2", 3),
+        Err(StoreError::RoomTaken)
+    ));
+    assert!(matches!(
+        store.join_room(&id(), &id(), "p3", 3),
+        Err(StoreError::NoSuchRoom)
+    ));
+    assert_eq!(
+        store.room(&r).unwrap().unwrap().visit_id.as_deref(),
+        Some(first.as_str())
+    );
+}
+
+#[test]
+fn a_visit_runs_from_waiting_to_done_and_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, v) = (id(), id());
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.create_room(&room(&r)).unwrap();
+        store.join_room(&r, &v, "p", 2).unwrap();
+        assert_eq!(
+            store.visit(&v).unwrap().unwrap().status,
+            VisitStatus::Waiting
+        );
+        store
+            .start_painting(&v, "김민지", "photo.jpg", &["picasso", "renoir"], 3)
+            .unwrap();
+        assert!(matches!(
+            store.start_painting(&v, "again", "x.jpg", &["picasso"], 4),
+            Err(StoreError::PhotoAlreadyReceived)
+        ));
+        assert_eq!(store.unfinished_visits().unwrap(), vec![v.clone()]);
+        store.result_started(&v, "picasso", 4).unwrap();
+        store
+            .result_finished(&v, "picasso", Ok("a.jpg"), 5)
+            .unwrap();
+        store.result_started(&v, "renoir", 4).unwrap();
+        store.result_started(&v, "renoir", 5).unwrap();
+        store.result_finished(&v, "renoir", Err("boom"), 6).unwrap();
+        assert_eq!(
+            store.painting_finished(&v, Some("t.png"), 7).unwrap(),
+            VisitStatus::Done
+        );
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let visit = store.visit(&v).unwrap().unwrap();
+    assert_eq!(visit.status, VisitStatus::Done);
+    assert_eq!(visit.name.as_deref(), Some("김민지"));
+    assert_eq!(visit.ticket_file.as_deref(), Some("t.png"));
+    let r: Vec<_> = visit
+        .results
+        .iter()
+        .map(|r| (r.painter.as_str(), r.status, r.attempts))
+        .collect();
+    assert_eq!(
+        r,
+        vec![
+            ("picasso", ResultStatus::Done, 1),
+            ("renoir", ResultStatus::Failed, 2)
+        ]
+    );
+    assert_eq!(visit.results[1].error.as_deref(), Some("boom"));
+    assert!(store.unfinished_visits().unwrap().is_empty());
+}
+
+#[test]
+fn files_are_written_whole_under_random_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let name = store.files().put(b"jpeg bytes", FileKind::Jpeg).unwrap();
+    assert_eq!(FileKind::of_name(&name), Some(FileKind::Jpeg));
+    assert_eq!(store.files().read(&name).unwrap(), b"jpeg bytes");
+    let leftovers: Vec<_> = std::fs::read_dir(store.files().dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(leftovers, vec![name]);
+}
+
+#[test]
+fn only_our_own_file_names_resolve_to_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    for bad in [
+        "../articket.sqlite3",
+        "..%2farticket.sqlite3",
+        "0123456789abcdef0123456789abcdef.sqlite3",
+        "0123456789abcdef0123456789abcdef",
+        "/etc/passwd",
+        "0123456789abcdef0123456789abcdef.jpg/..",
+    ] {
+        assert!(store.files().path(bad).is_none(), "{bad}");
+    }
+    assert!(store
+        .files()
+        .path("0123456789abcdef0123456789abcdef.png")
+        .is_some());
+}
+
+#[test]
+fn temp_files_left_by_a_crash_are_removed_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("files")).unwrap();
+    std::fs::write(dir.path().join("files/.tmp-abc"), b"half").unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(std::fs::read_dir(store.files().dir()).unwrap().count(), 0);
+}

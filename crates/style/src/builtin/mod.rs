@@ -1,0 +1,73 @@
+//! The built-in CPU renderer: one module per painter, each a pure function
+//! `(photo, seed) -> painting`, plus the [`BuiltinRenderer`] backend that runs them on
+//! blocking threads under the server's CPU semaphore.
+
+use std::sync::Arc;
+
+use image::RgbImage;
+use tokio::sync::Semaphore;
+
+use crate::{BoxFuture, PaintJob, Painter, Progress, StyleError, Stylizer};
+
+mod canvas;
+mod lichtenstein;
+mod picasso;
+mod renoir;
+mod vangogh;
+
+/// Paints `photo` in `painter`'s style. Deterministic: the same photo and seed give the
+/// same pixels. The output has the photo's size. CPU-bound.
+pub fn render(painter: Painter, photo: &RgbImage, seed: u64) -> RgbImage {
+    if photo.width() == 0 || photo.height() == 0 {
+        return photo.clone();
+    }
+    match painter {
+        Painter::Picasso => picasso::paint(photo, seed),
+        Painter::Renoir => renoir::paint(photo, seed),
+        Painter::VanGogh => vangogh::paint(photo, seed),
+        Painter::Lichtenstein => lichtenstein::paint(photo, seed),
+    }
+}
+
+/// The default backend. CPU work waits for a permit of the shared semaphore, so the
+/// painters of many visits never oversubscribe the machine's cores.
+pub struct BuiltinRenderer {
+    cpu: Arc<Semaphore>,
+}
+
+impl BuiltinRenderer {
+    pub fn new(cpu: Arc<Semaphore>) -> Self {
+        Self { cpu }
+    }
+}
+
+impl Stylizer for BuiltinRenderer {
+    fn backend(&self) -> &'static str {
+        "builtin"
+    }
+
+    fn paint(
+        &self,
+        job: PaintJob,
+        progress: Progress,
+    ) -> BoxFuture<'_, Result<RgbImage, StyleError>> {
+        Box::pin(async move {
+            let _permit = self
+                .cpu
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| StyleError::Unavailable("the server is shutting down".into()))?;
+            progress(0.05);
+            let painting =
+                tokio::task::spawn_blocking(move || render(job.painter, &job.photo, job.seed))
+                    .await
+                    .map_err(|e| StyleError::Failed(format!("the renderer crashed: {e}")))?;
+            progress(1.0);
+            Ok(painting)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
