@@ -1,1 +1,176 @@
-fn main() {}
+//! `articket`: the booth server (`serve`, the default) and the offline painter
+//! (`stylize`). A thin shell over the stage crates; see README.md for the layout.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use articket_style::Painter;
+
+use articket_web::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "articket",
+    version,
+    about = "A photo booth that paints visitors as four painters would"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the booth server (the default).
+    Serve(ServeArgs),
+    /// Paint one photo offline: one JPEG per painter plus ticket.png.
+    Stylize {
+        /// A JPEG, PNG or WebP photo.
+        input: PathBuf,
+        /// The folder to write into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Only these painters (repeatable); all four by default.
+        #[arg(long = "painter")]
+        painters: Vec<Painter>,
+        /// The name on the ticket.
+        #[arg(long, default_value = "Articket")]
+        name: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args, Clone, Default)]
+struct ServeArgs {
+    /// The config file; `articket.toml` in the working directory if present.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Listen address and port, e.g. 0.0.0.0:8080 (overrides the config).
+    #[arg(long)]
+    bind: Option<std::net::SocketAddr>,
+    /// Data folder for the database and images (overrides the config).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Stylize {
+            input,
+            out,
+            painters,
+            name,
+            config,
+        }) => stylize(&input, &out, &painters, &name, config.as_deref()),
+        Some(Command::Serve(args)) => serve(args),
+        None => serve(cli.serve),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("articket: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    Ok(Config::load(path, std::env::vars())?)
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = load_config(args.config.as_deref())?;
+    if let Some(bind) = args.bind {
+        config.server.bind = bind;
+    }
+    if let Some(dir) = args.data_dir {
+        config.server.data_dir = dir;
+    }
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.server.bind)
+            .await
+            .with_context(|| format!("cannot listen on {} (server.bind)", config.server.bind))?;
+        let base = articket_web::advertised_base_url(&config, listener.local_addr()?);
+        print_banner(&base, &config);
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down");
+        };
+        articket_web::launch_with_listener(config, listener, shutdown).await
+    })
+}
+
+fn print_banner(base: &str, config: &Config) {
+    println!();
+    println!("  ARTICKET booth is running.");
+    println!("  Kiosk screen: open {base}/ on the booth PC (full screen: F11)");
+    println!("  Data folder:  {}", config.server.data_dir.display());
+    if let Some(qr) = articket_web::qr::terminal(&format!("{base}/")) {
+        println!("\n{qr}");
+    }
+    println!("  Press Ctrl+C to stop.\n");
+}
+
+fn stylize(
+    input: &Path,
+    out: &Path,
+    painters: &[Painter],
+    name: &str,
+    config: Option<&Path>,
+) -> anyhow::Result<()> {
+    let config = load_config(config)?;
+    let bytes = std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
+    let photo = articket_intake::process(&bytes, &config.intake())
+        .with_context(|| format!("{} was refused", input.display()))?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let painters = if painters.is_empty() {
+        &config.painting.painters[..]
+    } else {
+        painters
+    };
+    let seed = 0x0A27_1C3E;
+    let mut paintings = Vec::new();
+    for &painter in painters {
+        let started = std::time::Instant::now();
+        let img = articket_style::builtin::render(painter, &photo.image, seed);
+        let jpeg = articket_intake::encode_jpeg(&img, config.upload.jpeg_quality)?;
+        let path = out.join(format!("{}.jpg", painter.id()));
+        std::fs::write(&path, &jpeg).with_context(|| format!("cannot write {}", path.display()))?;
+        println!(
+            "{:<13} {:>6.1} ms  {}",
+            painter.id(),
+            started.elapsed().as_secs_f64() * 1e3,
+            path.display()
+        );
+        paintings.push(articket_ticket::TicketPainting {
+            label_en: painter.name_en().into(),
+            label_ko: painter.name_ko().into(),
+            image: jpeg,
+        });
+    }
+    let ticket = articket_ticket::TicketRenderer::new().phone_ticket_png(
+        &articket_ticket::TicketContent {
+            name: name.to_owned(),
+            date: chrono::Local::now().format("%Y.%m.%d").to_string(),
+            paintings,
+        },
+    )?;
+    let path = out.join("ticket.png");
+    std::fs::write(&path, ticket).with_context(|| format!("cannot write {}", path.display()))?;
+    println!("ticket        {}", path.display());
+    Ok(())
+}

@@ -93,12 +93,13 @@ impl ResultStatus {
     }
 }
 
-/// A kiosk's room. Secrets are stored as hashes only.
+/// A kiosk's room. The kiosk token is stored as a hash. The join secret is kept only
+/// while the room is open (the kiosk must redraw its QR code) and erased on join.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Room {
     pub id: String,
     pub kiosk_token_hash: String,
-    pub join_secret_hash: String,
+    pub join_secret: Option<String>,
     pub visit_id: Option<String>,
     pub created_at: i64,
 }
@@ -171,8 +172,8 @@ impl Store {
 
     pub fn create_room(&self, room: &Room) -> Result<()> {
         self.conn().execute(
-            "INSERT INTO rooms (id, kiosk_token_hash, join_secret_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![room.id, room.kiosk_token_hash, room.join_secret_hash, room.created_at],
+            "INSERT INTO rooms (id, kiosk_token_hash, join_secret, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![room.id, room.kiosk_token_hash, room.join_secret, room.created_at],
         )?;
         Ok(())
     }
@@ -181,13 +182,13 @@ impl Store {
         Ok(self
             .conn()
             .query_row(
-                "SELECT id, kiosk_token_hash, join_secret_hash, visit_id, created_at FROM rooms WHERE id = ?1",
+                "SELECT id, kiosk_token_hash, join_secret, visit_id, created_at FROM rooms WHERE id = ?1",
                 [room_id],
                 |r| {
                     Ok(Room {
                         id: r.get(0)?,
                         kiosk_token_hash: r.get(1)?,
-                        join_secret_hash: r.get(2)?,
+                        join_secret: r.get(2)?,
                         visit_id: r.get(3)?,
                         created_at: r.get(4)?,
                     })
@@ -208,7 +209,7 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let claimed = tx.execute(
-            "UPDATE rooms SET visit_id = ?1 WHERE id = ?2 AND visit_id IS NULL",
+            "UPDATE rooms SET visit_id = ?1, join_secret = NULL WHERE id = ?2 AND visit_id IS NULL",
             params![visit_id, room_id],
         )?;
         if claimed == 0 {

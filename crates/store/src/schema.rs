@@ -8,7 +8,7 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE rooms (
         id               TEXT PRIMARY KEY,
         kiosk_token_hash TEXT NOT NULL,
-        join_secret_hash TEXT NOT NULL,
+        join_secret      TEXT,
         visit_id         TEXT UNIQUE,
         created_at       INTEGER NOT NULL
     );

@@ -4,7 +4,7 @@ fn room(id: &str) -> Room {
     Room {
         id: id.into(),
         kiosk_token_hash: "k".into(),
-        join_secret_hash: "s".into(),
+        join_secret: Some("s".into()),
         visit_id: None,
         created_at: 1,
     }

@@ -1,0 +1,36 @@
+//! The events a room's sockets receive. Each is a hint with the changed data; the full
+//! state is always at `GET /api/visits/{id}`, and clients re-read it after connecting.
+
+use articket_store::{ResultStatus, VisitStatus};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RoomEvent {
+    /// A phone claimed the room's QR code.
+    PhoneJoined { visit_id: String },
+    /// The photo passed intake; painters are queued.
+    PhotoReceived {
+        visit_id: String,
+        name: String,
+        photo_url: String,
+    },
+    /// One painter changed state or made progress.
+    Painter {
+        visit_id: String,
+        painter: String,
+        status: ResultStatus,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        progress: Option<f32>,
+        image_url: Option<String>,
+        error: Option<String>,
+    },
+    /// Every painter is finished; the ticket is ready if any painter succeeded.
+    VisitDone {
+        visit_id: String,
+        status: VisitStatus,
+        ticket_url: Option<String>,
+    },
+    /// The visitor tapped "finish"; the kiosk may reset.
+    VisitorFinished { visit_id: String },
+}

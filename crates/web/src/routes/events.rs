@@ -1,0 +1,82 @@
+//! `GET /api/rooms/{room_id}/events`: the room's WebSocket. The kiosk authenticates
+//! with `?kiosk_token=`, the phone with its cookie. The socket only pushes; clients
+//! re-read `GET /api/visits/{id}` after every (re)connect, so nothing is lost.
+
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use tokio::sync::broadcast::error::RecvError;
+
+use articket_rooms::Subscription;
+
+use super::check_id;
+use super::rooms::KioskQuery;
+use crate::auth;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+const PING_EVERY: Duration = Duration::from_secs(20);
+
+pub async fn socket(
+    State(state): State<AppState>,
+    Path(room_id): Path<String>,
+    Query(q): Query<KioskQuery>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> AppResult<Response> {
+    check_id(&room_id)?;
+    let id = room_id.clone();
+    let room = state
+        .db(move |s| s.room(&id))
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    let visit = match room.visit_id.clone() {
+        Some(v) => state.db(move |s| s.visit(&v)).await?,
+        None => None,
+    };
+    auth::viewer(&room, visit.as_ref(), &headers, q.kiosk_token.as_deref())
+        .ok_or_else(AppError::no_access)?;
+    // Subscribe before the upgrade, so no event between now and the client's state
+    // read can slip through the gap.
+    let subscription = state.hub.subscribe(&room_id);
+    Ok(ws
+        .max_message_size(4096)
+        .on_upgrade(move |socket| pump(socket, subscription, state)))
+}
+
+async fn pump(mut socket: WebSocket, mut events: Subscription, state: AppState) {
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            event = events.recv() => {
+                let text = match event {
+                    Ok(json) => json.to_string(),
+                    // Too slow to keep up: tell the client to re-read the state.
+                    Err(RecvError::Lagged(_)) => r#"{"type":"resync"}"#.to_owned(),
+                    Err(RecvError::Closed) => break,
+                };
+                if socket.send(Message::Text(text.into())).await.is_err() {
+                    break;
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                // Clients have nothing to say; anything but a close is ignored.
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            },
+            _ = ping.tick() => {
+                if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+                    break;
+                }
+            }
+            _ = state.closed() => {
+                let _ = socket.send(Message::Close(None)).await;
+                break;
+            }
+        }
+    }
+}

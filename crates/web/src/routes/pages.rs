@@ -1,0 +1,45 @@
+//! The kiosk and phone pages and their assets, embedded in the binary from
+//! `assets/web/` so a booth is one file to copy.
+
+use axum::extract::Path;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use rust_embed::RustEmbed;
+
+use super::check_id;
+use crate::error::{AppError, AppResult};
+
+#[derive(RustEmbed)]
+#[folder = "../../assets/web/"]
+struct WebAssets;
+
+fn embedded(path: &str) -> AppResult<Response> {
+    let file = WebAssets::get(path).ok_or_else(AppError::not_found)?;
+    let mime = file.metadata.mimetype().to_owned();
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime),
+            (header::CACHE_CONTROL, "no-cache".to_owned()),
+        ],
+        file.data,
+    )
+        .into_response())
+}
+
+/// `/`: the kiosk screen.
+pub async fn kiosk() -> AppResult<Response> {
+    embedded("kiosk.html")
+}
+
+/// `/j/{room_id}` and `/v/{visit_id}`: the phone page; its script reads the path.
+pub async fn phone(Path(id): Path<String>) -> AppResult<Response> {
+    check_id(&id)?;
+    embedded("phone.html")
+}
+
+pub async fn asset(Path(path): Path<String>) -> AppResult<Response> {
+    if path.ends_with(".html") {
+        return Err(AppError::not_found());
+    }
+    embedded(&path)
+}

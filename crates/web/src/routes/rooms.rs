@@ -1,0 +1,127 @@
+//! The kiosk's side of a room: create one, read its state, show its QR code.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use articket_rooms::{new_id, token_hash};
+use articket_store::Room;
+
+use super::check_id;
+use crate::auth;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::studio::now;
+use crate::views::VisitView;
+
+#[derive(Serialize)]
+pub struct NewRoom {
+    room_id: String,
+    kiosk_token: String,
+    join_url: String,
+    qr_svg_url: String,
+    /// The kiosk resets after this long without activity in a visit.
+    idle_reset_secs: u64,
+    finished_hold_secs: u64,
+}
+
+/// `POST /api/rooms`: a fresh room for the next visitor.
+pub async fn create(State(state): State<AppState>) -> AppResult<(StatusCode, Json<NewRoom>)> {
+    let (room_id, kiosk_token, secret) = (new_id(), new_id(), new_id());
+    let room = Room {
+        id: room_id.clone(),
+        kiosk_token_hash: token_hash(&kiosk_token),
+        join_secret: Some(secret.clone()),
+        visit_id: None,
+        created_at: now(),
+    };
+    state.db(move |s| s.create_room(&room)).await?;
+    let join_url = join_url(&state, &room_id, &secret);
+    Ok((
+        StatusCode::CREATED,
+        Json(NewRoom {
+            qr_svg_url: format!("/api/rooms/{room_id}/qr.svg?kiosk_token={kiosk_token}"),
+            room_id,
+            kiosk_token,
+            join_url,
+            idle_reset_secs: state.config.kiosk.idle_reset_secs,
+            finished_hold_secs: state.config.kiosk.finished_hold_secs,
+        }),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct KioskQuery {
+    pub kiosk_token: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct RoomView {
+    room_id: String,
+    joined: bool,
+    visit: Option<VisitView>,
+}
+
+/// `GET /api/rooms/{room_id}`: the room and its visit, for the kiosk.
+pub async fn show(
+    State(state): State<AppState>,
+    Path(room_id): Path<String>,
+    Query(q): Query<KioskQuery>,
+    headers: HeaderMap,
+) -> AppResult<Json<RoomView>> {
+    check_id(&room_id)?;
+    let id = room_id.clone();
+    let room = state
+        .db(move |s| s.room(&id))
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    if !auth::is_kiosk(&room, &headers, q.kiosk_token.as_deref()) {
+        return Err(AppError::no_access());
+    }
+    let visit = match room.visit_id.clone() {
+        Some(v) => state.db(move |s| s.visit(&v)).await?,
+        None => None,
+    };
+    Ok(Json(RoomView {
+        room_id,
+        joined: room.visit_id.is_some(),
+        visit: visit.as_ref().map(VisitView::from),
+    }))
+}
+
+/// `GET /api/rooms/{room_id}/qr.svg?kiosk_token=…`: the join link as a QR code. Only
+/// the kiosk may see it, since it carries the join secret.
+pub async fn qr_svg(
+    State(state): State<AppState>,
+    Path(room_id): Path<String>,
+    Query(q): Query<KioskQuery>,
+    headers: HeaderMap,
+) -> AppResult<impl IntoResponse> {
+    check_id(&room_id)?;
+    let id = room_id.clone();
+    let room = state
+        .db(move |s| s.room(&id))
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    if !auth::is_kiosk(&room, &headers, q.kiosk_token.as_deref()) {
+        return Err(AppError::no_access());
+    }
+    let secret = room.join_secret.ok_or_else(|| {
+        AppError::new(
+            StatusCode::GONE,
+            "room-taken",
+            "A phone already joined this room; the kiosk will show a new code.",
+        )
+    })?;
+    let svg = crate::qr::svg(&join_url(&state, &room_id, &secret))
+        .ok_or_else(|| AppError::internal("qr", "the join URL does not fit in a QR code"))?;
+    Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg))
+}
+
+/// The secret travels in the URL fragment, which browsers never send to a server, so it
+/// stays out of every access log; the phone page posts it to `/api/join`.
+fn join_url(state: &AppState, room_id: &str, secret: &str) -> String {
+    format!("{}/j/{room_id}#{secret}", state.base_url)
+}

@@ -1,0 +1,237 @@
+//! A visit: read its state, upload its one photo, and say "finished".
+
+use std::sync::Arc;
+
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+
+use articket_store::{FileKind, Visit, VisitStatus};
+use articket_style::Painter;
+
+use super::check_id;
+use super::rooms::KioskQuery;
+use crate::auth::{self, Viewer};
+use crate::error::{AppError, AppResult};
+use crate::events::RoomEvent;
+use crate::state::AppState;
+use crate::studio::{self, now, Sitting};
+use crate::views::{file_url, VisitView};
+
+/// Loads the visit and checks that the caller is its kiosk or its phone.
+async fn visit_for(
+    state: &AppState,
+    visit_id: &str,
+    headers: &HeaderMap,
+    kiosk_token: Option<&str>,
+) -> AppResult<(Visit, Viewer)> {
+    check_id(visit_id)?;
+    let id = visit_id.to_owned();
+    let visit = state
+        .db(move |s| s.visit(&id))
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    let room_id = visit.room_id.clone();
+    let room = state
+        .db(move |s| s.room(&room_id))
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    let viewer =
+        auth::viewer(&room, Some(&visit), headers, kiosk_token).ok_or_else(AppError::no_access)?;
+    Ok((visit, viewer))
+}
+
+/// `GET /api/visits/{visit_id}`: the whole visit, for its kiosk or its phone.
+pub async fn show(
+    State(state): State<AppState>,
+    Path(visit_id): Path<String>,
+    Query(q): Query<KioskQuery>,
+    headers: HeaderMap,
+) -> AppResult<Json<VisitView>> {
+    let (visit, _) = visit_for(&state, &visit_id, &headers, q.kiosk_token.as_deref()).await?;
+    Ok(Json(VisitView::from(&visit)))
+}
+
+/// `POST /api/visits/{visit_id}/photo`: multipart `photo`, `name`, optional `painter`s.
+pub async fn upload_photo(
+    State(state): State<AppState>,
+    Path(visit_id): Path<String>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
+    let (visit, viewer) = visit_for(&state, &visit_id, &headers, None).await?;
+    if viewer != Viewer::Phone {
+        return Err(AppError::no_access());
+    }
+    if visit.status != VisitStatus::Waiting {
+        return Err(articket_store::StoreError::PhotoAlreadyReceived.into());
+    }
+    let form = read_form(multipart?, state.config.upload.max_name_chars).await?;
+    let photo_bytes = form.photo.ok_or_else(|| {
+        AppError::bad_request("photo-missing", "Please choose a photo to upload.")
+    })?;
+    if form.name.is_empty() {
+        return Err(AppError::bad_request(
+            "name-required",
+            "Please type your name for the ticket.",
+        ));
+    }
+    let painters = if form.painters.is_empty() {
+        state.config.painting.painters.clone()
+    } else {
+        form.painters
+    };
+
+    let opts = state.config.intake();
+    let photo = state
+        .cpu(move || articket_intake::process(&photo_bytes, &opts))
+        .await??;
+    let photo_jpeg: Arc<[u8]> = photo.jpeg.into();
+
+    let (v, name, jpeg) = (visit_id.clone(), form.name.clone(), photo_jpeg.clone());
+    let ids: Vec<&'static str> = painters.iter().map(|p| p.id()).collect();
+    let photo_file = state
+        .db(move |s| {
+            let file = s.files().put(&jpeg, FileKind::Jpeg)?;
+            if let Err(e) = s.start_painting(&v, &name, &file, &ids, now()) {
+                // Another upload won the race; do not leave its loser's file behind.
+                if let Some(path) = s.files().path(&file) {
+                    let _ = std::fs::remove_file(path);
+                }
+                return Err(e);
+            }
+            Ok(file)
+        })
+        .await?;
+
+    state.hub.publish(
+        &visit.room_id,
+        &RoomEvent::PhotoReceived {
+            visit_id: visit_id.clone(),
+            name: form.name,
+            photo_url: file_url(&photo_file),
+        },
+    );
+    studio::spawn(
+        state.clone(),
+        Sitting {
+            room_id: visit.room_id,
+            visit_id: visit_id.clone(),
+            photo: Arc::new(photo.image),
+            photo_jpeg,
+        },
+        painters,
+    );
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "visit_id": visit_id, "status": "painting" })),
+    ))
+}
+
+/// `POST /api/visits/{visit_id}/finish`: the visitor is done; the kiosk may reset.
+pub async fn finish(
+    State(state): State<AppState>,
+    Path(visit_id): Path<String>,
+    headers: HeaderMap,
+) -> AppResult<StatusCode> {
+    let (visit, viewer) = visit_for(&state, &visit_id, &headers, None).await?;
+    if viewer != Viewer::Phone {
+        return Err(AppError::no_access());
+    }
+    let v = visit_id.clone();
+    state.db(move |s| s.visitor_finished(&v, now())).await?;
+    state
+        .hub
+        .publish(&visit.room_id, &RoomEvent::VisitorFinished { visit_id });
+    Ok(StatusCode::NO_CONTENT)
+}
+
+struct UploadForm {
+    photo: Option<Vec<u8>>,
+    name: String,
+    painters: Vec<Painter>,
+}
+
+impl From<MultipartRejection> for AppError {
+    fn from(_: MultipartRejection) -> Self {
+        AppError::bad_request(
+            "upload-malformed",
+            "Send the photo as multipart/form-data with a `photo` field.",
+        )
+    }
+}
+
+async fn read_form(mut multipart: Multipart, max_name_chars: usize) -> AppResult<UploadForm> {
+    let mut form = UploadForm {
+        photo: None,
+        name: String::new(),
+        painters: Vec::new(),
+    };
+    let too_large = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "photo-too-large",
+                "The photo is too large. Please send a smaller photo.",
+            )
+        } else {
+            AppError::bad_request(
+                "upload-malformed",
+                "The upload was cut off or malformed. Please try again.",
+            )
+        }
+    };
+    while let Some(field) = multipart.next_field().await.map_err(too_large)? {
+        match field.name() {
+            Some("photo") => form.photo = Some(field.bytes().await.map_err(too_large)?.to_vec()),
+            Some("name") => {
+                form.name = clean_name(&field.text().await.map_err(too_large)?, max_name_chars)
+            }
+            Some("painter") => {
+                let id = field.text().await.map_err(too_large)?;
+                let painter: Painter =
+                    id.trim()
+                        .parse()
+                        .map_err(|e: articket_style::UnknownPainter| {
+                            AppError::bad_request("unknown-painter", e.to_string())
+                        })?;
+                if !form.painters.contains(&painter) {
+                    form.painters.push(painter);
+                }
+            }
+            _ => {} // Unknown fields are ignored, as browsers may add their own.
+        }
+    }
+    Ok(form)
+}
+
+/// Trims, collapses whitespace, drops control and bidi-override characters (which
+/// could reorder the ticket's text), and cuts to `max` characters.
+pub fn clean_name(raw: &str, max: usize) -> String {
+    let is_bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}');
+    let kept: String = raw
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .filter(|&c| !is_bidi(c))
+        .collect();
+    kept.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(max)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean_name;
+
+    #[test]
+    fn names_are_cleaned_and_cut() {
+        assert_eq!(clean_name("  김 \n 민지 ", 24), "김 민지");
+        assert_eq!(clean_name("a\u{202E}b\u{0007}c", 24), "ab c");
+        assert_eq!(clean_name("abcdefghij", 4), "abcd");
+        assert_eq!(clean_name("\u{2067}\u{2069}", 4), "");
+    }
+}

@@ -1,0 +1,356 @@
+//! The studio runs a visit's painters: each painter is its own job with its own retries,
+//! so one failure never costs the visitor the others. When all are finished it renders
+//! the ticket from whatever succeeded. Every state change is written to the store first
+//! and then announced to the room.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use articket_store::{FileKind, ResultStatus, VisitStatus};
+use articket_style::{PaintJob, Painter, Progress};
+use articket_ticket::{TicketContent, TicketPainting};
+use image::RgbImage;
+
+use crate::error::AppResult;
+use crate::events::RoomEvent;
+use crate::state::AppState;
+use crate::views::file_url;
+
+/// The message a visitor sees on a painter that gave up. Details go to the log.
+const PAINTER_FAILED: &str = "This painter could not finish. 이 화가는 그림을 완성하지 못했어요.";
+
+/// What a visit's painters work from.
+pub struct Sitting {
+    pub room_id: String,
+    pub visit_id: String,
+    pub photo: Arc<RgbImage>,
+    pub photo_jpeg: Arc<[u8]>,
+}
+
+/// Starts painting in the background and returns at once.
+pub fn spawn(state: AppState, sitting: Sitting, painters: Vec<Painter>) {
+    tokio::spawn(async move {
+        if let Err(e) = paint_visit(&state, &sitting, painters).await {
+            tracing::error!(visit_id = %sitting.visit_id, "painting the visit failed: {}", e.msg);
+        }
+    });
+}
+
+/// Picks up visits a crash or restart interrupted: painters that had not finished run
+/// again from the stored photo; finished results are kept as they are.
+pub async fn resume_unfinished(state: &AppState) -> AppResult<usize> {
+    let ids = state.db(|s| s.unfinished_visits()).await?;
+    for visit_id in &ids {
+        let id = visit_id.clone();
+        let Some(visit) = state.db(move |s| s.visit(&id)).await? else {
+            continue;
+        };
+        let Some(photo_file) = visit.photo_file.clone() else {
+            continue;
+        };
+        let st = state.clone();
+        let decoded = state
+            .cpu(move || -> Result<(Vec<u8>, RgbImage), String> {
+                let bytes = st
+                    .store
+                    .files()
+                    .read(&photo_file)
+                    .map_err(|e| e.to_string())?;
+                let img = image::load_from_memory(&bytes)
+                    .map_err(|e| e.to_string())?
+                    .into_rgb8();
+                Ok((bytes, img))
+            })
+            .await?;
+        let painters: Vec<Painter> = visit
+            .results
+            .iter()
+            .filter(|r| r.status != ResultStatus::Done)
+            .filter_map(|r| r.painter.parse().ok())
+            .collect();
+        match decoded {
+            Ok((jpeg, img)) => {
+                tracing::info!(visit_id, "resuming {} unfinished painters", painters.len());
+                let sitting = Sitting {
+                    room_id: visit.room_id.clone(),
+                    visit_id: visit_id.clone(),
+                    photo: Arc::new(img),
+                    photo_jpeg: jpeg.into(),
+                };
+                spawn(state.clone(), sitting, painters);
+            }
+            Err(e) => {
+                tracing::error!(
+                    visit_id,
+                    "cannot resume: the stored photo is unreadable: {e}"
+                );
+                for p in painters {
+                    fail_painter(state, &visit.room_id, visit_id, p.id()).await?;
+                }
+                finish_visit(state, &visit.room_id, visit_id).await?;
+            }
+        }
+    }
+    Ok(ids.len())
+}
+
+async fn paint_visit(state: &AppState, sitting: &Sitting, painters: Vec<Painter>) -> AppResult<()> {
+    let seed = seed_of(&sitting.visit_id);
+    let mut jobs = Vec::new();
+    for painter in painters {
+        let job = PaintJob {
+            painter,
+            photo: sitting.photo.clone(),
+            photo_jpeg: sitting.photo_jpeg.clone(),
+            seed,
+        };
+        let (state, room_id, visit_id) = (
+            state.clone(),
+            sitting.room_id.clone(),
+            sitting.visit_id.clone(),
+        );
+        jobs.push(tokio::spawn(async move {
+            paint_one(&state, &room_id, &visit_id, job).await
+        }));
+    }
+    for job in jobs {
+        match job.await {
+            Ok(Err(e)) => tracing::error!("a painter job failed: {}", e.msg),
+            Err(e) => tracing::error!("a painter job panicked: {e}"),
+            Ok(Ok(())) => {}
+        }
+    }
+    finish_visit(state, &sitting.room_id, &sitting.visit_id).await
+}
+
+/// One painter with retries. Store errors end the job; painting errors are retried.
+async fn paint_one(
+    state: &AppState,
+    room_id: &str,
+    visit_id: &str,
+    job: PaintJob,
+) -> AppResult<()> {
+    let painter = job.painter.id();
+    let attempts = state.config.painting.attempts;
+    let limit = Duration::from_secs(state.config.painting.timeout_secs);
+    for attempt in 1..=attempts {
+        let (v, p) = (visit_id.to_owned(), painter.to_owned());
+        state.db(move |s| s.result_started(&v, &p, now())).await?;
+        announce(
+            state,
+            room_id,
+            visit_id,
+            painter,
+            ResultStatus::Painting,
+            None,
+        );
+        let outcome = tokio::time::timeout(
+            limit,
+            state
+                .stylizer
+                .paint(job.clone(), progress(state, room_id, visit_id, painter)),
+        )
+        .await;
+        let error = match outcome {
+            Ok(Ok(painting)) => {
+                let quality = state.config.upload.jpeg_quality;
+                let jpeg = state
+                    .cpu(move || articket_intake::encode_jpeg(&painting, quality))
+                    .await?;
+                match jpeg {
+                    Ok(jpeg) => {
+                        let (v, p) = (visit_id.to_owned(), painter.to_owned());
+                        let file = state
+                            .db(move |s| {
+                                let file = s.files().put(&jpeg, FileKind::Jpeg)?;
+                                s.result_finished(&v, &p, Ok(&file), now())?;
+                                Ok(file)
+                            })
+                            .await?;
+                        announce(
+                            state,
+                            room_id,
+                            visit_id,
+                            painter,
+                            ResultStatus::Done,
+                            Some(file_url(&file)),
+                        );
+                        return Ok(());
+                    }
+                    Err(e) => e.to_string(),
+                }
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no result within {} s", limit.as_secs()),
+        };
+        tracing::warn!(
+            visit_id,
+            painter,
+            attempt,
+            attempts,
+            backend = state.stylizer.backend(),
+            "painter failed: {error}"
+        );
+        if attempt < attempts {
+            tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+        }
+    }
+    fail_painter(state, room_id, visit_id, painter).await
+}
+
+async fn fail_painter(
+    state: &AppState,
+    room_id: &str,
+    visit_id: &str,
+    painter: &str,
+) -> AppResult<()> {
+    let (v, p) = (visit_id.to_owned(), painter.to_owned());
+    state
+        .db(move |s| s.result_finished(&v, &p, Err(PAINTER_FAILED), now()))
+        .await?;
+    state.hub.publish(
+        room_id,
+        &RoomEvent::Painter {
+            visit_id: visit_id.to_owned(),
+            painter: painter.to_owned(),
+            status: ResultStatus::Failed,
+            progress: None,
+            image_url: None,
+            error: Some(PAINTER_FAILED.to_owned()),
+        },
+    );
+    Ok(())
+}
+
+/// Renders the ticket from every finished painting and closes the painting phase.
+async fn finish_visit(state: &AppState, room_id: &str, visit_id: &str) -> AppResult<()> {
+    let id = visit_id.to_owned();
+    let Some(visit) = state.db(move |s| s.visit(&id)).await? else {
+        return Ok(());
+    };
+    let done: Vec<_> = visit
+        .results
+        .iter()
+        .filter_map(|r| Some((r.painter.parse::<Painter>().ok()?, r.image_file.clone()?)))
+        .collect();
+    let ticket_file = if done.is_empty() {
+        None
+    } else {
+        let st = state.clone();
+        let name = visit.name.clone().unwrap_or_default();
+        let date = ticket_date(visit.created_at);
+        let rendered = state
+            .cpu(move || -> Result<String, String> {
+                let mut paintings = Vec::new();
+                for (painter, file) in done {
+                    paintings.push(TicketPainting {
+                        label_en: painter.name_en().to_owned(),
+                        label_ko: painter.name_ko().to_owned(),
+                        image: st.store.files().read(&file).map_err(|e| e.to_string())?,
+                    });
+                }
+                let png = st
+                    .tickets
+                    .phone_ticket_png(&TicketContent {
+                        name,
+                        date,
+                        paintings,
+                    })
+                    .map_err(|e| e.to_string())?;
+                st.store
+                    .files()
+                    .put(&png, FileKind::Png)
+                    .map_err(|e| e.to_string())
+            })
+            .await?;
+        match rendered {
+            Ok(file) => Some(file),
+            Err(e) => {
+                tracing::error!(visit_id, "the ticket could not be rendered: {e}");
+                None
+            }
+        }
+    };
+    let (v, t) = (visit_id.to_owned(), ticket_file.clone());
+    let status: VisitStatus = state
+        .db(move |s| s.painting_finished(&v, t.as_deref(), now()))
+        .await?;
+    state.hub.publish(
+        room_id,
+        &RoomEvent::VisitDone {
+            visit_id: visit_id.to_owned(),
+            status,
+            ticket_url: ticket_file.as_deref().map(file_url),
+        },
+    );
+    Ok(())
+}
+
+fn announce(
+    state: &AppState,
+    room_id: &str,
+    visit_id: &str,
+    painter: &str,
+    status: ResultStatus,
+    image_url: Option<String>,
+) {
+    state.hub.publish(
+        room_id,
+        &RoomEvent::Painter {
+            visit_id: visit_id.to_owned(),
+            painter: painter.to_owned(),
+            status,
+            progress: None,
+            image_url,
+            error: None,
+        },
+    );
+}
+
+/// A progress callback that announces steps of at least 10 %, to keep sockets quiet.
+fn progress(state: &AppState, room_id: &str, visit_id: &str, painter: &str) -> Progress {
+    let last = AtomicU32::new(0);
+    let (hub, room_id, visit_id, painter) = (
+        state.hub.clone(),
+        room_id.to_owned(),
+        visit_id.to_owned(),
+        painter.to_owned(),
+    );
+    Arc::new(move |fraction: f32| {
+        let pct = (fraction.clamp(0.0, 1.0) * 100.0) as u32;
+        if pct >= last.load(Ordering::Relaxed) + 10 {
+            last.store(pct, Ordering::Relaxed);
+            hub.publish(
+                &room_id,
+                &RoomEvent::Painter {
+                    visit_id: visit_id.clone(),
+                    painter: painter.clone(),
+                    status: ResultStatus::Painting,
+                    progress: Some(pct as f32 / 100.0),
+                    image_url: None,
+                    error: None,
+                },
+            );
+        }
+    })
+}
+
+/// The visit id's first 64 bits: a stable seed, so a visit always paints the same.
+fn seed_of(visit_id: &str) -> u64 {
+    u64::from_str_radix(visit_id.get(..16).unwrap_or("0"), 16).unwrap_or(0)
+}
+
+fn ticket_date(created_at: i64) -> String {
+    use chrono::TimeZone;
+    chrono::Local
+        .timestamp_opt(created_at, 0)
+        .single()
+        .map_or_else(String::new, |d| d.format("%Y.%m.%d").to_string())
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

@@ -1,0 +1,54 @@
+//! The JSON shapes of the API, built from store rows. Paths to images are capability
+//! URLs under `/files/`; no visitor name ever appears in one.
+
+use articket_store::{ResultStatus, Visit, VisitStatus};
+use serde::Serialize;
+
+pub fn file_url(name: &str) -> String {
+    format!("/files/{name}")
+}
+
+#[derive(Debug, Serialize)]
+pub struct VisitView {
+    pub visit_id: String,
+    pub room_id: String,
+    pub status: VisitStatus,
+    pub name: Option<String>,
+    pub photo_url: Option<String>,
+    pub results: Vec<ResultView>,
+    pub ticket_url: Option<String>,
+    /// The visitor tapped "finish".
+    pub finished: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ResultView {
+    pub painter: String,
+    pub status: ResultStatus,
+    pub image_url: Option<String>,
+    pub error: Option<String>,
+}
+
+impl From<&Visit> for VisitView {
+    fn from(v: &Visit) -> Self {
+        VisitView {
+            visit_id: v.id.clone(),
+            room_id: v.room_id.clone(),
+            status: v.status,
+            name: v.name.clone(),
+            photo_url: v.photo_file.as_deref().map(file_url),
+            results: v
+                .results
+                .iter()
+                .map(|r| ResultView {
+                    painter: r.painter.clone(),
+                    status: r.status,
+                    image_url: r.image_file.as_deref().map(file_url),
+                    error: r.error.clone(),
+                })
+                .collect(),
+            ticket_url: v.ticket_file.as_deref().map(file_url),
+            finished: v.finished_at.is_some(),
+        }
+    }
+}
