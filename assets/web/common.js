@@ -1,0 +1,125 @@
+// Shared by the kiosk and phone pages: bilingual text, painter cards, the room socket.
+"use strict";
+
+const T = {
+  painter: {
+    picasso: ["피카소", "Picasso"],
+    renoir: ["르누아르", "Renoir"],
+    vangogh: ["반 고흐", "Van Gogh"],
+    lichtenstein: ["리히텐슈타인", "Lichtenstein"],
+  },
+  status: {
+    queued: ["대기 중", "Queued"],
+    painting: ["그리는 중", "Painting"],
+    done: ["완성", "Done"],
+    failed: ["실패", "Failed"],
+  },
+  phoneConnected: ["휴대폰이 연결되었어요. 사진을 기다리는 중…", "Phone connected. Waiting for a photo…"],
+  painting: ["화가들이 그리고 있어요…", "The painters are at work…"],
+  done: ["완성! 휴대폰에서 티켓을 저장하세요", "Done! Save your ticket on your phone"],
+  failedAll: ["그림을 완성하지 못했어요. 다시 시도해 주세요", "The paintings could not be made. Please try again"],
+  thanks: ["감사합니다!", "Thank you!"],
+  offline: ["연결이 끊겼어요. 다시 연결하는 중…", "Connection lost. Reconnecting…"],
+  errors: {
+    "room-taken": ["이미 사용된 QR 코드예요. 키오스크의 새 코드를 스캔하세요.", "This QR code was already used. Please scan the new code on the kiosk."],
+    "room-not-found": ["유효하지 않은 QR 코드예요. 키오스크 화면의 코드를 스캔하세요.", "This QR code is not valid. Please scan the code on the kiosk screen."],
+    "photo-empty": ["사진이 비어 있어요. 사진을 골라 주세요.", "The photo is empty. Please choose a photo."],
+    "photo-missing": ["사진을 골라 주세요.", "Please choose a photo."],
+    "photo-too-large": ["사진이 너무 커요. 더 작은 사진을 보내 주세요.", "The photo is too large. Please send a smaller one."],
+    "photo-too-many-pixels": ["사진 해상도가 너무 높아요.", "The photo has too many pixels."],
+    "photo-unsupported-format": ["읽을 수 없는 형식이에요. JPEG, PNG, WebP 사진을 보내 주세요.", "We cannot read this file. Please send a JPEG, PNG or WebP photo."],
+    "photo-corrupt": ["사진 파일이 손상되었어요. 다시 찍거나 골라 주세요.", "The photo file is damaged. Please take or choose it again."],
+    "photo-already-received": ["이미 사진을 보냈어요.", "You already sent a photo."],
+    "name-required": ["티켓에 넣을 이름을 입력하세요.", "Please type your name for the ticket."],
+    "not-found": ["찾을 수 없어요. 키오스크의 QR 코드를 다시 스캔하세요.", "Not found. Please scan the kiosk's QR code again."],
+  },
+};
+
+// Writes a bilingual pair into an element as two spans; text only, never HTML.
+function say(el, pair) {
+  el.replaceChildren();
+  const ko = document.createElement("span");
+  ko.lang = "ko";
+  ko.textContent = pair[0];
+  const en = document.createElement("span");
+  en.lang = "en";
+  en.textContent = pair[1];
+  el.append(ko, " ", en);
+}
+
+function errorText(body) {
+  const pair = body && T.errors[body.code];
+  return pair || ["문제가 생겼어요. 다시 시도해 주세요.", (body && body.msg) || "Something went wrong. Please try again."];
+}
+
+// Renders the four painter cards from a visit's results, keyed by painter id.
+function renderCards(container, results) {
+  for (const r of results) {
+    let card = container.querySelector(`[data-painter="${r.painter}"]`);
+    if (!card) {
+      card = document.createElement("figure");
+      card.className = "card";
+      card.dataset.painter = r.painter;
+      const frame = document.createElement("div");
+      frame.className = "frame";
+      const img = document.createElement("img");
+      img.alt = (T.painter[r.painter] || [r.painter, r.painter])[1];
+      img.hidden = true;
+      frame.append(img);
+      const cap = document.createElement("figcaption");
+      const name = document.createElement("span");
+      name.className = "painter";
+      say(name, T.painter[r.painter] || [r.painter, r.painter]);
+      const status = document.createElement("span");
+      status.className = "status";
+      cap.append(name, status);
+      card.append(frame, cap);
+      container.append(card);
+    }
+    card.dataset.status = r.status;
+    say(card.querySelector(".status"), T.status[r.status] || [r.status, r.status]);
+    const img = card.querySelector("img");
+    if (r.image_url && img.getAttribute("src") !== r.image_url) {
+      img.src = r.image_url;
+      img.hidden = false;
+    }
+  }
+}
+
+// Opens the room socket and keeps it open. `onEvent` gets every event; `onOpen` runs
+// after each (re)connect so the page re-reads the whole state over HTTP.
+function openRoomSocket(path, onEvent, onOpen) {
+  let socket = null;
+  let closedByUs = false;
+  let delay = 500;
+  const status = document.getElementById("connection");
+  function connect() {
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    socket = new WebSocket(`${proto}//${location.host}${path}`);
+    socket.onopen = () => { delay = 500; status.replaceChildren(); onOpen(); };
+    socket.onmessage = (m) => {
+      let ev;
+      try { ev = JSON.parse(m.data); } catch { return; }
+      if (ev.type === "resync") { onOpen(); } else { onEvent(ev); }
+    };
+    socket.onclose = () => {
+      if (closedByUs) return;
+      say(status, T.offline);
+      setTimeout(connect, delay);
+      delay = Math.min(delay * 2, 8000);
+    };
+  }
+  connect();
+  return {
+    close() { closedByUs = true; if (socket) socket.close(); },
+    // For tests and diagnostics: drop the connection as a network would.
+    drop() { if (socket) socket.close(); },
+  };
+}
+
+async function getJson(url, options) {
+  const res = await fetch(url, Object.assign({ credentials: "same-origin" }, options));
+  let body = null;
+  try { body = await res.json(); } catch { /* empty body */ }
+  return { ok: res.ok, status: res.status, body };
+}

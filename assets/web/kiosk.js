@@ -1,0 +1,67 @@
+// The kiosk: shows a fresh room's QR code, then the visit live, then resets.
+"use strict";
+
+const kiosk = {
+  room: null,       // {room_id, kiosk_token, qr_svg_url, idle_reset_secs, finished_hold_secs}
+  socket: null,
+  idleTimer: null,
+  resetTimer: null,
+};
+
+const $ = (id) => document.getElementById(id);
+
+async function newRoom() {
+  clearTimeout(kiosk.idleTimer);
+  clearTimeout(kiosk.resetTimer);
+  if (kiosk.socket) kiosk.socket.close();
+  const res = await getJson("/api/rooms", { method: "POST" });
+  if (!res.ok) { setTimeout(newRoom, 3000); return; }
+  kiosk.room = res.body;
+  $("qr").src = kiosk.room.qr_svg_url;
+  $("qr").dataset.roomId = kiosk.room.room_id;
+  $("cards").replaceChildren();
+  $("photo").hidden = true;
+  $("photo").removeAttribute("src");
+  $("visitor-name").textContent = "";
+  $("welcome").hidden = false;
+  $("visit").hidden = true;
+  const path = `/api/rooms/${kiosk.room.room_id}/events?kiosk_token=${encodeURIComponent(kiosk.room.kiosk_token)}`;
+  kiosk.socket = openRoomSocket(path, onEvent, refresh);
+}
+
+// Any activity pushes the idle reset further away.
+function touch() {
+  clearTimeout(kiosk.idleTimer);
+  kiosk.idleTimer = setTimeout(newRoom, kiosk.room.idle_reset_secs * 1000);
+}
+
+function onEvent(ev) {
+  if (ev.type === "visitor_finished") {
+    say($("visit-status"), T.thanks);
+    clearTimeout(kiosk.resetTimer);
+    kiosk.resetTimer = setTimeout(newRoom, kiosk.room.finished_hold_secs * 1000);
+    return;
+  }
+  refresh();
+}
+
+// Re-reads the room's whole state; the screen is always drawn from it.
+async function refresh() {
+  const room = kiosk.room;
+  const res = await getJson(`/api/rooms/${room.room_id}`, {
+    headers: { Authorization: `Bearer ${room.kiosk_token}` },
+  });
+  if (!res.ok || kiosk.room !== room || !res.body.joined) return;
+  touch();
+  const v = res.body.visit;
+  $("welcome").hidden = true;
+  $("visit").hidden = false;
+  $("visitor-name").textContent = v.name || "";
+  if (v.photo_url) { $("photo").src = v.photo_url; $("photo").hidden = false; }
+  renderCards($("cards"), v.results);
+  const status = { waiting: T.phoneConnected, painting: T.painting, done: T.done, failed: T.failedAll }[v.status];
+  say($("visit-status"), v.finished ? T.thanks : status);
+  document.body.dataset.visitStatus = v.status;
+}
+
+newRoom();

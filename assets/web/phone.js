@@ -1,0 +1,85 @@
+// The phone: joins the room from the QR link, sends name and photo, shows the paintings
+// and the ticket.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let visitId = null;
+let roomId = null;
+let socket = null;
+
+function showMessage(pair) {
+  say($("message-text"), pair);
+  $("message").hidden = false;
+  $("upload").hidden = true;
+  $("visit").hidden = true;
+}
+
+async function start() {
+  const parts = location.pathname.split("/");
+  if (parts[1] === "j") {
+    const res = await getJson("/api/join", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ room_id: parts[2], secret: location.hash.slice(1) }),
+    });
+    if (!res.ok) { showMessage(errorText(res.body)); return; }
+    // Drop the secret from the address bar; reloads now go to the visit itself.
+    history.replaceState(null, "", `/v/${res.body.visit_id}`);
+    visitId = res.body.visit_id;
+  } else {
+    visitId = parts[2];
+  }
+  await refresh();
+}
+
+async function refresh() {
+  const res = await getJson(`/api/visits/${visitId}`);
+  if (!res.ok) { showMessage(errorText(res.body)); return; }
+  const v = res.body;
+  if (!socket) {
+    roomId = v.room_id;
+    socket = openRoomSocket(`/api/rooms/${roomId}/events`, () => refresh(), () => refresh());
+    window.articketSocket = socket;
+  }
+  document.body.dataset.visitStatus = v.status;
+  if (v.status === "waiting") {
+    $("upload").hidden = false;
+    $("visit").hidden = true;
+    return;
+  }
+  $("upload").hidden = true;
+  $("visit").hidden = false;
+  renderCards($("cards"), v.results);
+  const status = { painting: T.painting, done: T.done, failed: T.failedAll }[v.status];
+  say($("visit-status"), v.finished ? T.thanks : status);
+  if (v.ticket_url) {
+    $("ticket").src = v.ticket_url;
+    $("save-ticket").href = v.ticket_url;
+    $("ticket-box").hidden = false;
+  }
+}
+
+$("photo-input").addEventListener("change", () => {
+  const file = $("photo-input").files[0];
+  if (file) { $("preview").src = URL.createObjectURL(file); $("preview").hidden = false; }
+});
+
+$("upload").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  $("send").disabled = true;
+  $("upload-error").textContent = "";
+  const form = new FormData();
+  form.append("name", $("name").value);
+  form.append("photo", $("photo-input").files[0]);
+  const res = await getJson(`/api/visits/${visitId}/photo`, { method: "POST", body: form });
+  $("send").disabled = false;
+  if (!res.ok) { say($("upload-error"), errorText(res.body)); return; }
+  await refresh();
+});
+
+$("finish").addEventListener("click", async () => {
+  await getJson(`/api/visits/${visitId}/finish`, { method: "POST" });
+  say($("visit-status"), T.thanks);
+});
+
+start();

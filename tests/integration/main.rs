@@ -1,0 +1,9 @@
+//! Integration tests: the real server on 127.0.0.1, driven over HTTP and WebSocket
+//! exactly as the kiosk and phone pages drive it. One binary, so it links once.
+
+mod util;
+
+mod isolation;
+mod restart;
+mod uploads;
+mod visit;

@@ -1,0 +1,181 @@
+//! Bad uploads get a 4xx with a message; the visit and the server carry on.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::util::*;
+
+async fn refused(res: reqwest::Response, status: u16, code: &str) {
+    assert_eq!(res.status(), status);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert!(body["msg"].as_str().is_some_and(|m| m.len() > 10), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_uploads_are_refused_and_nothing_else_is_lost() {
+    let server = TestServer::start_with(|c| c.upload.max_bytes = 300_000).await;
+    let kiosk = Kiosk::open(&server).await;
+    let phone = Phone::join(&server, &kiosk).await;
+    let url = server.url(&format!("/api/visits/{}/photo", phone.visit_id));
+
+    // An empty body, with no multipart at all.
+    refused(
+        phone.http.post(&url).send().await.unwrap(),
+        400,
+        "upload-malformed",
+    )
+    .await;
+    // An empty photo field.
+    refused(
+        phone.upload(&server, "A", Vec::new(), "empty.jpg").await,
+        400,
+        "photo-empty",
+    )
+    .await;
+    // A text file named .jpg.
+    refused(
+        phone
+            .upload(
+                &server,
+                "A",
+                b"just some text, honest".to_vec(),
+                "photo.jpg",
+            )
+            .await,
+        415,
+        "photo-unsupported-format",
+    )
+    .await;
+    // A file over the byte limit is cut off while streaming.
+    refused(
+        phone
+            .upload(&server, "A", vec![0xFF; 400_000], "big.jpg")
+            .await,
+        413,
+        "photo-too-large",
+    )
+    .await;
+    // A JPEG cut off two thirds of the way.
+    let full =
+        articket_intake::encode_jpeg(&articket_intake::fixtures::portrait(800, 600), 90).unwrap();
+    let truncated = full[..full.len() * 2 / 3].to_vec();
+    refused(
+        phone.upload(&server, "A", truncated, "cut.jpg").await,
+        400,
+        "photo-corrupt",
+    )
+    .await;
+    // A photo with no name.
+    refused(
+        phone.upload(&server, "   ", full.clone(), "ok.jpg").await,
+        400,
+        "name-required",
+    )
+    .await;
+    // An unknown painter.
+    let form = reqwest::multipart::Form::new()
+        .text("name", "A")
+        .text("painter", "monet")
+        .part(
+            "photo",
+            reqwest::multipart::Part::bytes(full.clone()).file_name("ok.jpg"),
+        );
+    refused(
+        phone.http.post(&url).multipart(form).send().await.unwrap(),
+        400,
+        "unknown-painter",
+    )
+    .await;
+
+    // Nothing was stored by any refused upload, and the visit still waits for a photo.
+    assert!(
+        server.stored_files().is_empty(),
+        "{:?}",
+        server.stored_files()
+    );
+    assert_eq!(phone.visit(&server).await["status"], "waiting");
+
+    // The same visit then succeeds with a good photo and a chosen painter subset.
+    let form = reqwest::multipart::Form::new()
+        .text("name", "A")
+        .text("painter", "vangogh")
+        .text("painter", "picasso")
+        .part(
+            "photo",
+            reqwest::multipart::Part::bytes(full.clone()).file_name("ok.jpg"),
+        );
+    assert_eq!(
+        phone
+            .http
+            .post(&url)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
+    let mut socket = phone.socket(&server, &kiosk.room_id).await;
+    let state = phone.visit(&server).await;
+    if state["status"] == "painting" {
+        events_until(&mut socket, Duration::from_secs(60), |e| {
+            is_type(e, "visit_done")
+        })
+        .await;
+    }
+    let state = phone.visit(&server).await;
+    let painters: Vec<&str> = state["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["painter"].as_str().unwrap())
+        .collect();
+    assert_eq!(painters, ["vangogh", "picasso"]);
+    // A second photo for the same visit is refused.
+    refused(
+        phone.upload(&server, "A", full, "again.jpg").await,
+        409,
+        "photo-already-received",
+    )
+    .await;
+    // No temp files leaked: the photo, two paintings and the ticket.
+    let files = server.stored_files();
+    assert_eq!(files.len(), 4, "{files:?}");
+    assert!(files.iter().all(|f| !f.starts_with('.')), "{files:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_visits_phone_may_upload() {
+    let server = TestServer::start().await;
+    let kiosk = Kiosk::open(&server).await;
+    let phone = Phone::join(&server, &kiosk).await;
+    let photo = camera_photo();
+    let (stranger, _) = Phone::browser();
+    let stranger = Phone {
+        http: stranger,
+        jar: phone.jar.clone(),
+        visit_id: phone.visit_id.clone(),
+    };
+    // The stranger's client has no cookie (the jar above is only used for headers).
+    let res = stranger.upload(&server, "Mallory", photo, "x.jpg").await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(phone.visit(&server).await["status"], "waiting");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_ids_and_file_names_are_not_found() {
+    let server = TestServer::start().await;
+    for path in [
+        "/api/visits/0123456789abcdef0123456789abcdef".to_owned(),
+        "/api/visits/..%2F..%2Fetc%2Fpasswd".to_owned(),
+        "/files/..%2Farticket.sqlite3".to_owned(),
+        "/files/articket.sqlite3".to_owned(),
+        "/files/0123456789abcdef0123456789abcdef.jpg".to_owned(),
+        "/api/rooms/0123456789abcdef0123456789abcdef".to_owned(),
+    ] {
+        let res = reqwest::get(server.url(&path)).await.unwrap();
+        assert_eq!(res.status(), 404, "{path}");
+    }
+}

@@ -1,0 +1,310 @@
+//! Shared helpers: a server fixture that polls its health check and stops on drop, and
+//! kiosk/phone clients that speak the public API.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use articket_web::Config;
+use futures_util::{SinkExt, StreamExt};
+use reqwest::cookie::{CookieStore, Jar};
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+pub struct TestServer {
+    pub base: String,
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_owned();
+        let mut server = Self::start_in(&dir, tweak).await;
+        server._tmp = Some(tmp);
+        server
+    }
+
+    /// Starts a server on `data_dir` (kept after the server stops).
+    pub async fn start_in(data_dir: &Path, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let mut config = Config::default();
+        config.server.bind = "127.0.0.1:0".parse().unwrap();
+        config.server.data_dir = data_dir.to_owned();
+        tweak(&mut config);
+        let listener = tokio::net::TcpListener::bind(config.server.bind)
+            .await
+            .unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(articket_web::launch_with_listener(
+            config,
+            listener,
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        let server = TestServer {
+            base,
+            data_dir: data_dir.to_owned(),
+            _tmp: None,
+            shutdown: Some(tx),
+            task: Some(task),
+        };
+        server.wait_healthy().await;
+        server
+    }
+
+    async fn wait_healthy(&self) {
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(r) = client.get(self.url("/healthz")).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the server did not become healthy within 5 s");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws{}{path}", self.base.trim_start_matches("http"))
+    }
+
+    /// Stops the server and waits until it has let go of its port and store.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+
+    /// Names of the files in the store's folder, for leak checks.
+    pub fn stored_files(&self) -> Vec<String> {
+        std::fs::read_dir(self.data_dir.join("files"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The kiosk's view of a room.
+pub struct Kiosk {
+    pub room_id: String,
+    pub token: String,
+    pub join_url: String,
+    pub qr_svg_url: String,
+}
+
+impl Kiosk {
+    pub async fn open(server: &TestServer) -> Kiosk {
+        let res = reqwest::Client::new()
+            .post(server.url("/api/rooms"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let v: Value = res.json().await.unwrap();
+        Kiosk {
+            room_id: v["room_id"].as_str().unwrap().into(),
+            token: v["kiosk_token"].as_str().unwrap().into(),
+            join_url: v["join_url"].as_str().unwrap().into(),
+            qr_svg_url: v["qr_svg_url"].as_str().unwrap().into(),
+        }
+    }
+
+    /// The (room id, secret) a phone reads from the QR code's URL.
+    pub fn join_parts(&self) -> (String, String) {
+        let (path, secret) = self.join_url.split_once('#').unwrap();
+        let room = path.rsplit('/').next().unwrap();
+        (room.to_owned(), secret.to_owned())
+    }
+
+    pub async fn socket(&self, server: &TestServer) -> Socket {
+        let url = server.ws_url(&format!(
+            "/api/rooms/{}/events?kiosk_token={}",
+            self.room_id, self.token
+        ));
+        tokio_tungstenite::connect_async(url).await.unwrap().0
+    }
+
+    pub async fn visit(&self, server: &TestServer, visit_id: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .get(server.url(&format!("/api/visits/{visit_id}")))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// A phone: an HTTP client with its own cookie jar, as a browser would have.
+pub struct Phone {
+    pub http: reqwest::Client,
+    pub jar: Arc<Jar>,
+    pub visit_id: String,
+}
+
+impl Phone {
+    pub fn browser() -> (reqwest::Client, Arc<Jar>) {
+        let jar = Arc::new(Jar::default());
+        let http = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .build()
+            .unwrap();
+        (http, jar)
+    }
+
+    pub async fn join(server: &TestServer, kiosk: &Kiosk) -> Phone {
+        let (http, jar) = Self::browser();
+        let res = join_request(&http, server, kiosk).await;
+        assert_eq!(res.status(), 200, "{:?}", res.text().await);
+        let v: Value = res.json().await.unwrap();
+        Phone {
+            http,
+            jar,
+            visit_id: v["visit_id"].as_str().unwrap().into(),
+        }
+    }
+
+    /// The Cookie header this phone sends to `server`.
+    pub fn cookie_header(&self, server: &TestServer) -> String {
+        let url = server.url("/").parse().unwrap();
+        self.jar.cookies(&url).unwrap().to_str().unwrap().to_owned()
+    }
+
+    pub async fn upload(
+        &self,
+        server: &TestServer,
+        name: &str,
+        photo: Vec<u8>,
+        file_name: &str,
+    ) -> reqwest::Response {
+        let part = reqwest::multipart::Part::bytes(photo)
+            .file_name(file_name.to_owned())
+            .mime_str("image/jpeg")
+            .unwrap();
+        let form = reqwest::multipart::Form::new()
+            .text("name", name.to_owned())
+            .part("photo", part);
+        self.http
+            .post(server.url(&format!("/api/visits/{}/photo", self.visit_id)))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn visit(&self, server: &TestServer) -> Value {
+        let res = self
+            .http
+            .get(server.url(&format!("/api/visits/{}", self.visit_id)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.json().await.unwrap()
+    }
+
+    pub async fn socket(&self, server: &TestServer, room_id: &str) -> Socket {
+        let mut req = server
+            .ws_url(&format!("/api/rooms/{room_id}/events"))
+            .into_client_request()
+            .unwrap();
+        req.headers_mut()
+            .insert("cookie", self.cookie_header(server).parse().unwrap());
+        tokio_tungstenite::connect_async(req).await.unwrap().0
+    }
+}
+
+pub async fn join_request(
+    http: &reqwest::Client,
+    server: &TestServer,
+    kiosk: &Kiosk,
+) -> reqwest::Response {
+    let (room_id, secret) = kiosk.join_parts();
+    http.post(server.url("/api/join"))
+        .json(&serde_json::json!({ "room_id": room_id, "secret": secret }))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Reads events until one satisfies `last`, failing after `limit`. Returns them all.
+pub async fn events_until(
+    socket: &mut Socket,
+    limit: Duration,
+    last: impl Fn(&Value) -> bool,
+) -> Vec<Value> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let msg = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .unwrap_or_else(|_| panic!("timed out; events so far: {seen:#?}"));
+        match msg {
+            Some(Ok(Message::Text(text))) => {
+                let v: Value = serde_json::from_str(&text).unwrap();
+                let done = last(&v);
+                seen.push(v);
+                if done {
+                    return seen;
+                }
+            }
+            Some(Ok(Message::Ping(p))) => socket.send(Message::Pong(p)).await.unwrap(),
+            Some(Ok(_)) => {}
+            other => panic!("socket ended: {other:?}; events so far: {seen:#?}"),
+        }
+    }
+}
+
+pub fn is_type(v: &Value, t: &str) -> bool {
+    v["type"] == t
+}
+
+/// A 1600×1200 camera-like JPEG stored sideways with EXIF orientation 6.
+pub fn camera_photo() -> Vec<u8> {
+    articket_intake::fixtures::jpeg_with_orientation(
+        &articket_intake::fixtures::portrait(1600, 1200),
+        6,
+    )
+}
+
+pub async fn get_bytes(
+    server: &TestServer,
+    path: &str,
+) -> (reqwest::StatusCode, Option<String>, Vec<u8>) {
+    let res = reqwest::get(server.url(path)).await.unwrap();
+    let status = res.status();
+    let ct = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, ct, res.bytes().await.unwrap().to_vec())
+}
