@@ -3,6 +3,7 @@
 
 mod util;
 
+mod bench;
 mod isolation;
 mod restart;
 mod uploads;

@@ -133,10 +133,9 @@ fn phone_ticket_svg(content: &TicketContent) -> String {
                 );
             }
             None => {
-                let _ = write!(
+                let _ = writeln!(
                     s,
-                    r##"<rect x="{x}" y="{y}" width="{cell_w}" height="{cell_h}" fill="#ebe6da"/>
-"##
+                    r##"<rect x="{x}" y="{y}" width="{cell_w}" height="{cell_h}" fill="#ebe6da"/>"##
                 );
             }
         }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 /// The prefix of environment overrides: `ARTICKET__SERVER__BIND=0.0.0.0:9000`.
 pub const ENV_PREFIX: &str = "ARTICKET__";
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
@@ -69,7 +69,7 @@ pub struct PaintingConfig {
     pub timeout_secs: u64,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct AiConfig {
     /// false: the built-in CPU renderer paints. true: Stable Diffusion (a later step).
@@ -115,24 +115,6 @@ impl Default for PaintingConfig {
             painters: Painter::ALL.to_vec(),
             attempts: 3,
             timeout_secs: 120,
-        }
-    }
-}
-
-impl Default for AiConfig {
-    fn default() -> Self {
-        Self { enabled: false }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            server: ServerConfig::default(),
-            upload: UploadConfig::default(),
-            kiosk: KioskConfig::default(),
-            painting: PaintingConfig::default(),
-            ai: AiConfig::default(),
         }
     }
 }
@@ -372,7 +354,8 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
             ("[server]\nbind = \"nonsense\"", &[], "server.bind"),
             ("[upload]\nlong_side = 10", &[], "upload.long_side"),
             ("[upload]\nmax_byte = 10", &[], "upload"),

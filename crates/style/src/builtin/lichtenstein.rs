@@ -49,8 +49,8 @@ pub fn paint(photo: &RgbImage, _seed: u64) -> RgbImage {
             };
             // Ben-Day dots: a regular grid rotated 45°, dot size following the tone.
             let (u, v) = (
-                (x as f32 + y as f32) * 0.7071,
-                (x as f32 - y as f32) * 0.7071,
+                (x as f32 + y as f32) * std::f32::consts::FRAC_1_SQRT_2,
+                (x as f32 - y as f32) * std::f32::consts::FRAC_1_SQRT_2,
             );
             let (fu, fv) = ((u / pitch).fract() - 0.5, (v / pitch).fract() - 0.5);
             let in_dot = |radius: f32| fu * fu + fv * fv < radius * radius;
