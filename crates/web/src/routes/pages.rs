@@ -13,8 +13,18 @@ use crate::error::{AppError, AppResult};
 #[folder = "../../assets/web/"]
 struct WebAssets;
 
+/// The ticket's Hangul font, offered to browsers that have no Korean font of their own.
+#[derive(RustEmbed)]
+#[folder = "../../assets/fonts/"]
+struct Fonts;
+
 fn embedded(path: &str) -> AppResult<Response> {
-    let file = WebAssets::get(path).ok_or_else(AppError::not_found)?;
+    let file = match path.strip_prefix("fonts/") {
+        Some(font) if font.ends_with(".ttf") => Fonts::get(font),
+        Some(_) => None,
+        None => WebAssets::get(path),
+    }
+    .ok_or_else(AppError::not_found)?;
     let mime = file.metadata.mimetype().to_owned();
     Ok((
         [
