@@ -12,8 +12,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use articket_rooms::Subscription;
 
-use super::check_id;
-use super::rooms::KioskQuery;
+use super::rooms::{load_room, KioskQuery};
 use crate::auth;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -27,12 +26,7 @@ pub async fn socket(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> AppResult<Response> {
-    check_id(&room_id)?;
-    let id = room_id.clone();
-    let room = state
-        .db(move |s| s.room(&id))
-        .await?
-        .ok_or_else(AppError::not_found)?;
+    let room = load_room(&state, &room_id).await?;
     let visit = match room.visit_id.clone() {
         Some(v) => state.db(move |s| s.visit(&v)).await?,
         None => None,

@@ -71,12 +71,7 @@ pub async fn show(
     Query(q): Query<KioskQuery>,
     headers: HeaderMap,
 ) -> AppResult<Json<RoomView>> {
-    check_id(&room_id)?;
-    let id = room_id.clone();
-    let room = state
-        .db(move |s| s.room(&id))
-        .await?
-        .ok_or_else(AppError::not_found)?;
+    let room = load_room(&state, &room_id).await?;
     if !auth::is_kiosk(&room, &headers, q.kiosk_token.as_deref()) {
         return Err(AppError::no_access());
     }
@@ -99,12 +94,7 @@ pub async fn qr_svg(
     Query(q): Query<KioskQuery>,
     headers: HeaderMap,
 ) -> AppResult<impl IntoResponse> {
-    check_id(&room_id)?;
-    let id = room_id.clone();
-    let room = state
-        .db(move |s| s.room(&id))
-        .await?
-        .ok_or_else(AppError::not_found)?;
+    let room = load_room(&state, &room_id).await?;
     if !auth::is_kiosk(&room, &headers, q.kiosk_token.as_deref()) {
         return Err(AppError::no_access());
     }
@@ -118,6 +108,16 @@ pub async fn qr_svg(
     let svg = crate::qr::svg(&join_url(&state, &room_id, &secret))
         .ok_or_else(|| AppError::internal("qr", "the join URL does not fit in a QR code"))?;
     Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg))
+}
+
+/// The room with this id; 404 for a malformed or unknown id.
+pub(crate) async fn load_room(state: &AppState, room_id: &str) -> AppResult<Room> {
+    check_id(room_id)?;
+    let id = room_id.to_owned();
+    state
+        .db(move |s| s.room(&id))
+        .await?
+        .ok_or_else(AppError::not_found)
 }
 
 /// The secret travels in the URL fragment, which browsers never send to a server, so it
