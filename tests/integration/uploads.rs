@@ -179,3 +179,92 @@ async fn unknown_ids_and_file_names_are_not_found() {
         assert_eq!(res.status(), 404, "{path}");
     }
 }
+
+/// With one intake place, an upload whose body is still arriving holds it; a second
+/// phone gets 503 with Retry-After at once, and gets in once the place is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_intake_queue_answers_503_with_retry_after() {
+    use tokio::io::AsyncWriteExt;
+
+    let server = TestServer::start_with(|c| {
+        c.upload.workers = 1;
+        c.upload.queue = 0;
+    })
+    .await;
+    let kiosk_a = Kiosk::open(&server).await;
+    let slow = Phone::join(&server, &kiosk_a).await;
+    let kiosk_b = Kiosk::open(&server).await;
+    let quick = Phone::join(&server, &kiosk_b).await;
+
+    // The slow phone sends its headers and the start of a large body, then stalls.
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /api/visits/{}/photo HTTP/1.1\r\nHost: {addr}\r\nCookie: {}\r\n\
+         Content-Type: multipart/form-data; boundary=XYZ\r\nContent-Length: 900000\r\n\r\n\
+         --XYZ\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"a.jpg\"\r\n\r\n",
+        slow.visit_id,
+        slow.cookie_header(&server),
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&[0xFF, 0xD8, 0xFF]).await.unwrap();
+    stream.flush().await.unwrap();
+
+    // Wait until the server has admitted the stalled upload.
+    let health = reqwest::Client::new();
+    let mut admitted = 0;
+    for _ in 0..200 {
+        let h: Value = health
+            .get(server.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        admitted = h["intake"]["admitted"].as_u64().unwrap();
+        if admitted == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(admitted, 1);
+    let res = quick.upload(&server, "B", camera_photo(), "b.jpg").await;
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "2");
+    refused(res, 503, "intake-busy").await;
+
+    // The stalled phone gives up; its place comes back and the quick phone gets in.
+    drop(stream);
+    let mut status = 0;
+    for _ in 0..100 {
+        status = quick
+            .upload(&server, "B", camera_photo(), "b.jpg")
+            .await
+            .status()
+            .as_u16();
+        if status != 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, 202);
+    assert_eq!(slow.visit(&server).await["status"], "waiting");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_heic_photo_gets_415_with_iphone_advice() {
+    let server = TestServer::start().await;
+    let kiosk = Kiosk::open(&server).await;
+    let phone = Phone::join(&server, &kiosk).await;
+    let heic = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic\0\0\0\x08free".to_vec();
+    let res = phone.upload(&server, "A", heic, "IMG_0001.HEIC").await;
+    assert_eq!(res.status(), 415);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "photo-heic");
+    assert!(
+        body["msg"].as_str().unwrap().contains("Most Compatible"),
+        "{body}"
+    );
+    assert!(server.stored_files().is_empty());
+}

@@ -1,159 +1,117 @@
+//! Unit tests of the pieces; the whole pipeline is tested over a corpus in tests/corpus.rs.
+
 use super::*;
-use crate::fixtures::{jpeg_with_orientation, portrait};
-use image::{ImageEncoder, Rgba, RgbaImage};
+use crate::fixtures::{camera_jpeg, exif_block, portrait};
 
-fn opts() -> IntakeOptions {
-    IntakeOptions::default()
-}
-
-fn is_red(p: &image::Rgb<u8>) -> bool {
-    p[0] > 170 && p[1] < 90 && p[2] < 90
+#[test]
+fn scale_numerator_picks_the_smallest_scale_that_still_covers_the_target() {
+    // 4032 px: 1/8 gives 504 (too small), 2/8 gives 1008.
+    assert_eq!(jpeg::scale_numerator(4032, 3024, 512), 2);
+    assert_eq!(jpeg::scale_numerator(4096, 3072, 512), 1);
+    assert_eq!(jpeg::scale_numerator(1600, 1200, 512), 3);
+    assert_eq!(jpeg::scale_numerator(600, 400, 512), 7);
+    assert_eq!(jpeg::scale_numerator(300, 200, 512), 8);
 }
 
 #[test]
-fn large_landscape_is_shrunk_to_long_side_keeping_aspect() {
-    let src = jpeg_with_orientation(&portrait(1600, 1200), 1);
-    let photo = process(&src, &opts()).unwrap();
-    assert_eq!(photo.image.dimensions(), (512, 384));
-    let decoded = image::load_from_memory(&photo.jpeg).unwrap();
-    assert_eq!((decoded.width(), decoded.height()), (512, 384));
+fn target_size_keeps_the_aspect_ratio_and_never_enlarges() {
+    assert_eq!(resize::target_size(4032, 3024, 512), (512, 384));
+    assert_eq!(resize::target_size(3024, 4032, 512), (384, 512));
+    assert_eq!(resize::target_size(512, 100, 512), (512, 100));
+    assert_eq!(resize::target_size(100_000, 1, 512), (512, 1));
 }
 
 #[test]
-fn small_photo_is_not_enlarged() {
-    let src = encode_jpeg(&portrait(300, 200), 90).unwrap();
-    let photo = process(&src, &opts()).unwrap();
-    assert_eq!(photo.image.dimensions(), (300, 200));
-}
-
-/// Where the stored top-left marker must appear once each EXIF orientation is applied.
-#[test]
-fn every_exif_orientation_puts_the_marker_in_the_right_corner() {
-    // (orientation, output is transposed, marker corner as (right?, bottom?))
-    let cases = [
-        (1, false, (false, false)),
-        (2, false, (true, false)),
-        (3, false, (true, true)),
-        (4, false, (false, true)),
-        (5, true, (false, false)),
-        (6, true, (true, false)),
-        (7, true, (true, true)),
-        (8, true, (false, true)),
-    ];
-    for (orientation, transposed, (right, bottom)) in cases {
-        let src = jpeg_with_orientation(&portrait(400, 240), orientation);
-        let img = process(&src, &opts()).unwrap().image;
-        let expected = if transposed { (240, 400) } else { (400, 240) };
-        assert_eq!(img.dimensions(), expected, "orientation {orientation}");
-        let x = if right { img.width() - 5 } else { 4 };
-        let y = if bottom { img.height() - 5 } else { 4 };
-        assert!(
-            is_red(img.get_pixel(x, y)),
-            "orientation {orientation}: marker not at ({x},{y})"
-        );
-    }
+fn marker_walk_reads_size_orientation_and_scans() {
+    let jpeg = camera_jpeg(640, 480, 90, 8, 1);
+    let info = jpeg::scan(&jpeg).unwrap();
+    assert_eq!((info.width, info.height, info.components), (640, 480, 3));
+    assert_eq!(info.orientation, 8);
+    assert_eq!(info.scans, 1);
+    assert!(!info.progressive && !info.adobe && info.icc.is_none());
 }
 
 #[test]
-fn exif_and_camera_model_do_not_survive() {
-    let src = jpeg_with_orientation(&portrait(800, 600), 6);
-    assert!(src.windows(15).any(|w| w == b"ArticketTestCam"));
-    let out = process(&src, &opts()).unwrap().jpeg;
-    assert!(!out.windows(15).any(|w| w == b"ArticketTestCam"));
-    assert!(!out.windows(4).any(|w| w == b"Exif"));
-}
-
-#[test]
-fn empty_upload_is_refused() {
-    assert_eq!(process(&[], &opts()).unwrap_err(), IntakeError::Empty);
-}
-
-#[test]
-fn text_named_like_a_photo_is_refused_as_unsupported() {
-    let err = process(b"hello, I am not a photo at all", &opts()).unwrap_err();
-    assert_eq!(err, IntakeError::UnsupportedFormat);
-    assert_eq!(err.code(), "photo-unsupported-format");
-}
-
-#[test]
-fn truncated_jpeg_is_refused_as_corrupt() {
-    let src = encode_jpeg(&portrait(640, 480), 90).unwrap();
-    let cut = &src[..src.len() * 2 / 3];
-    assert!(matches!(
-        process(cut, &opts()).unwrap_err(),
-        IntakeError::Corrupt(_)
-    ));
-}
-
-#[test]
-fn byte_limit_is_checked_before_parsing() {
-    let src = encode_jpeg(&portrait(640, 480), 90).unwrap();
-    let small = IntakeOptions {
-        max_bytes: 1000,
-        ..opts()
-    };
-    assert!(matches!(
-        process(&src, &small).unwrap_err(),
-        IntakeError::TooManyBytes { limit: 1000, .. }
-    ));
-}
-
-/// A valid PNG header that declares 100000×100000 pixels, with a correct CRC, followed by
-/// one tiny IDAT: the pixel check must refuse it from the header alone.
-#[test]
-fn png_claiming_ten_gigapixels_is_refused_from_its_header() {
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = b"IHDR".to_vec();
-    ihdr.extend_from_slice(&100_000u32.to_be_bytes());
-    ihdr.extend_from_slice(&100_000u32.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-    png.extend_from_slice(&13u32.to_be_bytes());
-    png.extend_from_slice(&ihdr);
-    png.extend_from_slice(&crc32fast::hash(&ihdr).to_be_bytes());
-    for (kind, data) in [
-        (&b"IDAT"[..], &b"\x78\x9c\x03\x00\x00\x00\x00\x01"[..]),
-        (b"IEND", b""),
-    ] {
-        let mut chunk = kind.to_vec();
-        chunk.extend_from_slice(data);
-        png.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        png.extend_from_slice(&chunk);
-        png.extend_from_slice(&crc32fast::hash(&chunk).to_be_bytes());
-    }
-    let err = process(&png, &opts()).unwrap_err();
+fn marker_walk_skips_restart_markers_and_stops_at_the_first_eoi() {
+    let mut jpeg = Vec::new();
+    let mut enc = jpeg_encoder::Encoder::new(&mut jpeg, 90);
+    enc.set_restart_interval(4);
+    enc.encode(
+        portrait(256, 256).as_raw(),
+        256,
+        256,
+        jpeg_encoder::ColorType::Rgb,
+    )
+    .unwrap();
     assert!(
-        matches!(
-            err,
-            IntakeError::TooManyPixels {
-                width: 100_000,
-                height: 100_000,
-                ..
-            }
-        ),
-        "{err:?}"
+        jpeg.windows(2).any(|w| w == [0xFF, 0xD0]),
+        "has restart markers"
     );
+    // Trailing data after EOI, as phones append gain maps, is ignored.
+    jpeg.extend_from_slice(b"\xFF\xD8\xFF\xE1trailing junk");
+    let info = jpeg::scan(&jpeg).unwrap();
+    assert_eq!(info.scans, 1);
+    assert!(process(&jpeg, &IntakeOptions::default()).is_ok());
 }
 
 #[test]
-fn transparent_png_is_flattened_on_white() {
-    let img = RgbaImage::from_pixel(64, 64, Rgba([0, 0, 0, 0]));
-    let mut png = Vec::new();
-    image::codecs::png::PngEncoder::new(&mut png)
-        .write_image(img.as_raw(), 64, 64, image::ExtendedColorType::Rgba8)
-        .unwrap();
-    let photo = process(&png, &opts()).unwrap();
-    let p = photo.image.get_pixel(32, 32);
-    assert!(p.0.iter().all(|&c| c > 250), "{p:?}");
+fn orientation_survives_little_endian_exif_and_rejects_nonsense() {
+    // Little-endian IFD with Orientation = 6.
+    let mut le = b"II\x2A\0\x08\0\0\0\x01\0".to_vec();
+    le.extend_from_slice(&[0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0]);
+    assert_eq!(exif::orientation(&le), 6);
+    assert_eq!(exif::orientation(&exif_block(7, None)), 7);
+    // Out of range, wrong type, truncated, and an IFD offset past the end: all upright.
+    let mut bad = exif_block(9, None);
+    assert_eq!(exif::orientation(&bad), 1);
+    bad.truncate(12);
+    assert_eq!(exif::orientation(&bad), 1);
+    assert_eq!(exif::orientation(b"MM\0\x2A\xFF\xFF\xFF\xF0"), 1);
+    assert_eq!(exif::orientation(b""), 1);
 }
 
 #[test]
-fn webp_is_accepted() {
-    let img = portrait(200, 300);
-    let mut webp = Vec::new();
-    image::codecs::webp::WebPEncoder::new_lossless(&mut webp)
-        .write_image(img.as_raw(), 200, 300, image::ExtendedColorType::Rgb8)
+fn cmyk_without_a_profile_uses_the_textbook_formula() {
+    let p = pixels::Pixels {
+        width: 2,
+        height: 1,
+        layout: pixels::Layout::Cmyk,
+        // Pure cyan ink; then 50% black only.
+        data: vec![255, 0, 0, 0, 0, 0, 0, 128],
+    };
+    let rgb = p.into_srgb(None);
+    assert_eq!(rgb.get_pixel(0, 0).0, [0, 255, 255]);
+    assert_eq!(rgb.get_pixel(1, 0).0, [127, 127, 127]);
+}
+
+#[tokio::test]
+async fn pool_admits_workers_plus_queue_then_answers_busy() {
+    let pool = IntakePool::new(1, 2);
+    let a = pool.admit().unwrap();
+    let b = pool.admit().unwrap();
+    let c = pool.admit().unwrap();
+    assert_eq!(pool.stats().admitted, 3);
+    let err = pool.admit().err().expect("fourth upload must be refused");
+    assert_eq!(
+        err,
+        IntakeError::Busy {
+            retry_after_secs: 2
+        }
+    );
+    assert_eq!(err.status(), 503);
+    drop(c);
+    let jpeg = encode_jpeg(&portrait(100, 80), 90).unwrap();
+    let photo = a
+        .process(jpeg.clone(), IntakeOptions::default())
+        .await
         .unwrap();
-    let photo = process(&webp, &opts()).unwrap();
-    assert_eq!(photo.image.dimensions(), (200, 300));
-    assert_eq!(&photo.jpeg[..2], &[0xFF, 0xD8]);
+    assert_eq!(photo.image.dimensions(), (100, 80));
+    let err = b.process(b"nope".to_vec(), IntakeOptions::default()).await;
+    assert!(matches!(err, Err(IntakeError::UnsupportedFormat(_))));
+    assert_eq!(
+        pool.stats().admitted,
+        0,
+        "places come back after processing"
+    );
+    assert!(pool.admit().is_ok());
 }

@@ -39,13 +39,22 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct UploadConfig {
+    /// Uploads larger than this are refused before they are parsed.
     pub max_bytes: u64,
+    /// Photos wider or taller than these (as stored) are refused from their header.
+    pub max_width: u32,
+    pub max_height: u32,
+    /// Photos with more pixels than this are refused from their header.
     pub max_pixels: u64,
     /// Photos are shrunk to this long side before any painter sees them.
     pub long_side: u32,
     pub jpeg_quality: u8,
     /// The longest visitor name kept, in characters.
     pub max_name_chars: usize,
+    /// How many photos are decoded at once. 0 = one per core.
+    pub workers: usize,
+    /// How many more uploads may wait for a worker; beyond that they get 503.
+    pub queue: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -92,10 +101,14 @@ impl Default for UploadConfig {
         let i = articket_intake::IntakeOptions::default();
         Self {
             max_bytes: i.max_bytes,
+            max_width: i.max_width,
+            max_height: i.max_height,
             max_pixels: i.max_pixels,
             long_side: i.long_side,
             jpeg_quality: i.jpeg_quality,
             max_name_chars: 24,
+            workers: 0,
+            queue: 8,
         }
     }
 }
@@ -188,6 +201,23 @@ impl Config {
                 "must be between 1000 and 400000000",
             ));
         }
+        for (key, value) in [
+            ("upload.max_width", u.max_width),
+            ("upload.max_height", u.max_height),
+        ] {
+            if !(64..=65_535).contains(&value) {
+                return Err(key_error(key, "must be between 64 and 65535"));
+            }
+        }
+        if u.workers > 256 {
+            return Err(key_error(
+                "upload.workers",
+                "must be between 0 (one per core) and 256",
+            ));
+        }
+        if u.queue > 10_000 {
+            return Err(key_error("upload.queue", "must be between 0 and 10000"));
+        }
         if !(64..=4096).contains(&u.long_side) {
             return Err(key_error("upload.long_side", "must be between 64 and 4096"));
         }
@@ -253,6 +283,8 @@ impl Config {
     pub fn intake(&self) -> articket_intake::IntakeOptions {
         articket_intake::IntakeOptions {
             max_bytes: self.upload.max_bytes,
+            max_width: self.upload.max_width,
+            max_height: self.upload.max_height,
             max_pixels: self.upload.max_pixels,
             long_side: self.upload.long_side,
             jpeg_quality: self.upload.jpeg_quality,

@@ -11,6 +11,8 @@ pub struct AppError {
     pub status: StatusCode,
     pub code: &'static str,
     pub msg: String,
+    /// Seconds for a `Retry-After` header (503 and 429 answers).
+    pub retry_after: Option<u32>,
 }
 
 impl AppError {
@@ -19,6 +21,7 @@ impl AppError {
             status,
             code,
             msg: msg.into(),
+            retry_after: None,
         }
     }
 
@@ -49,7 +52,13 @@ impl AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let body = Json(serde_json::json!({ "code": self.code, "msg": self.msg }));
-        (self.status, body).into_response()
+        let mut response = (self.status, body).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 
@@ -76,25 +85,20 @@ impl From<articket_store::StoreError> for AppError {
 impl From<articket_intake::IntakeError> for AppError {
     fn from(e: articket_intake::IntakeError) -> Self {
         use articket_intake::IntakeError as E;
-        let status = match e {
-            E::Empty | E::Corrupt(_) => StatusCode::BAD_REQUEST,
-            E::TooManyBytes { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            E::TooManyPixels { .. } | E::TooBigToDecode => StatusCode::PAYLOAD_TOO_LARGE,
-            E::UnsupportedFormat => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        };
-        let msg = match &e {
-            E::Empty => "The photo is empty. Please choose a photo.".to_owned(),
-            E::UnsupportedFormat => {
-                "This file is not a photo we can read. Please send a JPEG, PNG or WebP photo."
-                    .to_owned()
-            }
-            E::Corrupt(_) => {
-                "The photo file is damaged or incomplete. Please take or choose it again."
-                    .to_owned()
-            }
-            other => format!("The photo is too large: {other}."),
-        };
-        AppError::new(status, e.code(), msg)
+        match &e {
+            E::Encode(_) | E::Internal(_) => return AppError::internal("intake", e),
+            E::Busy { retry_after_secs } => tracing::warn!(
+                retry_after_secs,
+                "intake queue full; asking the phone to retry"
+            ),
+            _ => tracing::info!(code = e.code(), "upload refused: {e}"),
+        }
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut err = AppError::new(status, e.code(), e.to_string());
+        if let E::Busy { retry_after_secs } = e {
+            err.retry_after = Some(retry_after_secs);
+        }
+        err
     }
 }
 

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
 
+use articket_intake::IntakePool;
 use articket_rooms::EventHub;
 use articket_store::{Store, StoreError};
 use articket_style::{BuiltinRenderer, Stylizer};
@@ -23,8 +24,10 @@ pub struct Inner {
     pub hub: EventHub,
     pub stylizer: Arc<dyn Stylizer>,
     pub tickets: TicketRenderer,
-    /// Bounds CPU-heavy work (intake, built-in painters, tickets) across all visits.
+    /// Bounds CPU-heavy work (built-in painters, tickets) across all visits.
     pub cpu: Arc<Semaphore>,
+    /// Decodes uploads: a fixed number of workers behind a bounded queue.
+    pub intake: IntakePool,
     /// The origin phones reach us at, e.g. `http://192.168.0.12:8080`.
     pub base_url: String,
     /// Flips to true when the server shuts down, so sockets close promptly.
@@ -46,11 +49,10 @@ impl AppState {
                 config.server.data_dir.display()
             )
         })?;
-        let workers = match config.server.cpu_workers {
-            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
-            n => n,
-        };
-        let cpu = Arc::new(Semaphore::new(workers));
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let or_cores = |n: usize| if n == 0 { cores } else { n };
+        let cpu = Arc::new(Semaphore::new(or_cores(config.server.cpu_workers)));
+        let intake = IntakePool::new(or_cores(config.upload.workers), config.upload.queue);
         let stylizer: Arc<dyn Stylizer> = Arc::new(BuiltinRenderer::new(cpu.clone()));
         let base_url = crate::net::advertised_base_url(&config, local_addr);
         Ok(AppState(Arc::new(Inner {
@@ -60,6 +62,7 @@ impl AppState {
             stylizer,
             tickets: TicketRenderer::new(),
             cpu,
+            intake,
             base_url,
             closing: watch::channel(false).0,
         })))

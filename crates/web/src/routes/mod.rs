@@ -24,6 +24,21 @@ connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; fram
 /// Small JSON bodies everywhere except the photo upload, which sets its own limit.
 const JSON_BODY_LIMIT: usize = 16 * 1024;
 
+/// `GET /healthz`: liveness plus how full the intake pool is.
+async fn healthz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::Json<serde_json::Value> {
+    let intake = state.intake.stats();
+    axum::Json(serde_json::json!({
+        "status": "ok",
+        "intake": {
+            "workers": intake.workers,
+            "queue": intake.queue,
+            "admitted": intake.admitted,
+        },
+    }))
+}
+
 pub fn router(state: AppState) -> Router {
     let upload_limit = usize::try_from(state.config.upload.max_bytes)
         .unwrap_or(usize::MAX)
@@ -52,10 +67,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v/{visit_id}", get(pages::phone))
         .route("/assets/{*path}", get(pages::asset))
         .route("/files/{name}", get(files::serve))
-        .route(
-            "/healthz",
-            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
-        )
+        .route("/healthz", get(healthz))
         .nest("/api", api)
         .fallback(|| async { crate::error::AppError::not_found() })
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))

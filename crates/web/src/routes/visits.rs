@@ -67,6 +67,9 @@ pub async fn upload_photo(
     if visit.status != VisitStatus::Waiting {
         return Err(articket_store::StoreError::PhotoAlreadyReceived.into());
     }
+    // Take a place in the intake pool before reading the body: when the booth is
+    // swamped, the phone hears 503 at once and nobody's photo sits in memory unread.
+    let admission = state.intake.admit()?;
     let form = read_form(multipart?, state.config.upload.max_name_chars).await?;
     let photo_bytes = form.photo.ok_or_else(|| {
         AppError::bad_request("photo-missing", "Please choose a photo to upload.")
@@ -83,10 +86,9 @@ pub async fn upload_photo(
         form.painters
     };
 
-    let opts = state.config.intake();
-    let photo = state
-        .cpu(move || articket_intake::process(&photo_bytes, &opts))
-        .await??;
+    let photo = admission
+        .process(photo_bytes, state.config.intake())
+        .await?;
     let photo_jpeg: Arc<[u8]> = photo.jpeg.into();
 
     let (v, name, jpeg) = (visit_id.clone(), form.name.clone(), photo_jpeg.clone());
