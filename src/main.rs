@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod bench;
+
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
@@ -44,6 +46,29 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Measure a stage against the tools a Python booth would use (see README).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Intake of generated 12 MP camera JPEGs vs Pillow and libvips (needs
+    /// `pip install -r bench/requirements.txt`).
+    Intake {
+        /// How many different photos to generate.
+        #[arg(long, default_value_t = 4)]
+        photos: usize,
+        /// Rounds over all photos, per tool.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// The Python interpreter that has Pillow and pyvips.
+        #[arg(long, default_value = "python3")]
+        python: String,
+    },
+    /// (internal) One intake in a fresh process, printing its peak memory.
+    #[command(hide = true)]
+    IntakeMemory { file: PathBuf },
 }
 
 #[derive(clap::Args, Clone, Default)]
@@ -75,6 +100,16 @@ fn main() -> ExitCode {
             name,
             config,
         }) => stylize(&input, &out, &painters, &name, config.as_deref()),
+        Some(Command::Bench(BenchCommand::Intake {
+            photos,
+            rounds,
+            python,
+        })) => bench::intake(&bench::IntakeBench {
+            photos: photos.max(1),
+            rounds: rounds.max(1),
+            python,
+        }),
+        Some(Command::Bench(BenchCommand::IntakeMemory { file })) => bench::intake_memory(&file),
         Some(Command::Serve(args)) => serve(args),
         None => serve(cli.serve),
     };
