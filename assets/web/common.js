@@ -124,5 +124,6 @@ async function getJson(url, options) {
   const res = await fetch(url, Object.assign({ credentials: "same-origin" }, options));
   let body = null;
   try { body = await res.json(); } catch { /* empty body */ }
-  return { ok: res.ok, status: res.status, body };
+  const retryAfter = Number(res.headers.get("Retry-After")) || 0;
+  return { ok: res.ok, status: res.status, body, retryAfter };
 }

@@ -71,8 +71,15 @@ $("upload").addEventListener("submit", async (e) => {
   const form = new FormData();
   form.append("name", $("name").value);
   form.append("photo", $("photo-input").files[0]);
-  const res = await getJson(`/api/visits/${visitId}/photo`, { method: "POST", body: form });
+  let res = await getJson(`/api/visits/${visitId}/photo`, { method: "POST", body: form });
+  // A busy booth says when to come back; try again by ourselves a few times first.
+  for (let tries = 0; res.status === 503 && res.retryAfter > 0 && tries < 5; tries++) {
+    say($("upload-error"), errorText(res.body));
+    await new Promise((resolve) => setTimeout(resolve, res.retryAfter * 1000));
+    res = await getJson(`/api/visits/${visitId}/photo`, { method: "POST", body: form });
+  }
   $("send").disabled = false;
+  $("upload-error").textContent = "";
   if (!res.ok) { say($("upload-error"), errorText(res.body)); return; }
   await refresh();
 });
