@@ -21,6 +21,9 @@ fuzz_target!(|data: &[u8]| {
         let back = image::load_from_memory(&photo.jpeg).expect("output decodes");
         assert_eq!((back.width(), back.height()), (w, h));
         // Nothing but a JFIF header may precede the image data.
-        assert!(!photo.jpeg.windows(2).any(|m| m == [0xFF, 0xE1] || m == [0xFF, 0xE2]));
+        assert!(!photo
+            .jpeg
+            .windows(2)
+            .any(|m| m == [0xFF, 0xE1] || m == [0xFF, 0xE2]));
     }
 });

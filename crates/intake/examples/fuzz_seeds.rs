@@ -1,8 +1,8 @@
 //! Writes small seed files for the intake fuzzer: one of each kind of upload the corpus
 //! tests use. `cargo run -p articket-intake --example fuzz_seeds -- fuzz/corpus/intake`
 
-use articket_intake::fixtures::*;
 use articket_intake::encode_jpeg;
+use articket_intake::fixtures::*;
 use image::ImageEncoder;
 
 fn main() {
@@ -25,7 +25,13 @@ fn main() {
         ("ycck.jpg", cmyk_jpeg(&img, true)),
         ("gray.jpg", gray_jpeg(&img)),
         ("progressive.jpg", progressive_jpeg(&img)),
-        ("icc.jpg", jpeg_with_icc(&encode_jpeg(&img, 80).expect("jpeg"), &icc_swapping_red_and_blue())),
+        (
+            "icc.jpg",
+            jpeg_with_icc(
+                &encode_jpeg(&img, 80).expect("jpeg"),
+                &icc_swapping_red_and_blue(),
+            ),
+        ),
         ("png8.png", png8),
         ("png16.png", png16(&img)),
         ("anim.gif", animated_gif(16, 12, [0, 200, 0], [200, 0, 200])),
