@@ -4,6 +4,9 @@ pillow: what the old Articket service did: open, exif_transpose, thumbnail to 51
         save as JPEG quality 85.
 vips:   libvips' thumbnail (shrink-on-load, auto-rotate), then jpegsave_buffer, Q 85.
 
+oil:    OpenCV's cv2.xphoto.oilPainting(img, 7, 1), the painter benchmark's anchor.
+stylization: OpenCV's cv2.stylization(img) with its default parameters.
+
 Modes (all output is one JSON object on stdout):
   time   TOOL REPS FILE...  -> {"ms": [per-run milliseconds, files in order, REPS rounds]}
   memory TOOL FILE          -> {"peak_bytes": N}  extra peak RSS of one run in this process
@@ -42,6 +45,18 @@ def vips_job():
     return run
 
 
+def opencv_job(name):
+    import cv2
+    import numpy as np
+
+    def decode(data):
+        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+
+    if name == "oil":
+        return lambda img: cv2.xphoto.oilPainting(img, 7, 1), decode
+    return lambda img: cv2.stylization(img), decode
+
+
 def status_kb(field):
     with open("/proc/self/status") as f:
         for line in f:
@@ -52,6 +67,20 @@ def status_kb(field):
 
 def main():
     mode, tool = sys.argv[1], sys.argv[2]
+    if mode == "paint":
+        # paint TOOL REPS FILE...: times one OpenCV filter on decoded images.
+        job, decode = opencv_job(tool)
+        reps = int(sys.argv[3])
+        images = [decode(open(p, "rb").read()) for p in sys.argv[4:]]
+        job(images[0])
+        ms = []
+        for _ in range(reps):
+            for img in images:
+                t = time.perf_counter()
+                job(img)
+                ms.append((time.perf_counter() - t) * 1000.0)
+        print(json.dumps({"ms": ms}))
+        return
     job = {"pillow": pillow_job, "vips": vips_job}[tool]()
     if mode == "time":
         reps = int(sys.argv[3])

@@ -18,7 +18,7 @@ const ANCHORS: &str = include_str!("../bench/anchors.py");
 const WIDTH: u32 = 4032;
 const HEIGHT: u32 = 3024;
 
-pub struct IntakeBench {
+pub struct BenchArgs {
     pub photos: usize,
     pub rounds: usize,
     pub python: String,
@@ -29,7 +29,7 @@ struct Figures {
     peak_bytes: u64,
 }
 
-pub fn intake(args: &IntakeBench) -> anyhow::Result<()> {
+pub fn intake(args: &BenchArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     println!(
         "Generating {} camera photos ({WIDTH}x{HEIGHT}, noise-textured, EXIF orientation 6, quality 92)...",
@@ -233,4 +233,98 @@ fn verdict(ok: bool) -> &'static str {
     } else {
         "MISS"
     }
+}
+
+/// `articket bench painters`: each built-in painter at 384×512 and all four at once,
+/// against OpenCV's oil painting and stylization filters on the same pictures.
+pub fn painters(args: &BenchArgs) -> anyhow::Result<()> {
+    use articket_style::{builtin, samples, Painter};
+
+    let dir = tempfile::tempdir()?;
+    let anchors = dir.path().join("anchors.py");
+    std::fs::write(&anchors, ANCHORS)?;
+    let photos: Vec<image::RgbImage> = samples::LOOKS
+        .iter()
+        .cycle()
+        .take(args.photos)
+        .map(|&look| samples::portrait(384, 512, look))
+        .collect();
+    let mut files = Vec::new();
+    for (i, p) in photos.iter().enumerate() {
+        let path = dir.path().join(format!("sample{i}.png"));
+        p.save(&path)?;
+        files.push(path);
+    }
+    let params = builtin::BuiltinParams::default();
+    let threads = rayon::current_num_threads();
+    // Warm up the thread pool and the caches.
+    for &painter in &Painter::ALL {
+        builtin::render(painter, &photos[0], 1, &params);
+    }
+    let mut each: Vec<Vec<f64>> = vec![Vec::new(); Painter::ALL.len()];
+    let mut all = Vec::new();
+    let mut oil = Vec::new();
+    let mut stylization = Vec::new();
+    for round in 0..args.rounds {
+        for (k, photo) in photos.iter().enumerate() {
+            let seed = (round * 100 + k) as u64;
+            for (i, &painter) in Painter::ALL.iter().enumerate() {
+                let t = Instant::now();
+                let out = builtin::render(painter, photo, seed, &params);
+                each[i].push(t.elapsed().as_secs_f64() * 1000.0);
+                assert_eq!(out.dimensions(), photo.dimensions());
+            }
+            // A whole visit: the four painters at once, sharing the cores.
+            let t = Instant::now();
+            rayon::scope(|s| {
+                for &painter in &Painter::ALL {
+                    let params = &params;
+                    s.spawn(move |_| {
+                        builtin::render(painter, photo, seed, params);
+                    });
+                }
+            });
+            all.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        oil.extend(paint_times(&args.python, &anchors, "oil", &files)?);
+        stylization.extend(paint_times(&args.python, &anchors, "stylization", &files)?);
+        eprintln!("round {}/{} done", round + 1, args.rounds);
+    }
+    let oil = median(&mut oil);
+    let stylization = median(&mut stylization);
+    println!();
+    println!("384x512 sample portraits, {} photos x {} rounds, {threads} threads", photos.len(), args.rounds);
+    println!("{:<34} {:>10} {:>14}", "", "median ms", "oil / this");
+    let mut pass = true;
+    for (i, painter) in Painter::ALL.iter().enumerate() {
+        let m = median(&mut each[i]);
+        pass &= m <= oil;
+        println!("{:<34} {m:>10.1} {:>13.2}x", format!("articket {}", painter.id()), oil / m);
+    }
+    let m_all = median(&mut all);
+    println!("{:<34} {m_all:>10.1} {:>13.2}x", "articket all four at once", 2.0 * oil / m_all);
+    println!("{:<34} {oil:>10.1} {:>13.2}x", "OpenCV xphoto.oilPainting(7, 1)", 1.0);
+    println!("{:<34} {stylization:>10.1} {:>13.2}x", "OpenCV stylization", oil / stylization);
+    println!();
+    println!(
+        "each painter <= one oilPainting call: {}",
+        verdict(pass)
+    );
+    println!(
+        "all four <= two oilPainting calls ({:.1} ms <= {:.1} ms): {}",
+        m_all,
+        2.0 * oil,
+        verdict(m_all <= 2.0 * oil)
+    );
+    Ok(())
+}
+
+fn paint_times(python: &str, script: &Path, tool: &str, files: &[PathBuf]) -> anyhow::Result<Vec<f64>> {
+    let out = run_json(Command::new(python).arg(script).args(["paint", tool, "1"]).args(files))?;
+    out["ms"]
+        .as_array()
+        .context("anchor output lacks ms")?
+        .iter()
+        .map(|v| v.as_f64().context("ms must be numbers"))
+        .collect()
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod bench;
+mod stylize;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -30,13 +31,18 @@ struct Cli {
 enum Command {
     /// Run the booth server (the default).
     Serve(ServeArgs),
-    /// Paint one photo offline: one JPEG per painter plus ticket.png.
+    /// Paint photos offline: with --out, one JPEG per painter plus ticket.png for one
+    /// photo; with --contact-sheet, a grid of photos x painters (the built-in sample
+    /// portraits when no photo is named).
     Stylize {
-        /// A JPEG, PNG or WebP photo.
-        input: PathBuf,
+        /// JPEG, PNG, WebP or GIF photos.
+        inputs: Vec<PathBuf>,
         /// The folder to write into (created if missing).
+        #[arg(long, required_unless_present = "contact_sheet")]
+        out: Option<PathBuf>,
+        /// Write a labelled grid of inputs x painters to this PNG file.
         #[arg(long)]
-        out: PathBuf,
+        contact_sheet: Option<PathBuf>,
         /// Only these painters (repeatable); all four by default.
         #[arg(long = "painter")]
         painters: Vec<Painter>,
@@ -63,6 +69,17 @@ enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         rounds: usize,
         /// The Python interpreter that has Pillow and pyvips.
+        #[arg(long, default_value = "python3")]
+        python: String,
+    },
+    /// The four built-in painters vs OpenCV's oilPainting and stylization (needs
+    /// `pip install -r bench/requirements.txt`).
+    Painters {
+        /// How many sample portraits to paint per round.
+        #[arg(long, default_value_t = 3)]
+        photos: usize,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
         #[arg(long, default_value = "python3")]
         python: String,
     },
@@ -94,17 +111,34 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Stylize {
-            input,
+            inputs,
             out,
+            contact_sheet,
             painters,
             name,
             config,
-        }) => stylize(&input, &out, &painters, &name, config.as_deref()),
+        }) => stylize::run(&stylize::StylizeArgs {
+            inputs,
+            out,
+            contact_sheet,
+            painters,
+            name,
+            config: load_config(config.as_deref()),
+        }),
         Some(Command::Bench(BenchCommand::Intake {
             photos,
             rounds,
             python,
-        })) => bench::intake(&bench::IntakeBench {
+        })) => bench::intake(&bench::BenchArgs {
+            photos: photos.max(1),
+            rounds: rounds.max(1),
+            python,
+        }),
+        Some(Command::Bench(BenchCommand::Painters {
+            photos,
+            rounds,
+            python,
+        })) => bench::painters(&bench::BenchArgs {
             photos: photos.max(1),
             rounds: rounds.max(1),
             python,
@@ -160,52 +194,3 @@ fn print_banner(base: &str, config: &Config) {
     println!("  Press Ctrl+C to stop.\n");
 }
 
-fn stylize(
-    input: &Path,
-    out: &Path,
-    painters: &[Painter],
-    name: &str,
-    config: Option<&Path>,
-) -> anyhow::Result<()> {
-    let config = load_config(config)?;
-    let bytes = std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
-    let photo = articket_intake::process(&bytes, &config.intake())
-        .with_context(|| format!("{} was refused", input.display()))?;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let painters = if painters.is_empty() {
-        &config.painting.painters[..]
-    } else {
-        painters
-    };
-    let seed = 0x0A27_1C3E;
-    let mut paintings = Vec::new();
-    for &painter in painters {
-        let started = std::time::Instant::now();
-        let img = articket_style::builtin::render(painter, &photo.image, seed);
-        let jpeg = articket_intake::encode_jpeg(&img, config.upload.jpeg_quality)?;
-        let path = out.join(format!("{}.jpg", painter.id()));
-        std::fs::write(&path, &jpeg).with_context(|| format!("cannot write {}", path.display()))?;
-        println!(
-            "{:<13} {:>6.1} ms  {}",
-            painter.id(),
-            started.elapsed().as_secs_f64() * 1e3,
-            path.display()
-        );
-        paintings.push(articket_ticket::TicketPainting {
-            label_en: painter.name_en().into(),
-            label_ko: painter.name_ko().into(),
-            image: jpeg,
-        });
-    }
-    let ticket = articket_ticket::TicketRenderer::new().phone_ticket_png(
-        &articket_ticket::TicketContent {
-            name: name.to_owned(),
-            date: chrono::Local::now().format("%Y.%m.%d").to_string(),
-            paintings,
-        },
-    )?;
-    let path = out.join("ticket.png");
-    std::fs::write(&path, ticket).with_context(|| format!("cannot write {}", path.display()))?;
-    println!("ticket        {}", path.display());
-    Ok(())
-}

@@ -16,6 +16,8 @@ use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
 pub mod builtin;
+#[doc(hidden)]
+pub mod samples;
 mod painter_text;
 
 pub use builtin::BuiltinRenderer;

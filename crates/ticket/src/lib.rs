@@ -9,6 +9,9 @@ use std::sync::Arc;
 use base64::Engine as _;
 use resvg::{tiny_skia, usvg};
 
+mod sheet;
+pub use sheet::SheetRow;
+
 /// Width and height of the phone ticket, in pixels.
 pub const PHONE_TICKET_SIZE: (u32, u32) = (1080, 1920);
 

@@ -76,6 +76,8 @@ pub struct PaintingConfig {
     pub attempts: u32,
     /// Time limit for one try of one painter.
     pub timeout_secs: u64,
+    /// The built-in renderer's knobs per painter: `[painting.builtin.vangogh]` etc.
+    pub builtin: articket_style::builtin::BuiltinParams,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -128,6 +130,7 @@ impl Default for PaintingConfig {
             painters: Painter::ALL.to_vec(),
             attempts: 3,
             timeout_secs: 120,
+            builtin: Default::default(),
         }
     }
 }

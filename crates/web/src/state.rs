@@ -53,7 +53,10 @@ impl AppState {
         let or_cores = |n: usize| if n == 0 { cores } else { n };
         let cpu = Arc::new(Semaphore::new(or_cores(config.server.cpu_workers)));
         let intake = IntakePool::new(or_cores(config.upload.workers), config.upload.queue);
-        let stylizer: Arc<dyn Stylizer> = Arc::new(BuiltinRenderer::new(cpu.clone()));
+        let stylizer: Arc<dyn Stylizer> = Arc::new(BuiltinRenderer::new(
+            cpu.clone(),
+            config.painting.builtin.clone(),
+        ));
         let base_url = crate::net::advertised_base_url(&config, local_addr);
         Ok(AppState(Arc::new(Inner {
             config,

@@ -2,6 +2,7 @@
 //! gradients, palettes and a seeded hash for deterministic randomness.
 
 use image::{Rgb, RgbImage};
+use rayon::prelude::*;
 
 /// A single-channel float image, row-major.
 #[derive(Clone)]
@@ -39,57 +40,117 @@ impl Plane {
     }
 
     /// A box blur of radius `r`, applied three times: close to a Gaussian, in O(1) per
-    /// pixel whatever the radius.
+    /// pixel whatever the radius. Rows run in parallel; columns are blurred as the rows
+    /// of the transpose, which keeps every pass cache-friendly.
     pub fn blur(&self, r: usize) -> Self {
-        let mut p = self.clone();
-        for _ in 0..3 {
-            p = p.box_pass(r, true).box_pass(r, false);
+        if r == 0 {
+            return self.clone();
         }
-        p
+        let mut p = self.clone();
+        p.box_rows(r);
+        let mut t = p.transpose();
+        t.box_rows(r);
+        t.transpose()
     }
 
-    fn box_pass(&self, r: usize, horizontal: bool) -> Self {
-        let mut out = Plane::new(self.w, self.h);
-        let (len, lines) = if horizontal {
-            (self.w, self.h)
-        } else {
-            (self.h, self.w)
-        };
-        let idx = |line: usize, i: usize| {
-            if horizontal {
-                line * self.w + i
-            } else {
-                i * self.w + line
+    fn box_rows(&mut self, r: usize) {
+        let w = self.w;
+        self.v.par_chunks_mut(w).for_each(|row| {
+            let mut tmp = vec![0.0f32; row.len()];
+            for _ in 0..3 {
+                box_line(row, &mut tmp, r);
+                row.copy_from_slice(&tmp);
             }
-        };
-        let r = r as isize;
-        let norm = 1.0 / (2 * r + 1) as f32;
-        for line in 0..lines {
-            let sample = |i: isize| self.v[idx(line, i.clamp(0, len as isize - 1) as usize)];
-            let mut acc: f32 = (-r..=r).map(sample).sum();
-            for i in 0..len {
-                out.v[idx(line, i)] = acc * norm;
-                acc += sample(i as isize + r + 1) - sample(i as isize - r);
+        });
+    }
+
+    pub fn transpose(&self) -> Self {
+        let (w, h) = (self.w, self.h);
+        let mut v = vec![0.0f32; w * h];
+        v.par_chunks_mut(h).enumerate().for_each(|(x, out)| {
+            for (y, o) in out.iter_mut().enumerate() {
+                *o = self.v[y * w + x];
             }
-        }
-        out
+        });
+        Self { w: h, h: w, v }
     }
 
     /// Sobel gradient (gx, gy).
     pub fn gradient(&self) -> (Plane, Plane) {
-        let mut gx = Plane::new(self.w, self.h);
-        let mut gy = Plane::new(self.w, self.h);
-        for y in 0..self.h as isize {
-            for x in 0..self.w as isize {
-                let g = |dx, dy| self.get(x + dx, y + dy);
-                let sx = g(1, -1) + 2.0 * g(1, 0) + g(1, 1) - g(-1, -1) - 2.0 * g(-1, 0) - g(-1, 1);
-                let sy = g(-1, 1) + 2.0 * g(0, 1) + g(1, 1) - g(-1, -1) - 2.0 * g(0, -1) - g(1, -1);
-                let i = y as usize * self.w + x as usize;
-                gx.v[i] = sx;
-                gy.v[i] = sy;
-            }
-        }
+        let (w, h) = (self.w, self.h);
+        let mut gx = Plane::new(w, h);
+        let mut gy = Plane::new(w, h);
+        gx.v
+            .par_chunks_mut(w)
+            .zip(gy.v.par_chunks_mut(w))
+            .enumerate()
+            .for_each(|(y, (rx, ry))| {
+                let y = y as isize;
+                for x in 0..w as isize {
+                    let g = |dx, dy| self.get(x + dx, y + dy);
+                    rx[x as usize] =
+                        g(1, -1) + 2.0 * g(1, 0) + g(1, 1) - g(-1, -1) - 2.0 * g(-1, 0) - g(-1, 1);
+                    ry[x as usize] =
+                        g(-1, 1) + 2.0 * g(0, 1) + g(1, 1) - g(-1, -1) - 2.0 * g(0, -1) - g(1, -1);
+                }
+            });
         (gx, gy)
+    }
+
+    /// Bilinear sample at a fractional position, clamped at the borders.
+    #[inline]
+    pub fn sample(&self, x: f32, y: f32) -> f32 {
+        let (x0, y0) = (x.floor(), y.floor());
+        let (tx, ty) = (x - x0, y - y0);
+        let (ix, iy) = (x0 as isize, y0 as isize);
+        let a = self.get(ix, iy) + (self.get(ix + 1, iy) - self.get(ix, iy)) * tx;
+        let b = self.get(ix, iy + 1) + (self.get(ix + 1, iy + 1) - self.get(ix, iy + 1)) * tx;
+        a + (b - a) * ty
+    }
+
+    /// Fills a plane from a per-pixel function, rows in parallel.
+    pub fn from_fn(w: usize, h: usize, f: impl Fn(usize, usize) -> f32 + Sync) -> Self {
+        let mut v = vec![0.0f32; w * h];
+        v.par_chunks_mut(w.max(1)).enumerate().for_each(|(y, row)| {
+            for (x, o) in row.iter_mut().enumerate() {
+                *o = f(x, y);
+            }
+        });
+        Self { w, h, v }
+    }
+}
+
+fn box_line3(src: &[[f32; 3]], out: &mut [[f32; 3]], r: usize) {
+    let len = src.len() as isize;
+    let r = r as isize;
+    let at = |i: isize| src[i.clamp(0, len - 1) as usize];
+    let norm = 1.0 / (2 * r + 1) as f32;
+    let mut acc = [0.0f32; 3];
+    for i in -r..=r {
+        let c = at(i);
+        acc = [acc[0] + c[0], acc[1] + c[1], acc[2] + c[2]];
+    }
+    for i in 0..len {
+        out[i as usize] = [acc[0] * norm, acc[1] * norm, acc[2] * norm];
+        let (add, sub) = (at(i + r + 1), at(i - r));
+        acc = [
+            acc[0] + add[0] - sub[0],
+            acc[1] + add[1] - sub[1],
+            acc[2] + add[2] - sub[2],
+        ];
+    }
+}
+
+/// One box-filter pass over a line, edges clamped.
+fn box_line(src: &[f32], out: &mut [f32], r: usize) {
+    let len = src.len() as isize;
+    let r = r as isize;
+    let at = |i: isize| src[i.clamp(0, len - 1) as usize];
+    let norm = 1.0 / (2 * r + 1) as f32;
+    let mut acc: f32 = (-r..=r).map(at).sum();
+    for i in 0..len {
+        out[i as usize] = acc * norm;
+        acc += at(i + r + 1) - at(i - r);
     }
 }
 
@@ -142,12 +203,60 @@ impl Canvas {
         }
     }
 
+    /// The same three-pass box blur as [`Plane::blur`], on all three channels at once.
     pub fn blur(&self, r: usize) -> Self {
-        Self::from_channels(
-            &self.channel(0).blur(r),
-            &self.channel(1).blur(r),
-            &self.channel(2).blur(r),
-        )
+        if r == 0 {
+            return self.clone();
+        }
+        let mut p = self.clone();
+        p.box_rows(r);
+        let mut t = p.transpose();
+        t.box_rows(r);
+        t.transpose()
+    }
+
+    fn box_rows(&mut self, r: usize) {
+        let w = self.w;
+        self.px.par_chunks_mut(w).for_each(|row| {
+            let mut tmp = vec![[0.0f32; 3]; row.len()];
+            for _ in 0..3 {
+                box_line3(row, &mut tmp, r);
+                row.copy_from_slice(&tmp);
+            }
+        });
+    }
+
+    fn transpose(&self) -> Self {
+        let (w, h) = (self.w, self.h);
+        let mut px = vec![[0.0f32; 3]; w * h];
+        px.par_chunks_mut(h).enumerate().for_each(|(x, out)| {
+            for (y, o) in out.iter_mut().enumerate() {
+                *o = self.px[y * w + x];
+            }
+        });
+        Self { w: h, h: w, px }
+    }
+
+    /// Fills a canvas from a per-pixel function, rows in parallel.
+    pub fn from_fn(w: usize, h: usize, f: impl Fn(usize, usize) -> [f32; 3] + Sync) -> Self {
+        let mut px = vec![[0.0f32; 3]; w * h];
+        px.par_chunks_mut(w.max(1)).enumerate().for_each(|(y, row)| {
+            for (x, o) in row.iter_mut().enumerate() {
+                *o = f(x, y);
+            }
+        });
+        Self { w, h, px }
+    }
+
+    /// Bilinear sample at a fractional position, clamped at the borders.
+    #[inline]
+    pub fn sample(&self, x: f32, y: f32) -> [f32; 3] {
+        let (x0, y0) = (x.floor(), y.floor());
+        let (tx, ty) = (x - x0, y - y0);
+        let (ix, iy) = (x0 as isize, y0 as isize);
+        let a = mix(self.get(ix, iy), self.get(ix + 1, iy), tx);
+        let b = mix(self.get(ix, iy + 1), self.get(ix + 1, iy + 1), tx);
+        mix(a, b, ty)
     }
 
     pub fn to_image(&self) -> RgbImage {
@@ -222,4 +331,26 @@ pub fn value_noise(seed: u64, x: f32, y: f32, cell: f32) -> f32 {
 /// A blur radius proportional to the picture, so small and large photos look alike.
 pub fn scaled(w: usize, h: usize, at_512: f32) -> usize {
     ((w.max(h) as f32 / 512.0) * at_512).round().max(1.0) as usize
+}
+
+/// Like [`scaled`], as a float: `at_512` pixels at a 512 px long side.
+pub fn scaled_f(w: usize, h: usize, at_512: f32) -> f32 {
+    (w.max(h) as f32 / 512.0) * at_512
+}
+
+pub fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
+    let t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0);
+    t * t * (3.0 - 2.0 * t)
+}
+
+/// Smooth value noise evaluated on a coarse grid (every `step` pixels) and interpolated:
+/// the same look as per-pixel [`value_noise`] for features much larger than `step`, at a
+/// fraction of the cost.
+pub fn coarse_noise(seed: u64, w: usize, h: usize, cell: f32, step: usize) -> Plane {
+    let (cw, ch) = (w / step + 2, h / step + 2);
+    let coarse = Plane::from_fn(cw, ch, |x, y| {
+        value_noise(seed, (x * step) as f32, (y * step) as f32, cell)
+    });
+    let inv = 1.0 / step as f32;
+    Plane::from_fn(w, h, |x, y| coarse.sample(x as f32 * inv, y as f32 * inv))
 }

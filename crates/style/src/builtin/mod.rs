@@ -9,23 +9,28 @@ use tokio::sync::Semaphore;
 
 use crate::{BoxFuture, PaintJob, Painter, Progress, StyleError, Stylizer};
 
-mod canvas;
+pub(crate) mod canvas;
 mod lichtenstein;
+mod params;
 mod picasso;
 mod renoir;
 mod vangogh;
 
+pub use params::{
+    BuiltinParams, Hex, LichtensteinParams, PicassoParams, RenoirParams, VanGoghParams,
+};
+
 /// Paints `photo` in `painter`'s style. Deterministic: the same photo and seed give the
 /// same pixels. The output has the photo's size. CPU-bound.
-pub fn render(painter: Painter, photo: &RgbImage, seed: u64) -> RgbImage {
+pub fn render(painter: Painter, photo: &RgbImage, seed: u64, params: &BuiltinParams) -> RgbImage {
     if photo.width() == 0 || photo.height() == 0 {
         return photo.clone();
     }
     match painter {
-        Painter::Picasso => picasso::paint(photo, seed),
-        Painter::Renoir => renoir::paint(photo, seed),
-        Painter::VanGogh => vangogh::paint(photo, seed),
-        Painter::Lichtenstein => lichtenstein::paint(photo, seed),
+        Painter::Picasso => picasso::paint(photo, seed, &params.picasso),
+        Painter::Renoir => renoir::paint(photo, seed, &params.renoir),
+        Painter::VanGogh => vangogh::paint(photo, seed, &params.vangogh),
+        Painter::Lichtenstein => lichtenstein::paint(photo, seed, &params.lichtenstein),
     }
 }
 
@@ -33,11 +38,15 @@ pub fn render(painter: Painter, photo: &RgbImage, seed: u64) -> RgbImage {
 /// painters of many visits never oversubscribe the machine's cores.
 pub struct BuiltinRenderer {
     cpu: Arc<Semaphore>,
+    params: Arc<BuiltinParams>,
 }
 
 impl BuiltinRenderer {
-    pub fn new(cpu: Arc<Semaphore>) -> Self {
-        Self { cpu }
+    pub fn new(cpu: Arc<Semaphore>, params: BuiltinParams) -> Self {
+        Self {
+            cpu,
+            params: Arc::new(params),
+        }
     }
 }
 
@@ -59,8 +68,9 @@ impl Stylizer for BuiltinRenderer {
                 .await
                 .map_err(|_| StyleError::Unavailable("the server is shutting down".into()))?;
             progress(0.05);
+            let params = self.params.clone();
             let painting =
-                tokio::task::spawn_blocking(move || render(job.painter, &job.photo, job.seed))
+                tokio::task::spawn_blocking(move || render(job.painter, &job.photo, job.seed, &params))
                     .await
                     .map_err(|e| StyleError::Failed(format!("the renderer crashed: {e}")))?;
             progress(1.0);

@@ -1,120 +1,150 @@
-//! Picasso, cubist period: the picture broken into angular facets, each shaded flat with
-//! a gradient in an ochre, brown, grey and muted-blue palette, some facets displaced, and
-//! bold dark contours along facet borders and strong edges.
+//! Picasso, cubist period: the picture cut by a few straight lines into planes, each
+//! seeing the photo from a slightly different place; every plane broken into angular
+//! facets shaded with a gradient in an ochre, brown, grey and muted-blue palette; bold
+//! dark contours where facets of different value meet and along the strong edges.
+//!
+//! Contours only where neighbouring facets differ keeps similar facets together as one
+//! larger plane of colour, which is what makes it read as cubism rather than a mosaic.
 
 use image::RgbImage;
+use rayon::prelude::*;
 
-use super::canvas::{hash01, mix, nearest, rgb, scale, scaled, Canvas, Plane};
+use super::canvas::{
+    hash01, luma, mix, nearest, rgb, scale, scaled, scaled_f, smoothstep, Canvas, Plane,
+};
+use super::params::PicassoParams;
 
-pub fn paint(photo: &RgbImage, seed: u64) -> RgbImage {
-    let src = Canvas::from_image(photo);
+pub fn paint(photo: &RgbImage, seed: u64, p: &PicassoParams) -> RgbImage {
+    let src = Canvas::from_image(photo).blur(scaled(photo.width() as usize, photo.height() as usize, 1.0));
     let (w, h) = (src.w, src.h);
-    let palette = [
-        rgb(0xC49A45), // ochre
-        rgb(0xE1C27A), // light ochre
-        rgb(0x7A4B2A), // brown
-        rgb(0x3E2A1E), // dark brown
-        rgb(0x8C8C84), // grey
-        rgb(0xD3CBB8), // cream grey
-        rgb(0x4E6A87), // muted blue
-        rgb(0x2F3E56), // slate
-    ];
+    let palette: Vec<[f32; 3]> = p.palette.iter().map(|c| rgb(c.0)).collect();
+    let short = w.min(h) as f32;
 
-    // Facet sites on a jittered grid; Voronoi cells give straight, angular borders.
-    let cell = scaled(w, h, 30.0) as f32;
+    // Planes: straight cuts through the picture; each side of each cut is a plane.
+    let planes = p.planes.min(6) as usize;
+    let cuts: Vec<(f32, f32, f32, f32)> = (0..planes)
+        .map(|k| {
+            let r = |j| hash01(seed ^ 0xC0, k as u64, j);
+            let (px, py) = ((0.25 + 0.5 * r(1)) * w as f32, (0.2 + 0.6 * r(2)) * h as f32);
+            let a = r(3) * std::f32::consts::PI;
+            (px, py, a.cos(), a.sin())
+        })
+        .collect();
+    let plane_of = |x: f32, y: f32| -> usize {
+        cuts.iter().enumerate().fold(0, |m, (k, &(px, py, c, s))| {
+            m | (usize::from((x - px) * s - (y - py) * c > 0.0) << k)
+        })
+    };
+    let n_planes = 1usize << planes;
+    let offsets: Vec<(f32, f32)> = (0..n_planes)
+        .map(|m| {
+            let r = |j| hash01(seed ^ 0x0FF, m as u64, j) - 0.5;
+            (r(1) * 2.0 * p.displacement * short, r(2) * 2.0 * p.displacement * short)
+        })
+        .collect();
+
+    let light: Vec<f32> = (0..n_planes)
+        .map(|m| hash01(seed ^ 0x11, m as u64, 0) * std::f32::consts::TAU)
+        .collect();
+
+    // Facet sites on a jittered grid, computed once.
+    let cell = scaled_f(w, h, p.facet_size).max(4.0);
     let cols = (w as f32 / cell).ceil() as usize + 1;
     let rows = (h as f32 / cell).ceil() as usize + 1;
-    let site = |gx: usize, gy: usize| {
-        let r = |k| hash01(seed, (gy * cols + gx) as u64, k);
-        (
-            (gx as f32 + 0.1 + 0.8 * r(1)) * cell,
-            (gy as f32 + 0.1 + 0.8 * r(2)) * cell,
-        )
-    };
-    let mut label = vec![0usize; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            let (cx, cy) = ((x as f32 / cell) as usize, (y as f32 / cell) as usize);
-            let mut best = (f32::MAX, 0);
+    let sites: Vec<(f32, f32)> = (0..rows * cols)
+        .map(|k| {
+            let r = |j| hash01(seed, k as u64, j);
+            let (gx, gy) = ((k % cols) as f32, (k / cols) as f32);
+            ((gx + 0.1 + 0.8 * r(1)) * cell, (gy + 0.1 + 0.8 * r(2)) * cell)
+        })
+        .collect();
+
+    // Label = facet × plane, so the cuts slice straight through facets.
+    let mut label = vec![0u32; w * h];
+    label.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+        let fy = y as f32 + 0.5;
+        let cy = (fy / cell) as usize;
+        for (x, out) in row.iter_mut().enumerate() {
+            let fx = x as f32 + 0.5;
+            let cx = (fx / cell) as usize;
+            let mut best = (f32::MAX, 0usize);
             for gy in cy.saturating_sub(1)..(cy + 2).min(rows) {
                 for gx in cx.saturating_sub(1)..(cx + 2).min(cols) {
-                    let (sx, sy) = site(gx, gy);
-                    let d = (sx - x as f32).powi(2) + (sy - y as f32).powi(2);
+                    let (sx, sy) = sites[gy * cols + gx];
+                    let d = (sx - fx) * (sx - fx) + (sy - fy) * (sy - fy);
                     if d < best.0 {
                         best = (d, gy * cols + gx);
                     }
                 }
             }
-            label[y * w + x] = best.1;
+            *out = (best.1 * n_planes + plane_of(fx, fy)) as u32;
         }
-    }
+    });
 
-    // Each facet samples the photo from a displaced spot: the face is seen from two places.
-    let n = cols * rows;
+    // Each facet's colour: the mean of the photo as its plane sees it.
+    let n = rows * cols * n_planes;
     let mut sum = vec![[0.0f32; 3]; n];
-    let mut count = vec![0.0f32; n];
+    let mut count = vec![0u32; n];
     for y in 0..h {
         for x in 0..w {
-            let l = label[y * w + x];
-            let shift = if hash01(seed ^ 0x5EED, l as u64, 0) < 0.3 {
-                cell * 0.4
-            } else {
-                0.0
-            };
-            let dx = (hash01(seed, l as u64, 3) - 0.5) * 2.0 * shift;
-            let dy = (hash01(seed, l as u64, 4) - 0.5) * 2.0 * shift;
-            let c = src.get((x as f32 + dx) as isize, (y as f32 + dy) as isize);
+            let l = label[y * w + x] as usize;
+            let (dx, dy) = offsets[l % n_planes];
+            let c = src.sample(x as f32 + dx, y as f32 + dy);
             sum[l] = [sum[l][0] + c[0], sum[l][1] + c[1], sum[l][2] + c[2]];
-            count[l] += 1.0;
+            count[l] += 1;
         }
     }
     let facet: Vec<[f32; 3]> = (0..n)
         .map(|l| {
-            let mean = scale(sum[l], 1.0 / count[l].max(1.0));
-            mix(nearest(mean, &palette), mean, 0.3)
+            let mean = scale(sum[l], 1.0 / count[l].max(1) as f32);
+            // Push the value apart a little so planes read as light and shadow.
+            let l_ = luma(mean);
+            let contrasted = scale(mean, ((l_ - 0.5) * 1.3 + 0.5).max(0.02) / l_.max(0.02));
+            mix(contrasted, nearest(contrasted, &palette), p.palette_pull)
         })
         .collect();
+    let value: Vec<f32> = facet.iter().map(|&c| luma(c)).collect();
 
     let edges = {
-        let (gx, gy) = Plane::luma(photo).blur(scaled(w, h, 1.0)).gradient();
+        let (gx, gy) = Plane::luma(photo).blur(scaled(w, h, 1.5)).gradient();
         Plane {
-            v: gx
-                .v
-                .iter()
-                .zip(&gy.v)
-                .map(|(a, b)| (a * a + b * b).sqrt())
-                .collect(),
+            v: gx.v.iter().zip(&gy.v).map(|(a, b)| (a * a + b * b).sqrt()).collect(),
             ..gx
         }
     };
     let line = rgb(0x1C140F);
-    let thick = scaled(w, h, 1.5) as isize;
-    let mut out = Canvas {
-        w,
-        h,
-        px: vec![[0.0; 3]; w * h],
-    };
-    for y in 0..h {
-        for x in 0..w {
-            let i = y * w + x;
-            let l = label[i];
-            let (gx, gy) = (l % cols, l / cols);
-            let (sx, sy) = site(gx, gy);
-            let angle = hash01(seed, l as u64, 5) * std::f32::consts::TAU;
-            let t = ((x as f32 - sx) * angle.cos() + (y as f32 - sy) * angle.sin()) / cell;
-            let mut p = scale(facet[l], (0.92 + 0.35 * t).clamp(0.6, 1.25));
-            let border = (-thick..=thick).any(|d| {
-                let (xx, yy) = (
-                    (x as isize + d).clamp(0, w as isize - 1),
-                    (y as isize + d).clamp(0, h as isize - 1),
-                );
-                label[y * w + xx as usize] != l || label[yy as usize * w + x] != l
-            });
-            if border || edges.v[i] > 0.45 {
-                p = mix(p, line, 0.85);
+    let reach = scaled_f(w, h, p.contour_width).round().max(1.0) as isize;
+    let out = Canvas::from_fn(w, h, |x, y| {
+        let i = y * w + x;
+        let l = label[i] as usize;
+        let site = sites[l / n_planes];
+        // Light falls on each plane from its own side, so the facets of one plane shade
+        // alike and read together as one turned surface.
+        let angle = light[l % n_planes];
+        let t = ((x as f32 - site.0) * angle.cos() + (y as f32 - site.1) * angle.sin()) / cell;
+        let mut q = scale(facet[l], (1.0 + 0.18 * t).clamp(0.82, 1.15));
+        // A contour where this facet meets one of clearly different value, or another plane.
+        let mut contour = false;
+        for (dx, dy) in [(reach, 0), (-reach, 0), (0, reach), (0, -reach)] {
+            let (xx, yy) = (
+                (x as isize + dx).clamp(0, w as isize - 1) as usize,
+                (y as isize + dy).clamp(0, h as isize - 1) as usize,
+            );
+            let m = label[yy * w + xx] as usize;
+            if m != l
+                && ((value[m] - value[l]).abs() > p.contour_contrast || m % n_planes != l % n_planes)
+            {
+                contour = true;
+                break;
             }
-            out.px[i] = p;
         }
-    }
+        if contour {
+            q = mix(q, line, 0.88);
+        } else {
+            q = mix(q, line, 0.8 * smoothstep(0.3, 0.5, edges.v[i]));
+        }
+        // A dry, slightly uneven paint surface.
+        scale(q, 0.96 + 0.08 * hash01(seed ^ 0x7E, x as u64 / 2, y as u64 / 2))
+    });
     out.to_image()
 }

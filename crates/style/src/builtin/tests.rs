@@ -30,8 +30,8 @@ fn mean_abs_diff(a: &RgbImage, b: &RgbImage) -> f64 {
 fn same_seed_gives_the_same_pixels_and_size_is_kept() {
     let photo = scene(160, 200);
     for p in Painter::ALL {
-        let a = render(p, &photo, 42);
-        let b = render(p, &photo, 42);
+        let a = render(p, &photo, 42, &BuiltinParams::default());
+        let b = render(p, &photo, 42, &BuiltinParams::default());
         assert_eq!(a.dimensions(), photo.dimensions(), "{p}");
         assert!(a == b, "{p} is not deterministic");
     }
@@ -42,7 +42,7 @@ fn painters_differ_from_each_other_and_from_the_photo() {
     let photo = scene(200, 240);
     let out: Vec<_> = Painter::ALL
         .iter()
-        .map(|&p| (p, render(p, &photo, 7)))
+        .map(|&p| (p, render(p, &photo, 7, &BuiltinParams::default())))
         .collect();
     for (p, img) in &out {
         let d = mean_abs_diff(img, &photo);
@@ -73,7 +73,7 @@ fn degenerate_images_do_not_panic() {
     ];
     for img in &cases {
         for p in Painter::ALL {
-            assert_eq!(render(p, img, 1).dimensions(), img.dimensions(), "{p}");
+            assert_eq!(render(p, img, 1, &BuiltinParams::default()).dimensions(), img.dimensions(), "{p}");
         }
     }
 }
@@ -81,7 +81,7 @@ fn degenerate_images_do_not_panic() {
 #[tokio::test]
 async fn builtin_backend_reports_progress_and_paints() {
     use std::sync::atomic::{AtomicU32, Ordering};
-    let renderer = BuiltinRenderer::new(Arc::new(Semaphore::new(1)));
+    let renderer = BuiltinRenderer::new(Arc::new(Semaphore::new(1)), BuiltinParams::default());
     let photo = Arc::new(scene(64, 64));
     let last = Arc::new(AtomicU32::new(0));
     let seen = last.clone();
@@ -98,7 +98,7 @@ async fn builtin_backend_reports_progress_and_paints() {
         )
         .await
         .unwrap();
-    assert_eq!(img, render(Painter::Lichtenstein, &photo, 3));
+    assert_eq!(img, render(Painter::Lichtenstein, &photo, 3, &BuiltinParams::default()));
     assert_eq!(f32::from_bits(last.load(Ordering::SeqCst)), 1.0);
 }
 

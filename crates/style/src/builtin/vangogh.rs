@@ -1,16 +1,23 @@
-//! Van Gogh: curved strokes that follow the picture's structure, swirls where the photo
-//! is flat, cobalt and chrome-yellow colour, impasto relief and broken dark outlines.
+//! Van Gogh: thick curved strokes that follow the picture's structure, swirls where the
+//! photo is flat, cobalt and chrome-yellow colour, impasto relief and broken dark
+//! outlines.
 //!
-//! Strokes come from line integral convolution along the smoothed structure-tensor
-//! tangent field; flat areas take their direction from a seeded swirl field instead.
+//! The stroke direction comes from the smoothed structure tensor (the tangent of the
+//! edges); flat areas take theirs from a seeded swirl field. Line integral convolution
+//! along that field smears both the colours and a blotchy "bristle" texture, which turns
+//! into visible bands of paint; the texture's slope, lit from the upper left, gives the
+//! ridges of impasto.
 
 use std::f32::consts::PI;
 
 use image::RgbImage;
 
-use super::canvas::{hash01, luma, mix, rgb, scale, scaled, value_noise, Canvas, Plane};
+use super::canvas::{
+    hash01, luma, mix, rgb, scale, scaled, scaled_f, value_noise, Canvas, Plane,
+};
+use super::params::VanGoghParams;
 
-pub fn paint(photo: &RgbImage, seed: u64) -> RgbImage {
+pub fn paint(photo: &RgbImage, seed: u64, p: &VanGoghParams) -> RgbImage {
     let src = Canvas::from_image(photo);
     let (w, h) = (src.w, src.h);
     let lum = Plane::luma(photo).blur(scaled(w, h, 1.5));
@@ -18,107 +25,233 @@ pub fn paint(photo: &RgbImage, seed: u64) -> RgbImage {
 
     // Structure tensor, smoothed so strokes bend gently instead of jittering.
     let r = scaled(w, h, 4.0);
-    let jxx = Plane {
-        v: gx.v.iter().map(|g| g * g).collect(),
-        ..gx.clone()
-    }
-    .blur(r);
-    let jyy = Plane {
-        v: gy.v.iter().map(|g| g * g).collect(),
-        ..gy.clone()
-    }
-    .blur(r);
-    let jxy = Plane {
-        v: gx.v.iter().zip(&gy.v).map(|(a, b)| a * b).collect(),
-        ..gx.clone()
-    }
-    .blur(r);
+    let product = |a: &Plane, b: &Plane| Plane {
+        v: a.v.iter().zip(&b.v).map(|(x, y)| x * y).collect(),
+        w,
+        h,
+    };
+    let (jxx, (jyy, jxy)) = rayon::join(
+        || product(&gx, &gx).blur(r),
+        || rayon::join(|| product(&gy, &gy).blur(r), || product(&gx, &gy).blur(r)),
+    );
 
-    let swirl_cell = scaled(w, h, 90.0) as f32;
+    // The swirl field, as unit vectors on a coarse grid (its features are tens of pixels
+    // wide), interpolated per pixel.
+    let swirl_cell = scaled_f(w, h, p.swirl_size).max(8.0);
+    let step = 4usize;
+    let (cw, ch) = (w / step + 2, h / step + 2);
+    let swirl_angle = |x: usize, y: usize| {
+        let (fx, fy) = ((x * step) as f32, (y * step) as f32);
+        value_noise(seed, fx, fy, swirl_cell) * 4.0 * PI + (fx / swirl_cell).sin()
+    };
+    let swirl_x = Plane::from_fn(cw, ch, |x, y| swirl_angle(x, y).cos());
+    let swirl_y = Plane::from_fn(cw, ch, |x, y| swirl_angle(x, y).sin());
+
     let mut dir = vec![(0.0f32, 0.0f32); w * h];
     let mut edge = vec![0.0f32; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            let i = y * w + x;
-            let (a, b, c) = (jxx.v[i], jxy.v[i], jyy.v[i]);
-            let strength = (a + c).sqrt();
-            // The tangent is perpendicular to the dominant gradient direction.
-            let tangent = 0.5 * (2.0 * b).atan2(a - c) + PI / 2.0;
-            let swirl = value_noise(seed, x as f32, y as f32, swirl_cell) * 4.0 * PI
-                + (x as f32 / swirl_cell).sin();
-            let k = (strength * 6.0).min(1.0);
-            let (tx, ty) = (tangent.cos(), tangent.sin());
-            let (sx, sy) = (swirl.cos(), swirl.sin());
-            let (vx, vy) = (sx + (tx - sx) * k, sy + (ty - sy) * k);
-            let n = (vx * vx + vy * vy).sqrt().max(1e-6);
-            dir[i] = (vx / n, vy / n);
-            edge[i] = strength;
-        }
+    {
+        use rayon::prelude::*;
+        let inv = 1.0 / step as f32;
+        dir.par_chunks_mut(w)
+            .zip(edge.par_chunks_mut(w))
+            .enumerate()
+            .for_each(|(y, (drow, erow))| {
+                for x in 0..w {
+                    let i = y * w + x;
+                    let (a, b, c) = (jxx.v[i], jxy.v[i], jyy.v[i]);
+                    let strength = (a + c).sqrt();
+                    // The edge tangent is perpendicular to the tensor's dominant direction;
+                    // half-angle formulas give it without trigonometry.
+                    let (u, v) = (a - c, 2.0 * b);
+                    let r = (u * u + v * v).sqrt().max(1e-12);
+                    let cos_t = ((1.0 + u / r) * 0.5).max(0.0).sqrt();
+                    let sin_t = ((1.0 - u / r) * 0.5).max(0.0).sqrt().copysign(v);
+                    let (tx, ty) = (-sin_t, cos_t);
+                    let (fx, fy) = (x as f32 * inv, y as f32 * inv);
+                    let (sx, sy) = (swirl_x.sample(fx, fy), swirl_y.sample(fx, fy));
+                    let k = (strength * 6.0).min(1.0);
+                    let (vx, vy) = (sx + (tx - sx) * k, sy + (ty - sy) * k);
+                    let n = (vx * vx + vy * vy).sqrt().max(1e-6);
+                    drow[x] = (vx / n, vy / n);
+                    erow[x] = strength;
+                }
+            });
     }
 
-    // Per-pixel noise smeared along the field becomes visible brush bristles.
-    let bristles: Vec<f32> = (0..w * h)
-        .map(|i| hash01(seed ^ 0xB1, i as u64, 7))
-        .collect();
-    let base = src.blur(scaled(w, h, 1.0));
-    let steps = scaled(w, h, 9.0) as isize;
+    // Bristles: blotches about a stroke wide, plus fine grain; smeared along the flow they
+    // become bands of paint.
+    let band = scaled_f(w, h, p.stroke_width).max(1.0);
+    let grain = Plane::from_fn(w, h, |x, y| hash01(seed ^ 0xB1, x as u64, y as u64));
+    let blotches = grain.blur((band * 0.5).round().max(1.0) as usize);
+    let bristles = Plane::from_fn(w, h, |x, y| {
+        let i = y * w + x;
+        // Blurred noise has little contrast left; stretch it back around its mean.
+        (0.5 + (blotches.v[i] - 0.5) * 4.0).clamp(0.0, 1.0) * 0.75 + 0.25 * grain.v[i]
+    });
+    let steps = (scaled_f(w, h, p.stroke_length) / 1.5).round().max(2.0) as usize;
+    // Line integral convolution: the bristle texture at full resolution; the colour, which
+    // varies slowly along a stroke anyway, at half resolution.
+    let texture = lic_plane(&bristles, &dir, steps);
+    let colour = {
+        // Halving by 2×2 averages is the slight blur the strokes' colour wants.
+        let (hw, hh) = (w.div_ceil(2), h.div_ceil(2));
+        let half = Canvas::from_fn(hw, hh, |x, y| {
+            let (x, y) = (2 * x as isize, 2 * y as isize);
+            let s = [src.get(x, y), src.get(x + 1, y), src.get(x, y + 1), src.get(x + 1, y + 1)];
+            scale(
+                [
+                    s[0][0] + s[1][0] + s[2][0] + s[3][0],
+                    s[0][1] + s[1][1] + s[2][1] + s[3][1],
+                    s[0][2] + s[1][2] + s[2][2] + s[3][2],
+                ],
+                0.25,
+            )
+        });
+        let half_dir: Vec<(f32, f32)> = (0..hw * hh)
+            .map(|i| dir[(2 * (i / hw)).min(h - 1) * w + (2 * (i % hw)).min(w - 1)])
+            .collect();
+        let smeared = lic_canvas(&half, &half_dir, steps.div_ceil(2));
+        Canvas::from_fn(w, h, |x, y| smeared.sample(x as f32 * 0.5, y as f32 * 0.5))
+    };
+
     let ultramarine = rgb(0x1F3A93);
     let cobalt = rgb(0x3D6CB9);
     let chrome = rgb(0xF2C12E);
     let outline = rgb(0x14213D);
+    let relief = p.impasto * 2.5;
+    let out = Canvas::from_fn(w, h, |x, y| {
+        let i = y * w + x;
+        let c = colour.px[i];
+        let t = texture.v[i];
+        let l = luma(c);
+        // Darks to ultramarine and cobalt, lights to chrome yellow; mid-tones (skin) keep
+        // their own hue.
+        let target = if l < 0.35 {
+            mix(ultramarine, cobalt, l / 0.35)
+        } else if l > 0.6 {
+            mix(c, chrome, (l - 0.6) * 2.5)
+        } else {
+            c
+        };
+        // Warm colours (skin, red cloth) keep their hue in the shadows too.
+        let warm = ((c[0] - c[2]) * 3.0).clamp(0.0, 1.0);
+        let pull = if l < 0.35 { p.palette_pull * (1.0 - warm) } else { p.palette_pull };
+        let mut q = mix(c, target, pull);
+        // Impasto: the texture's slope toward the light catches it.
+        let (xi, yi) = (x as isize, y as isize);
+        let slope = texture.get(xi - 1, yi - 1) - texture.get(xi + 1, yi + 1);
+        q = scale(q, 0.9 + relief * slope + 0.25 * (t - 0.5));
+        // Outlines are broken by the strokes, not drawn with a ruler.
+        let e = edge[i];
+        if e > p.outline_threshold && t > 0.48 {
+            q = mix(q, outline, ((e - p.outline_threshold) * 4.0).min(0.8));
+        }
+        q
+    });
+    out.to_image()
+}
 
-    let mut out = Canvas {
-        w,
-        h,
-        px: vec![[0.0; 3]; w * h],
-    };
-    for y in 0..h {
-        for x in 0..w {
-            let mut acc = [0.0f32; 3];
-            let mut tex = 0.0f32;
-            let mut count = 0.0f32;
-            for sign in [1.0f32, -1.0] {
-                let (mut px, mut py) = (x as f32 + 0.5, y as f32 + 0.5);
-                let mut prev = dir[y * w + x];
-                prev = (prev.0 * sign, prev.1 * sign);
-                for _ in 0..steps {
-                    let (ix, iy) = (px as isize, py as isize);
-                    if ix < 0 || iy < 0 || ix >= w as isize || iy >= h as isize {
-                        break;
-                    }
-                    let j = iy as usize * w + ix as usize;
-                    let c = base.px[j];
-                    acc = [acc[0] + c[0], acc[1] + c[1], acc[2] + c[2]];
-                    tex += bristles[j];
-                    count += 1.0;
-                    let mut d = dir[j];
-                    if d.0 * prev.0 + d.1 * prev.1 < 0.0 {
-                        d = (-d.0, -d.1);
-                    }
-                    prev = d;
-                    px += d.0;
-                    py += d.1;
-                }
+/// Follows the field from (x, y) both ways for `steps` steps of 1.5 px, calling `visit`
+/// with each pixel index passed; returns how many were visited.
+#[inline]
+fn streamline(
+    dir: &[(f32, f32)],
+    w: usize,
+    h: usize,
+    x: usize,
+    y: usize,
+    steps: usize,
+    mut visit: impl FnMut(usize),
+) -> f32 {
+    let mut count = 0.0f32;
+    let (wf, hf) = (w as f32, h as f32);
+    for sign in [1.0f32, -1.0] {
+        let (mut px, mut py) = (x as f32 + 0.5, y as f32 + 0.5);
+        let d0 = dir[y * w + x];
+        let mut prev = (d0.0 * sign, d0.1 * sign);
+        for _ in 0..steps {
+            if px < 0.0 || py < 0.0 || px >= wf || py >= hf {
+                break;
             }
-            let c = scale(acc, 1.0 / count.max(1.0));
-            let t = tex / count.max(1.0);
-            let l = luma(c);
-            // Pull darks to ultramarine/cobalt and lights to chrome yellow.
-            let target = if l < 0.5 {
-                mix(ultramarine, cobalt, l * 2.0)
-            } else {
-                mix(c, chrome, (l - 0.5) * 2.0)
-            };
-            let mut p = mix(c, target, 0.45);
-            // Impasto: ridges of paint catch the light.
-            p = scale(p, 0.78 + 0.5 * (t - 0.5) * 2.0 + 0.2);
-            // Outlines are broken by the strokes, not drawn with a ruler.
-            let e = edge[y * w + x];
-            if e > 0.22 && t > 0.45 {
-                p = mix(p, outline, ((e - 0.22) * 4.0).min(0.85));
+            let j = py as usize * w + px as usize;
+            visit(j);
+            count += 1.0;
+            let mut d = dir[j];
+            if d.0 * prev.0 + d.1 * prev.1 < 0.0 {
+                d = (-d.0, -d.1);
             }
-            out.px[y * w + x] = p;
+            prev = d;
+            px += d.0 * 1.5;
+            py += d.1 * 1.5;
         }
     }
-    out.to_image()
+    count
+}
+
+/// LIC of one channel. Streamlines are walked eight pixels at a time in lockstep: each
+/// walk is a chain of dependent loads, and eight independent chains keep the core busy
+/// while one waits on memory.
+fn lic_plane(src: &Plane, dir: &[(f32, f32)], steps: usize) -> Plane {
+    use rayon::prelude::*;
+    const LANES: usize = 8;
+    let (w, h) = (src.w, src.h);
+    let (wf, hf) = (w as f32, h as f32);
+    let mut out = Plane::new(w, h);
+    out.v.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+        for x0 in (0..w).step_by(LANES) {
+            let lanes = LANES.min(w - x0);
+            let mut acc = [0.0f32; LANES];
+            let mut count = [0.0f32; LANES];
+            for sign in [1.0f32, -1.0] {
+                let mut px = [0.0f32; LANES];
+                let mut py = [0.0f32; LANES];
+                let mut prev = [(0.0f32, 0.0f32); LANES];
+                let mut live = [false; LANES];
+                for l in 0..lanes {
+                    px[l] = (x0 + l) as f32 + 0.5;
+                    py[l] = y as f32 + 0.5;
+                    let d = dir[y * w + x0 + l];
+                    prev[l] = (d.0 * sign, d.1 * sign);
+                    live[l] = true;
+                }
+                for _ in 0..steps {
+                    for l in 0..lanes {
+                        if !live[l] {
+                            continue;
+                        }
+                        if px[l] < 0.0 || py[l] < 0.0 || px[l] >= wf || py[l] >= hf {
+                            live[l] = false;
+                            continue;
+                        }
+                        let j = py[l] as usize * w + px[l] as usize;
+                        acc[l] += src.v[j];
+                        count[l] += 1.0;
+                        let mut d = dir[j];
+                        if d.0 * prev[l].0 + d.1 * prev[l].1 < 0.0 {
+                            d = (-d.0, -d.1);
+                        }
+                        prev[l] = d;
+                        px[l] += d.0 * 1.5;
+                        py[l] += d.1 * 1.5;
+                    }
+                }
+            }
+            for l in 0..lanes {
+                row[x0 + l] = acc[l] / count[l].max(1.0);
+            }
+        }
+    });
+    out
+}
+
+fn lic_canvas(src: &Canvas, dir: &[(f32, f32)], steps: usize) -> Canvas {
+    let (w, h) = (src.w, src.h);
+    Canvas::from_fn(w, h, |x, y| {
+        let mut acc = [0.0f32; 3];
+        let n = streamline(dir, w, h, x, y, steps, |j| {
+            let c = src.px[j];
+            acc = [acc[0] + c[0], acc[1] + c[1], acc[2] + c[2]];
+        });
+        scale(acc, 1.0 / n.max(1.0))
+    })
 }

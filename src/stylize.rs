@@ -1,0 +1,123 @@
+//! `articket stylize`: the painters offline, on files or on the built-in sample portraits.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context as _};
+use articket_style::{builtin, samples, Painter};
+use articket_ticket::{SheetRow, TicketContent, TicketPainting, TicketRenderer};
+use articket_web::Config;
+use image::RgbImage;
+
+pub struct StylizeArgs {
+    pub inputs: Vec<PathBuf>,
+    pub out: Option<PathBuf>,
+    pub contact_sheet: Option<PathBuf>,
+    pub painters: Vec<Painter>,
+    pub name: String,
+    pub config: anyhow::Result<Config>,
+}
+
+/// The seed of offline runs: fixed, so a contact sheet changes only when a renderer does.
+const SEED: u64 = 0x0A27_1C3E;
+
+pub fn run(args: &StylizeArgs) -> anyhow::Result<()> {
+    let config = match &args.config {
+        Ok(c) => c,
+        Err(e) => bail!("{e:#}"),
+    };
+    let painters = if args.painters.is_empty() {
+        config.painting.painters.clone()
+    } else {
+        args.painters.clone()
+    };
+    if let Some(sheet) = &args.contact_sheet {
+        return contact_sheet(config, &args.inputs, &painters, sheet);
+    }
+    let (Some(out), [input]) = (&args.out, &args.inputs[..]) else {
+        bail!("name exactly one photo to stylize with --out (or use --contact-sheet)");
+    };
+    let photo = load(config, input)?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut paintings = Vec::new();
+    for &painter in &painters {
+        let started = Instant::now();
+        let img = builtin::render(painter, &photo, SEED, &config.painting.builtin);
+        let elapsed = started.elapsed();
+        let jpeg = articket_intake::encode_jpeg(&img, config.upload.jpeg_quality)?;
+        let path = out.join(format!("{}.jpg", painter.id()));
+        std::fs::write(&path, &jpeg).with_context(|| format!("cannot write {}", path.display()))?;
+        println!(
+            "{:<13} {:>6.1} ms  {}",
+            painter.id(),
+            elapsed.as_secs_f64() * 1e3,
+            path.display()
+        );
+        paintings.push(TicketPainting {
+            label_en: painter.name_en().into(),
+            label_ko: painter.name_ko().into(),
+            image: jpeg,
+        });
+    }
+    let ticket = TicketRenderer::new().phone_ticket_png(&TicketContent {
+        name: args.name.clone(),
+        date: chrono::Local::now().format("%Y.%m.%d").to_string(),
+        paintings,
+    })?;
+    let path = out.join("ticket.png");
+    std::fs::write(&path, ticket).with_context(|| format!("cannot write {}", path.display()))?;
+    println!("ticket        {}", path.display());
+    Ok(())
+}
+
+fn load(config: &Config, input: &Path) -> anyhow::Result<RgbImage> {
+    let bytes = std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
+    let photo = articket_intake::process(&bytes, &config.intake())
+        .with_context(|| format!("{} was refused", input.display()))?;
+    Ok(photo.image)
+}
+
+fn contact_sheet(
+    config: &Config,
+    inputs: &[PathBuf],
+    painters: &[Painter],
+    out: &Path,
+) -> anyhow::Result<()> {
+    let photos: Vec<(String, RgbImage)> = if inputs.is_empty() {
+        samples::LOOKS
+            .iter()
+            .enumerate()
+            .map(|(i, &look)| (format!("sample portrait {}", i + 1), samples::portrait(384, 512, look)))
+            .collect()
+    } else {
+        inputs
+            .iter()
+            .map(|p| Ok((p.display().to_string(), load(config, p)?)))
+            .collect::<anyhow::Result<_>>()?
+    };
+    let png = |img: &RgbImage| -> anyhow::Result<Vec<u8>> {
+        let mut out = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Png)?;
+        Ok(out.into_inner())
+    };
+    let mut rows = Vec::new();
+    for (label, photo) in &photos {
+        let mut images = vec![png(photo)?];
+        for &painter in painters {
+            images.push(png(&builtin::render(painter, photo, SEED, &config.painting.builtin))?);
+        }
+        rows.push(SheetRow {
+            label: label.clone(),
+            images,
+        });
+    }
+    let mut columns = vec!["Photo\n사진".to_owned()];
+    columns.extend(painters.iter().map(|p| format!("{}\n{}", p.name_en(), p.name_ko())));
+    let sheet = TicketRenderer::new().contact_sheet_png(&columns, &rows, (240, 320))?;
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(out, sheet).with_context(|| format!("cannot write {}", out.display()))?;
+    println!("contact sheet: {} ({} rows x {} painters)", out.display(), rows.len(), painters.len());
+    Ok(())
+}
