@@ -54,14 +54,7 @@ impl Plane {
     }
 
     fn box_rows(&mut self, r: usize) {
-        let w = self.w;
-        self.v.par_chunks_mut(w).for_each(|row| {
-            let mut tmp = vec![0.0f32; row.len()];
-            for _ in 0..3 {
-                box_line(row, &mut tmp, r);
-                row.copy_from_slice(&tmp);
-            }
-        });
+        box_rows(&mut self.v, self.w, r);
     }
 
     pub fn transpose(&self) -> Self {
@@ -108,6 +101,15 @@ impl Plane {
         a + (b - a) * ty
     }
 
+    /// Fills a plane row by row, rows in parallel.
+    pub fn from_rows(w: usize, h: usize, f: impl Fn(usize, &mut [f32]) + Sync) -> Self {
+        let mut v = vec![0.0f32; w * h];
+        v.par_chunks_mut(w.max(1))
+            .enumerate()
+            .for_each(|(y, row)| f(y, row));
+        Self { w, h, v }
+    }
+
     /// Fills a plane from a per-pixel function, rows in parallel.
     pub fn from_fn(w: usize, h: usize, f: impl Fn(usize, usize) -> f32 + Sync) -> Self {
         let mut v = vec![0.0f32; w * h];
@@ -120,37 +122,76 @@ impl Plane {
     }
 }
 
-fn box_line3(src: &[[f32; 3]], out: &mut [[f32; 3]], r: usize) {
-    let len = src.len() as isize;
-    let r = r as isize;
-    let at = |i: isize| src[i.clamp(0, len - 1) as usize];
+/// Three box-filter passes over every row of a `w`-wide image, edges clamped. Rows are
+/// handled four at a time: a sliding sum is a chain of dependent additions, and four
+/// independent chains keep the core's adders busy. Each row is padded with its edge
+/// values once per pass, so the inner loop needs no bounds checks.
+fn box_rows<T: Copy + Send + Sync + BoxSum>(data: &mut [T], w: usize, r: usize) {
+    const ROWS: usize = 4;
     let norm = 1.0 / (2 * r + 1) as f32;
-    let mut acc = [0.0f32; 3];
-    for i in -r..=r {
-        let c = at(i);
-        acc = [acc[0] + c[0], acc[1] + c[1], acc[2] + c[2]];
+    data.par_chunks_mut(w * ROWS).for_each(|group| {
+        let n = group.len() / w;
+        let mut pads: Vec<Vec<T>> = vec![Vec::with_capacity(w + 2 * r + 2); n];
+        for _ in 0..3 {
+            for (k, pad) in pads.iter_mut().enumerate() {
+                let row = &group[k * w..(k + 1) * w];
+                pad.clear();
+                pad.extend(std::iter::repeat_n(row[0], r + 1));
+                pad.extend_from_slice(row);
+                pad.extend(std::iter::repeat_n(row[w - 1], r + 1));
+            }
+            // pad[i + r + 1] is row[i]; the window of out[i] is pad[i + 1 ..= i + 2r + 1].
+            let mut acc = [T::zero(); ROWS];
+            for (k, pad) in pads.iter().enumerate() {
+                for &v in &pad[1..2 * r + 2] {
+                    acc[k] = acc[k].add(v);
+                }
+            }
+            for i in 0..w {
+                for k in 0..n {
+                    group[k * w + i] = acc[k].scale(norm);
+                    acc[k] = acc[k].add(pads[k][i + 2 * r + 2]).sub(pads[k][i + 1]);
+                }
+            }
+        }
+    });
+}
+
+/// What a box blur needs of a pixel type.
+trait BoxSum: Sized {
+    fn zero() -> Self;
+    fn add(self, o: Self) -> Self;
+    fn sub(self, o: Self) -> Self;
+    fn scale(self, k: f32) -> Self;
+}
+
+impl BoxSum for f32 {
+    fn zero() -> Self {
+        0.0
     }
-    for i in 0..len {
-        out[i as usize] = [acc[0] * norm, acc[1] * norm, acc[2] * norm];
-        let (add, sub) = (at(i + r + 1), at(i - r));
-        acc = [
-            acc[0] + add[0] - sub[0],
-            acc[1] + add[1] - sub[1],
-            acc[2] + add[2] - sub[2],
-        ];
+    fn add(self, o: Self) -> Self {
+        self + o
+    }
+    fn sub(self, o: Self) -> Self {
+        self - o
+    }
+    fn scale(self, k: f32) -> Self {
+        self * k
     }
 }
 
-/// One box-filter pass over a line, edges clamped.
-fn box_line(src: &[f32], out: &mut [f32], r: usize) {
-    let len = src.len() as isize;
-    let r = r as isize;
-    let at = |i: isize| src[i.clamp(0, len - 1) as usize];
-    let norm = 1.0 / (2 * r + 1) as f32;
-    let mut acc: f32 = (-r..=r).map(at).sum();
-    for i in 0..len {
-        out[i as usize] = acc * norm;
-        acc += at(i + r + 1) - at(i - r);
+impl BoxSum for [f32; 3] {
+    fn zero() -> Self {
+        [0.0; 3]
+    }
+    fn add(self, o: Self) -> Self {
+        [self[0] + o[0], self[1] + o[1], self[2] + o[2]]
+    }
+    fn sub(self, o: Self) -> Self {
+        [self[0] - o[0], self[1] - o[1], self[2] - o[2]]
+    }
+    fn scale(self, k: f32) -> Self {
+        [self[0] * k, self[1] * k, self[2] * k]
     }
 }
 
@@ -187,22 +228,6 @@ impl Canvas {
         self.px[y * self.w + x]
     }
 
-    pub fn channel(&self, c: usize) -> Plane {
-        Plane {
-            w: self.w,
-            h: self.h,
-            v: self.px.iter().map(|p| p[c]).collect(),
-        }
-    }
-
-    pub fn from_channels(r: &Plane, g: &Plane, b: &Plane) -> Self {
-        Self {
-            w: r.w,
-            h: r.h,
-            px: (0..r.v.len()).map(|i| [r.v[i], g.v[i], b.v[i]]).collect(),
-        }
-    }
-
     /// The same three-pass box blur as [`Plane::blur`], on all three channels at once.
     pub fn blur(&self, r: usize) -> Self {
         if r == 0 {
@@ -216,14 +241,7 @@ impl Canvas {
     }
 
     fn box_rows(&mut self, r: usize) {
-        let w = self.w;
-        self.px.par_chunks_mut(w).for_each(|row| {
-            let mut tmp = vec![[0.0f32; 3]; row.len()];
-            for _ in 0..3 {
-                box_line3(row, &mut tmp, r);
-                row.copy_from_slice(&tmp);
-            }
-        });
+        box_rows(&mut self.px, self.w, r);
     }
 
     fn transpose(&self) -> Self {

@@ -15,7 +15,7 @@ use super::canvas::{
 use super::params::PicassoParams;
 
 pub fn paint(photo: &RgbImage, seed: u64, p: &PicassoParams) -> RgbImage {
-    let src = Canvas::from_image(photo).blur(scaled(photo.width() as usize, photo.height() as usize, 1.0));
+    let src = Canvas::from_image(photo);
     let (w, h) = (src.w, src.h);
     let palette: Vec<[f32; 3]> = p.palette.iter().map(|c| rgb(c.0)).collect();
     let short = w.min(h) as f32;
@@ -82,18 +82,35 @@ pub fn paint(photo: &RgbImage, seed: u64, p: &PicassoParams) -> RgbImage {
     });
 
     // Each facet's colour: the mean of the photo as its plane sees it.
+    // Summed in parallel over bands of rows, each band with its own totals.
     let n = rows * cols * n_planes;
-    let mut sum = vec![[0.0f32; 3]; n];
-    let mut count = vec![0u32; n];
-    for y in 0..h {
-        for x in 0..w {
-            let l = label[y * w + x] as usize;
-            let (dx, dy) = offsets[l % n_planes];
-            let c = src.sample(x as f32 + dx, y as f32 + dy);
-            sum[l] = [sum[l][0] + c[0], sum[l][1] + c[1], sum[l][2] + c[2]];
-            count[l] += 1;
-        }
-    }
+    let band = h.div_ceil(8).max(1);
+    let (sum, count) = label
+        .par_chunks(w * band)
+        .enumerate()
+        .map(|(b, labels)| {
+            let mut sum = vec![[0.0f32; 3]; n];
+            let mut count = vec![0u32; n];
+            for (k, &l) in labels.iter().enumerate() {
+                let (x, y) = (k % w, b * band + k / w);
+                let l = l as usize;
+                let (dx, dy) = offsets[l % n_planes];
+                let c = src.sample(x as f32 + dx, y as f32 + dy);
+                sum[l] = [sum[l][0] + c[0], sum[l][1] + c[1], sum[l][2] + c[2]];
+                count[l] += 1;
+            }
+            (sum, count)
+        })
+        .reduce(
+            || (vec![[0.0f32; 3]; n], vec![0u32; n]),
+            |(mut s1, mut c1), (s2, c2)| {
+                for l in 0..n {
+                    s1[l] = [s1[l][0] + s2[l][0], s1[l][1] + s2[l][1], s1[l][2] + s2[l][2]];
+                    c1[l] += c2[l];
+                }
+                (s1, c1)
+            },
+        );
     let facet: Vec<[f32; 3]> = (0..n)
         .map(|l| {
             let mean = scale(sum[l], 1.0 / count[l].max(1) as f32);

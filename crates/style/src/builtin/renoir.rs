@@ -38,7 +38,10 @@ pub fn paint(photo: &RgbImage, seed: u64, p: &RenoirParams) -> RgbImage {
     let warm_of = |c: [f32; 3]| {
         let l = luma(c);
         let light = mix(peach, rose, (1.0 - l).clamp(0.0, 1.0) * 0.6);
-        let tint = mix(shadow, light, ((l - 0.3) * 3.0).clamp(0.0, 1.0));
+        // Warm shadows (skin, red cloth) stay warm: rose-brown, not blue.
+        let warmness = ((c[0] - c[2]) * 3.0).clamp(0.0, 1.0);
+        let shade = mix(shadow, scale(rose, 0.75), warmness);
+        let tint = mix(shade, light, ((l - 0.3) * 3.0).clamp(0.0, 1.0));
         mix(mix(c, tint, p.warmth), [1.0; 3], 0.08)
     };
     let detail = {
@@ -73,7 +76,7 @@ pub fn paint(photo: &RgbImage, seed: u64, p: &RenoirParams) -> RgbImage {
                 let base = detail.sample(x, y);
                 // Broken colour: each dab a little lighter or darker, some with a touch of
                 // rose or blue, so the strokes stay visible side by side.
-                let base = scale(base, 0.9 + 0.2 * r(7));
+                let base = scale(base, 0.86 + 0.28 * r(7));
                 let colour = mix(base, if r(4) > 0.5 { rose } else { pastel_blue }, 0.2 * r(5));
                 let rx = step * length * (0.7 + 0.6 * r(6)) * 0.5;
                 dabs.push(Dab {
@@ -131,7 +134,8 @@ fn paint_dab(rows: &mut [[f32; 3]], w: usize, top: isize, d: &Dab) {
             let v = (-fx * d.sin + fy * d.cos) / d.ry;
             let q = u * u + v * v;
             if q < 1.0 {
-                let a = (1.0 - q) * (1.0 - q) * d.alpha;
+                // Full paint in the middle, feathered over the outer part of the dab.
+                let a = super::canvas::smoothstep(1.0, 0.45, q) * d.alpha;
                 let px = &mut rows[(yy - top) as usize * w + xx as usize];
                 *px = mix(*px, d.colour, a);
             }
