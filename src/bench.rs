@@ -293,23 +293,39 @@ pub fn painters(args: &BenchArgs) -> anyhow::Result<()> {
     let oil = median(&mut oil);
     let stylization = median(&mut stylization);
     println!();
-    println!("384x512 sample portraits, {} photos x {} rounds, {threads} threads", photos.len(), args.rounds);
+    println!(
+        "384x512 sample portraits, {} photos x {} rounds, {threads} threads",
+        photos.len(),
+        args.rounds
+    );
     println!("{:<34} {:>10} {:>14}", "", "median ms", "oil / this");
     let mut pass = true;
     for (i, painter) in Painter::ALL.iter().enumerate() {
         let m = median(&mut each[i]);
         pass &= m <= oil;
-        println!("{:<34} {m:>10.1} {:>13.2}x", format!("articket {}", painter.id()), oil / m);
+        println!(
+            "{:<34} {m:>10.1} {:>13.2}x",
+            format!("articket {}", painter.id()),
+            oil / m
+        );
     }
     let m_all = median(&mut all);
-    println!("{:<34} {m_all:>10.1} {:>13.2}x", "articket all four at once", 2.0 * oil / m_all);
-    println!("{:<34} {oil:>10.1} {:>13.2}x", "OpenCV xphoto.oilPainting(7, 1)", 1.0);
-    println!("{:<34} {stylization:>10.1} {:>13.2}x", "OpenCV stylization", oil / stylization);
-    println!();
     println!(
-        "each painter <= one oilPainting call: {}",
-        verdict(pass)
+        "{:<34} {m_all:>10.1} {:>13.2}x",
+        "articket all four at once",
+        2.0 * oil / m_all
     );
+    println!(
+        "{:<34} {oil:>10.1} {:>13.2}x",
+        "OpenCV xphoto.oilPainting(7, 1)", 1.0
+    );
+    println!(
+        "{:<34} {stylization:>10.1} {:>13.2}x",
+        "OpenCV stylization",
+        oil / stylization
+    );
+    println!();
+    println!("each painter <= one oilPainting call: {}", verdict(pass));
     println!(
         "all four <= two oilPainting calls ({:.1} ms <= {:.1} ms): {}",
         m_all,
@@ -319,8 +335,18 @@ pub fn painters(args: &BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn paint_times(python: &str, script: &Path, tool: &str, files: &[PathBuf]) -> anyhow::Result<Vec<f64>> {
-    let out = run_json(Command::new(python).arg(script).args(["paint", tool, "1"]).args(files))?;
+fn paint_times(
+    python: &str,
+    script: &Path,
+    tool: &str,
+    files: &[PathBuf],
+) -> anyhow::Result<Vec<f64>> {
+    let out = run_json(
+        Command::new(python)
+            .arg(script)
+            .args(["paint", tool, "1"])
+            .args(files),
+    )?;
     out["ms"]
         .as_array()
         .context("anchor output lacks ms")?

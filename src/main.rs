@@ -193,4 +193,3 @@ fn print_banner(base: &str, config: &Config) {
     }
     println!("  Press Ctrl+C to stop.\n");
 }
-

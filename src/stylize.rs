@@ -87,7 +87,12 @@ fn contact_sheet(
         samples::LOOKS
             .iter()
             .enumerate()
-            .map(|(i, &look)| (format!("sample portrait {}", i + 1), samples::portrait(384, 512, look)))
+            .map(|(i, &look)| {
+                (
+                    format!("sample portrait {}", i + 1),
+                    samples::portrait(384, 512, look),
+                )
+            })
             .collect()
     } else {
         inputs
@@ -104,7 +109,12 @@ fn contact_sheet(
     for (label, photo) in &photos {
         let mut images = vec![png(photo)?];
         for &painter in painters {
-            images.push(png(&builtin::render(painter, photo, SEED, &config.painting.builtin))?);
+            images.push(png(&builtin::render(
+                painter,
+                photo,
+                SEED,
+                &config.painting.builtin,
+            ))?);
         }
         rows.push(SheetRow {
             label: label.clone(),
@@ -112,12 +122,21 @@ fn contact_sheet(
         });
     }
     let mut columns = vec!["Photo\n사진".to_owned()];
-    columns.extend(painters.iter().map(|p| format!("{}\n{}", p.name_en(), p.name_ko())));
+    columns.extend(
+        painters
+            .iter()
+            .map(|p| format!("{}\n{}", p.name_en(), p.name_ko())),
+    );
     let sheet = TicketRenderer::new().contact_sheet_png(&columns, &rows, (240, 320))?;
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(out, sheet).with_context(|| format!("cannot write {}", out.display()))?;
-    println!("contact sheet: {} ({} rows x {} painters)", out.display(), rows.len(), painters.len());
+    println!(
+        "contact sheet: {} ({} rows x {} painters)",
+        out.display(),
+        rows.len(),
+        painters.len()
+    );
     Ok(())
 }

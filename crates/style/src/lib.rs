@@ -16,9 +16,9 @@ use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
 pub mod builtin;
+mod painter_text;
 #[doc(hidden)]
 pub mod samples;
-mod painter_text;
 
 pub use builtin::BuiltinRenderer;
 

@@ -243,6 +243,9 @@ impl Config {
             return Err(key_error("kiosk.finished_hold_secs", "must be at most 600"));
         }
         let p = &self.painting;
+        if let Err((key, message)) = p.builtin.validate() {
+            return Err(key_error(&format!("painting.builtin.{key}"), message));
+        }
         if p.painters.is_empty() {
             return Err(key_error("painting.painters", "name at least one painter"));
         }
@@ -388,6 +391,26 @@ mod tests {
     }
 
     #[test]
+    fn painter_knobs_are_overridden_one_by_one() {
+        let c = load_str(
+            "[painting.builtin.vangogh]\nstroke_length = 14\n[painting.builtin.picasso]\npalette = [\"#112233\"]\n",
+            &[],
+        )
+        .unwrap();
+        let b = &c.painting.builtin;
+        assert_eq!(b.vangogh.stroke_length, 14.0);
+        assert_eq!(
+            b.picasso.palette,
+            vec![articket_style::builtin::Hex(0x112233)]
+        );
+        // Everything not named keeps its default.
+        let defaults = articket_style::builtin::BuiltinParams::default();
+        assert_eq!(b.vangogh.swirl_size, defaults.vangogh.swirl_size);
+        assert_eq!(b.renoir, defaults.renoir);
+        assert_eq!(b.lichtenstein, defaults.lichtenstein);
+    }
+
+    #[test]
     fn errors_name_the_key() {
         type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
         let cases: &[Case] = &[
@@ -400,6 +423,17 @@ mod tests {
                 "painting.painters",
             ),
             ("[painting]\npainters = []", &[], "painting.painters"),
+            (
+                "[painting.builtin.lichtenstein]\npalette = [\"#D7262B\", \"red\", \"#1F5FAD\", \"#111111\", \"#F7F3E8\", \"#F4C3A0\"]",
+                &[],
+                "painting.builtin.lichtenstein.palette",
+            ),
+            (
+                "[painting.builtin.vangogh]\nstroke_length = 0",
+                &[],
+                "painting.builtin.vangogh.stroke_length",
+            ),
+            ("[painting.builtin.monet]\nx = 1", &[], "painting.builtin"),
             ("[ai]\nenabled = true", &[], "ai.enabled"),
             (
                 "",

@@ -73,8 +73,7 @@ impl Plane {
         let (w, h) = (self.w, self.h);
         let mut gx = Plane::new(w, h);
         let mut gy = Plane::new(w, h);
-        gx.v
-            .par_chunks_mut(w)
+        gx.v.par_chunks_mut(w)
             .zip(gy.v.par_chunks_mut(w))
             .enumerate()
             .for_each(|(y, (rx, ry))| {
@@ -258,11 +257,13 @@ impl Canvas {
     /// Fills a canvas from a per-pixel function, rows in parallel.
     pub fn from_fn(w: usize, h: usize, f: impl Fn(usize, usize) -> [f32; 3] + Sync) -> Self {
         let mut px = vec![[0.0f32; 3]; w * h];
-        px.par_chunks_mut(w.max(1)).enumerate().for_each(|(y, row)| {
-            for (x, o) in row.iter_mut().enumerate() {
-                *o = f(x, y);
-            }
-        });
+        px.par_chunks_mut(w.max(1))
+            .enumerate()
+            .for_each(|(y, row)| {
+                for (x, o) in row.iter_mut().enumerate() {
+                    *o = f(x, y);
+                }
+            });
         Self { w, h, px }
     }
 

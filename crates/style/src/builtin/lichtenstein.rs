@@ -18,17 +18,29 @@ pub fn paint(photo: &RgbImage, _seed: u64, p: &LichtensteinParams) -> RgbImage {
     let (hw, hh) = (w.div_ceil(2), h.div_ceil(2));
     let flat_half = Canvas::from_fn(hw, hh, |x, y| {
         let (x, y) = (2 * x as isize, 2 * y as isize);
-        let s = [src.get(x, y), src.get(x + 1, y), src.get(x, y + 1), src.get(x + 1, y + 1)];
+        let s = [
+            src.get(x, y),
+            src.get(x + 1, y),
+            src.get(x, y + 1),
+            src.get(x + 1, y + 1),
+        ];
         [0, 1, 2].map(|c| (s[0][c] + s[1][c] + s[2][c] + s[3][c]) * 0.25)
     })
     .blur(scaled(w, h, 1.0));
     let lum = Plane::luma(photo);
-    let (narrow, wide) = rayon::join(|| lum.blur(scaled(w, h, 1.0)), || lum.blur(scaled(w, h, 3.0)));
+    let (narrow, wide) = rayon::join(
+        || lum.blur(scaled(w, h, 1.0)),
+        || lum.blur(scaled(w, h, 3.0)),
+    );
     // Ink where the narrow blur is darker than the wide one, then thickened by a blur and
     // a soft threshold, which also anti-aliases the line.
     let ink = Plane::from_fn(w, h, |x, y| {
         let i = y * w + x;
-        smoothstep(p.outline_threshold, p.outline_threshold * 1.8, wide.v[i] - narrow.v[i])
+        smoothstep(
+            p.outline_threshold,
+            p.outline_threshold * 1.8,
+            wide.v[i] - narrow.v[i],
+        )
     });
     let width = scaled_f(w, h, p.outline_width).max(1.0);
     let outline = ink.blur(width.round().max(1.0) as usize);
@@ -70,7 +82,11 @@ pub fn paint(photo: &RgbImage, _seed: u64, p: &LichtensteinParams) -> RgbImage {
         let fill = if q == skin {
             // Flesh as the printers made it: red dots on white.
             // Darker skin takes bigger dots.
-            mix(paper, mix(red, skin, 0.25), dot(0.28 + 0.25 * (0.8 - l).max(0.0)))
+            mix(
+                paper,
+                mix(red, skin, 0.25),
+                dot(0.28 + 0.25 * (0.8 - l).max(0.0)),
+            )
         } else if q == paper {
             // The background gets blue dots sized by its tone; true whites stay white.
             let tone = (0.95 - l).max(0.0);

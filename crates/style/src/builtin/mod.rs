@@ -69,10 +69,11 @@ impl Stylizer for BuiltinRenderer {
                 .map_err(|_| StyleError::Unavailable("the server is shutting down".into()))?;
             progress(0.05);
             let params = self.params.clone();
-            let painting =
-                tokio::task::spawn_blocking(move || render(job.painter, &job.photo, job.seed, &params))
-                    .await
-                    .map_err(|e| StyleError::Failed(format!("the renderer crashed: {e}")))?;
+            let painting = tokio::task::spawn_blocking(move || {
+                render(job.painter, &job.photo, job.seed, &params)
+            })
+            .await
+            .map_err(|e| StyleError::Failed(format!("the renderer crashed: {e}")))?;
             progress(1.0);
             Ok(painting)
         })

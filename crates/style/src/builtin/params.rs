@@ -103,6 +103,60 @@ pub struct LichtensteinParams {
     pub palette: [Hex; 6],
 }
 
+impl BuiltinParams {
+    /// Checks every knob for a usable value. On failure, returns the offending key (as
+    /// written under `[painting.builtin]`) and what is wrong with it.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let (pi, re, vg, li) = (
+            &self.picasso,
+            &self.renoir,
+            &self.vangogh,
+            &self.lichtenstein,
+        );
+        // (key, value, smallest allowed, largest allowed)
+        let checks: [(&str, f32, f32, f32); 20] = [
+            ("picasso.facet_size", pi.facet_size, 4.0, 512.0),
+            ("picasso.planes", pi.planes as f32, 0.0, 16.0),
+            ("picasso.displacement", pi.displacement, 0.0, 0.5),
+            ("picasso.palette_pull", pi.palette_pull, 0.0, 1.0),
+            ("picasso.contour_contrast", pi.contour_contrast, 0.0, 1.0),
+            ("picasso.contour_width", pi.contour_width, 0.0, 32.0),
+            ("renoir.dab_spacing", re.dab_spacing, 1.0, 64.0),
+            ("renoir.dab_length", re.dab_length, 0.5, 16.0),
+            ("renoir.warmth", re.warmth, 0.0, 1.0),
+            ("renoir.softness", re.softness, 0.0, 16.0),
+            ("renoir.dapple", re.dapple, 0.0, 1.0),
+            ("vangogh.stroke_length", vg.stroke_length, 1.0, 64.0),
+            ("vangogh.stroke_width", vg.stroke_width, 0.5, 32.0),
+            ("vangogh.swirl_size", vg.swirl_size, 4.0, 512.0),
+            ("vangogh.palette_pull", vg.palette_pull, 0.0, 1.0),
+            ("vangogh.impasto", vg.impasto, 0.0, 1.0),
+            ("vangogh.outline_threshold", vg.outline_threshold, 0.0, 1.0),
+            ("lichtenstein.dot_pitch", li.dot_pitch, 3.0, 64.0),
+            ("lichtenstein.outline_width", li.outline_width, 0.0, 32.0),
+            ("lichtenstein.saturation", li.saturation, 0.0, 4.0),
+        ];
+        for (key, value, lo, hi) in checks {
+            if !(lo..=hi).contains(&value) {
+                return Err((
+                    key.to_owned(),
+                    format!("must be between {lo} and {hi}, not {value}"),
+                ));
+            }
+        }
+        if !(0.0..=1.0).contains(&li.outline_threshold) {
+            return Err((
+                "lichtenstein.outline_threshold".into(),
+                "must be between 0 and 1".into(),
+            ));
+        }
+        if pi.palette.is_empty() {
+            return Err(("picasso.palette".into(), "name at least one colour".into()));
+        }
+        Ok(())
+    }
+}
+
 impl Default for PicassoParams {
     fn default() -> Self {
         Self {

@@ -25,7 +25,10 @@ pub fn paint(photo: &RgbImage, seed: u64, p: &PicassoParams) -> RgbImage {
     let cuts: Vec<(f32, f32, f32, f32)> = (0..planes)
         .map(|k| {
             let r = |j| hash01(seed ^ 0xC0, k as u64, j);
-            let (px, py) = ((0.25 + 0.5 * r(1)) * w as f32, (0.2 + 0.6 * r(2)) * h as f32);
+            let (px, py) = (
+                (0.25 + 0.5 * r(1)) * w as f32,
+                (0.2 + 0.6 * r(2)) * h as f32,
+            );
             let a = r(3) * std::f32::consts::PI;
             (px, py, a.cos(), a.sin())
         })
@@ -39,7 +42,10 @@ pub fn paint(photo: &RgbImage, seed: u64, p: &PicassoParams) -> RgbImage {
     let offsets: Vec<(f32, f32)> = (0..n_planes)
         .map(|m| {
             let r = |j| hash01(seed ^ 0x0FF, m as u64, j) - 0.5;
-            (r(1) * 2.0 * p.displacement * short, r(2) * 2.0 * p.displacement * short)
+            (
+                r(1) * 2.0 * p.displacement * short,
+                r(2) * 2.0 * p.displacement * short,
+            )
         })
         .collect();
 
@@ -55,7 +61,10 @@ pub fn paint(photo: &RgbImage, seed: u64, p: &PicassoParams) -> RgbImage {
         .map(|k| {
             let r = |j| hash01(seed, k as u64, j);
             let (gx, gy) = ((k % cols) as f32, (k / cols) as f32);
-            ((gx + 0.1 + 0.8 * r(1)) * cell, (gy + 0.1 + 0.8 * r(2)) * cell)
+            (
+                (gx + 0.1 + 0.8 * r(1)) * cell,
+                (gy + 0.1 + 0.8 * r(2)) * cell,
+            )
         })
         .collect();
 
@@ -105,7 +114,11 @@ pub fn paint(photo: &RgbImage, seed: u64, p: &PicassoParams) -> RgbImage {
             || (vec![[0.0f32; 3]; n], vec![0u32; n]),
             |(mut s1, mut c1), (s2, c2)| {
                 for l in 0..n {
-                    s1[l] = [s1[l][0] + s2[l][0], s1[l][1] + s2[l][1], s1[l][2] + s2[l][2]];
+                    s1[l] = [
+                        s1[l][0] + s2[l][0],
+                        s1[l][1] + s2[l][1],
+                        s1[l][2] + s2[l][2],
+                    ];
                     c1[l] += c2[l];
                 }
                 (s1, c1)
@@ -125,7 +138,12 @@ pub fn paint(photo: &RgbImage, seed: u64, p: &PicassoParams) -> RgbImage {
     let edges = {
         let (gx, gy) = Plane::luma(photo).blur(scaled(w, h, 1.5)).gradient();
         Plane {
-            v: gx.v.iter().zip(&gy.v).map(|(a, b)| (a * a + b * b).sqrt()).collect(),
+            v: gx
+                .v
+                .iter()
+                .zip(&gy.v)
+                .map(|(a, b)| (a * a + b * b).sqrt())
+                .collect(),
             ..gx
         }
     };
@@ -149,7 +167,8 @@ pub fn paint(photo: &RgbImage, seed: u64, p: &PicassoParams) -> RgbImage {
             );
             let m = label[yy * w + xx] as usize;
             if m != l
-                && ((value[m] - value[l]).abs() > p.contour_contrast || m % n_planes != l % n_planes)
+                && ((value[m] - value[l]).abs() > p.contour_contrast
+                    || m % n_planes != l % n_planes)
             {
                 contour = true;
                 break;
@@ -161,7 +180,10 @@ pub fn paint(photo: &RgbImage, seed: u64, p: &PicassoParams) -> RgbImage {
             q = mix(q, line, 0.8 * smoothstep(0.3, 0.5, edges.v[i]));
         }
         // A dry, slightly uneven paint surface.
-        scale(q, 0.96 + 0.08 * hash01(seed ^ 0x7E, x as u64 / 2, y as u64 / 2))
+        scale(
+            q,
+            0.96 + 0.08 * hash01(seed ^ 0x7E, x as u64 / 2, y as u64 / 2),
+        )
     });
     out.to_image()
 }

@@ -77,7 +77,11 @@ pub fn paint(photo: &RgbImage, seed: u64, p: &RenoirParams) -> RgbImage {
                 // Broken colour: each dab a little lighter or darker, some with a touch of
                 // rose or blue, so the strokes stay visible side by side.
                 let base = scale(base, 0.86 + 0.28 * r(7));
-                let colour = mix(base, if r(4) > 0.5 { rose } else { pastel_blue }, 0.2 * r(5));
+                let colour = mix(
+                    base,
+                    if r(4) > 0.5 { rose } else { pastel_blue },
+                    0.2 * r(5),
+                );
                 let rx = step * length * (0.7 + 0.6 * r(6)) * 0.5;
                 dabs.push(Dab {
                     x,

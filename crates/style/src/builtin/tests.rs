@@ -37,25 +37,171 @@ fn same_seed_gives_the_same_pixels_and_size_is_kept() {
     }
 }
 
+/// Uniform noise, the worst case for every edge and flow estimate.
+fn noise(w: u32, h: u32, seed: u64) -> RgbImage {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    RgbImage::from_fn(w, h, |_, _| {
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 56) as u8
+        };
+        Rgb([next(), next(), next()])
+    })
+}
+
+/// Simple statistics that tell styles apart. They do not judge beauty; they catch a
+/// renderer that collapsed into a copy of its input or of another painter.
+mod stats {
+    use image::RgbImage;
+
+    /// Normalised 4×4×4 colour histogram.
+    pub fn histogram(img: &RgbImage) -> [f64; 64] {
+        let mut bins = [0.0; 64];
+        for p in img.pixels() {
+            let [r, g, b] = p.0.map(|c| (c >> 6) as usize);
+            bins[r * 16 + g * 4 + b] += 1.0;
+        }
+        let n = (img.width() * img.height()) as f64;
+        bins.map(|b| b / n)
+    }
+
+    /// Half the L1 distance of two histograms: 0 for the same colours, 1 for disjoint.
+    pub fn histogram_distance(a: &RgbImage, b: &RgbImage) -> f64 {
+        let (a, b) = (histogram(a), histogram(b));
+        a.iter().zip(&b).map(|(x, y)| (x - y).abs()).sum::<f64>() / 2.0
+    }
+
+    fn luma(img: &RgbImage) -> Vec<f64> {
+        img.pixels()
+            .map(|p| (0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64) / 255.0)
+            .collect()
+    }
+
+    /// Share of pixels whose luma gradient (central differences) exceeds 0.08 per pixel.
+    pub fn edge_density(img: &RgbImage) -> f64 {
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        let l = luma(img);
+        let mut edges = 0;
+        for y in 1..h - 1 {
+            for x in 1..w - 1 {
+                let gx = (l[y * w + x + 1] - l[y * w + x - 1]) / 2.0;
+                let gy = (l[(y + 1) * w + x] - l[(y - 1) * w + x]) / 2.0;
+                if gx.hypot(gy) > 0.08 {
+                    edges += 1;
+                }
+            }
+        }
+        edges as f64 / ((w - 2) * (h - 2)) as f64
+    }
+
+    /// How strongly the image repeats along rows with period `lag`: the normalised
+    /// autocorrelation of high-passed luma at `lag` minus that at `lag / 2`. A regular dot
+    /// grid scores high (in phase at a full period, out of phase at half of one); photos,
+    /// strokes and facets score near zero.
+    pub fn periodicity(img: &RgbImage, lag: usize) -> f64 {
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        let l = luma(img);
+        // High-pass: subtract a horizontal box mean one period wide.
+        let r = lag as isize;
+        let mut hp = vec![0.0; w * h];
+        for y in 0..h {
+            for x in 0..w {
+                let (lo, hi) = (
+                    (x as isize - r).max(0) as usize,
+                    (x as isize + r).min(w as isize - 1) as usize,
+                );
+                let mean = l[y * w + lo..=y * w + hi].iter().sum::<f64>() / (hi - lo + 1) as f64;
+                hp[y * w + x] = l[y * w + x] - mean;
+            }
+        }
+        let ac = |k: usize| {
+            let (mut num, mut den) = (0.0, 0.0);
+            for y in 0..h {
+                for x in 0..w - k {
+                    let (a, b) = (hp[y * w + x], hp[y * w + x + k]);
+                    num += a * b;
+                    den += (a * a + b * b) / 2.0;
+                }
+            }
+            if den == 0.0 {
+                0.0
+            } else {
+                num / den
+            }
+        };
+        ac(lag) - ac(lag / 2)
+    }
+}
+
 #[test]
 fn painters_differ_from_each_other_and_from_the_photo() {
-    let photo = scene(200, 240);
+    use stats::*;
+    let photo = crate::samples::portrait(384, 512, crate::samples::LOOKS[0]);
+    let params = BuiltinParams::default();
     let out: Vec<_> = Painter::ALL
         .iter()
-        .map(|&p| (p, render(p, &photo, 7, &BuiltinParams::default())))
+        .map(|&p| (p, render(p, &photo, 7, &params)))
         .collect();
+    let edges_in = edge_density(&photo);
+    // Lichtenstein's Ben-Day grid is rotated 45°, so along a row it repeats every √2 pitches.
+    let lag = (params.lichtenstein.dot_pitch * std::f32::consts::SQRT_2).round() as usize;
+    let mut report = format!(
+        "photo: edges {edges_in:.3}, dots {:.2}\n",
+        periodicity(&photo, lag)
+    );
     for (p, img) in &out {
-        let d = mean_abs_diff(img, &photo);
-        assert!(d > 12.0, "{p} is too close to the photo ({d:.1})");
+        report += &format!(
+            "{p}: histogram vs photo {:.2}, edges {:.3}, dots {:.2}, mean diff {:.1}\n",
+            histogram_distance(img, &photo),
+            edge_density(img),
+            periodicity(img, lag),
+            mean_abs_diff(img, &photo)
+        );
+    }
+    eprint!("{report}");
+
+    for (p, img) in &out {
+        let h = histogram_distance(img, &photo);
+        assert!(
+            h > 0.25,
+            "{p}: its colours are the photo's ({h:.2})\n{report}"
+        );
+        assert!(
+            mean_abs_diff(img, &photo) > 12.0,
+            "{p} is too close to the photo\n{report}"
+        );
+        let dots = periodicity(img, lag);
+        if *p == Painter::Lichtenstein {
+            assert!(
+                dots > 0.5,
+                "Lichtenstein lost its dot grid ({dots:.2})\n{report}"
+            );
+        } else {
+            assert!(dots < 0.25, "{p} has a print grid ({dots:.2})\n{report}");
+        }
+    }
+    // Painting adds marks the photo does not have: strokes, contours, facets, dots.
+    for p in [Painter::VanGogh, Painter::Picasso, Painter::Lichtenstein] {
+        let e = edge_density(&out.iter().find(|(q, _)| *q == p).unwrap().1);
+        assert!(
+            e > edges_in * 1.5,
+            "{p} adds no marks ({e:.3} vs {edges_in:.3})\n{report}"
+        );
     }
     for i in 0..out.len() {
         for j in i + 1..out.len() {
-            let d = mean_abs_diff(&out[i].1, &out[j].1);
+            let (a, b) = (&out[i], &out[j]);
+            let h = histogram_distance(&a.1, &b.1);
+            let ea = edge_density(&a.1);
+            let eb = edge_density(&b.1);
+            let edge_ratio = ea.max(eb) / ea.min(eb).max(1e-6);
             assert!(
-                d > 12.0,
-                "{} and {} look alike ({d:.1})",
-                out[i].0,
-                out[j].0
+                h > 0.2 || edge_ratio > 1.5,
+                "{} and {} look alike: histogram {h:.2}, edges {ea:.3} vs {eb:.3}\n{report}",
+                a.0,
+                b.0
             );
         }
     }
@@ -69,11 +215,18 @@ fn degenerate_images_do_not_panic() {
         RgbImage::from_pixel(400, 1, Rgb([200, 100, 50])),
         RgbImage::from_pixel(64, 64, Rgb([0, 0, 0])),
         RgbImage::from_pixel(64, 64, Rgb([255, 255, 255])),
+        RgbImage::from_pixel(1, 4000, Rgb([90, 140, 210])),
+        RgbImage::from_pixel(4000, 1, Rgb([90, 140, 210])),
+        noise(97, 131, 5),
         RgbImage::new(0, 0),
     ];
     for img in &cases {
         for p in Painter::ALL {
-            assert_eq!(render(p, img, 1, &BuiltinParams::default()).dimensions(), img.dimensions(), "{p}");
+            assert_eq!(
+                render(p, img, 1, &BuiltinParams::default()).dimensions(),
+                img.dimensions(),
+                "{p}"
+            );
         }
     }
 }
@@ -98,7 +251,10 @@ async fn builtin_backend_reports_progress_and_paints() {
         )
         .await
         .unwrap();
-    assert_eq!(img, render(Painter::Lichtenstein, &photo, 3, &BuiltinParams::default()));
+    assert_eq!(
+        img,
+        render(Painter::Lichtenstein, &photo, 3, &BuiltinParams::default())
+    );
     assert_eq!(f32::from_bits(last.load(Ordering::SeqCst)), 1.0);
 }
 
