@@ -63,12 +63,11 @@ pub fn portrait(width: u32, height: u32, look: Look) -> RgbImage {
         let horizon = h * 0.62 + (px / w * 6.0 + look.seed as f32).sin() * h * 0.03;
         let mut c = if py < horizon {
             let cloud = value_noise(look.seed, px, py, s * 0.18);
-            let c = mix(
+            mix(
                 mix(sky, [1.0; 3], py / h * 0.5),
                 [1.0; 3],
                 ((cloud - 0.55) * 2.5).clamp(0.0, 0.8),
-            );
-            c
+            )
         } else {
             let grass = value_noise(look.seed ^ 9, px, py, s * 0.03);
             mix(land, [0.0; 3], 0.25 * grass)
