@@ -89,6 +89,9 @@ impl FromStr for Painter {
 #[derive(Clone)]
 pub struct PaintJob {
     pub painter: Painter,
+    /// The visit this job belongs to. Queueing backends use it to share their servers
+    /// fairly between visits and to caption each photo once.
+    pub visit_id: Arc<str>,
     /// The photo after intake: upright, at most the configured long side.
     pub photo: Arc<RgbImage>,
     /// The same photo as the intake JPEG, for backends that send bytes over the wire.
@@ -97,8 +100,20 @@ pub struct PaintJob {
     pub seed: u64,
 }
 
-/// Receives progress from 0.0 to 1.0. Cheap to call; backends call it freely.
-pub type Progress = Arc<dyn Fn(f32) + Send + Sync>;
+/// What a backend tells the visit about one job while it works on it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Update {
+    /// The job waits for a free painter; `visits_ahead` other visits are served first.
+    Queued { visits_ahead: usize },
+    /// A painter (a CPU slot or a server) started on the job. Per-try time limits count
+    /// from here, so time spent waiting in a queue is not held against the painter.
+    Started,
+    /// Fraction done, 0.0 to 1.0.
+    Progress(f32),
+}
+
+/// Receives [`Update`]s. Cheap to call; backends call it freely.
+pub type Progress = Arc<dyn Fn(Update) + Send + Sync>;
 
 /// A boxed future, so that backends can sit behind `dyn Stylizer`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -112,6 +127,17 @@ pub enum StyleError {
     /// The backend failed while painting.
     #[error("painting failed: {0}")]
     Failed(String),
+    /// The backend refused the request itself (an HTTP 4xx such as a wrong sampler
+    /// name or a missing checkpoint). Sending it again cannot help.
+    #[error("the request was refused: {0}")]
+    Rejected(String),
+}
+
+impl StyleError {
+    /// Whether trying the same job again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, StyleError::Rejected(_))
+    }
 }
 
 /// A backend that paints photos in a painter's style.
@@ -119,7 +145,15 @@ pub trait Stylizer: Send + Sync {
     /// A short name for logs and the operator page, e.g. "builtin".
     fn backend(&self) -> &'static str;
 
-    /// Paints `job.photo` as `job.painter` would. The result has the photo's size.
+    /// Whether the backend can take new work now. A server pool with no healthy server
+    /// answers false, so the booth can fall back or tell the visitor.
+    fn available(&self) -> bool {
+        true
+    }
+
+    /// Paints `job.photo` as `job.painter` would. The result has the photo's aspect
+    /// ratio; the built-in renderer keeps its size, Stable Diffusion paints at its own
+    /// resolution (multiples of 64).
     fn paint(
         &self,
         job: PaintJob,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use image::RgbImage;
 use tokio::sync::Semaphore;
 
-use crate::{BoxFuture, PaintJob, Painter, Progress, StyleError, Stylizer};
+use crate::{BoxFuture, PaintJob, Painter, Progress, StyleError, Stylizer, Update};
 
 pub(crate) mod canvas;
 mod lichtenstein;
@@ -67,14 +67,15 @@ impl Stylizer for BuiltinRenderer {
                 .acquire_owned()
                 .await
                 .map_err(|_| StyleError::Unavailable("the server is shutting down".into()))?;
-            progress(0.05);
+            progress(Update::Started);
+            progress(Update::Progress(0.05));
             let params = self.params.clone();
             let painting = tokio::task::spawn_blocking(move || {
                 render(job.painter, &job.photo, job.seed, &params)
             })
             .await
             .map_err(|e| StyleError::Failed(format!("the renderer crashed: {e}")))?;
-            progress(1.0);
+            progress(Update::Progress(1.0));
             Ok(painting)
         })
     }

@@ -240,6 +240,7 @@ async fn builtin_backend_reports_progress_and_paints() {
     let seen = last.clone();
     let job = PaintJob {
         painter: Painter::Lichtenstein,
+        visit_id: "v".into(),
         photo: photo.clone(),
         photo_jpeg: Arc::from(Vec::new()),
         seed: 3,
@@ -247,7 +248,11 @@ async fn builtin_backend_reports_progress_and_paints() {
     let img = renderer
         .paint(
             job,
-            Arc::new(move |f| seen.store(f.to_bits(), Ordering::SeqCst)),
+            Arc::new(move |u| {
+                if let Update::Progress(f) = u {
+                    seen.store(f.to_bits(), Ordering::SeqCst)
+                }
+            }),
         )
         .await
         .unwrap();

@@ -1,0 +1,482 @@
+//! A protocol-faithful fake AUTOMATIC1111 server for tests, with fault injection.
+//!
+//! It serves img2img, interrogate, progress, interrupt and the models list with the real
+//! request and response shapes (base64 or data-URI input, `images` as a list of base64
+//! PNGs, `info` as a JSON string), and a BLIP-style caption endpoint at `/blip`. Like
+//! A1111 it holds one queue lock, so generations run one at a time. It reads requests
+//! as plain JSON rather than through our own types, so a field we misname is caught:
+//! any img2img field A1111 does not know is refused with 422.
+//!
+//! Faults are scripted per request: `push_fault` queues one for the next generation;
+//! `fault_when_prompt_contains` applies to every matching request.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Multipart, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::api::A1111_IMG2IMG_FIELDS;
+use crate::client::{decode_image, encode_base64};
+
+/// A fault for one request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// Answer with this HTTP status and a FastAPI-style error body.
+    Status(u16),
+    /// Never answer (until the client gives up).
+    Hang,
+    /// Answer 200 with a body that is not JSON.
+    Garbage,
+    /// Answer 200 with an empty `images` list.
+    EmptyImages,
+    /// Send the headers, then drop the connection mid-body.
+    Drop,
+    /// Take this much longer than usual, then answer normally.
+    Slow(Duration),
+}
+
+/// One request the fake received.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub endpoint: &'static str,
+    pub body: Value,
+    /// When the request got through the queue lock and work began.
+    pub started: Instant,
+    pub finished: Option<Instant>,
+    pub outcome: String,
+}
+
+#[derive(Default)]
+struct Progress {
+    step: u32,
+    steps: u32,
+    job_count: i64,
+}
+
+struct FakeState {
+    calls: Mutex<Vec<Call>>,
+    faults: Mutex<VecDeque<Fault>>,
+    prompt_faults: Mutex<Vec<(String, Fault)>>,
+    online: AtomicBool,
+    work: Mutex<Duration>,
+    queue_lock: tokio::sync::Mutex<()>,
+    progress: Mutex<Progress>,
+    interrupted: AtomicBool,
+    auth: Option<String>,
+}
+
+/// A running fake server on 127.0.0.1.
+pub struct FakeA1111 {
+    pub addr: SocketAddr,
+    pub url: String,
+    state: Arc<FakeState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeA1111 {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FakeA1111 {
+    /// Starts a fake whose generations take `work` each.
+    pub async fn start(work: Duration) -> FakeA1111 {
+        Self::start_with(work, None).await
+    }
+
+    /// Starts a fake that requires HTTP basic auth (A1111's `--api-auth user:password`).
+    pub async fn start_with_auth(work: Duration, user: &str, password: &str) -> FakeA1111 {
+        Self::start_with(work, Some(format!("{user}:{password}"))).await
+    }
+
+    async fn start_with(work: Duration, auth: Option<String>) -> FakeA1111 {
+        let state = Arc::new(FakeState {
+            calls: Mutex::new(Vec::new()),
+            faults: Mutex::new(VecDeque::new()),
+            prompt_faults: Mutex::new(Vec::new()),
+            online: AtomicBool::new(true),
+            work: Mutex::new(work),
+            queue_lock: tokio::sync::Mutex::new(()),
+            progress: Mutex::new(Progress::default()),
+            interrupted: AtomicBool::new(false),
+            auth: auth.map(|a| {
+                use base64::Engine;
+                format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(a))
+            }),
+        });
+        let app = Router::new()
+            .route("/sdapi/v1/img2img", post(img2img))
+            .route("/sdapi/v1/interrogate", post(interrogate))
+            .route("/sdapi/v1/progress", get(progress))
+            .route("/sdapi/v1/interrupt", post(interrupt))
+            .route("/sdapi/v1/sd-models", get(sd_models))
+            .route("/blip", post(blip))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeA1111 {
+            addr,
+            url: format!("http://{addr}"),
+            state,
+            task,
+        }
+    }
+
+    /// Queues a fault for the next img2img or interrogate request.
+    pub fn push_fault(&self, fault: Fault) {
+        self.state.faults.lock().unwrap().push_back(fault);
+    }
+
+    /// Applies `fault` to every img2img request whose prompt contains `needle`.
+    pub fn fault_when_prompt_contains(&self, needle: &str, fault: Fault) {
+        self.state.prompt_faults.lock().unwrap().push((needle.to_owned(), fault));
+    }
+
+    pub fn clear_faults(&self) {
+        self.state.faults.lock().unwrap().clear();
+        self.state.prompt_faults.lock().unwrap().clear();
+    }
+
+    /// Offline, every request's connection is dropped, as when the server crashed.
+    pub fn set_online(&self, online: bool) {
+        self.state.online.store(online, Ordering::SeqCst);
+    }
+
+    pub fn set_work(&self, work: Duration) {
+        *self.state.work.lock().unwrap() = work;
+    }
+
+    /// Every generation and caption request so far, in the order work began.
+    pub fn calls(&self) -> Vec<Call> {
+        let mut calls = self.state.calls.lock().unwrap().clone();
+        calls.sort_by_key(|c| c.started);
+        calls
+    }
+
+    /// The img2img requests that finished with an image.
+    pub fn images_served(&self) -> usize {
+        self.calls()
+            .iter()
+            .filter(|c| c.endpoint == "img2img" && c.outcome == "ok")
+            .count()
+    }
+}
+
+fn dropped_connection() -> Response {
+    // A body that fails before its first byte: hyper aborts the connection.
+    let stream = futures_util::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::other("connection dropped"))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .header("content-length", "1000")
+        .body(Body::from_stream(stream))
+        .expect("response")
+}
+
+fn error(status: StatusCode, detail: impl Into<Value>) -> Response {
+    (status, Json(json!({ "detail": detail.into() }))).into_response()
+}
+
+/// Checks the online flag and credentials, as A1111's middleware would.
+fn gate(state: &FakeState, headers: &HeaderMap) -> Option<Response> {
+    if !state.online.load(Ordering::SeqCst) {
+        return Some(dropped_connection());
+    }
+    if let Some(expected) = &state.auth {
+        let given = headers.get("authorization").and_then(|v| v.to_str().ok());
+        if given != Some(expected.as_str()) {
+            return Some(error(StatusCode::UNAUTHORIZED, "Incorrect username or password"));
+        }
+    }
+    None
+}
+
+/// FastAPI answers a body it cannot parse or validate with 422 and a list of problems.
+fn unprocessable(loc: &str, msg: &str) -> Response {
+    error(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        json!([{ "loc": ["body", loc], "msg": msg, "type": "value_error" }]),
+    )
+}
+
+fn validate_img2img(body: &Value) -> Result<(), Response> {
+    let Value::Object(map) = body else {
+        return Err(unprocessable("body", "value is not a valid dict"));
+    };
+    for key in map.keys() {
+        if !A1111_IMG2IMG_FIELDS.contains(&key.as_str()) {
+            return Err(unprocessable(key, "extra fields not permitted (A1111 would ignore this field)"));
+        }
+    }
+    let ints = ["steps", "width", "height", "seed", "batch_size", "n_iter", "resize_mode"];
+    for key in ints {
+        if let Some(v) = map.get(key) {
+            if !(v.is_i64() || v.is_u64()) {
+                return Err(unprocessable(key, "value is not a valid integer"));
+            }
+        }
+    }
+    for key in ["cfg_scale", "denoising_strength"] {
+        if let Some(v) = map.get(key) {
+            if !v.is_number() {
+                return Err(unprocessable(key, "value is not a valid float"));
+            }
+        }
+    }
+    for key in ["prompt", "negative_prompt", "sampler_name", "scheduler"] {
+        if let Some(v) = map.get(key) {
+            if !v.is_string() {
+                return Err(unprocessable(key, "str type expected"));
+            }
+        }
+    }
+    for key in ["override_settings", "alwayson_scripts"] {
+        if let Some(v) = map.get(key) {
+            if !v.is_object() {
+                return Err(unprocessable(key, "value is not a valid dict"));
+            }
+        }
+    }
+    match map.get("init_images") {
+        Some(Value::Array(list)) if !list.is_empty() && list.iter().all(Value::is_string) => Ok(()),
+        _ => Err(unprocessable("init_images", "a list of base64 images is required")),
+    }
+}
+
+fn take_fault(state: &FakeState, prompt: Option<&str>) -> Option<Fault> {
+    if let Some(prompt) = prompt {
+        let faults = state.prompt_faults.lock().unwrap();
+        if let Some((_, f)) = faults.iter().find(|(needle, _)| prompt.contains(needle.as_str())) {
+            return Some(f.clone());
+        }
+    }
+    state.faults.lock().unwrap().pop_front()
+}
+
+fn record(state: &FakeState, endpoint: &'static str, body: &Value, started: Instant, outcome: &str) {
+    state.calls.lock().unwrap().push(Call {
+        endpoint,
+        body: body.clone(),
+        started,
+        finished: Some(Instant::now()),
+        outcome: outcome.to_owned(),
+    });
+}
+
+/// Applies a fault. `None`: no fault or only a delay, so answer normally.
+async fn apply(state: &FakeState, fault: Option<&Fault>) -> Option<Response> {
+    match fault? {
+        Fault::Status(code) => {
+            let status = StatusCode::from_u16(*code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            Some((status, Json(json!({"error": "RuntimeError", "detail": "injected fault", "errors": "CUDA out of memory"}))).into_response())
+        }
+        Fault::Hang => {
+            let start = Instant::now();
+            while !state.interrupted.swap(false, Ordering::SeqCst) && start.elapsed() < Duration::from_secs(3600) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Some(error(StatusCode::INTERNAL_SERVER_ERROR, "interrupted"))
+        }
+        Fault::Garbage => Some((StatusCode::OK, "<html><body>502 Bad Gateway</body></html>").into_response()),
+        Fault::EmptyImages => Some(Json(json!({"images": [], "parameters": {}, "info": "{}"})).into_response()),
+        Fault::Drop => Some(dropped_connection()),
+        Fault::Slow(d) => {
+            tokio::time::sleep(*d).await;
+            None
+        }
+    }
+}
+
+async fn img2img(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(r) = gate(&state, &headers) {
+        return r;
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return unprocessable("body", "JSON decode error");
+    };
+    if let Err(r) = validate_img2img(&body) {
+        record(&state, "img2img", &body, Instant::now(), "invalid");
+        return r;
+    }
+    let init = decode_image(body["init_images"][0].as_str().unwrap_or(""));
+    let Ok(init) = init else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "Invalid encoded image");
+    };
+    let sampler = body.get("sampler_name").and_then(Value::as_str).unwrap_or("Euler");
+    if !["Euler a", "Euler", "DPM++ 2M", "DPM++ 2M Karras", "DDIM"].contains(&sampler) {
+        return error(StatusCode::NOT_FOUND, format!("Sampler not found: {sampler}"));
+    }
+    // One generation at a time, like A1111's queue_lock.
+    let _lock = state.queue_lock.lock().await;
+    // An interrupt only stops the job running when it arrives.
+    state.interrupted.store(false, Ordering::SeqCst);
+    let started = Instant::now();
+    let prompt = body.get("prompt").and_then(Value::as_str).map(str::to_owned);
+    let fault = take_fault(&state, prompt.as_deref());
+    if let Some(r) = apply(&state, fault.as_ref()).await {
+        record(&state, "img2img", &body, started, &format!("{fault:?}"));
+        return r;
+    }
+    let steps = body.get("steps").and_then(Value::as_u64).unwrap_or(20) as u32;
+    let strength = body.get("denoising_strength").and_then(Value::as_f64).unwrap_or(0.75);
+    // img2img runs only the last steps × strength steps.
+    let run = ((steps as f64 * strength).ceil() as u32).max(1);
+    let work = *state.work.lock().unwrap();
+    {
+        let mut p = state.progress.lock().unwrap();
+        *p = Progress { step: 0, steps: run, job_count: 1 };
+    }
+    for step in 1..=run {
+        tokio::time::sleep(work / run).await;
+        state.progress.lock().unwrap().step = step;
+    }
+    *state.progress.lock().unwrap() = Progress::default();
+    let width = body.get("width").and_then(Value::as_u64).unwrap_or(512) as u32;
+    let height = body.get("height").and_then(Value::as_u64).unwrap_or(512) as u32;
+    let seed = body.get("seed").and_then(Value::as_i64).unwrap_or(-1);
+    // "Painting": the photo resized to the requested size, posterised and tinted by the
+    // seed, so a test can tell it apart from the input and from other seeds.
+    let resized = image::imageops::resize(&init, width, height, image::imageops::FilterType::Triangle);
+    let tint = [(seed & 0x3f) as u8, ((seed >> 6) & 0x3f) as u8, ((seed >> 12) & 0x3f) as u8];
+    let painted = image::RgbImage::from_fn(width, height, |x, y| {
+        let p = resized.get_pixel(x, y).0;
+        image::Rgb([0, 1, 2].map(|c| (p[c] & 0xC0).saturating_add(tint[c])))
+    });
+    let mut png = Vec::new();
+    painted
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .expect("png");
+    let info = json!({
+        "prompt": prompt,
+        "seed": if seed < 0 { 1234 } else { seed },
+        "width": width,
+        "height": height,
+        "sampler_name": sampler,
+        "steps": steps,
+        "denoising_strength": strength,
+        "infotexts": [format!("{}\nSteps: {steps}, Sampler: {sampler}, Seed: {seed}", prompt.clone().unwrap_or_default())],
+    });
+    record(&state, "img2img", &body, started, "ok");
+    Json(json!({
+        "images": [encode_base64(&png)],
+        "parameters": body,
+        "info": info.to_string(),
+    }))
+    .into_response()
+}
+
+async fn interrogate(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(r) = gate(&state, &headers) {
+        return r;
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return unprocessable("body", "JSON decode error");
+    };
+    let image = body.get("image").and_then(Value::as_str).unwrap_or("");
+    if decode_image(image).is_err() {
+        return error(StatusCode::NOT_FOUND, "Image not found");
+    }
+    let model = body.get("model").and_then(Value::as_str).unwrap_or("clip").to_owned();
+    let _lock = state.queue_lock.lock().await;
+    let started = Instant::now();
+    let fault = take_fault(&state, None);
+    if let Some(r) = apply(&state, fault.as_ref()).await {
+        record(&state, "interrogate", &body, started, &format!("{fault:?}"));
+        return r;
+    }
+    let caption = match model.as_str() {
+        // CLIP interrogation: a BLIP caption, then artists and flavours.
+        "clip" => "a person with short hair smiling at the camera, by greg rutkowski, trending on artstation, sharp focus",
+        "deepdanbooru" => "1girl, solo, short_hair, smile",
+        _ => return error(StatusCode::NOT_FOUND, "Model not found"),
+    };
+    record(&state, "interrogate", &body, started, "ok");
+    Json(json!({ "caption": caption })).into_response()
+}
+
+async fn progress(State(state): State<Arc<FakeState>>, headers: HeaderMap) -> Response {
+    if let Some(r) = gate(&state, &headers) {
+        return r;
+    }
+    let p = state.progress.lock().unwrap();
+    let fraction = if p.steps == 0 { 0.0 } else { p.step as f64 / p.steps as f64 };
+    Json(json!({
+        "progress": fraction,
+        "eta_relative": if fraction > 0.0 { 1.0 - fraction } else { 0.0 },
+        "state": {
+            "skipped": false,
+            "interrupted": false,
+            "job": if p.job_count > 0 { "img2img" } else { "" },
+            "job_count": p.job_count,
+            "job_timestamp": "20261125120000",
+            "job_no": 0,
+            "sampling_step": p.step,
+            "sampling_steps": p.steps,
+        },
+        "current_image": null,
+        "textinfo": null,
+    }))
+    .into_response()
+}
+
+async fn interrupt(State(state): State<Arc<FakeState>>, headers: HeaderMap) -> Response {
+    if let Some(r) = gate(&state, &headers) {
+        return r;
+    }
+    state.interrupted.store(true, Ordering::SeqCst);
+    Json(json!({})).into_response()
+}
+
+async fn sd_models(State(state): State<Arc<FakeState>>, headers: HeaderMap) -> Response {
+    if let Some(r) = gate(&state, &headers) {
+        return r;
+    }
+    Json(json!([{
+        "title": "v1-5-pruned-emaonly.safetensors [6ce0161689]",
+        "model_name": "v1-5-pruned-emaonly",
+        "hash": "6ce0161689",
+        "sha256": "6ce0161689b3853acaa03779ec93eafe75a02f4ced659bee03f50797806fa2fa",
+        "filename": "/models/Stable-diffusion/v1-5-pruned-emaonly.safetensors",
+        "config": null,
+    }]))
+    .into_response()
+}
+
+/// A BLIP captioning server: multipart field `image` in, `{"caption"}` out.
+async fn blip(State(state): State<Arc<FakeState>>, headers: HeaderMap, mut form: Multipart) -> Response {
+    if let Some(r) = gate(&state, &headers) {
+        return r;
+    }
+    let started = Instant::now();
+    while let Ok(Some(field)) = form.next_field().await {
+        if field.name() == Some("image") {
+            let Ok(bytes) = field.bytes().await else { break };
+            if image::load_from_memory(&bytes).is_err() {
+                return error(StatusCode::BAD_REQUEST, "not an image");
+            }
+            let fault = take_fault(&state, None);
+            if let Some(r) = apply(&state, fault.as_ref()).await {
+                record(&state, "blip", &Value::Null, started, &format!("{fault:?}"));
+                return r;
+            }
+            record(&state, "blip", &Value::Null, started, "ok");
+            return Json(json!({ "caption": "a woman wearing a blue shirt" })).into_response();
+        }
+    }
+    error(StatusCode::BAD_REQUEST, "send the photo as multipart field \"image\"")
+}

@@ -1,0 +1,568 @@
+//! The pool: one FIFO queue across all visits in front of every server, health probes,
+//! and the [`Stylizer`] that paints through them.
+//!
+//! A1111 runs one generation at a time (a global queue lock), so requests piling up on
+//! a server only wait there, out of sight. The pool keeps them here instead: at most
+//! `max_in_flight` per server, each free slot going to the least-loaded healthy server.
+//! Waiting jobs are grouped by visit, and visits take turns (round robin in order of
+//! arrival), so one visit's four painters never starve the next visitor: a newcomer
+//! waits for at most one job of each visit ahead. The position in that rotation is what
+//! the visitor sees as "2 visitors ahead of you".
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use articket_style::{BoxFuture, PaintJob, Painter, Progress, StyleError, Stylizer, Update};
+use image::RgbImage;
+use tokio::sync::{oneshot, Notify, OnceCell};
+
+use crate::api::Img2ImgRequest;
+use crate::client::{blip_caption, encode_base64, CallError, Server};
+use crate::settings::{A1111Settings, Captioner, Dispatch, SeedPolicy};
+
+/// How many visits' captions are remembered (a visit's painters and retries share one).
+const CAPTION_CACHE: usize = 64;
+
+/// A snapshot for logs, `/healthz` and the operator page.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PoolStatus {
+    pub servers: Vec<ServerStatus>,
+    /// Jobs waiting for a server.
+    pub queued: usize,
+    /// Visits with jobs waiting.
+    pub visits_waiting: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ServerStatus {
+    pub label: String,
+    pub url: String,
+    pub healthy: bool,
+    pub in_flight: usize,
+    pub last_error: Option<String>,
+}
+
+/// The AUTOMATIC1111 backend.
+#[derive(Clone)]
+pub struct A1111Pool {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    settings: A1111Settings,
+    servers: Vec<Server>,
+    http: reqwest::Client,
+    sched: Mutex<Sched>,
+    captions: Mutex<VecDeque<(Arc<str>, Arc<OnceCell<String>>)>>,
+    /// Wakes the health task for an immediate probe (after a job's network error).
+    probe_now: Notify,
+}
+
+struct Sched {
+    servers: Vec<Slots>,
+    /// Visits with waiting jobs, in turn order.
+    rotation: VecDeque<Arc<str>>,
+    visits: HashMap<Arc<str>, VisitState>,
+}
+
+struct Slots {
+    healthy: bool,
+    in_flight: usize,
+    last_error: Option<String>,
+}
+
+#[derive(Default)]
+struct VisitState {
+    waiting: VecDeque<Waiter>,
+    running: usize,
+    /// Sequential dispatch keeps a visit on the server it started on.
+    server: Option<usize>,
+}
+
+struct Waiter {
+    tx: oneshot::Sender<usize>,
+    progress: Progress,
+    reported: Option<usize>,
+}
+
+impl A1111Pool {
+    /// Builds the pool, probes every server once, and starts the health task.
+    pub async fn start(settings: A1111Settings) -> Result<A1111Pool, String> {
+        settings.validate().map_err(|(k, m)| format!("ai.{k}: {m}"))?;
+        // reqwest is built without a default TLS provider; ring is the one we ship.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let servers: Vec<Server> = settings
+            .servers
+            .iter()
+            .map(|s| Server::new(s.clone(), http.clone()))
+            .collect();
+        let sched = Sched {
+            servers: servers
+                .iter()
+                .map(|_| Slots {
+                    healthy: false,
+                    in_flight: 0,
+                    last_error: Some("not probed yet".into()),
+                })
+                .collect(),
+            rotation: VecDeque::new(),
+            visits: HashMap::new(),
+        };
+        let shared = Arc::new(Shared {
+            settings,
+            servers,
+            http,
+            sched: Mutex::new(sched),
+            captions: Mutex::new(VecDeque::new()),
+            probe_now: Notify::new(),
+        });
+        probe_all(&shared).await;
+        tokio::spawn(health_task(Arc::downgrade(&shared)));
+        Ok(A1111Pool { shared })
+    }
+
+    pub fn status(&self) -> PoolStatus {
+        let sched = self.shared.sched.lock().unwrap();
+        PoolStatus {
+            servers: self
+                .shared
+                .servers
+                .iter()
+                .zip(&sched.servers)
+                .map(|(s, slots)| ServerStatus {
+                    label: s.label.clone(),
+                    url: s.settings.url.clone(),
+                    healthy: slots.healthy,
+                    in_flight: slots.in_flight,
+                    last_error: slots.last_error.clone(),
+                })
+                .collect(),
+            queued: sched.visits.values().map(|v| v.waiting.len()).sum(),
+            visits_waiting: sched.rotation.len(),
+        }
+    }
+
+    pub fn settings(&self) -> &A1111Settings {
+        &self.shared.settings
+    }
+
+    /// Waits for a slot on a server for one of `visit`'s jobs.
+    async fn acquire(&self, visit: &Arc<str>, progress: &Progress) -> Result<SlotGuard, StyleError> {
+        let rx = {
+            let mut sched = self.shared.sched.lock().unwrap();
+            if !sched.servers.iter().any(|s| s.healthy) {
+                return Err(StyleError::Unavailable(no_server_message(&sched)));
+            }
+            let (tx, rx) = oneshot::channel();
+            let state = sched.visits.entry(visit.clone()).or_default();
+            let was_waiting = !state.waiting.is_empty();
+            state.waiting.push_back(Waiter {
+                tx,
+                progress: progress.clone(),
+                reported: None,
+            });
+            if !was_waiting {
+                sched.rotation.push_back(visit.clone());
+            }
+            self.shared.pump(&mut sched);
+            rx
+        };
+        match rx.await {
+            Ok(server) => Ok(SlotGuard {
+                shared: self.shared.clone(),
+                visit: visit.clone(),
+                server,
+            }),
+            // The queue was emptied because every server went down.
+            Err(_) => Err(StyleError::Unavailable(
+                "every painting server stopped answering".into(),
+            )),
+        }
+    }
+
+    /// The photo's caption, made once per visit; never fails (falls back to neutral).
+    async fn caption(&self, job: &PaintJob, progress: &Progress) -> String {
+        let settings = &self.shared.settings;
+        if settings.captioner == Captioner::None {
+            return settings.neutral_caption.clone();
+        }
+        let cell = {
+            let mut cache = self.shared.captions.lock().unwrap();
+            match cache.iter().find(|(v, _)| *v == job.visit_id) {
+                Some((_, cell)) => cell.clone(),
+                None => {
+                    let cell = Arc::new(OnceCell::new());
+                    cache.push_back((job.visit_id.clone(), cell.clone()));
+                    if cache.len() > CAPTION_CACHE {
+                        cache.pop_front();
+                    }
+                    cell
+                }
+            }
+        };
+        cell.get_or_init(|| async {
+            let timeout = Duration::from_secs(settings.caption_timeout_secs);
+            let jpeg = photo_jpeg(job);
+            let result = match settings.captioner {
+                Captioner::Blip => blip_caption(&self.shared.http, &settings.blip_url, jpeg, timeout).await,
+                Captioner::Clip => match self.acquire(&job.visit_id, progress).await {
+                    Ok(slot) => slot.server().interrogate(&encode_base64(&jpeg), "clip", timeout).await,
+                    Err(e) => Err(CallError::Network(e.to_string())),
+                },
+                Captioner::None => unreachable!(),
+            };
+            match result.map(|c| clean_caption(&c)) {
+                Ok(c) if !c.is_empty() => {
+                    tracing::info!(visit_id = %job.visit_id, caption = %c, "captioned");
+                    c
+                }
+                Ok(_) => settings.neutral_caption.clone(),
+                Err(e) => {
+                    tracing::warn!(visit_id = %job.visit_id, "captioning failed, using the neutral phrase: {e}");
+                    settings.neutral_caption.clone()
+                }
+            }
+        })
+        .await
+        .clone()
+    }
+
+    async fn paint_job(&self, job: PaintJob, progress: Progress) -> Result<RgbImage, StyleError> {
+        let caption = self.caption(&job, &progress).await;
+        let request = build_request(&self.shared.settings, &job, &caption);
+        let slot = self.acquire(&job.visit_id, &progress).await?;
+        progress(Update::Started);
+        let server = slot.server();
+        let timeout = Duration::from_secs(self.shared.settings.request_timeout_secs);
+        let call = server.img2img(&request, timeout);
+        tokio::pin!(call);
+        let mut tick = tokio::time::interval(Duration::from_secs_f64(self.shared.settings.progress_interval_secs));
+        tick.tick().await;
+        let outcome = loop {
+            tokio::select! {
+                result = &mut call => break result,
+                _ = tick.tick() => {
+                    // Progress is per server, not per job: only meaningful while ours
+                    // is the only job on it.
+                    if slot.alone() {
+                        if let Ok(p) = server.progress(Duration::from_secs(2)).await {
+                            if p.progress > 0.0 {
+                                progress(Update::Progress(p.progress.clamp(0.0, 0.99)));
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        match outcome {
+            Ok(image) => {
+                progress(Update::Progress(1.0));
+                Ok(image)
+            }
+            Err(e) => {
+                let what = format!("{} ({}): {e}", server.label, job.painter);
+                Err(match e {
+                    CallError::Network(_) => {
+                        if slot.alone() {
+                            // It may still be painting our abandoned job; free it.
+                            let s = server.clone();
+                            tokio::spawn(async move { s.interrupt().await });
+                        }
+                        self.shared.probe_now.notify_one();
+                        StyleError::Unavailable(what)
+                    }
+                    CallError::Server { .. } | CallError::Malformed(_) => StyleError::Failed(what),
+                    CallError::Rejected { .. } => {
+                        tracing::error!("the server refused the request; check [ai] settings: {what}");
+                        StyleError::Rejected(what)
+                    }
+                })
+            }
+        }
+    }
+}
+
+impl Stylizer for A1111Pool {
+    fn backend(&self) -> &'static str {
+        "a1111"
+    }
+
+    fn available(&self) -> bool {
+        self.shared.sched.lock().unwrap().servers.iter().any(|s| s.healthy)
+    }
+
+    fn paint(&self, job: PaintJob, progress: Progress) -> BoxFuture<'_, Result<RgbImage, StyleError>> {
+        Box::pin(self.paint_job(job, progress))
+    }
+}
+
+impl Shared {
+    /// Hands free slots to waiting jobs, then tells every waiting job its place.
+    fn pump(&self, sched: &mut Sched) {
+        let sequential = self.settings.dispatch == Dispatch::Sequential;
+        let max = self.settings.max_in_flight;
+        loop {
+            let free = |s: &Slots| s.healthy && s.in_flight < max;
+            // The least-loaded healthy server with a free slot.
+            let Some(best) = (0..sched.servers.len())
+                .filter(|&i| free(&sched.servers[i]))
+                .min_by_key(|&i| sched.servers[i].in_flight)
+            else {
+                break;
+            };
+            // The first visit in turn order that may start a job now.
+            let mut chosen = None;
+            for (pos, visit) in sched.rotation.iter().enumerate() {
+                let state = &sched.visits[visit];
+                if !sequential {
+                    chosen = Some((pos, best));
+                    break;
+                }
+                if state.running > 0 {
+                    continue;
+                }
+                let server = match state.server {
+                    Some(s) if sched.servers[s].healthy => s,
+                    _ => best,
+                };
+                if free(&sched.servers[server]) {
+                    chosen = Some((pos, server));
+                    break;
+                }
+            }
+            let Some((pos, server)) = chosen else { break };
+            let visit = sched.rotation.remove(pos).expect("position in rotation");
+            let state = sched.visits.get_mut(&visit).expect("visit state");
+            let waiter = state.waiting.pop_front().expect("a waiting job");
+            if !state.waiting.is_empty() {
+                sched.rotation.push_back(visit.clone());
+            }
+            if waiter.tx.send(server).is_ok() {
+                state.running += 1;
+                state.server = Some(server);
+                sched.servers[server].in_flight += 1;
+            } else if state.running == 0 && state.waiting.is_empty() {
+                // The job was cancelled while it waited.
+                sched.visits.remove(&visit);
+            }
+        }
+        // Places in the queue, announced when they change.
+        for (ahead, visit) in sched.rotation.iter().enumerate() {
+            if let Some(state) = sched.visits.get_mut(visit) {
+                for w in state.waiting.iter_mut().filter(|w| !w.tx.is_closed()) {
+                    if w.reported != Some(ahead) {
+                        w.reported = Some(ahead);
+                        (w.progress)(Update::Queued { visits_ahead: ahead });
+                    }
+                }
+            }
+        }
+    }
+
+    fn set_health(&self, index: usize, result: Result<(), String>) {
+        let mut sched = self.sched.lock().unwrap();
+        let label = &self.servers[index].label;
+        let slots = &mut sched.servers[index];
+        match result {
+            Ok(()) => {
+                if !slots.healthy {
+                    tracing::info!(server = %label, "painting server is answering; back in rotation");
+                }
+                slots.healthy = true;
+                slots.last_error = None;
+                self.pump(&mut sched);
+            }
+            Err(e) => {
+                if slots.healthy {
+                    tracing::warn!(server = %label, "painting server taken out of rotation: {e}");
+                }
+                slots.healthy = false;
+                slots.last_error = Some(e);
+                if !sched.servers.iter().any(|s| s.healthy) {
+                    // Nothing can serve the queue: let every waiting job fail now, so
+                    // the studio can retry later or fall back, rather than hang.
+                    sched.rotation.clear();
+                    sched.visits.retain(|_, v| {
+                        v.waiting.clear();
+                        v.running > 0
+                    });
+                } else {
+                    self.pump(&mut sched);
+                }
+            }
+        }
+    }
+}
+
+/// A claimed slot on one server; gives it back when dropped, even on cancellation.
+struct SlotGuard {
+    shared: Arc<Shared>,
+    visit: Arc<str>,
+    server: usize,
+}
+
+impl SlotGuard {
+    fn server(&self) -> &Server {
+        &self.shared.servers[self.server]
+    }
+
+    fn alone(&self) -> bool {
+        self.shared.sched.lock().unwrap().servers[self.server].in_flight == 1
+    }
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        let mut sched = self.shared.sched.lock().unwrap();
+        sched.servers[self.server].in_flight -= 1;
+        if let Some(state) = sched.visits.get_mut(&self.visit) {
+            state.running -= 1;
+            if state.running == 0 && state.waiting.is_empty() {
+                sched.visits.remove(&self.visit);
+            }
+        }
+        self.shared.pump(&mut sched);
+    }
+}
+
+fn no_server_message(sched: &Sched) -> String {
+    if sched.servers.is_empty() {
+        "no painting server is configured ([[ai.servers]])".into()
+    } else {
+        "no painting server is answering".into()
+    }
+}
+
+async fn probe_all(shared: &Arc<Shared>) {
+    let interval = Duration::from_secs_f64(shared.settings.health_interval_secs);
+    let timeout = interval.clamp(Duration::from_millis(500), Duration::from_secs(5));
+    let probes = shared.servers.iter().map(|s| s.progress(timeout));
+    let results = futures_util::future::join_all(probes).await;
+    for (i, r) in results.into_iter().enumerate() {
+        shared.set_health(i, r.map(|_| ()).map_err(|e| e.to_string()));
+    }
+}
+
+async fn health_task(shared: Weak<Shared>) {
+    loop {
+        let Some(s) = shared.upgrade() else { return };
+        let interval = Duration::from_secs_f64(s.settings.health_interval_secs);
+        let wake = async {
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = s.probe_now.notified() => {}
+            }
+        };
+        wake.await;
+        probe_all(&s).await;
+        drop(s);
+    }
+}
+
+/// The intake JPEG, or the photo encoded now when a caller has none.
+fn photo_jpeg(job: &PaintJob) -> Vec<u8> {
+    if !job.photo_jpeg.is_empty() {
+        return job.photo_jpeg.to_vec();
+    }
+    let mut out = Vec::new();
+    let _ = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90).encode_image(&*job.photo);
+    out
+}
+
+/// A caption fit for a prompt: the subject clause only (CLIP interrogation appends
+/// artists and "flavors" after commas, which would fight the painter's style), without
+/// the characters A1111 reads as prompt syntax, at most 120 characters.
+pub fn clean_caption(raw: &str) -> String {
+    let subject = raw.split([',', '\n']).next().unwrap_or("");
+    let cleaned: String = subject
+        .chars()
+        .filter(|c| !matches!(c, '(' | ')' | '[' | ']' | '{' | '}' | '<' | '>' | ':' | '|' | '\\'))
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let mut out = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
+    if out.chars().count() > 120 {
+        out = out.chars().take(120).collect();
+    }
+    out
+}
+
+/// The output size: the photo's aspect at `long_side`, both sides multiples of 64.
+pub fn output_size(photo: (u32, u32), long_side: u32) -> (u32, u32) {
+    let (w, h) = (photo.0.max(1) as f64, photo.1.max(1) as f64);
+    let round64 = |v: f64| ((v / 64.0).round() as u32).max(1) * 64;
+    let long = round64(long_side as f64);
+    if w >= h {
+        (long, round64(long as f64 * h / w))
+    } else {
+        (round64(long as f64 * w / h), long)
+    }
+}
+
+/// The img2img request for one painter.
+pub fn build_request(settings: &A1111Settings, job: &PaintJob, caption: &str) -> Img2ImgRequest {
+    let g = settings.generation(job.painter);
+    let (width, height) = match (g.width, g.height) {
+        (Some(w), Some(h)) => (w, h),
+        _ => output_size(job.photo.dimensions(), g.long_side),
+    };
+    let seed = match g.seed {
+        SeedPolicy::Random => -1,
+        SeedPolicy::Visit => {
+            let index = Painter::ALL.iter().position(|&p| p == job.painter).unwrap_or(0) as u64;
+            let mixed = (job.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            (mixed >> 33) as i64
+        }
+    };
+    Img2ImgRequest {
+        init_images: vec![encode_base64(&photo_jpeg(job))],
+        prompt: g.prompt.replace("{caption}", caption),
+        negative_prompt: g.negative_prompt.clone(),
+        steps: g.steps,
+        cfg_scale: g.cfg_scale,
+        denoising_strength: g.denoising_strength,
+        sampler_name: g.sampler.clone(),
+        scheduler: (!g.scheduler.is_empty()).then(|| g.scheduler.clone()),
+        seed,
+        width,
+        height,
+        resize_mode: g.resize_mode,
+        batch_size: 1,
+        n_iter: 1,
+        override_settings: g.override_settings.clone().into_iter().collect(),
+        override_settings_restore_afterwards: true,
+        alwayson_scripts: g.alwayson_scripts.clone().into_iter().collect(),
+        send_images: true,
+        save_images: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_keeps_the_aspect_at_multiples_of_64() {
+        assert_eq!(output_size((384, 512), 768), (576, 768));
+        assert_eq!(output_size((512, 384), 768), (768, 576));
+        assert_eq!(output_size((512, 512), 1024), (1024, 1024));
+        // 3:2 → 768×512; 16:9 → 768×448 (432 rounds to 448): the server crops 8 px.
+        assert_eq!(output_size((600, 400), 768), (768, 512));
+        assert_eq!(output_size((1920, 1080), 768), (768, 448));
+        assert_eq!(output_size((1, 4000), 768), (64, 768));
+    }
+
+    #[test]
+    fn captions_lose_flavors_and_prompt_syntax() {
+        assert_eq!(
+            clean_caption("a woman with (long hair) and a [red] scarf, by greg rutkowski, trending on artstation"),
+            "a woman with long hair and a red scarf"
+        );
+        assert_eq!(clean_caption("  <lora:x:1> a\tman \n smiling"), "lorax1 a man");
+        assert_eq!(clean_caption(&"a".repeat(300)).len(), 120);
+    }
+}

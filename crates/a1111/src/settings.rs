@@ -1,0 +1,278 @@
+//! The `[ai]` settings this backend reads: the servers, how painters are spread over
+//! them, captions, time limits, and each painter's generation settings. Defaults suit
+//! an SD 1.5-class checkpoint; docs/ai.md explains each choice.
+
+use std::collections::BTreeMap;
+
+use articket_style::Painter;
+use serde::{Deserialize, Serialize};
+
+/// One Stable Diffusion server: AUTOMATIC1111, Forge, SD.Next, or `articket worker`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Base URL, e.g. `http://10.0.0.5:7860` or `https://abc-7860.proxy.runpod.net`.
+    pub url: String,
+    /// For servers started with `--api-auth user:password`.
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// A short name for logs and the operator page; the URL's host when absent.
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+impl ServerSettings {
+    pub fn label(&self) -> String {
+        self.label.clone().unwrap_or_else(|| {
+            let rest = self.url.split("://").nth(1).unwrap_or(&self.url);
+            rest.split('/').next().unwrap_or(rest).to_owned()
+        })
+    }
+}
+
+/// How one visit's painters use the servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dispatch {
+    /// A visit's painters run at once, spread over every healthy server.
+    Parallel,
+    /// A visit's painters run one after another on one server.
+    Sequential,
+}
+
+/// Where the `{caption}` in the prompts comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Captioner {
+    /// The server's `POST /sdapi/v1/interrogate` with model "clip".
+    Clip,
+    /// A separate BLIP server: multipart upload in, JSON `{"caption": ...}` out.
+    Blip,
+    /// No caption: the neutral subject phrase.
+    None,
+}
+
+/// How each painting's seed is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SeedPolicy {
+    /// From the visit id and painter: a retry paints the same picture.
+    Visit,
+    /// A fresh random seed for every request (`-1`).
+    Random,
+}
+
+/// One painter's generation settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GenerationSettings {
+    /// The prompt; `{caption}` is replaced by the photo's caption.
+    pub prompt: String,
+    pub negative_prompt: String,
+    /// Sampler steps. img2img runs only about steps × denoising_strength of them.
+    pub steps: u32,
+    pub cfg_scale: f32,
+    pub denoising_strength: f32,
+    /// A1111 ≥ 1.9 names the sampler and the schedule separately ("DPM++ 2M" and
+    /// "Karras"). For older servers write `sampler = "DPM++ 2M Karras"`, `scheduler = ""`.
+    pub sampler: String,
+    /// Left out of the request when empty.
+    pub scheduler: String,
+    pub seed: SeedPolicy,
+    /// Output long side; the short side follows the photo's aspect ratio. Both are
+    /// rounded to multiples of 64, and the server crops the few pixels of difference
+    /// (`resize_mode` 1), so nothing is ever stretched.
+    pub long_side: u32,
+    /// A fixed output size instead (both or neither); the photo is then cropped
+    /// (`resize_mode = 1`) or padded (`resize_mode = 2`) to fit, never stretched.
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub resize_mode: u8,
+    /// Passed through as A1111's `override_settings`, e.g. a checkpoint per painter:
+    /// `{ sd_model_checkpoint = "vangogh-v2" }`.
+    pub override_settings: BTreeMap<String, serde_json::Value>,
+    /// Passed through as A1111's `alwayson_scripts` (ControlNet and the like).
+    pub alwayson_scripts: BTreeMap<String, serde_json::Value>,
+}
+
+/// Everything the pool needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct A1111Settings {
+    pub servers: Vec<ServerSettings>,
+    pub dispatch: Dispatch,
+    pub captioner: Captioner,
+    /// The BLIP server's captioning endpoint, for `captioner = "blip"`.
+    pub blip_url: String,
+    /// The phrase used when there is no caption or captioning fails.
+    pub neutral_caption: String,
+    /// Requests in flight per server. A1111 runs one generation at a time, so more
+    /// only queues on the server, where we cannot see or reorder it.
+    pub max_in_flight: usize,
+    /// Limit for one img2img request, from the moment it is sent.
+    pub request_timeout_secs: u64,
+    /// Limit for one caption request.
+    pub caption_timeout_secs: u64,
+    /// How often each server is probed (`GET /sdapi/v1/progress`).
+    pub health_interval_secs: f64,
+    /// How often progress is polled while a job runs alone on a server.
+    pub progress_interval_secs: f64,
+    pub picasso: GenerationSettings,
+    pub renoir: GenerationSettings,
+    pub vangogh: GenerationSettings,
+    pub lichtenstein: GenerationSettings,
+}
+
+impl A1111Settings {
+    pub fn generation(&self, painter: Painter) -> &GenerationSettings {
+        match painter {
+            Painter::Picasso => &self.picasso,
+            Painter::Renoir => &self.renoir,
+            Painter::VanGogh => &self.vangogh,
+            Painter::Lichtenstein => &self.lichtenstein,
+        }
+    }
+
+    /// Checks what the types cannot. On failure: the key under `[ai]` and the problem.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        for (i, s) in self.servers.iter().enumerate() {
+            if !(s.url.starts_with("http://") || s.url.starts_with("https://")) {
+                return Err((
+                    format!("servers[{i}].url"),
+                    format!("{:?} must start with http:// or https://", s.url),
+                ));
+            }
+            if s.password.is_some() && s.user.is_none() {
+                return Err((format!("servers[{i}].user"), "a password needs a user".into()));
+            }
+        }
+        if self.captioner == Captioner::Blip && self.blip_url.is_empty() {
+            return Err(("blip_url".into(), "captioner = \"blip\" needs the BLIP server's URL".into()));
+        }
+        if self.max_in_flight == 0 {
+            return Err(("max_in_flight".into(), "must be at least 1".into()));
+        }
+        if self.request_timeout_secs == 0 || self.caption_timeout_secs == 0 {
+            return Err(("request_timeout_secs".into(), "time limits must be at least 1 s".into()));
+        }
+        if !(self.health_interval_secs >= 0.05 && self.progress_interval_secs >= 0.05) {
+            return Err(("health_interval_secs".into(), "intervals must be at least 0.05 s".into()));
+        }
+        for p in Painter::ALL {
+            let g = self.generation(p);
+            let key = |k: &str| format!("{}.{k}", p.id());
+            if !(1..=500).contains(&g.steps) {
+                return Err((key("steps"), "must be between 1 and 500".into()));
+            }
+            if !(0.0..=1.0).contains(&g.denoising_strength) || g.denoising_strength == 0.0 {
+                return Err((key("denoising_strength"), "must be above 0 and at most 1".into()));
+            }
+            if (g.steps as f32 * g.denoising_strength) < 1.0 {
+                return Err((
+                    key("steps"),
+                    "steps × denoising_strength is below 1, so no denoising step would run".into(),
+                ));
+            }
+            if !(64..=2048).contains(&g.long_side) {
+                return Err((key("long_side"), "must be between 64 and 2048".into()));
+            }
+            match (g.width, g.height) {
+                (None, None) => {}
+                (Some(w), Some(h)) if (64..=2048).contains(&w) && (64..=2048).contains(&h) => {}
+                _ => return Err((key("width"), "set both width and height, each 64 to 2048".into())),
+            }
+            if !(g.resize_mode == 1 || g.resize_mode == 2) {
+                return Err((
+                    key("resize_mode"),
+                    "must be 1 (crop and resize) or 2 (resize and fill); 0 and 3 stretch the photo".into(),
+                ));
+            }
+            if !g.prompt.contains("{caption}") {
+                tracing::debug!(painter = %p, "prompt has no {{caption}} slot");
+            }
+        }
+        Ok(())
+    }
+}
+
+const NEGATIVE: &str = "photo, photorealistic, 3d render, blurry, lowres, jpeg artifacts, \
+    deformed face, disfigured, extra limbs, bad anatomy, text, watermark, signature, nsfw";
+
+impl GenerationSettings {
+    fn painter(prompt: &str, denoising_strength: f32) -> Self {
+        Self {
+            prompt: prompt.to_owned(),
+            denoising_strength,
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for GenerationSettings {
+    fn default() -> Self {
+        Self {
+            prompt: "a painting of {caption}".into(),
+            negative_prompt: NEGATIVE.into(),
+            // DPM++ 2M converges in about 20 denoising steps; at strength 0.65, 30
+            // steps run 19 to 20 of them. The old service's 100 to 150 steps ran 65+.
+            steps: 30,
+            cfg_scale: 7.0,
+            denoising_strength: 0.65,
+            sampler: "DPM++ 2M".into(),
+            scheduler: "Karras".into(),
+            seed: SeedPolicy::Visit,
+            // SD 1.5 was trained at 512; img2img keeps the photo's composition, so 768
+            // stays coherent and looks better on a ticket. Use 1024 for SDXL.
+            long_side: 768,
+            width: None,
+            height: None,
+            resize_mode: 1,
+            override_settings: BTreeMap::new(),
+            alwayson_scripts: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for A1111Settings {
+    fn default() -> Self {
+        Self {
+            servers: Vec::new(),
+            dispatch: Dispatch::Parallel,
+            captioner: Captioner::Clip,
+            blip_url: String::new(),
+            neutral_caption: "a person, head and shoulders portrait".into(),
+            max_in_flight: 1,
+            request_timeout_secs: 120,
+            caption_timeout_secs: 20,
+            health_interval_secs: 5.0,
+            progress_interval_secs: 1.0,
+            picasso: GenerationSettings::painter(
+                "a cubist portrait of {caption}, by Pablo Picasso, analytic cubism, \
+                 fragmented angular planes, ochre brown grey and muted blue, bold dark \
+                 contours, oil on canvas",
+                // Cubism rebuilds the face from planes: it needs the most freedom.
+                0.7,
+            ),
+            renoir: GenerationSettings::painter(
+                "an impressionist portrait of {caption}, by Pierre-Auguste Renoir, soft \
+                 feathery brushstrokes, warm luminous skin, dappled sunlight, pastel \
+                 blues and greens, oil on canvas",
+                // Impressionism keeps the likeness close; less noise keeps the face.
+                0.6,
+            ),
+            vangogh: GenerationSettings::painter(
+                "a portrait of {caption}, by Vincent van Gogh, post-impressionism, thick \
+                 impasto, swirling curved brushstrokes, cobalt blue and chrome yellow, \
+                 oil on canvas",
+                0.65,
+            ),
+            lichtenstein: GenerationSettings::painter(
+                "a pop art portrait of {caption}, by Roy Lichtenstein, comic book panel, \
+                 Ben-Day dots, thick black outlines, flat red yellow and blue",
+                0.65,
+            ),
+        }
+    }
+}
