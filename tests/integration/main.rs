@@ -6,5 +6,6 @@ mod util;
 mod bench;
 mod isolation;
 mod restart;
+mod stable_diffusion;
 mod uploads;
 mod visit;

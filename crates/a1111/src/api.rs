@@ -207,14 +207,19 @@ mod tests {
             scheduler: Some("Karras".into()),
             ..Default::default()
         };
-        req.override_settings.insert("sd_model_checkpoint".into(), "x".into());
-        req.alwayson_scripts.insert("controlnet".into(), serde_json::json!({"args": []}));
+        req.override_settings
+            .insert("sd_model_checkpoint".into(), "x".into());
+        req.alwayson_scripts
+            .insert("controlnet".into(), serde_json::json!({"args": []}));
         let Value::Object(sent) = serde_json::to_value(&req).unwrap() else {
             panic!("not an object")
         };
         assert!(sent.len() >= 19, "{sent:?}");
         for key in sent.keys() {
-            assert!(A1111_IMG2IMG_FIELDS.contains(&key.as_str()), "A1111 has no field {key:?}");
+            assert!(
+                A1111_IMG2IMG_FIELDS.contains(&key.as_str()),
+                "A1111 has no field {key:?}"
+            );
         }
         // Types A1111 validates: lists of strings, numbers, integers, objects.
         assert!(sent["init_images"].is_array());

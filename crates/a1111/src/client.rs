@@ -8,7 +8,9 @@ use image::RgbImage;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::api::{ImagesResponse, Img2ImgRequest, InterrogateRequest, InterrogateResponse, ProgressResponse};
+use crate::api::{
+    ImagesResponse, Img2ImgRequest, InterrogateRequest, InterrogateResponse, ProgressResponse,
+};
 use crate::settings::ServerSettings;
 
 /// Why a call failed.
@@ -27,6 +29,12 @@ pub enum CallError {
     /// An answer that is not what the API promises: not JSON, or no image in it.
     #[error("{0}")]
     Malformed(String),
+}
+
+/// Installs the TLS crypto provider (ring) that every HTTP client in the process uses.
+/// reqwest is built without a default one; call this before building any client.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// One server with its own HTTP client (connection pool, timeouts, credentials).
@@ -48,8 +56,16 @@ impl Server {
         }
     }
 
-    fn request(&self, method: reqwest::Method, path: &str, timeout: Duration) -> reqwest::RequestBuilder {
-        let mut rb = self.http.request(method, format!("{}{path}", self.base)).timeout(timeout);
+    fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        timeout: Duration,
+    ) -> reqwest::RequestBuilder {
+        let mut rb = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .timeout(timeout);
         if let Some(user) = &self.settings.user {
             rb = rb.basic_auth(user, self.settings.password.as_deref());
         }
@@ -73,20 +89,38 @@ impl Server {
         if !status.is_success() {
             let detail = detail_of(&bytes);
             return Err(if status.is_client_error() {
-                CallError::Rejected { status: status.as_u16(), detail }
+                CallError::Rejected {
+                    status: status.as_u16(),
+                    detail,
+                }
             } else {
-                CallError::Server { status: status.as_u16(), detail }
+                CallError::Server {
+                    status: status.as_u16(),
+                    detail,
+                }
             });
         }
         serde_json::from_slice(&bytes).map_err(|e| {
-            CallError::Malformed(format!("the answer is not the JSON the API promises ({e}): {}", snippet(&bytes)))
+            CallError::Malformed(format!(
+                "the answer is not the JSON the API promises ({e}): {}",
+                snippet(&bytes)
+            ))
         })
     }
 
     /// Paints one image. Returns the first image of the answer, decoded.
-    pub async fn img2img(&self, req: &Img2ImgRequest, timeout: Duration) -> Result<RgbImage, CallError> {
+    pub async fn img2img(
+        &self,
+        req: &Img2ImgRequest,
+        timeout: Duration,
+    ) -> Result<RgbImage, CallError> {
         let answer: ImagesResponse = self
-            .call(reqwest::Method::POST, "/sdapi/v1/img2img", Some(req), timeout)
+            .call(
+                reqwest::Method::POST,
+                "/sdapi/v1/img2img",
+                Some(req),
+                timeout,
+            )
             .await?;
         let first = answer
             .images
@@ -96,13 +130,23 @@ impl Server {
     }
 
     /// Asks the server to caption an image (`model`: "clip", "deepdanbooru" or "blip").
-    pub async fn interrogate(&self, image_b64: &str, model: &str, timeout: Duration) -> Result<String, CallError> {
+    pub async fn interrogate(
+        &self,
+        image_b64: &str,
+        model: &str,
+        timeout: Duration,
+    ) -> Result<String, CallError> {
         let req = InterrogateRequest {
             image: image_b64.to_owned(),
             model: model.to_owned(),
         };
         let answer: InterrogateResponse = self
-            .call(reqwest::Method::POST, "/sdapi/v1/interrogate", Some(&req), timeout)
+            .call(
+                reqwest::Method::POST,
+                "/sdapi/v1/interrogate",
+                Some(&req),
+                timeout,
+            )
             .await?;
         Ok(answer.caption)
     }
@@ -121,7 +165,11 @@ impl Server {
     /// Asks the server to stop its current job (after we gave up waiting for it).
     pub async fn interrupt(&self) {
         let _ = self
-            .request(reqwest::Method::POST, "/sdapi/v1/interrupt", Duration::from_secs(5))
+            .request(
+                reqwest::Method::POST,
+                "/sdapi/v1/interrupt",
+                Duration::from_secs(5),
+            )
             .send()
             .await;
     }
@@ -174,7 +222,11 @@ fn network(e: reqwest::Error) -> CallError {
         cause = s.to_string();
         source = s.source();
     }
-    CallError::Network(if cause.is_empty() { what.to_owned() } else { format!("{what}: {cause}") })
+    CallError::Network(if cause.is_empty() {
+        what.to_owned()
+    } else {
+        format!("{what}: {cause}")
+    })
 }
 
 /// The useful part of an error body: FastAPI's `detail` or `error`, else the start.
@@ -206,7 +258,8 @@ pub fn decode_image(b64: &str) -> Result<RgbImage, String> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(data.trim())
         .map_err(|e| format!("the image is not valid base64 ({e})"))?;
-    let img = image::load_from_memory(&bytes).map_err(|e| format!("the image cannot be decoded ({e})"))?;
+    let img = image::load_from_memory(&bytes)
+        .map_err(|e| format!("the image cannot be decoded ({e})"))?;
     Ok(img.into_rgb8())
 }
 

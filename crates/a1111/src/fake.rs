@@ -111,7 +111,10 @@ impl FakeA1111 {
             interrupted: AtomicBool::new(false),
             auth: auth.map(|a| {
                 use base64::Engine;
-                format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(a))
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(a)
+                )
             }),
         });
         let app = Router::new()
@@ -122,7 +125,9 @@ impl FakeA1111 {
             .route("/sdapi/v1/sd-models", get(sd_models))
             .route("/blip", post(blip))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -142,7 +147,11 @@ impl FakeA1111 {
 
     /// Applies `fault` to every img2img request whose prompt contains `needle`.
     pub fn fault_when_prompt_contains(&self, needle: &str, fault: Fault) {
-        self.state.prompt_faults.lock().unwrap().push((needle.to_owned(), fault));
+        self.state
+            .prompt_faults
+            .lock()
+            .unwrap()
+            .push((needle.to_owned(), fault));
     }
 
     pub fn clear_faults(&self) {
@@ -200,7 +209,10 @@ fn gate(state: &FakeState, headers: &HeaderMap) -> Option<Response> {
     if let Some(expected) = &state.auth {
         let given = headers.get("authorization").and_then(|v| v.to_str().ok());
         if given != Some(expected.as_str()) {
-            return Some(error(StatusCode::UNAUTHORIZED, "Incorrect username or password"));
+            return Some(error(
+                StatusCode::UNAUTHORIZED,
+                "Incorrect username or password",
+            ));
         }
     }
     None
@@ -220,10 +232,21 @@ fn validate_img2img(body: &Value) -> Result<(), Response> {
     };
     for key in map.keys() {
         if !A1111_IMG2IMG_FIELDS.contains(&key.as_str()) {
-            return Err(unprocessable(key, "extra fields not permitted (A1111 would ignore this field)"));
+            return Err(unprocessable(
+                key,
+                "extra fields not permitted (A1111 would ignore this field)",
+            ));
         }
     }
-    let ints = ["steps", "width", "height", "seed", "batch_size", "n_iter", "resize_mode"];
+    let ints = [
+        "steps",
+        "width",
+        "height",
+        "seed",
+        "batch_size",
+        "n_iter",
+        "resize_mode",
+    ];
     for key in ints {
         if let Some(v) = map.get(key) {
             if !(v.is_i64() || v.is_u64()) {
@@ -254,21 +277,33 @@ fn validate_img2img(body: &Value) -> Result<(), Response> {
     }
     match map.get("init_images") {
         Some(Value::Array(list)) if !list.is_empty() && list.iter().all(Value::is_string) => Ok(()),
-        _ => Err(unprocessable("init_images", "a list of base64 images is required")),
+        _ => Err(unprocessable(
+            "init_images",
+            "a list of base64 images is required",
+        )),
     }
 }
 
 fn take_fault(state: &FakeState, prompt: Option<&str>) -> Option<Fault> {
     if let Some(prompt) = prompt {
         let faults = state.prompt_faults.lock().unwrap();
-        if let Some((_, f)) = faults.iter().find(|(needle, _)| prompt.contains(needle.as_str())) {
+        if let Some((_, f)) = faults
+            .iter()
+            .find(|(needle, _)| prompt.contains(needle.as_str()))
+        {
             return Some(f.clone());
         }
     }
     state.faults.lock().unwrap().pop_front()
 }
 
-fn record(state: &FakeState, endpoint: &'static str, body: &Value, started: Instant, outcome: &str) {
+fn record(
+    state: &FakeState,
+    endpoint: &'static str,
+    body: &Value,
+    started: Instant,
+    outcome: &str,
+) {
     state.calls.lock().unwrap().push(Call {
         endpoint,
         body: body.clone(),
@@ -287,13 +322,19 @@ async fn apply(state: &FakeState, fault: Option<&Fault>) -> Option<Response> {
         }
         Fault::Hang => {
             let start = Instant::now();
-            while !state.interrupted.swap(false, Ordering::SeqCst) && start.elapsed() < Duration::from_secs(3600) {
+            while !state.interrupted.swap(false, Ordering::SeqCst)
+                && start.elapsed() < Duration::from_secs(3600)
+            {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             Some(error(StatusCode::INTERNAL_SERVER_ERROR, "interrupted"))
         }
-        Fault::Garbage => Some((StatusCode::OK, "<html><body>502 Bad Gateway</body></html>").into_response()),
-        Fault::EmptyImages => Some(Json(json!({"images": [], "parameters": {}, "info": "{}"})).into_response()),
+        Fault::Garbage => {
+            Some((StatusCode::OK, "<html><body>502 Bad Gateway</body></html>").into_response())
+        }
+        Fault::EmptyImages => {
+            Some(Json(json!({"images": [], "parameters": {}, "info": "{}"})).into_response())
+        }
         Fault::Drop => Some(dropped_connection()),
         Fault::Slow(d) => {
             tokio::time::sleep(*d).await;
@@ -317,29 +358,45 @@ async fn img2img(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: 
     let Ok(init) = init else {
         return error(StatusCode::INTERNAL_SERVER_ERROR, "Invalid encoded image");
     };
-    let sampler = body.get("sampler_name").and_then(Value::as_str).unwrap_or("Euler");
+    let sampler = body
+        .get("sampler_name")
+        .and_then(Value::as_str)
+        .unwrap_or("Euler");
     if !["Euler a", "Euler", "DPM++ 2M", "DPM++ 2M Karras", "DDIM"].contains(&sampler) {
-        return error(StatusCode::NOT_FOUND, format!("Sampler not found: {sampler}"));
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("Sampler not found: {sampler}"),
+        );
     }
     // One generation at a time, like A1111's queue_lock.
     let _lock = state.queue_lock.lock().await;
     // An interrupt only stops the job running when it arrives.
     state.interrupted.store(false, Ordering::SeqCst);
     let started = Instant::now();
-    let prompt = body.get("prompt").and_then(Value::as_str).map(str::to_owned);
+    let prompt = body
+        .get("prompt")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let fault = take_fault(&state, prompt.as_deref());
     if let Some(r) = apply(&state, fault.as_ref()).await {
         record(&state, "img2img", &body, started, &format!("{fault:?}"));
         return r;
     }
     let steps = body.get("steps").and_then(Value::as_u64).unwrap_or(20) as u32;
-    let strength = body.get("denoising_strength").and_then(Value::as_f64).unwrap_or(0.75);
+    let strength = body
+        .get("denoising_strength")
+        .and_then(Value::as_f64)
+        .unwrap_or(0.75);
     // img2img runs only the last steps × strength steps.
     let run = ((steps as f64 * strength).ceil() as u32).max(1);
     let work = *state.work.lock().unwrap();
     {
         let mut p = state.progress.lock().unwrap();
-        *p = Progress { step: 0, steps: run, job_count: 1 };
+        *p = Progress {
+            step: 0,
+            steps: run,
+            job_count: 1,
+        };
     }
     for step in 1..=run {
         tokio::time::sleep(work / run).await;
@@ -351,8 +408,13 @@ async fn img2img(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: 
     let seed = body.get("seed").and_then(Value::as_i64).unwrap_or(-1);
     // "Painting": the photo resized to the requested size, posterised and tinted by the
     // seed, so a test can tell it apart from the input and from other seeds.
-    let resized = image::imageops::resize(&init, width, height, image::imageops::FilterType::Triangle);
-    let tint = [(seed & 0x3f) as u8, ((seed >> 6) & 0x3f) as u8, ((seed >> 12) & 0x3f) as u8];
+    let resized =
+        image::imageops::resize(&init, width, height, image::imageops::FilterType::Triangle);
+    let tint = [
+        (seed & 0x3f) as u8,
+        ((seed >> 6) & 0x3f) as u8,
+        ((seed >> 12) & 0x3f) as u8,
+    ];
     let painted = image::RgbImage::from_fn(width, height, |x, y| {
         let p = resized.get_pixel(x, y).0;
         image::Rgb([0, 1, 2].map(|c| (p[c] & 0xC0).saturating_add(tint[c])))
@@ -380,7 +442,11 @@ async fn img2img(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: 
     .into_response()
 }
 
-async fn interrogate(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn interrogate(
+    State(state): State<Arc<FakeState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Some(r) = gate(&state, &headers) {
         return r;
     }
@@ -391,7 +457,11 @@ async fn interrogate(State(state): State<Arc<FakeState>>, headers: HeaderMap, bo
     if decode_image(image).is_err() {
         return error(StatusCode::NOT_FOUND, "Image not found");
     }
-    let model = body.get("model").and_then(Value::as_str).unwrap_or("clip").to_owned();
+    let model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("clip")
+        .to_owned();
     let _lock = state.queue_lock.lock().await;
     let started = Instant::now();
     let fault = take_fault(&state, None);
@@ -414,7 +484,11 @@ async fn progress(State(state): State<Arc<FakeState>>, headers: HeaderMap) -> Re
         return r;
     }
     let p = state.progress.lock().unwrap();
-    let fraction = if p.steps == 0 { 0.0 } else { p.step as f64 / p.steps as f64 };
+    let fraction = if p.steps == 0 {
+        0.0
+    } else {
+        p.step as f64 / p.steps as f64
+    };
     Json(json!({
         "progress": fraction,
         "eta_relative": if fraction > 0.0 { 1.0 - fraction } else { 0.0 },
@@ -458,14 +532,20 @@ async fn sd_models(State(state): State<Arc<FakeState>>, headers: HeaderMap) -> R
 }
 
 /// A BLIP captioning server: multipart field `image` in, `{"caption"}` out.
-async fn blip(State(state): State<Arc<FakeState>>, headers: HeaderMap, mut form: Multipart) -> Response {
+async fn blip(
+    State(state): State<Arc<FakeState>>,
+    headers: HeaderMap,
+    mut form: Multipart,
+) -> Response {
     if let Some(r) = gate(&state, &headers) {
         return r;
     }
     let started = Instant::now();
     while let Ok(Some(field)) = form.next_field().await {
         if field.name() == Some("image") {
-            let Ok(bytes) = field.bytes().await else { break };
+            let Ok(bytes) = field.bytes().await else {
+                break;
+            };
             if image::load_from_memory(&bytes).is_err() {
                 return error(StatusCode::BAD_REQUEST, "not an image");
             }
@@ -478,5 +558,8 @@ async fn blip(State(state): State<Arc<FakeState>>, headers: HeaderMap, mut form:
             return Json(json!({ "caption": "a woman wearing a blue shirt" })).into_response();
         }
     }
-    error(StatusCode::BAD_REQUEST, "send the photo as multipart field \"image\"")
+    error(
+        StatusCode::BAD_REQUEST,
+        "send the photo as multipart field \"image\"",
+    )
 }

@@ -16,4 +16,6 @@ pub mod pool;
 pub mod settings;
 
 pub use pool::{A1111Pool, PoolStatus};
-pub use settings::{A1111Settings, Captioner, Dispatch, GenerationSettings, SeedPolicy, ServerSettings};
+pub use settings::{
+    A1111Settings, Captioner, Dispatch, GenerationSettings, SeedPolicy, ServerSettings,
+};

@@ -89,9 +89,10 @@ struct Waiter {
 impl A1111Pool {
     /// Builds the pool, probes every server once, and starts the health task.
     pub async fn start(settings: A1111Settings) -> Result<A1111Pool, String> {
-        settings.validate().map_err(|(k, m)| format!("ai.{k}: {m}"))?;
-        // reqwest is built without a default TLS provider; ring is the one we ship.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        settings
+            .validate()
+            .map_err(|(k, m)| format!("ai.{k}: {m}"))?;
+        crate::client::install_tls_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .build()
@@ -152,7 +153,11 @@ impl A1111Pool {
     }
 
     /// Waits for a slot on a server for one of `visit`'s jobs.
-    async fn acquire(&self, visit: &Arc<str>, progress: &Progress) -> Result<SlotGuard, StyleError> {
+    async fn acquire(
+        &self,
+        visit: &Arc<str>,
+        progress: &Progress,
+    ) -> Result<SlotGuard, StyleError> {
         let rx = {
             let mut sched = self.shared.sched.lock().unwrap();
             if !sched.servers.iter().any(|s| s.healthy) {
@@ -241,7 +246,9 @@ impl A1111Pool {
         let timeout = Duration::from_secs(self.shared.settings.request_timeout_secs);
         let call = server.img2img(&request, timeout);
         tokio::pin!(call);
-        let mut tick = tokio::time::interval(Duration::from_secs_f64(self.shared.settings.progress_interval_secs));
+        let mut tick = tokio::time::interval(Duration::from_secs_f64(
+            self.shared.settings.progress_interval_secs,
+        ));
         tick.tick().await;
         let outcome = loop {
             tokio::select! {
@@ -278,7 +285,9 @@ impl A1111Pool {
                     }
                     CallError::Server { .. } | CallError::Malformed(_) => StyleError::Failed(what),
                     CallError::Rejected { .. } => {
-                        tracing::error!("the server refused the request; check [ai] settings: {what}");
+                        tracing::error!(
+                            "the server refused the request; check [ai] settings: {what}"
+                        );
                         StyleError::Rejected(what)
                     }
                 })
@@ -293,10 +302,20 @@ impl Stylizer for A1111Pool {
     }
 
     fn available(&self) -> bool {
-        self.shared.sched.lock().unwrap().servers.iter().any(|s| s.healthy)
+        self.shared
+            .sched
+            .lock()
+            .unwrap()
+            .servers
+            .iter()
+            .any(|s| s.healthy)
     }
 
-    fn paint(&self, job: PaintJob, progress: Progress) -> BoxFuture<'_, Result<RgbImage, StyleError>> {
+    fn paint(
+        &self,
+        job: PaintJob,
+        progress: Progress,
+    ) -> BoxFuture<'_, Result<RgbImage, StyleError>> {
         Box::pin(self.paint_job(job, progress))
     }
 }
@@ -357,7 +376,9 @@ impl Shared {
                 for w in state.waiting.iter_mut().filter(|w| !w.tx.is_closed()) {
                     if w.reported != Some(ahead) {
                         w.reported = Some(ahead);
-                        (w.progress)(Update::Queued { visits_ahead: ahead });
+                        (w.progress)(Update::Queued {
+                            visits_ahead: ahead,
+                        });
                     }
                 }
             }
@@ -470,7 +491,8 @@ fn photo_jpeg(job: &PaintJob) -> Vec<u8> {
         return job.photo_jpeg.to_vec();
     }
     let mut out = Vec::new();
-    let _ = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90).encode_image(&*job.photo);
+    let _ =
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90).encode_image(&*job.photo);
     out
 }
 
@@ -481,7 +503,12 @@ pub fn clean_caption(raw: &str) -> String {
     let subject = raw.split([',', '\n']).next().unwrap_or("");
     let cleaned: String = subject
         .chars()
-        .filter(|c| !matches!(c, '(' | ')' | '[' | ']' | '{' | '}' | '<' | '>' | ':' | '|' | '\\'))
+        .filter(|c| {
+            !matches!(
+                c,
+                '(' | ')' | '[' | ']' | '{' | '}' | '<' | '>' | ':' | '|' | '\\'
+            )
+        })
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
     let mut out = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -513,8 +540,12 @@ pub fn build_request(settings: &A1111Settings, job: &PaintJob, caption: &str) ->
     let seed = match g.seed {
         SeedPolicy::Random => -1,
         SeedPolicy::Visit => {
-            let index = Painter::ALL.iter().position(|&p| p == job.painter).unwrap_or(0) as u64;
-            let mixed = (job.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            let index = Painter::ALL
+                .iter()
+                .position(|&p| p == job.painter)
+                .unwrap_or(0) as u64;
+            let mixed = (job.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+                .wrapping_mul(0xBF58_476D_1CE4_E5B9);
             (mixed >> 33) as i64
         }
     };
@@ -562,7 +593,10 @@ mod tests {
             clean_caption("a woman with (long hair) and a [red] scarf, by greg rutkowski, trending on artstation"),
             "a woman with long hair and a red scarf"
         );
-        assert_eq!(clean_caption("  <lora:x:1> a\tman \n smiling"), "lorax1 a man");
+        assert_eq!(
+            clean_caption("  <lora:x:1> a\tman \n smiling"),
+            "lorax1 a man"
+        );
         assert_eq!(clean_caption(&"a".repeat(300)).len(), 120);
     }
 }

@@ -145,20 +145,32 @@ impl A1111Settings {
                 ));
             }
             if s.password.is_some() && s.user.is_none() {
-                return Err((format!("servers[{i}].user"), "a password needs a user".into()));
+                return Err((
+                    format!("servers[{i}].user"),
+                    "a password needs a user".into(),
+                ));
             }
         }
         if self.captioner == Captioner::Blip && self.blip_url.is_empty() {
-            return Err(("blip_url".into(), "captioner = \"blip\" needs the BLIP server's URL".into()));
+            return Err((
+                "blip_url".into(),
+                "captioner = \"blip\" needs the BLIP server's URL".into(),
+            ));
         }
         if self.max_in_flight == 0 {
             return Err(("max_in_flight".into(), "must be at least 1".into()));
         }
         if self.request_timeout_secs == 0 || self.caption_timeout_secs == 0 {
-            return Err(("request_timeout_secs".into(), "time limits must be at least 1 s".into()));
+            return Err((
+                "request_timeout_secs".into(),
+                "time limits must be at least 1 s".into(),
+            ));
         }
         if !(self.health_interval_secs >= 0.05 && self.progress_interval_secs >= 0.05) {
-            return Err(("health_interval_secs".into(), "intervals must be at least 0.05 s".into()));
+            return Err((
+                "health_interval_secs".into(),
+                "intervals must be at least 0.05 s".into(),
+            ));
         }
         for p in Painter::ALL {
             let g = self.generation(p);
@@ -167,7 +179,10 @@ impl A1111Settings {
                 return Err((key("steps"), "must be between 1 and 500".into()));
             }
             if !(0.0..=1.0).contains(&g.denoising_strength) || g.denoising_strength == 0.0 {
-                return Err((key("denoising_strength"), "must be above 0 and at most 1".into()));
+                return Err((
+                    key("denoising_strength"),
+                    "must be above 0 and at most 1".into(),
+                ));
             }
             if (g.steps as f32 * g.denoising_strength) < 1.0 {
                 return Err((
@@ -181,12 +196,18 @@ impl A1111Settings {
             match (g.width, g.height) {
                 (None, None) => {}
                 (Some(w), Some(h)) if (64..=2048).contains(&w) && (64..=2048).contains(&h) => {}
-                _ => return Err((key("width"), "set both width and height, each 64 to 2048".into())),
+                _ => {
+                    return Err((
+                        key("width"),
+                        "set both width and height, each 64 to 2048".into(),
+                    ))
+                }
             }
             if !(g.resize_mode == 1 || g.resize_mode == 2) {
                 return Err((
                     key("resize_mode"),
-                    "must be 1 (crop and resize) or 2 (resize and fill); 0 and 3 stretch the photo".into(),
+                    "must be 1 (crop and resize) or 2 (resize and fill); 0 and 3 stretch the photo"
+                        .into(),
                 ));
             }
             if !g.prompt.contains("{caption}") {

@@ -29,7 +29,9 @@ fn settings(servers: &[&FakeA1111], dispatch: Dispatch) -> A1111Settings {
 }
 
 fn photo() -> Arc<RgbImage> {
-    Arc::new(RgbImage::from_fn(384, 512, |x, y| Rgb([(x / 2) as u8, (y / 2) as u8, 128])))
+    Arc::new(RgbImage::from_fn(384, 512, |x, y| {
+        Rgb([(x / 2) as u8, (y / 2) as u8, 128])
+    }))
 }
 
 fn job(visit: &str, painter: Painter, seed: u64) -> PaintJob {
@@ -69,7 +71,10 @@ async fn paint_visit(pool: &A1111Pool, visit: &str, seed: u64) -> Duration {
 async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while !f() {
-        assert!(start.elapsed() < Duration::from_secs(10), "timed out waiting until {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out waiting until {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -79,11 +84,16 @@ async fn a_painter_goes_through_caption_and_img2img_with_the_real_shapes() {
     let server = FakeA1111::start(Duration::from_millis(20)).await;
     let mut s = settings(&[&server], Dispatch::Parallel);
     s.captioner = Captioner::Clip;
-    s.vangogh.override_settings.insert("sd_model_checkpoint".into(), "vangogh-v2".into());
+    s.vangogh
+        .override_settings
+        .insert("sd_model_checkpoint".into(), "vangogh-v2".into());
     let pool = A1111Pool::start(s).await.unwrap();
     assert!(pool.available());
 
-    let img = pool.paint(job("visit-a", Painter::VanGogh, 7), ignore()).await.unwrap();
+    let img = pool
+        .paint(job("visit-a", Painter::VanGogh, 7), ignore())
+        .await
+        .unwrap();
     // 384×512 at long side 768, multiples of 64: the aspect ratio is kept.
     assert_eq!(img.dimensions(), (576, 768));
     let calls = server.calls();
@@ -94,21 +104,37 @@ async fn a_painter_goes_through_caption_and_img2img_with_the_real_shapes() {
     assert_eq!(calls[1].endpoint, "img2img");
     let prompt = body["prompt"].as_str().unwrap();
     // The caption's subject is in; CLIP's appended artist and flavours are not.
-    assert!(prompt.contains("a person with short hair smiling at the camera"), "{prompt}");
-    assert!(prompt.contains("van Gogh") && !prompt.contains("rutkowski"), "{prompt}");
-    assert_eq!(body["override_settings"]["sd_model_checkpoint"], "vangogh-v2");
+    assert!(
+        prompt.contains("a person with short hair smiling at the camera"),
+        "{prompt}"
+    );
+    assert!(
+        prompt.contains("van Gogh") && !prompt.contains("rutkowski"),
+        "{prompt}"
+    );
+    assert_eq!(
+        body["override_settings"]["sd_model_checkpoint"],
+        "vangogh-v2"
+    );
     assert_eq!(body["resize_mode"], 1);
     assert_eq!(body["sampler_name"], "DPM++ 2M");
     assert_eq!(body["scheduler"], "Karras");
 
     // The same visit and painter give the same seed; the caption is asked once per visit.
-    pool.paint(job("visit-a", Painter::VanGogh, 7), ignore()).await.unwrap();
+    pool.paint(job("visit-a", Painter::VanGogh, 7), ignore())
+        .await
+        .unwrap();
     let calls = server.calls();
     assert_eq!(calls.len(), 3);
     assert_eq!(calls[2].body["seed"], calls[1].body["seed"]);
-    pool.paint(job("visit-a", Painter::Renoir, 7), ignore()).await.unwrap();
+    pool.paint(job("visit-a", Painter::Renoir, 7), ignore())
+        .await
+        .unwrap();
     let calls = server.calls();
-    assert_ne!(calls[3].body["seed"], calls[1].body["seed"], "painters share a seed");
+    assert_ne!(
+        calls[3].body["seed"], calls[1].body["seed"],
+        "painters share a seed"
+    );
 }
 
 #[tokio::test]
@@ -133,7 +159,11 @@ async fn parallel_dispatch_over_two_servers_takes_about_half_the_time_of_sequent
     let sequential = A1111Pool::start(small(Dispatch::Sequential)).await.unwrap();
 
     let t_par = paint_visit(&parallel, "par", 1).await;
-    assert_eq!((a.images_served(), b.images_served()), (2, 2), "parallel spreads 2 + 2");
+    assert_eq!(
+        (a.images_served(), b.images_served()),
+        (2, 2),
+        "parallel spreads 2 + 2"
+    );
     let t_seq = paint_visit(&sequential, "seq", 2).await;
     let (a_seq, b_seq) = (a.images_served() - 2, b.images_served() - 2);
     assert!(
@@ -142,20 +172,26 @@ async fn parallel_dispatch_over_two_servers_takes_about_half_the_time_of_sequent
     );
     let ratio = t_seq.as_secs_f64() / t_par.as_secs_f64();
     eprintln!("parallel {t_par:?}, sequential {t_seq:?}, ratio {ratio:.2}");
-    assert!((1.5..2.6).contains(&ratio), "sequential / parallel = {ratio:.2}");
+    assert!(
+        (1.5..2.6).contains(&ratio),
+        "sequential / parallel = {ratio:.2}"
+    );
 }
 
 #[tokio::test]
 async fn visits_take_turns_on_a_busy_server_and_learn_their_place() {
     let server = FakeA1111::start(Duration::from_millis(60)).await;
-    let pool = A1111Pool::start(settings(&[&server], Dispatch::Parallel)).await.unwrap();
+    let pool = A1111Pool::start(settings(&[&server], Dispatch::Parallel))
+        .await
+        .unwrap();
     let mut handles = Vec::new();
     let mut updates = Vec::new();
     for (i, visit) in ["A", "B", "C"].into_iter().enumerate() {
         let (progress, seen) = recorder();
         updates.push(seen);
         for p in Painter::ALL {
-            let (pool, job, progress) = (pool.clone(), job(visit, p, i as u64 + 1), progress.clone());
+            let (pool, job, progress) =
+                (pool.clone(), job(visit, p, i as u64 + 1), progress.clone());
             handles.push(tokio::spawn(async move { pool.paint(job, progress).await }));
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -164,13 +200,23 @@ async fn visits_take_turns_on_a_busy_server_and_learn_their_place() {
         h.await.unwrap().unwrap();
     }
     // Which visit each generation served, in the order the server worked on them.
-    let seeds: Vec<i64> = server.calls().iter().map(|c| c.body["seed"].as_i64().unwrap()).collect();
+    let seeds: Vec<i64> = server
+        .calls()
+        .iter()
+        .map(|c| c.body["seed"].as_i64().unwrap())
+        .collect();
     let visit_of = |seed: i64| -> usize {
         (0..3)
-            .find(|&v| Painter::ALL.iter().any(|&p| {
-                let req = articket_a1111::pool::build_request(&A1111Settings::default(), &job("x", p, v as u64 + 1), "");
-                req.seed == seed
-            }))
+            .find(|&v| {
+                Painter::ALL.iter().any(|&p| {
+                    let req = articket_a1111::pool::build_request(
+                        &A1111Settings::default(),
+                        &job("x", p, v as u64 + 1),
+                        "",
+                    );
+                    req.seed == seed
+                })
+            })
             .expect("a known seed")
     };
     let order: Vec<usize> = seeds.into_iter().map(visit_of).collect();
@@ -179,7 +225,13 @@ async fn visits_take_turns_on_a_busy_server_and_learn_their_place() {
     // A started alone; once B and C arrived, visits alternate: no visit waits for all of
     // an earlier visit's painters, and at any point the served counts stay within 2.
     let first = |v: usize| order.iter().position(|&o| o == v).unwrap();
-    let third_of_a = order.iter().enumerate().filter(|(_, &o)| o == 0).nth(2).unwrap().0;
+    let third_of_a = order
+        .iter()
+        .enumerate()
+        .filter(|(_, &o)| o == 0)
+        .nth(2)
+        .unwrap()
+        .0;
     assert!(first(1) < third_of_a && first(2) < third_of_a, "{order:?}");
     let mut served = [0i32; 3];
     for &o in &order {
@@ -205,7 +257,9 @@ async fn visits_take_turns_on_a_busy_server_and_learn_their_place() {
 async fn a_server_that_goes_down_leaves_the_rotation_and_rejoins() {
     let work = Duration::from_millis(30);
     let (a, b) = (FakeA1111::start(work).await, FakeA1111::start(work).await);
-    let pool = A1111Pool::start(settings(&[&a, &b], Dispatch::Parallel)).await.unwrap();
+    let pool = A1111Pool::start(settings(&[&a, &b], Dispatch::Parallel))
+        .await
+        .unwrap();
     b.set_online(false);
     wait_until("b is out", || !pool.status().servers[1].healthy).await;
     assert!(pool.status().servers[1].last_error.is_some());
@@ -244,10 +298,16 @@ async fn failures_are_sorted_into_retryable_and_not() {
         };
         assert_eq!(kind, expect, "{fault:?}: {err}");
         assert!(err.is_retryable(), "{fault:?}");
-        assert!(start.elapsed() < Duration::from_secs(3), "{fault:?} took {:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{fault:?} took {:?}",
+            start.elapsed()
+        );
         // The next request goes through: nothing is left stuck (the hang was interrupted).
         wait_until("server healthy", || pool.available()).await;
-        paint().await.unwrap_or_else(|e| panic!("after {fault:?}: {e}"));
+        paint()
+            .await
+            .unwrap_or_else(|e| panic!("after {fault:?}: {e}"));
     }
     assert!(
         server.calls().iter().any(|c| c.outcome == "ok"),
@@ -258,7 +318,10 @@ async fn failures_are_sorted_into_retryable_and_not() {
     let mut s = settings(&[&server], Dispatch::Parallel);
     s.picasso.sampler = "Nonexistent Sampler".into();
     let strict = A1111Pool::start(s).await.unwrap();
-    let err = strict.paint(job("v", Painter::Picasso, 1), ignore()).await.unwrap_err();
+    let err = strict
+        .paint(job("v", Painter::Picasso, 1), ignore())
+        .await
+        .unwrap_err();
     assert!(matches!(err, StyleError::Rejected(_)), "{err}");
     assert!(!err.is_retryable());
     assert!(err.to_string().contains("Sampler not found"), "{err}");
@@ -268,12 +331,20 @@ async fn failures_are_sorted_into_retryable_and_not() {
 async fn with_every_server_down_jobs_fail_at_once_with_a_clear_message() {
     let server = FakeA1111::start(Duration::from_millis(10)).await;
     server.set_online(false);
-    let pool = A1111Pool::start(settings(&[&server], Dispatch::Parallel)).await.unwrap();
+    let pool = A1111Pool::start(settings(&[&server], Dispatch::Parallel))
+        .await
+        .unwrap();
     assert!(!pool.available());
     let start = Instant::now();
-    let err = pool.paint(job("v", Painter::Renoir, 1), ignore()).await.unwrap_err();
+    let err = pool
+        .paint(job("v", Painter::Renoir, 1), ignore())
+        .await
+        .unwrap_err();
     assert!(matches!(err, StyleError::Unavailable(_)), "{err}");
-    assert!(err.to_string().contains("no painting server is answering"), "{err}");
+    assert!(
+        err.to_string().contains("no painting server is answering"),
+        "{err}"
+    );
     assert!(start.elapsed() < Duration::from_millis(500));
 
     // Jobs already waiting when the last server dies are released too.
@@ -302,32 +373,58 @@ async fn captions_come_from_blip_or_fall_back_to_the_neutral_phrase() {
     s.captioner = Captioner::Blip;
     s.blip_url = format!("{}/blip", server.url);
     let pool = A1111Pool::start(s.clone()).await.unwrap();
-    pool.paint(job("blip-ok", Painter::Renoir, 1), ignore()).await.unwrap();
-    let prompt = server.calls().last().unwrap().body["prompt"].as_str().unwrap().to_owned();
+    pool.paint(job("blip-ok", Painter::Renoir, 1), ignore())
+        .await
+        .unwrap();
+    let prompt = server.calls().last().unwrap().body["prompt"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(prompt.contains("a woman wearing a blue shirt"), "{prompt}");
 
     // A failing captioner never fails the visit.
     server.push_fault(Fault::Status(500));
-    pool.paint(job("blip-down", Painter::Renoir, 1), ignore()).await.unwrap();
-    let prompt = server.calls().last().unwrap().body["prompt"].as_str().unwrap().to_owned();
+    pool.paint(job("blip-down", Painter::Renoir, 1), ignore())
+        .await
+        .unwrap();
+    let prompt = server.calls().last().unwrap().body["prompt"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(prompt.contains(&s.neutral_caption), "{prompt}");
 }
 
 #[tokio::test]
 async fn a_lone_job_reports_step_progress_and_start() {
     let server = FakeA1111::start(Duration::from_millis(600)).await;
-    let pool = A1111Pool::start(settings(&[&server], Dispatch::Parallel)).await.unwrap();
+    let pool = A1111Pool::start(settings(&[&server], Dispatch::Parallel))
+        .await
+        .unwrap();
     let (progress, seen) = recorder();
-    pool.paint(job("p", Painter::Lichtenstein, 1), progress).await.unwrap();
+    pool.paint(job("p", Painter::Lichtenstein, 1), progress)
+        .await
+        .unwrap();
     let seen = seen.lock().unwrap().clone();
     assert!(seen.contains(&Update::Started), "{seen:?}");
     let fractions: Vec<f32> = seen
         .iter()
-        .filter_map(|u| if let Update::Progress(f) = u { Some(*f) } else { None })
+        .filter_map(|u| {
+            if let Update::Progress(f) = u {
+                Some(*f)
+            } else {
+                None
+            }
+        })
         .collect();
-    assert!(fractions.iter().any(|&f| f > 0.0 && f < 1.0), "{fractions:?}");
+    assert!(
+        fractions.iter().any(|&f| f > 0.0 && f < 1.0),
+        "{fractions:?}"
+    );
     assert_eq!(fractions.last(), Some(&1.0));
-    assert!(fractions.windows(2).all(|w| w[0] <= w[1]), "progress went backwards: {fractions:?}");
+    assert!(
+        fractions.windows(2).all(|w| w[0] <= w[1]),
+        "progress went backwards: {fractions:?}"
+    );
 }
 
 #[tokio::test]
@@ -342,5 +439,8 @@ async fn servers_behind_api_auth_need_the_credentials() {
     s.servers[0].user = Some("booth".into());
     s.servers[0].password = Some("s3cret".into());
     let right = A1111Pool::start(s).await.unwrap();
-    right.paint(job("auth", Painter::Picasso, 1), ignore()).await.unwrap();
+    right
+        .paint(job("auth", Painter::Picasso, 1), ignore())
+        .await
+        .unwrap();
 }

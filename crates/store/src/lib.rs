@@ -320,6 +320,28 @@ impl Store {
         Ok(status)
     }
 
+    /// Puts one failed painter of a finished visit back in the queue ("try again"), and
+    /// the visit back to painting. False when the visit is still painting or the
+    /// painter did not fail, so nothing was changed.
+    pub fn retry_painter(&self, visit_id: &str, painter: &str, now: i64) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let n = tx.execute(
+            "UPDATE results SET status = 'queued', attempts = 0, error = NULL, updated_at = ?3
+             WHERE visit_id = ?1 AND painter = ?2 AND status = 'failed'
+               AND EXISTS (SELECT 1 FROM visits WHERE id = ?1 AND status IN ('done', 'failed'))",
+            params![visit_id, painter, now],
+        )?;
+        if n == 1 {
+            tx.execute(
+                "UPDATE visits SET status = 'painting', updated_at = ?2 WHERE id = ?1",
+                params![visit_id, now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(n == 1)
+    }
+
     /// The visitor said they are done; the kiosk may move on.
     pub fn visitor_finished(&self, visit_id: &str, now: i64) -> Result<()> {
         let n = self.conn().execute(

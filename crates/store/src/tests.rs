@@ -147,3 +147,34 @@ fn temp_files_left_by_a_crash_are_removed_on_open() {
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(std::fs::read_dir(store.files().dir()).unwrap().count(), 0);
 }
+
+#[test]
+fn only_a_failed_painter_of_a_finished_visit_can_be_tried_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (r, v) = (id(), id());
+    store.create_room(&room(&r)).unwrap();
+    store.join_room(&r, &v, "p", 2).unwrap();
+    store
+        .start_painting(&v, "n", "photo.jpg", &["picasso", "renoir"], 3)
+        .unwrap();
+    store
+        .result_finished(&v, "picasso", Ok("a.jpg"), 4)
+        .unwrap();
+    store.result_finished(&v, "renoir", Err("boom"), 4).unwrap();
+    // Still painting: no retry yet.
+    assert!(!store.retry_painter(&v, "renoir", 5).unwrap());
+    store.painting_finished(&v, Some("t.png"), 6).unwrap();
+    // A painter that succeeded, or one the visit does not have, is left alone.
+    assert!(!store.retry_painter(&v, "picasso", 7).unwrap());
+    assert!(!store.retry_painter(&v, "vangogh", 7).unwrap());
+    assert!(store.retry_painter(&v, "renoir", 7).unwrap());
+    let visit = store.visit(&v).unwrap().unwrap();
+    assert_eq!(visit.status, VisitStatus::Painting);
+    assert_eq!(visit.results[1].status, ResultStatus::Queued);
+    assert_eq!(visit.results[1].error, None);
+    assert_eq!(visit.results[0].status, ResultStatus::Done);
+    // Once queued again it cannot be queued twice.
+    assert!(!store.retry_painter(&v, "renoir", 8).unwrap());
+    assert_eq!(store.unfinished_visits().unwrap(), vec![v]);
+}

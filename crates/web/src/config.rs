@@ -19,6 +19,8 @@ pub struct Config {
     pub upload: UploadConfig,
     pub kiosk: KioskConfig,
     pub painting: PaintingConfig,
+    /// Read by [`AiConfig::from_value`]: its keys mix our own with the pool's.
+    #[serde(skip)]
     pub ai: AiConfig,
 }
 
@@ -74,17 +76,110 @@ pub struct PaintingConfig {
     pub painters: Vec<Painter>,
     /// Tries per painter before it is marked failed.
     pub attempts: u32,
-    /// Time limit for one try of one painter.
+    /// Time limit for one try of one painter, counted from when a painter starts on it
+    /// (time waiting in a queue does not count).
     pub timeout_secs: u64,
+    /// First pause before a retry; each further retry waits about twice as long.
+    pub backoff_ms: u64,
+    /// Every painter of a visit ends (done or failed) within this time of the upload.
+    pub visit_timeout_secs: u64,
     /// The built-in renderer's knobs per painter: `[painting.builtin.vangogh]` etc.
     pub builtin: articket_style::builtin::BuiltinParams,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
+/// `[ai]`: whether Stable Diffusion paints, and how.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AiConfig {
-    /// false: the built-in CPU renderer paints. true: Stable Diffusion (a later step).
+    /// false: the built-in CPU renderer paints, whatever `backend` says.
     pub enabled: bool,
+    pub backend: AiBackend,
+    /// What paints when every server is down.
+    pub fallback: Fallback,
+    /// Servers, dispatch, captions, time limits and per-painter settings.
+    pub a1111: articket_a1111::A1111Settings,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AiBackend {
+    #[default]
+    Builtin,
+    /// Remote servers speaking the AUTOMATIC1111 API.
+    A1111,
+    /// Our own candle engine in-process.
+    Local,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Fallback {
+    /// New visits are told the painters are offline (HTTP 503).
+    #[default]
+    None,
+    /// New visits are painted by the built-in renderer, and the operator is told.
+    Builtin,
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+struct AiMode {
+    enabled: bool,
+    backend: AiBackend,
+    fallback: Fallback,
+}
+
+impl Default for AiMode {
+    fn default() -> Self {
+        let d = AiConfig::default();
+        Self {
+            enabled: d.enabled,
+            backend: d.backend,
+            fallback: d.fallback,
+        }
+    }
+}
+
+impl AiConfig {
+    /// Reads `[ai]`: our three keys, then everything else as the pool's settings.
+    fn from_value(value: toml::Value) -> Result<AiConfig, ConfigError> {
+        let toml::Value::Table(mut table) = value else {
+            return Err(key_error("ai", "must be a table"));
+        };
+        let mut mode = toml::Table::new();
+        for key in ["enabled", "backend", "fallback"] {
+            if let Some(v) = table.remove(key) {
+                mode.insert(key.to_owned(), v);
+            }
+        }
+        let prefixed = |e: serde_path_to_error::Error<toml::de::Error>| {
+            let path = e.path().to_string();
+            let key = if path == "." {
+                "ai".to_owned()
+            } else {
+                format!("ai.{path}")
+            };
+            key_error(&key, e.into_inner().message().to_owned())
+        };
+        let mode: AiMode =
+            serde_path_to_error::deserialize(toml::Value::Table(mode)).map_err(prefixed)?;
+        let a1111 =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(prefixed)?;
+        Ok(AiConfig {
+            enabled: mode.enabled,
+            backend: mode.backend,
+            fallback: mode.fallback,
+            a1111,
+        })
+    }
+
+    /// The backend that paints, after `enabled` has had its say.
+    pub fn active_backend(&self) -> AiBackend {
+        if self.enabled {
+            self.backend
+        } else {
+            AiBackend::Builtin
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -130,6 +225,8 @@ impl Default for PaintingConfig {
             painters: Painter::ALL.to_vec(),
             attempts: 3,
             timeout_secs: 120,
+            backoff_ms: 1000,
+            visit_timeout_secs: 600,
             builtin: Default::default(),
         }
     }
@@ -180,11 +277,15 @@ impl Config {
             None => toml::Table::new(),
         };
         apply_env(&mut table, env)?;
-        let config: Config =
-            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let ai = table.remove("ai");
+        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| {
                 let key = e.path().to_string();
                 key_error(&key, e.into_inner().message().to_owned())
             })?;
+        if let Some(ai) = ai {
+            config.ai = AiConfig::from_value(ai)?;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -258,6 +359,12 @@ impl Config {
         if !(1..=10).contains(&p.attempts) {
             return Err(key_error("painting.attempts", "must be between 1 and 10"));
         }
+        if p.visit_timeout_secs < p.timeout_secs {
+            return Err(key_error(
+                "painting.visit_timeout_secs",
+                "must be at least painting.timeout_secs",
+            ));
+        }
         if p.timeout_secs == 0 {
             return Err(key_error("painting.timeout_secs", "must be at least 1"));
         }
@@ -276,11 +383,25 @@ impl Config {
                 ));
             }
         }
-        if self.ai.enabled {
-            return Err(key_error(
-                "ai.enabled",
-                "no Stable Diffusion backend is available in this build yet; set it to false to use the built-in painters",
-            ));
+        let ai = &self.ai;
+        if let Err((key, message)) = ai.a1111.validate() {
+            return Err(key_error(&format!("ai.{key}"), message));
+        }
+        match ai.active_backend() {
+            AiBackend::Builtin => {}
+            AiBackend::A1111 if ai.a1111.servers.is_empty() => {
+                return Err(key_error(
+                    "ai.servers",
+                    "backend = \"a1111\" needs at least one server: [[ai.servers]] url = \"http://host:7860\"",
+                ));
+            }
+            AiBackend::A1111 => {}
+            AiBackend::Local => {
+                return Err(key_error(
+                    "ai.backend",
+                    "the local engine is not part of this build yet; use \"a1111\" or \"builtin\"",
+                ));
+            }
         }
         Ok(())
     }
@@ -434,7 +555,14 @@ mod tests {
                 "painting.builtin.vangogh.stroke_length",
             ),
             ("[painting.builtin.monet]\nx = 1", &[], "painting.builtin"),
-            ("[ai]\nenabled = true", &[], "ai.enabled"),
+            ("[ai]\nenabled = true\nbackend = \"a1111\"", &[], "ai.servers"),
+            ("[ai]\nenabled = true\nbackend = \"local\"", &[], "ai.backend"),
+            ("[ai]\nbackend = \"gpu\"", &[], "ai.backend"),
+            ("[ai]\ndispatch = \"random\"", &[], "ai.dispatch"),
+            ("[ai]\nservers = [{ url = \"gpu:7860\" }]", &[], "ai.servers[0].url"),
+            ("[ai.vangogh]\nresize_mode = 0", &[], "ai.vangogh.resize_mode"),
+            ("[ai.renoir]\nsteps = 2\ndenoising_strength = 0.3", &[], "ai.renoir.steps"),
+            ("[ai.picasso]\nprompt_typo = \"x\"", &[], "ai.picasso"),
             (
                 "",
                 &[("ARTICKET__KIOSK__IDLE_RESET_SECS", "-5")],

@@ -38,6 +38,14 @@ impl AppError {
         Self::not_found()
     }
 
+    /// 503 with a `Retry-After`: the booth cannot take this right now.
+    pub fn unavailable(code: &'static str, msg: impl Into<String>, retry_after_secs: u32) -> Self {
+        Self {
+            retry_after: Some(retry_after_secs),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, code, msg)
+        }
+    }
+
     /// Logs the real cause and answers with a generic 500.
     pub fn internal(context: &str, cause: impl std::fmt::Display) -> Self {
         tracing::error!("{context}: {cause}");

@@ -15,6 +15,11 @@ pub enum RoomEvent {
         name: String,
         photo_url: String,
     },
+    /// The visit waits for a painting server; `visits_ahead` other visits go first.
+    Queue {
+        visit_id: String,
+        visits_ahead: usize,
+    },
     /// One painter changed state or made progress.
     Painter {
         visit_id: String,

@@ -32,7 +32,7 @@ pub async fn launch_with_listener(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let state = AppState::build(config, listener.local_addr()?)?;
+    let state = AppState::build(config, listener.local_addr()?).await?;
     match studio::resume_unfinished(&state).await {
         Ok(0) => {}
         Ok(n) => tracing::info!("resumed {n} unfinished visits"),

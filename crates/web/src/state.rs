@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
 
+use articket_a1111::A1111Pool;
 use articket_intake::IntakePool;
 use articket_rooms::EventHub;
 use articket_store::{Store, StoreError};
@@ -12,7 +13,7 @@ use articket_style::{BuiltinRenderer, Stylizer};
 use articket_ticket::TicketRenderer;
 use tokio::sync::{watch, Semaphore};
 
-use crate::config::Config;
+use crate::config::{AiBackend, Config, Fallback};
 use crate::error::{AppError, AppResult};
 
 #[derive(Clone)]
@@ -22,7 +23,12 @@ pub struct Inner {
     pub config: Config,
     pub store: Arc<Store>,
     pub hub: EventHub,
+    /// The configured backend.
     pub stylizer: Arc<dyn Stylizer>,
+    /// What paints when the configured backend is unavailable (`ai.fallback`).
+    pub fallback: Option<Arc<dyn Stylizer>>,
+    /// The Stable Diffusion server pool, when that is the backend (for status pages).
+    pub pool: Option<A1111Pool>,
     pub tickets: TicketRenderer,
     /// Bounds CPU-heavy work (built-in painters, tickets) across all visits.
     pub cpu: Arc<Semaphore>,
@@ -42,7 +48,7 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    pub fn build(config: Config, local_addr: SocketAddr) -> anyhow::Result<AppState> {
+    pub async fn build(config: Config, local_addr: SocketAddr) -> anyhow::Result<AppState> {
         let store = Store::open(&config.server.data_dir).map_err(|e| {
             anyhow::anyhow!(
                 "cannot open the store in {}: {e}",
@@ -53,22 +59,76 @@ impl AppState {
         let or_cores = |n: usize| if n == 0 { cores } else { n };
         let cpu = Arc::new(Semaphore::new(or_cores(config.server.cpu_workers)));
         let intake = IntakePool::new(or_cores(config.upload.workers), config.upload.queue);
-        let stylizer: Arc<dyn Stylizer> = Arc::new(BuiltinRenderer::new(
+        let builtin: Arc<dyn Stylizer> = Arc::new(BuiltinRenderer::new(
             cpu.clone(),
             config.painting.builtin.clone(),
         ));
+        let (stylizer, fallback, pool) = match config.ai.active_backend() {
+            AiBackend::Builtin => (builtin, None, None),
+            AiBackend::A1111 => {
+                let pool = A1111Pool::start(config.ai.a1111.clone())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot start the painting servers' pool: {e}"))?;
+                let status = pool.status();
+                for s in &status.servers {
+                    match &s.last_error {
+                        None => tracing::info!(server = %s.label, "painting server is answering"),
+                        Some(e) => {
+                            tracing::warn!(server = %s.label, "painting server is not answering yet: {e}")
+                        }
+                    }
+                }
+                let fallback = (config.ai.fallback == Fallback::Builtin).then_some(builtin);
+                (
+                    Arc::new(pool.clone()) as Arc<dyn Stylizer>,
+                    fallback,
+                    Some(pool),
+                )
+            }
+            AiBackend::Local => anyhow::bail!("the local engine is not part of this build"),
+        };
         let base_url = crate::net::advertised_base_url(&config, local_addr);
         Ok(AppState(Arc::new(Inner {
             config,
             store: Arc::new(store),
             hub: EventHub::new(),
             stylizer,
+            fallback,
+            pool,
             tickets: TicketRenderer::new(),
             cpu,
             intake,
             base_url,
             closing: watch::channel(false).0,
         })))
+    }
+
+    /// The backend a new visit paints with: the configured one when it can take work,
+    /// else the fallback (and the operator is told), else a 503 the visitor understands.
+    pub fn stylizer_for_new_visit(&self) -> AppResult<Arc<dyn Stylizer>> {
+        if self.stylizer.available() {
+            return Ok(self.stylizer.clone());
+        }
+        if let Some(fallback) = &self.fallback {
+            tracing::warn!(
+                "no painting server is answering; this visit is painted by the {} renderer",
+                fallback.backend()
+            );
+            return Ok(fallback.clone());
+        }
+        Err(AppError::unavailable(
+            "painters-offline",
+            "The painting servers are offline right now. Please try again in a few minutes.",
+            30,
+        ))
+    }
+
+    /// The backend for painters tried again (after a restart or a "try again").
+    pub fn stylizer_for_retry(&self) -> Arc<dyn Stylizer> {
+        match &self.fallback {
+            Some(f) if !self.stylizer.available() => f.clone(),
+            _ => self.stylizer.clone(),
+        }
     }
 
     /// Runs a store call on a blocking thread.

@@ -3,14 +3,16 @@
 //! the ticket from whatever succeeded. Every state change is written to the store first
 //! and then announced to the room.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use articket_store::{FileKind, ResultStatus, VisitStatus};
-use articket_style::{PaintJob, Painter, Progress};
+use articket_store::{FileKind, ResultStatus, Visit, VisitStatus};
+use articket_style::{PaintJob, Painter, Progress, StyleError, Stylizer, Update};
 use articket_ticket::{TicketContent, TicketPainting};
 use image::RgbImage;
+use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use crate::error::AppResult;
 use crate::events::RoomEvent;
@@ -26,6 +28,36 @@ pub struct Sitting {
     pub visit_id: String,
     pub photo: Arc<RgbImage>,
     pub photo_jpeg: Arc<[u8]>,
+    /// The backend chosen for this visit (the configured one, or the fallback).
+    pub stylizer: Arc<dyn Stylizer>,
+}
+
+/// Rebuilds a stored visit's sitting from its photo file, for a restart or a retry.
+pub async fn load_sitting(state: &AppState, visit: &Visit) -> AppResult<Result<Sitting, String>> {
+    let Some(photo_file) = visit.photo_file.clone() else {
+        return Ok(Err("the visit has no photo".into()));
+    };
+    let st = state.clone();
+    let decoded = state
+        .cpu(move || -> Result<(Vec<u8>, RgbImage), String> {
+            let bytes = st
+                .store
+                .files()
+                .read(&photo_file)
+                .map_err(|e| e.to_string())?;
+            let img = image::load_from_memory(&bytes)
+                .map_err(|e| e.to_string())?
+                .into_rgb8();
+            Ok((bytes, img))
+        })
+        .await?;
+    Ok(decoded.map(|(jpeg, img)| Sitting {
+        room_id: visit.room_id.clone(),
+        visit_id: visit.id.clone(),
+        photo: Arc::new(img),
+        photo_jpeg: jpeg.into(),
+        stylizer: state.stylizer_for_retry(),
+    }))
 }
 
 /// Starts painting in the background and returns at once.
@@ -46,38 +78,16 @@ pub async fn resume_unfinished(state: &AppState) -> AppResult<usize> {
         let Some(visit) = state.db(move |s| s.visit(&id)).await? else {
             continue;
         };
-        let Some(photo_file) = visit.photo_file.clone() else {
-            continue;
-        };
-        let st = state.clone();
-        let decoded = state
-            .cpu(move || -> Result<(Vec<u8>, RgbImage), String> {
-                let bytes = st
-                    .store
-                    .files()
-                    .read(&photo_file)
-                    .map_err(|e| e.to_string())?;
-                let img = image::load_from_memory(&bytes)
-                    .map_err(|e| e.to_string())?
-                    .into_rgb8();
-                Ok((bytes, img))
-            })
-            .await?;
         let painters: Vec<Painter> = visit
             .results
             .iter()
             .filter(|r| r.status != ResultStatus::Done)
             .filter_map(|r| r.painter.parse().ok())
             .collect();
+        let decoded = load_sitting(state, &visit).await?;
         match decoded {
-            Ok((jpeg, img)) => {
+            Ok(sitting) => {
                 tracing::info!(visit_id, "resuming {} unfinished painters", painters.len());
-                let sitting = Sitting {
-                    room_id: visit.room_id.clone(),
-                    visit_id: visit_id.clone(),
-                    photo: Arc::new(img),
-                    photo_jpeg: jpeg.into(),
-                };
                 spawn(state.clone(), sitting, painters);
             }
             Err(e) => {
@@ -97,21 +107,27 @@ pub async fn resume_unfinished(state: &AppState) -> AppResult<usize> {
 
 async fn paint_visit(state: &AppState, sitting: &Sitting, painters: Vec<Painter>) -> AppResult<()> {
     let seed = seed_of(&sitting.visit_id);
+    let deadline = Instant::now() + Duration::from_secs(state.config.painting.visit_timeout_secs);
+    // The visit's place in the painters' queue, shared by its jobs: announced on change.
+    let place = Arc::new(AtomicUsize::new(usize::MAX));
     let mut jobs = Vec::new();
     for painter in painters {
         let job = PaintJob {
             painter,
+            visit_id: sitting.visit_id.as_str().into(),
             photo: sitting.photo.clone(),
             photo_jpeg: sitting.photo_jpeg.clone(),
             seed,
         };
-        let (state, room_id, visit_id) = (
-            state.clone(),
-            sitting.room_id.clone(),
-            sitting.visit_id.clone(),
-        );
+        let visit = VisitRef {
+            state: state.clone(),
+            room_id: sitting.room_id.clone(),
+            visit_id: sitting.visit_id.clone(),
+            place: place.clone(),
+        };
+        let stylizer = sitting.stylizer.clone();
         jobs.push(tokio::spawn(async move {
-            paint_one(&state, &room_id, &visit_id, job).await
+            paint_one(&visit, job, stylizer, deadline).await
         }));
     }
     for job in jobs {
@@ -124,17 +140,39 @@ async fn paint_visit(state: &AppState, sitting: &Sitting, painters: Vec<Painter>
     finish_visit(state, &sitting.room_id, &sitting.visit_id).await
 }
 
-/// One painter with retries. Store errors end the job; painting errors are retried.
+/// One job's view of its visit.
+struct VisitRef {
+    state: AppState,
+    room_id: String,
+    visit_id: String,
+    place: Arc<AtomicUsize>,
+}
+
+/// One painter with retries. Each try has `painting.timeout_secs` from the moment a
+/// painter starts on it (time in a queue does not count); all tries together end at the
+/// visit's deadline. Errors that cannot heal by trying again end it at once. Store
+/// errors end the job; painting errors are retried.
 async fn paint_one(
-    state: &AppState,
-    room_id: &str,
-    visit_id: &str,
+    visit: &VisitRef,
     job: PaintJob,
+    primary: Arc<dyn Stylizer>,
+    deadline: Instant,
 ) -> AppResult<()> {
+    let (state, room_id, visit_id) = (
+        &visit.state,
+        visit.room_id.as_str(),
+        visit.visit_id.as_str(),
+    );
     let painter = job.painter.id();
-    let attempts = state.config.painting.attempts;
-    let limit = Duration::from_secs(state.config.painting.timeout_secs);
-    for attempt in 1..=attempts {
+    let cfg = &state.config.painting;
+    let limit = Duration::from_secs(cfg.timeout_secs);
+    for attempt in 1..=cfg.attempts {
+        // When every server is down, a retry goes to the fallback if there is one.
+        let stylizer = if primary.available() {
+            primary.clone()
+        } else {
+            state.fallback.clone().unwrap_or_else(|| primary.clone())
+        };
         let (v, p) = (visit_id.to_owned(), painter.to_owned());
         state.db(move |s| s.result_started(&v, &p, now())).await?;
         announce(
@@ -145,15 +183,29 @@ async fn paint_one(
             ResultStatus::Painting,
             None,
         );
-        let outcome = tokio::time::timeout(
-            limit,
-            state
-                .stylizer
-                .paint(job.clone(), progress(state, room_id, visit_id, painter)),
-        )
-        .await;
+        let started = Arc::new(Notify::new());
+        let work = stylizer.paint(job.clone(), reporter(visit, painter, started.clone()));
+        tokio::pin!(work);
+        let mut try_deadline = deadline;
+        let mut running = false;
+        let outcome = loop {
+            tokio::select! {
+                result = &mut work => break result,
+                _ = started.notified(), if !running => {
+                    running = true;
+                    try_deadline = deadline.min(Instant::now() + limit);
+                }
+                _ = tokio::time::sleep_until(try_deadline) => {
+                    break Err(StyleError::Unavailable(if try_deadline == deadline {
+                        "the visit ran out of time".to_owned()
+                    } else {
+                        format!("no result within {} s", limit.as_secs())
+                    }));
+                }
+            }
+        };
         let error = match outcome {
-            Ok(Ok(painting)) => {
+            Ok(painting) => {
                 let quality = state.config.upload.jpeg_quality;
                 let jpeg = state
                     .cpu(move || articket_intake::encode_jpeg(&painting, quality))
@@ -178,25 +230,52 @@ async fn paint_one(
                         );
                         return Ok(());
                     }
-                    Err(e) => e.to_string(),
+                    Err(e) => StyleError::Failed(e.to_string()),
                 }
             }
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("no result within {} s", limit.as_secs()),
+            Err(e) => e,
         };
+        let backend = stylizer.backend();
+        if !error.is_retryable() {
+            tracing::error!(
+                visit_id,
+                painter,
+                attempt,
+                backend,
+                "painter refused, not retrying: {error}"
+            );
+            break;
+        }
         tracing::warn!(
             visit_id,
             painter,
             attempt,
-            attempts,
-            backend = state.stylizer.backend(),
+            attempts = cfg.attempts,
+            backend,
             "painter failed: {error}"
         );
-        if attempt < attempts {
-            tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+        if attempt < cfg.attempts {
+            let pause = backoff(cfg.backoff_ms, attempt);
+            if Instant::now() + pause >= deadline {
+                tracing::warn!(
+                    visit_id,
+                    painter,
+                    "no time left before the visit's deadline"
+                );
+                break;
+            }
+            tokio::time::sleep(pause).await;
         }
     }
     fail_painter(state, room_id, visit_id, painter).await
+}
+
+/// Exponential backoff with jitter: about base, 2×base, 4×base…, each between half and
+/// one and a half of that, so retries from many visits do not arrive in step.
+fn backoff(base_ms: u64, attempt: u32) -> Duration {
+    let nominal = base_ms.saturating_mul(1 << (attempt - 1).min(16));
+    let jitter = 0.5 + rand::random::<f64>();
+    Duration::from_millis((nominal as f64 * jitter) as u64)
 }
 
 async fn fail_painter(
@@ -308,30 +387,46 @@ fn announce(
     );
 }
 
-/// A progress callback that announces steps of at least 10 %, to keep sockets quiet.
-fn progress(state: &AppState, room_id: &str, visit_id: &str, painter: &str) -> Progress {
+/// The callback a backend reports to: progress in steps of at least 10 % (to keep
+/// sockets quiet), the visit's place in the queue when it changes, and the start of work.
+fn reporter(visit: &VisitRef, painter: &str, started: Arc<Notify>) -> Progress {
     let last = AtomicU32::new(0);
-    let (hub, room_id, visit_id, painter) = (
-        state.hub.clone(),
-        room_id.to_owned(),
-        visit_id.to_owned(),
+    let (hub, room_id, visit_id, painter, place) = (
+        visit.state.hub.clone(),
+        visit.room_id.clone(),
+        visit.visit_id.clone(),
         painter.to_owned(),
+        visit.place.clone(),
     );
-    Arc::new(move |fraction: f32| {
-        let pct = (fraction.clamp(0.0, 1.0) * 100.0) as u32;
-        if pct >= last.load(Ordering::Relaxed) + 10 {
-            last.store(pct, Ordering::Relaxed);
-            hub.publish(
-                &room_id,
-                &RoomEvent::Painter {
-                    visit_id: visit_id.clone(),
-                    painter: painter.clone(),
-                    status: ResultStatus::Painting,
-                    progress: Some(pct as f32 / 100.0),
-                    image_url: None,
-                    error: None,
-                },
-            );
+    Arc::new(move |update: Update| match update {
+        Update::Started => started.notify_one(),
+        Update::Queued { visits_ahead } => {
+            if place.swap(visits_ahead, Ordering::Relaxed) != visits_ahead {
+                hub.publish(
+                    &room_id,
+                    &RoomEvent::Queue {
+                        visit_id: visit_id.clone(),
+                        visits_ahead,
+                    },
+                );
+            }
+        }
+        Update::Progress(fraction) => {
+            let pct = (fraction.clamp(0.0, 1.0) * 100.0) as u32;
+            if pct >= last.load(Ordering::Relaxed) + 10 {
+                last.store(pct, Ordering::Relaxed);
+                hub.publish(
+                    &room_id,
+                    &RoomEvent::Painter {
+                        visit_id: visit_id.clone(),
+                        painter: painter.clone(),
+                        status: ResultStatus::Painting,
+                        progress: Some(pct as f32 / 100.0),
+                        image_url: None,
+                        error: None,
+                    },
+                );
+            }
         }
     })
 }

@@ -25,6 +25,8 @@ pub struct VisitView {
 pub struct ResultView {
     pub painter: String,
     pub status: ResultStatus,
+    /// Tries so far (retries included).
+    pub attempts: u32,
     pub image_url: Option<String>,
     pub error: Option<String>,
 }
@@ -43,6 +45,7 @@ impl From<&Visit> for VisitView {
                 .map(|r| ResultView {
                     painter: r.painter.clone(),
                     status: r.status,
+                    attempts: r.attempts,
                     image_url: r.image_file.as_deref().map(file_url),
                     error: r.error.clone(),
                 })

@@ -29,6 +29,20 @@ async fn healthz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> axum::Json<serde_json::Value> {
     let intake = state.intake.stats();
+    // Labels and counts only: server URLs and errors stay on the operator's side.
+    let painters = state.pool.as_ref().map(|pool| {
+        let status = pool.status();
+        serde_json::json!({
+            "backend": "a1111",
+            "servers": status.servers.iter().map(|s| serde_json::json!({
+                "label": s.label,
+                "healthy": s.healthy,
+                "in_flight": s.in_flight,
+            })).collect::<Vec<_>>(),
+            "queued": status.queued,
+            "visits_waiting": status.visits_waiting,
+        })
+    });
     axum::Json(serde_json::json!({
         "status": "ok",
         "intake": {
@@ -36,6 +50,7 @@ async fn healthz(
             "queue": intake.queue,
             "admitted": intake.admitted,
         },
+        "painters": painters.unwrap_or_else(|| serde_json::json!({ "backend": state.stylizer.backend() })),
     }))
 }
 
@@ -55,6 +70,10 @@ pub fn router(state: AppState) -> Router {
             post(visits::upload_photo).layer(DefaultBodyLimit::max(upload_limit)),
         )
         .route("/visits/{visit_id}/finish", post(visits::finish))
+        .route(
+            "/visits/{visit_id}/painters/{painter}/retry",
+            post(visits::retry_painter),
+        )
         .fallback(|| async { crate::error::AppError::not_found() })
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,

@@ -67,6 +67,8 @@ pub async fn upload_photo(
     if visit.status != VisitStatus::Waiting {
         return Err(articket_store::StoreError::PhotoAlreadyReceived.into());
     }
+    // Know the painters can work before taking the photo.
+    let stylizer = state.stylizer_for_new_visit()?;
     // Take a place in the intake pool before reading the body: when the booth is
     // swamped, the phone hears 503 at once and nobody's photo sits in memory unread.
     let admission = state.intake.admit()?;
@@ -122,6 +124,7 @@ pub async fn upload_photo(
             visit_id: visit_id.clone(),
             photo: Arc::new(photo.image),
             photo_jpeg,
+            stylizer,
         },
         painters,
     );
@@ -147,6 +150,53 @@ pub async fn finish(
         .hub
         .publish(&visit.room_id, &RoomEvent::VisitorFinished { visit_id });
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/visits/{visit_id}/painters/{painter}/retry`: the phone's "try again" on
+/// a painter that failed. The visit paints that one painter again and gets a new ticket.
+pub async fn retry_painter(
+    State(state): State<AppState>,
+    Path((visit_id, painter)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> AppResult<StatusCode> {
+    let (_, viewer) = visit_for(&state, &visit_id, &headers, None).await?;
+    if viewer != Viewer::Phone {
+        return Err(AppError::no_access());
+    }
+    let painter: Painter = painter.parse().map_err(|_| AppError::not_found())?;
+    let stylizer = state.stylizer_for_new_visit()?;
+    let (v, p) = (visit_id.clone(), painter.id());
+    if !state.db(move |s| s.retry_painter(&v, p, now())).await? {
+        return Err(AppError::new(
+            StatusCode::CONFLICT,
+            "nothing-to-retry",
+            "Only a painter that failed can be tried again, once the others are finished.",
+        ));
+    }
+    let id = visit_id.clone();
+    let visit = state
+        .db(move |s| s.visit(&id))
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    match studio::load_sitting(&state, &visit).await? {
+        Ok(mut sitting) => {
+            sitting.stylizer = stylizer;
+            studio::spawn(state.clone(), sitting, vec![painter]);
+        }
+        Err(e) => return Err(AppError::internal("retry: the stored photo", e)),
+    }
+    state.hub.publish(
+        &visit.room_id,
+        &RoomEvent::Painter {
+            visit_id,
+            painter: painter.id().to_owned(),
+            status: articket_store::ResultStatus::Queued,
+            progress: None,
+            image_url: None,
+            error: None,
+        },
+    );
+    Ok(StatusCode::ACCEPTED)
 }
 
 struct UploadForm {
