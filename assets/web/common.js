@@ -19,6 +19,9 @@ const T = {
   done: ["완성! 휴대폰에서 티켓을 저장하세요", "Done! Save your ticket on your phone"],
   failedAll: ["그림을 완성하지 못했어요. 다시 시도해 주세요", "The paintings could not be made. Please try again"],
   thanks: ["감사합니다!", "Thank you!"],
+  queueNext: ["곧 차례예요!", "You're next!"],
+  queueAhead: (n) => [`앞에 ${n}명이 기다리고 있어요`, `${n} visitor${n === 1 ? "" : "s"} ahead of you`],
+  tryAgain: ["다시 그리기", "Try again"],
   offline: ["연결이 끊겼어요. 다시 연결하는 중…", "Connection lost. Reconnecting…"],
   errors: {
     "room-taken": ["이미 사용된 QR 코드예요. 키오스크의 새 코드를 스캔하세요.", "This QR code was already used. Please scan the new code on the kiosk."],
@@ -30,6 +33,8 @@ const T = {
     "photo-unsupported-format": ["읽을 수 없는 형식이에요. JPEG, PNG, WebP, GIF 사진을 보내 주세요.", "We cannot read this file. Please send a JPEG, PNG, WebP or GIF photo."],
     "photo-heic": ["HEIC 사진은 읽을 수 없어요. 사진 앱에서 골라 보내거나, 설정 > 카메라 > 포맷에서 '높은 호환성'을 선택해 주세요.", "HEIC photos can't be read here. Choose the photo from your library, or set Settings > Camera > Formats to Most Compatible."],
     "intake-busy": ["지금 사진이 몰려 있어요. 잠시 후 다시 보내 주세요.", "The booth is busy with other photos. Please send yours again in a moment."],
+    "painters-offline": ["지금은 그림 서버가 꺼져 있어요. 몇 분 뒤에 다시 시도해 주세요.", "The painting servers are offline right now. Please try again in a few minutes."],
+    "nothing-to-retry": ["다시 그릴 그림이 없어요.", "There is nothing to try again."],
     "intake-failed": ["사진을 처리하지 못했어요. 다시 시도해 주세요.", "The photo could not be processed. Please try again."],
     "photo-corrupt": ["사진 파일이 손상되었어요. 다시 찍거나 골라 주세요.", "The photo file is damaged. Please take or choose it again."],
     "photo-already-received": ["이미 사진을 보냈어요.", "You already sent a photo."],
@@ -86,6 +91,18 @@ function renderCards(container, results) {
       img.src = r.image_url;
       img.hidden = false;
     }
+  }
+}
+
+// The visit's place in the painters' queue, from `queue` events. Hidden once a painter
+// starts (progress or a result) or the visit ends.
+function trackQueue(el, visitId, ev) {
+  if (ev.visit_id !== visitId) return;
+  if (ev.type === "queue") {
+    say(el, ev.visits_ahead === 0 ? T.queueNext : T.queueAhead(ev.visits_ahead));
+    el.hidden = false;
+  } else if ((ev.type === "painter" && (ev.progress || ev.status === "done")) || ev.type === "visit_done") {
+    el.hidden = true;
   }
 }
 

@@ -6,6 +6,7 @@ const kiosk = {
   socket: null,
   idleTimer: null,
   resetTimer: null,
+  visitId: null,
 };
 
 const $ = (id) => document.getElementById(id);
@@ -23,6 +24,8 @@ async function newRoom() {
   $("photo").hidden = true;
   $("photo").removeAttribute("src");
   $("visitor-name").textContent = "";
+  $("queue").hidden = true;
+  kiosk.visitId = null;
   $("welcome").hidden = false;
   $("visit").hidden = true;
   const path = `/api/rooms/${kiosk.room.room_id}/events?kiosk_token=${encodeURIComponent(kiosk.room.kiosk_token)}`;
@@ -36,6 +39,7 @@ function touch() {
 }
 
 function onEvent(ev) {
+  if (kiosk.visitId) trackQueue($("queue"), kiosk.visitId, ev);
   if (ev.type === "visitor_finished") {
     say($("visit-status"), T.thanks);
     clearTimeout(kiosk.resetTimer);
@@ -54,6 +58,8 @@ async function refresh() {
   if (!res.ok || kiosk.room !== room || !res.body.joined) return;
   touch();
   const v = res.body.visit;
+  kiosk.visitId = v.visit_id;
+  if (v.status !== "painting") $("queue").hidden = true;
   $("welcome").hidden = true;
   $("visit").hidden = false;
   $("visitor-name").textContent = v.name || "";

@@ -38,7 +38,11 @@ async function refresh() {
   const v = res.body;
   if (!socket) {
     roomId = v.room_id;
-    socket = openRoomSocket(`/api/rooms/${roomId}/events`, () => refresh(), () => refresh());
+    socket = openRoomSocket(
+      `/api/rooms/${roomId}/events`,
+      (ev) => { trackQueue($("queue"), visitId, ev); refresh(); },
+      () => refresh(),
+    );
     window.articketSocket = socket;
   }
   document.body.dataset.visitStatus = v.status;
@@ -50,12 +54,37 @@ async function refresh() {
   $("upload").hidden = true;
   $("visit").hidden = false;
   renderCards($("cards"), v.results);
+  offerRetries(v);
+  if (v.status !== "painting") $("queue").hidden = true;
   const status = { painting: T.painting, done: T.done, failed: T.failedAll }[v.status];
   say($("visit-status"), v.finished ? T.thanks : status);
   if (v.ticket_url) {
     $("ticket").src = v.ticket_url;
     $("save-ticket").href = v.ticket_url;
     $("ticket-box").hidden = false;
+  }
+}
+
+// Once the others are finished, a painter that failed gets a "try again" button.
+function offerRetries(v) {
+  for (const r of v.results) {
+    const card = $("cards").querySelector(`[data-painter="${r.painter}"]`);
+    let button = card.querySelector("button.retry");
+    const wanted = r.status === "failed" && v.status !== "painting";
+    if (!wanted) { if (button) button.remove(); continue; }
+    if (button) continue;
+    button = document.createElement("button");
+    button.type = "button";
+    button.className = "retry secondary";
+    say(button, T.tryAgain);
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      const res = await getJson(`/api/visits/${visitId}/painters/${r.painter}/retry`, { method: "POST" });
+      if (!res.ok) { say($("visit-status"), errorText(res.body)); button.disabled = false; return; }
+      button.remove();
+      await refresh();
+    });
+    card.querySelector("figcaption").append(button);
   }
 }
 

@@ -133,10 +133,7 @@ async fn a_painter_that_keeps_failing_is_tried_three_times_and_the_rest_reach_th
     fake.clear_faults();
     let kiosk_events = {
         let mut socket = phone
-            .socket(
-                &server,
-                &state["room_id"].as_str().unwrap_or_default().to_owned(),
-            )
+            .socket(&server, state["room_id"].as_str().unwrap_or_default())
             .await;
         assert_eq!(retry("lichtenstein").await.unwrap().status(), 202);
         events_until(&mut socket, Duration::from_secs(20), |e| {

@@ -226,15 +226,18 @@ fn unprocessable(loc: &str, msg: &str) -> Response {
     )
 }
 
-fn validate_img2img(body: &Value) -> Result<(), Response> {
+/// A field name and FastAPI's message for it.
+type Invalid = (&'static str, String);
+
+fn validate_img2img(body: &Value) -> Result<(), Invalid> {
     let Value::Object(map) = body else {
-        return Err(unprocessable("body", "value is not a valid dict"));
+        return Err(("body", "value is not a valid dict".into()));
     };
     for key in map.keys() {
         if !A1111_IMG2IMG_FIELDS.contains(&key.as_str()) {
-            return Err(unprocessable(
-                key,
-                "extra fields not permitted (A1111 would ignore this field)",
+            return Err((
+                "body",
+                format!("extra field {key:?} not permitted (A1111 would ignore it)"),
             ));
         }
     }
@@ -250,37 +253,34 @@ fn validate_img2img(body: &Value) -> Result<(), Response> {
     for key in ints {
         if let Some(v) = map.get(key) {
             if !(v.is_i64() || v.is_u64()) {
-                return Err(unprocessable(key, "value is not a valid integer"));
+                return Err((key, "value is not a valid integer".into()));
             }
         }
     }
     for key in ["cfg_scale", "denoising_strength"] {
         if let Some(v) = map.get(key) {
             if !v.is_number() {
-                return Err(unprocessable(key, "value is not a valid float"));
+                return Err((key, "value is not a valid float".into()));
             }
         }
     }
     for key in ["prompt", "negative_prompt", "sampler_name", "scheduler"] {
         if let Some(v) = map.get(key) {
             if !v.is_string() {
-                return Err(unprocessable(key, "str type expected"));
+                return Err((key, "str type expected".into()));
             }
         }
     }
     for key in ["override_settings", "alwayson_scripts"] {
         if let Some(v) = map.get(key) {
             if !v.is_object() {
-                return Err(unprocessable(key, "value is not a valid dict"));
+                return Err((key, "value is not a valid dict".into()));
             }
         }
     }
     match map.get("init_images") {
         Some(Value::Array(list)) if !list.is_empty() && list.iter().all(Value::is_string) => Ok(()),
-        _ => Err(unprocessable(
-            "init_images",
-            "a list of base64 images is required",
-        )),
+        _ => Err(("init_images", "a list of base64 images is required".into())),
     }
 }
 
@@ -350,9 +350,9 @@ async fn img2img(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: 
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
         return unprocessable("body", "JSON decode error");
     };
-    if let Err(r) = validate_img2img(&body) {
+    if let Err((field, msg)) = validate_img2img(&body) {
         record(&state, "img2img", &body, Instant::now(), "invalid");
-        return r;
+        return unprocessable(field, &msg);
     }
     let init = decode_image(body["init_images"][0].as_str().unwrap_or(""));
     let Ok(init) = init else {

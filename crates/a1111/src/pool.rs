@@ -54,10 +54,13 @@ struct Shared {
     servers: Vec<Server>,
     http: reqwest::Client,
     sched: Mutex<Sched>,
-    captions: Mutex<VecDeque<(Arc<str>, Arc<OnceCell<String>>)>>,
+    captions: Mutex<VecDeque<CaptionSlot>>,
     /// Wakes the health task for an immediate probe (after a job's network error).
     probe_now: Notify,
 }
+
+/// One visit's caption, made by whichever of its jobs asks first.
+type CaptionSlot = (Arc<str>, Arc<OnceCell<String>>);
 
 struct Sched {
     servers: Vec<Slots>,

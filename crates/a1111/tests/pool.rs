@@ -444,3 +444,45 @@ async fn servers_behind_api_auth_need_the_credentials() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn the_fake_refuses_fields_a1111_does_not_know_and_wrong_types() {
+    articket_a1111::client::install_tls_provider();
+    let server = FakeA1111::start(Duration::from_millis(1)).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/sdapi/v1/img2img", server.url);
+    let post = |body: serde_json::Value| http.post(&url).json(&body).send();
+    let png = {
+        let mut out = Vec::new();
+        RgbImage::new(8, 8)
+            .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+            .unwrap();
+        articket_a1111::client::encode_base64(&out)
+    };
+    let ok = post(serde_json::json!({"init_images": [format!("data:image/png;base64,{png}")], "width": 64, "height": 64}))
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let answer: articket_a1111::api::ImagesResponse = ok.json().await.unwrap();
+    assert_eq!(answer.images.len(), 1);
+    let info: serde_json::Value =
+        serde_json::from_str(&answer.info).expect("info is a JSON string");
+    assert_eq!(info["width"], 64);
+
+    for (body, field) in [
+        (
+            serde_json::json!({"init_images": [png.clone()], "denoise": 0.5}),
+            "denoise",
+        ),
+        (
+            serde_json::json!({"init_images": [png.clone()], "steps": "30"}),
+            "steps",
+        ),
+        (serde_json::json!({"init_images": []}), "init_images"),
+    ] {
+        let res = post(body).await.unwrap();
+        assert_eq!(res.status(), 422, "{field}");
+        let text = res.text().await.unwrap();
+        assert!(text.contains(field), "{text}");
+    }
+}

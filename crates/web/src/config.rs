@@ -497,6 +497,28 @@ mod tests {
     }
 
     #[test]
+    fn the_example_files_server_and_painter_samples_are_valid() {
+        let text = include_str!("../../../articket.example.toml");
+        let samples: String = text
+            .lines()
+            .map(|l| l.strip_prefix("## ").unwrap_or(l))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let c = load_str(&samples, &[]).unwrap();
+        let a = &c.ai.a1111;
+        assert_eq!(a.servers.len(), 2);
+        assert_eq!(a.servers[1].user.as_deref(), Some("booth"));
+        assert_eq!(a.vangogh.width, Some(768));
+        assert_eq!(
+            a.vangogh.override_settings["sd_model_checkpoint"],
+            "vangogh-style-v2"
+        );
+        assert!(a.vangogh.alwayson_scripts.contains_key("controlnet"));
+        // The other painters keep their defaults.
+        assert_eq!(a.renoir, articket_a1111::A1111Settings::default().renoir);
+    }
+
+    #[test]
     fn env_overrides_the_file() {
         let c = load_str(
             "[server]\nbind = \"127.0.0.1:9000\"\n[upload]\nlong_side = 300\n",
