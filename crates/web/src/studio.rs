@@ -387,6 +387,9 @@ fn announce(
     );
 }
 
+/// A visit's place once any of its painters started.
+const SERVED: usize = usize::MAX - 1;
+
 /// The callback a backend reports to: progress in steps of at least 10 % (to keep
 /// sockets quiet), the visit's place in the queue when it changes, and the start of work.
 fn reporter(visit: &VisitRef, painter: &str, started: Arc<Notify>) -> Progress {
@@ -399,9 +402,14 @@ fn reporter(visit: &VisitRef, painter: &str, started: Arc<Notify>) -> Progress {
         visit.place.clone(),
     );
     Arc::new(move |update: Update| match update {
-        Update::Started => started.notify_one(),
+        Update::Started => {
+            // Once one painter of the visit is at work, its place in line is moot.
+            place.store(SERVED, Ordering::Relaxed);
+            started.notify_one()
+        }
         Update::Queued { visits_ahead } => {
-            if place.swap(visits_ahead, Ordering::Relaxed) != visits_ahead {
+            let before = place.load(Ordering::Relaxed);
+            if before != SERVED && place.swap(visits_ahead, Ordering::Relaxed) != visits_ahead {
                 hub.publish(
                     &room_id,
                     &RoomEvent::Queue {
