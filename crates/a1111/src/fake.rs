@@ -99,7 +99,16 @@ impl FakeA1111 {
         Self::start_with(work, Some(format!("{user}:{password}"))).await
     }
 
+    /// Starts a fake on a fixed port of 127.0.0.1 (0 picks a free one).
+    pub async fn start_on(port: u16, work: Duration) -> FakeA1111 {
+        Self::start_at(port, work, None).await
+    }
+
     async fn start_with(work: Duration, auth: Option<String>) -> FakeA1111 {
+        Self::start_at(0, work, auth).await
+    }
+
+    async fn start_at(port: u16, work: Duration, auth: Option<String>) -> FakeA1111 {
         let state = Arc::new(FakeState {
             calls: Mutex::new(Vec::new()),
             faults: Mutex::new(VecDeque::new()),
@@ -125,7 +134,7 @@ impl FakeA1111 {
             .route("/sdapi/v1/sd-models", get(sd_models))
             .route("/blip", post(blip))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");

@@ -173,16 +173,6 @@ async fn paint_one(
         } else {
             state.fallback.clone().unwrap_or_else(|| primary.clone())
         };
-        let (v, p) = (visit_id.to_owned(), painter.to_owned());
-        state.db(move |s| s.result_started(&v, &p, now())).await?;
-        announce(
-            state,
-            room_id,
-            visit_id,
-            painter,
-            ResultStatus::Painting,
-            None,
-        );
         let started = Arc::new(Notify::new());
         let work = stylizer.paint(job.clone(), reporter(visit, painter, started.clone()));
         tokio::pin!(work);
@@ -192,8 +182,13 @@ async fn paint_one(
             tokio::select! {
                 result = &mut work => break result,
                 _ = started.notified(), if !running => {
+                    // Queued until a painter takes it: only now is it "painting", and
+                    // only now does the try count.
                     running = true;
                     try_deadline = deadline.min(Instant::now() + limit);
+                    let (v, p) = (visit_id.to_owned(), painter.to_owned());
+                    state.db(move |s| s.result_started(&v, &p, now())).await?;
+                    announce(state, room_id, visit_id, painter, ResultStatus::Painting, None);
                 }
                 _ = tokio::time::sleep_until(try_deadline) => {
                     break Err(StyleError::Unavailable(if try_deadline == deadline {
