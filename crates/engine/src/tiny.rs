@@ -1,0 +1,167 @@
+//! Tiny Stable Diffusion models for tests: the diffusers layout, SD-shaped configs with
+//! tiny channel counts, random weights written as real safetensors files by candle, and
+//! a real `tokenizer.json`. Everything then goes through the real loader and pipeline.
+//! No weights are downloaded; the paintings are noise, but made the real way.
+
+use std::path::Path;
+
+use candle_core::{DType, Device};
+use candle_nn::{VarBuilder, VarMap};
+use candle_transformers::models::clip::text_model as clip;
+use candle_transformers::models::stable_diffusion::{
+    unet_2d::UNet2DConditionModel, vae::AutoEncoderKL,
+};
+use serde_json::json;
+
+use crate::latent::LatentEncoder;
+
+/// Characters the tiny tokenizer knows; anything else becomes `<|endoftext|>`.
+const ALPHABET: &str = "abcdefghijklmnopqrstuvwxyz0123456789,.-'";
+
+/// Writes a tiny SD 1.5-shaped model into `dir`. Output sizes must be multiples of 2
+/// (the tiny VAE halves the image, where a real one divides by 8).
+pub fn write_tiny_sd(dir: &Path) -> candle_core::Result<()> {
+    let write = |rel: &str, v: serde_json::Value| -> candle_core::Result<()> {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().expect("nested path"))?;
+        std::fs::write(p, serde_json::to_vec_pretty(&v).expect("json"))?;
+        Ok(())
+    };
+    let dev = Device::Cpu;
+    write(
+        "model_index.json",
+        json!({"_class_name": "StableDiffusionPipeline", "_diffusers_version": "0.30.0"}),
+    )?;
+    write(
+        "scheduler/scheduler_config.json",
+        json!({"_class_name": "DDIMScheduler", "prediction_type": "epsilon", "timestep_spacing": "leading",
+               "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear", "num_train_timesteps": 1000}),
+    )?;
+
+    let unet_config = json!({
+        "_class_name": "UNet2DConditionModel",
+        "in_channels": 4, "out_channels": 4, "sample_size": 16,
+        "block_out_channels": [32, 64],
+        "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
+        "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
+        "attention_head_dim": 4,
+        "cross_attention_dim": 32,
+        "layers_per_block": 1,
+        "norm_num_groups": 8,
+        "norm_eps": 1e-5,
+        "flip_sin_to_cos": true, "freq_shift": 0, "downsample_padding": 1,
+        "use_linear_projection": false
+    });
+    write("unet/config.json", unet_config)?;
+    let (cfg, in_channels) = crate::config::unet(&dir.join("unet/config.json"))
+        .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+    let vm = VarMap::new();
+    UNet2DConditionModel::new(
+        VarBuilder::from_varmap(&vm, DType::F32, &dev),
+        in_channels,
+        4,
+        false,
+        cfg,
+    )?;
+    // A freshly initialised UNet predicts noise far larger than a trained one, and
+    // guidance multiplies it until every picture saturates. Shrinking the output layer
+    // keeps its predictions small and random, like a model early in training, so tests
+    // can see strength and seeds at work.
+    {
+        let data = vm.data().lock().expect("varmap lock");
+        for name in ["conv_out.weight", "conv_out.bias"] {
+            let var = data.get(name).expect("the UNet has conv_out");
+            var.set(&(var.as_tensor() * 0.02)?)?;
+        }
+    }
+    vm.save(dir.join("unet/diffusion_pytorch_model.safetensors"))?;
+
+    write(
+        "vae/config.json",
+        json!({"_class_name": "AutoencoderKL", "in_channels": 3, "out_channels": 3,
+               "block_out_channels": [16, 32], "layers_per_block": 1, "latent_channels": 4,
+               "norm_num_groups": 8, "scaling_factor": 0.18215, "sample_size": 32}),
+    )?;
+    let (vcfg, _) = crate::config::vae(&dir.join("vae/config.json"))
+        .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+    let vm = VarMap::new();
+    let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
+    AutoEncoderKL::new(vb.clone(), 3, 3, vcfg.clone())?;
+    LatentEncoder::new(vb, &vcfg)?;
+    vm.save(dir.join("vae/diffusion_pytorch_model.safetensors"))?;
+
+    let vocab_size = 2 * ALPHABET.len() + 2;
+    write(
+        "text_encoder/config.json",
+        json!({"architectures": ["CLIPTextModel"], "model_type": "clip_text_model",
+               "vocab_size": vocab_size, "hidden_size": 32, "intermediate_size": 64,
+               "num_hidden_layers": 2, "num_attention_heads": 4, "max_position_embeddings": 16,
+               "hidden_act": "quick_gelu", "projection_dim": 32}),
+    )?;
+    let shape = crate::config::text(&dir.join("text_encoder/config.json"))
+        .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+    let vm = VarMap::new();
+    let config = clip::ClipTextConfig {
+        vocab_size: shape.vocab_size,
+        embed_dim: shape.hidden_size,
+        activation: clip::Activation::QuickGelu,
+        intermediate_size: shape.intermediate_size,
+        max_position_embeddings: shape.max_positions,
+        pad_with: None,
+        num_hidden_layers: shape.layers,
+        num_attention_heads: shape.heads,
+        projection_dim: shape.projection_dim,
+    };
+    clip::ClipTextTransformer::new(
+        VarBuilder::from_varmap(&vm, DType::F32, &dev).pp("text_model"),
+        &config,
+    )?;
+    vm.save(dir.join("text_encoder/model.safetensors"))?;
+
+    write("tokenizer/tokenizer.json", tokenizer_json())?;
+    Ok(())
+}
+
+/// A CLIP-style BPE tokenizer over single characters (with `</w>` word ends), in the
+/// Hugging Face `tokenizers` JSON format, with CLIP's start and end tokens.
+pub fn tokenizer_json() -> serde_json::Value {
+    let mut vocab = serde_json::Map::new();
+    for (i, c) in ALPHABET.chars().enumerate() {
+        vocab.insert(c.to_string(), json!(i));
+        vocab.insert(format!("{c}</w>"), json!(ALPHABET.len() + i));
+    }
+    let bos = 2 * ALPHABET.len();
+    let eos = bos + 1;
+    vocab.insert("<|startoftext|>".into(), json!(bos));
+    vocab.insert("<|endoftext|>".into(), json!(eos));
+    let special = |id: usize, content: &str| {
+        json!({"id": id, "content": content, "single_word": false, "lstrip": false,
+               "rstrip": false, "normalized": true, "special": true})
+    };
+    json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": [special(bos, "<|startoftext|>"), special(eos, "<|endoftext|>")],
+        "normalizer": {"type": "Lowercase"},
+        "pre_tokenizer": {"type": "Whitespace"},
+        "post_processor": {
+            "type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": "<|startoftext|>", "type_id": 0}},
+                       {"Sequence": {"id": "A", "type_id": 0}},
+                       {"SpecialToken": {"id": "<|endoftext|>", "type_id": 0}}],
+            "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
+            "special_tokens": {
+                "<|startoftext|>": {"id": "<|startoftext|>", "ids": [bos], "tokens": ["<|startoftext|>"]},
+                "<|endoftext|>": {"id": "<|endoftext|>", "ids": [eos], "tokens": ["<|endoftext|>"]}
+            }
+        },
+        "decoder": null,
+        "model": {
+            "type": "BPE", "dropout": null, "unk_token": "<|endoftext|>",
+            "continuing_subword_prefix": null, "end_of_word_suffix": "</w>",
+            "fuse_unk": true, "byte_fallback": false, "ignore_merges": false,
+            "vocab": vocab, "merges": []
+        }
+    })
+}
