@@ -10,15 +10,20 @@
 //! Build with `--features cuda` (and `flash-attn`) for a GPU. The CPU build runs the
 //! same code, slowly, and is what the tests use.
 
+pub mod backend;
+pub mod caption;
 pub mod config;
 pub mod latent;
 pub mod layout;
 pub mod pipeline;
+pub mod service;
 pub mod text;
 pub mod tiny;
+pub mod worker;
 
 pub use layout::{Family, LayoutError, ModelFiles};
 pub use pipeline::{Engine, Img2Img, Sampler};
+pub use service::EngineService;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -30,4 +35,6 @@ pub enum EngineError {
     Input(String),
     #[error("painting failed: {0}")]
     Run(String),
+    #[error("the engine's queue is full; try again shortly")]
+    Busy,
 }

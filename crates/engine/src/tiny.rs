@@ -165,3 +165,63 @@ pub fn tokenizer_json() -> serde_json::Value {
         }
     })
 }
+
+/// Writes a tiny CLIP model (text and vision towers with projections) into `dir`, in
+/// the transformers layout: `config.json`, `model.safetensors`, `tokenizer.json`.
+pub fn write_tiny_clip(dir: &Path) -> candle_core::Result<()> {
+    use candle_transformers::models::clip::{vision_model, ClipConfig, ClipModel};
+    std::fs::create_dir_all(dir)?;
+    let vocab_size = 2 * ALPHABET.len() + 2;
+    let config = json!({
+        "architectures": ["CLIPModel"], "model_type": "clip", "projection_dim": 16,
+        "logit_scale_init_value": 2.6592,
+        "text_config": {"vocab_size": vocab_size, "hidden_size": 32, "intermediate_size": 64,
+                        "num_hidden_layers": 2, "num_attention_heads": 4,
+                        "max_position_embeddings": 24, "hidden_act": "quick_gelu"},
+        "vision_config": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+                          "num_attention_heads": 4, "image_size": 32, "patch_size": 8,
+                          "num_channels": 3, "hidden_act": "quick_gelu"}
+    });
+    std::fs::write(
+        dir.join("config.json"),
+        serde_json::to_vec_pretty(&config).expect("json"),
+    )?;
+    let text_config = clip::ClipTextConfig {
+        vocab_size,
+        embed_dim: 32,
+        activation: clip::Activation::QuickGelu,
+        intermediate_size: 64,
+        max_position_embeddings: 24,
+        pad_with: None,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        projection_dim: 16,
+    };
+    let vision_config = vision_model::ClipVisionConfig {
+        embed_dim: 32,
+        activation: clip::Activation::QuickGelu,
+        intermediate_size: 64,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        projection_dim: 16,
+        num_channels: 3,
+        image_size: 32,
+        patch_size: 8,
+    };
+    let vm = VarMap::new();
+    ClipModel::new(
+        VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
+        &ClipConfig {
+            text_config,
+            vision_config,
+            logit_scale_init_value: 2.6592,
+            image_size: 32,
+        },
+    )?;
+    vm.save(dir.join("model.safetensors"))?;
+    std::fs::write(
+        dir.join("tokenizer.json"),
+        serde_json::to_vec_pretty(&tokenizer_json()).expect("json"),
+    )?;
+    Ok(())
+}

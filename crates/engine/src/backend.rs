@@ -1,0 +1,106 @@
+//! `backend = "local"`: the booth paints in-process on its own GPU (or CPU), with the
+//! same per-painter generation settings as the server pool.
+
+use std::time::Duration;
+
+use articket_a1111::pool::output_size;
+use articket_a1111::{A1111Settings, SeedPolicy};
+use articket_style::{BoxFuture, PaintJob, Painter, Progress, StyleError, Stylizer, Update};
+use image::RgbImage;
+
+use crate::{EngineError, EngineService, Img2Img, Sampler};
+
+pub struct LocalBackend {
+    service: EngineService,
+    settings: A1111Settings,
+}
+
+impl LocalBackend {
+    /// Logs, once at start-up, each painter whose sampler this engine lacks (it then
+    /// paints with DDIM).
+    pub fn new(service: EngineService, settings: A1111Settings) -> LocalBackend {
+        for p in Painter::ALL {
+            let name = &settings.generation(p).sampler;
+            if Sampler::from_a1111(name).is_none() {
+                tracing::warn!(painter = %p, sampler = %name, "the local engine has no such sampler; using DDIM");
+            }
+        }
+        LocalBackend { service, settings }
+    }
+
+    /// The engine job for one painter, from the `[ai.<painter>]` settings.
+    pub fn job(&self, job: &PaintJob) -> Img2Img {
+        let g = self.settings.generation(job.painter);
+        let m = self.service.size_multiple.max(8);
+        let (w, h) = match (g.width, g.height) {
+            (Some(w), Some(h)) => (w, h),
+            _ => output_size(job.photo.dimensions(), g.long_side),
+        };
+        let round = |v: u32| ((v as usize / m).max(1)) * m;
+        let seed = match g.seed {
+            SeedPolicy::Random => rand::random(),
+            SeedPolicy::Visit => {
+                let index = Painter::ALL
+                    .iter()
+                    .position(|&p| p == job.painter)
+                    .unwrap_or(0) as u64;
+                job.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            }
+        };
+        Img2Img {
+            image: (*job.photo).clone(),
+            prompt: g
+                .prompt
+                .replace("{caption}", &self.settings.neutral_caption),
+            negative_prompt: g.negative_prompt.clone(),
+            steps: g.steps as usize,
+            strength: g.denoising_strength as f64,
+            cfg_scale: g.cfg_scale as f64,
+            seed,
+            sampler: Sampler::from_a1111(&g.sampler).unwrap_or(Sampler::Ddim),
+            width: round(w),
+            height: round(h),
+        }
+    }
+}
+
+impl Stylizer for LocalBackend {
+    fn backend(&self) -> &'static str {
+        "local"
+    }
+
+    fn paint(
+        &self,
+        job: PaintJob,
+        progress: Progress,
+    ) -> BoxFuture<'_, Result<RgbImage, StyleError>> {
+        Box::pin(async move {
+            let work = self.service.paint(self.job(&job));
+            tokio::pin!(work);
+            progress(Update::Started);
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            let result = loop {
+                tokio::select! {
+                    r = &mut work => break r,
+                    _ = tick.tick() => {
+                        let p = self.service.progress();
+                        if p.steps > 0 {
+                            progress(Update::Progress(p.fraction().min(0.99)));
+                        }
+                    }
+                }
+            };
+            match result {
+                Ok(img) => {
+                    progress(Update::Progress(1.0));
+                    Ok(img)
+                }
+                Err(EngineError::Busy) => {
+                    Err(StyleError::Unavailable("the engine's queue is full".into()))
+                }
+                Err(EngineError::Input(m)) => Err(StyleError::Rejected(m)),
+                Err(e) => Err(StyleError::Failed(e.to_string())),
+            }
+        })
+    }
+}

@@ -1,0 +1,134 @@
+//! The engine behind a bounded queue: one device thread owns the model and paints
+//! whatever is waiting, batching jobs that fit together. Everything else talks to it
+//! through [`EngineService`], from any thread or task.
+
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use image::RgbImage;
+use tokio::sync::oneshot;
+
+use crate::{Engine, EngineError, Img2Img};
+
+/// What the device is doing, for `/sdapi/v1/progress` and progress callbacks.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DeviceProgress {
+    /// Jobs in the batch being painted (0 when idle).
+    pub job_count: usize,
+    pub step: usize,
+    pub steps: usize,
+}
+
+impl DeviceProgress {
+    pub fn fraction(&self) -> f32 {
+        if self.steps == 0 {
+            0.0
+        } else {
+            self.step as f32 / self.steps as f32
+        }
+    }
+}
+
+struct Request {
+    job: Img2Img,
+    reply: oneshot::Sender<Result<RgbImage, EngineError>>,
+}
+
+/// A cheap handle to the device thread.
+#[derive(Clone)]
+pub struct EngineService {
+    tx: SyncSender<Request>,
+    progress: Arc<Mutex<DeviceProgress>>,
+    pub model_name: String,
+    pub size_multiple: usize,
+}
+
+impl EngineService {
+    /// Starts the device thread. `queue`: jobs that may wait (more get `Busy`);
+    /// `max_batch`: jobs per UNet batch; `window`: how long the thread waits for more
+    /// jobs to join a batch once one arrives (a visit's painters arrive together).
+    pub fn start(
+        engine: Engine,
+        queue: usize,
+        max_batch: usize,
+        window: Duration,
+    ) -> EngineService {
+        let (tx, rx) = mpsc::sync_channel::<Request>(queue.max(1));
+        let progress = Arc::new(Mutex::new(DeviceProgress::default()));
+        let model_name = engine.files.name();
+        let size_multiple = engine.size_multiple();
+        let shared = progress.clone();
+        std::thread::Builder::new()
+            .name("articket-engine".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < max_batch.max(1) {
+                        match rx.recv_timeout(window) {
+                            Ok(r) => batch.push(r),
+                            Err(RecvTimeoutError::Timeout) => break,
+                            Err(RecvTimeoutError::Disconnected) => break,
+                        }
+                    }
+                    // Callers that gave up need no painting.
+                    batch.retain(|r| !r.reply.is_closed());
+                    if batch.is_empty() {
+                        continue;
+                    }
+                    let jobs: Vec<Img2Img> = batch.iter().map(|r| r.job.clone()).collect();
+                    let count = jobs.len();
+                    let result = engine.img2img(&jobs, &mut |step, steps| {
+                        *shared.lock().unwrap() = DeviceProgress {
+                            job_count: count,
+                            step,
+                            steps,
+                        };
+                    });
+                    *shared.lock().unwrap() = DeviceProgress::default();
+                    match result {
+                        Ok(images) => {
+                            for (r, img) in batch.into_iter().zip(images) {
+                                let _ = r.reply.send(Ok(img));
+                            }
+                        }
+                        Err(e) => {
+                            let msg = e.to_string();
+                            tracing::error!("the engine failed a batch of {count}: {msg}");
+                            for r in batch {
+                                let _ = r.reply.send(Err(match &e {
+                                    EngineError::Input(m) => EngineError::Input(m.clone()),
+                                    _ => EngineError::Run(msg.clone()),
+                                }));
+                            }
+                        }
+                    }
+                }
+            })
+            .expect("spawn the engine thread");
+        EngineService {
+            tx,
+            progress,
+            model_name,
+            size_multiple,
+        }
+    }
+
+    /// Queues one painting and waits for it. `Busy` when the queue is full.
+    pub async fn paint(&self, job: Img2Img) -> Result<RgbImage, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        match self.tx.try_send(Request { job, reply }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(EngineError::Busy),
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(EngineError::Run("the engine thread stopped".into()))
+            }
+        }
+        rx.await
+            .map_err(|_| EngineError::Run("the engine thread stopped".into()))?
+    }
+
+    pub fn progress(&self) -> DeviceProgress {
+        *self.progress.lock().unwrap()
+    }
+}

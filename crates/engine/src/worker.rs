@@ -1,0 +1,335 @@
+//! `articket worker`: the engine behind the subset of the AUTOMATIC1111 API that the
+//! booth's server pool uses, so one booth can drive several GPU boxes.
+//!
+//! Endpoints: `POST /sdapi/v1/img2img`, `POST /sdapi/v1/interrogate`,
+//! `GET /sdapi/v1/progress`, `GET /sdapi/v1/sd-models`, `GET /sdapi/v1/samplers`,
+//! `GET /internal/ping`. Field names, defaults and answers follow A1111. Fields we do
+//! not use are ignored and logged once each. Bad requests get a 4xx with A1111's
+//! error shape (`{"detail": ...}`).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use articket_a1111::api::{Img2ImgRequest, InterrogateRequest};
+use articket_a1111::client::{decode_image, encode_base64};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use image::RgbImage;
+use serde_json::{json, Value};
+
+use crate::pipeline::crop_to_fill;
+use crate::{EngineError, EngineService, Img2Img, Sampler};
+
+/// Most images one request may ask for (batch_size × n_iter).
+const MAX_IMAGES: u32 = 8;
+
+/// Captions an image for `interrogate`; `model` is "clip" or "blip".
+pub trait Captioner: Send + Sync {
+    fn caption(&self, image: &RgbImage, model: &str) -> Option<Result<String, EngineError>>;
+}
+
+struct Worker {
+    service: EngineService,
+    captioner: Option<Arc<dyn Captioner>>,
+    /// `user:password` for HTTP basic auth, as A1111's `--api-auth`.
+    auth: Option<String>,
+    unknown_logged: Mutex<HashSet<String>>,
+}
+
+/// The worker's router.
+pub fn router(
+    service: EngineService,
+    captioner: Option<Arc<dyn Captioner>>,
+    api_auth: Option<String>,
+) -> Router {
+    let worker = Arc::new(Worker {
+        service,
+        captioner,
+        auth: api_auth.map(|a| {
+            use base64::Engine;
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(a)
+            )
+        }),
+        unknown_logged: Mutex::new(HashSet::new()),
+    });
+    Router::new()
+        .route("/sdapi/v1/img2img", post(img2img))
+        .route("/sdapi/v1/interrogate", post(interrogate))
+        .route("/sdapi/v1/progress", get(progress))
+        .route("/sdapi/v1/sd-models", get(sd_models))
+        .route("/sdapi/v1/samplers", get(samplers))
+        .route("/internal/ping", get(|| async { Json(json!({})) }))
+        .with_state(worker)
+}
+
+fn detail(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "detail": message.into() }))).into_response()
+}
+
+/// FastAPI's validation error: 422 with a list of problems.
+fn invalid(loc: &str, msg: impl Into<String>) -> Response {
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Json(json!({ "detail": [{ "loc": ["body", loc], "msg": msg.into(), "type": "value_error" }] })),
+    )
+        .into_response()
+}
+
+fn engine_error(e: EngineError) -> Response {
+    match e {
+        EngineError::Input(m) => detail(StatusCode::BAD_REQUEST, m),
+        EngineError::Busy => detail(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        other => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({ "error": "RuntimeError", "detail": "", "body": "", "errors": other.to_string() })),
+        )
+            .into_response(),
+    }
+}
+
+impl Worker {
+    fn check_auth(&self, headers: &HeaderMap) -> Option<Response> {
+        let expected = self.auth.as_ref()?;
+        let given = headers.get("authorization").and_then(|v| v.to_str().ok());
+        (given != Some(expected.as_str()))
+            .then(|| detail(StatusCode::UNAUTHORIZED, "Incorrect username or password"))
+    }
+
+    /// Logs each field we do not use, once per process.
+    fn note_unknown(&self, body: &Value, known: &Value) {
+        let (Value::Object(sent), Value::Object(known)) = (body, known) else {
+            return;
+        };
+        let mut logged = self.unknown_logged.lock().unwrap();
+        for key in sent.keys().filter(|k| !known.contains_key(*k)) {
+            if logged.insert(key.clone()) {
+                tracing::info!(field = %key, "img2img field ignored (not used by this worker)");
+            }
+        }
+    }
+}
+
+/// The photo shaped to w×h the way A1111's `resize_mode` says.
+fn fit(image: &RgbImage, w: u32, h: u32, resize_mode: u8) -> RgbImage {
+    use image::imageops::{overlay, resize, FilterType};
+    match resize_mode {
+        // Just resize: stretches, as A1111 does.
+        0 => resize(image, w, h, FilterType::Lanczos3),
+        // Resize and fill: fit inside, pad with the stretched edges' colours.
+        2 => {
+            let (iw, ih) = image.dimensions();
+            let scale = f64::min(w as f64 / iw as f64, h as f64 / ih as f64);
+            let (fw, fh) = (
+                ((iw as f64 * scale).round() as u32).max(1),
+                ((ih as f64 * scale).round() as u32).max(1),
+            );
+            let mut canvas = resize(image, w, h, FilterType::Triangle);
+            let inner = resize(image, fw, fh, FilterType::Lanczos3);
+            overlay(
+                &mut canvas,
+                &inner,
+                ((w - fw) / 2) as i64,
+                ((h - fh) / 2) as i64,
+            );
+            canvas
+        }
+        // Crop and resize (1), and latent upscale (3) done as crop and resize.
+        _ => crop_to_fill(image, w, h),
+    }
+}
+
+async fn img2img(State(worker): State<Arc<Worker>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(r) = worker.check_auth(&headers) {
+        return r;
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return invalid("body", "JSON decode error");
+    };
+    let req: Img2ImgRequest = match serde_json::from_value(body.clone()) {
+        Ok(r) => r,
+        Err(e) => return invalid("body", e.to_string()),
+    };
+    worker.note_unknown(
+        &body,
+        &serde_json::to_value(Img2ImgRequest::default()).unwrap_or_default(),
+    );
+    let Some(first) = req.init_images.first() else {
+        return detail(StatusCode::NOT_FOUND, "Init image not found");
+    };
+    let Some(sampler) = Sampler::from_a1111(&req.sampler_name) else {
+        return detail(
+            StatusCode::NOT_FOUND,
+            format!(
+                "Sampler not found: {} (this worker has DDIM and Euler a)",
+                req.sampler_name
+            ),
+        );
+    };
+    let init = match decode_image(first) {
+        Ok(i) => i,
+        Err(e) => {
+            return detail(
+                StatusCode::BAD_REQUEST,
+                format!("Invalid encoded image: {e}"),
+            )
+        }
+    };
+    let m = worker.service.size_multiple as u32;
+    let (w, h) = ((req.width / m).max(1) * m, (req.height / m).max(1) * m);
+    let count = req.batch_size.max(1) * req.n_iter.max(1);
+    if count > MAX_IMAGES {
+        return invalid(
+            "batch_size",
+            format!("at most {MAX_IMAGES} images per request"),
+        );
+    }
+    let base_seed = if req.seed < 0 {
+        rand::random::<u32>() as i64
+    } else {
+        req.seed
+    };
+    let fitted = fit(&init, w, h, req.resize_mode);
+    let jobs: Vec<Img2Img> = (0..count)
+        .map(|i| Img2Img {
+            image: fitted.clone(),
+            prompt: req.prompt.clone(),
+            negative_prompt: req.negative_prompt.clone(),
+            steps: req.steps.max(1) as usize,
+            strength: req.denoising_strength as f64,
+            cfg_scale: req.cfg_scale as f64,
+            seed: (base_seed + i as i64) as u64,
+            sampler,
+            width: w as usize,
+            height: h as usize,
+        })
+        .collect();
+    let results =
+        futures_util::future::join_all(jobs.into_iter().map(|j| worker.service.paint(j))).await;
+    let mut images = Vec::new();
+    for r in results {
+        match r {
+            Ok(img) => {
+                let mut png = Vec::new();
+                if let Err(e) =
+                    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+                {
+                    return engine_error(EngineError::Run(e.to_string()));
+                }
+                images.push(encode_base64(&png));
+            }
+            Err(e) => return engine_error(e),
+        }
+    }
+    let seeds: Vec<i64> = (0..count as i64).map(|i| base_seed + i).collect();
+    let infotexts: Vec<String> = seeds
+        .iter()
+        .map(|s| {
+            format!(
+                "{}\nNegative prompt: {}\nSteps: {}, Sampler: {}, CFG scale: {}, Seed: {s}, Size: {w}x{h}, Model: {}, Denoising strength: {}",
+                req.prompt, req.negative_prompt, req.steps, sampler.a1111_name(), req.cfg_scale, worker.service.model_name, req.denoising_strength
+            )
+        })
+        .collect();
+    let info = json!({
+        "prompt": req.prompt,
+        "all_prompts": vec![req.prompt.clone(); count as usize],
+        "negative_prompt": req.negative_prompt,
+        "seed": base_seed,
+        "all_seeds": seeds,
+        "width": w,
+        "height": h,
+        "sampler_name": sampler.a1111_name(),
+        "cfg_scale": req.cfg_scale,
+        "steps": req.steps,
+        "denoising_strength": req.denoising_strength,
+        "batch_size": req.batch_size,
+        "sd_model_name": worker.service.model_name,
+        "infotexts": infotexts,
+    });
+    Json(json!({
+        "images": images,
+        "parameters": serde_json::to_value(&req).unwrap_or_default(),
+        "info": info.to_string(),
+    }))
+    .into_response()
+}
+
+async fn interrogate(
+    State(worker): State<Arc<Worker>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = worker.check_auth(&headers) {
+        return r;
+    }
+    let req: InterrogateRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return invalid("body", e.to_string()),
+    };
+    let image = match decode_image(&req.image) {
+        Ok(i) => i,
+        Err(_) => return detail(StatusCode::NOT_FOUND, "Image not found"),
+    };
+    let Some(captioner) = worker.captioner.clone() else {
+        return detail(
+            StatusCode::NOT_FOUND,
+            "Model not found (this worker has no captioning model loaded)",
+        );
+    };
+    let model = req.model.clone();
+    let answer = tokio::task::spawn_blocking(move || captioner.caption(&image, &model)).await;
+    match answer {
+        Ok(Some(Ok(caption))) => Json(json!({ "caption": caption })).into_response(),
+        Ok(Some(Err(e))) => engine_error(e),
+        Ok(None) => detail(StatusCode::NOT_FOUND, "Model not found"),
+        Err(e) => engine_error(EngineError::Run(e.to_string())),
+    }
+}
+
+async fn progress(State(worker): State<Arc<Worker>>) -> Response {
+    let p = worker.service.progress();
+    Json(json!({
+        "progress": p.fraction(),
+        "eta_relative": 0.0,
+        "state": {
+            "skipped": false,
+            "interrupted": false,
+            "job": if p.job_count > 0 { "img2img" } else { "" },
+            "job_count": p.job_count,
+            "job_timestamp": "0",
+            "job_no": 0,
+            "sampling_step": p.step,
+            "sampling_steps": p.steps,
+        },
+        "current_image": null,
+        "textinfo": null,
+    }))
+    .into_response()
+}
+
+async fn sd_models(State(worker): State<Arc<Worker>>) -> Response {
+    let name = &worker.service.model_name;
+    Json(json!([{
+        "title": name,
+        "model_name": name,
+        "hash": null,
+        "sha256": null,
+        "filename": name,
+        "config": null,
+    }]))
+    .into_response()
+}
+
+async fn samplers() -> Response {
+    Json(json!([
+        { "name": "DDIM", "aliases": ["ddim"], "options": {} },
+        { "name": "Euler a", "aliases": ["k_euler_a", "k_euler_ancestral"], "options": {} },
+    ]))
+    .into_response()
+}

@@ -1,0 +1,271 @@
+//! `articket worker` on loopback with a tiny model: our own pool, raw HTTP, the local
+//! backend, and a real third-party client (PyPI `webuiapi`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use articket_a1111::{A1111Pool, A1111Settings, Captioner as CaptionSource, ServerSettings};
+use articket_engine::backend::LocalBackend;
+use articket_engine::caption::{ClipCaptioner, DETAILS, MOODS, SUBJECTS};
+use articket_engine::{tiny, worker, Engine, EngineService};
+use articket_style::{PaintJob, Painter, Stylizer};
+use candle_core::{DType, Device};
+use image::{Rgb, RgbImage};
+use serde_json::{json, Value};
+
+struct Running {
+    addr: SocketAddr,
+    service: EngineService,
+    _dir: tempfile::TempDir,
+}
+
+async fn start_worker() -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    tiny::write_tiny_sd(&dir.path().join("sd")).unwrap();
+    tiny::write_tiny_clip(&dir.path().join("clip")).unwrap();
+    let engine = Engine::load(&dir.path().join("sd"), &Device::Cpu, DType::F32, false).unwrap();
+    let service = EngineService::start(engine, 16, 8, Duration::from_millis(30));
+    let captioner = ClipCaptioner::load(&dir.path().join("clip"), &Device::Cpu).unwrap();
+    let app = worker::router(service.clone(), Some(Arc::new(captioner)), None);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Running {
+        addr,
+        service,
+        _dir: dir,
+    }
+}
+
+fn photo() -> Arc<RgbImage> {
+    Arc::new(RgbImage::from_fn(96, 128, |x, y| {
+        Rgb([(x * 2) as u8, (y * 2) as u8, 90])
+    }))
+}
+
+fn settings_for(addr: SocketAddr) -> A1111Settings {
+    let mut s = A1111Settings {
+        servers: vec![ServerSettings {
+            url: format!("http://{addr}"),
+            user: None,
+            password: None,
+            label: None,
+        }],
+        captioner: CaptionSource::Clip,
+        health_interval_secs: 0.2,
+        ..Default::default()
+    };
+    for p in Painter::ALL {
+        let g = match p {
+            Painter::Picasso => &mut s.picasso,
+            Painter::Renoir => &mut s.renoir,
+            Painter::VanGogh => &mut s.vangogh,
+            Painter::Lichtenstein => &mut s.lichtenstein,
+        };
+        g.sampler = "DDIM".into();
+        g.scheduler = String::new();
+        g.steps = 6;
+        g.long_side = 64;
+    }
+    s
+}
+
+fn job(painter: Painter) -> PaintJob {
+    PaintJob {
+        painter,
+        visit_id: "v1".into(),
+        photo: photo(),
+        photo_jpeg: Arc::from(Vec::new()),
+        seed: 11,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_booths_server_pool_paints_and_captions_through_the_worker() {
+    let w = start_worker().await;
+    let pool = A1111Pool::start(settings_for(w.addr)).await.unwrap();
+    assert!(pool.available(), "{:?}", pool.status());
+    let paintings =
+        futures_util::future::join_all(Painter::ALL.map(|p| pool.paint(job(p), Arc::new(|_| {}))))
+            .await;
+    for p in paintings {
+        // 96×128 at long side 64, multiples of 64: 64×64.
+        assert_eq!(p.unwrap().dimensions(), (64, 64));
+    }
+}
+
+async fn post(addr: SocketAddr, path: &str, body: Value) -> (u16, Value) {
+    let res = reqwest::Client::new()
+        .post(format!("http://{addr}{path}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(addr: SocketAddr, path: &str) -> Value {
+    reqwest::get(format!("http://{addr}{path}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+fn png_b64() -> String {
+    let mut png = Vec::new();
+    photo()
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    format!(
+        "data:image/png;base64,{}",
+        articket_a1111::client::encode_base64(&png)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_speaks_a1111s_shapes_and_errors() {
+    articket_a1111::client::install_tls_provider();
+    let w = start_worker().await;
+    let ok = json!({
+        "init_images": [png_b64()], "prompt": "a portrait", "steps": 4, "denoising_strength": 0.5,
+        "sampler_name": "DDIM", "width": 64, "height": 48, "seed": 5, "batch_size": 2,
+        // Fields this worker does not use are ignored, and nulls mean "default".
+        "restore_faces": false, "mask_blur": 4, "scheduler": null, "styles": []
+    });
+    let (status, body) = post(w.addr, "/sdapi/v1/img2img", ok).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["images"].as_array().unwrap().len(), 2);
+    let first = articket_a1111::client::decode_image(body["images"][0].as_str().unwrap()).unwrap();
+    assert_eq!(first.dimensions(), (64, 48));
+    let info: Value =
+        serde_json::from_str(body["info"].as_str().unwrap()).expect("info is a JSON string");
+    assert_eq!(info["all_seeds"], json!([5, 6]));
+    assert_eq!(body["parameters"]["prompt"], "a portrait");
+
+    for (req, status) in [
+        (
+            json!({"init_images": [png_b64()], "sampler_name": "DPM++ 9M"}),
+            404,
+        ),
+        (json!({"prompt": "no image"}), 404),
+        (json!({"init_images": [png_b64()], "steps": "many"}), 422),
+        (
+            json!({"init_images": ["not base64!"], "sampler_name": "DDIM"}),
+            400,
+        ),
+    ] {
+        let (got, body) = post(w.addr, "/sdapi/v1/img2img", req.clone()).await;
+        assert_eq!(got, status, "{req}: {body}");
+        assert!(body.get("detail").is_some(), "A1111's error shape: {body}");
+    }
+    let garbage = reqwest::Client::new()
+        .post(format!("http://{}/sdapi/v1/img2img", w.addr))
+        .body("{not json")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbage.status(), 422);
+
+    let (status, caption) = post(
+        w.addr,
+        "/sdapi/v1/interrogate",
+        json!({"image": png_b64(), "model": "clip"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{caption}");
+    let caption = caption["caption"].as_str().unwrap().to_owned();
+    assert!(SUBJECTS.iter().any(|s| caption.starts_with(s)), "{caption}");
+    assert!(
+        DETAILS.iter().any(|d| caption.contains(d)) && MOODS.iter().any(|m| caption.ends_with(m)),
+        "{caption}"
+    );
+    let (again, _) = post(
+        w.addr,
+        "/sdapi/v1/interrogate",
+        json!({"image": png_b64(), "model": "deepdanbooru"}),
+    )
+    .await;
+    assert_eq!(again, 404);
+
+    let progress = get(w.addr, "/sdapi/v1/progress").await;
+    assert!(
+        progress["progress"].is_number() && progress["state"]["job_count"].is_number(),
+        "{progress}"
+    );
+    let models = get(w.addr, "/sdapi/v1/sd-models").await;
+    assert_eq!(models[0]["model_name"], "sd");
+    let samplers = get(w.addr, "/sdapi/v1/samplers").await;
+    assert_eq!(samplers[0]["name"], "DDIM");
+    assert_eq!(get(w.addr, "/internal/ping").await, json!({}));
+    drop(w.service);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_backend_paints_a_visits_four_painters() {
+    let w = start_worker().await;
+    let backend = LocalBackend::new(w.service.clone(), settings_for(w.addr));
+    let out = futures_util::future::join_all(
+        Painter::ALL.map(|p| backend.paint(job(p), Arc::new(|_| {}))),
+    )
+    .await;
+    let images: Vec<RgbImage> = out.into_iter().map(|r| r.unwrap()).collect();
+    assert!(images.iter().all(|i| i.dimensions() == (64, 64)));
+    assert!(images[0] != images[1], "painters share one picture");
+}
+
+/// A real third-party client: PyPI's `webuiapi`. CI installs it; elsewhere the test
+/// skips loudly when Python or the package is missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webuiapi_client_gets_images_and_a_caption() {
+    let w = start_worker().await;
+    let script = format!(
+        r#"
+import webuiapi
+from PIL import Image
+api = webuiapi.WebUIApi(host="127.0.0.1", port={port})
+photo = Image.new("RGB", (96, 128), (200, 120, 90))
+r = api.img2img(images=[photo], prompt="a cubist portrait", negative_prompt="blurry",
+                seed=3, steps=4, cfg_scale=7, denoising_strength=0.6,
+                sampler_name="DDIM", width=64, height=64)
+assert len(r.images) == 1 and r.image.size == (64, 64), r.images
+assert r.info["seed"] == 3, r.info
+c = api.interrogate(image=photo, model="clip")
+caption = c.info if isinstance(c.info, str) else c.info.get("caption")
+assert caption, c.info
+print("OK", caption)
+"#,
+        port = w.addr.port()
+    );
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let probe = std::process::Command::new(&python)
+        .args(["-c", "import webuiapi, PIL"])
+        .output();
+    if !matches!(&probe, Ok(o) if o.status.success()) {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must have Python with webuiapi (pip install webuiapi): {probe:?}"
+        );
+        eprintln!("SKIPPED: the webuiapi compatibility test needs `pip install webuiapi`");
+        return;
+    }
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .args(["-c", &script])
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "webuiapi failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("OK "), "{stdout}");
+}
