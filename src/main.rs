@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 mod bench;
 mod stylize;
+mod worker;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -52,6 +53,9 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Serve our Stable Diffusion engine over the AUTOMATIC1111 API, for a booth's
+    /// server pool (needs a build with `--features engine`, or `cuda`).
+    Worker(worker::WorkerArgs),
     /// Measure a stage against the tools a Python booth would use (see README).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -145,6 +149,7 @@ fn main() -> ExitCode {
         }),
         Some(Command::Bench(BenchCommand::IntakeMemory { file })) => bench::intake_memory(&file),
         Some(Command::Serve(args)) => serve(args),
+        Some(Command::Worker(args)) => worker::run(args),
         None => serve(cli.serve),
     };
     match result {

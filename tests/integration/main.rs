@@ -5,6 +5,7 @@ mod util;
 
 mod bench;
 mod isolation;
+mod local_engine;
 mod restart;
 mod stable_diffusion;
 mod uploads;

@@ -1,6 +1,8 @@
 //! `backend = "local"`: the booth paints in-process on its own GPU (or CPU), with the
 //! same per-painter generation settings as the server pool.
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use articket_a1111::pool::output_size;
@@ -8,28 +10,77 @@ use articket_a1111::{A1111Settings, SeedPolicy};
 use articket_style::{BoxFuture, PaintJob, Painter, Progress, StyleError, Stylizer, Update};
 use image::RgbImage;
 
+use crate::caption::ClipCaptioner;
 use crate::{EngineError, EngineService, Img2Img, Sampler};
 
 pub struct LocalBackend {
     service: EngineService,
     settings: A1111Settings,
+    captioner: Option<Arc<ClipCaptioner>>,
+    /// Recent visits' captions, so a visit's painters share one.
+    captions: Mutex<VecDeque<(Arc<str>, String)>>,
 }
 
 impl LocalBackend {
     /// Logs, once at start-up, each painter whose sampler this engine lacks (it then
     /// paints with DDIM).
-    pub fn new(service: EngineService, settings: A1111Settings) -> LocalBackend {
+    pub fn new(
+        service: EngineService,
+        settings: A1111Settings,
+        captioner: Option<Arc<ClipCaptioner>>,
+    ) -> LocalBackend {
         for p in Painter::ALL {
             let name = &settings.generation(p).sampler;
             if Sampler::from_a1111(name).is_none() {
                 tracing::warn!(painter = %p, sampler = %name, "the local engine has no such sampler; using DDIM");
             }
         }
-        LocalBackend { service, settings }
+        LocalBackend {
+            service,
+            settings,
+            captioner,
+            captions: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// The visit's caption from CLIP, made once; the neutral phrase without a captioner
+    /// or when captioning fails.
+    async fn caption(&self, job: &PaintJob) -> String {
+        let neutral = self.settings.neutral_caption.clone();
+        let Some(captioner) = self.captioner.clone() else {
+            return neutral;
+        };
+        if let Some((_, c)) = self
+            .captions
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(v, _)| *v == job.visit_id)
+        {
+            return c.clone();
+        }
+        let photo = job.photo.clone();
+        let caption = match tokio::task::spawn_blocking(move || captioner.caption(&photo)).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                tracing::warn!(visit_id = %job.visit_id, "captioning failed, using the neutral phrase: {e}");
+                neutral
+            }
+            Err(e) => {
+                tracing::warn!(visit_id = %job.visit_id, "captioning crashed, using the neutral phrase: {e}");
+                neutral
+            }
+        };
+        let mut cache = self.captions.lock().unwrap();
+        cache.push_back((job.visit_id.clone(), caption.clone()));
+        if cache.len() > 64 {
+            cache.pop_front();
+        }
+        caption
     }
 
     /// The engine job for one painter, from the `[ai.<painter>]` settings.
-    pub fn job(&self, job: &PaintJob) -> Img2Img {
+    pub fn job(&self, job: &PaintJob, caption: &str) -> Img2Img {
         let g = self.settings.generation(job.painter);
         let m = self.service.size_multiple.max(8);
         let (w, h) = match (g.width, g.height) {
@@ -49,9 +100,7 @@ impl LocalBackend {
         };
         Img2Img {
             image: (*job.photo).clone(),
-            prompt: g
-                .prompt
-                .replace("{caption}", &self.settings.neutral_caption),
+            prompt: g.prompt.replace("{caption}", caption),
             negative_prompt: g.negative_prompt.clone(),
             steps: g.steps as usize,
             strength: g.denoising_strength as f64,
@@ -75,7 +124,8 @@ impl Stylizer for LocalBackend {
         progress: Progress,
     ) -> BoxFuture<'_, Result<RgbImage, StyleError>> {
         Box::pin(async move {
-            let work = self.service.paint(self.job(&job));
+            let caption = self.caption(&job).await;
+            let work = self.service.paint(self.job(&job, &caption));
             tokio::pin!(work);
             progress(Update::Started);
             let mut tick = tokio::time::interval(Duration::from_millis(500));

@@ -25,6 +25,9 @@ pub use layout::{Family, LayoutError, ModelFiles};
 pub use pipeline::{Engine, Img2Img, Sampler};
 pub use service::EngineService;
 
+/// Whether this build uses flash attention (feature `flash-attn`, CUDA only).
+pub const FLASH_ATTN: bool = cfg!(feature = "flash-attn");
+
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(transparent)]
@@ -37,4 +40,53 @@ pub enum EngineError {
     Run(String),
     #[error("the engine's queue is full; try again shortly")]
     Busy,
+}
+
+/// A device from its name: `cpu`, `cuda` or `cuda:N` (CUDA needs the `cuda` feature).
+pub fn device(name: &str) -> Result<candle_core::Device, EngineError> {
+    let name = name.trim();
+    if name.is_empty() || name == "cpu" {
+        return Ok(candle_core::Device::Cpu);
+    }
+    let ordinal = match name.strip_prefix("cuda") {
+        Some("") => 0,
+        Some(rest) => rest
+            .strip_prefix(':')
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| {
+                EngineError::Load(format!("unknown device {name:?}; use cpu or cuda:N"))
+            })?,
+        None => {
+            return Err(EngineError::Load(format!(
+                "unknown device {name:?}; use cpu or cuda:N"
+            )))
+        }
+    };
+    candle_core::Device::new_cuda(ordinal).map_err(|e| {
+        EngineError::Load(format!(
+            "cannot open {name}: {e} (CUDA needs a build with `--features cuda` and an NVIDIA driver)"
+        ))
+    })
+}
+
+/// The number type for a device: `f32` on the CPU; half precision on a GPU (`bf16` by
+/// default: as fast as `f16` and free of the SDXL VAE's `f16` overflow).
+pub fn dtype(
+    device: &candle_core::Device,
+    name: Option<&str>,
+) -> Result<candle_core::DType, EngineError> {
+    use candle_core::DType;
+    match name.map(str::trim) {
+        None | Some("") => Ok(if device.is_cpu() {
+            DType::F32
+        } else {
+            DType::BF16
+        }),
+        Some("f32") => Ok(DType::F32),
+        Some("f16") => Ok(DType::F16),
+        Some("bf16") => Ok(DType::BF16),
+        Some(other) => Err(EngineError::Load(format!(
+            "unknown dtype {other:?}; use f32, f16 or bf16"
+        ))),
+    }
 }

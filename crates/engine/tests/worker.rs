@@ -208,7 +208,7 @@ async fn the_worker_speaks_a1111s_shapes_and_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_local_backend_paints_a_visits_four_painters() {
     let w = start_worker().await;
-    let backend = LocalBackend::new(w.service.clone(), settings_for(w.addr));
+    let backend = LocalBackend::new(w.service.clone(), settings_for(w.addr), None);
     let out = futures_util::future::join_all(
         Painter::ALL.map(|p| backend.paint(job(p), Arc::new(|_| {}))),
     )

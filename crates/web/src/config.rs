@@ -97,6 +97,42 @@ pub struct AiConfig {
     pub fallback: Fallback,
     /// Servers, dispatch, captions, time limits and per-painter settings.
     pub a1111: articket_a1111::A1111Settings,
+    /// `[ai.local]`: the in-process engine (`backend = "local"`).
+    pub local: LocalSettings,
+}
+
+/// `[ai.local]`: where the model is and how the engine runs it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocalSettings {
+    /// A Stable Diffusion model in the diffusers layout (docs/models.md).
+    pub model_dir: PathBuf,
+    /// Optional CLIP model (transformers layout) for captions; none: the neutral phrase.
+    pub clip_dir: PathBuf,
+    /// "cpu", "cuda" or "cuda:N".
+    pub device: String,
+    /// "f32", "f16" or "bf16"; empty: f32 on the CPU, bf16 on a GPU.
+    pub dtype: String,
+    /// Paintings that may wait for the device; more are refused and retried later.
+    pub queue: usize,
+    /// Paintings per UNet batch (a visit's four painters go together).
+    pub max_batch: usize,
+    /// How long the device waits for a visit's other painters to join a batch.
+    pub batch_window_ms: u64,
+}
+
+impl Default for LocalSettings {
+    fn default() -> Self {
+        Self {
+            model_dir: PathBuf::new(),
+            clip_dir: PathBuf::new(),
+            device: "cuda:0".into(),
+            dtype: String::new(),
+            queue: 16,
+            max_batch: 8,
+            batch_window_ms: 50,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -145,6 +181,7 @@ impl AiConfig {
         let toml::Value::Table(mut table) = value else {
             return Err(key_error("ai", "must be a table"));
         };
+        let local = table.remove("local");
         let mut mode = toml::Table::new();
         for key in ["enabled", "backend", "fallback"] {
             if let Some(v) = table.remove(key) {
@@ -164,11 +201,22 @@ impl AiConfig {
             serde_path_to_error::deserialize(toml::Value::Table(mode)).map_err(prefixed)?;
         let a1111 =
             serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(prefixed)?;
+        let local = match local {
+            Some(v) => serde_path_to_error::deserialize(v).map_err(|e| {
+                let path = e.path().to_string();
+                key_error(
+                    &format!("ai.local.{path}"),
+                    e.into_inner().message().to_owned(),
+                )
+            })?,
+            None => LocalSettings::default(),
+        };
         Ok(AiConfig {
             enabled: mode.enabled,
             backend: mode.backend,
             fallback: mode.fallback,
             a1111,
+            local,
         })
     }
 
@@ -396,12 +444,19 @@ impl Config {
                 ));
             }
             AiBackend::A1111 => {}
-            AiBackend::Local => {
+            AiBackend::Local if !cfg!(feature = "engine") => {
                 return Err(key_error(
                     "ai.backend",
-                    "the local engine is not part of this build yet; use \"a1111\" or \"builtin\"",
+                    "this build has no local engine; build with `cargo build --release --features engine` (add `cuda` for an NVIDIA GPU), or use \"a1111\" or \"builtin\"",
                 ));
             }
+            AiBackend::Local if ai.local.model_dir.as_os_str().is_empty() => {
+                return Err(key_error(
+                    "ai.local.model_dir",
+                    "backend = \"local\" needs the model's folder (see docs/models.md)",
+                ));
+            }
+            AiBackend::Local => {}
         }
         Ok(())
     }
@@ -516,6 +571,8 @@ mod tests {
         assert!(a.vangogh.alwayson_scripts.contains_key("controlnet"));
         // The other painters keep their defaults.
         assert_eq!(a.renoir, articket_a1111::A1111Settings::default().renoir);
+        assert_eq!(c.ai.local.model_dir, PathBuf::from("models/sd15"));
+        assert_eq!(c.ai.local.max_batch, 8);
     }
 
     #[test]
@@ -578,7 +635,12 @@ mod tests {
             ),
             ("[painting.builtin.monet]\nx = 1", &[], "painting.builtin"),
             ("[ai]\nenabled = true\nbackend = \"a1111\"", &[], "ai.servers"),
-            ("[ai]\nenabled = true\nbackend = \"local\"", &[], "ai.backend"),
+            (
+                "[ai]\nenabled = true\nbackend = \"local\"",
+                &[],
+                if cfg!(feature = "engine") { "ai.local.model_dir" } else { "ai.backend" },
+            ),
+            ("[ai.local]\nqueue = \"x\"", &[], "ai.local.queue"),
             ("[ai]\nbackend = \"gpu\"", &[], "ai.backend"),
             ("[ai]\ndispatch = \"random\"", &[], "ai.dispatch"),
             ("[ai]\nservers = [{ url = \"gpu:7860\" }]", &[], "ai.servers[0].url"),

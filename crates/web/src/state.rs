@@ -85,7 +85,11 @@ impl AppState {
                     Some(pool),
                 )
             }
-            AiBackend::Local => anyhow::bail!("the local engine is not part of this build"),
+            AiBackend::Local => {
+                let local = local_backend(&config).await?;
+                let fallback = (config.ai.fallback == Fallback::Builtin).then_some(builtin);
+                (local, fallback, None)
+            }
         };
         let base_url = crate::net::advertised_base_url(&config, local_addr);
         Ok(AppState(Arc::new(Inner {
@@ -170,4 +174,47 @@ impl AppState {
         let mut rx = self.closing.subscribe();
         let _ = rx.wait_for(|closing| *closing).await;
     }
+}
+
+/// Loads the model onto its device and starts the engine (`backend = "local"`).
+#[cfg(feature = "engine")]
+async fn local_backend(config: &Config) -> anyhow::Result<Arc<dyn Stylizer>> {
+    use articket_engine::{backend::LocalBackend, caption::ClipCaptioner, Engine, EngineService};
+    let l = config.ai.local.clone();
+    let (engine, captioner) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let device = articket_engine::device(&l.device)?;
+        let dtype = articket_engine::dtype(&device, Some(&l.dtype))?;
+        let started = std::time::Instant::now();
+        let engine = Engine::load(&l.model_dir, &device, dtype, articket_engine::FLASH_ATTN)?;
+        tracing::info!(
+            model = %engine.files.name(),
+            device = %l.device,
+            "Stable Diffusion model loaded in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        let captioner = if l.clip_dir.as_os_str().is_empty() {
+            None
+        } else {
+            Some(Arc::new(ClipCaptioner::load(&l.clip_dir, &device)?))
+        };
+        Ok((engine, captioner))
+    })
+    .await??;
+    let l = &config.ai.local;
+    let service = EngineService::start(
+        engine,
+        l.queue,
+        l.max_batch,
+        std::time::Duration::from_millis(l.batch_window_ms),
+    );
+    Ok(Arc::new(LocalBackend::new(
+        service,
+        config.ai.a1111.clone(),
+        captioner,
+    )))
+}
+
+#[cfg(not(feature = "engine"))]
+async fn local_backend(_: &Config) -> anyhow::Result<Arc<dyn Stylizer>> {
+    anyhow::bail!("this build has no local engine; build with --features engine")
 }

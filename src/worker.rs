@@ -1,0 +1,88 @@
+//! `articket worker`: our candle engine behind the AUTOMATIC1111 API subset, for a GPU
+//! box that a booth's `[ai] backend = "a1111"` pool drives over the network.
+
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct WorkerArgs {
+    /// A Stable Diffusion model in the diffusers layout (docs/models.md).
+    #[arg(long)]
+    pub model_dir: PathBuf,
+    /// Optional CLIP model (transformers layout) answering interrogate with "clip".
+    #[arg(long)]
+    pub clip_dir: Option<PathBuf>,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cuda:0")]
+    pub device: String,
+    /// f32, f16 or bf16 (default: f32 on the CPU, bf16 on a GPU).
+    #[arg(long)]
+    pub dtype: Option<String>,
+    /// Where to listen. A1111's own port is 7860.
+    #[arg(long, default_value = "0.0.0.0:7861")]
+    pub bind: std::net::SocketAddr,
+    /// Require HTTP basic auth, as A1111's --api-auth: user:password.
+    #[arg(long)]
+    pub api_auth: Option<String>,
+    /// Paintings that may wait for the device; more get HTTP 503.
+    #[arg(long, default_value_t = 16)]
+    pub queue: usize,
+    /// Paintings per UNet batch.
+    #[arg(long, default_value_t = 8)]
+    pub max_batch: usize,
+}
+
+#[cfg(feature = "engine")]
+pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
+    use std::sync::Arc;
+
+    use anyhow::Context as _;
+    use articket_engine::{caption::ClipCaptioner, worker, Engine, EngineService};
+
+    let device = articket_engine::device(&args.device)?;
+    let dtype = articket_engine::dtype(&device, args.dtype.as_deref())?;
+    let started = std::time::Instant::now();
+    let engine = Engine::load(&args.model_dir, &device, dtype, articket_engine::FLASH_ATTN)?;
+    println!(
+        "  model {} ({:?}) loaded on {} as {:?} in {:.1} s",
+        engine.files.name(),
+        engine.files.family,
+        args.device,
+        dtype,
+        started.elapsed().as_secs_f64()
+    );
+    let captioner: Option<Arc<dyn worker::Captioner>> = match &args.clip_dir {
+        Some(dir) => Some(Arc::new(ClipCaptioner::load(dir, &device)?)),
+        None => None,
+    };
+    let service = EngineService::start(
+        engine,
+        args.queue,
+        args.max_batch,
+        std::time::Duration::from_millis(50),
+    );
+    let app = worker::router(service, captioner, args.api_auth);
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.bind))?;
+        println!(
+            "  worker listening on http://{} (A1111 API: /sdapi/v1/...)",
+            listener.local_addr()?
+        );
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+        Ok(())
+    })
+}
+
+#[cfg(not(feature = "engine"))]
+pub fn run(_: WorkerArgs) -> anyhow::Result<()> {
+    anyhow::bail!(
+        "this build has no engine; build with `cargo build --release --features engine` \
+         (or `--features cuda` for an NVIDIA GPU)"
+    )
+}
