@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod bench;
+mod bench_sd;
 mod stylize;
 mod worker;
 
@@ -87,6 +88,9 @@ enum BenchCommand {
         #[arg(long, default_value = "python3")]
         python: String,
     },
+    /// The candle engine at full size with random weights: 4 painters batched vs one
+    /// by one, images/s and peak GPU memory (needs `--features engine` or `cuda`).
+    Sd(bench_sd::SdArgs),
     /// (internal) One intake in a fresh process, printing its peak memory.
     #[command(hide = true)]
     IntakeMemory { file: PathBuf },
@@ -148,6 +152,7 @@ fn main() -> ExitCode {
             python,
         }),
         Some(Command::Bench(BenchCommand::IntakeMemory { file })) => bench::intake_memory(&file),
+        Some(Command::Bench(BenchCommand::Sd(args))) => bench_sd::run(&args),
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Worker(args)) => worker::run(args),
         None => serve(cli.serve),

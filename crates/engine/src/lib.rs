@@ -22,7 +22,7 @@ pub mod tiny;
 pub mod worker;
 
 pub use layout::{Family, LayoutError, ModelFiles};
-pub use pipeline::{Engine, Img2Img, Sampler};
+pub use pipeline::{Arch, Engine, Img2Img, Sampler};
 pub use service::EngineService;
 
 /// Whether this build uses flash attention (feature `flash-attn`, CUDA only).

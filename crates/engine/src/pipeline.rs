@@ -50,6 +50,13 @@ impl Sampler {
     }
 }
 
+/// Architectures `articket bench sd` can build at full size with random weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    Sd15,
+    SdxlTurbo,
+}
+
 /// One painting to make.
 #[derive(Debug, Clone)]
 pub struct Img2Img {
@@ -160,6 +167,146 @@ impl Engine {
             prediction,
             spacing,
         })
+    }
+
+    /// A full-size model of `arch` with random weights, built in memory on `device`:
+    /// for timing (`articket bench sd`), which needs no trained weights.
+    pub fn random(
+        arch: Arch,
+        device: &Device,
+        dtype: DType,
+        use_flash_attn: bool,
+    ) -> Result<Engine, EngineError> {
+        use candle_nn::VarMap;
+        use candle_transformers::models::stable_diffusion::{
+            clip as preset, unet_2d, vae as sdvae,
+        };
+        let run = || -> candle_core::Result<Engine> {
+            let bc = |out_channels, use_cross_attn, attention_head_dim| unet_2d::BlockConfig {
+                out_channels,
+                use_cross_attn,
+                attention_head_dim,
+            };
+            let (blocks, cross, linear, family, texts) = match arch {
+                Arch::Sd15 => (
+                    vec![
+                        bc(320, Some(1), 8),
+                        bc(640, Some(1), 8),
+                        bc(1280, Some(1), 8),
+                        bc(1280, None, 8),
+                    ],
+                    768,
+                    false,
+                    Family::Sd15,
+                    vec![preset::Config::v1_5()],
+                ),
+                Arch::SdxlTurbo => (
+                    vec![
+                        bc(320, None, 5),
+                        bc(640, Some(2), 10),
+                        bc(1280, Some(10), 20),
+                    ],
+                    2048,
+                    true,
+                    Family::Sdxl,
+                    vec![preset::Config::sdxl(), preset::Config::sdxl2()],
+                ),
+            };
+            let unet_cfg = unet_2d::UNet2DConditionModelConfig {
+                blocks,
+                center_input_sample: false,
+                cross_attention_dim: cross,
+                downsample_padding: 1,
+                flip_sin_to_cos: true,
+                freq_shift: 0.,
+                layers_per_block: 2,
+                mid_block_scale_factor: 1.,
+                norm_eps: 1e-5,
+                norm_num_groups: 32,
+                sliced_attention_size: None,
+                use_linear_projection: linear,
+            };
+            let vae_cfg = sdvae::AutoEncoderKLConfig {
+                block_out_channels: vec![128, 256, 512, 512],
+                layers_per_block: 2,
+                latent_channels: 4,
+                norm_num_groups: 32,
+                use_quant_conv: true,
+                use_post_quant_conv: true,
+            };
+            let vm = VarMap::new();
+            let unet = UNet2DConditionModel::new(
+                VarBuilder::from_varmap(&vm, dtype, device),
+                4,
+                4,
+                use_flash_attn,
+                unet_cfg,
+            )?;
+            let vm = VarMap::new();
+            let vb = VarBuilder::from_varmap(&vm, dtype, device);
+            let vae = AutoEncoderKL::new(vb.clone(), 3, 3, vae_cfg.clone())?;
+            let encoder = LatentEncoder::new(vb, &vae_cfg)?;
+            let tok = || {
+                Tokenizer::from_json(&crate::tiny::tokenizer_json(), 77)
+                    .map_err(|e| candle_core::Error::Msg(e.to_string()))
+            };
+            let mut encoders = Vec::new();
+            for c in &texts {
+                let vm = VarMap::new();
+                encoders.push(TextEncoder::Preset(preset::ClipTextTransformer::new(
+                    VarBuilder::from_varmap(&vm, dtype, device),
+                    c,
+                )?));
+            }
+            let text2 = if encoders.len() > 1 {
+                Some((tok()?, encoders.pop().expect("two")))
+            } else {
+                None
+            };
+            let text = encoders.pop().expect("one");
+            let name = match arch {
+                Arch::Sd15 => "random-sd15",
+                Arch::SdxlTurbo => "random-sdxl-turbo",
+            };
+            let none = std::path::PathBuf::new();
+            Ok(Engine {
+                vae_factor: 8,
+                latent_channels: 4,
+                files: ModelFiles {
+                    root: name.into(),
+                    family,
+                    v_prediction: false,
+                    unet_config: none.clone(),
+                    unet_weights: none.clone(),
+                    vae_config: none.clone(),
+                    vae_weights: none.clone(),
+                    text_config: none.clone(),
+                    text_weights: none.clone(),
+                    tokenizer: none,
+                    text2: None,
+                },
+                device: device.clone(),
+                dtype,
+                unet,
+                vae,
+                encoder,
+                vae_scale: if family == Family::Sdxl {
+                    0.13025
+                } else {
+                    0.18215
+                },
+                tokenizer: tok()?,
+                text,
+                text2,
+                prediction: PredictionType::Epsilon,
+                spacing: if arch == Arch::SdxlTurbo {
+                    TimestepSpacing::Trailing
+                } else {
+                    TimestepSpacing::Leading
+                },
+            })
+        };
+        run().map_err(|e| EngineError::Load(format!("random {arch:?} model: {e}")))
     }
 
     /// Pixels per latent cell: output sizes must be multiples of it.

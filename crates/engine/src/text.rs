@@ -26,6 +26,21 @@ impl Tokenizer {
     pub fn load(path: &Path, max_len: usize) -> Result<Tokenizer, EngineError> {
         let inner = tokenizers::Tokenizer::from_file(path)
             .map_err(|e| EngineError::Load(format!("{}: {e}", path.display())))?;
+        Self::from_inner(inner, path, max_len)
+    }
+
+    /// From `tokenizer.json` content already in memory.
+    pub fn from_json(json: &serde_json::Value, max_len: usize) -> Result<Tokenizer, EngineError> {
+        let inner: tokenizers::Tokenizer = serde_json::from_value(json.clone())
+            .map_err(|e| EngineError::Load(format!("tokenizer: {e}")))?;
+        Self::from_inner(inner, Path::new("tokenizer.json"), max_len)
+    }
+
+    fn from_inner(
+        inner: tokenizers::Tokenizer,
+        path: &Path,
+        max_len: usize,
+    ) -> Result<Tokenizer, EngineError> {
         let id = |t: &str| {
             inner
                 .token_to_id(t)
@@ -113,12 +128,51 @@ impl TextEncoder {
     /// Hidden states for a batch of token ids: the last layer's, or with `penultimate`
     /// the one before it (SDXL conditions on that).
     pub fn forward(&self, ids: &Tensor, penultimate: bool) -> candle_core::Result<Tensor> {
-        match (self, penultimate) {
-            (TextEncoder::Preset(m), false) => m.forward(ids),
-            (TextEncoder::Preset(m), true) => {
-                Ok(m.forward_until_encoder_layer(ids, usize::MAX, -2)?.1)
+        match self {
+            // candle's Stable Diffusion CLIP builds its attention mask for one prompt
+            // at a time (a batch of several fails to broadcast), so go row by row.
+            TextEncoder::Preset(m) => {
+                let mut rows = Vec::new();
+                for i in 0..ids.dim(0)? {
+                    let row = ids.narrow(0, i, 1)?;
+                    rows.push(if penultimate {
+                        m.forward_until_encoder_layer(&row, usize::MAX, -2)?.1
+                    } else {
+                        m.forward(&row)?
+                    });
+                }
+                Tensor::cat(&rows, 0)
             }
-            (TextEncoder::General(m), _) => m.forward_with_mask(ids, usize::MAX),
+            TextEncoder::General(m) => m.forward_with_mask(ids, usize::MAX),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The full-size SD 1.5 text encoder (random weights, built in memory): a batch of
+    /// prompts gives each prompt's own embedding.
+    #[test]
+    fn a_full_size_encoder_embeds_a_batch_like_one_prompt_at_a_time() {
+        let vm = candle_nn::VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+        let enc = TextEncoder::Preset(
+            preset::ClipTextTransformer::new(vb, &preset::Config::v1_5()).unwrap(),
+        );
+        let ids = Tensor::new(&[[49406u32; 77], [320u32; 77]], &Device::Cpu).unwrap();
+        let both = enc.forward(&ids, false).unwrap();
+        assert_eq!(both.dims(), &[2, 77, 768]);
+        let second = enc.forward(&ids.narrow(0, 1, 1).unwrap(), false).unwrap();
+        let diff = (both.narrow(0, 1, 1).unwrap() - second)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap();
+        assert!(diff.to_scalar::<f32>().unwrap() < 1e-4);
+        let penultimate = enc.forward(&ids, true).unwrap();
+        assert_eq!(penultimate.dims(), &[2, 77, 768]);
     }
 }

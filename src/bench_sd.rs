@@ -1,0 +1,207 @@
+//! `articket bench sd`: the candle engine at full size with random weights (timing needs
+//! no trained weights): 4 painters at 512², 25 steps at strength 0.6, batched through
+//! the UNet against one by one, with images/s and peak GPU memory. Run it on a GPU and
+//! record the figures, with the GPU model, in docs/benchmarks.md.
+
+#[derive(clap::Args)]
+pub struct SdArgs {
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cuda:0")]
+    pub device: String,
+    /// f32, f16 or bf16 (default: f32 on the CPU, bf16 on a GPU).
+    #[arg(long)]
+    pub dtype: Option<String>,
+    /// sd15, sdxl-turbo or all.
+    #[arg(long, default_value = "all")]
+    pub arch: String,
+    #[arg(long, default_value_t = 512)]
+    pub size: usize,
+    #[arg(long, default_value_t = 25)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 0.6)]
+    pub strength: f64,
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Use the tiny test model instead, at most 64 px (checks the command on a machine
+    /// without a GPU; its times mean nothing).
+    #[arg(long)]
+    pub tiny: bool,
+}
+
+#[cfg(feature = "engine")]
+pub fn run(a: &SdArgs) -> anyhow::Result<()> {
+    use std::time::Instant;
+
+    use articket_engine::{Arch, Engine, Img2Img, Sampler};
+
+    let device = articket_engine::device(&a.device)?;
+    let dtype = articket_engine::dtype(&device, a.dtype.as_deref())?;
+    let archs: Vec<Arch> = match a.arch.as_str() {
+        "sd15" => vec![Arch::Sd15],
+        "sdxl-turbo" => vec![Arch::SdxlTurbo],
+        "all" => vec![Arch::Sd15, Arch::SdxlTurbo],
+        other => anyhow::bail!("unknown --arch {other}; use sd15, sdxl-turbo or all"),
+    };
+    let gpu = gpu_name();
+    println!(
+        "device {} ({}), {:?}, {} steps at strength {}, {} rounds",
+        a.device, gpu, dtype, a.steps, a.strength, a.rounds
+    );
+    let memory = MemoryWatch::start(!device.is_cpu());
+    let tiny_dir = tempfile::tempdir()?;
+    for arch in if a.tiny { vec![Arch::Sd15] } else { archs } {
+        let started = Instant::now();
+        let engine = if a.tiny {
+            articket_engine::tiny::write_tiny_sd(tiny_dir.path())?;
+            Engine::load(tiny_dir.path(), &device, dtype, articket_engine::FLASH_ATTN)?
+        } else {
+            Engine::random(arch, &device, dtype, articket_engine::FLASH_ATTN)?
+        };
+        let m = engine.size_multiple();
+        // The tiny VAE only halves the picture, so its attention runs over 16 times as
+        // many positions as a real model's: keep it small.
+        let wanted = if a.tiny { a.size.min(64) } else { a.size };
+        let size = (wanted / m).max(1) * m;
+        let name = if a.tiny {
+            "tiny".to_owned()
+        } else {
+            format!("{arch:?}")
+        };
+        println!(
+            "\n{name}: built in {:.1} s, {size}x{size}",
+            started.elapsed().as_secs_f64()
+        );
+        let photo = articket_style::samples::portrait(
+            size as u32,
+            size as u32,
+            articket_style::samples::LOOKS[0],
+        );
+        let jobs: Vec<Img2Img> = ["cubist", "impressionist", "post-impressionist", "pop art"]
+            .iter()
+            .enumerate()
+            .map(|(i, style)| Img2Img {
+                image: photo.clone(),
+                prompt: format!("a {style} portrait of a person"),
+                negative_prompt: "photo, blurry".into(),
+                steps: a.steps,
+                strength: a.strength,
+                cfg_scale: 7.0,
+                seed: i as u64,
+                sampler: Sampler::Ddim,
+                width: size,
+                height: size,
+            })
+            .collect();
+        // Warm-up: kernels, allocator, caches.
+        engine.img2img(&jobs[..1], &mut |_, _| {})?;
+        let (mut batched, mut sequential) = (Vec::new(), Vec::new());
+        for _ in 0..a.rounds.max(1) {
+            let t = Instant::now();
+            engine.img2img(&jobs, &mut |_, _| {})?;
+            batched.push(t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            for j in &jobs {
+                engine.img2img(std::slice::from_ref(j), &mut |_, _| {})?;
+            }
+            sequential.push(t.elapsed().as_secs_f64());
+        }
+        let (b, s) = (median(&mut batched), median(&mut sequential));
+        println!(
+            "  4 painters batched:     {:8.3} s  {:6.2} images/s",
+            b,
+            4.0 / b
+        );
+        println!(
+            "  4 painters one by one:  {:8.3} s  {:6.2} images/s",
+            s,
+            4.0 / s
+        );
+        println!("  batched is {:.2}x faster", s / b);
+        if arch == Arch::Sd15 && !a.tiny && !device.is_cpu() {
+            println!(
+                "  target: 4 painters < 1.0 s on one H100: {}",
+                if b < 1.0 { "PASS" } else { "FAIL" }
+            );
+        }
+    }
+    if let Some((base, peak)) = memory.stop() {
+        println!(
+            "\npeak GPU memory: {peak} MiB (before the benchmark: {base} MiB; from nvidia-smi)"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "engine"))]
+pub fn run(_: &SdArgs) -> anyhow::Result<()> {
+    anyhow::bail!("this build has no engine; build with `--features engine` (or `cuda` for a GPU)")
+}
+
+#[cfg(feature = "engine")]
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+#[cfg(feature = "engine")]
+fn gpu_name() -> String {
+    std::process::Command::new("nvidia-smi")
+        .args(["--query-gpu=name", "--format=csv,noheader"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_owned()
+        })
+        .unwrap_or_else(|| "no NVIDIA GPU".into())
+}
+
+/// Polls `nvidia-smi` for the memory in use, keeping the peak.
+#[cfg(feature = "engine")]
+struct MemoryWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<(u64, u64)>>,
+}
+
+#[cfg(feature = "engine")]
+impl MemoryWatch {
+    fn start(enabled: bool) -> MemoryWatch {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let used = || -> Option<u64> {
+            let o = std::process::Command::new("nvidia-smi")
+                .args(["--query-gpu=memory.used", "--format=csv,noheader,nounits"])
+                .output()
+                .ok()?;
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()?
+                .trim()
+                .parse()
+                .ok()
+        };
+        let thread = (enabled && used().is_some()).then(|| {
+            std::thread::spawn(move || {
+                let base = used().unwrap_or(0);
+                let mut peak = base;
+                while !flag.load(Ordering::Relaxed) {
+                    peak = peak.max(used().unwrap_or(0));
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                (base, peak)
+            })
+        });
+        MemoryWatch { stop, thread }
+    }
+
+    fn stop(mut self) -> Option<(u64, u64)> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take()?.join().ok()
+    }
+}
