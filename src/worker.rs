@@ -11,6 +11,9 @@ pub struct WorkerArgs {
     /// Optional CLIP model (transformers layout) answering interrogate with "clip".
     #[arg(long)]
     pub clip_dir: Option<PathBuf>,
+    /// Optional BLIP captioning model (transformers layout) answering "blip".
+    #[arg(long)]
+    pub blip_dir: Option<PathBuf>,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cuda:0")]
     pub device: String,
@@ -36,7 +39,9 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
     use std::sync::Arc;
 
     use anyhow::Context as _;
-    use articket_engine::{caption::ClipCaptioner, worker, Engine, EngineService};
+    use articket_engine::blip::BlipCaptioner;
+    use articket_engine::caption::{Captioners, ClipCaptioner};
+    use articket_engine::{worker, Engine, EngineService};
 
     let device = articket_engine::device(&args.device)?;
     let dtype = articket_engine::dtype(&device, args.dtype.as_deref())?;
@@ -50,10 +55,20 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
         dtype,
         started.elapsed().as_secs_f64()
     );
-    let captioner: Option<Arc<dyn worker::Captioner>> = match &args.clip_dir {
-        Some(dir) => Some(Arc::new(ClipCaptioner::load(dir, &device)?)),
-        None => None,
+    let captioners = Captioners {
+        clip: args
+            .clip_dir
+            .as_deref()
+            .map(|d| ClipCaptioner::load(d, &device))
+            .transpose()?,
+        blip: args
+            .blip_dir
+            .as_deref()
+            .map(|d| BlipCaptioner::load(d, &device))
+            .transpose()?,
     };
+    let captioner: Option<Arc<dyn worker::Captioner>> =
+        (!captioners.is_empty()).then(|| Arc::new(captioners) as Arc<dyn worker::Captioner>);
     let service = EngineService::start(
         engine,
         args.queue,

@@ -217,11 +217,18 @@ impl A1111Pool {
             let timeout = Duration::from_secs(settings.caption_timeout_secs);
             let jpeg = photo_jpeg(job);
             let result = match settings.captioner {
-                Captioner::Blip => blip_caption(&self.shared.http, &settings.blip_url, jpeg, timeout).await,
-                Captioner::Clip => match self.acquire(&job.visit_id, progress).await {
-                    Ok(slot) => slot.server().interrogate(&encode_base64(&jpeg), "clip", timeout).await,
-                    Err(e) => Err(CallError::Network(e.to_string())),
-                },
+                Captioner::Blip if !settings.blip_url.is_empty() => {
+                    blip_caption(&self.shared.http, &settings.blip_url, jpeg, timeout).await
+                }
+                // Without a BLIP server, ask the painting servers: `articket worker`
+                // answers interrogate with model "blip" too.
+                Captioner::Blip | Captioner::Clip => {
+                    let model = if settings.captioner == Captioner::Blip { "blip" } else { "clip" };
+                    match self.acquire(&job.visit_id, progress).await {
+                        Ok(slot) => slot.server().interrogate(&encode_base64(&jpeg), model, timeout).await,
+                        Err(e) => Err(CallError::Network(e.to_string())),
+                    }
+                }
                 Captioner::None => unreachable!(),
             };
             match result.map(|c| clean_caption(&c)) {

@@ -48,7 +48,9 @@ pub enum Dispatch {
 pub enum Captioner {
     /// The server's `POST /sdapi/v1/interrogate` with model "clip".
     Clip,
-    /// A separate BLIP server: multipart upload in, JSON `{"caption": ...}` out.
+    /// A separate BLIP server at `blip_url` (multipart upload in, JSON `{"caption"}`
+    /// out), or, with no `blip_url`, the servers' interrogate with model "blip"
+    /// (`articket worker` has it; A1111 does not).
     Blip,
     /// No caption: the neutral subject phrase.
     None,
@@ -104,7 +106,8 @@ pub struct A1111Settings {
     pub servers: Vec<ServerSettings>,
     pub dispatch: Dispatch,
     pub captioner: Captioner,
-    /// The BLIP server's captioning endpoint, for `captioner = "blip"`.
+    /// The BLIP server's captioning endpoint, for `captioner = "blip"`; empty: ask the
+    /// painting servers' interrogate for "blip".
     pub blip_url: String,
     /// The phrase used when there is no caption or captioning fails.
     pub neutral_caption: String,
@@ -151,10 +154,12 @@ impl A1111Settings {
                 ));
             }
         }
-        if self.captioner == Captioner::Blip && self.blip_url.is_empty() {
+        if !self.blip_url.is_empty()
+            && !(self.blip_url.starts_with("http://") || self.blip_url.starts_with("https://"))
+        {
             return Err((
                 "blip_url".into(),
-                "captioner = \"blip\" needs the BLIP server's URL".into(),
+                "must start with http:// or https://".into(),
             ));
         }
         if self.max_in_flight == 0 {

@@ -10,13 +10,14 @@ use articket_a1111::{A1111Settings, SeedPolicy};
 use articket_style::{BoxFuture, PaintJob, Painter, Progress, StyleError, Stylizer, Update};
 use image::RgbImage;
 
-use crate::caption::ClipCaptioner;
+use crate::worker::Captioner;
 use crate::{EngineError, EngineService, Img2Img, Sampler};
 
 pub struct LocalBackend {
     service: EngineService,
     settings: A1111Settings,
-    captioner: Option<Arc<ClipCaptioner>>,
+    /// The captioners, and which one `[ai] captioner` picks ("clip", "blip").
+    captioner: Option<Arc<dyn Captioner>>,
     /// Recent visits' captions, so a visit's painters share one.
     captions: Mutex<VecDeque<(Arc<str>, String)>>,
 }
@@ -27,7 +28,7 @@ impl LocalBackend {
     pub fn new(
         service: EngineService,
         settings: A1111Settings,
-        captioner: Option<Arc<ClipCaptioner>>,
+        captioner: Option<Arc<dyn Captioner>>,
     ) -> LocalBackend {
         for p in Painter::ALL {
             let name = &settings.generation(p).sampler;
@@ -43,10 +44,15 @@ impl LocalBackend {
         }
     }
 
-    /// The visit's caption from CLIP, made once; the neutral phrase without a captioner
-    /// or when captioning fails.
+    /// The visit's caption from the captioner `[ai] captioner` names, made once; the
+    /// neutral phrase without one or when captioning fails.
     async fn caption(&self, job: &PaintJob) -> String {
         let neutral = self.settings.neutral_caption.clone();
+        let model = match self.settings.captioner {
+            articket_a1111::Captioner::Clip => "clip",
+            articket_a1111::Captioner::Blip => "blip",
+            articket_a1111::Captioner::None => return neutral,
+        };
         let Some(captioner) = self.captioner.clone() else {
             return neutral;
         };
@@ -60,9 +66,16 @@ impl LocalBackend {
             return c.clone();
         }
         let photo = job.photo.clone();
-        let caption = match tokio::task::spawn_blocking(move || captioner.caption(&photo)).await {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => {
+        let caption = match tokio::task::spawn_blocking(move || captioner.caption(&photo, model))
+            .await
+        {
+            Ok(Some(Ok(c))) if !c.is_empty() => c,
+            Ok(Some(Ok(_))) => neutral,
+            Ok(None) => {
+                tracing::warn!(visit_id = %job.visit_id, "no {model} captioner is loaded; using the neutral phrase");
+                neutral
+            }
+            Ok(Some(Err(e))) => {
                 tracing::warn!(visit_id = %job.visit_id, "captioning failed, using the neutral phrase: {e}");
                 neutral
             }

@@ -196,8 +196,25 @@ impl ClipCaptioner {
     }
 }
 
-impl Captioner for ClipCaptioner {
+/// Every captioner a worker or the local backend has, by A1111 model name.
+#[derive(Default)]
+pub struct Captioners {
+    pub clip: Option<ClipCaptioner>,
+    pub blip: Option<crate::blip::BlipCaptioner>,
+}
+
+impl Captioners {
+    pub fn is_empty(&self) -> bool {
+        self.clip.is_none() && self.blip.is_none()
+    }
+}
+
+impl Captioner for Captioners {
     fn caption(&self, image: &RgbImage, model: &str) -> Option<Result<String, EngineError>> {
-        (model == "clip").then(|| ClipCaptioner::caption(self, image))
+        match model {
+            "clip" => self.clip.as_ref().map(|c| c.caption(image)),
+            "blip" => self.blip.as_ref().map(|b| b.caption(image)),
+            _ => None,
+        }
     }
 }

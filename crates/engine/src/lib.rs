@@ -11,6 +11,7 @@
 //! same code, slowly, and is what the tests use.
 
 pub mod backend;
+pub mod blip;
 pub mod caption;
 pub mod config;
 pub mod latent;

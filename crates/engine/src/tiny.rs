@@ -225,3 +225,94 @@ pub fn write_tiny_clip(dir: &Path) -> candle_core::Result<()> {
     )?;
     Ok(())
 }
+
+/// Writes a tiny BLIP captioning model into `dir`, in the transformers layout, with a
+/// WordPiece (BERT-style) `tokenizer.json` over single characters.
+pub fn write_tiny_blip(dir: &Path) -> candle_core::Result<()> {
+    use candle_transformers::models::{blip, blip_text};
+    std::fs::create_dir_all(dir)?;
+    let mut vocab = serde_json::Map::new();
+    for (i, t) in ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]"]
+        .iter()
+        .enumerate()
+    {
+        vocab.insert(t.to_string(), json!(i));
+    }
+    for c in ALPHABET.chars() {
+        let n = vocab.len();
+        vocab.insert(c.to_string(), json!(n));
+        vocab.insert(format!("##{c}"), json!(n + 1));
+    }
+    let vocab_size = vocab.len();
+    let (sep, bos) = (3u32, 5u32);
+    let config = json!({
+        "architectures": ["BlipForConditionalGeneration"], "model_type": "blip",
+        "projection_dim": 16, "image_text_hidden_size": 16,
+        "text_config": {"vocab_size": vocab_size, "hidden_size": 32, "encoder_hidden_size": 32,
+                        "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+                        "max_position_embeddings": 64, "hidden_act": "gelu", "layer_norm_eps": 1e-12,
+                        "bos_token_id": bos, "sep_token_id": sep, "pad_token_id": 0},
+        "vision_config": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+                          "num_attention_heads": 4, "image_size": 32, "patch_size": 8,
+                          "hidden_act": "gelu", "layer_norm_eps": 1e-5}
+    });
+    std::fs::write(
+        dir.join("config.json"),
+        serde_json::to_vec_pretty(&config).expect("json"),
+    )?;
+    let cfg = blip::Config {
+        text_config: blip_text::Config {
+            vocab_size,
+            hidden_size: 32,
+            encoder_hidden_size: 32,
+            intermediate_size: 64,
+            projection_dim: 16,
+            num_hidden_layers: 2,
+            num_attention_heads: 4,
+            max_position_embeddings: 64,
+            hidden_act: candle_nn::Activation::Gelu,
+            layer_norm_eps: 1e-12,
+            is_decoder: true,
+        },
+        vision_config: blip::VisionConfig {
+            hidden_size: 32,
+            intermediate_size: 64,
+            projection_dim: 16,
+            num_hidden_layers: 2,
+            num_attention_heads: 4,
+            image_size: 32,
+            patch_size: 8,
+            hidden_act: candle_nn::Activation::Gelu,
+            layer_norm_eps: 1e-5,
+        },
+        projection_dim: 16,
+        image_text_hidden_size: 16,
+    };
+    let vm = VarMap::new();
+    blip::BlipForConditionalGeneration::new(
+        &cfg,
+        VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
+    )?;
+    vm.save(dir.join("model.safetensors"))?;
+    let special = |id: usize, content: &str| {
+        json!({"id": id, "content": content, "single_word": false, "lstrip": false,
+               "rstrip": false, "normalized": false, "special": true})
+    };
+    let tokenizer = json!({
+        "version": "1.0", "truncation": null, "padding": null,
+        "added_tokens": [special(0, "[PAD]"), special(1, "[UNK]"), special(2, "[CLS]"),
+                         special(3, "[SEP]"), special(4, "[MASK]"), special(5, "[DEC]")],
+        "normalizer": {"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true,
+                       "strip_accents": null, "lowercase": true},
+        "pre_tokenizer": {"type": "BertPreTokenizer"},
+        "post_processor": null,
+        "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": true},
+        "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+                  "max_input_chars_per_word": 100, "vocab": vocab}
+    });
+    std::fs::write(
+        dir.join("tokenizer.json"),
+        serde_json::to_vec_pretty(&tokenizer).expect("json"),
+    )?;
+    Ok(())
+}

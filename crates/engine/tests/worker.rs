@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use articket_a1111::{A1111Pool, A1111Settings, Captioner as CaptionSource, ServerSettings};
 use articket_engine::backend::LocalBackend;
-use articket_engine::caption::{ClipCaptioner, DETAILS, MOODS, SUBJECTS};
+use articket_engine::blip::BlipCaptioner;
+use articket_engine::caption::{Captioners, ClipCaptioner, DETAILS, MOODS, SUBJECTS};
 use articket_engine::{tiny, worker, Engine, EngineService};
 use articket_style::{PaintJob, Painter, Stylizer};
 use candle_core::{DType, Device};
@@ -24,10 +25,14 @@ async fn start_worker() -> Running {
     let dir = tempfile::tempdir().unwrap();
     tiny::write_tiny_sd(&dir.path().join("sd")).unwrap();
     tiny::write_tiny_clip(&dir.path().join("clip")).unwrap();
+    tiny::write_tiny_blip(&dir.path().join("blip")).unwrap();
     let engine = Engine::load(&dir.path().join("sd"), &Device::Cpu, DType::F32, false).unwrap();
     let service = EngineService::start(engine, 16, 8, Duration::from_millis(30));
-    let captioner = ClipCaptioner::load(&dir.path().join("clip"), &Device::Cpu).unwrap();
-    let app = worker::router(service.clone(), Some(Arc::new(captioner)), None);
+    let captioners = Captioners {
+        clip: Some(ClipCaptioner::load(&dir.path().join("clip"), &Device::Cpu).unwrap()),
+        blip: Some(BlipCaptioner::load(&dir.path().join("blip"), &Device::Cpu).unwrap()),
+    };
+    let app = worker::router(service.clone(), Some(Arc::new(captioners)), None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -93,6 +98,13 @@ async fn the_booths_server_pool_paints_and_captions_through_the_worker() {
         // 96×128 at long side 64, multiples of 64: 64×64.
         assert_eq!(p.unwrap().dimensions(), (64, 64));
     }
+    // captioner = "blip" without a BLIP server asks the worker's interrogate for BLIP.
+    let mut s = settings_for(w.addr);
+    s.captioner = CaptionSource::Blip;
+    let pool = A1111Pool::start(s).await.unwrap();
+    pool.paint(job(Painter::Renoir), Arc::new(|_| {}))
+        .await
+        .unwrap();
 }
 
 async fn post(addr: SocketAddr, path: &str, body: Value) -> (u16, Value) {

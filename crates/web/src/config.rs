@@ -107,8 +107,10 @@ pub struct AiConfig {
 pub struct LocalSettings {
     /// A Stable Diffusion model in the diffusers layout (docs/models.md).
     pub model_dir: PathBuf,
-    /// Optional CLIP model (transformers layout) for captions; none: the neutral phrase.
+    /// Optional CLIP model (transformers layout) for `captioner = "clip"`.
     pub clip_dir: PathBuf,
+    /// Optional BLIP captioning model (transformers layout) for `captioner = "blip"`.
+    pub blip_dir: PathBuf,
     /// "cpu", "cuda" or "cuda:N".
     pub device: String,
     /// "f32", "f16" or "bf16"; empty: f32 on the CPU, bf16 on a GPU.
@@ -126,6 +128,7 @@ impl Default for LocalSettings {
         Self {
             model_dir: PathBuf::new(),
             clip_dir: PathBuf::new(),
+            blip_dir: PathBuf::new(),
             device: "cuda:0".into(),
             dtype: String::new(),
             queue: 16,

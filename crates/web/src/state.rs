@@ -179,7 +179,9 @@ impl AppState {
 /// Loads the model onto its device and starts the engine (`backend = "local"`).
 #[cfg(feature = "engine")]
 async fn local_backend(config: &Config) -> anyhow::Result<Arc<dyn Stylizer>> {
-    use articket_engine::{backend::LocalBackend, caption::ClipCaptioner, Engine, EngineService};
+    use articket_engine::blip::BlipCaptioner;
+    use articket_engine::caption::{Captioners, ClipCaptioner};
+    use articket_engine::{backend::LocalBackend, worker::Captioner, Engine, EngineService};
     let l = config.ai.local.clone();
     let (engine, captioner) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let device = articket_engine::device(&l.device)?;
@@ -192,11 +194,17 @@ async fn local_backend(config: &Config) -> anyhow::Result<Arc<dyn Stylizer>> {
             "Stable Diffusion model loaded in {:.1} s",
             started.elapsed().as_secs_f64()
         );
-        let captioner = if l.clip_dir.as_os_str().is_empty() {
-            None
-        } else {
-            Some(Arc::new(ClipCaptioner::load(&l.clip_dir, &device)?))
+        let dir = |p: &std::path::Path| (!p.as_os_str().is_empty()).then(|| p.to_owned());
+        let captioners = Captioners {
+            clip: dir(&l.clip_dir)
+                .map(|d| ClipCaptioner::load(&d, &device))
+                .transpose()?,
+            blip: dir(&l.blip_dir)
+                .map(|d| BlipCaptioner::load(&d, &device))
+                .transpose()?,
         };
+        let captioner: Option<Arc<dyn Captioner>> =
+            (!captioners.is_empty()).then(|| Arc::new(captioners) as Arc<dyn Captioner>);
         Ok((engine, captioner))
     })
     .await??;
