@@ -154,9 +154,8 @@ impl A1111Settings {
                 ));
             }
         }
-        if !self.blip_url.is_empty()
-            && !(self.blip_url.starts_with("http://") || self.blip_url.starts_with("https://"))
-        {
+        let url = &self.blip_url;
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             return Err((
                 "blip_url".into(),
                 "must start with http:// or https://".into(),
