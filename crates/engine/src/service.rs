@@ -78,12 +78,19 @@ impl EngineService {
                     }
                     let jobs: Vec<Img2Img> = batch.iter().map(|r| r.job.clone()).collect();
                     let count = jobs.len();
-                    let result = engine.img2img(&jobs, &mut |step, steps| {
-                        *shared.lock().unwrap() = DeviceProgress {
-                            job_count: count,
-                            step,
-                            steps,
-                        };
+                    // A panic inside candle must not take the device thread, and with it
+                    // every later painting, down with it.
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        engine.img2img(&jobs, &mut |step, steps| {
+                            *shared.lock().unwrap() = DeviceProgress {
+                                job_count: count,
+                                step,
+                                steps,
+                            };
+                        })
+                    }))
+                    .unwrap_or_else(|_| {
+                        Err(EngineError::Run("the engine panicked; see the log".into()))
                     });
                     *shared.lock().unwrap() = DeviceProgress::default();
                     match result {
