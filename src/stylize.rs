@@ -54,16 +54,21 @@ pub fn run(args: &StylizeArgs) -> anyhow::Result<()> {
             path.display()
         );
         paintings.push(TicketPainting {
+            painter: painter.id().into(),
             label_en: painter.name_en().into(),
             label_ko: painter.name_ko().into(),
             image: jpeg,
         });
     }
-    let ticket = TicketRenderer::new().phone_ticket_png(&TicketContent {
-        name: args.name.clone(),
-        date: chrono::Local::now().format("%Y.%m.%d").to_string(),
-        paintings,
-    })?;
+    let ticket = TicketRenderer::new()
+        .with_design(config.ticket.design())
+        .phone_ticket_png(&TicketContent {
+            name: args.name.clone(),
+            date: chrono::Local::now().format("%Y.%m.%d").to_string(),
+            serial: None,
+            link: None,
+            paintings,
+        })?;
     let path = out.join("ticket.png");
     std::fs::write(&path, ticket).with_context(|| format!("cannot write {}", path.display()))?;
     println!("ticket        {}", path.display());

@@ -116,6 +116,9 @@ pub struct Visit {
     pub ticket_file: Option<String>,
     pub created_at: i64,
     pub finished_at: Option<i64>,
+    /// The visit's running number in this booth (SQLite's rowid): the ticket's
+    /// "No. 0042".
+    pub number: i64,
     pub results: Vec<PainterResult>,
 }
 
@@ -358,7 +361,7 @@ impl Store {
         let conn = self.conn();
         let visit = conn
             .query_row(
-                "SELECT id, room_id, participant_token_hash, status, name, photo_file, ticket_file, created_at, finished_at
+                "SELECT id, room_id, participant_token_hash, status, name, photo_file, ticket_file, created_at, finished_at, rowid
                  FROM visits WHERE id = ?1",
                 [visit_id],
                 |r| {
@@ -372,6 +375,7 @@ impl Store {
                         ticket_file: r.get(6)?,
                         created_at: r.get(7)?,
                         finished_at: r.get(8)?,
+                        number: r.get(9)?,
                         results: Vec::new(),
                     })
                 },

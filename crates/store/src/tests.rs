@@ -102,6 +102,7 @@ fn a_visit_runs_from_waiting_to_done_and_survives_reopening() {
         ]
     );
     assert_eq!(visit.results[1].error.as_deref(), Some("boom"));
+    assert_eq!(visit.number, 1, "the first visit is No. 1");
     assert!(store.unfinished_visits().unwrap().is_empty());
 }
 

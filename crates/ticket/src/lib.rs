@@ -3,13 +3,14 @@
 //! Gothic, renamed "Articket Hangul" as its licence asks). Nothing depends on fonts
 //! installed on the booth machine, so every booth renders the same ticket.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
-use base64::Engine as _;
 use resvg::{tiny_skia, usvg};
 
+mod layout;
+mod names;
 mod sheet;
+pub use names::clean_name;
 pub use sheet::SheetRow;
 
 /// Width and height of the phone ticket, in pixels.
@@ -21,6 +22,9 @@ const FONT_FAMILY: &str = "Articket Hangul";
 
 /// One painter's result as it appears on a ticket.
 pub struct TicketPainting {
+    /// The painter's id ("picasso", "renoir", "vangogh", "lichtenstein"): picks its
+    /// theme colour.
+    pub painter: String,
     pub label_en: String,
     pub label_ko: String,
     /// The painting, JPEG or PNG bytes as stored.
@@ -30,9 +34,60 @@ pub struct TicketPainting {
 /// Everything a ticket shows.
 pub struct TicketContent {
     pub name: String,
-    /// Already formatted, e.g. "2026-11-25".
+    /// Already formatted, e.g. "2026.11.25".
     pub date: String,
+    /// The visit's running number, shown as "No. 0042".
+    pub serial: Option<i64>,
+    /// The visitor's own results page, drawn as a small QR code.
+    pub link: Option<String>,
     pub paintings: Vec<TicketPainting>,
+}
+
+/// What the booth's operator can change: the event, the colours, the footer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TicketDesign {
+    /// Shown under the title, e.g. "Campus Festival 2026".
+    pub event_name: String,
+    /// A line at the foot, e.g. "@articket.booth".
+    pub footer: String,
+    /// The ticket's background colour.
+    pub background: String,
+    /// The card the ticket is printed on.
+    pub paper: String,
+    pub ink: String,
+    /// Frame colours per painter id.
+    pub painter_colors: Vec<(String, String)>,
+}
+
+impl Default for TicketDesign {
+    fn default() -> Self {
+        Self {
+            event_name: String::new(),
+            footer: String::new(),
+            background: "#5e6cba".into(),
+            paper: "#fbf8f1".into(),
+            ink: "#2b2f5c".into(),
+            // The old service's painter colours.
+            painter_colors: [
+                ("picasso", "#CA0000"),
+                ("renoir", "#036B82"),
+                ("vangogh", "#E37900"),
+                ("lichtenstein", "#1A5934"),
+            ]
+            .iter()
+            .map(|(p, c)| (p.to_string(), c.to_string()))
+            .collect(),
+        }
+    }
+}
+
+impl TicketDesign {
+    fn color_of(&self, painter: &str) -> &str {
+        self.painter_colors
+            .iter()
+            .find(|(p, _)| p == painter)
+            .map_or(self.ink.as_str(), |(_, c)| c.as_str())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +102,7 @@ pub enum TicketError {
 #[derive(Clone)]
 pub struct TicketRenderer {
     fonts: Arc<usvg::fontdb::Database>,
+    design: Arc<TicketDesign>,
 }
 
 impl Default for TicketRenderer {
@@ -63,13 +119,25 @@ impl TicketRenderer {
         db.set_sans_serif_family(FONT_FAMILY);
         Self {
             fonts: Arc::new(db),
+            design: Arc::new(TicketDesign::default()),
         }
+    }
+
+    /// The same renderer with the operator's design.
+    pub fn with_design(mut self, design: TicketDesign) -> Self {
+        self.design = Arc::new(design);
+        self
     }
 
     /// Renders the portrait phone ticket as PNG bytes. CPU-bound.
     pub fn phone_ticket_png(&self, content: &TicketContent) -> Result<Vec<u8>, TicketError> {
-        let svg = phone_ticket_svg(content);
+        let svg = layout::phone_ticket_svg(content, &self.design);
         self.render_png(&svg)
+    }
+
+    /// The phone ticket's SVG, for golden tests and custom templates.
+    pub fn phone_ticket_svg(&self, content: &TicketContent) -> String {
+        layout::phone_ticket_svg(content, &self.design)
     }
 
     fn render_png(&self, svg: &str) -> Result<Vec<u8>, TicketError> {
@@ -87,71 +155,6 @@ impl TicketRenderer {
             .encode_png()
             .map_err(|e| TicketError::Encode(e.to_string()))
     }
-}
-
-/// The phone ticket layout: title band, a 2×2 grid of paintings with their painters'
-/// names, and the visitor's name and date at the foot.
-fn phone_ticket_svg(content: &TicketContent) -> String {
-    let (w, h) = PHONE_TICKET_SIZE;
-    let mut s = String::with_capacity(64 * 1024);
-    let _ = write!(
-        s,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="{FONT_FAMILY}">
-<rect width="{w}" height="{h}" fill="#5e6cba"/>
-<rect x="40" y="40" width="{iw}" height="{ih}" rx="36" fill="#fbf8f1"/>
-<text x="540" y="190" text-anchor="middle" font-size="96" font-weight="bold" letter-spacing="18" fill="#2b2f5c">ARTICKET</text>
-<text x="540" y="250" text-anchor="middle" font-size="34" fill="#6a6f9a">화가의 눈으로 본 나 · Me, as the painters saw me</text>
-"##,
-        iw = w - 80,
-        ih = h - 80,
-    );
-    // Four equal cells; fewer paintings leave the remaining cells as quiet placeholders.
-    let (cell_w, cell_h, gap, top) = (440.0, 560.0, 40.0, 320.0);
-    let left = (f64::from(w) - 2.0 * cell_w - gap) / 2.0;
-    for slot in 0..4 {
-        let x = left + (slot % 2) as f64 * (cell_w + gap);
-        let y = top + (slot / 2) as f64 * (cell_h + 110.0);
-        match content.paintings.get(slot) {
-            Some(p) => {
-                let mime = if p.image.starts_with(b"\x89PNG") {
-                    "image/png"
-                } else {
-                    "image/jpeg"
-                };
-                let data = base64::engine::general_purpose::STANDARD.encode(&p.image);
-                let _ = write!(
-                    s,
-                    r##"<rect x="{bx}" y="{by}" width="{bw}" height="{bh}" fill="#2b2f5c"/>
-<image x="{x}" y="{y}" width="{cell_w}" height="{cell_h}" preserveAspectRatio="xMidYMid slice" xlink:href="data:{mime};base64,{data}"/>
-<text x="{cx}" y="{ty}" text-anchor="middle" font-size="38" font-weight="bold" fill="#2b2f5c">{ko} · {en}</text>
-"##,
-                    bx = x - 6.0,
-                    by = y - 6.0,
-                    bw = cell_w + 12.0,
-                    bh = cell_h + 12.0,
-                    cx = x + cell_w / 2.0,
-                    ty = y + cell_h + 58.0,
-                    ko = xml_escape(&p.label_ko),
-                    en = xml_escape(&p.label_en),
-                );
-            }
-            None => {
-                let _ = writeln!(
-                    s,
-                    r##"<rect x="{x}" y="{y}" width="{cell_w}" height="{cell_h}" fill="#ebe6da"/>"##
-                );
-            }
-        }
-    }
-    let _ = write!(
-        s,
-        r##"<text x="540" y="1715" text-anchor="middle" font-size="72" font-weight="bold" fill="#2b2f5c">{name}</text>
-<text x="540" y="1790" text-anchor="middle" font-size="36" fill="#6a6f9a">{date}</text>
-</svg>"##,
-        name = xml_escape(&content.name),
-        date = xml_escape(&content.date),
-    );
-    s
 }
 
 /// Escapes text for SVG character data and attribute values.

@@ -1,65 +1,132 @@
 use super::*;
 use image::{Rgb, RgbImage};
 
-fn painting(color: [u8; 3]) -> TicketPainting {
-    let img = RgbImage::from_pixel(40, 50, Rgb(color));
+fn painting(painter: &str, color: [u8; 3]) -> TicketPainting {
+    let img = RgbImage::from_pixel(60, 80, Rgb(color));
     let mut jpeg = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
         .encode_image(&img)
         .unwrap();
     TicketPainting {
+        painter: painter.into(),
         label_en: "Picasso".into(),
         label_ko: "피카소".into(),
         image: jpeg,
     }
 }
 
-fn render(name: &str, paintings: Vec<TicketPainting>) -> image::RgbaImage {
-    let png = TicketRenderer::new()
-        .phone_ticket_png(&TicketContent {
-            name: name.into(),
-            date: "2026-11-25".into(),
-            paintings,
-        })
-        .unwrap();
+const COLORS: [[u8; 3]; 4] = [[200, 30, 30], [30, 30, 200], [30, 160, 30], [220, 200, 20]];
+
+fn content(name: &str, n: usize) -> TicketContent {
+    TicketContent {
+        name: name.into(),
+        date: "2026.11.25".into(),
+        serial: Some(42),
+        link: Some("http://192.168.0.12:8080/v/0123456789abcdef0123456789abcdef".into()),
+        paintings: (0..n).map(|i| painting("picasso", COLORS[i])).collect(),
+    }
+}
+
+fn render(c: &TicketContent) -> image::RgbaImage {
+    let png = TicketRenderer::new().phone_ticket_png(c).unwrap();
     image::load_from_memory(&png).unwrap().to_rgba8()
 }
 
 /// Counts dark "ink" pixels in the name band at the foot of the ticket.
 fn ink_in_name_band(img: &image::RgbaImage) -> usize {
-    (1640..1730)
-        .flat_map(|y| (100..980).map(move |x| (x, y)))
+    (1620..1720)
+        .flat_map(|y| (90..770).map(move |x| (x, y)))
         .filter(|&(x, y)| img.get_pixel(x, y)[0] < 120)
         .count()
 }
 
+fn close(p: &image::Rgba<u8>, c: [u8; 3]) -> bool {
+    (0..3).all(|i| p[i].abs_diff(c[i]) < 40)
+}
+
 #[test]
-fn phone_ticket_has_the_documented_size_and_shows_the_paintings() {
-    let img = render(
-        "Ada",
-        vec![painting([200, 30, 30]), painting([30, 30, 200])],
-    );
-    assert_eq!(img.dimensions(), PHONE_TICKET_SIZE);
-    // The centre of the first cell is the first painting's red.
-    let p = img.get_pixel(100 + 220, 320 + 280);
-    assert!(p[0] > 150 && p[2] < 90, "{p:?}");
-    let q = img.get_pixel(580 + 220, 320 + 280);
-    assert!(q[2] > 150 && q[0] < 90, "{q:?}");
+fn every_count_of_paintings_fills_its_cells_with_no_holes() {
+    for n in 1..=4 {
+        let img = render(&content("Ada", n));
+        assert_eq!(img.dimensions(), PHONE_TICKET_SIZE);
+        for (i, cell) in layout::cells(n, (80.0, 320.0, 920.0, 1240.0))
+            .iter()
+            .enumerate()
+        {
+            let p = img.get_pixel(
+                (cell.x + cell.w / 2.0) as u32,
+                (cell.y + cell.h / 2.0) as u32,
+            );
+            assert!(close(p, COLORS[i]), "{n} paintings, cell {i}: {p:?}");
+        }
+        // No empty placeholder cell anywhere: the paper colour never shows a grey box.
+        let placeholder = [0xeb, 0xe6, 0xda];
+        let greys = img
+            .pixels()
+            .filter(|p| p[0] == placeholder[0] && p[1] == placeholder[1] && p[2] == placeholder[2])
+            .count();
+        assert_eq!(greys, 0, "{n} paintings left a placeholder");
+    }
+}
+
+#[test]
+fn the_qr_code_leads_to_the_visitors_page() {
+    let c = content("Ada", 4);
+    let img = image::DynamicImage::ImageRgba8(render(&c)).to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(img);
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code on the ticket");
+    let (_, text) = grids[0].decode().unwrap();
+    assert_eq!(Some(text), c.link);
 }
 
 #[test]
 fn hangul_names_are_drawn_with_the_bundled_font() {
-    let hangul = ink_in_name_band(&render("김민지", vec![]));
+    let hangul = ink_in_name_band(&render(&content("김민지", 1)));
     assert!(hangul > 500, "Hangul name drew only {hangul} dark pixels");
-    assert_eq!(ink_in_name_band(&render("", vec![])), 0);
+    assert_eq!(ink_in_name_band(&render(&content("", 1))), 0);
+}
+
+#[test]
+fn a_forty_character_name_stays_inside_the_ticket() {
+    let long = "가나다라마바사아자차".repeat(4);
+    let img = render(&content(&long, 2));
+    assert!(ink_in_name_band(&img) > 500);
+    // Nothing is drawn over the QR code's column or past the card's edge.
+    let spill = (1620..1720)
+        .flat_map(|y| (40..60).chain(775..785).map(move |x| (x, y)))
+        .filter(|&(x, y)| img.get_pixel(x, y)[0] < 120)
+        .count();
+    assert_eq!(spill, 0);
 }
 
 #[test]
 fn markup_in_a_name_is_text_not_svg() {
-    let img = render("<script>alert(1)</script>&\"'", vec![]);
+    let img = render(&content("<script>alert(1)</script>&\"'", 1));
     assert!(ink_in_name_band(&img) > 500);
     assert_eq!(
         xml_escape("<a href='x'>&</a>"),
         "&lt;a href=&apos;x&apos;&gt;&amp;&lt;/a&gt;"
     );
+}
+
+#[test]
+fn the_design_sets_event_colours_and_painter_frames() {
+    let design = TicketDesign {
+        event_name: "Campus Festival 2026".into(),
+        footer: "@articket.booth".into(),
+        background: "#102030".into(),
+        ..TicketDesign::default()
+    };
+    let renderer = TicketRenderer::new().with_design(design);
+    let svg = renderer.phone_ticket_svg(&content("Ada", 1));
+    assert!(svg.contains("Campus Festival 2026") && svg.contains("@articket.booth"));
+    let png = renderer.phone_ticket_png(&content("Ada", 1)).unwrap();
+    let img = image::load_from_memory(&png).unwrap().to_rgba8();
+    assert!(close(img.get_pixel(10, 10), [0x10, 0x20, 0x30]));
+    // Picasso's frame is the old service's red, just outside the painting.
+    let cell = layout::cells(1, (80.0, 320.0, 920.0, 1240.0))[0];
+    let frame = img.get_pixel((cell.x - 4.0) as u32, (cell.y + cell.h / 2.0) as u32);
+    assert!(close(frame, [0xCA, 0, 0]), "{frame:?}");
+    assert!(svg.contains("No. 0042"));
 }

@@ -19,6 +19,7 @@ pub struct Config {
     pub upload: UploadConfig,
     pub kiosk: KioskConfig,
     pub painting: PaintingConfig,
+    pub ticket: TicketConfig,
     /// Read by [`AiConfig::from_value`]: its keys mix our own with the pool's.
     #[serde(skip)]
     pub ai: AiConfig,
@@ -85,6 +86,69 @@ pub struct PaintingConfig {
     pub visit_timeout_secs: u64,
     /// The built-in renderer's knobs per painter: `[painting.builtin.vangogh]` etc.
     pub builtin: articket_style::builtin::BuiltinParams,
+}
+
+/// `[ticket]`: what the operator can change on every ticket.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TicketConfig {
+    /// Shown under the title, e.g. "Campus Festival 2026". Empty: none.
+    pub event_name: String,
+    /// A line at the foot, e.g. an Instagram handle. Empty: none.
+    pub footer: String,
+    pub background: String,
+    pub paper: String,
+    pub ink: String,
+    /// Frame colours per painter.
+    pub picasso: String,
+    pub renoir: String,
+    pub vangogh: String,
+    pub lichtenstein: String,
+}
+
+impl Default for TicketConfig {
+    fn default() -> Self {
+        let d = articket_ticket::TicketDesign::default();
+        let color = |p: &str| {
+            d.painter_colors
+                .iter()
+                .find(|(q, _)| q == p)
+                .map(|(_, c)| c.clone())
+                .unwrap_or_default()
+        };
+        Self {
+            event_name: d.event_name.clone(),
+            footer: d.footer.clone(),
+            background: d.background.clone(),
+            paper: d.paper.clone(),
+            ink: d.ink.clone(),
+            picasso: color("picasso"),
+            renoir: color("renoir"),
+            vangogh: color("vangogh"),
+            lichtenstein: color("lichtenstein"),
+        }
+    }
+}
+
+impl TicketConfig {
+    pub fn design(&self) -> articket_ticket::TicketDesign {
+        articket_ticket::TicketDesign {
+            event_name: articket_ticket::clean_name(&self.event_name, 60),
+            footer: articket_ticket::clean_name(&self.footer, 80),
+            background: self.background.clone(),
+            paper: self.paper.clone(),
+            ink: self.ink.clone(),
+            painter_colors: [
+                ("picasso", &self.picasso),
+                ("renoir", &self.renoir),
+                ("vangogh", &self.vangogh),
+                ("lichtenstein", &self.lichtenstein),
+            ]
+            .iter()
+            .map(|(p, c)| (p.to_string(), c.to_string()))
+            .collect(),
+        }
+    }
 }
 
 /// `[ai]`: whether Stable Diffusion paints, and how.
@@ -434,6 +498,24 @@ impl Config {
                 ));
             }
         }
+        let t = &self.ticket;
+        for (key, value) in [
+            ("background", &t.background),
+            ("paper", &t.paper),
+            ("ink", &t.ink),
+            ("picasso", &t.picasso),
+            ("renoir", &t.renoir),
+            ("vangogh", &t.vangogh),
+            ("lichtenstein", &t.lichtenstein),
+        ] {
+            let hex = value.strip_prefix('#').unwrap_or("");
+            if hex.len() != 6 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(key_error(
+                    &format!("ticket.{key}"),
+                    format!("{value:?} is not a colour like \"#5E6CBA\""),
+                ));
+            }
+        }
         let ai = &self.ai;
         if let Err((key, message)) = ai.a1111.validate() {
             return Err(key_error(&format!("ai.{key}"), message));
@@ -644,6 +726,7 @@ mod tests {
                 if cfg!(feature = "engine") { "ai.local.model_dir" } else { "ai.backend" },
             ),
             ("[ai.local]\nqueue = \"x\"", &[], "ai.local.queue"),
+            ("[ticket]\nbackground = \"blue\"", &[], "ticket.background"),
             ("[ai]\nbackend = \"gpu\"", &[], "ai.backend"),
             ("[ai]\ndispatch = \"random\"", &[], "ai.dispatch"),
             ("[ai]\nservers = [{ url = \"gpu:7860\" }]", &[], "ai.servers[0].url"),

@@ -92,6 +92,7 @@ impl AppState {
             }
         };
         let base_url = crate::net::advertised_base_url(&config, local_addr);
+        let tickets = TicketRenderer::new().with_design(config.ticket.design());
         Ok(AppState(Arc::new(Inner {
             config,
             store: Arc::new(store),
@@ -99,7 +100,7 @@ impl AppState {
             stylizer,
             fallback,
             pool,
-            tickets: TicketRenderer::new(),
+            tickets,
             cpu,
             intake,
             base_url,

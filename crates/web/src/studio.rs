@@ -314,11 +314,14 @@ async fn finish_visit(state: &AppState, room_id: &str, visit_id: &str) -> AppRes
         let st = state.clone();
         let name = visit.name.clone().unwrap_or_default();
         let date = ticket_date(visit.created_at);
+        let number = visit.number;
+        let link = format!("{}/v/{}", state.base_url, visit.id);
         let rendered = state
             .cpu(move || -> Result<String, String> {
                 let mut paintings = Vec::new();
                 for (painter, file) in done {
                     paintings.push(TicketPainting {
+                        painter: painter.id().to_owned(),
                         label_en: painter.name_en().to_owned(),
                         label_ko: painter.name_ko().to_owned(),
                         image: st.store.files().read(&file).map_err(|e| e.to_string())?,
@@ -329,6 +332,8 @@ async fn finish_visit(state: &AppState, room_id: &str, visit_id: &str) -> AppRes
                     .phone_ticket_png(&TicketContent {
                         name,
                         date,
+                        serial: Some(number),
+                        link: Some(link),
                         paintings,
                     })
                     .map_err(|e| e.to_string())?;

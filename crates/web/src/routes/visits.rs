@@ -238,7 +238,10 @@ async fn read_form(mut multipart: Multipart, max_name_chars: usize) -> AppResult
         match field.name() {
             Some("photo") => form.photo = Some(field.bytes().await.map_err(too_large)?.to_vec()),
             Some("name") => {
-                form.name = clean_name(&field.text().await.map_err(too_large)?, max_name_chars)
+                form.name = articket_ticket::clean_name(
+                    &field.text().await.map_err(too_large)?,
+                    max_name_chars,
+                )
             }
             Some("painter") => {
                 let id = field.text().await.map_err(too_large)?;
@@ -256,34 +259,4 @@ async fn read_form(mut multipart: Multipart, max_name_chars: usize) -> AppResult
         }
     }
     Ok(form)
-}
-
-/// Trims, collapses whitespace, drops control and bidi-override characters (which
-/// could reorder the ticket's text), and cuts to `max` characters.
-pub fn clean_name(raw: &str, max: usize) -> String {
-    let is_bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}');
-    let kept: String = raw
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .filter(|&c| !is_bidi(c))
-        .collect();
-    kept.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .chars()
-        .take(max)
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::clean_name;
-
-    #[test]
-    fn names_are_cleaned_and_cut() {
-        assert_eq!(clean_name("  김 \n 민지 ", 24), "김 민지");
-        assert_eq!(clean_name("a\u{202E}b\u{0007}c", 24), "ab c");
-        assert_eq!(clean_name("abcdefghij", 4), "abcd");
-        assert_eq!(clean_name("\u{2067}\u{2069}", 4), "");
-    }
 }

@@ -1,0 +1,243 @@
+//! Ticket layouts, as SVG. Sizes are in pixels of the 1080×1920 phone ticket.
+//!
+//! The paintings' area adapts to how many painters succeeded, so a failed painter
+//! never leaves a hole: one painting large, two side by side, three as two over one,
+//! four as a 2×2 grid.
+
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+
+use crate::{xml_escape, TicketContent, TicketDesign, FONT_FAMILY, PHONE_TICKET_SIZE};
+
+/// A painting's place: its top-left corner and size (3:4).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cell {
+    pub x: f64,
+    pub y: f64,
+    pub w: f64,
+    pub h: f64,
+}
+
+/// Cells for `n` paintings inside the area (x, y, w, h), centred, 3:4 each.
+pub fn cells(n: usize, area: (f64, f64, f64, f64)) -> Vec<Cell> {
+    let (ax, ay, aw, ah) = area;
+    let gap = 40.0;
+    let label = 70.0; // room under each painting for its painter's name
+    let (cols, rows) = match n {
+        0 => return Vec::new(),
+        1 => (1, 1),
+        2 => (2, 1),
+        _ => (2, 2),
+    };
+    // The largest 3:4 cell that fits the grid.
+    let w_by_width = (aw - gap * (cols as f64 - 1.0)) / cols as f64;
+    let h_by_height = (ah - (gap + label) * rows as f64 + gap) / rows as f64;
+    let w = w_by_width.min(h_by_height * 0.75);
+    let h = w / 0.75;
+    let grid_h = rows as f64 * (h + label) + (rows as f64 - 1.0) * gap;
+    let top = ay + (ah - grid_h) / 2.0;
+    (0..n)
+        .map(|i| {
+            let (r, c) = (i / cols, i % cols);
+            // A lone painting on the last row sits in the middle.
+            let in_row = if r == rows - 1 { n - r * cols } else { cols };
+            let row_w = in_row as f64 * w + (in_row as f64 - 1.0) * gap;
+            let left = ax + (aw - row_w) / 2.0;
+            Cell {
+                x: left + c as f64 * (w + gap),
+                y: top + r as f64 * (h + label + gap),
+                w,
+                h,
+            }
+        })
+        .collect()
+}
+
+/// A rough width of `text` at 1 px font size: Hangul and CJK are square, Latin about
+/// half as wide. Enough to shrink a long name so it fits.
+fn em_width(text: &str) -> f64 {
+    text.chars()
+        .map(|c| match c as u32 {
+            0x1100..=0x11FF | 0x3130..=0x318F | 0xAC00..=0xD7A3 | 0x4E00..=0x9FFF => 1.0,
+            0x1F000..=0x1FAFF => 1.1,
+            _ if c.is_uppercase() => 0.68,
+            _ => 0.56,
+        })
+        .sum()
+}
+
+/// The font size at which `text` fits `width`, at most `max`.
+pub fn fit_font(text: &str, width: f64, max: f64) -> f64 {
+    let em = em_width(text).max(1.0);
+    (width / em).min(max).max(18.0)
+}
+
+fn qr_svg(link: &str, x: f64, y: f64, size: f64, ink: &str) -> String {
+    let Ok(code) = qrcode::QrCode::with_error_correction_level(link, qrcode::EcLevel::M) else {
+        return String::new();
+    };
+    let n = code.width();
+    let quiet = 2;
+    let module = size / (n + 2 * quiet) as f64;
+    let mut path = String::new();
+    for (i, color) in code.to_colors().iter().enumerate() {
+        if *color == qrcode::Color::Dark {
+            let (cx, cy) = ((i % n + quiet) as f64, (i / n + quiet) as f64);
+            let _ = write!(
+                path,
+                "M{:.2} {:.2}h{m:.2}v{m:.2}h-{m:.2}z",
+                x + cx * module,
+                y + cy * module,
+                m = module
+            );
+        }
+    }
+    format!(
+        r##"<rect x="{x}" y="{y}" width="{size}" height="{size}" rx="10" fill="#ffffff"/><path d="{path}" fill="{ink}"/>"##
+    )
+}
+
+fn image_data(bytes: &[u8]) -> (&'static str, String) {
+    let mime = if bytes.starts_with(b"\x89PNG") {
+        "image/png"
+    } else {
+        "image/jpeg"
+    };
+    (
+        mime,
+        base64::engine::general_purpose::STANDARD.encode(bytes),
+    )
+}
+
+/// The portrait phone ticket (1080×1920).
+pub fn phone_ticket_svg(content: &TicketContent, design: &TicketDesign) -> String {
+    let (w, h) = PHONE_TICKET_SIZE;
+    let (bg, paper, ink) = (&design.background, &design.paper, &design.ink);
+    let mut s = String::with_capacity(64 * 1024);
+    let _ = write!(
+        s,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="{FONT_FAMILY}">
+<rect width="{w}" height="{h}" fill="{bg}"/>
+<rect x="40" y="40" width="{iw}" height="{ih}" rx="36" fill="{paper}"/>
+<text x="540" y="180" text-anchor="middle" font-size="96" font-weight="bold" letter-spacing="18" fill="{ink}">ARTICKET</text>
+<text x="540" y="240" text-anchor="middle" font-size="34" fill="{ink}" fill-opacity="0.7">화가의 눈으로 본 나 · Me, as the painters saw me</text>
+"##,
+        iw = w - 80,
+        ih = h - 80,
+    );
+    if !design.event_name.is_empty() {
+        let size = fit_font(&design.event_name, 860.0, 36.0);
+        let _ = writeln!(
+            s,
+            r##"<text x="540" y="292" text-anchor="middle" font-size="{size:.1}" font-weight="bold" fill="{bg}">{}</text>"##,
+            xml_escape(&design.event_name)
+        );
+    }
+    for (p, cell) in content
+        .paintings
+        .iter()
+        .zip(cells(content.paintings.len(), (80.0, 320.0, 920.0, 1240.0)))
+    {
+        let color = design.color_of(&p.painter);
+        let (mime, data) = image_data(&p.image);
+        let label = format!("{} · {}", p.label_ko, p.label_en);
+        let size = fit_font(&label, cell.w, if cell.w > 500.0 { 48.0 } else { 38.0 });
+        let _ = write!(
+            s,
+            r##"<rect x="{bx:.1}" y="{by:.1}" width="{bw:.1}" height="{bh:.1}" rx="6" fill="{color}"/>
+<image x="{x:.1}" y="{y:.1}" width="{cw:.1}" height="{ch:.1}" preserveAspectRatio="xMidYMid slice" xlink:href="data:{mime};base64,{data}"/>
+<text x="{cx:.1}" y="{ty:.1}" text-anchor="middle" font-size="{size:.1}" font-weight="bold" fill="{color}">{label}</text>
+"##,
+            bx = cell.x - 8.0,
+            by = cell.y - 8.0,
+            bw = cell.w + 16.0,
+            bh = cell.h + 16.0,
+            x = cell.x,
+            y = cell.y,
+            cw = cell.w,
+            ch = cell.h,
+            cx = cell.x + cell.w / 2.0,
+            ty = cell.y + cell.h + 56.0,
+            label = xml_escape(&label),
+        );
+    }
+    // The foot: name and date on the left, the QR code to the visitor's page on the right.
+    let has_qr = content.link.is_some();
+    let text_center = if has_qr { 430.0 } else { 540.0 };
+    let name_width = if has_qr { 640.0 } else { 900.0 };
+    let name_size = fit_font(&content.name, name_width, 72.0);
+    let mut line = content.date.clone();
+    if let Some(n) = content.serial {
+        line = format!("{line}   No. {n:04}");
+    }
+    let _ = write!(
+        s,
+        r##"<text x="{text_center}" y="1700" text-anchor="middle" font-size="{name_size:.1}" font-weight="bold" fill="{ink}">{name}</text>
+<text x="{text_center}" y="1770" text-anchor="middle" font-size="36" fill="{ink}" fill-opacity="0.7">{line}</text>
+"##,
+        name = xml_escape(&content.name),
+        line = xml_escape(&line),
+    );
+    if let Some(link) = &content.link {
+        s.push_str(&qr_svg(link, 790.0, 1600.0, 200.0, ink));
+        s.push_str(r##"<text x="890" y="1830" text-anchor="middle" font-size="22" fill="#2b2f5c" fill-opacity="0.7">내 결과 · My results</text>"##);
+    }
+    if !design.footer.is_empty() {
+        let size = fit_font(&design.footer, 900.0, 30.0);
+        let _ = write!(
+            s,
+            r##"<text x="540" y="1860" text-anchor="middle" font-size="{size:.1}" fill="{ink}" fill-opacity="0.6">{}</text>"##,
+            xml_escape(&design.footer)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_never_overlap_and_stay_inside_the_area() {
+        let area = (80.0, 320.0, 920.0, 1240.0);
+        for n in 1..=4 {
+            let cs = cells(n, area);
+            assert_eq!(cs.len(), n);
+            for c in &cs {
+                assert!((c.w / c.h - 0.75).abs() < 1e-9);
+                assert!(
+                    c.x >= area.0 - 1e-9 && c.x + c.w <= area.0 + area.2 + 1e-9,
+                    "{n}: {c:?}"
+                );
+                assert!(
+                    c.y >= area.1 - 1e-9 && c.y + c.h + 70.0 <= area.1 + area.3 + 1e-9,
+                    "{n}: {c:?}"
+                );
+            }
+            for (i, a) in cs.iter().enumerate() {
+                for b in &cs[i + 1..] {
+                    let apart = a.x + a.w <= b.x
+                        || b.x + b.w <= a.x
+                        || a.y + a.h <= b.y
+                        || b.y + b.h <= a.y;
+                    assert!(apart, "{n}: {a:?} overlaps {b:?}");
+                }
+            }
+        }
+        // Fewer paintings are drawn larger.
+        assert!(cells(1, area)[0].w > cells(2, area)[0].w);
+        assert!(cells(2, area)[0].w >= cells(4, area)[0].w);
+        // Three: the third sits centred under the first two.
+        let three = cells(3, area);
+        assert!((three[2].x + three[2].w / 2.0 - (area.0 + area.2 / 2.0)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn long_names_get_smaller_type() {
+        assert_eq!(fit_font("Ada", 900.0, 72.0), 72.0);
+        let long = fit_font(&"가".repeat(40), 900.0, 72.0);
+        assert!(long < 30.0 && long * 40.0 <= 900.0 + 1e-6, "{long}");
+    }
+}
