@@ -354,3 +354,72 @@ fn paint_times(
         .map(|v| v.as_f64().context("ms must be numbers"))
         .collect()
 }
+
+/// The four sample paintings as stored (JPEG q90), for ticket benchmarks and samples.
+pub fn sample_ticket_paintings(look: usize) -> Vec<articket_ticket::TicketPainting> {
+    use articket_style::{builtin, samples, Painter};
+    let photo = samples::portrait(384, 512, samples::LOOKS[look % samples::LOOKS.len()]);
+    Painter::ALL
+        .iter()
+        .map(|&p| {
+            let img = builtin::render(p, &photo, 7, &builtin::BuiltinParams::default());
+            articket_ticket::TicketPainting {
+                painter: p.id().into(),
+                label_en: p.name_en().into(),
+                label_ko: p.name_ko().into(),
+                image: articket_intake::encode_jpeg(&img, 90).expect("jpeg"),
+            }
+        })
+        .collect()
+}
+
+/// `articket bench ticket`: the phone ticket's render time with four real paintings
+/// (the median of `rounds`); the target is 50 ms.
+pub fn ticket(rounds: usize, samples: Option<&Path>) -> anyhow::Result<()> {
+    let renderer = articket_ticket::TicketRenderer::new();
+    if let Some(dir) = samples {
+        // Each layout with real paintings from the built-in renderer.
+        std::fs::create_dir_all(dir)?;
+        for (n, look, name) in [
+            (4, 0, "김민지"),
+            (3, 1, "Ada Lovelace"),
+            (2, 2, "이서윤"),
+            (1, 0, "김민지 Minji"),
+        ] {
+            let mut paintings = sample_ticket_paintings(look);
+            paintings.truncate(n);
+            let png = renderer.phone_ticket_png(&articket_ticket::TicketContent {
+                name: name.into(),
+                date: "2026.11.25".into(),
+                serial: Some(42),
+                link: Some("http://192.168.0.12:8080/v/0123456789abcdef0123456789abcdef".into()),
+                paintings,
+            })?;
+            let path = dir.join(format!("ticket-{n}.png"));
+            std::fs::write(&path, png)?;
+            println!("wrote {}", path.display());
+        }
+    }
+    let content = articket_ticket::TicketContent {
+        name: "김민지 Minji".into(),
+        date: "2026.11.25".into(),
+        serial: Some(42),
+        link: Some("http://192.168.0.12:8080/v/0123456789abcdef0123456789abcdef".into()),
+        paintings: sample_ticket_paintings(0),
+    };
+    renderer.phone_ticket_png(&content)?;
+    let mut times = Vec::new();
+    for _ in 0..rounds.max(1) {
+        let t = Instant::now();
+        let png = renderer.phone_ticket_png(&content)?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+        std::hint::black_box(png);
+    }
+    let m = median(&mut times);
+    println!(
+        "phone ticket 1080x1920, 4 paintings, {} rounds: median {m:.1} ms",
+        times.len()
+    );
+    println!("target <= 50 ms: {}", verdict(m <= 50.0));
+    Ok(())
+}

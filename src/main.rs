@@ -91,6 +91,14 @@ enum BenchCommand {
     /// The candle engine at full size with random weights: 4 painters batched vs one
     /// by one, images/s and peak GPU memory (needs `--features engine` or `cuda`).
     Sd(bench_sd::SdArgs),
+    /// The phone ticket's render time with four real paintings (target: 50 ms).
+    Ticket {
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+        /// Also write docs-style samples of every layout (ticket-1..4.png) here.
+        #[arg(long)]
+        samples: Option<PathBuf>,
+    },
     /// (internal) One intake in a fresh process, printing its peak memory.
     #[command(hide = true)]
     IntakeMemory { file: PathBuf },
@@ -153,6 +161,9 @@ fn main() -> ExitCode {
         }),
         Some(Command::Bench(BenchCommand::IntakeMemory { file })) => bench::intake_memory(&file),
         Some(Command::Bench(BenchCommand::Sd(args))) => bench_sd::run(&args),
+        Some(Command::Bench(BenchCommand::Ticket { rounds, samples })) => {
+            bench::ticket(rounds, samples.as_deref())
+        }
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Worker(args)) => worker::run(args),
         None => serve(cli.serve),

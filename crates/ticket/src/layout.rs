@@ -110,8 +110,19 @@ fn image_data(bytes: &[u8]) -> (&'static str, String) {
     )
 }
 
-/// The portrait phone ticket (1080×1920).
+/// The portrait phone ticket (1080×1920), paintings inlined as data URLs.
 pub fn phone_ticket_svg(content: &TicketContent, design: &TicketDesign) -> String {
+    phone_ticket(content, design, true).0
+}
+
+/// The phone ticket's SVG and where each painting goes. With `inline_images` false the
+/// paintings are left out, for the renderer to composite them itself (resvg's bicubic
+/// image scaling is most of a ticket's render time).
+pub fn phone_ticket(
+    content: &TicketContent,
+    design: &TicketDesign,
+    inline_images: bool,
+) -> (String, Vec<Cell>) {
     let (w, h) = PHONE_TICKET_SIZE;
     let (bg, paper, ink) = (&design.background, &design.paper, &design.ink);
     let mut s = String::with_capacity(64 * 1024);
@@ -134,29 +145,31 @@ pub fn phone_ticket_svg(content: &TicketContent, design: &TicketDesign) -> Strin
             xml_escape(&design.event_name)
         );
     }
-    for (p, cell) in content
-        .paintings
-        .iter()
-        .zip(cells(content.paintings.len(), (80.0, 320.0, 920.0, 1240.0)))
-    {
+    let placed = cells(content.paintings.len(), (80.0, 320.0, 920.0, 1240.0));
+    for (p, cell) in content.paintings.iter().zip(placed.iter().copied()) {
         let color = design.color_of(&p.painter);
-        let (mime, data) = image_data(&p.image);
+        let image = if inline_images {
+            let (mime, data) = image_data(&p.image);
+            format!(
+                r##"<image x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" preserveAspectRatio="xMidYMid slice" xlink:href="data:{mime};base64,{data}"/>"##,
+                cell.x, cell.y, cell.w, cell.h
+            )
+        } else {
+            String::new()
+        };
         let label = format!("{} · {}", p.label_ko, p.label_en);
         let size = fit_font(&label, cell.w, if cell.w > 500.0 { 48.0 } else { 38.0 });
         let _ = write!(
             s,
             r##"<rect x="{bx:.1}" y="{by:.1}" width="{bw:.1}" height="{bh:.1}" rx="6" fill="{color}"/>
-<image x="{x:.1}" y="{y:.1}" width="{cw:.1}" height="{ch:.1}" preserveAspectRatio="xMidYMid slice" xlink:href="data:{mime};base64,{data}"/>
+{image_tag}
 <text x="{cx:.1}" y="{ty:.1}" text-anchor="middle" font-size="{size:.1}" font-weight="bold" fill="{color}">{label}</text>
 "##,
             bx = cell.x - 8.0,
             by = cell.y - 8.0,
             bw = cell.w + 16.0,
             bh = cell.h + 16.0,
-            x = cell.x,
-            y = cell.y,
-            cw = cell.w,
-            ch = cell.h,
+            image_tag = image,
             cx = cell.x + cell.w / 2.0,
             ty = cell.y + cell.h + 56.0,
             label = xml_escape(&label),
@@ -192,7 +205,7 @@ pub fn phone_ticket_svg(content: &TicketContent, design: &TicketDesign) -> Strin
         );
     }
     s.push_str("</svg>");
-    s
+    (s, placed)
 }
 
 #[cfg(test)]

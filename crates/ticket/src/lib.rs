@@ -9,6 +9,7 @@ use resvg::{tiny_skia, usvg};
 
 mod layout;
 mod names;
+mod paste;
 mod sheet;
 pub use names::clean_name;
 pub use sheet::SheetRow;
@@ -96,6 +97,8 @@ pub enum TicketError {
     Layout(String),
     #[error("the ticket could not be encoded: {0}")]
     Encode(String),
+    #[error("a painting could not be read: {0}")]
+    Painting(String),
 }
 
 /// Renders tickets. Holds the parsed fonts; build it once and share it.
@@ -131,8 +134,14 @@ impl TicketRenderer {
 
     /// Renders the portrait phone ticket as PNG bytes. CPU-bound.
     pub fn phone_ticket_png(&self, content: &TicketContent) -> Result<Vec<u8>, TicketError> {
-        let svg = layout::phone_ticket_svg(content, &self.design);
-        self.render_png(&svg)
+        let (svg, cells) = layout::phone_ticket(content, &self.design, false);
+        let mut pixmap = self.render_pixmap(&svg)?;
+        for (p, cell) in content.paintings.iter().zip(cells) {
+            paste::painting(&mut pixmap, &p.image, cell)?;
+        }
+        pixmap
+            .encode_png()
+            .map_err(|e| TicketError::Encode(e.to_string()))
     }
 
     /// The phone ticket's SVG, for golden tests and custom templates.
@@ -141,6 +150,12 @@ impl TicketRenderer {
     }
 
     fn render_png(&self, svg: &str) -> Result<Vec<u8>, TicketError> {
+        self.render_pixmap(svg)?
+            .encode_png()
+            .map_err(|e| TicketError::Encode(e.to_string()))
+    }
+
+    fn render_pixmap(&self, svg: &str) -> Result<tiny_skia::Pixmap, TicketError> {
         let options = usvg::Options {
             fontdb: self.fonts.clone(),
             ..usvg::Options::default()
@@ -151,9 +166,7 @@ impl TicketRenderer {
         let mut pixmap = tiny_skia::Pixmap::new(size.width(), size.height())
             .ok_or_else(|| TicketError::Layout("the ticket has no area".into()))?;
         resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
-        pixmap
-            .encode_png()
-            .map_err(|e| TicketError::Encode(e.to_string()))
+        Ok(pixmap)
     }
 }
 
