@@ -36,6 +36,15 @@ const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL,
         PRIMARY KEY (visit_id, painter)
     );",
+    // 2: the print log.
+    "CREATE TABLE prints (
+        id           INTEGER PRIMARY KEY,
+        visit_id     TEXT NOT NULL REFERENCES visits(id),
+        status       TEXT NOT NULL,
+        message      TEXT,
+        requested_at INTEGER NOT NULL
+    );
+    CREATE INDEX prints_by_visit ON prints(visit_id);",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -179,3 +179,42 @@ fn only_a_failed_painter_of_a_finished_visit_can_be_tried_again() {
     assert!(!store.retry_painter(&v, "renoir", 8).unwrap());
     assert_eq!(store.unfinished_visits().unwrap(), vec![v]);
 }
+
+#[test]
+fn prints_are_deduplicated_limited_and_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (r, v) = (id(), id());
+    store.create_room(&room(&r)).unwrap();
+    store.join_room(&r, &v, "p", 2).unwrap();
+    let PrintStart::Started(first) = store.begin_print(&v, 2, 10, 100).unwrap() else {
+        panic!("the first print starts")
+    };
+    // A second press while it prints, or just after, is the same print.
+    assert_eq!(
+        store.begin_print(&v, 2, 10, 101).unwrap(),
+        PrintStart::AlreadyPrinting(first)
+    );
+    store.finish_print(first, Ok(())).unwrap();
+    assert_eq!(
+        store.begin_print(&v, 2, 10, 105).unwrap(),
+        PrintStart::AlreadyPrinting(first)
+    );
+    // Later, a second copy is allowed; a failure does not use up the allowance.
+    let PrintStart::Started(second) = store.begin_print(&v, 2, 10, 200).unwrap() else {
+        panic!()
+    };
+    store.finish_print(second, Err("lp: paper out")).unwrap();
+    let PrintStart::Started(third) = store.begin_print(&v, 2, 10, 201).unwrap() else {
+        panic!()
+    };
+    store.finish_print(third, Ok(())).unwrap();
+    assert_eq!(
+        store.begin_print(&v, 2, 10, 400).unwrap(),
+        PrintStart::LimitReached(2)
+    );
+    let (log, printed, failed) = store.print_log(10).unwrap();
+    assert_eq!((printed, failed), (2, 1));
+    assert_eq!(log[1].message.as_deref(), Some("lp: paper out"));
+    assert_eq!(log[0].visit_number, 1);
+}

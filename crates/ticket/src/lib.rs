@@ -10,6 +10,8 @@ use resvg::{tiny_skia, usvg};
 mod layout;
 mod names;
 mod paste;
+mod print;
+pub use print::Paper;
 mod sheet;
 pub use names::clean_name;
 pub use sheet::SheetRow;
@@ -142,6 +144,36 @@ impl TicketRenderer {
         pixmap
             .encode_png()
             .map_err(|e| TicketError::Encode(e.to_string()))
+    }
+
+    /// The phone ticket on `paper` at 300 dpi, as PNG bytes.
+    pub fn print_png(&self, content: &TicketContent, paper: Paper) -> Result<Vec<u8>, TicketError> {
+        let page = paper.layout(&self.phone_ticket_rgb(content)?);
+        let mut png = Vec::new();
+        page.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .map_err(|e| TicketError::Encode(e.to_string()))?;
+        Ok(png)
+    }
+
+    /// The phone ticket on `paper` at 300 dpi, as a one-page PDF for `lp`.
+    pub fn print_pdf(&self, content: &TicketContent, paper: Paper) -> Result<Vec<u8>, TicketError> {
+        print::pdf(&paper.layout(&self.phone_ticket_rgb(content)?))
+    }
+
+    fn phone_ticket_rgb(&self, content: &TicketContent) -> Result<image::RgbImage, TicketError> {
+        let (svg, cells) = layout::phone_ticket(content, &self.design, false);
+        let mut pixmap = self.render_pixmap(&svg)?;
+        for (p, cell) in content.paintings.iter().zip(cells) {
+            paste::painting(&mut pixmap, &p.image, cell)?;
+        }
+        // The card is opaque, so dropping alpha loses nothing.
+        let rgb: Vec<u8> = pixmap
+            .data()
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect();
+        image::RgbImage::from_raw(pixmap.width(), pixmap.height(), rgb)
+            .ok_or_else(|| TicketError::Encode("pixmap size".into()))
     }
 
     /// The phone ticket's SVG, for golden tests and custom templates.

@@ -130,3 +130,39 @@ fn the_design_sets_event_colours_and_painter_frames() {
     assert!(close(frame, [0xCA, 0, 0]), "{frame:?}");
     assert!(svg.contains("No. 0042"));
 }
+
+#[test]
+fn printable_tickets_have_their_papers_size_at_300_dpi() {
+    let r = TicketRenderer::new();
+    let c = content("Ada", 4);
+    let a6 = image::load_from_memory(&r.print_png(&c, Paper::A6).unwrap()).unwrap();
+    assert_eq!(
+        (a6.width(), a6.height()),
+        (1240, 1748),
+        "105 x 148 mm at 300 dpi"
+    );
+    let receipt = image::load_from_memory(&r.print_png(&c, Paper::Receipt80).unwrap()).unwrap();
+    assert_eq!(receipt.width(), 945, "80 mm at 300 dpi");
+    // The first painting is on the page, scaled down with the ticket.
+    let pdf = r.print_pdf(&c, Paper::A6).unwrap();
+    assert!(pdf.starts_with(b"%PDF-1.4") && pdf.ends_with(b"%%EOF\n"));
+    let find = |needle: &[u8]| {
+        pdf.windows(needle.len())
+            .rposition(|w| w == needle)
+            .unwrap()
+    };
+    assert!(find(b"/MediaBox [0 0 297.60 419.52]") > 0, "A6 in points");
+    // The cross-reference table points at every object's first byte.
+    let tail = String::from_utf8(pdf[find(b"startxref\n")..].to_vec()).unwrap();
+    let xref_at: usize = tail.lines().nth(1).unwrap().parse().unwrap();
+    assert!(pdf[xref_at..].starts_with(b"xref"));
+    let table = String::from_utf8_lossy(&pdf[xref_at..]).into_owned();
+    for (i, line) in table.lines().skip(3).take(5).enumerate() {
+        let offset: usize = line[..10].parse().unwrap();
+        assert!(
+            pdf[offset..].starts_with(format!("{} 0 obj", i + 1).as_bytes()),
+            "object {}",
+            i + 1
+        );
+    }
+}
