@@ -6,6 +6,7 @@ mod util;
 mod bench;
 mod isolation;
 mod local_engine;
+mod print;
 mod restart;
 mod stable_diffusion;
 mod uploads;

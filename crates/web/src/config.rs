@@ -20,6 +20,7 @@ pub struct Config {
     pub kiosk: KioskConfig,
     pub painting: PaintingConfig,
     pub ticket: TicketConfig,
+    pub print: PrintConfig,
     /// Read by [`AiConfig::from_value`]: its keys mix our own with the pool's.
     #[serde(skip)]
     pub ai: AiConfig,
@@ -86,6 +87,49 @@ pub struct PaintingConfig {
     pub visit_timeout_secs: u64,
     /// The built-in renderer's knobs per painter: `[painting.builtin.vangogh]` etc.
     pub builtin: articket_style::builtin::BuiltinParams,
+}
+
+/// `[print]`: printing tickets at the kiosk through CUPS.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrintConfig {
+    /// Shows the kiosk's print button.
+    pub enabled: bool,
+    /// The CUPS queue (`lp -d`); empty: the system's default printer.
+    pub printer: String,
+    /// Print every ticket as soon as it is ready.
+    pub auto: bool,
+    pub copies: u32,
+    /// Prints one visit may have (failed ones do not count).
+    pub max_per_visit: u32,
+    pub paper: PaperConfig,
+    /// The print command; CUPS's `lp` unless the system names it otherwise.
+    pub command: String,
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PaperConfig {
+    /// 105 × 148 mm card.
+    A6,
+    /// 80 mm thermal receipt.
+    Receipt80,
+}
+
+impl Default for PrintConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            printer: String::new(),
+            auto: false,
+            copies: 1,
+            max_per_visit: 2,
+            paper: PaperConfig::A6,
+            command: "lp".into(),
+            timeout_secs: 30,
+        }
+    }
 }
 
 /// `[ticket]`: what the operator can change on every ticket.
@@ -497,6 +541,16 @@ impl Config {
                     "must be a plain base URL such as https://booth.example.org",
                 ));
             }
+        }
+        let pr = &self.print;
+        if !(1..=10).contains(&pr.copies) {
+            return Err(key_error("print.copies", "must be between 1 and 10"));
+        }
+        if pr.max_per_visit == 0 || pr.timeout_secs == 0 || pr.command.trim().is_empty() {
+            return Err(key_error(
+                "print.max_per_visit",
+                "max_per_visit, timeout_secs and command must be set",
+            ));
         }
         let t = &self.ticket;
         for (key, value) in [

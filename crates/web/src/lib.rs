@@ -9,6 +9,7 @@ mod auth;
 mod error;
 mod events;
 mod net;
+mod print;
 mod routes;
 mod state;
 mod studio;

@@ -303,39 +303,17 @@ async fn finish_visit(state: &AppState, room_id: &str, visit_id: &str) -> AppRes
     let Some(visit) = state.db(move |s| s.visit(&id)).await? else {
         return Ok(());
     };
-    let done: Vec<_> = visit
-        .results
-        .iter()
-        .filter_map(|r| Some((r.painter.parse::<Painter>().ok()?, r.image_file.clone()?)))
-        .collect();
-    let ticket_file = if done.is_empty() {
+    let has_results = visit.results.iter().any(|r| r.image_file.is_some());
+    let ticket_file = if !has_results {
         None
     } else {
         let st = state.clone();
-        let name = visit.name.clone().unwrap_or_default();
-        let date = ticket_date(visit.created_at);
-        let number = visit.number;
-        let link = format!("{}/v/{}", state.base_url, visit.id);
+        let v = visit.clone();
         let rendered = state
             .cpu(move || -> Result<String, String> {
-                let mut paintings = Vec::new();
-                for (painter, file) in done {
-                    paintings.push(TicketPainting {
-                        painter: painter.id().to_owned(),
-                        label_en: painter.name_en().to_owned(),
-                        label_ko: painter.name_ko().to_owned(),
-                        image: st.store.files().read(&file).map_err(|e| e.to_string())?,
-                    });
-                }
                 let png = st
                     .tickets
-                    .phone_ticket_png(&TicketContent {
-                        name,
-                        date,
-                        serial: Some(number),
-                        link: Some(link),
-                        paintings,
-                    })
+                    .phone_ticket_png(&ticket_content(&st, &v)?)
                     .map_err(|e| e.to_string())?;
                 st.store
                     .files()
@@ -363,7 +341,40 @@ async fn finish_visit(state: &AppState, room_id: &str, visit_id: &str) -> AppRes
             ticket_url: ticket_file.as_deref().map(file_url),
         },
     );
+    if ticket_file.is_some() && state.config.print.enabled && state.config.print.auto {
+        let (st, v) = (state.clone(), visit_id.to_owned());
+        tokio::spawn(async move {
+            match crate::print::print_visit(&st, &v).await {
+                Ok(outcome) => tracing::info!(visit_id = %v, "automatic print: {outcome:?}"),
+                Err(e) => tracing::error!(visit_id = %v, "automatic print failed: {}", e.msg),
+            }
+        });
+    }
     Ok(())
+}
+
+/// What a visit's ticket shows: its finished paintings, name, date, number and link.
+/// Reads the painting files, so call it off the async threads.
+pub fn ticket_content(state: &AppState, visit: &Visit) -> Result<TicketContent, String> {
+    let mut paintings = Vec::new();
+    for r in &visit.results {
+        let (Ok(painter), Some(file)) = (r.painter.parse::<Painter>(), &r.image_file) else {
+            continue;
+        };
+        paintings.push(TicketPainting {
+            painter: painter.id().to_owned(),
+            label_en: painter.name_en().to_owned(),
+            label_ko: painter.name_ko().to_owned(),
+            image: state.store.files().read(file).map_err(|e| e.to_string())?,
+        });
+    }
+    Ok(TicketContent {
+        name: visit.name.clone().unwrap_or_default(),
+        date: ticket_date(visit.created_at),
+        serial: Some(visit.number),
+        link: Some(format!("{}/v/{}", state.base_url, visit.id)),
+        paintings,
+    })
 }
 
 fn announce(

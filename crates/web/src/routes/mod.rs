@@ -43,8 +43,13 @@ async fn healthz(
             "visits_waiting": status.visits_waiting,
         })
     });
+    let prints = match state.db(|s| s.print_log(0)).await {
+        Ok((_, printed, failed)) => serde_json::json!({ "printed": printed, "failed": failed }),
+        Err(_) => serde_json::Value::Null,
+    };
     axum::Json(serde_json::json!({
         "status": "ok",
+        "prints": prints,
         "intake": {
             "workers": intake.workers,
             "queue": intake.queue,
@@ -70,6 +75,7 @@ pub fn router(state: AppState) -> Router {
             post(visits::upload_photo).layer(DefaultBodyLimit::max(upload_limit)),
         )
         .route("/visits/{visit_id}/finish", post(visits::finish))
+        .route("/visits/{visit_id}/print", post(visits::print))
         .route(
             "/visits/{visit_id}/painters/{painter}/retry",
             post(visits::retry_painter),

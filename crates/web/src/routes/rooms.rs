@@ -25,6 +25,8 @@ pub struct NewRoom {
     /// The kiosk resets after this long without activity in a visit.
     idle_reset_secs: u64,
     finished_hold_secs: u64,
+    /// The kiosk shows a print button.
+    print_enabled: bool,
 }
 
 /// `POST /api/rooms`: a fresh room for the next visitor.
@@ -48,6 +50,7 @@ pub async fn create(State(state): State<AppState>) -> AppResult<(StatusCode, Jso
             join_url,
             idle_reset_secs: state.config.kiosk.idle_reset_secs,
             finished_hold_secs: state.config.kiosk.finished_hold_secs,
+            print_enabled: state.config.print.enabled,
         }),
     ))
 }

@@ -199,6 +199,20 @@ pub async fn retry_painter(
     Ok(StatusCode::ACCEPTED)
 }
 
+/// `POST /api/visits/{visit_id}/print`: the kiosk prints the visit's ticket.
+pub async fn print(
+    State(state): State<AppState>,
+    Path(visit_id): Path<String>,
+    Query(q): Query<KioskQuery>,
+    headers: HeaderMap,
+) -> AppResult<Json<crate::print::PrintOutcome>> {
+    let (_, viewer) = visit_for(&state, &visit_id, &headers, q.kiosk_token.as_deref()).await?;
+    if viewer != Viewer::Kiosk {
+        return Err(AppError::no_access());
+    }
+    Ok(Json(crate::print::print_visit(&state, &visit_id).await?))
+}
+
 struct UploadForm {
     photo: Option<Vec<u8>>,
     name: String,

@@ -1,0 +1,149 @@
+//! Printing at the kiosk: the visit's ticket as a PDF, handed to CUPS with `lp`.
+//! Pressing print twice prints once; a visit has a limit; every print is logged; a
+//! broken printer is reported to the operator and never holds up the visit.
+
+use std::time::Duration;
+
+use articket_store::PrintStart;
+use articket_ticket::Paper;
+use serde::Serialize;
+
+use crate::config::PaperConfig;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::studio::{now, ticket_content};
+
+/// A second press within this many seconds of a print is the same print.
+const DEDUPE_SECS: i64 = 15;
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum PrintOutcome {
+    /// `lp` took the job; `message` is its answer ("request id is …").
+    Printed { message: String },
+    /// This visit is printing or just printed; nothing new was sent.
+    AlreadyPrinting,
+}
+
+/// Prints the visit's ticket once (see the module notes).
+pub async fn print_visit(state: &AppState, visit_id: &str) -> AppResult<PrintOutcome> {
+    let cfg = &state.config.print;
+    if !cfg.enabled {
+        return Err(AppError::new(
+            axum::http::StatusCode::CONFLICT,
+            "print-off",
+            "Printing is turned off on this booth ([print] enabled).",
+        ));
+    }
+    let id = visit_id.to_owned();
+    let visit = state
+        .db(move |s| s.visit(&id))
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    if visit.ticket_file.is_none() {
+        return Err(AppError::new(
+            axum::http::StatusCode::CONFLICT,
+            "no-ticket",
+            "There is no ticket to print yet.",
+        ));
+    }
+    let (id, max) = (visit_id.to_owned(), cfg.max_per_visit);
+    let print_id = match state
+        .db(move |s| s.begin_print(&id, max, DEDUPE_SECS, now()))
+        .await?
+    {
+        PrintStart::Started(id) => id,
+        PrintStart::AlreadyPrinting(_) => return Ok(PrintOutcome::AlreadyPrinting),
+        PrintStart::LimitReached(n) => {
+            return Err(AppError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "print-limit",
+                format!("This ticket was already printed {n} times, the limit for one visit."),
+            ))
+        }
+    };
+    let result = run_lp(state, &visit).await;
+    let outcome = result.as_ref().map(|_| ()).map_err(String::as_str);
+    state
+        .db({
+            let outcome = outcome.map_err(str::to_owned);
+            move |s| {
+                s.finish_print(
+                    print_id,
+                    outcome.as_ref().map(|_| ()).map_err(String::as_str),
+                )
+            }
+        })
+        .await?;
+    match result {
+        Ok(message) => Ok(PrintOutcome::Printed { message }),
+        Err(e) => {
+            tracing::error!(visit_id, "print failed: {e}");
+            Err(AppError::new(
+                axum::http::StatusCode::BAD_GATEWAY,
+                "print-failed",
+                format!("The printer did not take the ticket: {e}"),
+            ))
+        }
+    }
+}
+
+/// Renders the PDF and runs `lp`; the error is a sentence for the operator.
+async fn run_lp(state: &AppState, visit: &articket_store::Visit) -> Result<String, String> {
+    let cfg = state.config.print.clone();
+    let paper = match cfg.paper {
+        PaperConfig::A6 => Paper::A6,
+        PaperConfig::Receipt80 => Paper::Receipt80,
+    };
+    let (st, v) = (state.clone(), visit.clone());
+    let pdf = state
+        .cpu(move || -> Result<Vec<u8>, String> {
+            let content = ticket_content(&st, &v)?;
+            st.tickets
+                .print_pdf(&content, paper)
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| e.msg)??;
+    // A temporary file in the data folder, removed when this function returns.
+    let file = tempfile::Builder::new()
+        .prefix("print-")
+        .suffix(".pdf")
+        .tempfile_in(&state.config.server.data_dir)
+        .map_err(|e| format!("cannot write the PDF: {e}"))?;
+    std::fs::write(file.path(), &pdf).map_err(|e| format!("cannot write the PDF: {e}"))?;
+    let mut cmd = tokio::process::Command::new(&cfg.command);
+    if !cfg.printer.is_empty() {
+        cmd.arg("-d").arg(&cfg.printer);
+    }
+    cmd.arg("-n")
+        .arg(cfg.copies.to_string())
+        .arg("-t")
+        .arg(format!("Articket No. {:04}", visit.number))
+        .arg(file.path())
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(cfg.timeout_secs), cmd.output())
+        .await
+        .map_err(|_| {
+            format!(
+                "`{}` did not answer within {} s",
+                cfg.command, cfg.timeout_secs
+            )
+        })?
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => format!(
+                "`{}` is not installed (CUPS: apt install cups-client)",
+                cfg.command
+            ),
+            _ => format!("cannot run `{}`: {e}", cfg.command),
+        })?;
+    let stdout = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+    if output.status.success() {
+        Ok(stdout)
+    } else if stderr.is_empty() {
+        Err(format!("`{}` failed ({})", cfg.command, output.status))
+    } else {
+        Err(stderr)
+    }
+}

@@ -1,0 +1,167 @@
+//! Printing at the kiosk, with a stub `lp` that records its arguments and the file it
+//! was given, and a stub that fails like a printer with no paper.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::util::*;
+
+fn stub(dir: &Path, body: &str) -> String {
+    let path = dir.join("lp");
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.display().to_string()
+}
+
+async fn finished_visit(server: &TestServer) -> (Kiosk, Phone) {
+    let kiosk = Kiosk::open(server).await;
+    let mut socket = kiosk.socket(server).await;
+    let phone = Phone::join(server, &kiosk).await;
+    assert_eq!(
+        phone
+            .upload(server, "김민지", camera_photo(), "p.jpg")
+            .await
+            .status(),
+        202
+    );
+    events_until(&mut socket, Duration::from_secs(60), |e| {
+        is_type(e, "visit_done")
+    })
+    .await;
+    (kiosk, phone)
+}
+
+async fn press_print(server: &TestServer, kiosk: &Kiosk, visit_id: &str) -> (u16, Value) {
+    let res = reqwest::Client::new()
+        .post(server.url(&format!("/api/visits/{visit_id}/print")))
+        .bearer_auth(&kiosk.token)
+        .send()
+        .await
+        .unwrap();
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn printing_runs_a_stub_lp_that_records_its_arguments_once_per_press() {
+    let bin = tempfile::tempdir().unwrap();
+    let log = bin.path().join("calls.log");
+    let lp = stub(
+        bin.path(),
+        &format!(
+            r#"for a; do last="$a"; done
+echo "$@" >> "{log}"
+cp "$last" "{dir}/printed.pdf"
+echo "request id is booth-7 (1 file(s))""#,
+            log = log.display(),
+            dir = bin.path().display()
+        ),
+    );
+    let server = TestServer::start_with(|c| {
+        c.print.enabled = true;
+        c.print.command = lp;
+        c.print.printer = "booth".into();
+        c.print.copies = 2;
+    })
+    .await;
+    let (kiosk, phone) = finished_visit(&server).await;
+
+    let (status, body) = press_print(&server, &kiosk, &phone.visit_id).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "printed");
+    assert_eq!(body["message"], "request id is booth-7 (1 file(s))");
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let args: Vec<&str> = calls.trim().split(' ').collect();
+    assert_eq!(&args[..4], ["-d", "booth", "-n", "2"], "{calls}");
+    assert!(calls.contains("-t Articket No. "), "{calls}");
+    let pdf = std::fs::read(bin.path().join("printed.pdf")).unwrap();
+    assert!(pdf.starts_with(b"%PDF-"), "lp was given a PDF");
+    // The PDF was a temporary file: nothing is left in the data folder.
+    assert!(!std::fs::read_dir(&server.data_dir).unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with("print-")));
+
+    // A second press right away prints nothing new.
+    let (status, body) = press_print(&server, &kiosk, &phone.visit_id).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("already-printing"))
+    );
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 1);
+
+    // Only the kiosk may print.
+    let res = phone
+        .http
+        .post(server.url(&format!("/api/visits/{}/print", phone.visit_id)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let health: Value = reqwest::get(server.url("/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["prints"]["printed"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_printer_is_reported_and_the_visit_goes_on() {
+    let bin = tempfile::tempdir().unwrap();
+    let lp = stub(
+        bin.path(),
+        r#"echo "lp: Error - The printer is out of paper." >&2; exit 1"#,
+    );
+    let server = TestServer::start_with(|c| {
+        c.print.enabled = true;
+        c.print.command = lp;
+    })
+    .await;
+    let (kiosk, phone) = finished_visit(&server).await;
+    let (status, body) = press_print(&server, &kiosk, &phone.visit_id).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["code"], "print-failed");
+    assert!(
+        body["msg"].as_str().unwrap().contains("out of paper"),
+        "{body}"
+    );
+    // The visit is untouched and the failure is counted.
+    assert_eq!(phone.visit(&server).await["status"], "done");
+    let health: Value = reqwest::get(server.url("/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["prints"]["failed"], 1);
+
+    // No printing system at all: a clear message, not a crash.
+    let server = TestServer::start_with(|c| {
+        c.print.enabled = true;
+        c.print.command = "/nonexistent/lp".into();
+    })
+    .await;
+    let (kiosk, phone) = finished_visit(&server).await;
+    let (status, body) = press_print(&server, &kiosk, &phone.visit_id).await;
+    assert_eq!(status, 502);
+    assert!(
+        body["msg"].as_str().unwrap().contains("not installed"),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn printing_when_it_is_off_says_so() {
+    let server = TestServer::start().await;
+    let (kiosk, phone) = finished_visit(&server).await;
+    let (status, body) = press_print(&server, &kiosk, &phone.visit_id).await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("print-off")));
+}
