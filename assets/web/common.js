@@ -22,6 +22,10 @@ const T = {
   queueNext: ["곧 차례예요!", "You're next!"],
   queueAhead: (n) => [`앞에 ${n}명이 기다리고 있어요`, `${n} visitor${n === 1 ? "" : "s"} ahead of you`],
   tryAgain: ["다시 그리기", "Try again"],
+  printing: ["인쇄 중…", "Printing…"],
+  printed: ["인쇄를 보냈어요. 프린터에서 가져가세요!", "Sent to the printer. Pick it up there!"],
+  saveHintIos: ["티켓 이미지를 길게 눌러 '사진에 저장'을 고르세요.", "Press and hold the ticket, then choose Save to Photos."],
+  saved: ["저장했어요!", "Saved!"],
   offline: ["연결이 끊겼어요. 다시 연결하는 중…", "Connection lost. Reconnecting…"],
   errors: {
     "room-taken": ["이미 사용된 QR 코드예요. 키오스크의 새 코드를 스캔하세요.", "This QR code was already used. Please scan the new code on the kiosk."],
@@ -35,6 +39,10 @@ const T = {
     "intake-busy": ["지금 사진이 몰려 있어요. 잠시 후 다시 보내 주세요.", "The booth is busy with other photos. Please send yours again in a moment."],
     "painters-offline": ["지금은 그림 서버가 꺼져 있어요. 몇 분 뒤에 다시 시도해 주세요.", "The painting servers are offline right now. Please try again in a few minutes."],
     "nothing-to-retry": ["다시 그릴 그림이 없어요.", "There is nothing to try again."],
+    "print-off": ["이 부스는 인쇄를 하지 않아요.", "Printing is turned off on this booth."],
+    "print-limit": ["이 티켓은 이미 최대 횟수만큼 인쇄했어요.", "This ticket was already printed as many times as allowed."],
+    "print-failed": ["프린터 문제로 인쇄하지 못했어요. 운영자에게 알려 주세요.", null],
+    "no-ticket": ["아직 인쇄할 티켓이 없어요.", "There is no ticket to print yet."],
     "intake-failed": ["사진을 처리하지 못했어요. 다시 시도해 주세요.", "The photo could not be processed. Please try again."],
     "photo-corrupt": ["사진 파일이 손상되었어요. 다시 찍거나 골라 주세요.", "The photo file is damaged. Please take or choose it again."],
     "photo-already-received": ["이미 사진을 보냈어요.", "You already sent a photo."],
@@ -55,9 +63,12 @@ function say(el, pair) {
   el.append(ko, " ", en);
 }
 
+// An error's bilingual text. A pair with null English shows the server's own message,
+// which names the actual problem (e.g. the printer's complaint for the operator).
 function errorText(body) {
   const pair = body && T.errors[body.code];
-  return pair || ["문제가 생겼어요. 다시 시도해 주세요.", (body && body.msg) || "Something went wrong. Please try again."];
+  if (pair) return [pair[0], pair[1] === null ? body.msg : pair[1]];
+  return ["문제가 생겼어요. 다시 시도해 주세요.", (body && body.msg) || "Something went wrong. Please try again."];
 }
 
 // Renders the four painter cards from a visit's results, keyed by painter id.

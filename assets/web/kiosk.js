@@ -25,6 +25,8 @@ async function newRoom() {
   $("photo").removeAttribute("src");
   $("visitor-name").textContent = "";
   $("queue").hidden = true;
+  $("print-box").hidden = true;
+  $("print-status").textContent = "";
   kiosk.visitId = null;
   $("welcome").hidden = false;
   $("visit").hidden = true;
@@ -65,9 +67,31 @@ async function refresh() {
   $("visitor-name").textContent = v.name || "";
   if (v.photo_url) { $("photo").src = v.photo_url; $("photo").hidden = false; }
   renderCards($("cards"), v.results);
+  $("print-box").hidden = !(room.print_enabled && v.ticket_url);
   const status = { waiting: T.phoneConnected, painting: T.painting, done: T.done, failed: T.failedAll }[v.status];
   say($("visit-status"), v.finished ? T.thanks : status);
   document.body.dataset.visitStatus = v.status;
 }
+
+// Print: the server prints a press once, so a double tap is harmless; the answer (or
+// the printer's complaint, for the operator) shows under the button.
+$("print").addEventListener("click", async () => {
+  const room = kiosk.room;
+  if (!kiosk.visitId) return;
+  $("print").disabled = true;
+  $("print-status").className = "";
+  say($("print-status"), T.printing);
+  const res = await getJson(`/api/visits/${kiosk.visitId}/print`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${room.kiosk_token}` },
+  });
+  $("print").disabled = false;
+  if (res.ok) {
+    say($("print-status"), T.printed);
+  } else {
+    $("print-status").className = "error";
+    say($("print-status"), errorText(res.body));
+  }
+});
 
 newRoom();

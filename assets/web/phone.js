@@ -113,6 +113,38 @@ $("upload").addEventListener("submit", async (e) => {
   await refresh();
 });
 
+// Save ticket: the share sheet with the PNG itself where the browser can share files
+// (iOS Safari, Android Chrome), so it goes straight to Photos; otherwise the plain
+// download link, with a long-press hint on iPhones. Never a ZIP.
+const isIos = /iPad|iPhone|iPod/.test(navigator.userAgent)
+  || (navigator.platform === "MacIntel" && navigator.maxTouchPoints > 1);
+$("save-ticket").addEventListener("click", async (e) => {
+  const url = $("save-ticket").getAttribute("href");
+  if (!url || !navigator.canShare) {
+    if (isIos) { say($("save-hint"), T.saveHintIos); $("save-hint").hidden = false; }
+    return; // the link downloads
+  }
+  e.preventDefault();
+  try {
+    const blob = await (await fetch(url, { credentials: "same-origin" })).blob();
+    const file = new File([blob], "articket-ticket.png", { type: "image/png" });
+    if (navigator.canShare({ files: [file] })) {
+      await navigator.share({ files: [file], title: "Articket" });
+      say($("save-hint"), T.saved);
+      $("save-hint").hidden = false;
+      return;
+    }
+  } catch (err) {
+    if (err && err.name === "AbortError") return; // the visitor closed the share sheet
+  }
+  // Sharing files is not possible here: download, and explain on iPhones.
+  if (isIos) { say($("save-hint"), T.saveHintIos); $("save-hint").hidden = false; }
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = "articket-ticket.png";
+  a.click();
+});
+
 $("finish").addEventListener("click", async () => {
   await getJson(`/api/visits/${visitId}/finish`, { method: "POST" });
   say($("visit-status"), T.thanks);
