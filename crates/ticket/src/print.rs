@@ -82,7 +82,7 @@ pub fn pdf(page: &RgbImage) -> Result<Vec<u8>, TicketError> {
     let mut object = |out: &mut Vec<u8>, body: &[u8]| {
         offsets.push(out.len());
         let n = offsets.len();
-        let _ = write!(out, "{n} 0 obj\n");
+        let _ = writeln!(out, "{n} 0 obj");
         out.extend_from_slice(body);
         out.extend_from_slice(b"\nendobj\n");
     };
