@@ -367,6 +367,7 @@ pub fn sample_ticket_paintings(look: usize) -> Vec<articket_ticket::TicketPainti
                 painter: p.id().into(),
                 label_en: p.name_en().into(),
                 label_ko: p.name_ko().into(),
+                tagline: None,
                 image: articket_intake::encode_jpeg(&img, 90).expect("jpeg"),
             }
         })

@@ -57,6 +57,7 @@ pub fn run(args: &StylizeArgs) -> anyhow::Result<()> {
             painter: painter.id().into(),
             label_en: painter.name_en().into(),
             label_ko: painter.name_ko().into(),
+            tagline: None,
             image: jpeg,
         });
     }

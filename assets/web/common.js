@@ -22,6 +22,7 @@ const T = {
   queueNext: ["곧 차례예요!", "You're next!"],
   queueAhead: (n) => [`앞에 ${n}명이 기다리고 있어요`, `${n} visitor${n === 1 ? "" : "s"} ahead of you`],
   tryAgain: ["다시 그리기", "Try again"],
+  singleTicket: ["이 그림만 티켓으로", "This one as a ticket"],
   printing: ["인쇄 중…", "Printing…"],
   printed: ["인쇄를 보냈어요. 프린터에서 가져가세요!", "Sent to the printer. Pick it up there!"],
   saveHintIos: ["티켓 이미지를 길게 눌러 '사진에 저장'을 고르세요.", "Press and hold the ticket, then choose Save to Photos."],

@@ -55,6 +55,7 @@ async function refresh() {
   $("visit").hidden = false;
   renderCards($("cards"), v.results);
   offerRetries(v);
+  offerSingleTickets(v);
   if (v.status !== "painting") $("queue").hidden = true;
   const status = { painting: T.painting, done: T.done, failed: T.failedAll }[v.status];
   say($("visit-status"), v.finished ? T.thanks : status);
@@ -62,6 +63,21 @@ async function refresh() {
     $("ticket").src = v.ticket_url;
     $("save-ticket").href = v.ticket_url;
     $("ticket-box").hidden = false;
+  }
+}
+
+// Each finished painting can also be saved as a ticket of its own, with its tagline.
+function offerSingleTickets(v) {
+  if (!v.ticket_url) return;
+  for (const r of v.results) {
+    const card = $("cards").querySelector(`[data-painter="${r.painter}"]`);
+    if (r.status !== "done" || card.querySelector("a.single")) continue;
+    const a = document.createElement("a");
+    a.className = "single";
+    a.href = `/api/visits/${visitId}/tickets/${r.painter}`;
+    a.download = `articket-${r.painter}.png`;
+    say(a, T.singleTicket);
+    card.querySelector("figcaption").append(a);
   }
 }
 

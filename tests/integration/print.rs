@@ -165,3 +165,30 @@ async fn printing_when_it_is_off_says_so() {
     let (status, body) = press_print(&server, &kiosk, &phone.visit_id).await;
     assert_eq!((status, body["code"].as_str()), (409, Some("print-off")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_painter_ticket_is_rendered_for_its_visitor_only() {
+    let server = TestServer::start().await;
+    let (_, phone) = finished_visit(&server).await;
+    let url = server.url(&format!("/api/visits/{}/tickets/vangogh", phone.visit_id));
+    let res = phone.http.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "image/png");
+    let img = image::load_from_memory(&res.bytes().await.unwrap()).unwrap();
+    assert_eq!(
+        (img.width(), img.height()),
+        articket_ticket::PHONE_TICKET_SIZE
+    );
+    assert_eq!(
+        reqwest::get(&url).await.unwrap().status(),
+        404,
+        "a stranger gets nothing"
+    );
+    let other = phone
+        .http
+        .get(server.url(&format!("/api/visits/{}/tickets/monet", phone.visit_id)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 404);
+}

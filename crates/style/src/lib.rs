@@ -61,6 +61,11 @@ impl Painter {
     pub fn name_ko(self) -> &'static str {
         painter_text::name_ko(self)
     }
+
+    /// A one-line tagline for the single-painter ticket: (Korean, English).
+    pub fn tagline(self) -> (&'static str, &'static str) {
+        painter_text::tagline(self)
+    }
 }
 
 impl fmt::Display for Painter {

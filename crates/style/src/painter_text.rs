@@ -19,3 +19,19 @@ pub fn name_ko(p: Painter) -> &'static str {
         Painter::Lichtenstein => "리히텐슈타인",
     }
 }
+
+/// A one-line tagline for a single-painter ticket, Korean then English.
+pub fn tagline(p: Painter) -> (&'static str, &'static str) {
+    match p {
+        Painter::Picasso => ("모든 각도의 나를 한 번에", "Every side of you, all at once"),
+        Painter::Renoir => (
+            "햇살 속에 피어난 따뜻한 나",
+            "You, in warm and dappled light",
+        ),
+        Painter::VanGogh => (
+            "별빛처럼 소용돌이치는 나",
+            "You, swirling like the starry night",
+        ),
+        Painter::Lichtenstein => ("만화 속 주인공이 된 나", "You, the hero of the comic strip"),
+    }
+}

@@ -145,7 +145,10 @@ pub fn phone_ticket(
             xml_escape(&design.event_name)
         );
     }
-    let placed = cells(content.paintings.len(), (80.0, 320.0, 920.0, 1240.0));
+    // A single painting with a tagline leaves room for the tagline's two lines.
+    let single_tagline = content.paintings.len() == 1 && content.paintings[0].tagline.is_some();
+    let area_h = if single_tagline { 1140.0 } else { 1240.0 };
+    let placed = cells(content.paintings.len(), (80.0, 320.0, 920.0, area_h));
     for (p, cell) in content.paintings.iter().zip(placed.iter().copied()) {
         let color = design.color_of(&p.painter);
         let image = if inline_images {
@@ -174,6 +177,20 @@ pub fn phone_ticket(
             ty = cell.y + cell.h + 56.0,
             label = xml_escape(&label),
         );
+        if let (Some((ko, en)), 1) = (&p.tagline, content.paintings.len()) {
+            let _ = write!(
+                s,
+                r##"<text x="540" y="{y1:.1}" text-anchor="middle" font-size="{k:.1}" fill="{ink}">{ko}</text>
+<text x="540" y="{y2:.1}" text-anchor="middle" font-size="{e:.1}" fill="{ink}" fill-opacity="0.7">{en}</text>
+"##,
+                y1 = cell.y + cell.h + 110.0,
+                y2 = cell.y + cell.h + 152.0,
+                k = fit_font(ko, 880.0, 36.0),
+                e = fit_font(en, 880.0, 30.0),
+                ko = xml_escape(ko),
+                en = xml_escape(en),
+            );
+        }
     }
     // The foot: name and date on the left, the QR code to the visitor's page on the right.
     let has_qr = content.link.is_some();

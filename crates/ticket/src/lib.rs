@@ -30,6 +30,9 @@ pub struct TicketPainting {
     pub painter: String,
     pub label_en: String,
     pub label_ko: String,
+    /// A one-line tagline (Korean, English), shown when the ticket holds this painting
+    /// alone: the single-painter ticket.
+    pub tagline: Option<(String, String)>,
     /// The painting, JPEG or PNG bytes as stored.
     pub image: Vec<u8>,
 }

@@ -11,6 +11,7 @@ fn painting(painter: &str, color: [u8; 3]) -> TicketPainting {
         painter: painter.into(),
         label_en: "Picasso".into(),
         label_ko: "피카소".into(),
+        tagline: None,
         image: jpeg,
     }
 }

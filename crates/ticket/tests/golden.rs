@@ -32,6 +32,7 @@ fn card(painter: &str, hue: [u8; 3]) -> TicketPainting {
         painter: painter.into(),
         label_en: en.into(),
         label_ko: ko.into(),
+        tagline: None,
         image: png,
     }
 }
@@ -120,4 +121,14 @@ fn golden_phone_ticket_with_an_event_design() {
         &r,
         &content("가나다라마바사아자차가나다라마바사아자차가나다라", 4),
     );
+}
+
+#[test]
+fn golden_single_painter_ticket_with_its_tagline() {
+    let mut c = content("Ada Lovelace", 1);
+    c.paintings[0].tagline = Some((
+        "모든 각도의 나를 한 번에".into(),
+        "Every side of you, all at once".into(),
+    ));
+    check("single-picasso", &TicketRenderer::new(), &c);
 }

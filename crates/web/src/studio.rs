@@ -365,6 +365,7 @@ pub fn ticket_content(state: &AppState, visit: &Visit) -> Result<TicketContent, 
             painter: painter.id().to_owned(),
             label_en: painter.name_en().to_owned(),
             label_ko: painter.name_ko().to_owned(),
+            tagline: None,
             image: state.store.files().read(file).map_err(|e| e.to_string())?,
         });
     }

@@ -77,6 +77,10 @@ pub fn router(state: AppState) -> Router {
         .route("/visits/{visit_id}/finish", post(visits::finish))
         .route("/visits/{visit_id}/print", post(visits::print))
         .route(
+            "/visits/{visit_id}/tickets/{painter}",
+            get(visits::single_ticket),
+        )
+        .route(
             "/visits/{visit_id}/painters/{painter}/retry",
             post(visits::retry_painter),
         )

@@ -199,6 +199,43 @@ pub async fn retry_painter(
     Ok(StatusCode::ACCEPTED)
 }
 
+/// `GET /api/visits/{visit_id}/tickets/{painter}`: the single-painter ticket, one
+/// painting large with its tagline, rendered on request (PNG).
+pub async fn single_ticket(
+    State(state): State<AppState>,
+    Path((visit_id, painter)): Path<(String, String)>,
+    Query(q): Query<KioskQuery>,
+    headers: HeaderMap,
+) -> AppResult<impl axum::response::IntoResponse> {
+    let (visit, _) = visit_for(&state, &visit_id, &headers, q.kiosk_token.as_deref()).await?;
+    let painter: Painter = painter.parse().map_err(|_| AppError::not_found())?;
+    let st = state.clone();
+    let png = state
+        .cpu(move || -> Result<Option<Vec<u8>>, String> {
+            let mut content = studio::ticket_content(&st, &visit)?;
+            content.paintings.retain(|p| p.painter == painter.id());
+            let Some(p) = content.paintings.first_mut() else {
+                return Ok(None);
+            };
+            let (ko, en) = painter.tagline();
+            p.tagline = Some((ko.to_owned(), en.to_owned()));
+            st.tickets
+                .phone_ticket_png(&content)
+                .map(Some)
+                .map_err(|e| e.to_string())
+        })
+        .await?
+        .map_err(|e| AppError::internal("single ticket", e))?
+        .ok_or_else(AppError::not_found)?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "image/png"),
+            (axum::http::header::CACHE_CONTROL, "private, no-store"),
+        ],
+        png,
+    ))
+}
+
 /// `POST /api/visits/{visit_id}/print`: the kiosk prints the visit's ticket.
 pub async fn print(
     State(state): State<AppState>,
