@@ -8,7 +8,9 @@ use std::fmt::Write as _;
 
 use base64::Engine as _;
 
-use crate::{xml_escape, TicketContent, TicketDesign, FONT_FAMILY, PHONE_TICKET_SIZE};
+use crate::{
+    xml_escape, TicketContent, TicketDesign, FONT_FAMILY, PHONE_TICKET_SIZE, SERIF_FAMILY,
+};
 
 /// A painting's place: its top-left corner and size (3:4).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -131,7 +133,7 @@ pub fn phone_ticket(
         r##"<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="{FONT_FAMILY}">
 <rect width="{w}" height="{h}" fill="{bg}"/>
 <rect x="40" y="40" width="{iw}" height="{ih}" rx="36" fill="{paper}"/>
-<text x="540" y="180" text-anchor="middle" font-size="96" font-weight="bold" letter-spacing="18" fill="{ink}">ARTICKET</text>
+<text x="540" y="182" text-anchor="middle" font-family="{SERIF_FAMILY}, serif" font-size="104" letter-spacing="16" fill="{ink}">ARTICKET</text>
 <text x="540" y="240" text-anchor="middle" font-size="34" fill="{ink}" fill-opacity="0.7">화가의 눈으로 본 나 · Me, as the painters saw me</text>
 "##,
         iw = w - 80,

@@ -22,6 +22,13 @@ pub const PHONE_TICKET_SIZE: (u32, u32) = (1080, 1920);
 const FONT_REGULAR: &[u8] = include_bytes!("../../../assets/fonts/ArticketHangul-Regular.ttf");
 const FONT_BOLD: &[u8] = include_bytes!("../../../assets/fonts/ArticketHangul-Bold.ttf");
 const FONT_FAMILY: &str = "Articket Hangul";
+// Fallbacks, tried by the text shaper when a glyph is missing from the Hangul font:
+// Arabic, Hebrew, Greek and Cyrillic names (DejaVu Sans subset), and common emoji in
+// colour (Noto Color Emoji subset). The title uses a display serif (EB Garamond).
+const FONT_WORLD: &[u8] = include_bytes!("../../../assets/fonts/ArticketWorld-Regular.ttf");
+const FONT_EMOJI: &[u8] = include_bytes!("../../../assets/fonts/ArticketEmoji.ttf");
+const FONT_SERIF: &[u8] = include_bytes!("../../../assets/fonts/ArticketSerif-Regular.otf");
+pub(crate) const SERIF_FAMILY: &str = "EB Garamond";
 
 /// One painter's result as it appears on a ticket.
 pub struct TicketPainting {
@@ -124,7 +131,11 @@ impl TicketRenderer {
         let mut db = usvg::fontdb::Database::new();
         db.load_font_data(FONT_REGULAR.to_vec());
         db.load_font_data(FONT_BOLD.to_vec());
+        db.load_font_data(FONT_WORLD.to_vec());
+        db.load_font_data(FONT_EMOJI.to_vec());
+        db.load_font_data(FONT_SERIF.to_vec());
         db.set_sans_serif_family(FONT_FAMILY);
+        db.set_serif_family(SERIF_FAMILY);
         Self {
             fonts: Arc::new(db),
             design: Arc::new(TicketDesign::default()),

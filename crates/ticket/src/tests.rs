@@ -167,3 +167,44 @@ fn printable_tickets_have_their_papers_size_at_300_dpi() {
         );
     }
 }
+
+#[test]
+fn emoji_and_right_to_left_names_render_from_the_fallback_fonts() {
+    // A colourful emoji: saturated pixels appear in the name band, which plain ink
+    // (dark blue-grey) never makes.
+    let saturated = |img: &image::RgbaImage| {
+        (1620..1720)
+            .flat_map(|y| (90..770).map(move |x| (x, y)))
+            .filter(|&(x, y)| {
+                let p = img.get_pixel(x, y);
+                let (mx, mn) = (p[0].max(p[1]).max(p[2]), p[0].min(p[1]).min(p[2]));
+                mx - mn > 120
+            })
+            .count()
+    };
+    let plain = render(&content("Ada", 1));
+    let emoji = render(&content("🎨 Ada 😀", 1));
+    assert_eq!(saturated(&plain), 0);
+    assert!(
+        saturated(&emoji) > 300,
+        "emoji drew {} colour pixels",
+        saturated(&emoji)
+    );
+    // Arabic and Hebrew come from the world font, not as empty boxes.
+    for name in ["مريم", "שָׁלוֹם"] {
+        let ink = ink_in_name_band(&render(&content(name, 1)));
+        assert!(ink > 300, "{name} drew {ink} pixels");
+    }
+}
+
+#[test]
+fn the_title_is_drawn_in_the_display_serif() {
+    let img = render(&content("Ada", 1));
+    let ink = (110..200)
+        .flat_map(|y| (200..880).map(move |x| (x, y)))
+        .filter(|&(x, y)| img.get_pixel(x, y)[0] < 120)
+        .count();
+    assert!(ink > 3000, "the title drew {ink} pixels");
+    let svg = TicketRenderer::new().phone_ticket_svg(&content("Ada", 1));
+    assert!(svg.contains("font-family=\"EB Garamond, serif\""));
+}
