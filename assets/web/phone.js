@@ -63,6 +63,7 @@ async function refresh() {
     $("ticket").src = v.ticket_url;
     $("save-ticket").href = v.ticket_url;
     $("ticket-box").hidden = false;
+    if (v.promo_url) { $("save-promo").href = v.promo_url; $("save-promo").hidden = false; }
   }
 }
 

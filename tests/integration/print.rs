@@ -192,3 +192,24 @@ async fn a_single_painter_ticket_is_rendered_for_its_visitor_only() {
         .unwrap();
     assert_eq!(other.status(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_promo_image_is_offered_when_the_booth_has_one() {
+    let server = TestServer::start_with(|c| {
+        c.ticket.promo_text = "인스타그램에 태그해 주세요\\nTag us on Instagram".into();
+        c.ticket.promo_handle = "@articket.booth".into();
+    })
+    .await;
+    let (_, phone) = finished_visit(&server).await;
+    let state = phone.visit(&server).await;
+    assert_eq!(state["promo_url"], "/api/promo");
+    let (status, ct, bytes) = get_bytes(&server, "/api/promo").await;
+    assert_eq!((status.as_u16(), ct.as_deref()), (200, Some("image/png")));
+    let img = image::load_from_memory(&bytes).unwrap();
+    assert_eq!((img.width(), img.height()), (1080, 1080));
+
+    let plain = TestServer::start().await;
+    assert_eq!(get_bytes(&plain, "/api/promo").await.0, 404);
+    let (_, phone) = finished_visit(&plain).await;
+    assert!(phone.visit(&plain).await["promo_url"].is_null());
+}

@@ -227,6 +227,47 @@ pub fn phone_ticket(
     (s, placed)
 }
 
+/// The promo image: a square card with the title, the operator's line and handle.
+pub fn promo_svg(text: &str, handle: &str, design: &TicketDesign) -> String {
+    let (bg, paper, ink) = (&design.background, &design.paper, &design.ink);
+    let mut s = format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="1080" height="1080" viewBox="0 0 1080 1080" font-family="{FONT_FAMILY}">
+<rect width="1080" height="1080" fill="{bg}"/>
+<rect x="60" y="60" width="960" height="960" rx="40" fill="{paper}"/>
+<text x="540" y="330" text-anchor="middle" font-family="{SERIF_FAMILY}, serif" font-size="120" letter-spacing="16" fill="{ink}">ARTICKET</text>
+<text x="540" y="410" text-anchor="middle" font-size="38" fill="{ink}" fill-opacity="0.7">화가의 눈으로 본 나 · Me, as the painters saw me</text>
+"##
+    );
+    let mut y = 600.0;
+    for line in text.lines().filter(|l| !l.trim().is_empty()).take(3) {
+        let size = fit_font(line, 860.0, 60.0);
+        let _ = writeln!(
+            s,
+            r##"<text x="540" y="{y:.1}" text-anchor="middle" font-size="{size:.1}" font-weight="bold" fill="{ink}">{}</text>"##,
+            xml_escape(line)
+        );
+        y += size * 1.4;
+    }
+    if !handle.is_empty() {
+        let size = fit_font(handle, 860.0, 72.0);
+        let _ = writeln!(
+            s,
+            r##"<text x="540" y="{:.1}" text-anchor="middle" font-size="{size:.1}" font-weight="bold" fill="{bg}">{}</text>"##,
+            y.max(760.0) + 40.0,
+            xml_escape(handle)
+        );
+    }
+    if !design.event_name.is_empty() {
+        let _ = writeln!(
+            s,
+            r##"<text x="540" y="960" text-anchor="middle" font-size="34" fill="{ink}" fill-opacity="0.6">{}</text>"##,
+            xml_escape(&design.event_name)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -160,6 +160,12 @@ impl TicketRenderer {
             .map_err(|e| TicketError::Encode(e.to_string()))
     }
 
+    /// The promo image (1080×1080 PNG): the title, the operator's line and handle,
+    /// e.g. "Tag us on Instagram" and "@articket.booth".
+    pub fn promo_png(&self, text: &str, handle: &str) -> Result<Vec<u8>, TicketError> {
+        self.render_png(&layout::promo_svg(text, handle, &self.design))
+    }
+
     /// The phone ticket on `paper` at 300 dpi, as PNG bytes.
     pub fn print_png(&self, content: &TicketContent, paper: Paper) -> Result<Vec<u8>, TicketError> {
         let page = paper.layout(&self.phone_ticket_rgb(content)?);

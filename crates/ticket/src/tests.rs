@@ -208,3 +208,22 @@ fn the_title_is_drawn_in_the_display_serif() {
     let svg = TicketRenderer::new().phone_ticket_svg(&content("Ada", 1));
     assert!(svg.contains("font-family=\"EB Garamond, serif\""));
 }
+
+#[test]
+fn the_promo_image_is_a_square_with_the_handle() {
+    let r = TicketRenderer::new();
+    let png = r
+        .promo_png(
+            "인스타그램에 태그해 주세요\nTag us on Instagram",
+            "@articket.booth",
+        )
+        .unwrap();
+    let img = image::load_from_memory(&png).unwrap().to_rgba8();
+    assert_eq!(img.dimensions(), (1080, 1080));
+    // The handle is drawn in the accent colour below the text.
+    let accent = (780..840)
+        .flat_map(|y| (150..930).map(move |x| (x, y)))
+        .filter(|&(x, y)| close(img.get_pixel(x, y), [0x5e, 0x6c, 0xba]))
+        .count();
+    assert!(accent > 500, "{accent}");
+}

@@ -143,6 +143,11 @@ pub struct TicketConfig {
     pub background: String,
     pub paper: String,
     pub ink: String,
+    /// The promo image offered after the ticket: a picture file (PNG or JPEG) ...
+    pub promo_image: PathBuf,
+    /// ... or one made from these: a line or two of text and a handle.
+    pub promo_text: String,
+    pub promo_handle: String,
     /// Frame colours per painter.
     pub picasso: String,
     pub renoir: String,
@@ -166,6 +171,9 @@ impl Default for TicketConfig {
             background: d.background.clone(),
             paper: d.paper.clone(),
             ink: d.ink.clone(),
+            promo_image: PathBuf::new(),
+            promo_text: String::new(),
+            promo_handle: String::new(),
             picasso: color("picasso"),
             renoir: color("renoir"),
             vangogh: color("vangogh"),

@@ -30,6 +30,8 @@ pub struct Inner {
     /// The Stable Diffusion server pool, when that is the backend (for status pages).
     pub pool: Option<A1111Pool>,
     pub tickets: TicketRenderer,
+    /// The promo image and its content type, when `[ticket]` sets one.
+    pub promo: Option<(Vec<u8>, &'static str)>,
     /// Bounds CPU-heavy work (built-in painters, tickets) across all visits.
     pub cpu: Arc<Semaphore>,
     /// Decodes uploads: a fixed number of workers behind a bounded queue.
@@ -93,6 +95,7 @@ impl AppState {
         };
         let base_url = crate::net::advertised_base_url(&config, local_addr);
         let tickets = TicketRenderer::new().with_design(config.ticket.design());
+        let promo = promo_image(&config, &tickets)?;
         Ok(AppState(Arc::new(Inner {
             config,
             store: Arc::new(store),
@@ -101,6 +104,7 @@ impl AppState {
             fallback,
             pool,
             tickets,
+            promo,
             cpu,
             intake,
             base_url,
@@ -226,4 +230,44 @@ async fn local_backend(config: &Config) -> anyhow::Result<Arc<dyn Stylizer>> {
 #[cfg(not(feature = "engine"))]
 async fn local_backend(_: &Config) -> anyhow::Result<Arc<dyn Stylizer>> {
     anyhow::bail!("this build has no local engine; build with --features engine")
+}
+
+/// Loads or renders the promo image named by `[ticket]`.
+fn promo_image(
+    config: &Config,
+    tickets: &TicketRenderer,
+) -> anyhow::Result<Option<(Vec<u8>, &'static str)>> {
+    let t = &config.ticket;
+    if !t.promo_image.as_os_str().is_empty() {
+        let bytes = std::fs::read(&t.promo_image).map_err(|e| {
+            anyhow::anyhow!(
+                "ticket.promo_image: cannot read {}: {e}",
+                t.promo_image.display()
+            )
+        })?;
+        let kind = if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+            "image/png"
+        } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            "image/jpeg"
+        } else {
+            anyhow::bail!(
+                "ticket.promo_image: {} is not a PNG or JPEG file",
+                t.promo_image.display()
+            );
+        };
+        return Ok(Some((bytes, kind)));
+    }
+    if t.promo_text.trim().is_empty() && t.promo_handle.trim().is_empty() {
+        return Ok(None);
+    }
+    // Lines may be real newlines or a written "\n" (handy in environment variables).
+    let text: Vec<String> = t
+        .promo_text
+        .replace("\\n", "\n")
+        .lines()
+        .map(|l| articket_ticket::clean_name(l, 80))
+        .collect();
+    let text = text.join("\n");
+    let png = tickets.promo_png(&text, &articket_ticket::clean_name(&t.promo_handle, 60))?;
+    Ok(Some((png, "image/png")))
 }

@@ -19,6 +19,15 @@ pub struct VisitView {
     pub ticket_url: Option<String>,
     /// The visitor tapped "finish".
     pub finished: bool,
+    /// The booth's promo image, offered after the ticket, if it has one.
+    pub promo_url: Option<String>,
+}
+
+impl VisitView {
+    pub fn with_promo(mut self, has_promo: bool) -> Self {
+        self.promo_url = has_promo.then(|| "/api/promo".to_owned());
+        self
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -52,6 +61,7 @@ impl From<&Visit> for VisitView {
                 .collect(),
             ticket_url: v.ticket_file.as_deref().map(file_url),
             finished: v.finished_at.is_some(),
+            promo_url: None,
         }
     }
 }

@@ -76,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/visits/{visit_id}/finish", post(visits::finish))
         .route("/visits/{visit_id}/print", post(visits::print))
+        .route("/promo", get(visits::promo))
         .route(
             "/visits/{visit_id}/tickets/{painter}",
             get(visits::single_ticket),

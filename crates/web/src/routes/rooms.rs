@@ -85,7 +85,9 @@ pub async fn show(
     Ok(Json(RoomView {
         room_id,
         joined: room.visit_id.is_some(),
-        visit: visit.as_ref().map(VisitView::from),
+        visit: visit
+            .as_ref()
+            .map(|v| VisitView::from(v).with_promo(state.promo.is_some())),
     }))
 }
 

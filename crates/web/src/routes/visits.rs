@@ -50,7 +50,9 @@ pub async fn show(
     headers: HeaderMap,
 ) -> AppResult<Json<VisitView>> {
     let (visit, _) = visit_for(&state, &visit_id, &headers, q.kiosk_token.as_deref()).await?;
-    Ok(Json(VisitView::from(&visit)))
+    Ok(Json(
+        VisitView::from(&visit).with_promo(state.promo.is_some()),
+    ))
 }
 
 /// `POST /api/visits/{visit_id}/photo`: multipart `photo`, `name`, optional `painter`s.
@@ -197,6 +199,18 @@ pub async fn retry_painter(
         },
     );
     Ok(StatusCode::ACCEPTED)
+}
+
+/// `GET /api/promo`: the booth's promo image (404 when it has none).
+pub async fn promo(State(state): State<AppState>) -> AppResult<impl axum::response::IntoResponse> {
+    let (bytes, kind) = state.promo.clone().ok_or_else(AppError::not_found)?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, kind),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        bytes,
+    ))
 }
 
 /// `GET /api/visits/{visit_id}/tickets/{painter}`: the single-painter ticket, one
