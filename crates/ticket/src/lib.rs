@@ -70,6 +70,8 @@ pub struct TicketDesign {
     pub ink: String,
     /// Frame colours per painter id.
     pub painter_colors: Vec<(String, String)>,
+    /// The event's logo, drawn in the card's top-left corner (fitted, alpha kept).
+    pub logo: Option<Arc<image::RgbaImage>>,
 }
 
 impl Default for TicketDesign {
@@ -90,6 +92,7 @@ impl Default for TicketDesign {
             .iter()
             .map(|(p, c)| (p.to_string(), c.to_string()))
             .collect(),
+            logo: None,
         }
     }
 }
@@ -150,14 +153,25 @@ impl TicketRenderer {
 
     /// Renders the portrait phone ticket as PNG bytes. CPU-bound.
     pub fn phone_ticket_png(&self, content: &TicketContent) -> Result<Vec<u8>, TicketError> {
+        self.phone_ticket_pixmap(content)?
+            .encode_png()
+            .map_err(|e| TicketError::Encode(e.to_string()))
+    }
+
+    /// The card from the SVG layout, then the paintings and the logo composited in.
+    fn phone_ticket_pixmap(
+        &self,
+        content: &TicketContent,
+    ) -> Result<tiny_skia::Pixmap, TicketError> {
         let (svg, cells) = layout::phone_ticket(content, &self.design, false);
         let mut pixmap = self.render_pixmap(&svg)?;
         for (p, cell) in content.paintings.iter().zip(cells) {
             paste::painting(&mut pixmap, &p.image, cell)?;
         }
-        pixmap
-            .encode_png()
-            .map_err(|e| TicketError::Encode(e.to_string()))
+        if let Some(logo) = &self.design.logo {
+            paste::logo(&mut pixmap, logo, (70, 70, 150, 150));
+        }
+        Ok(pixmap)
     }
 
     /// The promo image (1080×1080 PNG): the title, the operator's line and handle,
@@ -181,11 +195,7 @@ impl TicketRenderer {
     }
 
     fn phone_ticket_rgb(&self, content: &TicketContent) -> Result<image::RgbImage, TicketError> {
-        let (svg, cells) = layout::phone_ticket(content, &self.design, false);
-        let mut pixmap = self.render_pixmap(&svg)?;
-        for (p, cell) in content.paintings.iter().zip(cells) {
-            paste::painting(&mut pixmap, &p.image, cell)?;
-        }
+        let pixmap = self.phone_ticket_pixmap(content)?;
         // The card is opaque, so dropping alpha loses nothing.
         let rgb: Vec<u8> = pixmap
             .data()

@@ -54,3 +54,33 @@ pub fn painting(pixmap: &mut Pixmap, bytes: &[u8], cell: Cell) -> Result<(), Tic
     }
     Ok(())
 }
+
+/// Draws `logo` fitted inside the box (x, y, w, h), keeping its aspect ratio and blending
+/// its transparency over the card.
+pub fn logo(pixmap: &mut Pixmap, logo: &image::RgbaImage, (bx, by, bw, bh): (u32, u32, u32, u32)) {
+    if logo.width() == 0 || logo.height() == 0 {
+        return;
+    }
+    let scale = f64::min(
+        bw as f64 / logo.width() as f64,
+        bh as f64 / logo.height() as f64,
+    );
+    let (w, h) = (
+        ((logo.width() as f64 * scale).round() as u32).max(1),
+        ((logo.height() as f64 * scale).round() as u32).max(1),
+    );
+    let fitted = image::imageops::resize(logo, w, h, image::imageops::FilterType::Lanczos3);
+    let pw = pixmap.width();
+    let data = pixmap.data_mut();
+    for (x, y, p) in fitted.enumerate_pixels() {
+        let (tx, ty) = (bx + x, by + y);
+        let d = ((ty * pw + tx) * 4) as usize;
+        if d + 4 > data.len() {
+            continue;
+        }
+        let a = p[3] as u32;
+        for c in 0..3 {
+            data[d + c] = ((p[c] as u32 * a + data[d + c] as u32 * (255 - a)) / 255) as u8;
+        }
+    }
+}

@@ -227,3 +227,34 @@ fn the_promo_image_is_a_square_with_the_handle() {
         .count();
     assert!(accent > 500, "{accent}");
 }
+
+#[test]
+fn a_logo_is_drawn_in_the_corner_with_its_transparency() {
+    // A red disc on a transparent square.
+    let logo = image::RgbaImage::from_fn(64, 64, |x, y| {
+        let inside = (x as i32 - 32).pow(2) + (y as i32 - 32).pow(2) < 28 * 28;
+        image::Rgba(if inside {
+            [220, 20, 20, 255]
+        } else {
+            [0, 0, 0, 0]
+        })
+    });
+    let design = TicketDesign {
+        logo: Some(std::sync::Arc::new(logo)),
+        ..TicketDesign::default()
+    };
+    let png = TicketRenderer::new()
+        .with_design(design)
+        .phone_ticket_png(&content("Ada", 1))
+        .unwrap();
+    let img = image::load_from_memory(&png).unwrap().to_rgba8();
+    let centre = img.get_pixel(70 + 75, 70 + 75);
+    assert!(
+        close(centre, [220, 20, 20]),
+        "the disc's centre: {centre:?}"
+    );
+    assert!(
+        close(img.get_pixel(72, 72), [0xfb, 0xf8, 0xf1]),
+        "the transparent corner shows the card"
+    );
+}

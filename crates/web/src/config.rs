@@ -143,6 +143,8 @@ pub struct TicketConfig {
     pub background: String,
     pub paper: String,
     pub ink: String,
+    /// The event's logo (PNG with transparency, or JPEG), top-left on every ticket.
+    pub logo: PathBuf,
     /// The promo image offered after the ticket: a picture file (PNG or JPEG) ...
     pub promo_image: PathBuf,
     /// ... or one made from these: a line or two of text and a handle.
@@ -171,6 +173,7 @@ impl Default for TicketConfig {
             background: d.background.clone(),
             paper: d.paper.clone(),
             ink: d.ink.clone(),
+            logo: PathBuf::new(),
             promo_image: PathBuf::new(),
             promo_text: String::new(),
             promo_handle: String::new(),
@@ -199,6 +202,7 @@ impl TicketConfig {
             .iter()
             .map(|(p, c)| (p.to_string(), c.to_string()))
             .collect(),
+            logo: None,
         }
     }
 }

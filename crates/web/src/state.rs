@@ -94,7 +94,17 @@ impl AppState {
             }
         };
         let base_url = crate::net::advertised_base_url(&config, local_addr);
-        let tickets = TicketRenderer::new().with_design(config.ticket.design());
+        let mut design = config.ticket.design();
+        if !config.ticket.logo.as_os_str().is_empty() {
+            let logo = image::open(&config.ticket.logo).map_err(|e| {
+                anyhow::anyhow!(
+                    "ticket.logo: cannot read {}: {e}",
+                    config.ticket.logo.display()
+                )
+            })?;
+            design.logo = Some(Arc::new(logo.into_rgba8()));
+        }
+        let tickets = TicketRenderer::new().with_design(design);
         let promo = promo_image(&config, &tickets)?;
         Ok(AppState(Arc::new(Inner {
             config,
