@@ -213,3 +213,30 @@ async fn the_promo_image_is_offered_when_the_booth_has_one() {
     let (_, phone) = finished_visit(&plain).await;
     assert!(phone.visit(&plain).await["promo_url"].is_null());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_template_makes_the_visits_ticket() {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/templates");
+    let server = TestServer::start_with(|c| c.ticket.template_dir = dir).await;
+    let (_, phone) = finished_visit(&server).await;
+    let state = phone.visit(&server).await;
+    let (_, _, png) = get_bytes(&server, state["ticket_url"].as_str().unwrap()).await;
+    let img = image::load_from_memory(&png).unwrap().to_rgba8();
+    // The example template's dark background, not the built-in ticket's blue.
+    let corner = img.get_pixel(5, 5);
+    assert!(corner[0] < 30 && corner[2] < 30, "{corner:?}");
+
+    // A broken template stops the booth at start-up, naming the key.
+    let bad = tempfile::tempdir().unwrap();
+    std::fs::write(bad.path().join("phone.svg"), "<svg>not closed").unwrap();
+    let mut config = articket_web::Config::default();
+    config.server.bind = "127.0.0.1:0".parse().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    config.server.data_dir = data.path().to_owned();
+    config.ticket.template_dir = bad.path().to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let err = articket_web::launch_with_listener(config, listener, async {})
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("ticket.template_dir"), "{err}");
+}

@@ -227,6 +227,61 @@ pub fn phone_ticket(
     (s, placed)
 }
 
+/// Fills an operator's SVG template. Placeholders, replaced as text:
+///
+/// | placeholder | becomes |
+/// |---|---|
+/// | `{{name}}`, `{{date}}`, `{{event}}`, `{{footer}}` | the text, XML-escaped |
+/// | `{{serial}}` | "No. 0042", or nothing |
+/// | `{{count}}` | how many paintings there are (1–4) |
+/// | `{{painting1}}` … `{{painting4}}` | a data URL for `<image href="…">`; a transparent pixel when that painting is missing |
+/// | `{{painter1}}` … `{{painter4}}` | "피카소 · Picasso", or nothing |
+/// | `{{color1}}` … `{{color4}}` | that painter's theme colour |
+/// | `{{qr}}` | the QR code to the visitor's page, drawn in a 100×100 box from the origin: place it with `<g transform="translate(x,y) scale(s)">{{qr}}</g>` |
+pub fn fill_template(template: &str, content: &TicketContent, design: &TicketDesign) -> String {
+    const BLANK: &str = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=";
+    let mut out = template
+        .replace("{{name}}", &xml_escape(&content.name))
+        .replace("{{date}}", &xml_escape(&content.date))
+        .replace("{{event}}", &xml_escape(&design.event_name))
+        .replace("{{footer}}", &xml_escape(&design.footer))
+        .replace(
+            "{{serial}}",
+            &content
+                .serial
+                .map(|n| format!("No. {n:04}"))
+                .unwrap_or_default(),
+        )
+        .replace("{{count}}", &content.paintings.len().to_string());
+    for i in 0..4 {
+        let p = content.paintings.get(i);
+        let url = p.map(|p| {
+            let (mime, data) = image_data(&p.image);
+            format!("data:{mime};base64,{data}")
+        });
+        out = out
+            .replace(
+                &format!("{{{{painting{}}}}}", i + 1),
+                url.as_deref().unwrap_or(BLANK),
+            )
+            .replace(
+                &format!("{{{{painter{}}}}}", i + 1),
+                &p.map(|p| xml_escape(&format!("{} · {}", p.label_ko, p.label_en)))
+                    .unwrap_or_default(),
+            )
+            .replace(
+                &format!("{{{{color{}}}}}", i + 1),
+                p.map_or(design.ink.as_str(), |p| design.color_of(&p.painter)),
+            );
+    }
+    let qr = content
+        .link
+        .as_deref()
+        .map(|l| qr_svg(l, 0.0, 0.0, 100.0, &design.ink))
+        .unwrap_or_default();
+    out.replace("{{qr}}", &qr)
+}
+
 /// The promo image: a square card with the title, the operator's line and handle.
 pub fn promo_svg(text: &str, handle: &str, design: &TicketDesign) -> String {
     let (bg, paper, ink) = (&design.background, &design.paper, &design.ink);

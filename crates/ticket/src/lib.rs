@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use resvg::{tiny_skia, usvg};
 
-mod layout;
+pub mod layout;
 mod names;
 mod paste;
 mod print;
@@ -72,6 +72,9 @@ pub struct TicketDesign {
     pub painter_colors: Vec<(String, String)>,
     /// The event's logo, drawn in the card's top-left corner (fitted, alpha kept).
     pub logo: Option<Arc<image::RgbaImage>>,
+    /// An operator's own SVG template for the phone ticket (see [`layout::fill_template`]),
+    /// used instead of the built-in layout.
+    pub template: Option<Arc<String>>,
 }
 
 impl Default for TicketDesign {
@@ -93,6 +96,7 @@ impl Default for TicketDesign {
             .map(|(p, c)| (p.to_string(), c.to_string()))
             .collect(),
             logo: None,
+            template: None,
         }
     }
 }
@@ -163,6 +167,9 @@ impl TicketRenderer {
         &self,
         content: &TicketContent,
     ) -> Result<tiny_skia::Pixmap, TicketError> {
+        if let Some(template) = &self.design.template {
+            return self.render_pixmap(&layout::fill_template(template, content, &self.design));
+        }
         let (svg, cells) = layout::phone_ticket(content, &self.design, false);
         let mut pixmap = self.render_pixmap(&svg)?;
         for (p, cell) in content.paintings.iter().zip(cells) {

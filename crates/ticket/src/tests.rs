@@ -258,3 +258,32 @@ fn a_logo_is_drawn_in_the_corner_with_its_transparency() {
         "the transparent corner shows the card"
     );
 }
+
+#[test]
+fn an_operators_template_is_filled_and_rendered() {
+    let template = r##"<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="600" height="900">
+<rect width="600" height="900" fill="#ffffff"/>
+<image x="50" y="50" width="240" height="320" preserveAspectRatio="xMidYMid slice" xlink:href="{{painting1}}"/>
+<image x="310" y="50" width="240" height="320" xlink:href="{{painting4}}"/>
+<text x="300" y="500" text-anchor="middle" font-size="40" fill="{{color1}}">{{name}} {{serial}}</text>
+<g transform="translate(450,700)">{{qr}}</g>
+</svg>"##;
+    let design = TicketDesign {
+        template: Some(std::sync::Arc::new(template.to_owned())),
+        ..TicketDesign::default()
+    };
+    let r = TicketRenderer::new().with_design(design.clone());
+    let c = content("<Ada>", 2);
+    let svg = layout::fill_template(template, &c, &design);
+    assert!(svg.contains("&lt;Ada&gt; No. 0042") && svg.contains("#CA0000"));
+    let img = image::load_from_memory(&r.phone_ticket_png(&c).unwrap())
+        .unwrap()
+        .to_rgba8();
+    assert_eq!(img.dimensions(), (600, 900));
+    assert!(
+        close(img.get_pixel(170, 210), COLORS[0]),
+        "the first painting"
+    );
+    // The fourth painting is missing: its box stays white, no broken image.
+    assert!(close(img.get_pixel(430, 210), [255, 255, 255]));
+}

@@ -145,6 +145,8 @@ pub struct TicketConfig {
     pub ink: String,
     /// The event's logo (PNG with transparency, or JPEG), top-left on every ticket.
     pub logo: PathBuf,
+    /// A folder with the operator's own `phone.svg` template (docs/templates/).
+    pub template_dir: PathBuf,
     /// The promo image offered after the ticket: a picture file (PNG or JPEG) ...
     pub promo_image: PathBuf,
     /// ... or one made from these: a line or two of text and a handle.
@@ -174,6 +176,7 @@ impl Default for TicketConfig {
             paper: d.paper.clone(),
             ink: d.ink.clone(),
             logo: PathBuf::new(),
+            template_dir: PathBuf::new(),
             promo_image: PathBuf::new(),
             promo_text: String::new(),
             promo_handle: String::new(),
@@ -203,6 +206,7 @@ impl TicketConfig {
             .map(|(p, c)| (p.to_string(), c.to_string()))
             .collect(),
             logo: None,
+            template: None,
         }
     }
 }

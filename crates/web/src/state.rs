@@ -104,7 +104,28 @@ impl AppState {
             })?;
             design.logo = Some(Arc::new(logo.into_rgba8()));
         }
+        if !config.ticket.template_dir.as_os_str().is_empty() {
+            let path = config.ticket.template_dir.join("phone.svg");
+            let svg = std::fs::read_to_string(&path).map_err(|e| {
+                anyhow::anyhow!("ticket.template_dir: cannot read {}: {e}", path.display())
+            })?;
+            design.template = Some(Arc::new(svg));
+        }
         let tickets = TicketRenderer::new().with_design(design);
+        if !config.ticket.template_dir.as_os_str().is_empty() {
+            // Render the template once now, so a broken one stops the booth at start-up
+            // rather than failing every visit's ticket.
+            let sample = articket_ticket::TicketContent {
+                name: "Articket".into(),
+                date: "2026.01.01".into(),
+                serial: Some(1),
+                link: Some("http://booth.local/v/0".into()),
+                paintings: Vec::new(),
+            };
+            tickets.phone_ticket_png(&sample).map_err(|e| {
+                anyhow::anyhow!("ticket.template_dir: phone.svg does not render: {e}")
+            })?;
+        }
         let promo = promo_image(&config, &tickets)?;
         Ok(AppState(Arc::new(Inner {
             config,
