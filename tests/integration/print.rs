@@ -67,6 +67,7 @@ echo "request id is booth-7 (1 file(s))""#,
         c.print.command = lp;
         c.print.printer = "booth".into();
         c.print.copies = 2;
+        c.ticket.serial_start = 100;
     })
     .await;
     let (kiosk, phone) = finished_visit(&server).await;
@@ -78,7 +79,10 @@ echo "request id is booth-7 (1 file(s))""#,
     let calls = std::fs::read_to_string(&log).unwrap();
     let args: Vec<&str> = calls.trim().split(' ').collect();
     assert_eq!(&args[..4], ["-d", "booth", "-n", "2"], "{calls}");
-    assert!(calls.contains("-t Articket No. "), "{calls}");
+    assert!(
+        calls.contains("-t Articket No. 0100 "),
+        "the first visit counts from serial_start: {calls}"
+    );
     let pdf = std::fs::read(bin.path().join("printed.pdf")).unwrap();
     assert!(pdf.starts_with(b"%PDF-"), "lp was given a PDF");
     // The PDF was a temporary file: nothing is left in the data folder.

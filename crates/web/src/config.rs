@@ -140,6 +140,8 @@ pub struct TicketConfig {
     pub event_name: String,
     /// A line at the foot, e.g. an Instagram handle. Empty: none.
     pub footer: String,
+    /// The first visit's ticket number; later visits count up from it ("No. 0042").
+    pub serial_start: i64,
     pub background: String,
     pub paper: String,
     pub ink: String,
@@ -172,6 +174,7 @@ impl Default for TicketConfig {
         Self {
             event_name: d.event_name.clone(),
             footer: d.footer.clone(),
+            serial_start: 1,
             background: d.background.clone(),
             paper: d.paper.clone(),
             ink: d.ink.clone(),

@@ -119,7 +119,10 @@ async fn run_lp(state: &AppState, visit: &articket_store::Visit) -> Result<Strin
     cmd.arg("-n")
         .arg(cfg.copies.to_string())
         .arg("-t")
-        .arg(format!("Articket No. {:04}", visit.number))
+        .arg(format!(
+            "Articket No. {:04}",
+            visit.number - 1 + state.config.ticket.serial_start
+        ))
         .arg(file.path())
         .kill_on_drop(true);
     let output = tokio::time::timeout(Duration::from_secs(cfg.timeout_secs), cmd.output())

@@ -372,7 +372,7 @@ pub fn ticket_content(state: &AppState, visit: &Visit) -> Result<TicketContent, 
     Ok(TicketContent {
         name: visit.name.clone().unwrap_or_default(),
         date: ticket_date(visit.created_at),
-        serial: Some(visit.number),
+        serial: Some(visit.number - 1 + state.config.ticket.serial_start),
         link: Some(format!("{}/v/{}", state.base_url, visit.id)),
         paintings,
     })
