@@ -65,8 +65,20 @@ pub fn intake(args: &BenchArgs) -> anyhow::Result<()> {
             ours.push(t.elapsed().as_secs_f64() * 1000.0);
             assert_eq!(photo.image.dimensions(), (384, 512));
         }
-        pillow.extend(anchor_times(&args.python, &anchors, "pillow", &files)?);
-        vips.extend(anchor_times(&args.python, &anchors, "vips", &files)?);
+        pillow.extend(anchor_times(
+            &args.python,
+            &anchors,
+            "time",
+            "pillow",
+            &files,
+        )?);
+        vips.extend(anchor_times(
+            &args.python,
+            &anchors,
+            "time",
+            "vips",
+            &files,
+        )?);
         eprintln!("round {}/{} done", round + 1, args.rounds);
     }
 
@@ -174,16 +186,18 @@ fn check_python(python: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Times from the Python anchor script: `mode` is "time" (intake) or "paint".
 fn anchor_times(
     python: &str,
     script: &Path,
+    mode: &str,
     tool: &str,
     files: &[PathBuf],
 ) -> anyhow::Result<Vec<f64>> {
     let out = run_json(
         Command::new(python)
             .arg(script)
-            .args(["time", tool, "1"])
+            .args([mode, tool, "1"])
             .args(files),
     )?;
     out["ms"]
@@ -286,8 +300,20 @@ pub fn painters(args: &BenchArgs) -> anyhow::Result<()> {
             });
             all.push(t.elapsed().as_secs_f64() * 1000.0);
         }
-        oil.extend(paint_times(&args.python, &anchors, "oil", &files)?);
-        stylization.extend(paint_times(&args.python, &anchors, "stylization", &files)?);
+        oil.extend(anchor_times(
+            &args.python,
+            &anchors,
+            "paint",
+            "oil",
+            &files,
+        )?);
+        stylization.extend(anchor_times(
+            &args.python,
+            &anchors,
+            "paint",
+            "stylization",
+            &files,
+        )?);
         eprintln!("round {}/{} done", round + 1, args.rounds);
     }
     let oil = median(&mut oil);
@@ -333,26 +359,6 @@ pub fn painters(args: &BenchArgs) -> anyhow::Result<()> {
         verdict(m_all <= 2.0 * oil)
     );
     Ok(())
-}
-
-fn paint_times(
-    python: &str,
-    script: &Path,
-    tool: &str,
-    files: &[PathBuf],
-) -> anyhow::Result<Vec<f64>> {
-    let out = run_json(
-        Command::new(python)
-            .arg(script)
-            .args(["paint", tool, "1"])
-            .args(files),
-    )?;
-    out["ms"]
-        .as_array()
-        .context("anchor output lacks ms")?
-        .iter()
-        .map(|v| v.as_f64().context("ms must be numbers"))
-        .collect()
 }
 
 /// The four sample paintings as stored (JPEG q90), for ticket benchmarks and samples.

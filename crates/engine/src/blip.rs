@@ -14,7 +14,6 @@ use image::RgbImage;
 use serde_json::Value;
 
 use crate::layout::{read_json, LayoutError};
-use crate::pipeline::crop_to_fill;
 use crate::EngineError;
 
 /// The longest caption, in tokens.
@@ -49,22 +48,7 @@ fn need(v: &Value, key: &str, path: &Path) -> Result<usize, EngineError> {
 
 impl BlipCaptioner {
     pub fn load(dir: &Path, device: &Device) -> Result<BlipCaptioner, EngineError> {
-        let (config_path, weights, tokenizer_path) = (
-            dir.join("config.json"),
-            dir.join("model.safetensors"),
-            dir.join("tokenizer.json"),
-        );
-        let missing: Vec<String> = [&config_path, &weights, &tokenizer_path]
-            .iter()
-            .filter(|p| !p.is_file())
-            .map(|p| p.display().to_string())
-            .collect();
-        if !missing.is_empty() {
-            return Err(EngineError::Layout(LayoutError::Missing {
-                dir: dir.display().to_string(),
-                missing,
-            }));
-        }
+        let (config_path, weights, tokenizer_path) = crate::caption::transformers_files(dir)?;
         let v = read_json(&config_path)?;
         let (t, vis) = (
             v.get("text_config").cloned().unwrap_or_default(),
@@ -124,22 +108,11 @@ impl BlipCaptioner {
     /// A caption such as "a woman in a blue shirt smiling".
     pub fn caption(&self, image: &RgbImage) -> Result<String, EngineError> {
         let s = self.image_size as u32;
-        let fitted = crop_to_fill(image, s, s);
-        let (mean, std) = (
-            [0.481_454_66, 0.457_827_5, 0.408_210_73],
-            [0.268_629_54, 0.261_302_6, 0.275_777_1],
-        );
-        let n = (s * s) as usize;
-        let raw = fitted.as_raw();
-        let mut data = Vec::with_capacity(3 * n);
-        for c in 0..3 {
-            data.extend((0..n).map(|p| (raw[p * 3 + c] as f32 / 255.0 - mean[c]) / std[c]));
-        }
         let mut model = self.model.lock().unwrap_or_else(|p| p.into_inner());
         model.reset_kv_cache();
         let run =
             |model: &mut blip::BlipForConditionalGeneration| -> candle_core::Result<Vec<u32>> {
-                let pixels = Tensor::from_vec(data, (1, 3, s as usize, s as usize), &self.device)?;
+                let pixels = crate::caption::clip_pixels(image, s, &self.device)?;
                 let image_embeds = model.vision_model().forward(&pixels)?;
                 let mut ids = vec![self.bos];
                 for i in 0..MAX_TOKENS {
