@@ -453,6 +453,58 @@ impl Store {
         Ok((entries, count("printed")?, count("failed")?))
     }
 
+    /// Deletes a visit with its results, prints and room. Returns the names of the files
+    /// it referenced (photo, paintings, ticket), for the caller to delete.
+    pub fn delete_visit(&self, visit_id: &str) -> Result<Vec<String>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut files: Vec<String> = Vec::new();
+        let row: Option<(String, Option<String>, Option<String>)> = tx
+            .query_row(
+                "SELECT room_id, photo_file, ticket_file FROM visits WHERE id = ?1",
+                [visit_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((room_id, photo, ticket)) = row else {
+            return Ok(files);
+        };
+        files.extend(photo);
+        files.extend(ticket);
+        {
+            let mut stmt = tx.prepare(
+                "SELECT image_file FROM results WHERE visit_id = ?1 AND image_file IS NOT NULL",
+            )?;
+            let images = stmt.query_map([visit_id], |r| r.get::<_, String>(0))?;
+            for f in images {
+                files.push(f?);
+            }
+        }
+        tx.execute("DELETE FROM prints WHERE visit_id = ?1", [visit_id])?;
+        tx.execute("DELETE FROM results WHERE visit_id = ?1", [visit_id])?;
+        tx.execute("UPDATE rooms SET visit_id = NULL WHERE id = ?1", [&room_id])?;
+        tx.execute("DELETE FROM visits WHERE id = ?1", [visit_id])?;
+        tx.execute("DELETE FROM rooms WHERE id = ?1", [&room_id])?;
+        tx.commit()?;
+        Ok(files)
+    }
+
+    /// Visits created before `cutoff` (for the retention sweeper); rooms that never got
+    /// a visit and are that old are deleted on the spot.
+    pub fn expired_visits(&self, cutoff: i64) -> Result<Vec<String>> {
+        let conn = self.conn();
+        conn.execute(
+            "DELETE FROM rooms WHERE visit_id IS NULL AND created_at < ?1
+               AND NOT EXISTS (SELECT 1 FROM visits WHERE visits.room_id = rooms.id)",
+            [cutoff],
+        )?;
+        let mut stmt = conn.prepare("SELECT id FROM visits WHERE created_at < ?1")?;
+        let ids = stmt
+            .query_map([cutoff], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(ids)
+    }
+
     /// The visitor said they are done; the kiosk may move on.
     pub fn visitor_finished(&self, visit_id: &str, now: i64) -> Result<()> {
         let n = self.conn().execute(

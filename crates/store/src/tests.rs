@@ -218,3 +218,54 @@ fn prints_are_deduplicated_limited_and_logged() {
     assert_eq!(log[1].message.as_deref(), Some("lp: paper out"));
     assert_eq!(log[0].visit_number, 1);
 }
+
+#[test]
+fn deleting_a_visit_removes_its_rows_and_names_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (r, v) = (id(), id());
+    store.create_room(&room(&r)).unwrap();
+    store.join_room(&r, &v, "p", 2).unwrap();
+    store
+        .start_painting(&v, "n", "photo.jpg", &["picasso", "renoir"], 3)
+        .unwrap();
+    store
+        .result_finished(&v, "picasso", Ok("a.jpg"), 4)
+        .unwrap();
+    store.result_finished(&v, "renoir", Err("x"), 4).unwrap();
+    store.painting_finished(&v, Some("t.png"), 5).unwrap();
+    store.begin_print(&v, 2, 10, 6).unwrap();
+    // An old room that never got a visit, and a fresh one.
+    let (old, fresh) = (id(), id());
+    store
+        .create_room(&Room {
+            created_at: 0,
+            ..room(&old)
+        })
+        .unwrap();
+    store
+        .create_room(&Room {
+            created_at: 100,
+            ..room(&fresh)
+        })
+        .unwrap();
+    assert!(
+        store.expired_visits(1).unwrap().is_empty(),
+        "the visit was created at 2"
+    );
+    assert!(
+        store.room(&old).unwrap().is_none(),
+        "the empty old room is gone"
+    );
+    assert!(store.room(&fresh).unwrap().is_some());
+    assert_eq!(store.expired_visits(3).unwrap(), vec![v.clone()]);
+    let mut files = store.delete_visit(&v).unwrap();
+    files.sort();
+    assert_eq!(files, ["a.jpg", "photo.jpg", "t.png"]);
+    assert!(store.visit(&v).unwrap().is_none());
+    assert!(store.room(&r).unwrap().is_none());
+    assert!(
+        store.delete_visit(&v).unwrap().is_empty(),
+        "deleting twice is harmless"
+    );
+}
