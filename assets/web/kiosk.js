@@ -42,6 +42,8 @@ function touch() {
 
 function onEvent(ev) {
   if (kiosk.visitId) trackQueue($("queue"), kiosk.visitId, ev);
+  // The visitor deleted their photos (or they expired): never show them again.
+  if (ev.type === "visit_deleted") { newRoom(); return; }
   if (ev.type === "visitor_finished") {
     say($("visit-status"), T.thanks);
     clearTimeout(kiosk.resetTimer);

@@ -6,6 +6,8 @@ const $ = (id) => document.getElementById(id);
 let visitId = null;
 let roomId = null;
 let socket = null;
+// Set once the visitor deleted their photos: nothing is fetched or shown after that.
+let deleted = false;
 
 function showMessage(pair) {
   say($("message-text"), pair);
@@ -33,7 +35,9 @@ async function start() {
 }
 
 async function refresh() {
+  if (deleted) return;
   const res = await getJson(`/api/visits/${visitId}`);
+  if (deleted) return;
   if (!res.ok) { showMessage(errorText(res.body)); return; }
   const v = res.body;
   if (!socket) {
@@ -46,6 +50,10 @@ async function refresh() {
     window.articketSocket = socket;
   }
   document.body.dataset.visitStatus = v.status;
+  if (v.retention_secs) {
+    const s = v.retention_secs;
+    say($("retention-note"), s >= 3600 ? T.retention(Math.round(s / 3600)) : T.retentionShort(Math.max(1, Math.round(s / 60))));
+  }
   if (v.status === "waiting") {
     $("upload").hidden = false;
     $("visit").hidden = true;
@@ -160,6 +168,15 @@ $("save-ticket").addEventListener("click", async (e) => {
   a.href = url;
   a.download = "articket-ticket.png";
   a.click();
+});
+
+$("delete").addEventListener("click", async () => {
+  if (!window.confirm(T.confirmDelete)) return;
+  deleted = true;
+  const res = await getJson(`/api/visits/${visitId}/delete`, { method: "POST" });
+  if (!res.ok) { deleted = false; say($("visit-status"), errorText(res.body)); return; }
+  if (socket) socket.close();
+  showMessage(T.deleted);
 });
 
 $("finish").addEventListener("click", async () => {

@@ -8,6 +8,7 @@ mod isolation;
 mod local_engine;
 mod print;
 mod restart;
+mod retention;
 mod stable_diffusion;
 mod uploads;
 mod visit;

@@ -18,6 +18,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub upload: UploadConfig,
     pub kiosk: KioskConfig,
+    pub privacy: PrivacyConfig,
     pub painting: PaintingConfig,
     pub ticket: TicketConfig,
     pub print: PrintConfig,
@@ -59,6 +60,23 @@ pub struct UploadConfig {
     pub workers: usize,
     /// How many more uploads may wait for a worker; beyond that they get 503.
     pub queue: usize,
+}
+
+/// `[privacy]`: how long a visit's photos and paintings are kept.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// Photos, paintings, tickets and their records are deleted this long after the
+    /// visit began. The phone's upload screen says so.
+    pub retention_secs: u64,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        Self {
+            retention_secs: 24 * 3600,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -560,6 +578,9 @@ impl Config {
                     "must be a plain base URL such as https://booth.example.org",
                 ));
             }
+        }
+        if self.privacy.retention_secs == 0 {
+            return Err(key_error("privacy.retention_secs", "must be at least 1"));
         }
         let pr = &self.print;
         if !(1..=10).contains(&pr.copies) {

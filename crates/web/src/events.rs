@@ -36,6 +36,9 @@ pub enum RoomEvent {
         status: VisitStatus,
         ticket_url: Option<String>,
     },
+    /// The visit's photos and records were deleted (by the visitor, or at the end of the
+    /// retention period); the kiosk resets.
+    VisitDeleted { visit_id: String },
     /// The visitor tapped "finish"; the kiosk may reset.
     VisitorFinished { visit_id: String },
 }

@@ -39,6 +39,7 @@ pub async fn launch_with_listener(
         Ok(n) => tracing::info!("resumed {n} unfinished visits"),
         Err(e) => tracing::error!("could not resume unfinished visits: {}", e.msg),
     }
+    tokio::spawn(studio::sweep_forever(state.clone()));
     let closing = state.clone();
     axum::serve(listener, app(state))
         .with_graceful_shutdown(async move {

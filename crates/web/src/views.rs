@@ -21,9 +21,16 @@ pub struct VisitView {
     pub finished: bool,
     /// The booth's promo image, offered after the ticket, if it has one.
     pub promo_url: Option<String>,
+    /// How long after the visit began its photos are deleted.
+    pub retention_secs: u64,
 }
 
 impl VisitView {
+    pub fn with_retention(mut self, secs: u64) -> Self {
+        self.retention_secs = secs;
+        self
+    }
+
     pub fn with_promo(mut self, has_promo: bool) -> Self {
         self.promo_url = has_promo.then(|| "/api/promo".to_owned());
         self
@@ -62,6 +69,7 @@ impl From<&Visit> for VisitView {
             ticket_url: v.ticket_file.as_deref().map(file_url),
             finished: v.finished_at.is_some(),
             promo_url: None,
+            retention_secs: 0,
         }
     }
 }

@@ -77,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .route("/visits/{visit_id}/finish", post(visits::finish))
         .route("/visits/{visit_id}/print", post(visits::print))
         .route("/promo", get(visits::promo))
+        .route("/visits/{visit_id}/delete", post(visits::delete))
         .route(
             "/visits/{visit_id}/tickets/{painter}",
             get(visits::single_ticket),

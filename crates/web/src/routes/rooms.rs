@@ -85,9 +85,11 @@ pub async fn show(
     Ok(Json(RoomView {
         room_id,
         joined: room.visit_id.is_some(),
-        visit: visit
-            .as_ref()
-            .map(|v| VisitView::from(v).with_promo(state.promo.is_some())),
+        visit: visit.as_ref().map(|v| {
+            VisitView::from(v)
+                .with_promo(state.promo.is_some())
+                .with_retention(state.config.privacy.retention_secs)
+        }),
     }))
 }
 

@@ -51,7 +51,9 @@ pub async fn show(
 ) -> AppResult<Json<VisitView>> {
     let (visit, _) = visit_for(&state, &visit_id, &headers, q.kiosk_token.as_deref()).await?;
     Ok(Json(
-        VisitView::from(&visit).with_promo(state.promo.is_some()),
+        VisitView::from(&visit)
+            .with_promo(state.promo.is_some())
+            .with_retention(state.config.privacy.retention_secs),
     ))
 }
 
@@ -199,6 +201,28 @@ pub async fn retry_painter(
         },
     );
     Ok(StatusCode::ACCEPTED)
+}
+
+/// `POST /api/visits/{visit_id}/delete`: "delete my photos now". The phone's visit,
+/// its photo, paintings, ticket and records are deleted at once.
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(visit_id): Path<String>,
+    headers: HeaderMap,
+) -> AppResult<StatusCode> {
+    let (visit, viewer) = visit_for(&state, &visit_id, &headers, None).await?;
+    if viewer != Viewer::Phone {
+        return Err(AppError::no_access());
+    }
+    if visit.status == VisitStatus::Painting {
+        return Err(AppError::new(
+            StatusCode::CONFLICT,
+            "still-painting",
+            "The painters are still at work. Delete once they are finished.",
+        ));
+    }
+    studio::delete_visit(&state, &visit.room_id, &visit_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /api/promo`: the booth's promo image (404 when it has none).

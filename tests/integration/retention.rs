@@ -1,0 +1,97 @@
+//! Retention: photos, paintings, tickets and records go after `privacy.retention_secs`,
+//! or at once when the visitor asks.
+
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+async fn visit_done(server: &TestServer) -> (Kiosk, Phone, Socket) {
+    let kiosk = Kiosk::open(server).await;
+    let mut socket = kiosk.socket(server).await;
+    let phone = Phone::join(server, &kiosk).await;
+    assert_eq!(
+        phone
+            .upload(server, "Ada", camera_photo(), "p.jpg")
+            .await
+            .status(),
+        202
+    );
+    events_until(&mut socket, Duration::from_secs(60), |e| {
+        is_type(e, "visit_done")
+    })
+    .await;
+    (kiosk, phone, socket)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_two_second_retention_everything_is_gone_and_the_files_deleted() {
+    let server = TestServer::start_with(|c| c.privacy.retention_secs = 2).await;
+    let (kiosk, phone, mut socket) = visit_done(&server).await;
+    let state = phone.visit(&server).await;
+    assert_eq!(state["retention_secs"], 2);
+    let ticket = state["ticket_url"].as_str().unwrap().to_owned();
+    // photo + 4 paintings + ticket
+    assert_eq!(
+        server.stored_files().len(),
+        6,
+        "{:?}",
+        server.stored_files()
+    );
+
+    let deleted = events_until(&mut socket, Duration::from_secs(10), |e| {
+        is_type(e, "visit_deleted")
+    })
+    .await;
+    assert_eq!(deleted.last().unwrap()["visit_id"], phone.visit_id.as_str());
+    let start = Instant::now();
+    while !server.stored_files().is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "files left: {:?}",
+            server.stored_files()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(get_bytes(&server, &ticket).await.0, 404);
+    assert_eq!(kiosk.visit(&server, &phone.visit_id).await.status(), 404);
+    let res = phone
+        .http
+        .get(server.url(&format!("/api/visits/{}", phone.visit_id)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_my_photos_now_removes_them_at_once_and_only_for_that_phone() {
+    let server = TestServer::start().await;
+    let (_, phone, mut socket) = visit_done(&server).await;
+    let (_, other, _) = visit_done(&server).await;
+    assert_eq!(server.stored_files().len(), 12);
+
+    // Another phone cannot delete this visit; a stranger neither.
+    let url = server.url(&format!("/api/visits/{}/delete", phone.visit_id));
+    assert_eq!(other.http.post(&url).send().await.unwrap().status(), 404);
+    assert_eq!(
+        reqwest::Client::new()
+            .post(&url)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+
+    assert_eq!(phone.http.post(&url).send().await.unwrap().status(), 204);
+    events_until(&mut socket, Duration::from_secs(5), |e| {
+        is_type(e, "visit_deleted")
+    })
+    .await;
+    assert_eq!(
+        server.stored_files().len(),
+        6,
+        "only the other visit's files remain"
+    );
+    assert_eq!(other.visit(&server).await["status"], "done");
+}
