@@ -43,6 +43,8 @@ const T = {
     "photo-heic": ["HEIC 사진은 읽을 수 없어요. 사진 앱에서 골라 보내거나, 설정 > 카메라 > 포맷에서 '높은 호환성'을 선택해 주세요.", "HEIC photos can't be read here. Choose the photo from your library, or set Settings > Camera > Formats to Most Compatible."],
     "intake-busy": ["지금 사진이 몰려 있어요. 잠시 후 다시 보내 주세요.", "The booth is busy with other photos. Please send yours again in a moment."],
     "painters-offline": ["지금은 그림 서버가 꺼져 있어요. 몇 분 뒤에 다시 시도해 주세요.", "The painting servers are offline right now. Please try again in a few minutes."],
+    "too-many-uploads": ["이 기기에서 사진을 너무 많이 보냈어요. 잠시 후 다시 시도해 주세요.", "Too many photos from this device in a minute. Please wait a moment."],
+    "too-many-rooms": ["QR 코드가 너무 많이 열려 있어요. 잠시 후 다시 시도해 주세요.", "Too many QR codes are waiting. Please try again in a minute."],
     "still-painting": ["아직 그리는 중이에요. 끝난 뒤에 삭제할 수 있어요.", "The painters are still at work. Delete once they are finished."],
     "nothing-to-retry": ["다시 그릴 그림이 없어요.", "There is nothing to try again."],
     "print-off": ["이 부스는 인쇄를 하지 않아요.", "Printing is turned off on this booth."],

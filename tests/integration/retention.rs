@@ -95,3 +95,45 @@ async fn delete_my_photos_now_removes_them_at_once_and_only_for_that_phone() {
     );
     assert_eq!(other.visit(&server).await["status"], "done");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_per_address_and_waiting_rooms_are_limited_with_429() {
+    let server = TestServer::start_with(|c| {
+        c.limits.uploads_per_minute = 2;
+        c.limits.max_open_rooms = 3;
+    })
+    .await;
+    let mut codes = Vec::new();
+    for _ in 0..3 {
+        let kiosk = Kiosk::open(&server).await;
+        let phone = Phone::join(&server, &kiosk).await;
+        let res = phone.upload(&server, "Ada", camera_photo(), "p.jpg").await;
+        codes.push(res.status().as_u16());
+        if res.status() == 429 {
+            assert!(res.headers().contains_key("retry-after"));
+            let body: serde_json::Value = res.json().await.unwrap();
+            assert_eq!(body["code"], "too-many-uploads");
+            // The refused photo took nothing: the visit still waits for one. (The server
+            // answered before reading the upload, so the client's connection may be
+            // closed under it; a browser retries on a new one, and so do we.)
+            let url = server.url(&format!("/api/visits/{}", phone.visit_id));
+            let mut state = None;
+            for _ in 0..3 {
+                if let Ok(res) = phone.http.get(&url).send().await {
+                    state = Some(res.json::<serde_json::Value>().await.unwrap());
+                    break;
+                }
+            }
+            assert_eq!(state.expect("the visit")["status"], "waiting");
+        }
+    }
+    assert_eq!(codes, [202, 202, 429]);
+
+    // Rooms waiting for a phone: three allowed, the fourth refused.
+    let create = || reqwest::Client::new().post(server.url("/api/rooms")).send();
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(create().await.unwrap().status().as_u16());
+    }
+    assert_eq!(statuses, [201, 201, 201, 429]);
+}

@@ -44,6 +44,9 @@ impl TestServer {
         let mut config = Config::default();
         config.server.bind = "127.0.0.1:0".parse().unwrap();
         config.server.data_dir = data_dir.to_owned();
+        // Every test client is 127.0.0.1; tests that check the limit set it themselves.
+        config.limits.uploads_per_minute = 0;
+        config.limits.max_open_rooms = 10_000;
         tweak(&mut config);
         let listener = tokio::net::TcpListener::bind(config.server.bind)
             .await

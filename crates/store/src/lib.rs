@@ -453,6 +453,15 @@ impl Store {
         Ok((entries, count("printed")?, count("failed")?))
     }
 
+    /// Rooms created since `since` that still wait for a phone.
+    pub fn open_rooms(&self, since: i64) -> Result<u32> {
+        Ok(self.conn().query_row(
+            "SELECT COUNT(*) FROM rooms WHERE visit_id IS NULL AND created_at >= ?1",
+            [since],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Deletes a visit with its results, prints and room. Returns the names of the files
     /// it referenced (photo, paintings, ticket), for the caller to delete.
     pub fn delete_visit(&self, visit_id: &str) -> Result<Vec<String>> {

@@ -19,6 +19,7 @@ pub struct Config {
     pub upload: UploadConfig,
     pub kiosk: KioskConfig,
     pub privacy: PrivacyConfig,
+    pub limits: LimitsConfig,
     pub painting: PaintingConfig,
     pub ticket: TicketConfig,
     pub print: PrintConfig,
@@ -69,6 +70,26 @@ pub struct PrivacyConfig {
     /// Photos, paintings, tickets and their records are deleted this long after the
     /// visit began. The phone's upload screen says so.
     pub retention_secs: u64,
+}
+
+/// `[limits]`: what one client may do, so a stranger on the booth's network cannot
+/// swamp it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Photo uploads per client address per minute; 0 turns the limit off.
+    pub uploads_per_minute: u32,
+    /// Rooms (QR codes) waiting for a phone at once; more are refused with 429.
+    pub max_open_rooms: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            uploads_per_minute: 10,
+            max_open_rooms: 50,
+        }
+    }
 }
 
 impl Default for PrivacyConfig {
@@ -578,6 +599,9 @@ impl Config {
                     "must be a plain base URL such as https://booth.example.org",
                 ));
             }
+        }
+        if self.limits.max_open_rooms == 0 {
+            return Err(key_error("limits.max_open_rooms", "must be at least 1"));
         }
         if self.privacy.retention_secs == 0 {
             return Err(key_error("privacy.retention_secs", "must be at least 1"));

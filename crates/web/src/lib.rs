@@ -8,6 +8,7 @@ pub mod qr;
 mod auth;
 mod error;
 mod events;
+mod limits;
 mod net;
 mod print;
 mod routes;
@@ -41,11 +42,14 @@ pub async fn launch_with_listener(
     }
     tokio::spawn(studio::sweep_forever(state.clone()));
     let closing = state.clone();
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            closing.close();
-        })
-        .await?;
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        closing.close();
+    })
+    .await?;
     Ok(())
 }

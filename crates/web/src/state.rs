@@ -30,6 +30,8 @@ pub struct Inner {
     /// The Stable Diffusion server pool, when that is the backend (for status pages).
     pub pool: Option<A1111Pool>,
     pub tickets: TicketRenderer,
+    /// Photo uploads per client address (`[limits] uploads_per_minute`).
+    pub upload_limit: crate::limits::RateLimit,
     /// The promo image and its content type, when `[ticket]` sets one.
     pub promo: Option<(Vec<u8>, &'static str)>,
     /// Bounds CPU-heavy work (built-in painters, tickets) across all visits.
@@ -127,6 +129,10 @@ impl AppState {
             })?;
         }
         let promo = promo_image(&config, &tickets)?;
+        let upload_limit = crate::limits::RateLimit::new(
+            config.limits.uploads_per_minute,
+            std::time::Duration::from_secs(60),
+        );
         Ok(AppState(Arc::new(Inner {
             config,
             store: Arc::new(store),
@@ -136,6 +142,7 @@ impl AppState {
             pool,
             tickets,
             promo,
+            upload_limit,
             cpu,
             intake,
             base_url,

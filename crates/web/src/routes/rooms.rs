@@ -31,6 +31,20 @@ pub struct NewRoom {
 
 /// `POST /api/rooms`: a fresh room for the next visitor.
 pub async fn create(State(state): State<AppState>) -> AppResult<(StatusCode, Json<NewRoom>)> {
+    // A kiosk holds one waiting room at a time and makes a fresh one every few minutes,
+    // so many waiting rooms in the last hour mean someone is making them on purpose.
+    let since = now() - 3600;
+    let open = state.db(move |s| s.open_rooms(since)).await?;
+    if open >= state.config.limits.max_open_rooms {
+        return Err(AppError {
+            retry_after: Some(60),
+            ..AppError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-rooms",
+                "The booth has too many QR codes waiting. Please try again in a minute.",
+            )
+        });
+    }
     let (room_id, kiosk_token, secret) = (new_id(), new_id(), new_id());
     let room = Room {
         id: room_id.clone(),

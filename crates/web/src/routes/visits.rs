@@ -62,11 +62,24 @@ pub async fn upload_photo(
     State(state): State<AppState>,
     Path(visit_id): Path<String>,
     headers: HeaderMap,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
     let (visit, viewer) = visit_for(&state, &visit_id, &headers, None).await?;
     if viewer != Viewer::Phone {
         return Err(AppError::no_access());
+    }
+    if let Some(axum::Extension(axum::extract::ConnectInfo(addr))) = peer {
+        if let Err(wait) = state.upload_limit.hit(addr.ip()) {
+            return Err(AppError {
+                retry_after: Some(wait),
+                ..AppError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too-many-uploads",
+                    "Too many photos from this device in a minute. Please wait a moment.",
+                )
+            });
+        }
     }
     if visit.status != VisitStatus::Waiting {
         return Err(articket_store::StoreError::PhotoAlreadyReceived.into());
