@@ -137,3 +137,26 @@ async fn uploads_per_address_and_waiting_rooms_are_limited_with_429() {
     }
     assert_eq!(statuses, [201, 201, 201, 429]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_visits_and_results_in_prometheus_text() {
+    let server = TestServer::start().await;
+    visit_done(&server).await;
+    let (status, ct, body) = get_bytes(&server, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(ct.unwrap().starts_with("text/plain"));
+    let text = String::from_utf8(body).unwrap();
+    assert!(
+        text.contains("articket_visits{status=\"done\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("articket_results{painter=\"vangogh\",status=\"done\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE articket_intake_admitted gauge"),
+        "{text}"
+    );
+    assert!(!text.contains("Ada"), "no personal data");
+}

@@ -104,6 +104,14 @@ pub struct Room {
     pub created_at: i64,
 }
 
+/// Aggregate counts (no personal data), for monitoring.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub visits: Vec<(String, u64)>,
+    pub results: Vec<(String, String, u64)>,
+    pub prints: Vec<(String, u64)>,
+}
+
 /// Whether a print may start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PrintStart {
@@ -451,6 +459,30 @@ impl Store {
             )
         };
         Ok((entries, count("printed")?, count("failed")?))
+    }
+
+    /// Counts for `/metrics`: visits by status, results by (painter, status), prints by
+    /// status.
+    pub fn counts(&self) -> Result<Counts> {
+        let conn = self.conn();
+        let pairs = |sql: &str| -> rusqlite::Result<Vec<(String, u64)>> {
+            let mut stmt = conn.prepare(sql)?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        };
+        let visits = pairs("SELECT status, COUNT(*) FROM visits GROUP BY status ORDER BY status")?;
+        let prints = pairs("SELECT status, COUNT(*) FROM prints GROUP BY status ORDER BY status")?;
+        let mut stmt = conn.prepare(
+            "SELECT painter, status, COUNT(*) FROM results GROUP BY painter, status ORDER BY painter, status",
+        )?;
+        let results = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Counts {
+            visits,
+            results,
+            prints,
+        })
     }
 
     /// Rooms created since `since` that still wait for a phone.
