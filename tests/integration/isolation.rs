@@ -74,3 +74,55 @@ async fn two_concurrent_visits_never_see_each_other() {
     let bare = server.ws_url(&format!("/api/rooms/{}/events", kiosk_b.room_id));
     assert!(tokio_tungstenite::connect_async(bare).await.is_err());
 }
+
+/// Path traversal on every route that maps a path to a file, and guessing of ids: the
+/// answer is always a plain 404 (or 400), and never a byte of a file outside the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traversal_and_guessed_ids_find_nothing() {
+    let server = TestServer::start().await;
+    let kiosk = Kiosk::open(&server).await;
+    let phone = Phone::join(&server, &kiosk).await;
+    assert_eq!(
+        phone
+            .upload(&server, "Ada", camera_photo(), "p.jpg")
+            .await
+            .status(),
+        202
+    );
+    let guess = "0123456789abcdef0123456789abcdef";
+    let paths = [
+        "/files/../articket.sqlite3".to_owned(),
+        "/files/..%2Farticket.sqlite3".to_owned(),
+        "/files/%2e%2e%2f%2e%2e%2fCargo.toml".to_owned(),
+        "/files/articket.sqlite3".to_owned(),
+        format!("/files/{guess}.jpg"),
+        "/assets/../../Cargo.toml".to_owned(),
+        "/assets/..%2F..%2FCargo.toml".to_owned(),
+        "/assets/%2e%2e/%2e%2e/crates/web/src/lib.rs".to_owned(),
+        "/assets/fonts/..%2F..%2F..%2FCargo.toml".to_owned(),
+        format!("/api/visits/{guess}"),
+        format!("/api/visits/{guess}/tickets/picasso"),
+        format!("/api/visits/..%2F{}", phone.visit_id),
+        format!("/api/rooms/{guess}"),
+        format!("/api/rooms/{}/qr.svg?kiosk_token={guess}", kiosk.room_id),
+        format!("/api/visits/{}?kiosk_token={guess}", phone.visit_id),
+    ];
+    let client = reqwest::Client::new();
+    for path in &paths {
+        let res = client
+            .get(format!("{}{path}", server.base))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let body = res.bytes().await.unwrap();
+        assert!(status == 404 || status == 400, "{path}: {status}");
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            !text.contains("SQLite format")
+                && !text.contains("[package]")
+                && !text.contains("pub fn"),
+            "{path} leaked a file"
+        );
+    }
+}
