@@ -3,7 +3,6 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::time::Duration;
 
 use serde_json::Value;
 
@@ -14,24 +13,6 @@ fn stub(dir: &Path, body: &str) -> String {
     std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     path.display().to_string()
-}
-
-async fn finished_visit(server: &TestServer) -> (Kiosk, Phone) {
-    let kiosk = Kiosk::open(server).await;
-    let mut socket = kiosk.socket(server).await;
-    let phone = Phone::join(server, &kiosk).await;
-    assert_eq!(
-        phone
-            .upload(server, "김민지", camera_photo(), "p.jpg")
-            .await
-            .status(),
-        202
-    );
-    events_until(&mut socket, Duration::from_secs(60), |e| {
-        is_type(e, "visit_done")
-    })
-    .await;
-    (kiosk, phone)
 }
 
 async fn press_print(server: &TestServer, kiosk: &Kiosk, visit_id: &str) -> (u16, Value) {
@@ -70,7 +51,7 @@ echo "request id is booth-7 (1 file(s))""#,
         c.ticket.serial_start = 100;
     })
     .await;
-    let (kiosk, phone) = finished_visit(&server).await;
+    let (kiosk, phone, _) = finished_visit(&server).await;
 
     let (status, body) = press_print(&server, &kiosk, &phone.visit_id).await;
     assert_eq!(status, 200, "{body}");
@@ -129,7 +110,7 @@ async fn a_failing_printer_is_reported_and_the_visit_goes_on() {
         c.print.command = lp;
     })
     .await;
-    let (kiosk, phone) = finished_visit(&server).await;
+    let (kiosk, phone, _) = finished_visit(&server).await;
     let (status, body) = press_print(&server, &kiosk, &phone.visit_id).await;
     assert_eq!(status, 502, "{body}");
     assert_eq!(body["code"], "print-failed");
@@ -153,7 +134,7 @@ async fn a_failing_printer_is_reported_and_the_visit_goes_on() {
         c.print.command = "/nonexistent/lp".into();
     })
     .await;
-    let (kiosk, phone) = finished_visit(&server).await;
+    let (kiosk, phone, _) = finished_visit(&server).await;
     let (status, body) = press_print(&server, &kiosk, &phone.visit_id).await;
     assert_eq!(status, 502);
     assert!(
@@ -165,7 +146,7 @@ async fn a_failing_printer_is_reported_and_the_visit_goes_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn printing_when_it_is_off_says_so() {
     let server = TestServer::start().await;
-    let (kiosk, phone) = finished_visit(&server).await;
+    let (kiosk, phone, _) = finished_visit(&server).await;
     let (status, body) = press_print(&server, &kiosk, &phone.visit_id).await;
     assert_eq!((status, body["code"].as_str()), (409, Some("print-off")));
 }
@@ -173,7 +154,7 @@ async fn printing_when_it_is_off_says_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_single_painter_ticket_is_rendered_for_its_visitor_only() {
     let server = TestServer::start().await;
-    let (_, phone) = finished_visit(&server).await;
+    let (_, phone, _) = finished_visit(&server).await;
     let url = server.url(&format!("/api/visits/{}/tickets/vangogh", phone.visit_id));
     let res = phone.http.get(&url).send().await.unwrap();
     assert_eq!(res.status(), 200);
@@ -204,7 +185,7 @@ async fn the_promo_image_is_offered_when_the_booth_has_one() {
         c.ticket.promo_handle = "@articket.booth".into();
     })
     .await;
-    let (_, phone) = finished_visit(&server).await;
+    let (_, phone, _) = finished_visit(&server).await;
     let state = phone.visit(&server).await;
     assert_eq!(state["promo_url"], "/api/promo");
     let (status, ct, bytes) = get_bytes(&server, "/api/promo").await;
@@ -214,7 +195,7 @@ async fn the_promo_image_is_offered_when_the_booth_has_one() {
 
     let plain = TestServer::start().await;
     assert_eq!(get_bytes(&plain, "/api/promo").await.0, 404);
-    let (_, phone) = finished_visit(&plain).await;
+    let (_, phone, _) = finished_visit(&plain).await;
     assert!(phone.visit(&plain).await["promo_url"].is_null());
 }
 
@@ -222,7 +203,7 @@ async fn the_promo_image_is_offered_when_the_booth_has_one() {
 async fn a_custom_template_makes_the_visits_ticket() {
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/templates");
     let server = TestServer::start_with(|c| c.ticket.template_dir = dir).await;
-    let (_, phone) = finished_visit(&server).await;
+    let (_, phone, _) = finished_visit(&server).await;
     let state = phone.visit(&server).await;
     let (_, _, png) = get_bytes(&server, state["ticket_url"].as_str().unwrap()).await;
     let img = image::load_from_memory(&png).unwrap().to_rgba8();

@@ -5,28 +5,10 @@ use std::time::{Duration, Instant};
 
 use crate::util::*;
 
-async fn visit_done(server: &TestServer) -> (Kiosk, Phone, Socket) {
-    let kiosk = Kiosk::open(server).await;
-    let mut socket = kiosk.socket(server).await;
-    let phone = Phone::join(server, &kiosk).await;
-    assert_eq!(
-        phone
-            .upload(server, "Ada", camera_photo(), "p.jpg")
-            .await
-            .status(),
-        202
-    );
-    events_until(&mut socket, Duration::from_secs(60), |e| {
-        is_type(e, "visit_done")
-    })
-    .await;
-    (kiosk, phone, socket)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_two_second_retention_everything_is_gone_and_the_files_deleted() {
     let server = TestServer::start_with(|c| c.privacy.retention_secs = 2).await;
-    let (kiosk, phone, mut socket) = visit_done(&server).await;
+    let (kiosk, phone, mut socket) = finished_visit(&server).await;
     let state = phone.visit(&server).await;
     assert_eq!(state["retention_secs"], 2);
     let ticket = state["ticket_url"].as_str().unwrap().to_owned();
@@ -66,8 +48,8 @@ async fn with_a_two_second_retention_everything_is_gone_and_the_files_deleted() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_my_photos_now_removes_them_at_once_and_only_for_that_phone() {
     let server = TestServer::start().await;
-    let (_, phone, mut socket) = visit_done(&server).await;
-    let (_, other, _) = visit_done(&server).await;
+    let (_, phone, mut socket) = finished_visit(&server).await;
+    let (_, other, _) = finished_visit(&server).await;
     assert_eq!(server.stored_files().len(), 12);
 
     // Another phone cannot delete this visit; a stranger neither.
@@ -141,7 +123,7 @@ async fn uploads_per_address_and_waiting_rooms_are_limited_with_429() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_visits_and_results_in_prometheus_text() {
     let server = TestServer::start().await;
-    visit_done(&server).await;
+    finished_visit(&server).await;
     let (status, ct, body) = get_bytes(&server, "/metrics").await;
     assert_eq!(status, 200);
     assert!(ct.unwrap().starts_with("text/plain"));
@@ -158,5 +140,8 @@ async fn metrics_count_visits_and_results_in_prometheus_text() {
         text.contains("# TYPE articket_intake_admitted gauge"),
         "{text}"
     );
-    assert!(!text.contains("Ada"), "no personal data");
+    assert!(
+        !text.contains("김민지"),
+        "no personal data: the visitor's name is absent"
+    );
 }

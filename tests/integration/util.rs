@@ -313,3 +313,20 @@ pub async fn get_bytes(
         .map(|v| v.to_str().unwrap().to_owned());
     (status, ct, res.bytes().await.unwrap().to_vec())
 }
+
+/// A visit from kiosk to `visit_done` with the built-in painters: the kiosk, the phone
+/// and the kiosk's socket (for later events).
+pub async fn finished_visit(server: &TestServer) -> (Kiosk, Phone, Socket) {
+    let kiosk = Kiosk::open(server).await;
+    let mut socket = kiosk.socket(server).await;
+    let phone = Phone::join(server, &kiosk).await;
+    let res = phone
+        .upload(server, "김민지", camera_photo(), "p.jpg")
+        .await;
+    assert_eq!(res.status(), 202);
+    events_until(&mut socket, std::time::Duration::from_secs(60), |e| {
+        is_type(e, "visit_done")
+    })
+    .await;
+    (kiosk, phone, socket)
+}

@@ -138,6 +138,15 @@ impl A1111Settings {
         }
     }
 
+    pub fn generation_mut(&mut self, painter: Painter) -> &mut GenerationSettings {
+        match painter {
+            Painter::Picasso => &mut self.picasso,
+            Painter::Renoir => &mut self.renoir,
+            Painter::VanGogh => &mut self.vangogh,
+            Painter::Lichtenstein => &mut self.lichtenstein,
+        }
+    }
+
     /// Checks what the types cannot. On failure: the key under `[ai]` and the problem.
     pub fn validate(&self) -> Result<(), (String, String)> {
         for (i, s) in self.servers.iter().enumerate() {

@@ -145,12 +145,7 @@ async fn parallel_dispatch_over_two_servers_takes_about_half_the_time_of_sequent
     let small = |dispatch| {
         let mut s = settings(&[&a, &b], dispatch);
         for p in Painter::ALL {
-            let g = match p {
-                Painter::Picasso => &mut s.picasso,
-                Painter::Renoir => &mut s.renoir,
-                Painter::VanGogh => &mut s.vangogh,
-                Painter::Lichtenstein => &mut s.lichtenstein,
-            };
+            let g = s.generation_mut(p);
             g.long_side = 128;
         }
         s

@@ -62,12 +62,7 @@ fn settings_for(addr: SocketAddr) -> A1111Settings {
         ..Default::default()
     };
     for p in Painter::ALL {
-        let g = match p {
-            Painter::Picasso => &mut s.picasso,
-            Painter::Renoir => &mut s.renoir,
-            Painter::VanGogh => &mut s.vangogh,
-            Painter::Lichtenstein => &mut s.lichtenstein,
-        };
+        let g = s.generation_mut(p);
         g.sampler = "DDIM".into();
         g.scheduler = String::new();
         g.steps = 6;

@@ -14,6 +14,21 @@ fn id() -> String {
     articket_rooms::new_id()
 }
 
+/// A joined visit whose Picasso finished (a.jpg) and whose Renoir failed.
+fn painted_visit(store: &Store) -> (String, String) {
+    let (r, v) = (id(), id());
+    store.create_room(&room(&r)).unwrap();
+    store.join_room(&r, &v, "p", 2).unwrap();
+    store
+        .start_painting(&v, "n", "photo.jpg", &["picasso", "renoir"], 3)
+        .unwrap();
+    store
+        .result_finished(&v, "picasso", Ok("a.jpg"), 4)
+        .unwrap();
+    store.result_finished(&v, "renoir", Err("boom"), 4).unwrap();
+    (r, v)
+}
+
 #[test]
 fn opening_creates_a_wal_database_at_the_current_schema() {
     let dir = tempfile::tempdir().unwrap();
@@ -153,16 +168,7 @@ fn temp_files_left_by_a_crash_are_removed_on_open() {
 fn only_a_failed_painter_of_a_finished_visit_can_be_tried_again() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let (r, v) = (id(), id());
-    store.create_room(&room(&r)).unwrap();
-    store.join_room(&r, &v, "p", 2).unwrap();
-    store
-        .start_painting(&v, "n", "photo.jpg", &["picasso", "renoir"], 3)
-        .unwrap();
-    store
-        .result_finished(&v, "picasso", Ok("a.jpg"), 4)
-        .unwrap();
-    store.result_finished(&v, "renoir", Err("boom"), 4).unwrap();
+    let (_, v) = painted_visit(&store);
     // Still painting: no retry yet.
     assert!(!store.retry_painter(&v, "renoir", 5).unwrap());
     store.painting_finished(&v, Some("t.png"), 6).unwrap();
@@ -223,16 +229,7 @@ fn prints_are_deduplicated_limited_and_logged() {
 fn deleting_a_visit_removes_its_rows_and_names_its_files() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let (r, v) = (id(), id());
-    store.create_room(&room(&r)).unwrap();
-    store.join_room(&r, &v, "p", 2).unwrap();
-    store
-        .start_painting(&v, "n", "photo.jpg", &["picasso", "renoir"], 3)
-        .unwrap();
-    store
-        .result_finished(&v, "picasso", Ok("a.jpg"), 4)
-        .unwrap();
-    store.result_finished(&v, "renoir", Err("x"), 4).unwrap();
+    let (r, v) = painted_visit(&store);
     store.painting_finished(&v, Some("t.png"), 5).unwrap();
     store.begin_print(&v, 2, 10, 6).unwrap();
     // An old room that never got a visit, and a fresh one.

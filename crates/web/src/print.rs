@@ -63,17 +63,9 @@ pub async fn print_visit(state: &AppState, visit_id: &str) -> AppResult<PrintOut
         }
     };
     let result = run_lp(state, &visit).await;
-    let outcome = result.as_ref().map(|_| ()).map_err(String::as_str);
+    let failure = result.as_ref().err().cloned();
     state
-        .db({
-            let outcome = outcome.map_err(str::to_owned);
-            move |s| {
-                s.finish_print(
-                    print_id,
-                    outcome.as_ref().map(|_| ()).map_err(String::as_str),
-                )
-            }
-        })
+        .db(move |s| s.finish_print(print_id, failure.as_deref().map_or(Ok(()), Err)))
         .await?;
     match result {
         Ok(message) => Ok(PrintOutcome::Printed { message }),
