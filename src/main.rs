@@ -57,6 +57,9 @@ enum Command {
     /// Serve our Stable Diffusion engine over the AUTOMATIC1111 API, for a booth's
     /// server pool (needs a build with `--features engine`, or `cuda`).
     Worker(worker::WorkerArgs),
+    /// Print an argon2 hash of the operator password (read from standard input) for
+    /// `[admin] password_hash`.
+    HashPassword,
     /// Measure a stage against the tools a Python booth would use (see README).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -165,6 +168,7 @@ fn main() -> ExitCode {
             bench::ticket(rounds, samples.as_deref())
         }
         Some(Command::Serve(args)) => serve(args),
+        Some(Command::HashPassword) => hash_password(),
         Some(Command::Worker(args)) => worker::run(args),
         None => serve(cli.serve),
     };
@@ -175,6 +179,24 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn hash_password() -> anyhow::Result<()> {
+    use std::io::IsTerminal as _;
+    if std::io::stdin().is_terminal() {
+        eprintln!("Type the operator password and press Enter:");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the password")?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    anyhow::ensure!(
+        password.chars().count() >= 8,
+        "choose a password of at least 8 characters"
+    );
+    println!("{}", articket_web::admin::hash_password(password)?);
+    Ok(())
 }
 
 fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
@@ -189,13 +211,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(dir) = args.data_dir {
         config.server.data_dir = dir;
     }
+    let operator_password = articket_web::admin::startup_password(&mut config);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.server.bind)
             .await
             .with_context(|| format!("cannot listen on {} (server.bind)", config.server.bind))?;
         let base = articket_web::advertised_base_url(&config, listener.local_addr()?);
-        print_banner(&base, &config);
+        print_banner(&base, &config, operator_password.as_deref());
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
             tracing::info!("shutting down");
@@ -204,10 +227,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     })
 }
 
-fn print_banner(base: &str, config: &Config) {
+fn print_banner(base: &str, config: &Config, operator_password: Option<&str>) {
     println!();
     println!("  ARTICKET booth is running.");
     println!("  Kiosk screen: open {base}/ on the booth PC (full screen: F11)");
+    match operator_password {
+        Some(p) => println!(
+            "  Operator:     {base}/admin  password for this run: {p}\n                (set [admin] password_hash to keep one; see `articket hash-password`)"
+        ),
+        None => println!("  Operator:     {base}/admin"),
+    }
     println!("  Data folder:  {}", config.server.data_dir.display());
     if let Some(qr) = articket_web::qr::terminal(&format!("{base}/")) {
         println!("\n{qr}");

@@ -55,6 +55,7 @@ const T = {
     "photo-corrupt": ["사진 파일이 손상되었어요. 다시 찍거나 골라 주세요.", "The photo file is damaged. Please take or choose it again."],
     "photo-already-received": ["이미 사진을 보냈어요.", "You already sent a photo."],
     "name-required": ["티켓에 넣을 이름을 입력하세요.", "Please type your name for the ticket."],
+    "booth-paused": ["부스가 잠시 쉬고 있어요. 몇 분 뒤에 다시 스캔해 주세요.", "The booth is taking a short break. Please scan again in a few minutes."],
     "not-found": ["찾을 수 없어요. 키오스크의 QR 코드를 다시 스캔하세요.", "Not found. Please scan the kiosk's QR code again."],
   },
 };

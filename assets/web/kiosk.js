@@ -16,7 +16,10 @@ async function newRoom() {
   clearTimeout(kiosk.resetTimer);
   if (kiosk.socket) kiosk.socket.close();
   const res = await getJson("/api/rooms", { method: "POST" });
-  if (!res.ok) { setTimeout(newRoom, 3000); return; }
+  const paused = res.status === 503 && res.body && res.body.code === "booth-paused";
+  $("paused").hidden = !paused;
+  if (paused) { $("welcome").hidden = true; $("visit").hidden = true; }
+  if (!res.ok) { setTimeout(newRoom, paused ? 5000 : 3000); return; }
   kiosk.room = res.body;
   $("qr").src = kiosk.room.qr_svg_url;
   $("qr").dataset.roomId = kiosk.room.room_id;
@@ -42,8 +45,11 @@ function touch() {
 
 function onEvent(ev) {
   if (kiosk.visitId) trackQueue($("queue"), kiosk.visitId, ev);
-  // The visitor deleted their photos (or they expired): never show them again.
-  if (ev.type === "visit_deleted") { newRoom(); return; }
+  // The visitor deleted their photos (or they expired): never show them again. The
+  // operator's "reset kiosk" and "pause" also start over (a paused booth shows a break).
+  if (ev.type === "visit_deleted" || ev.type === "kiosk_reset") { newRoom(); return; }
+  // Paused mid-visit: the visit finishes on screen, and the next reset shows the break.
+  if (ev.type === "booth_paused") { if (!kiosk.visitId) newRoom(); return; }
   if (ev.type === "visitor_finished") {
     say($("visit-status"), T.thanks);
     clearTimeout(kiosk.resetTimer);

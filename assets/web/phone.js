@@ -145,6 +145,8 @@ const isIos = /iPad|iPhone|iPod/.test(navigator.userAgent)
   || (navigator.platform === "MacIntel" && navigator.maxTouchPoints > 1);
 $("save-ticket").addEventListener("click", async (e) => {
   const url = $("save-ticket").getAttribute("href");
+  // Counted for the operator's "tickets saved"; the answer does not matter.
+  if (url) fetch(`/api/visits/${visitId}/saved`, { method: "POST", credentials: "same-origin" }).catch(() => {});
   if (!url || !navigator.canShare) {
     if (isIos) { say($("save-hint"), T.saveHintIos); $("save-hint").hidden = false; }
     return; // the link downloads

@@ -3,6 +3,7 @@
 
 mod util;
 
+mod admin;
 mod bench;
 mod isolation;
 mod local_engine;

@@ -16,6 +16,22 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// The operator password every test server starts with.
+pub const OPERATOR_PASSWORD: &str = "test-operator-pw";
+
+/// A browser logged in to the operator page.
+pub async fn operator(server: &TestServer) -> reqwest::Client {
+    let (http, _) = Phone::browser();
+    let res = http
+        .post(server.url("/api/admin/login"))
+        .json(&serde_json::json!({ "password": OPERATOR_PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204, "{:?}", res.text().await);
+    http
+}
+
 pub struct TestServer {
     pub base: String,
     pub data_dir: PathBuf,
@@ -47,6 +63,7 @@ impl TestServer {
         // Every test client is 127.0.0.1; tests that check the limit set it themselves.
         config.limits.uploads_per_minute = 0;
         config.limits.max_open_rooms = 10_000;
+        config.admin.password = Some(OPERATOR_PASSWORD.into());
         tweak(&mut config);
         let listener = tokio::net::TcpListener::bind(config.server.bind)
             .await

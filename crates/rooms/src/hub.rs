@@ -39,6 +39,23 @@ impl EventHub {
         }
     }
 
+    /// Sends `event` to every socket of every room (operator commands such as "reset the
+    /// kiosk"). Returns how many rooms had listeners.
+    pub fn publish_all<E: serde::Serialize>(&self, event: &E) -> usize {
+        let json: Arc<str> = match serde_json::to_string(event) {
+            Ok(s) => s.into(),
+            Err(e) => {
+                tracing::error!("event could not be serialised: {e}");
+                return 0;
+            }
+        };
+        let rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        for tx in rooms.values() {
+            let _ = tx.send(json.clone());
+        }
+        rooms.len()
+    }
+
     /// Starts listening to `room_id`. Events published from now on are received.
     pub fn subscribe(&self, room_id: &str) -> Subscription {
         let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
@@ -100,6 +117,16 @@ mod tests {
         hub.publish("a", &serde_json::json!({"type": "x"}));
         assert_eq!(&*a.recv().await.unwrap(), r#"{"type":"x"}"#);
         assert!(matches!(b.rx.try_recv(), Err(TryRecvError::Empty)));
+    }
+
+    #[tokio::test]
+    async fn publish_all_reaches_every_watched_room() {
+        let hub = EventHub::new();
+        let mut a = hub.subscribe("a");
+        let mut b = hub.subscribe("b");
+        assert_eq!(hub.publish_all(&"reset"), 2);
+        assert_eq!(&*a.recv().await.unwrap(), r#""reset""#);
+        assert_eq!(&*b.recv().await.unwrap(), r#""reset""#);
     }
 
     #[tokio::test]

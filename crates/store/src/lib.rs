@@ -134,6 +134,31 @@ pub struct PrintEntry {
     pub requested_at: i64,
 }
 
+/// The operator page's counters for one day (visits created since a given time).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DayStats {
+    pub visits: u64,
+    /// Per painter: (painter, done, failed).
+    pub painters: Vec<(String, u64, u64)>,
+    /// From the photo's arrival to a painting being stored, over finished paintings.
+    pub latency_median_ms: Option<i64>,
+    pub latency_p95_ms: Option<i64>,
+    /// Visits that got a ticket.
+    pub tickets: u64,
+    /// Times a phone saved its ticket.
+    pub tickets_saved: u64,
+    pub printed: u64,
+    pub print_failed: u64,
+}
+
+/// A finished painting, for the operator's gallery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecentPainting {
+    pub visit_number: i64,
+    pub painter: String,
+    pub image_file: String,
+}
+
 /// One visitor's visit, with its painter results in the order they were requested.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Visit {
@@ -278,9 +303,10 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let updated = tx.execute(
-            "UPDATE visits SET name = ?1, photo_file = ?2, status = 'painting', updated_at = ?3
+            "UPDATE visits SET name = ?1, photo_file = ?2, status = 'painting', updated_at = ?3,
+               painting_ms = ?5
              WHERE id = ?4 AND status = 'waiting'",
-            params![name, photo_file, now, visit_id],
+            params![name, photo_file, now, visit_id, wall_ms()],
         )?;
         if updated == 0 {
             let exists: bool = tx.query_row(
@@ -327,9 +353,9 @@ impl Store {
             Err(error) => (ResultStatus::Failed, None, Some(error)),
         };
         self.conn().execute(
-            "UPDATE results SET status = ?3, image_file = ?4, error = ?5, updated_at = ?6
+            "UPDATE results SET status = ?3, image_file = ?4, error = ?5, updated_at = ?6, done_ms = ?7
              WHERE visit_id = ?1 AND painter = ?2",
-            params![visit_id, painter, status.as_str(), file, error, now],
+            params![visit_id, painter, status.as_str(), file, error, now, wall_ms()],
         )?;
         Ok(())
     }
@@ -485,6 +511,91 @@ impl Store {
         })
     }
 
+    /// Counters for visits created at or after `since` (the operator's "today").
+    pub fn day_stats(&self, since: i64) -> Result<DayStats> {
+        let conn = self.conn();
+        let visits = conn.query_row(
+            "SELECT COUNT(*), COUNT(ticket_file), COALESCE(SUM(tickets_saved), 0)
+             FROM visits WHERE created_at >= ?1",
+            [since],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let mut stmt = conn.prepare(
+            "SELECT r.painter,
+                    SUM(r.status = 'done'), SUM(r.status = 'failed')
+             FROM results r JOIN visits v ON v.id = r.visit_id
+             WHERE v.created_at >= ?1 GROUP BY r.painter ORDER BY MIN(r.position), r.painter",
+        )?;
+        let painters = stmt
+            .query_map([since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut stmt = conn.prepare(
+            "SELECT r.done_ms - v.painting_ms
+             FROM results r JOIN visits v ON v.id = r.visit_id
+             WHERE v.created_at >= ?1 AND r.status = 'done'
+               AND r.done_ms IS NOT NULL AND v.painting_ms IS NOT NULL
+             ORDER BY 1",
+        )?;
+        let latencies = stmt
+            .query_map([since], |r| r.get::<_, i64>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let quantile = |q: f64| -> Option<i64> {
+            let last = latencies.len().checked_sub(1)?;
+            latencies.get(((last as f64) * q).round() as usize).copied()
+        };
+        let prints = |status: &str| -> rusqlite::Result<u64> {
+            conn.query_row(
+                "SELECT COUNT(*) FROM prints p JOIN visits v ON v.id = p.visit_id
+                 WHERE v.created_at >= ?1 AND p.status = ?2",
+                params![since, status],
+                |r| r.get(0),
+            )
+        };
+        Ok(DayStats {
+            visits: visits.0,
+            painters,
+            latency_median_ms: quantile(0.5),
+            latency_p95_ms: quantile(0.95),
+            tickets: visits.1,
+            tickets_saved: visits.2,
+            printed: prints("printed")?,
+            print_failed: prints("failed")?,
+        })
+    }
+
+    /// The latest finished paintings, newest first (the operator's gallery).
+    pub fn recent_paintings(&self, limit: usize) -> Result<Vec<RecentPainting>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT v.rowid, r.painter, r.image_file
+             FROM results r JOIN visits v ON v.id = r.visit_id
+             WHERE r.status = 'done' AND r.image_file IS NOT NULL
+             ORDER BY r.done_ms DESC, v.rowid DESC, r.position LIMIT ?1",
+        )?;
+        let rows = stmt
+            .query_map([limit as i64], |r| {
+                Ok(RecentPainting {
+                    visit_number: r.get(0)?,
+                    painter: r.get(1)?,
+                    image_file: r.get(2)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// The phone saved its ticket once more.
+    pub fn ticket_saved(&self, visit_id: &str) -> Result<()> {
+        let n = self.conn().execute(
+            "UPDATE visits SET tickets_saved = tickets_saved + 1 WHERE id = ?1 AND ticket_file IS NOT NULL",
+            [visit_id],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NoSuchVisit);
+        }
+        Ok(())
+    }
+
     /// Rooms created since `since` that still wait for a phone.
     pub fn open_rooms(&self, since: i64) -> Result<u32> {
         Ok(self.conn().query_row(
@@ -612,6 +723,13 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?;
         Ok(ids)
     }
+}
+
+/// Wall-clock milliseconds, for latencies that whole seconds would blur.
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]

@@ -45,6 +45,12 @@ const MIGRATIONS: &[&str] = &[
         requested_at INTEGER NOT NULL
     );
     CREATE INDEX prints_by_visit ON prints(visit_id);",
+    // 3: for the operator's counters: when painting began and each result ended (ms),
+    // and how many times the phone saved its ticket.
+    "ALTER TABLE visits ADD COLUMN painting_ms INTEGER;
+    ALTER TABLE visits ADD COLUMN tickets_saved INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE results ADD COLUMN done_ms INTEGER;
+    CREATE INDEX visits_by_created ON visits(created_at);",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -266,3 +266,62 @@ fn deleting_a_visit_removes_its_rows_and_names_its_files() {
         "deleting twice is harmless"
     );
 }
+
+#[test]
+fn day_stats_count_only_visits_since_the_cutoff() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    // Yesterday's visit (created at 2) is not counted from 3 on.
+    painted_visit(&store);
+    let (r, v) = (id(), id());
+    store.create_room(&room(&r)).unwrap();
+    store.join_room(&r, &v, "p", 10).unwrap();
+    store
+        .start_painting(&v, "n", "photo.jpg", &["picasso", "renoir", "vangogh"], 10)
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    store
+        .result_finished(&v, "picasso", Ok("a.jpg"), 11)
+        .unwrap();
+    store
+        .result_finished(&v, "renoir", Ok("b.jpg"), 11)
+        .unwrap();
+    store.result_finished(&v, "vangogh", Err("x"), 11).unwrap();
+    assert!(matches!(
+        store.ticket_saved(&v),
+        Err(StoreError::NoSuchVisit)
+    ));
+    store.painting_finished(&v, Some("t.png"), 12).unwrap();
+    store.ticket_saved(&v).unwrap();
+    store.ticket_saved(&v).unwrap();
+    let PrintStart::Started(p) = store.begin_print(&v, 1, 10, 13).unwrap() else {
+        panic!()
+    };
+    store.finish_print(p, Ok(())).unwrap();
+
+    let day = store.day_stats(3).unwrap();
+    assert_eq!(day.visits, 1);
+    assert_eq!(
+        day.painters,
+        vec![
+            ("picasso".to_owned(), 1, 0),
+            ("renoir".to_owned(), 1, 0),
+            ("vangogh".to_owned(), 0, 1)
+        ]
+    );
+    let median = day.latency_median_ms.unwrap();
+    assert!((30..5_000).contains(&median), "{median} ms");
+    assert!(day.latency_p95_ms.unwrap() >= median);
+    assert_eq!((day.tickets, day.tickets_saved), (1, 2));
+    assert_eq!((day.printed, day.print_failed), (1, 0));
+
+    let all = store.day_stats(0).unwrap();
+    assert_eq!(all.visits, 2);
+    assert_eq!(all.painters[0], ("picasso".to_owned(), 2, 0));
+
+    let recent = store.recent_paintings(10).unwrap();
+    let files: Vec<_> = recent.iter().map(|p| p.image_file.as_str()).collect();
+    assert_eq!(files.len(), 3);
+    assert!(files.contains(&"b.jpg"));
+    assert_eq!(store.recent_paintings(1).unwrap().len(), 1);
+}

@@ -20,6 +20,7 @@ pub struct Config {
     pub kiosk: KioskConfig,
     pub privacy: PrivacyConfig,
     pub limits: LimitsConfig,
+    pub admin: AdminConfig,
     pub painting: PaintingConfig,
     pub ticket: TicketConfig,
     pub print: PrintConfig,
@@ -70,6 +71,22 @@ pub struct PrivacyConfig {
     /// Photos, paintings, tickets and their records are deleted this long after the
     /// visit began. The phone's upload screen says so.
     pub retention_secs: u64,
+}
+
+/// `[admin]`: the operator page at `/admin`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// An argon2 hash of the operator password, made with `articket hash-password`.
+    /// Empty: a random password is made at each start and printed in the terminal.
+    pub password_hash: String,
+    /// Show the latest paintings on the operator page. Off by default: visitors'
+    /// faces stay on their own phones unless the booth's operator decides otherwise.
+    pub gallery: bool,
+    /// The start-up password, when there is no hash (set by `serve`, never read from a
+    /// file).
+    #[serde(skip)]
+    pub password: Option<String>,
 }
 
 /// `[limits]`: what one client may do, so a stranger on the booth's network cannot
@@ -602,6 +619,13 @@ impl Config {
         }
         if self.limits.max_open_rooms == 0 {
             return Err(key_error("limits.max_open_rooms", "must be at least 1"));
+        }
+        let hash = self.admin.password_hash.trim();
+        if !hash.is_empty() && !crate::admin::is_argon2_hash(hash) {
+            return Err(key_error(
+                "admin.password_hash",
+                "is not an argon2 hash; make one with `articket hash-password`",
+            ));
         }
         if self.privacy.retention_secs == 0 {
             return Err(key_error("privacy.retention_secs", "must be at least 1"));

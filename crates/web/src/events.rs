@@ -41,4 +41,8 @@ pub enum RoomEvent {
     VisitDeleted { visit_id: String },
     /// The visitor tapped "finish"; the kiosk may reset.
     VisitorFinished { visit_id: String },
+    /// The operator asked every kiosk to show a fresh QR code.
+    KioskReset,
+    /// The operator paused the booth (kiosks show a break screen) or resumed it.
+    BoothPaused { paused: bool },
 }

@@ -2,6 +2,7 @@
 //! pages, and the booth configuration. [`launch_with_listener`] is what `main` and the
 //! integration tests both call.
 
+pub mod admin;
 pub mod config;
 pub mod qr;
 

@@ -68,9 +68,19 @@ pub async fn print_visit(state: &AppState, visit_id: &str) -> AppResult<PrintOut
         .db(move |s| s.finish_print(print_id, failure.as_deref().map_or(Ok(()), Err)))
         .await?;
     match result {
-        Ok(message) => Ok(PrintOutcome::Printed { message }),
+        Ok(message) => {
+            state
+                .operator
+                .log
+                .info(format!("Visit #{}: ticket printed", visit.number));
+            Ok(PrintOutcome::Printed { message })
+        }
         Err(e) => {
             tracing::error!(visit_id, "print failed: {e}");
+            state
+                .operator
+                .log
+                .error(format!("Visit #{}: print failed: {e}", visit.number));
             Err(AppError::new(
                 axum::http::StatusCode::BAD_GATEWAY,
                 "print-failed",

@@ -32,6 +32,8 @@ pub struct Inner {
     pub tickets: TicketRenderer,
     /// Photo uploads per client address (`[limits] uploads_per_minute`).
     pub upload_limit: crate::limits::RateLimit,
+    /// The operator's password, sessions, pause switch and log.
+    pub operator: crate::admin::Operator,
     /// The promo image and its content type, when `[ticket]` sets one.
     pub promo: Option<(Vec<u8>, &'static str)>,
     /// Bounds CPU-heavy work (built-in painters, tickets) across all visits.
@@ -134,6 +136,7 @@ impl AppState {
             std::time::Duration::from_secs(60),
         );
         Ok(AppState(Arc::new(Inner {
+            operator: crate::admin::Operator::new(&config.admin),
             config,
             store: Arc::new(store),
             hub: EventHub::new(),
@@ -161,8 +164,15 @@ impl AppState {
                 "no painting server is answering; this visit is painted by the {} renderer",
                 fallback.backend()
             );
+            self.operator.log.warn(format!(
+                "No painting server is answering; a visit is painted by the {} renderer",
+                fallback.backend()
+            ));
             return Ok(fallback.clone());
         }
+        self.operator
+            .log
+            .error("No painting server is answering; a visitor was turned away");
         Err(AppError::unavailable(
             "painters-offline",
             "The painting servers are offline right now. Please try again in a few minutes.",

@@ -26,6 +26,8 @@ const PAINTER_FAILED: &str = "This painter could not finish. 이 화가는 그�
 pub struct Sitting {
     pub room_id: String,
     pub visit_id: String,
+    /// How the operator log names the visit: "Visit #12 (Kim)".
+    pub label: String,
     pub photo: Arc<RgbImage>,
     pub photo_jpeg: Arc<[u8]>,
     /// The backend chosen for this visit (the configured one, or the fallback).
@@ -54,6 +56,7 @@ pub async fn load_sitting(state: &AppState, visit: &Visit) -> AppResult<Result<S
     Ok(decoded.map(|(jpeg, img)| Sitting {
         room_id: visit.room_id.clone(),
         visit_id: visit.id.clone(),
+        label: crate::admin::visit_label(visit.number, visit.name.as_deref()),
         photo: Arc::new(img),
         photo_jpeg: jpeg.into(),
         stylizer: state.stylizer_for_retry(),
@@ -88,6 +91,11 @@ pub async fn resume_unfinished(state: &AppState) -> AppResult<usize> {
         match decoded {
             Ok(sitting) => {
                 tracing::info!(visit_id, "resuming {} unfinished painters", painters.len());
+                state.operator.log.info(format!(
+                    "{}: resumed after a restart ({} painters to go)",
+                    sitting.label,
+                    painters.len()
+                ));
                 spawn(state.clone(), sitting, painters);
             }
             Err(e) => {
@@ -95,10 +103,15 @@ pub async fn resume_unfinished(state: &AppState) -> AppResult<usize> {
                     visit_id,
                     "cannot resume: the stored photo is unreadable: {e}"
                 );
+                state.operator.log.error(format!(
+                    "{}: cannot resume after a restart, the photo is unreadable",
+                    crate::admin::visit_label(visit.number, visit.name.as_deref())
+                ));
                 for p in painters {
                     fail_painter(state, &visit.room_id, visit_id, p.id()).await?;
                 }
-                finish_visit(state, &visit.room_id, visit_id).await?;
+                let label = crate::admin::visit_label(visit.number, visit.name.as_deref());
+                finish_visit(state, &visit.room_id, visit_id, &label).await?;
             }
         }
     }
@@ -123,6 +136,7 @@ async fn paint_visit(state: &AppState, sitting: &Sitting, painters: Vec<Painter>
             state: state.clone(),
             room_id: sitting.room_id.clone(),
             visit_id: sitting.visit_id.clone(),
+            label: sitting.label.clone(),
             place: place.clone(),
         };
         let stylizer = sitting.stylizer.clone();
@@ -137,7 +151,7 @@ async fn paint_visit(state: &AppState, sitting: &Sitting, painters: Vec<Painter>
             Ok(Ok(())) => {}
         }
     }
-    finish_visit(state, &sitting.room_id, &sitting.visit_id).await
+    finish_visit(state, &sitting.room_id, &sitting.visit_id, &sitting.label).await
 }
 
 /// One job's view of its visit.
@@ -145,6 +159,7 @@ struct VisitRef {
     state: AppState,
     room_id: String,
     visit_id: String,
+    label: String,
     place: Arc<AtomicUsize>,
 }
 
@@ -223,6 +238,11 @@ async fn paint_one(
                             ResultStatus::Done,
                             Some(file_url(&file)),
                         );
+                        state.operator.log.info(format!(
+                            "{}: {} finished",
+                            visit.label,
+                            job.painter.name_en()
+                        ));
                         return Ok(());
                     }
                     Err(e) => StyleError::Failed(e.to_string()),
@@ -231,6 +251,12 @@ async fn paint_one(
             Err(e) => e,
         };
         let backend = stylizer.backend();
+        state.operator.log.warn(format!(
+            "{}: {} failed (try {attempt} of {}, {backend}): {error}",
+            visit.label,
+            job.painter.name_en(),
+            cfg.attempts
+        ));
         if !error.is_retryable() {
             tracing::error!(
                 visit_id,
@@ -262,6 +288,11 @@ async fn paint_one(
             tokio::time::sleep(pause).await;
         }
     }
+    state.operator.log.error(format!(
+        "{}: {} gave up; the visitor may tap \"try again\"",
+        visit.label,
+        job.painter.name_en()
+    ));
     fail_painter(state, room_id, visit_id, painter).await
 }
 
@@ -298,7 +329,12 @@ async fn fail_painter(
 }
 
 /// Renders the ticket from every finished painting and closes the painting phase.
-async fn finish_visit(state: &AppState, room_id: &str, visit_id: &str) -> AppResult<()> {
+async fn finish_visit(
+    state: &AppState,
+    room_id: &str,
+    visit_id: &str,
+    label: &str,
+) -> AppResult<()> {
     let id = visit_id.to_owned();
     let Some(visit) = state.db(move |s| s.visit(&id)).await? else {
         return Ok(());
@@ -329,6 +365,22 @@ async fn finish_visit(state: &AppState, room_id: &str, visit_id: &str) -> AppRes
             }
         }
     };
+    let painted = visit
+        .results
+        .iter()
+        .filter(|r| r.image_file.is_some())
+        .count();
+    if ticket_file.is_some() {
+        state.operator.log.info(format!(
+            "{label}: ticket ready ({painted} of {} paintings)",
+            visit.results.len()
+        ));
+    } else {
+        state
+            .operator
+            .log
+            .error(format!("{label}: no ticket, no painting succeeded"));
+    }
     let (v, t) = (visit_id.to_owned(), ticket_file.clone());
     let status: VisitStatus = state
         .db(move |s| s.painting_finished(&v, t.as_deref(), now()))
@@ -517,7 +569,13 @@ pub async fn sweep_forever(state: AppState) {
                 _ => continue,
             };
             match delete_visit(&state, &room_id, &visit_id).await {
-                Ok(()) => tracing::info!(visit_id, "deleted after the retention period"),
+                Ok(()) => {
+                    tracing::info!(visit_id, "deleted after the retention period");
+                    state
+                        .operator
+                        .log
+                        .info("A visit's photos were deleted after the retention period");
+                }
                 Err(e) => tracing::error!(visit_id, "cannot delete an expired visit: {}", e.msg),
             }
         }

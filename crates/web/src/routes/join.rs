@@ -59,6 +59,9 @@ pub async fn join(
         }
         return Err(articket_store::StoreError::RoomTaken.into());
     }
+    if state.operator.paused() {
+        return Err(super::admin::paused_error());
+    }
     if !room
         .join_secret
         .as_deref()

@@ -9,6 +9,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::state::AppState;
 
+mod admin;
 mod events;
 mod files;
 mod join;
@@ -24,25 +25,36 @@ connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; fram
 /// Small JSON bodies everywhere except the photo upload, which sets its own limit.
 const JSON_BODY_LIMIT: usize = 16 * 1024;
 
+/// The painting backend as the status pages show it: labels and counts only, so server
+/// URLs and errors stay in the operator's log.
+pub(crate) fn backend_status(state: &AppState) -> serde_json::Value {
+    match &state.pool {
+        Some(pool) => {
+            let status = pool.status();
+            serde_json::json!({
+                "backend": "a1111",
+                "servers": status.servers.iter().map(|s| serde_json::json!({
+                    "label": s.label,
+                    "healthy": s.healthy,
+                    "in_flight": s.in_flight,
+                })).collect::<Vec<_>>(),
+                "queued": status.queued,
+                "visits_waiting": status.visits_waiting,
+                "available": state.stylizer.available(),
+            })
+        }
+        None => serde_json::json!({
+            "backend": state.stylizer.backend(),
+            "available": state.stylizer.available(),
+        }),
+    }
+}
+
 /// `GET /healthz`: liveness plus how full the intake pool is.
 async fn healthz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> axum::Json<serde_json::Value> {
     let intake = state.intake.stats();
-    // Labels and counts only: server URLs and errors stay on the operator's side.
-    let painters = state.pool.as_ref().map(|pool| {
-        let status = pool.status();
-        serde_json::json!({
-            "backend": "a1111",
-            "servers": status.servers.iter().map(|s| serde_json::json!({
-                "label": s.label,
-                "healthy": s.healthy,
-                "in_flight": s.in_flight,
-            })).collect::<Vec<_>>(),
-            "queued": status.queued,
-            "visits_waiting": status.visits_waiting,
-        })
-    });
     let prints = match state.db(|s| s.print_log(0)).await {
         Ok((_, printed, failed)) => serde_json::json!({ "printed": printed, "failed": failed }),
         Err(_) => serde_json::Value::Null,
@@ -55,7 +67,7 @@ async fn healthz(
             "queue": intake.queue,
             "admitted": intake.admitted,
         },
-        "painters": painters.unwrap_or_else(|| serde_json::json!({ "backend": state.stylizer.backend() })),
+        "painters": backend_status(&state),
     }))
 }
 
@@ -117,6 +129,14 @@ pub fn router(state: AppState) -> Router {
         .route("/visits/{visit_id}/finish", post(visits::finish))
         .route("/visits/{visit_id}/print", post(visits::print))
         .route("/promo", get(visits::promo))
+        .route("/visits/{visit_id}/saved", post(visits::ticket_saved))
+        .route("/admin/login", post(admin::login))
+        .route("/admin/logout", post(admin::logout))
+        .route("/admin/status", get(admin::status))
+        .route("/admin/log", get(admin::log))
+        .route("/admin/gallery", get(admin::gallery))
+        .route("/admin/pause", post(admin::pause))
+        .route("/admin/reset-kiosk", post(admin::reset_kiosk))
         .route("/visits/{visit_id}/delete", post(visits::delete))
         .route(
             "/visits/{visit_id}/tickets/{painter}",
@@ -134,6 +154,7 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .route("/", get(pages::kiosk))
+        .route("/admin", get(pages::admin))
         .route("/j/{room_id}", get(pages::phone))
         .route("/v/{visit_id}", get(pages::phone))
         .route("/assets/{*path}", get(pages::asset))

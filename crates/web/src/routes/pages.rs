@@ -41,6 +41,11 @@ pub async fn kiosk() -> AppResult<Response> {
     embedded("kiosk.html")
 }
 
+/// `/admin`: the operator page; its script asks for the password.
+pub async fn admin() -> AppResult<Response> {
+    embedded("admin.html")
+}
+
 /// `/j/{room_id}` and `/v/{visit_id}`: the phone page; its script reads the path.
 pub async fn phone(Path(id): Path<String>) -> AppResult<Response> {
     check_id(&id)?;

@@ -31,6 +31,9 @@ pub struct NewRoom {
 
 /// `POST /api/rooms`: a fresh room for the next visitor.
 pub async fn create(State(state): State<AppState>) -> AppResult<(StatusCode, Json<NewRoom>)> {
+    if state.operator.paused() {
+        return Err(super::admin::paused_error());
+    }
     // A kiosk holds one waiting room at a time and makes a fresh one every few minutes,
     // so many waiting rooms in the last hour mean someone is making them on purpose.
     let since = now() - 3600;

@@ -126,6 +126,12 @@ pub async fn upload_photo(
         })
         .await?;
 
+    let label = crate::admin::visit_label(visit.number, Some(&form.name));
+    state.operator.log.info(format!(
+        "{label}: photo received, {} painters at work ({})",
+        painters.len(),
+        stylizer.backend()
+    ));
     state.hub.publish(
         &visit.room_id,
         &RoomEvent::PhotoReceived {
@@ -139,6 +145,7 @@ pub async fn upload_photo(
         Sitting {
             room_id: visit.room_id,
             visit_id: visit_id.clone(),
+            label: label.clone(),
             photo: Arc::new(photo.image),
             photo_jpeg,
             stylizer,
@@ -235,6 +242,25 @@ pub async fn delete(
         ));
     }
     studio::delete_visit(&state, &visit.room_id, &visit_id).await?;
+    state.operator.log.info(format!(
+        "Visit #{}: the visitor deleted their photos",
+        visit.number
+    ));
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/visits/{visit_id}/saved`: the phone saved its ticket (for the operator's
+/// counters).
+pub async fn ticket_saved(
+    State(state): State<AppState>,
+    Path(visit_id): Path<String>,
+    headers: HeaderMap,
+) -> AppResult<StatusCode> {
+    let (_, viewer) = visit_for(&state, &visit_id, &headers, None).await?;
+    if viewer != Viewer::Phone {
+        return Err(AppError::no_access());
+    }
+    state.db(move |s| s.ticket_saved(&visit_id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

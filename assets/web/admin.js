@@ -1,0 +1,156 @@
+// The operator page: log in, then poll the booth's status and live log. Everything a
+// visitor typed (names in the log) is written as text, never as HTML.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const admin = { lastSeq: 0, timers: [], paused: false };
+
+function showLogin(message) {
+  for (const t of admin.timers) clearInterval(t);
+  admin.timers = [];
+  $("dashboard").hidden = true;
+  $("login").hidden = false;
+  $("login-error").textContent = message || "";
+  $("password").focus();
+}
+
+async function api(path, options) {
+  const res = await getJson(`/api/admin/${path}`, options);
+  if (res.status === 401) showLogin();
+  return res;
+}
+
+function post(path, body) {
+  return api(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body || {}),
+  });
+}
+
+$("login").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const res = await getJson("/api/admin/login", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ password: $("password").value }),
+  });
+  if (!res.ok) {
+    $("login-error").textContent = (res.body && res.body.msg) || "Could not log in.";
+    return;
+  }
+  $("password").value = "";
+  start();
+});
+
+function start() {
+  $("login").hidden = true;
+  $("dashboard").hidden = false;
+  refreshStatus();
+  refreshLog();
+  admin.timers = [setInterval(refreshStatus, 5000), setInterval(refreshLog, 2000)];
+}
+
+function row(cells) {
+  const tr = document.createElement("tr");
+  for (const c of cells) {
+    const td = document.createElement("td");
+    td.textContent = c === null || c === undefined ? "" : String(c);
+    tr.append(td);
+  }
+  return tr;
+}
+
+function stats(dl, pairs) {
+  dl.replaceChildren();
+  for (const [label, value] of pairs) {
+    const dt = document.createElement("dt");
+    dt.textContent = label;
+    const dd = document.createElement("dd");
+    dd.textContent = value;
+    dl.append(dt, dd);
+  }
+}
+
+const seconds = (ms) => (ms === null || ms === undefined ? "–" : `${(ms / 1000).toFixed(1)} s`);
+const clock = (unix) => new Date(unix * 1000).toLocaleTimeString();
+
+async function refreshStatus() {
+  const res = await api("status");
+  if (!res.ok) return;
+  const s = res.body;
+  const d = s.today;
+  admin.paused = s.paused;
+  say($("booth-state"), s.paused ? ["일시 정지됨", "Paused: no new visitors"] : ["운영 중", "Open for visitors"]);
+  say($("pause"), s.paused ? ["다시 열기", "Resume the booth"] : ["일시 정지", "Pause the booth"]);
+  document.body.dataset.paused = String(s.paused);
+  stats($("today"), [
+    ["Visits", d.visits],
+    ["Tickets made", d.tickets],
+    ["Tickets saved", d.tickets_saved],
+    ["Printed", d.printed],
+    ["Print failures", d.print_failed],
+    ["Median time to a painting", seconds(d.latency_median_ms)],
+    ["95th percentile", seconds(d.latency_p95_ms)],
+  ]);
+  $("painters").tBodies[0].replaceChildren(...d.painters.map(([p, ok, failed]) => row([p, ok, failed])));
+  const b = s.backend;
+  stats($("backend"), [
+    ["Backend", b.backend],
+    ["Taking work", b.available ? "yes" : "NO"],
+    ["Jobs waiting", b.queued === undefined ? "–" : b.queued],
+    ["QR codes waiting", s.rooms.waiting_for_phone],
+    ["Screens connected", s.rooms.watched],
+  ]);
+  $("servers").tBodies[0].replaceChildren(...(b.servers || []).map((v) => row([v.label, v.healthy ? "yes" : "NO", v.in_flight])));
+  $("prints").tBodies[0].replaceChildren(...s.prints.map((p) => row([clock(p.requested_at), `#${p.visit_number}`, p.status, p.message])));
+  $("gallery-box").hidden = !s.gallery;
+  if (s.gallery) refreshGallery();
+}
+
+async function refreshLog() {
+  const res = await api(`log?after=${admin.lastSeq}`);
+  if (!res.ok) return;
+  const list = $("log");
+  for (const line of res.body.lines) {
+    admin.lastSeq = Math.max(admin.lastSeq, line.seq);
+    const li = document.createElement("li");
+    li.className = `log-${line.level}`;
+    li.textContent = `${clock(line.at)}  ${line.text}`;
+    list.prepend(li);
+  }
+  while (list.children.length > 300) list.lastElementChild.remove();
+}
+
+async function refreshGallery() {
+  const res = await api("gallery");
+  if (!res.ok) return;
+  $("gallery").replaceChildren(...res.body.paintings.map((p) => {
+    const img = document.createElement("img");
+    img.src = p.image_url;
+    img.alt = `#${p.visit_number} ${p.painter}`;
+    img.loading = "lazy";
+    return img;
+  }));
+}
+
+$("pause").addEventListener("click", async () => {
+  const res = await post("pause", { paused: !admin.paused });
+  if (res.ok) refreshStatus();
+});
+
+$("reset-kiosk").addEventListener("click", async () => {
+  const res = await post("reset-kiosk");
+  $("action-status").textContent = res.ok ? "The kiosk is showing a fresh QR code." : "Could not reset the kiosk.";
+});
+
+$("logout").addEventListener("click", async () => {
+  await post("logout");
+  showLogin();
+});
+
+// Already logged in (the cookie is HttpOnly): the status call tells.
+(async () => {
+  const res = await getJson("/api/admin/status");
+  if (res.ok) start(); else showLogin();
+})();

@@ -1,0 +1,215 @@
+//! The operator page's API under `/api/admin/`: log in, today's counters, backend
+//! health, the live log, the gallery (when enabled), pause and kiosk reset. Every route
+//! but `login` needs the operator's session cookie; kiosk tokens and phone cookies do
+//! not open it.
+
+use std::net::SocketAddr;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+
+use crate::admin::{SESSION_COOKIE, SESSION_SECS};
+use crate::error::{AppError, AppResult};
+use crate::events::RoomEvent;
+use crate::state::AppState;
+use crate::views::file_url;
+
+/// Proof that the request comes from a logged-in operator.
+pub struct OperatorSession;
+
+impl FromRequestParts<AppState> for OperatorSession {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Self> {
+        if state.operator.has_session(&parts.headers) {
+            Ok(OperatorSession)
+        } else {
+            Err(AppError::new(
+                StatusCode::UNAUTHORIZED,
+                "admin-login",
+                "Please log in to the operator page.",
+            ))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Login {
+    password: String,
+}
+
+/// `POST /api/admin/login {password}`: sets the session cookie.
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Result<Json<Login>, JsonRejection>,
+) -> AppResult<Response> {
+    let Json(req) =
+        body.map_err(|_| AppError::bad_request("login-malformed", "Send {\"password\"} as JSON."))?;
+    if let Err(secs) = state.operator.logins.hit(peer.ip()) {
+        return Err(AppError {
+            retry_after: Some(secs),
+            ..AppError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-logins",
+                "Too many password tries. Please wait a minute.",
+            )
+        });
+    }
+    let st = state.clone();
+    let ok = tokio::task::spawn_blocking(move || st.operator.check_password(&req.password))
+        .await
+        .map_err(|e| AppError::internal("password check", e))?;
+    if !ok {
+        state
+            .operator
+            .log
+            .warn(format!("Wrong operator password from {}", peer.ip()));
+        return Err(AppError::new(
+            StatusCode::UNAUTHORIZED,
+            "admin-password",
+            "That password is not right.",
+        ));
+    }
+    let token = state.operator.open_session();
+    let cookie = format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}"
+    );
+    let cookie = HeaderValue::from_str(&cookie).map_err(|e| AppError::internal("cookie", e))?;
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
+}
+
+/// `POST /api/admin/logout`.
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    state.operator.close_session(&headers);
+    let gone = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    (
+        StatusCode::NO_CONTENT,
+        [(
+            header::SET_COOKIE,
+            HeaderValue::from_str(&gone).unwrap_or(HeaderValue::from_static("")),
+        )],
+    )
+        .into_response()
+}
+
+/// `GET /api/admin/status`: today's counters, the backend, rooms, prints and switches.
+pub async fn status(
+    _: OperatorSession,
+    State(state): State<AppState>,
+) -> AppResult<Json<serde_json::Value>> {
+    let midnight = local_midnight();
+    let today = state.db(move |s| s.day_stats(midnight)).await?;
+    let since = crate::studio::now() - 3600;
+    let open_rooms = state.db(move |s| s.open_rooms(since)).await?;
+    let (prints, _, _) = state.db(|s| s.print_log(10)).await?;
+    Ok(Json(serde_json::json!({
+        "paused": state.operator.paused(),
+        "gallery": state.config.admin.gallery,
+        "today": today,
+        "backend": super::backend_status(&state),
+        "rooms": { "waiting_for_phone": open_rooms, "watched": state.hub.watched_rooms() },
+        "prints": prints,
+    })))
+}
+
+#[derive(Deserialize)]
+pub struct LogQuery {
+    #[serde(default)]
+    after: u64,
+}
+
+/// `GET /api/admin/log?after=SEQ`: log lines newer than `after`.
+pub async fn log(
+    _: OperatorSession,
+    State(state): State<AppState>,
+    Query(q): Query<LogQuery>,
+) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "lines": state.operator.log.after(q.after, 200) }))
+}
+
+/// `GET /api/admin/gallery`: the latest paintings, when `[admin] gallery` is on.
+pub async fn gallery(
+    _: OperatorSession,
+    State(state): State<AppState>,
+) -> AppResult<Json<serde_json::Value>> {
+    if !state.config.admin.gallery {
+        return Err(AppError::new(
+            StatusCode::NOT_FOUND,
+            "gallery-off",
+            "The gallery is off. Set [admin] gallery = true to show recent paintings here.",
+        ));
+    }
+    let recent = state.db(|s| s.recent_paintings(24)).await?;
+    let paintings: Vec<_> = recent
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "visit_number": p.visit_number,
+                "painter": p.painter,
+                "image_url": file_url(&p.image_file),
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "paintings": paintings })))
+}
+
+#[derive(Deserialize)]
+pub struct Pause {
+    paused: bool,
+}
+
+/// `POST /api/admin/pause {paused}`: while paused, no new QR codes and no new phones.
+pub async fn pause(
+    _: OperatorSession,
+    State(state): State<AppState>,
+    body: Result<Json<Pause>, JsonRejection>,
+) -> AppResult<StatusCode> {
+    let Json(req) = body
+        .map_err(|_| AppError::bad_request("pause-malformed", "Send {\"paused\": true|false}."))?;
+    state.operator.set_paused(req.paused);
+    state
+        .hub
+        .publish_all(&RoomEvent::BoothPaused { paused: req.paused });
+    state.operator.log.info(if req.paused {
+        "The operator paused the booth"
+    } else {
+        "The operator resumed the booth"
+    });
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/admin/reset-kiosk`: every kiosk shows a fresh QR code. Visits under way
+/// go on; their phones keep their results.
+pub async fn reset_kiosk(_: OperatorSession, State(state): State<AppState>) -> StatusCode {
+    let rooms = state.hub.publish_all(&RoomEvent::KioskReset);
+    state
+        .operator
+        .log
+        .info(format!("The operator reset the kiosk ({rooms} rooms told)"));
+    StatusCode::NO_CONTENT
+}
+
+/// The start of today in the booth's time zone, as Unix seconds.
+fn local_midnight() -> i64 {
+    use chrono::{Local, TimeZone};
+    let today = Local::now().date_naive();
+    today
+        .and_hms_opt(0, 0, 0)
+        .and_then(|t| Local.from_local_datetime(&t).earliest())
+        .map_or(0, |t| t.timestamp())
+}
+
+/// The 503 a paused booth answers to new rooms and joins.
+pub fn paused_error() -> AppError {
+    AppError::unavailable(
+        "booth-paused",
+        "The booth is taking a short break. Please come back in a few minutes.",
+        10,
+    )
+}
