@@ -1,6 +1,7 @@
 //! Integration tests: the real server on 127.0.0.1, driven over HTTP and WebSocket
 //! exactly as the kiosk and phone pages drive it. One binary, so it links once.
 
+mod browser;
 mod util;
 
 mod admin;
@@ -13,3 +14,4 @@ mod retention;
 mod stable_diffusion;
 mod uploads;
 mod visit;
+mod xss;
