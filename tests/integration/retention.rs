@@ -145,3 +145,65 @@ async fn metrics_count_visits_and_results_in_prometheus_text() {
         "no personal data: the visitor's name is absent"
     );
 }
+
+/// The next frame that is not a ping, or `None` when the socket ended.
+async fn next_frame(socket: &mut Socket) -> Option<tokio_tungstenite::tungstenite::Message> {
+    use futures_util::StreamExt;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("the server neither answered nor closed")
+        {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Ping(_))) => continue,
+            Some(Ok(m)) => return Some(m),
+            _ => return None,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chattering_or_oversized_socket_is_closed_and_others_carry_on() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::Message;
+    let server = TestServer::start().await;
+    let noisy = Kiosk::open(&server).await;
+    let calm = Kiosk::open(&server).await;
+    let mut calm_socket = calm.socket(&server).await;
+
+    // A few messages are tolerated (and ignored)...
+    let mut socket = noisy.socket(&server).await;
+    for _ in 0..5 {
+        socket.send(Message::Text("hi".into())).await.unwrap();
+    }
+    // ...a flood is not: 1008, policy violation.
+    for _ in 0..30 {
+        if socket.send(Message::Text("spam".into())).await.is_err() {
+            break;
+        }
+    }
+    match next_frame(&mut socket).await {
+        Some(Message::Close(Some(frame))) => {
+            assert_eq!(frame.code, CloseCode::Policy);
+            assert_eq!(frame.reason.as_str(), "too many messages");
+        }
+        other => panic!("expected a 1008 close, got {other:?}"),
+    }
+
+    // A message over 4 KiB ends the socket too (1009, message too big).
+    let mut socket = noisy.socket(&server).await;
+    let _ = socket.send(Message::Text("x".repeat(5000).into())).await;
+    match next_frame(&mut socket).await {
+        Some(Message::Close(Some(frame))) => assert_eq!(frame.code, CloseCode::Size),
+        None => {}
+        other => panic!("expected the socket to close, got {other:?}"),
+    }
+
+    // The other room's socket still gets its events.
+    let phone = Phone::join(&server, &calm).await;
+    let events = events_until(&mut calm_socket, Duration::from_secs(5), |e| {
+        is_type(e, "phone_joined")
+    })
+    .await;
+    assert_eq!(events.last().unwrap()["visit_id"], phone.visit_id.as_str());
+}

@@ -22,7 +22,8 @@ async fn a_name_with_markup_is_shown_as_text_on_every_page() {
     let photo = photo_dir.path().join("me.jpg");
     std::fs::write(&photo, camera_photo()).unwrap();
     let name_js = serde_json::to_string(NAME).unwrap();
-    let injected = "document.querySelectorAll('svg, [onload], [onerror], script:not([src])').length";
+    let injected =
+        "document.querySelectorAll('svg, [onload], [onerror], script:not([src])').length";
 
     let kiosk = browser.tab(1280, 800, false).await;
     browser.goto(&kiosk, &server.url("/")).await;

@@ -18,6 +18,12 @@ use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
 const PING_EVERY: Duration = Duration::from_secs(20);
+/// Clients have nothing to say on the socket but pongs and a close; more messages than
+/// this in `CHATTER_WINDOW` close the socket with 1008 (policy violation).
+const MAX_CHATTER: u32 = 20;
+const CHATTER_WINDOW: Duration = Duration::from_secs(10);
+/// The largest message a client may send.
+const MAX_MESSAGE_BYTES: usize = 4096;
 
 pub async fn socket(
     State(state): State<AppState>,
@@ -37,13 +43,14 @@ pub async fn socket(
     // read can slip through the gap.
     let subscription = state.hub.subscribe(&room_id);
     Ok(ws
-        .max_message_size(4096)
+        .max_message_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| pump(socket, subscription, state)))
 }
 
 async fn pump(mut socket: WebSocket, mut events: Subscription, state: AppState) {
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
+    let (mut window_start, mut chatter) = (tokio::time::Instant::now(), 0u32);
     loop {
         tokio::select! {
             event = events.recv() => {
@@ -58,9 +65,24 @@ async fn pump(mut socket: WebSocket, mut events: Subscription, state: AppState) 
                 }
             }
             incoming = socket.recv() => match incoming {
-                // Clients have nothing to say; anything but a close is ignored.
+                // Clients have nothing to say; anything but a close is counted and
+                // dropped, and a flood ends the socket.
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => {
+                    if window_start.elapsed() >= CHATTER_WINDOW {
+                        (window_start, chatter) = (tokio::time::Instant::now(), 0);
+                    }
+                    chatter += 1;
+                    if chatter > MAX_CHATTER {
+                        let _ = socket
+                            .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                                code: 1008,
+                                reason: "too many messages".into(),
+                            })))
+                            .await;
+                        break;
+                    }
+                }
             },
             _ = ping.tick() => {
                 if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
