@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 mod bench;
 mod bench_sd;
+mod loadtest;
 mod stylize;
 mod worker;
 
@@ -57,6 +58,9 @@ enum Command {
     /// Serve our Stable Diffusion engine over the AUTOMATIC1111 API, for a booth's
     /// server pool (needs a build with `--features engine`, or `cuda`).
     Worker(worker::WorkerArgs),
+    /// Play many kiosk-and-phone visits against a booth and report throughput,
+    /// latency, errors, cross-room events and the server's peak memory.
+    Loadtest(loadtest::LoadArgs),
     /// Print an argon2 hash of the operator password (read from standard input) for
     /// `[admin] password_hash`.
     HashPassword,
@@ -169,6 +173,7 @@ fn main() -> ExitCode {
         }
         Some(Command::Serve(args)) => serve(args),
         Some(Command::HashPassword) => hash_password(),
+        Some(Command::Loadtest(args)) => loadtest::run(args),
         Some(Command::Worker(args)) => worker::run(args),
         None => serve(cli.serve),
     };

@@ -7,6 +7,7 @@ mod util;
 mod admin;
 mod bench;
 mod isolation;
+mod load;
 mod local_engine;
 mod print;
 mod restart;
