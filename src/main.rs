@@ -125,6 +125,7 @@ struct ServeArgs {
 }
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -202,6 +203,22 @@ fn hash_password() -> anyhow::Result<()> {
     );
     println!("{}", articket_web::admin::hash_password(password)?);
     Ok(())
+}
+
+/// glibc gives every thread that allocates its own malloc arena (up to 8 per core), and
+/// memory freed into one is not reused by the others. A booth's blocking threads (store
+/// calls, painters, tickets) then hold twice the memory they need at peak: under the
+/// load tool's 50 concurrent visits, peak RSS went from 431 to about 220 MiB with 2 arenas,
+/// at the same throughput. `MALLOC_ARENA_MAX` in the environment still wins.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets an allocator parameter; it runs before any thread
+        // is started.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
 }
 
 fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {

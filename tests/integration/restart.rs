@@ -98,3 +98,129 @@ async fn a_visit_interrupted_mid_painting_is_resumed_on_start() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The real binary on `port`, painting through the fake Stable Diffusion server at
+/// `sd_url`, with its data in `dir`.
+fn spawn_booth(dir: &std::path::Path, port: u16, sd_url: &str) -> std::process::Child {
+    let config = dir.join("booth.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[limits]
+uploads_per_minute = 0
+[ai]
+enabled = true
+backend = "a1111"
+captioner = "none"
+health_interval_secs = 0.1
+progress_interval_secs = 0.05
+[ai.picasso]
+long_side = 256
+[ai.renoir]
+long_side = 256
+[ai.vangogh]
+long_side = 256
+[ai.lichtenstein]
+long_side = 256
+[[ai.servers]]
+url = "{sd_url}"
+"#
+        ),
+    )
+    .unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_articket"))
+        .args([
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir.join("data"))
+        .arg("--config")
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// kill -9 in the middle of a visit: after a restart, the painting finished before the
+/// crash is served unchanged, the others are painted, and the visit ends with a ticket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booth_killed_mid_visit_keeps_finished_work_and_completes_the_rest() {
+    // One server, one painting at a time, 700 ms each: a visit takes about 3 s.
+    let sd = articket_a1111::fake::FakeA1111::start(Duration::from_millis(700)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut booth = spawn_booth(dir.path(), port, &sd.url);
+    let server = TestServer::external(base.clone(), &dir.path().join("data")).await;
+
+    let kiosk = Kiosk::open(&server).await;
+    let mut socket = kiosk.socket(&server).await;
+    let phone = Phone::join(&server, &kiosk).await;
+    assert_eq!(
+        phone
+            .upload(&server, "Crash", camera_photo(), "c.jpg")
+            .await
+            .status(),
+        202
+    );
+    let events = events_until(&mut socket, Duration::from_secs(30), |e| {
+        is_type(e, "painter") && e["status"] == "done"
+    })
+    .await;
+    let first = events.last().unwrap().clone();
+    let first_url = first["image_url"].as_str().unwrap().to_owned();
+    let (_, _, first_bytes) = get_bytes(&server, &first_url).await;
+
+    booth.kill().unwrap(); // SIGKILL: no shutdown code runs
+    booth.wait().unwrap();
+    drop(socket);
+    assert!(
+        reqwest::get(server.url("/healthz")).await.is_err(),
+        "the booth is down"
+    );
+
+    let mut booth = spawn_booth(dir.path(), port, &sd.url);
+    let server = TestServer::external(base, &dir.path().join("data")).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let visit = loop {
+        let v = phone.visit(&server).await;
+        if v["status"] == "done" || v["status"] == "failed" {
+            break v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not finished: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(visit["status"], "done", "{visit}");
+    let results = visit["results"].as_array().unwrap();
+    assert_eq!(results.len(), 4);
+    for r in results {
+        assert_eq!(r["status"], "done", "{r}");
+        let (status, _, bytes) = get_bytes(&server, r["image_url"].as_str().unwrap()).await;
+        assert_eq!(status, 200);
+        image::load_from_memory(&bytes).unwrap();
+        if r["painter"] == first["painter"] {
+            assert_eq!(r["image_url"].as_str(), Some(first_url.as_str()));
+            assert_eq!(
+                bytes, first_bytes,
+                "the finished painting is kept as it was"
+            );
+        }
+    }
+    let (status, _, ticket) = get_bytes(&server, visit["ticket_url"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
+    image::load_from_memory(&ticket).unwrap();
+    // No half-written file survives: every stored file is one the store knows.
+    for name in server.stored_files() {
+        assert!(!name.starts_with('.') && !name.contains("tmp"), "{name}");
+    }
+    booth.kill().unwrap();
+    booth.wait().unwrap();
+}

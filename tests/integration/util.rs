@@ -88,6 +88,20 @@ impl TestServer {
         server
     }
 
+    /// A booth running in another process (started by the test), reached at `base`.
+    pub async fn external(base: String, data_dir: &Path) -> TestServer {
+        articket_a1111::client::install_tls_provider();
+        let server = TestServer {
+            base,
+            data_dir: data_dir.to_owned(),
+            _tmp: None,
+            shutdown: None,
+            task: None,
+        };
+        server.wait_healthy().await;
+        server
+    }
+
     async fn wait_healthy(&self) {
         let client = reqwest::Client::new();
         for _ in 0..200 {
