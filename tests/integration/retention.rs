@@ -207,3 +207,28 @@ async fn a_chattering_or_oversized_socket_is_closed_and_others_carry_on() {
     .await;
     assert_eq!(events.last().unwrap()["visit_id"], phone.visit_id.as_str());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_get_413_on_every_json_route() {
+    let server = TestServer::start().await;
+    // A fresh connection per request: the server answers 413 without reading the body
+    // and then closes the connection.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let big = serde_json::json!({ "room_id": "x".repeat(40_000), "secret": "s", "password": "p", "paused": true });
+    for path in [
+        "/api/join",
+        "/api/admin/login",
+        "/api/admin/pause",
+        "/api/rooms",
+    ] {
+        let res = http.post(server.url(path)).json(&big).send().await.unwrap();
+        assert_eq!(res.status(), 413, "{path}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["code"], "body-too-large", "{path}");
+    }
+    // The server is still there for everyone else.
+    Kiosk::open(&server).await;
+}

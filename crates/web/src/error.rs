@@ -57,6 +57,26 @@ impl AppError {
     }
 }
 
+/// A JSON body, or a clear error: 413 when it is over the body limit, else 400 with
+/// `code` and `what` (which says what to send).
+pub fn json_body<T>(
+    body: Result<axum::Json<T>, axum::extract::rejection::JsonRejection>,
+    code: &'static str,
+    what: &str,
+) -> AppResult<T> {
+    match body {
+        Ok(axum::Json(v)) => Ok(v),
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(AppError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            "This request is too large.",
+        )),
+        Err(_) => Err(AppError::bad_request(code, what)),
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let body = Json(serde_json::json!({ "code": self.code, "msg": self.msg }));
@@ -109,5 +129,3 @@ impl From<articket_intake::IntakeError> for AppError {
         err
     }
 }
-
-pub type AppResult<T> = Result<T, AppError>;

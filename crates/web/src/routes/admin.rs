@@ -14,7 +14,7 @@ use axum::Json;
 use serde::Deserialize;
 
 use crate::admin::{SESSION_COOKIE, SESSION_SECS};
-use crate::error::{AppError, AppResult};
+use crate::error::{json_body, AppError, AppResult};
 use crate::events::RoomEvent;
 use crate::state::AppState;
 use crate::views::file_url;
@@ -49,8 +49,7 @@ pub async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Result<Json<Login>, JsonRejection>,
 ) -> AppResult<Response> {
-    let Json(req) =
-        body.map_err(|_| AppError::bad_request("login-malformed", "Send {\"password\"} as JSON."))?;
+    let req = json_body(body, "login-malformed", "Send {\"password\"} as JSON.")?;
     if let Err(secs) = state.operator.logins.hit(peer.ip()) {
         return Err(AppError {
             retry_after: Some(secs),
@@ -170,8 +169,7 @@ pub async fn pause(
     State(state): State<AppState>,
     body: Result<Json<Pause>, JsonRejection>,
 ) -> AppResult<StatusCode> {
-    let Json(req) = body
-        .map_err(|_| AppError::bad_request("pause-malformed", "Send {\"paused\": true|false}."))?;
+    let req = json_body(body, "pause-malformed", "Send {\"paused\": true|false}.")?;
     state.operator.set_paused(req.paused);
     state
         .hub

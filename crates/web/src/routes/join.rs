@@ -38,9 +38,11 @@ pub async fn join(
     headers: HeaderMap,
     body: Result<Json<JoinRequest>, JsonRejection>,
 ) -> AppResult<Response> {
-    let Json(req) = body.map_err(|_| {
-        AppError::bad_request("join-malformed", "Send {\"room_id\", \"secret\"} as JSON.")
-    })?;
+    let req = crate::error::json_body(
+        body,
+        "join-malformed",
+        "Send {\"room_id\", \"secret\"} as JSON.",
+    )?;
     if !articket_rooms::is_id(&req.room_id) {
         return Err(invalid_code());
     }

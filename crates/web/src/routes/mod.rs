@@ -111,10 +111,51 @@ async fn metrics(
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
 }
 
+/// The largest body a request to `path` may declare: the photo upload's limit on the
+/// upload route, [`JSON_BODY_LIMIT`] everywhere else.
+fn body_limit(state: &AppState, path: &str) -> u64 {
+    if path.starts_with("/api/visits/") && path.ends_with("/photo") {
+        state.config.upload.max_bytes.saturating_add(64 * 1024)
+    } else {
+        JSON_BODY_LIMIT as u64
+    }
+}
+
+/// Refuses a declared body over the route's limit with 413 before anything reads it,
+/// on every route, including those that never read a body. (Bodies without a length
+/// are cut off by `DefaultBodyLimit` where they are read.)
+async fn declared_body_limit(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > body_limit(&state, req.uri().path())) {
+        let too_large = if req.uri().path().ends_with("/photo") {
+            crate::error::AppError::new(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "photo-too-large",
+                "The photo is too large. Please send a smaller one.",
+            )
+        } else {
+            crate::error::AppError::new(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "body-too-large",
+                "This request is too large.",
+            )
+        };
+        return too_large.into_response();
+    }
+    next.run(req).await
+}
+
 pub fn router(state: AppState) -> Router {
-    let upload_limit = usize::try_from(state.config.upload.max_bytes)
-        .unwrap_or(usize::MAX)
-        .saturating_add(64 * 1024);
+    let upload_limit =
+        usize::try_from(body_limit(&state, "/api/visits/x/photo")).unwrap_or(usize::MAX);
     let api = Router::new()
         .route("/rooms", post(rooms::create))
         .route("/rooms/{room_id}", get(rooms::show))
@@ -164,6 +205,10 @@ pub fn router(state: AppState) -> Router {
         .nest("/api", api)
         .fallback(|| async { crate::error::AppError::not_found() })
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            declared_body_limit,
+        ))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
