@@ -126,3 +126,78 @@ async fn traversal_and_guessed_ids_find_nothing() {
         );
     }
 }
+
+/// Kiosk, phone and operator are three capabilities: each opens only its own doors, and
+/// a refusal looks exactly like "not found".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kiosk_phone_and_operator_capabilities_are_separate() {
+    let server = TestServer::start().await;
+    let (kiosk, phone, _socket) = finished_visit(&server).await;
+    let op = operator(&server).await;
+    let visit = format!("/api/visits/{}", phone.visit_id);
+    let room = format!("/api/rooms/{}", kiosk.room_id);
+    let painter = format!("{visit}/painters/picasso/retry");
+
+    // The phone's cookie cannot act as the kiosk.
+    for (method, path) in [
+        ("POST", format!("{visit}/print")),
+        ("GET", room.clone()),
+        ("GET", format!("{room}/qr.svg")),
+    ] {
+        let res = phone
+            .http
+            .request(method.parse().unwrap(), server.url(&path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404, "phone {method} {path}");
+    }
+    // The kiosk's token cannot act as the phone.
+    let http = reqwest::Client::new();
+    for path in [
+        format!("{visit}/delete"),
+        format!("{visit}/finish"),
+        format!("{visit}/saved"),
+        painter.clone(),
+    ] {
+        let res = http
+            .post(server.url(&path))
+            .bearer_auth(&kiosk.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404, "kiosk POST {path}");
+    }
+    let part = reqwest::multipart::Part::bytes(camera_photo()).file_name("k.jpg");
+    let res = http
+        .post(server.url(&format!("{visit}/photo")))
+        .bearer_auth(&kiosk.token)
+        .multipart(
+            reqwest::multipart::Form::new()
+                .text("name", "K")
+                .part("photo", part),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404, "kiosk upload");
+    // The operator runs the booth but is no participant of a visit.
+    for (method, path) in [
+        ("GET", visit.clone()),
+        ("POST", format!("{visit}/print")),
+        ("POST", format!("{visit}/delete")),
+        ("GET", room.clone()),
+    ] {
+        let res = op
+            .request(method.parse().unwrap(), server.url(&path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404, "operator {method} {path}");
+    }
+    // And every refusal above left the visit as it was.
+    let v = phone.visit(&server).await;
+    assert_eq!(v["status"], "done");
+    assert_eq!(v["finished"], false);
+    assert_eq!(kiosk.visit(&server, &phone.visit_id).await.status(), 200);
+}
