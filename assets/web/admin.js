@@ -93,7 +93,8 @@ async function refreshStatus() {
     ["Median time to a painting", seconds(d.latency_median_ms)],
     ["95th percentile", seconds(d.latency_p95_ms)],
   ]);
-  $("painters").tBodies[0].replaceChildren(...d.painters.map(([p, ok, failed]) => row([p, ok, failed])));
+  const painterName = (p) => (T.painter[p] || [p, p]).join(" · ");
+  $("painters").tBodies[0].replaceChildren(...d.painters.map(([p, ok, failed]) => row([painterName(p), ok, failed])));
   const b = s.backend;
   stats($("backend"), [
     ["Backend", b.backend],
@@ -102,6 +103,7 @@ async function refreshStatus() {
     ["QR codes waiting", s.rooms.waiting_for_phone],
     ["Screens connected", s.rooms.watched],
   ]);
+  $("servers").hidden = !(b.servers && b.servers.length);
   $("servers").tBodies[0].replaceChildren(...(b.servers || []).map((v) => row([v.label, v.healthy ? "yes" : "NO", v.in_flight])));
   $("prints").tBodies[0].replaceChildren(...s.prints.map((p) => row([clock(p.requested_at), `#${p.visit_number}`, p.status, p.message])));
   $("gallery-box").hidden = !s.gallery;
