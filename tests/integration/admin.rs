@@ -62,12 +62,7 @@ async fn only_the_operator_password_opens_the_operator_api() {
     assert_eq!(forged.status(), 401);
 
     // A wrong password is refused, and said so.
-    let res = anonymous
-        .post(server.url("/api/admin/login"))
-        .json(&serde_json::json!({ "password": "guess" }))
-        .send()
-        .await
-        .unwrap();
+    let res = login(&anonymous, &server, "guess").await;
     assert_eq!(res.status(), 401);
     assert_eq!(res.json::<Value>().await.unwrap()["code"], "admin-password");
     let res = anonymous
@@ -79,12 +74,7 @@ async fn only_the_operator_password_opens_the_operator_api() {
     assert_eq!(res.status(), 400, "not JSON: a form post from another site");
 
     // The right one gives an HttpOnly, SameSite=Strict session.
-    let res = anonymous
-        .post(server.url("/api/admin/login"))
-        .json(&serde_json::json!({ "password": OPERATOR_PASSWORD }))
-        .send()
-        .await
-        .unwrap();
+    let res = login(&anonymous, &server, OPERATOR_PASSWORD).await;
     assert_eq!(res.status(), 204);
     let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(
@@ -121,14 +111,7 @@ async fn only_the_operator_password_opens_the_operator_api() {
     assert_eq!(s["today"]["tickets_saved"], 1);
 
     // The log tells the visit's story, with the visitor's name as plain data.
-    let log: Value = op
-        .get(server.url("/api/admin/log?after=0"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let log: Value = get_json(&op, &server, "/api/admin/log?after=0").await;
     let lines: Vec<&str> = log["lines"]
         .as_array()
         .unwrap()
@@ -147,14 +130,7 @@ async fn only_the_operator_password_opens_the_operator_api() {
     let last = log["lines"].as_array().unwrap().last().unwrap()["seq"]
         .as_u64()
         .unwrap();
-    let newer: Value = op
-        .get(server.url(&format!("/api/admin/log?after={last}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let newer = get_json(&op, &server, &format!("/api/admin/log?after={last}")).await;
     assert_eq!(newer["lines"].as_array().unwrap().len(), 0);
 
     // Logging out ends the session.
@@ -175,12 +151,7 @@ async fn password_guessing_is_rate_limited() {
     let http = reqwest::Client::new();
     let mut codes = Vec::new();
     for _ in 0..12 {
-        let res = http
-            .post(server.url("/api/admin/login"))
-            .json(&serde_json::json!({ "password": "nope" }))
-            .send()
-            .await
-            .unwrap();
+        let res = login(&http, &server, "nope").await;
         codes.push(res.status().as_u16());
         if res.status() == 429 {
             assert!(res.headers().contains_key("retry-after"));
@@ -191,12 +162,7 @@ async fn password_guessing_is_rate_limited() {
     assert_eq!(&codes[..10], &[401; 10]);
     assert_eq!(&codes[10..], &[429, 429]);
     // Even the right password waits out the window: guessing cannot race it.
-    let res = http
-        .post(server.url("/api/admin/login"))
-        .json(&serde_json::json!({ "password": OPERATOR_PASSWORD }))
-        .send()
-        .await
-        .unwrap();
+    let res = login(&http, &server, OPERATOR_PASSWORD).await;
     assert_eq!(res.status(), 429);
 }
 
@@ -280,14 +246,7 @@ async fn the_gallery_is_off_unless_the_config_turns_it_on() {
     let server = TestServer::start_with(|c| c.admin.gallery = true).await;
     finished_visit(&server).await;
     let op = operator(&server).await;
-    let g: Value = op
-        .get(server.url("/api/admin/gallery"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let g: Value = get_json(&op, &server, "/api/admin/gallery").await;
     let paintings = g["paintings"].as_array().unwrap();
     assert_eq!(paintings.len(), 4);
     for p in paintings {
@@ -306,11 +265,6 @@ async fn a_configured_argon2_hash_is_the_password() {
     })
     .await;
     let http = reqwest::Client::new();
-    let login = |pw: &'static str| {
-        http.post(server.url("/api/admin/login"))
-            .json(&serde_json::json!({ "password": pw }))
-            .send()
-    };
-    assert_eq!(login(OPERATOR_PASSWORD).await.unwrap().status(), 401);
-    assert_eq!(login("booth-2026-pass").await.unwrap().status(), 204);
+    assert_eq!(login(&http, &server, OPERATOR_PASSWORD).await.status(), 401);
+    assert_eq!(login(&http, &server, "booth-2026-pass").await.status(), 204);
 }

@@ -19,17 +19,36 @@ pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// The operator password every test server starts with.
 pub const OPERATOR_PASSWORD: &str = "test-operator-pw";
 
+/// `POST /api/admin/login` with `password`.
+pub async fn login(
+    http: &reqwest::Client,
+    server: &TestServer,
+    password: &str,
+) -> reqwest::Response {
+    http.post(server.url("/api/admin/login"))
+        .json(&serde_json::json!({ "password": password }))
+        .send()
+        .await
+        .unwrap()
+}
+
 /// A browser logged in to the operator page.
 pub async fn operator(server: &TestServer) -> reqwest::Client {
     let (http, _) = Phone::browser();
-    let res = http
-        .post(server.url("/api/admin/login"))
-        .json(&serde_json::json!({ "password": OPERATOR_PASSWORD }))
-        .send()
-        .await
-        .unwrap();
+    let res = login(&http, server, OPERATOR_PASSWORD).await;
     assert_eq!(res.status(), 204, "{:?}", res.text().await);
     http
+}
+
+/// GETs `path` and parses the JSON answer, whatever its status.
+pub async fn get_json(http: &reqwest::Client, server: &TestServer, path: &str) -> Value {
+    http.get(server.url(path))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 pub struct TestServer {
