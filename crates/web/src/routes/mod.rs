@@ -124,7 +124,12 @@ fn body_limit(state: &AppState, path: &str) -> u64 {
 /// Refuses a declared body over the route's limit with 413 before anything reads it,
 /// on every route, including those that never read a body. (Bodies without a length
 /// are cut off by `DefaultBodyLimit` where they are read.)
-async fn declared_body_limit(
+///
+/// An error answer to a request with a body may come before the body was read (a busy
+/// booth answers an upload at once). The server then drops the connection, so the
+/// answer says `Connection: close`: otherwise the phone's next request could be sent on
+/// that dying connection and fail.
+async fn body_guard(
     axum::extract::State(state): axum::extract::State<AppState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
@@ -134,6 +139,8 @@ async fn declared_body_limit(
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let has_body =
+        declared.is_some_and(|n| n > 0) || req.headers().contains_key(header::TRANSFER_ENCODING);
     if declared.is_some_and(|n| n > body_limit(&state, req.uri().path())) {
         let too_large = if req.uri().path().ends_with("/photo") {
             crate::error::AppError::new(
@@ -148,9 +155,20 @@ async fn declared_body_limit(
                 "This request is too large.",
             )
         };
-        return too_large.into_response();
+        return closing(too_large.into_response());
     }
-    next.run(req).await
+    let response = next.run(req).await;
+    if has_body && (response.status().is_client_error() || response.status().is_server_error()) {
+        return closing(response);
+    }
+    response
+}
+
+fn closing(mut response: axum::response::Response) -> axum::response::Response {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 pub fn router(state: AppState) -> Router {
@@ -207,7 +225,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            declared_body_limit,
+            body_guard,
         ))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
