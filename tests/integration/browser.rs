@@ -26,7 +26,18 @@ pub struct Browser {
 #[derive(Clone)]
 pub struct Tab {
     session: String,
+    context: String,
+    mobile: bool,
 }
+
+impl Tab {
+    pub fn session(&self) -> &str {
+        &self.session
+    }
+}
+
+/// What an emulated phone reports: iOS Safari on an iPhone.
+pub const IPHONE_UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.5 Mobile/15E148 Safari/604.1";
 
 /// Runs before every page's own scripts: counts Content-Security-Policy violations and
 /// uncaught errors, so tests can assert there were none.
@@ -107,6 +118,19 @@ impl Browser {
 
     /// Sends one command and waits for its answer (events meanwhile are kept).
     pub async fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
+        match self.try_call(session, method, params).await {
+            Ok(v) => v,
+            Err(e) => panic!("{method} failed: {e}"),
+        }
+    }
+
+    /// As [`Browser::call`], but a protocol error is returned, not a panic.
+    pub async fn try_call(
+        &mut self,
+        session: Option<&str>,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let mut msg = json!({ "id": id, "method": method, "params": params });
@@ -128,9 +152,9 @@ impl Browser {
             let v: Value = serde_json::from_str(&text).unwrap();
             if v["id"] == id {
                 if let Some(e) = v.get("error") {
-                    panic!("{method} failed: {e}");
+                    return Err(e.clone());
                 }
-                return v["result"].clone();
+                return Ok(v["result"].clone());
             }
             if let Some(method) = v["method"].as_str() {
                 let session = v["sessionId"].as_str().unwrap_or_default().to_owned();
@@ -162,10 +186,13 @@ impl Browser {
             .await;
         let tab = Tab {
             session: attached["sessionId"].as_str().unwrap().to_owned(),
+            context: ctx["browserContextId"].as_str().unwrap().to_owned(),
+            mobile,
         };
         let s = Some(tab.session.as_str());
         self.call(s, "Page.enable", json!({})).await;
         self.call(s, "Runtime.enable", json!({})).await;
+        self.call(s, "Network.enable", json!({})).await;
         self.call(
             s,
             "Page.addScriptToEvaluateOnNewDocument",
@@ -185,8 +212,150 @@ impl Browser {
                 json!({ "enabled": true, "maxTouchPoints": 5 }),
             )
             .await;
+            self.call(
+                s,
+                "Emulation.setUserAgentOverride",
+                json!({ "userAgent": IPHONE_UA, "platform": "iPhone" }),
+            )
+            .await;
         }
         tab
+    }
+
+    /// Saves downloads of `tab`'s context into `dir` under their suggested names.
+    pub async fn downloads_to(&mut self, tab: &Tab, dir: &Path) {
+        self.call(
+            None,
+            "Browser.setDownloadBehavior",
+            json!({ "behavior": "allow", "browserContextId": tab.context,
+                    "downloadPath": dir.to_str().unwrap(), "eventsEnabled": true }),
+        )
+        .await;
+    }
+
+    /// A PNG of the whole page as it is now.
+    pub async fn screenshot(&mut self, tab: &Tab) -> Vec<u8> {
+        let shot = self
+            .call(
+                Some(&tab.session),
+                "Page.captureScreenshot",
+                json!({ "format": "png", "captureBeyondViewport": true }),
+            )
+            .await;
+        decode_base64(&shot["data"])
+    }
+
+    /// A PNG of one element (scrolled into view first), at CSS-pixel scale.
+    pub async fn element_png(&mut self, tab: &Tab, selector: &str) -> Vec<u8> {
+        let rect = self.rect(tab, selector).await;
+        let shot = self
+            .call(
+                Some(&tab.session),
+                "Page.captureScreenshot",
+                json!({ "format": "png", "clip": {
+                    "x": rect.0 - rect.2 / 2.0, "y": rect.1 - rect.3 / 2.0,
+                    "width": rect.2, "height": rect.3, "scale": 1 } }),
+            )
+            .await;
+        decode_base64(&shot["data"])
+    }
+
+    /// The element's centre and size in page coordinates, after scrolling it into view.
+    async fn rect(&mut self, tab: &Tab, selector: &str) -> (f64, f64, f64, f64) {
+        let sel = serde_json::to_string(selector).unwrap();
+        let r = self
+            .eval(
+                tab,
+                &format!(
+                    "(() => {{ const e = document.querySelector({sel}); e.scrollIntoView({{block: 'center'}});
+                       const r = e.getBoundingClientRect();
+                       return [r.x + r.width / 2, r.y + r.height / 2, r.width, r.height, scrollX, scrollY]; }})()"
+                ),
+            )
+            .await;
+        let n = |i: usize| r[i].as_f64().unwrap();
+        (n(0) + n(4), n(1) + n(5), n(2), n(3))
+    }
+
+    /// Taps (touch, on a phone) or clicks (mouse) the middle of an element, as a person
+    /// would: the page gets real input events.
+    pub async fn tap(&mut self, tab: &Tab, selector: &str) {
+        let sel = serde_json::to_string(selector).unwrap();
+        self.eval(
+            tab,
+            &format!("document.querySelector({sel}).scrollIntoView({{block: 'center'}})"),
+        )
+        .await;
+        let r = self
+            .eval(
+                tab,
+                &format!("(() => {{ const r = document.querySelector({sel}).getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; }})()"),
+            )
+            .await;
+        let (x, y) = (r[0].as_f64().unwrap(), r[1].as_f64().unwrap());
+        let s = Some(tab.session.as_str());
+        if tab.mobile {
+            for kind in ["touchStart", "touchEnd"] {
+                let points = if kind == "touchEnd" {
+                    json!([])
+                } else {
+                    json!([{ "x": x, "y": y }])
+                };
+                self.call(
+                    s,
+                    "Input.dispatchTouchEvent",
+                    json!({ "type": kind, "touchPoints": points }),
+                )
+                .await;
+            }
+        } else {
+            for kind in ["mousePressed", "mouseReleased"] {
+                self.call(
+                    s,
+                    "Input.dispatchMouseEvent",
+                    json!({ "type": kind, "x": x, "y": y, "button": "left", "clickCount": 1 }),
+                )
+                .await;
+            }
+        }
+    }
+
+    /// Focuses an input and types `text` into it (as an input method would insert it).
+    pub async fn type_into(&mut self, tab: &Tab, selector: &str, text: &str) {
+        let sel = serde_json::to_string(selector).unwrap();
+        self.eval(tab, &format!("document.querySelector({sel}).focus()"))
+            .await;
+        self.call(
+            Some(&tab.session),
+            "Input.insertText",
+            json!({ "text": text }),
+        )
+        .await;
+    }
+
+    /// Cuts the tab off the network (open sockets stay until they are closed) or
+    /// reconnects it.
+    pub async fn set_offline(&mut self, tab: &Tab, offline: bool) {
+        self.call(
+            Some(&tab.session),
+            "Network.emulateNetworkConditions",
+            json!({ "offline": offline, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1 }),
+        )
+        .await;
+    }
+
+    /// Every URL the tab requested so far, WebSockets included.
+    pub fn requests(&self, tab: &Tab) -> Vec<String> {
+        self.events
+            .iter()
+            .filter(|(s, _, _)| *s == tab.session)
+            .filter_map(|(_, m, p)| match m.as_str() {
+                "Network.requestWillBeSent" => p["request"]["url"].as_str(),
+                "Network.webSocketCreated" => p["url"].as_str(),
+                _ => None,
+            })
+            .map(str::to_owned)
+            .collect()
     }
 
     pub async fn goto(&mut self, tab: &Tab, url: &str) {
@@ -262,6 +431,29 @@ impl Browser {
         assert_eq!(report["csp"], json!([]), "{page}: CSP violations");
         assert_eq!(report["errors"], json!([]), "{page}: script errors");
     }
+}
+
+fn decode_base64(v: &Value) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(v.as_str().unwrap())
+        .unwrap()
+}
+
+/// Reads the one QR code in a PNG.
+pub fn read_qr(png: &[u8]) -> String {
+    let img = image::load_from_memory(png).unwrap().into_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(img);
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1, "expected one QR code in the image");
+    grids[0].decode().unwrap().1
+}
+
+/// Where the browser tests put their screenshots: `target/e2e/`.
+pub fn screenshot_dir() -> std::path::PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 impl Drop for Browser {

@@ -6,6 +6,7 @@ mod util;
 
 mod admin;
 mod bench;
+mod e2e;
 mod isolation;
 mod load;
 mod local_engine;

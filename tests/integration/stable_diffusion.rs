@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::util::*;
 
-fn use_servers(c: &mut Config, servers: &[&FakeA1111]) {
+pub(crate) fn use_servers(c: &mut Config, servers: &[&FakeA1111]) {
     c.ai.enabled = true;
     c.ai.backend = AiBackend::A1111;
     let a = &mut c.ai.a1111;

@@ -1,0 +1,447 @@
+//! End to end in real headless Chromium: a kiosk at desktop size and phones emulated
+//! as iPhones (viewport, touch, Safari's user agent), each in its own browser context,
+//! with third-party cookies blocked as Safari blocks them. Screenshots of every step go
+//! to target/e2e/.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::browser::{read_qr, screenshot_dir, Browser, Tab};
+use crate::util::*;
+
+const KIOSK: (u32, u32) = (1280, 800);
+const IPHONE: (u32, u32) = (390, 844);
+
+/// A kiosk tab on `server`'s kiosk page, with its room's QR code on screen.
+async fn open_kiosk(browser: &mut Browser, server: &TestServer) -> Tab {
+    let kiosk = browser.tab(KIOSK.0, KIOSK.1, false).await;
+    strict_cookies(browser, &kiosk).await;
+    browser.goto(&kiosk, &server.url("/")).await;
+    wait_for_qr(browser, &kiosk, None).await;
+    kiosk
+}
+
+/// Blocks third-party cookies in the tab, as Safari does.
+async fn strict_cookies(browser: &mut Browser, tab: &Tab) {
+    browser
+        .call(
+            Some(tab.session()),
+            "Network.setCookieControls",
+            json!({ "enableThirdPartyCookieRestriction": true, "disableThirdPartyCookieMetadata": true, "disableThirdPartyCookieHeuristics": true }),
+        )
+        .await;
+}
+
+/// Waits until the kiosk shows a QR code for a room other than `not_room`, and reads
+/// the join URL from the picture on screen.
+async fn wait_for_qr(browser: &mut Browser, kiosk: &Tab, not_room: Option<&str>) -> String {
+    let other = serde_json::to_string(&not_room).unwrap();
+    browser
+        .wait_for(
+            kiosk,
+            &format!(
+                "kiosk.room && kiosk.room.room_id !== {other} && !document.getElementById('welcome').hidden
+                 && document.getElementById('qr').complete && document.getElementById('qr').naturalWidth > 0
+                 && document.getElementById('qr').dataset.roomId === kiosk.room.room_id"
+            ),
+            Duration::from_secs(20),
+            "the kiosk's QR code",
+        )
+        .await;
+    read_qr(&browser.element_png(kiosk, "#qr").await)
+}
+
+/// A phone tab that opened `join_url` and shows the upload form.
+async fn open_phone(browser: &mut Browser, join_url: &str) -> Tab {
+    let phone = browser.tab(IPHONE.0, IPHONE.1, true).await;
+    strict_cookies(browser, &phone).await;
+    browser.goto(&phone, join_url).await;
+    browser
+        .wait_for(
+            &phone,
+            "!document.getElementById('upload').hidden",
+            Duration::from_secs(10),
+            "the upload form",
+        )
+        .await;
+    phone
+}
+
+/// Types the name, picks the photo through the file input and taps "Paint me".
+async fn send_photo(browser: &mut Browser, phone: &Tab, name: &str, photo: &std::path::Path) {
+    browser.type_into(phone, "#name", name).await;
+    browser.set_file(phone, "#photo-input", photo).await;
+    browser
+        .wait_for(
+            phone,
+            "!document.getElementById('preview').hidden && document.getElementById('preview').complete",
+            Duration::from_secs(5),
+            "the photo preview",
+        )
+        .await;
+}
+
+/// The image URLs of a page's finished cards, sorted.
+async fn shown_paintings(browser: &mut Browser, tab: &Tab) -> Vec<String> {
+    let v = browser
+        .eval(
+            tab,
+            "[...document.querySelectorAll('#cards .card[data-status=done] img:not([hidden])')].map((i) => i.getAttribute('src')).sort()",
+        )
+        .await;
+    serde_json::from_value(v).unwrap()
+}
+
+const FOUR_DONE: &str =
+    "document.querySelectorAll('#cards .card[data-status=done] img:not([hidden])').length === 4";
+
+fn save(name: &str, png: &[u8]) {
+    std::fs::write(screenshot_dir().join(name), png).unwrap();
+}
+
+/// Every request a page made went to the booth's own origin (or stayed in the page).
+fn assert_first_party(browser: &Browser, tab: &Tab, server: &TestServer, page: &str) {
+    let origin = server.base.clone();
+    let ws_origin = server.ws_url("");
+    let requests = browser.requests(tab);
+    assert!(!requests.is_empty(), "{page}: no requests seen");
+    for url in requests {
+        assert!(
+            url.starts_with(&origin)
+                || url.starts_with(&ws_origin)
+                || url.starts_with("data:")
+                || url.starts_with("blob:"),
+            "{page} requested {url}, which is not the booth's origin"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_visit_from_qr_code_to_saved_ticket_and_a_fresh_qr_code() {
+    let Some(mut browser) = Browser::launch().await else {
+        return;
+    };
+    let server = TestServer::start_with(|c| c.kiosk.finished_hold_secs = 1).await;
+    let files = tempfile::tempdir().unwrap();
+    let photo = files.path().join("me.jpg");
+    std::fs::write(&photo, camera_photo()).unwrap();
+
+    let kiosk = open_kiosk(&mut browser, &server).await;
+    let first_room = browser.eval(&kiosk, "kiosk.room.room_id").await;
+    // The phone opens what the QR code on screen says, not what the page knows.
+    let join_url = wait_for_qr(&mut browser, &kiosk, None).await;
+    assert!(
+        join_url.starts_with(&server.url("/j/")) && join_url.contains('#'),
+        "{join_url}"
+    );
+    save("01-kiosk-qr.png", &browser.screenshot(&kiosk).await);
+
+    let phone = open_phone(&mut browser, &join_url).await;
+    assert_eq!(
+        browser
+            .eval(
+                &phone,
+                "navigator.userAgent.includes('iPhone') && navigator.maxTouchPoints > 0"
+            )
+            .await,
+        json!(true)
+    );
+    send_photo(&mut browser, &phone, "김민지", &photo).await;
+    // The name field draws Hangul with the page's fonts (a bare <input> falls back to
+    // the system font, which on a machine without Korean fonts shows empty boxes).
+    assert_eq!(
+        browser
+            .eval(&phone, "getComputedStyle(document.getElementById('name')).fontFamily.includes('Articket Hangul')")
+            .await,
+        json!(true)
+    );
+    save("02-phone-upload.png", &browser.screenshot(&phone).await);
+    browser.tap(&phone, "#send").await;
+    browser
+        .wait_for(
+            &phone,
+            FOUR_DONE,
+            Duration::from_secs(90),
+            "four paintings on the phone",
+        )
+        .await;
+    browser
+        .wait_for(
+            &phone,
+            "!document.getElementById('ticket-box').hidden && document.getElementById('ticket').complete",
+            Duration::from_secs(10),
+            "the ticket on the phone",
+        )
+        .await;
+    save("03-phone-results.png", &browser.screenshot(&phone).await);
+
+    // The kiosk shows the same four paintings and the name.
+    browser
+        .wait_for(
+            &kiosk,
+            FOUR_DONE,
+            Duration::from_secs(10),
+            "four paintings on the kiosk",
+        )
+        .await;
+    let on_phone = shown_paintings(&mut browser, &phone).await;
+    assert_eq!(on_phone.len(), 4);
+    assert_eq!(shown_paintings(&mut browser, &kiosk).await, on_phone);
+    assert_eq!(
+        browser
+            .eval(
+                &kiosk,
+                "document.getElementById('visitor-name').textContent"
+            )
+            .await,
+        json!("김민지")
+    );
+    save("04-kiosk-results.png", &browser.screenshot(&kiosk).await);
+
+    // "Save ticket" saves a 1080×1920 PNG (headless Chromium has no share sheet, so the
+    // link downloads, as on a desktop browser).
+    let downloads = tempfile::tempdir().unwrap();
+    browser.downloads_to(&phone, downloads.path()).await;
+    browser.tap(&phone, "#save-ticket").await;
+    let saved = downloads.path().join("articket-ticket.png");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !saved.exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no ticket was downloaded"
+        );
+        browser.eval(&phone, "1").await; // keeps protocol events flowing
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let png = std::fs::read(&saved).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+    let ticket = image::load_from_memory(&png).unwrap();
+    assert_eq!((ticket.width(), ticket.height()), (1080, 1920));
+    save("05-ticket.png", &png);
+    // An iPhone is told how to keep it.
+    browser
+        .wait_for(
+            &phone,
+            "!document.getElementById('save-hint').hidden",
+            Duration::from_secs(5),
+            "the save hint",
+        )
+        .await;
+
+    // "Finish": the kiosk thanks the visitor, then shows a fresh QR code.
+    browser.tap(&phone, "#finish").await;
+    let next_url = wait_for_qr(&mut browser, &kiosk, first_room.as_str()).await;
+    assert_ne!(next_url, join_url);
+    assert!(next_url.starts_with(&server.url("/j/")), "{next_url}");
+    assert_eq!(
+        browser
+            .eval(&kiosk, "document.querySelectorAll('#cards .card').length")
+            .await,
+        json!(0),
+        "the next visitor sees nothing of this one"
+    );
+    save("06-kiosk-next-qr.png", &browser.screenshot(&kiosk).await);
+
+    for (tab, page) in [(&kiosk, "kiosk"), (&phone, "phone")] {
+        assert_first_party(&browser, tab, &server, page);
+        browser.assert_clean(tab, page).await;
+    }
+}
+
+/// Records every image and name a page ever shows, so a test can ask afterwards whether
+/// something appeared even for a moment.
+const RECORD_SHOWN: &str = r#"
+window.__shown = new Set();
+const note = () => {
+  for (const i of document.querySelectorAll("img")) if (i.getAttribute("src")) window.__shown.add(i.getAttribute("src"));
+  const n = document.getElementById("visitor-name");
+  if (n && n.textContent) window.__shown.add("name:" + n.textContent);
+};
+new MutationObserver(note).observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
+note();
+"#;
+
+/// The photo and painting URLs of the phone's own visit, from the API as the phone
+/// reads it.
+async fn visit_urls(browser: &mut Browser, phone: &Tab) -> Vec<String> {
+    let v = browser
+        .eval(
+            phone,
+            "fetch(`/api/visits/${visitId}`).then((r) => r.json()).then((v) => [v.photo_url, ...v.results.map((r) => r.image_url)])",
+        )
+        .await;
+    serde_json::from_value(v).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_kiosks_and_two_phones_at_once_never_show_each_others_visit() {
+    let Some(mut browser) = Browser::launch().await else {
+        return;
+    };
+    let server = TestServer::start().await;
+    let files = tempfile::tempdir().unwrap();
+    let photo = files.path().join("me.jpg");
+    std::fs::write(&photo, camera_photo()).unwrap();
+
+    let kiosk_a = open_kiosk(&mut browser, &server).await;
+    let kiosk_b = open_kiosk(&mut browser, &server).await;
+    for k in [&kiosk_a, &kiosk_b] {
+        browser.eval(k, RECORD_SHOWN).await;
+    }
+    let url_a = wait_for_qr(&mut browser, &kiosk_a, None).await;
+    let url_b = wait_for_qr(&mut browser, &kiosk_b, None).await;
+    assert_ne!(url_a, url_b);
+    let phone_a = open_phone(&mut browser, &url_a).await;
+    let phone_b = open_phone(&mut browser, &url_b).await;
+    send_photo(&mut browser, &phone_a, "Alice", &photo).await;
+    send_photo(&mut browser, &phone_b, "Bora 보라", &photo).await;
+    // Both press "Paint me" together: the pages' uploads overlap.
+    browser
+        .eval(&phone_a, "document.getElementById('send').click()")
+        .await;
+    browser
+        .eval(&phone_b, "document.getElementById('send').click()")
+        .await;
+    for tab in [&phone_a, &phone_b, &kiosk_a, &kiosk_b] {
+        browser
+            .wait_for(tab, FOUR_DONE, Duration::from_secs(90), "four paintings")
+            .await;
+    }
+    save("07-two-kiosks-a.png", &browser.screenshot(&kiosk_a).await);
+    save("08-two-kiosks-b.png", &browser.screenshot(&kiosk_b).await);
+
+    let own_a = visit_urls(&mut browser, &phone_a).await;
+    let own_b = visit_urls(&mut browser, &phone_b).await;
+    assert_eq!(own_a.len(), 5);
+    for (kiosk, own, other, own_name, other_name) in [
+        (&kiosk_a, &own_a, &own_b, "Alice", "Bora 보라"),
+        (&kiosk_b, &own_b, &own_a, "Bora 보라", "Alice"),
+    ] {
+        let shown: Vec<String> =
+            serde_json::from_value(browser.eval(kiosk, "[...window.__shown]").await).unwrap();
+        for url in own {
+            assert!(shown.contains(url), "the kiosk never showed its own {url}");
+        }
+        for url in other {
+            assert!(
+                !shown.contains(url),
+                "a kiosk showed the other visit's {url}"
+            );
+        }
+        assert!(shown.contains(&format!("name:{own_name}")));
+        assert!(!shown.iter().any(|s| s.contains(other_name)), "{shown:?}");
+    }
+    // Each phone shows its own four, and the two sets share nothing.
+    let (a, b) = (
+        shown_paintings(&mut browser, &phone_a).await,
+        shown_paintings(&mut browser, &phone_b).await,
+    );
+    assert!(a.iter().all(|u| !b.contains(u)));
+    for (tab, page) in [
+        (&kiosk_a, "kiosk A"),
+        (&kiosk_b, "kiosk B"),
+        (&phone_a, "phone A"),
+        (&phone_b, "phone B"),
+    ] {
+        assert_first_party(&browser, tab, &server, page);
+        browser.assert_clean(tab, page).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_whose_socket_drops_mid_visit_shows_every_result_after_reconnecting() {
+    let Some(mut browser) = Browser::launch().await else {
+        return;
+    };
+    // One Stable Diffusion server painting one at a time, 400 ms each: the visit takes
+    // long enough to drop the phone's socket in the middle of it.
+    let sd = articket_a1111::fake::FakeA1111::start(Duration::from_millis(400)).await;
+    let server = TestServer::start_with(|c| crate::stable_diffusion::use_servers(c, &[&sd])).await;
+    let files = tempfile::tempdir().unwrap();
+    let photo = files.path().join("me.jpg");
+    std::fs::write(&photo, camera_photo()).unwrap();
+
+    let kiosk = open_kiosk(&mut browser, &server).await;
+    let join_url = wait_for_qr(&mut browser, &kiosk, None).await;
+    let phone = open_phone(&mut browser, &join_url).await;
+    send_photo(&mut browser, &phone, "Dropped", &photo).await;
+    browser.tap(&phone, "#send").await;
+    browser
+        .wait_for(
+            &phone,
+            "document.body.dataset.visitStatus === 'painting'",
+            Duration::from_secs(20),
+            "painting to begin",
+        )
+        .await;
+
+    // The network goes, and the socket with it. Chromium's offline emulation stops the
+    // page's requests but not always a WebSocket handshake, so while "offline" the
+    // page's reconnects are also sent to a dead end, where they fail as they would.
+    browser
+        .eval(
+            &phone,
+            "window.__offline = true; const RealSocket = WebSocket;
+             window.WebSocket = function (url) {
+               return new RealSocket(window.__offline ? url.replace('/api/rooms/', '/api/offline/') : url);
+             };
+             window.articketSocket.drop()",
+        )
+        .await;
+    browser.set_offline(&phone, true).await;
+    browser
+        .wait_for(
+            &kiosk,
+            FOUR_DONE,
+            Duration::from_secs(60),
+            "the visit to finish",
+        )
+        .await;
+    browser
+        .wait_for(
+            &phone,
+            "document.getElementById('connection').textContent.includes('Reconnecting')",
+            Duration::from_secs(5),
+            "the offline notice",
+        )
+        .await;
+    let missed = browser
+        .eval(
+            &phone,
+            "document.querySelectorAll('#cards .card[data-status=done]').length",
+        )
+        .await;
+    assert!(
+        missed.as_u64().unwrap() < 4,
+        "the phone should have missed results while offline"
+    );
+    save("09-phone-offline.png", &browser.screenshot(&phone).await);
+
+    browser.set_offline(&phone, false).await;
+    browser.eval(&phone, "window.__offline = false").await;
+    browser
+        .wait_for(
+            &phone,
+            FOUR_DONE,
+            Duration::from_secs(20),
+            "all four after reconnecting",
+        )
+        .await;
+    browser
+        .wait_for(
+            &phone,
+            "!document.getElementById('ticket-box').hidden && document.getElementById('connection').textContent === ''",
+            Duration::from_secs(10),
+            "the ticket and a quiet connection line",
+        )
+        .await;
+    assert_eq!(
+        shown_paintings(&mut browser, &phone).await,
+        shown_paintings(&mut browser, &kiosk).await
+    );
+    save(
+        "10-phone-reconnected.png",
+        &browser.screenshot(&phone).await,
+    );
+}
