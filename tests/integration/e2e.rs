@@ -445,3 +445,120 @@ async fn a_phone_whose_socket_drops_mid_visit_shows_every_result_after_reconnect
         &browser.screenshot(&phone).await,
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_photos_resets_the_kiosk_and_the_operator_can_pause_the_booth() {
+    let Some(mut browser) = Browser::launch().await else {
+        return;
+    };
+    let server = TestServer::start().await;
+    let files = tempfile::tempdir().unwrap();
+    let photo = files.path().join("me.jpg");
+    std::fs::write(&photo, camera_photo()).unwrap();
+
+    let kiosk = open_kiosk(&mut browser, &server).await;
+    let first_room = browser.eval(&kiosk, "kiosk.room.room_id").await;
+    let join_url = wait_for_qr(&mut browser, &kiosk, None).await;
+    let phone = open_phone(&mut browser, &join_url).await;
+    send_photo(&mut browser, &phone, "Del", &photo).await;
+    browser.tap(&phone, "#send").await;
+    browser
+        .wait_for(&phone, FOUR_DONE, Duration::from_secs(90), "four paintings")
+        .await;
+    browser
+        .wait_for(
+            &phone,
+            "!document.getElementById('ticket-box').hidden",
+            Duration::from_secs(10),
+            "the ticket",
+        )
+        .await;
+    let urls = visit_urls(&mut browser, &phone).await;
+
+    // "Delete my photos now" asks first (a native dialog, answered yes here), then the
+    // phone says they are gone, the kiosk moves on, and the files are gone.
+    browser
+        .eval(
+            &phone,
+            "window.__asked = []; window.confirm = (m) => { window.__asked.push(m); return true; }",
+        )
+        .await;
+    browser.tap(&phone, "#delete").await;
+    browser
+        .wait_for(
+            &phone,
+            "!document.getElementById('message').hidden",
+            Duration::from_secs(10),
+            "the deleted message",
+        )
+        .await;
+    let asked = browser.eval(&phone, "window.__asked").await;
+    let asked = asked[0].as_str().unwrap();
+    assert!(
+        asked.contains("삭제") && asked.contains("Delete"),
+        "{asked}"
+    );
+    save("11-phone-deleted.png", &browser.screenshot(&phone).await);
+    wait_for_qr(&mut browser, &kiosk, first_room.as_str()).await;
+    for url in &urls {
+        let (status, _, _) = get_bytes(&server, url).await;
+        assert_eq!(status, 404, "{url} survived the deletion");
+    }
+
+    // The operator pauses the booth: the kiosk shows a break instead of a QR code,
+    // and a fresh one when the booth opens again.
+    let admin = browser.tab(KIOSK.0, KIOSK.1, false).await;
+    browser.goto(&admin, &server.url("/admin")).await;
+    browser
+        .wait_for(
+            &admin,
+            "!document.getElementById('login').hidden",
+            Duration::from_secs(10),
+            "the login form",
+        )
+        .await;
+    browser
+        .type_into(&admin, "#password", OPERATOR_PASSWORD)
+        .await;
+    browser.tap(&admin, "#login button").await;
+    browser
+        .wait_for(
+            &admin,
+            "!document.getElementById('dashboard').hidden && document.getElementById('today').textContent.includes('Visits')",
+            Duration::from_secs(10),
+            "the dashboard",
+        )
+        .await;
+    let paused_room = browser.eval(&kiosk, "kiosk.room.room_id").await;
+    browser.tap(&admin, "#pause").await;
+    browser
+        .wait_for(
+            &kiosk,
+            "!document.getElementById('paused').hidden && document.getElementById('welcome').hidden",
+            Duration::from_secs(10),
+            "the break screen",
+        )
+        .await;
+    save("12-kiosk-paused.png", &browser.screenshot(&kiosk).await);
+    browser
+        .wait_for(
+            &admin,
+            "document.body.dataset.paused === 'true'",
+            Duration::from_secs(10),
+            "the operator page to say paused",
+        )
+        .await;
+    save("13-operator.png", &browser.screenshot(&admin).await);
+    browser.tap(&admin, "#pause").await;
+    wait_for_qr(&mut browser, &kiosk, paused_room.as_str()).await;
+    assert_eq!(
+        browser
+            .eval(&kiosk, "document.getElementById('paused').hidden")
+            .await,
+        json!(true)
+    );
+    for (tab, page) in [(&kiosk, "kiosk"), (&phone, "phone"), (&admin, "operator")] {
+        assert_first_party(&browser, tab, &server, page);
+        browser.assert_clean(tab, page).await;
+    }
+}
