@@ -401,6 +401,7 @@ pub fn ticket(rounds: usize, samples: Option<&Path>) -> anyhow::Result<()> {
                 serial: Some(42),
                 link: Some("http://192.168.0.12:8080/v/0123456789abcdef0123456789abcdef".into()),
                 paintings,
+                quiz: None,
             })?;
             let path = dir.join(format!("ticket-{n}.png"));
             std::fs::write(&path, png)?;
@@ -413,6 +414,7 @@ pub fn ticket(rounds: usize, samples: Option<&Path>) -> anyhow::Result<()> {
         serial: Some(42),
         link: Some("http://192.168.0.12:8080/v/0123456789abcdef0123456789abcdef".into()),
         paintings: sample_ticket_paintings(0),
+        quiz: None,
     };
     renderer.phone_ticket_png(&content)?;
     let mut times = Vec::new();

@@ -69,6 +69,7 @@ pub fn run(args: &StylizeArgs) -> anyhow::Result<()> {
             serial: None,
             link: None,
             paintings,
+            quiz: None,
         })?;
     let path = out.join("ticket.png");
     std::fs::write(&path, ticket).with_context(|| format!("cannot write {}", path.display()))?;

@@ -174,6 +174,12 @@ pub struct Visit {
     /// The visit's running number in this booth (SQLite's rowid): the ticket's
     /// "No. 0042".
     pub number: i64,
+    /// "convert" (every painter) or "quiz" (the personality quiz picks one).
+    pub mode: String,
+    /// Quiz answers so far, one letter (a or b) per question.
+    pub answers: Option<String>,
+    /// The quiz's four-letter type, once every question is answered.
+    pub personality: Option<String>,
     pub results: Vec<PainterResult>,
 }
 
@@ -584,6 +590,34 @@ impl Store {
         Ok(rows)
     }
 
+    /// Puts a visit in quiz mode (before its first answer).
+    pub fn set_quiz_mode(&self, visit_id: &str) -> Result<()> {
+        let n = self.conn().execute(
+            "UPDATE visits SET mode = 'quiz', answers = COALESCE(answers, '') WHERE id = ?1",
+            [visit_id],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NoSuchVisit);
+        }
+        Ok(())
+    }
+
+    /// Stores a quiz visit's answers so far, and its type once they are complete. False
+    /// (nothing changed) when the visit is not a quiz or its quiz is already complete.
+    pub fn record_answers(
+        &self,
+        visit_id: &str,
+        answers: &str,
+        personality: Option<&str>,
+    ) -> Result<bool> {
+        let n = self.conn().execute(
+            "UPDATE visits SET answers = ?2, personality = ?3
+             WHERE id = ?1 AND mode = 'quiz' AND personality IS NULL",
+            params![visit_id, answers, personality],
+        )?;
+        Ok(n == 1)
+    }
+
     /// The phone saved its ticket once more.
     pub fn ticket_saved(&self, visit_id: &str) -> Result<()> {
         let n = self.conn().execute(
@@ -673,7 +707,8 @@ impl Store {
         let conn = self.conn();
         let visit = conn
             .query_row(
-                "SELECT id, room_id, participant_token_hash, status, name, photo_file, ticket_file, created_at, finished_at, rowid
+                "SELECT id, room_id, participant_token_hash, status, name, photo_file, ticket_file, created_at, finished_at, rowid,
+                        mode, answers, personality
                  FROM visits WHERE id = ?1",
                 [visit_id],
                 |r| {
@@ -688,6 +723,9 @@ impl Store {
                         created_at: r.get(7)?,
                         finished_at: r.get(8)?,
                         number: r.get(9)?,
+                        mode: r.get(10)?,
+                        answers: r.get(11)?,
+                        personality: r.get(12)?,
                         results: Vec::new(),
                     })
                 },

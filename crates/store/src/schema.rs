@@ -51,6 +51,10 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE visits ADD COLUMN tickets_saved INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE results ADD COLUMN done_ms INTEGER;
     CREATE INDEX visits_by_created ON visits(created_at);",
+    // 4: quiz mode: the visit's mode, its answers so far ("abba…") and its type.
+    "ALTER TABLE visits ADD COLUMN mode TEXT NOT NULL DEFAULT 'convert';
+    ALTER TABLE visits ADD COLUMN answers TEXT;
+    ALTER TABLE visits ADD COLUMN personality TEXT;",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

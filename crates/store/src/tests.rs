@@ -325,3 +325,34 @@ fn day_stats_count_only_visits_since_the_cutoff() {
     assert!(files.contains(&"b.jpg"));
     assert_eq!(store.recent_paintings(1).unwrap().len(), 1);
 }
+
+#[test]
+fn a_quiz_visit_keeps_its_answers_and_its_type_is_set_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (_, v) = painted_visit(&store);
+    assert_eq!(store.visit(&v).unwrap().unwrap().mode, "convert");
+    assert!(
+        !store.record_answers(&v, "ab", None).unwrap(),
+        "a converting visit takes no answers"
+    );
+    store.set_quiz_mode(&v).unwrap();
+    let visit = store.visit(&v).unwrap().unwrap();
+    assert_eq!(
+        (visit.mode.as_str(), visit.answers.as_deref()),
+        ("quiz", Some(""))
+    );
+    assert!(store.record_answers(&v, "abb", None).unwrap());
+    assert!(store.record_answers(&v, "abbaabba", Some("ENTJ")).unwrap());
+    assert!(
+        !store.record_answers(&v, "bbbbbbbb", Some("ISFP")).unwrap(),
+        "a finished quiz stays as it was"
+    );
+    let visit = store.visit(&v).unwrap().unwrap();
+    assert_eq!(visit.answers.as_deref(), Some("abbaabba"));
+    assert_eq!(visit.personality.as_deref(), Some("ENTJ"));
+    assert!(matches!(
+        store.set_quiz_mode(&id()),
+        Err(StoreError::NoSuchVisit)
+    ));
+}

@@ -125,28 +125,8 @@ pub fn phone_ticket(
     design: &TicketDesign,
     inline_images: bool,
 ) -> (String, Vec<Cell>) {
-    let (w, h) = PHONE_TICKET_SIZE;
-    let (bg, paper, ink) = (&design.background, &design.paper, &design.ink);
-    let mut s = String::with_capacity(64 * 1024);
-    let _ = write!(
-        s,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="{FONT_FAMILY}">
-<rect width="{w}" height="{h}" fill="{bg}"/>
-<rect x="40" y="40" width="{iw}" height="{ih}" rx="36" fill="{paper}"/>
-<text x="540" y="182" text-anchor="middle" font-family="{SERIF_FAMILY}, serif" font-size="104" letter-spacing="16" fill="{ink}">ARTICKET</text>
-<text x="540" y="240" text-anchor="middle" font-size="34" fill="{ink}" fill-opacity="0.7">화가의 눈으로 본 나 · Me, as the painters saw me</text>
-"##,
-        iw = w - 80,
-        ih = h - 80,
-    );
-    if !design.event_name.is_empty() {
-        let size = fit_font(&design.event_name, 860.0, 36.0);
-        let _ = writeln!(
-            s,
-            r##"<text x="540" y="292" text-anchor="middle" font-size="{size:.1}" font-weight="bold" fill="{bg}">{}</text>"##,
-            xml_escape(&design.event_name)
-        );
-    }
+    let ink = &design.ink;
+    let mut s = card_top(design);
     // A single painting with a tagline leaves room for the tagline's two lines.
     let single_tagline = content.paintings.len() == 1 && content.paintings[0].tagline.is_some();
     let area_h = if single_tagline { 1140.0 } else { 1240.0 };
@@ -194,6 +174,41 @@ pub fn phone_ticket(
             );
         }
     }
+    card_foot(&mut s, content, design);
+    s.push_str("</svg>");
+    (s, placed)
+}
+
+/// The card, the title and the event name: the top of every phone ticket.
+fn card_top(design: &TicketDesign) -> String {
+    let (w, h) = PHONE_TICKET_SIZE;
+    let (bg, paper, ink) = (&design.background, &design.paper, &design.ink);
+    let mut s = String::with_capacity(64 * 1024);
+    let _ = write!(
+        s,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="{FONT_FAMILY}">
+<rect width="{w}" height="{h}" fill="{bg}"/>
+<rect x="40" y="40" width="{iw}" height="{ih}" rx="36" fill="{paper}"/>
+<text x="540" y="182" text-anchor="middle" font-family="{SERIF_FAMILY}, serif" font-size="104" letter-spacing="16" fill="{ink}">ARTICKET</text>
+<text x="540" y="240" text-anchor="middle" font-size="34" fill="{ink}" fill-opacity="0.7">화가의 눈으로 본 나 · Me, as the painters saw me</text>
+"##,
+        iw = w - 80,
+        ih = h - 80,
+    );
+    if !design.event_name.is_empty() {
+        let size = fit_font(&design.event_name, 860.0, 36.0);
+        let _ = writeln!(
+            s,
+            r##"<text x="540" y="292" text-anchor="middle" font-size="{size:.1}" font-weight="bold" fill="{bg}">{}</text>"##,
+            xml_escape(&design.event_name)
+        );
+    }
+    s
+}
+
+/// The foot of every phone ticket: name, date and number, the QR code, the footer.
+fn card_foot(s: &mut String, content: &TicketContent, design: &TicketDesign) {
+    let ink = &design.ink;
     // The foot: name and date on the left, the QR code to the visitor's page on the right.
     let has_qr = content.link.is_some();
     let text_center = if has_qr { 430.0 } else { 540.0 };
@@ -204,7 +219,7 @@ pub fn phone_ticket(
         line = format!("{line}   No. {n:04}");
     }
     let _ = write!(
-        s,
+        *s,
         r##"<text x="{text_center}" y="1700" text-anchor="middle" font-size="{name_size:.1}" font-weight="bold" fill="{ink}">{name}</text>
 <text x="{text_center}" y="1770" text-anchor="middle" font-size="36" fill="{ink}" fill-opacity="0.7">{line}</text>
 "##,
@@ -218,13 +233,145 @@ pub fn phone_ticket(
     if !design.footer.is_empty() {
         let size = fit_font(&design.footer, 900.0, 30.0);
         let _ = write!(
-            s,
+            *s,
             r##"<text x="540" y="1860" text-anchor="middle" font-size="{size:.1}" fill="{ink}" fill-opacity="0.6">{}</text>"##,
             xml_escape(&design.footer)
         );
     }
+}
+
+/// `text` as one line, or two split at the space nearest its middle when one line
+/// would need a font smaller than `min` to fit `width`. With the font size to use.
+fn wrap(text: &str, width: f64, max: f64, min: f64) -> (Vec<String>, f64) {
+    let one = fit_font(text, width, max);
+    if one >= min || !text.contains(' ') {
+        return (vec![text.to_owned()], one);
+    }
+    let middle = text.len() / 2;
+    let split = text
+        .match_indices(' ')
+        .map(|(i, _)| i)
+        .min_by_key(|i| i.abs_diff(middle))
+        .unwrap_or(middle);
+    let (a, b) = (
+        text[..split].trim().to_owned(),
+        text[split..].trim().to_owned(),
+    );
+    let size = fit_font(&a, width, max).min(fit_font(&b, width, max));
+    (vec![a, b], size)
+}
+
+/// The quiz ticket (1080×1920): the visitor's type and painter with that painter's
+/// painting large, then their good and bad matches' paintings small, each with its
+/// line. Returns the SVG and, for each painting drawn, its index in
+/// `content.paintings` and its cell. A painter whose painting failed gets an empty
+/// frame.
+pub fn quiz_ticket(
+    content: &TicketContent,
+    quiz: &crate::QuizPart,
+    design: &TicketDesign,
+) -> (String, Vec<(usize, Cell)>) {
+    let ink = &design.ink;
+    let mut s = card_top(design);
+    let mut placed = Vec::new();
+    let main = &quiz.painter;
+    let color = design.color_of(&main.painter);
+    let title_ko = format!("{} · 나의 화가는 {}", quiz.code, main.label_ko);
+    let title_en = format!("{} · My painter is {}", quiz.code, main.label_en);
+    let _ = write!(
+        s,
+        r##"<text x="540" y="350" text-anchor="middle" font-size="{k:.1}" font-weight="bold" fill="{color}">{ko}</text>
+<text x="540" y="394" text-anchor="middle" font-size="{e:.1}" fill="{ink}" fill-opacity="0.7">{en}</text>
+"##,
+        k = fit_font(&title_ko, 900.0, 48.0),
+        e = fit_font(&title_en, 900.0, 32.0),
+        ko = xml_escape(&title_ko),
+        en = xml_escape(&title_en),
+    );
+    let big = Cell {
+        x: 330.0,
+        y: 430.0,
+        w: 420.0,
+        h: 560.0,
+    };
+    frame(&mut s, big, color, design);
+    if let Some(i) = index_of(content, &main.painter) {
+        placed.push((i, big));
+    }
+    let mut y = 1044.0;
+    for (text, max, opacity) in [(&main.line_ko, 34.0, 1.0), (&main.line_en, 28.0, 0.7)] {
+        let (lines, size) = wrap(text, 900.0, max, 26.0);
+        for line in lines {
+            let _ = writeln!(
+                s,
+                r##"<text x="540" y="{y:.1}" text-anchor="middle" font-size="{size:.1}" fill="{ink}" fill-opacity="{opacity}">{}</text>"##,
+                xml_escape(&line)
+            );
+            y += size * 1.25;
+        }
+    }
+    let top = (y + 10.0).max(1130.0);
+    for (slot, centre, role_ko, role_en) in [
+        (&quiz.good, 290.0, "잘 맞는 화가", "Good match"),
+        (&quiz.bad, 790.0, "안 맞는 화가", "Bad match"),
+    ] {
+        let color = design.color_of(&slot.painter);
+        let cell = Cell {
+            x: centre - 97.5,
+            y: top,
+            w: 195.0,
+            h: 260.0,
+        };
+        frame(&mut s, cell, color, design);
+        if let Some(i) = index_of(content, &slot.painter) {
+            placed.push((i, cell));
+        }
+        let label = format!("{role_ko} · {} ({role_en})", slot.label_ko);
+        let mut y = cell.y + cell.h + 44.0;
+        let _ = writeln!(
+            s,
+            r##"<text x="{centre}" y="{y:.1}" text-anchor="middle" font-size="{:.1}" font-weight="bold" fill="{color}">{}</text>"##,
+            fit_font(&label, 460.0, 28.0),
+            xml_escape(&label)
+        );
+        y += 38.0;
+        for (text, max, opacity) in [(&slot.line_ko, 24.0, 1.0), (&slot.line_en, 21.0, 0.7)] {
+            let (lines, size) = wrap(text, 460.0, max, 19.0);
+            for line in lines {
+                let _ = writeln!(
+                    s,
+                    r##"<text x="{centre}" y="{y:.1}" text-anchor="middle" font-size="{size:.1}" fill="{ink}" fill-opacity="{opacity}">{}</text>"##,
+                    xml_escape(&line)
+                );
+                y += size * 1.3;
+            }
+        }
+    }
+    card_foot(&mut s, content, design);
     s.push_str("</svg>");
     (s, placed)
+}
+
+/// A painting's coloured frame, with the paper showing where no painting lands.
+fn frame(s: &mut String, cell: Cell, color: &str, design: &TicketDesign) {
+    let _ = write!(
+        s,
+        r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" rx="6" fill="{color}"/><rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}"/>
+"##,
+        cell.x - 8.0,
+        cell.y - 8.0,
+        cell.w + 16.0,
+        cell.h + 16.0,
+        cell.x,
+        cell.y,
+        cell.w,
+        cell.h,
+        design.paper
+    );
+}
+
+fn index_of(content: &TicketContent, painter: &str) -> Option<usize> {
+    content.paintings.iter().position(|p| p.painter == painter)
 }
 
 /// Fills an operator's SVG template. Placeholders, replaced as text:

@@ -54,9 +54,34 @@ pub struct TicketContent {
     /// The visitor's own results page, drawn as a small QR code.
     pub link: Option<String>,
     pub paintings: Vec<TicketPainting>,
+    /// Set for a quiz visit: the ticket shows the visitor's painter large and their
+    /// matches small, instead of every painting alike.
+    pub quiz: Option<QuizPart>,
 }
 
 /// What the booth's operator can change: the event, the colours, the footer.
+/// One painter on a quiz ticket, with the line the ticket says about them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuizSlot {
+    pub painter: String,
+    pub label_ko: String,
+    pub label_en: String,
+    pub line_ko: String,
+    pub line_en: String,
+}
+
+/// What makes a ticket a quiz ticket: the visitor's type, their painter (shown large,
+/// with their description) and their good and bad matches (small, with one line each).
+/// The paintings themselves come from [`TicketContent::paintings`], by painter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuizPart {
+    /// The four-letter type, e.g. "ENFP".
+    pub code: String,
+    pub painter: QuizSlot,
+    pub good: QuizSlot,
+    pub bad: QuizSlot,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TicketDesign {
     /// Shown under the title, e.g. "Campus Festival 2026".
@@ -167,6 +192,17 @@ impl TicketRenderer {
         &self,
         content: &TicketContent,
     ) -> Result<tiny_skia::Pixmap, TicketError> {
+        if let Some(quiz) = &content.quiz {
+            let (svg, placed) = layout::quiz_ticket(content, quiz, &self.design);
+            let mut pixmap = self.render_pixmap(&svg)?;
+            for (i, cell) in placed {
+                paste::painting(&mut pixmap, &content.paintings[i].image, cell)?;
+            }
+            if let Some(logo) = &self.design.logo {
+                paste::logo(&mut pixmap, logo, (70, 70, 150, 150));
+            }
+            return Ok(pixmap);
+        }
         if let Some(template) = &self.design.template {
             return self.render_pixmap(&layout::fill_template(template, content, &self.design));
         }

@@ -25,6 +25,7 @@ fn content(name: &str, n: usize) -> TicketContent {
         serial: Some(42),
         link: Some("http://192.168.0.12:8080/v/0123456789abcdef0123456789abcdef".into()),
         paintings: (0..n).map(|i| painting("picasso", COLORS[i])).collect(),
+        quiz: None,
     }
 }
 
@@ -286,4 +287,88 @@ fn an_operators_template_is_filled_and_rendered() {
     );
     // The fourth painting is missing: its box stays white, no broken image.
     assert!(close(img.get_pixel(430, 210), [255, 255, 255]));
+}
+
+fn slot(painter: &str, ko: &str, en: &str) -> QuizSlot {
+    QuizSlot {
+        painter: painter.into(),
+        label_ko: ko.into(),
+        label_en: en.into(),
+        line_ko: "잘 어울리는 화가와 함께라면 당신의 그림은 더 빛나요.".into(),
+        line_en: "With the right painter beside you, your colours shine brighter.".into(),
+    }
+}
+
+#[test]
+fn a_quiz_ticket_shows_the_visitors_painter_large_and_the_matches_small() {
+    let mut c = content("김민지", 0);
+    let ids = ["picasso", "renoir", "vangogh", "lichtenstein"];
+    // Lichtenstein (yellow) is the visitor's painter, Van Gogh (green) the good match,
+    // Renoir (blue) the bad one; Picasso's painting is not on the ticket.
+    c.paintings = ids
+        .iter()
+        .zip(COLORS)
+        .map(|(p, color)| painting(p, color))
+        .collect();
+    let quiz = QuizPart {
+        code: "ENFP".into(),
+        painter: slot("lichtenstein", "리히텐슈타인", "Lichtenstein"),
+        good: slot("vangogh", "반 고흐", "Van Gogh"),
+        bad: slot("renoir", "르누아르", "Renoir"),
+    };
+    c.quiz = Some(quiz.clone());
+    let (svg, placed) = layout::quiz_ticket(&c, &quiz, &TicketDesign::default());
+    assert!(svg.contains("ENFP · 나의 화가는 리히텐슈타인"), "{svg}");
+    assert_eq!(
+        placed.iter().map(|(i, _)| ids[*i]).collect::<Vec<_>>(),
+        ["lichtenstein", "vangogh", "renoir"]
+    );
+    let (big, small) = (placed[0].1, placed[1].1);
+    assert!(
+        big.w > 2.0 * small.w,
+        "the visitor's painter is the large one"
+    );
+
+    let img = render(&c);
+    assert_eq!(img.dimensions(), PHONE_TICKET_SIZE);
+    let centre = |cell: layout::Cell| {
+        *img.get_pixel(
+            (cell.x + cell.w / 2.0) as u32,
+            (cell.y + cell.h / 2.0) as u32,
+        )
+    };
+    assert!(
+        close(&centre(placed[0].1), COLORS[3]),
+        "Lichtenstein, large"
+    );
+    assert!(
+        close(&centre(placed[1].1), COLORS[2]),
+        "Van Gogh, good match"
+    );
+    assert!(close(&centre(placed[2].1), COLORS[1]), "Renoir, bad match");
+    assert!(ink_in_name_band(&img) > 200, "the name is drawn");
+    // Picasso's red appears nowhere in the picture areas.
+    let red = placed
+        .iter()
+        .filter(|(_, cell)| close(&centre(*cell), COLORS[0]))
+        .count();
+    assert_eq!(red, 0);
+
+    // A match whose painting failed leaves an empty frame, not a hole in the layout.
+    c.paintings.retain(|p| p.painter != "renoir");
+    let (_, placed) = layout::quiz_ticket(&c, &quiz, &TicketDesign::default());
+    assert_eq!(placed.len(), 2);
+    let img = render(&c);
+    let bad_cell = layout::Cell {
+        x: 790.0 - 97.5,
+        ..placed[1].1
+    };
+    let p = img.get_pixel(
+        (bad_cell.x + bad_cell.w / 2.0) as u32,
+        (bad_cell.y + bad_cell.h / 2.0) as u32,
+    );
+    assert!(
+        close(p, [0xfb, 0xf8, 0xf1]),
+        "paper where the painting would be: {p:?}"
+    );
 }

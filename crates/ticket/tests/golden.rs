@@ -57,6 +57,7 @@ fn content(name: &str, n: usize) -> TicketContent {
         serial: Some(42),
         link: Some("http://booth.local/v/0123456789abcdef0123456789abcdef".into()),
         paintings: paintings(n),
+        quiz: None,
     }
 }
 

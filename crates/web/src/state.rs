@@ -125,6 +125,7 @@ impl AppState {
                 serial: Some(1),
                 link: Some("http://booth.local/v/0".into()),
                 paintings: Vec::new(),
+                quiz: None,
             };
             tickets.phone_ticket_png(&sample).map_err(|e| {
                 anyhow::anyhow!("ticket.template_dir: phone.svg does not render: {e}")

@@ -427,6 +427,7 @@ pub fn ticket_content(state: &AppState, visit: &Visit) -> Result<TicketContent, 
         serial: Some(visit.number - 1 + state.config.ticket.serial_start),
         link: Some(format!("{}/v/{}", state.base_url, visit.id)),
         paintings,
+        quiz: None,
     })
 }
 
