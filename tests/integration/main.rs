@@ -11,6 +11,7 @@ mod isolation;
 mod load;
 mod local_engine;
 mod print;
+mod quiz;
 mod restart;
 mod retention;
 mod stable_diffusion;

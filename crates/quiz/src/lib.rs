@@ -130,6 +130,37 @@ impl std::fmt::Display for TypeCode {
     }
 }
 
+impl TypeCode {
+    /// Reads a stored type such as "ENFP"; `None` unless each letter is one of its
+    /// axis's two.
+    pub fn parse(s: &str) -> Option<TypeCode> {
+        let chars: Vec<char> = s.chars().collect();
+        let [a, b, c, d] = chars[..] else {
+            return None;
+        };
+        let code = [a, b, c, d];
+        Axis::ALL
+            .iter()
+            .zip(code)
+            .all(|(axis, ch)| {
+                let (x, y) = axis.letters();
+                ch == x || ch == y
+            })
+            .then_some(TypeCode(code))
+    }
+
+    /// The painter and matches this type gets.
+    pub fn outcome(self) -> Outcome {
+        let painter = painter_of(self);
+        Outcome {
+            code: self,
+            painter,
+            good: good_match(painter),
+            bad: bad_match(painter),
+        }
+    }
+}
+
 impl Serialize for TypeCode {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
@@ -224,14 +255,7 @@ impl Quiz {
             let (first, second) = axis.letters();
             *slot = if toward_first >= 1 { first } else { second };
         }
-        let code = TypeCode(code);
-        let painter = painter_of(code);
-        Ok(Outcome {
-            code,
-            painter,
-            good: good_match(painter),
-            bad: bad_match(painter),
-        })
+        Ok(TypeCode(code).outcome())
     }
 
     pub fn painter_text(&self, painter: Painter) -> &PainterText {

@@ -53,6 +53,7 @@ fn every_one_of_the_256_answer_patterns_gives_the_documented_type_and_painter() 
         }
         let outcome = quiz.score(&answers).unwrap();
         assert_eq!(outcome.code.to_string(), expected, "pattern {pattern:08b}");
+        assert_eq!(TypeCode::parse(&expected), Some(outcome.code));
         assert_eq!(
             outcome.painter.id(),
             documented_painter(&expected),
@@ -77,6 +78,14 @@ fn the_sixteen_types_map_as_documented() {
         }
     }
     assert_eq!(count, 16);
+}
+
+#[test]
+fn only_real_types_parse() {
+    assert!(TypeCode::parse("ENFP").is_some());
+    for bad in ["", "ENF", "ENFPX", "EEFP", "enfp", "XNFP"] {
+        assert_eq!(TypeCode::parse(bad), None, "{bad}");
+    }
 }
 
 #[test]

@@ -41,6 +41,16 @@ pub enum RoomEvent {
     VisitDeleted { visit_id: String },
     /// The visitor tapped "finish"; the kiosk may reset.
     VisitorFinished { visit_id: String },
+    /// A quiz visitor answered a question; `personality` and `painter` come with the
+    /// last answer.
+    Quiz {
+        visit_id: String,
+        answered: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        personality: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        painter: Option<String>,
+    },
     /// The operator asked every kiosk to show a fresh QR code.
     KioskReset,
     /// The operator paused the booth (kiosks show a break screen) or resumed it.

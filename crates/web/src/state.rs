@@ -34,6 +34,11 @@ pub struct Inner {
     pub upload_limit: crate::limits::RateLimit,
     /// The operator's password, sessions, pause switch and log.
     pub operator: crate::admin::Operator,
+    /// The quiz's questions and texts (`[quiz] questions`, or the built-in ones).
+    pub quiz: Arc<articket_quiz::Quiz>,
+    /// Held while a visit is closed (ticket rendered, status set), so the painters
+    /// finishing and the quiz finishing cannot both close the same visit.
+    pub finishing: tokio::sync::Mutex<()>,
     /// The promo image and its content type, when `[ticket]` sets one.
     pub promo: Option<(Vec<u8>, &'static str)>,
     /// Bounds CPU-heavy work (built-in painters, tickets) across all visits.
@@ -132,12 +137,24 @@ impl AppState {
             })?;
         }
         let promo = promo_image(&config, &tickets)?;
+        let quiz = if config.quiz.questions.as_os_str().is_empty() {
+            articket_quiz::Quiz::builtin()
+        } else {
+            let path = &config.quiz.questions;
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                anyhow::anyhow!("quiz.questions: cannot read {}: {e}", path.display())
+            })?;
+            articket_quiz::Quiz::from_toml(&text)
+                .map_err(|e| anyhow::anyhow!("quiz.questions: {}: {e}", path.display()))?
+        };
         let upload_limit = crate::limits::RateLimit::new(
             config.limits.uploads_per_minute,
             std::time::Duration::from_secs(60),
         );
         Ok(AppState(Arc::new(Inner {
             operator: crate::admin::Operator::new(&config.admin),
+            quiz: Arc::new(quiz),
+            finishing: tokio::sync::Mutex::new(()),
             config,
             store: Arc::new(store),
             hub: EventHub::new(),

@@ -329,16 +329,27 @@ async fn fail_painter(
 }
 
 /// Renders the ticket from every finished painting and closes the painting phase.
+///
+/// A quiz visit is closed only once its quiz is complete too: whichever of the painters
+/// and the quiz finishes last closes it (see [`finish_quiz_if_painted`]).
 async fn finish_visit(
     state: &AppState,
     room_id: &str,
     visit_id: &str,
     label: &str,
 ) -> AppResult<()> {
+    let _closing = state.finishing.lock().await;
     let id = visit_id.to_owned();
     let Some(visit) = state.db(move |s| s.visit(&id)).await? else {
         return Ok(());
     };
+    if visit.status.is_terminal() {
+        return Ok(()); // closed already
+    }
+    if visit.mode == "quiz" && visit.personality.is_none() {
+        tracing::debug!(visit_id, "painted; the ticket waits for the quiz");
+        return Ok(());
+    }
     let has_results = visit.results.iter().any(|r| r.image_file.is_some());
     let ticket_file = if !has_results {
         None
@@ -405,6 +416,37 @@ async fn finish_visit(
     Ok(())
 }
 
+/// Closes a quiz visit whose quiz just finished, if its painters are all done. (If
+/// they are still at work, the last of them closes it.)
+pub async fn finish_quiz_if_painted(state: &AppState, visit: &Visit) -> AppResult<()> {
+    let painted = visit.results.iter().all(|r| r.status.is_terminal());
+    if visit.status == VisitStatus::Painting && painted {
+        let label = crate::admin::visit_label(visit.number, visit.name.as_deref());
+        finish_visit(state, &visit.room_id, &visit.id, &label).await?;
+    }
+    Ok(())
+}
+
+/// The quiz part of a quiz visit's ticket: its type, its painter with their
+/// description, and the good and bad matches with that painter's line about each.
+fn quiz_part(state: &AppState, visit: &Visit) -> Option<articket_ticket::QuizPart> {
+    let outcome = articket_quiz::TypeCode::parse(visit.personality.as_deref()?)?.outcome();
+    let texts = state.quiz.painter_text(outcome.painter);
+    let slot = |p: Painter, ko: &str, en: &str| articket_ticket::QuizSlot {
+        painter: p.id().to_owned(),
+        label_ko: p.name_ko().to_owned(),
+        label_en: p.name_en().to_owned(),
+        line_ko: ko.to_owned(),
+        line_en: en.to_owned(),
+    };
+    Some(articket_ticket::QuizPart {
+        code: outcome.code.to_string(),
+        painter: slot(outcome.painter, &texts.ko, &texts.en),
+        good: slot(outcome.good, &texts.good_ko, &texts.good_en),
+        bad: slot(outcome.bad, &texts.bad_ko, &texts.bad_en),
+    })
+}
+
 /// What a visit's ticket shows: its finished paintings, name, date, number and link.
 /// Reads the painting files, so call it off the async threads.
 pub fn ticket_content(state: &AppState, visit: &Visit) -> Result<TicketContent, String> {
@@ -427,7 +469,7 @@ pub fn ticket_content(state: &AppState, visit: &Visit) -> Result<TicketContent, 
         serial: Some(visit.number - 1 + state.config.ticket.serial_start),
         link: Some(format!("{}/v/{}", state.base_url, visit.id)),
         paintings,
-        quiz: None,
+        quiz: quiz_part(state, visit),
     })
 }
 

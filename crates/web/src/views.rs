@@ -23,6 +23,42 @@ pub struct VisitView {
     pub promo_url: Option<String>,
     /// How long after the visit began its photos are deleted.
     pub retention_secs: u64,
+    /// "convert" or "quiz".
+    pub mode: String,
+    /// A quiz visit's progress and, once complete, its outcome.
+    pub quiz: Option<QuizView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct QuizView {
+    /// The answers so far, one letter (a or b) per question.
+    pub answers: String,
+    /// The four-letter type, the visitor's painter and their matches, once all eight
+    /// questions are answered.
+    pub personality: Option<String>,
+    pub painter: Option<String>,
+    pub good: Option<String>,
+    pub bad: Option<String>,
+}
+
+impl QuizView {
+    fn of(v: &Visit) -> Option<QuizView> {
+        if v.mode != "quiz" {
+            return None;
+        }
+        let outcome = v
+            .personality
+            .as_deref()
+            .and_then(articket_quiz::TypeCode::parse)
+            .map(|c| c.outcome());
+        Some(QuizView {
+            answers: v.answers.clone().unwrap_or_default(),
+            personality: outcome.map(|o| o.code.to_string()),
+            painter: outcome.map(|o| o.painter.id().to_owned()),
+            good: outcome.map(|o| o.good.id().to_owned()),
+            bad: outcome.map(|o| o.bad.id().to_owned()),
+        })
+    }
 }
 
 impl VisitView {
@@ -70,6 +106,8 @@ impl From<&Visit> for VisitView {
             finished: v.finished_at.is_some(),
             promo_url: None,
             retention_secs: 0,
+            mode: v.mode.clone(),
+            quiz: QuizView::of(v),
         }
     }
 }

@@ -188,6 +188,8 @@ pub fn router(state: AppState) -> Router {
         .route("/visits/{visit_id}/finish", post(visits::finish))
         .route("/visits/{visit_id}/print", post(visits::print))
         .route("/promo", get(visits::promo))
+        .route("/quiz", get(visits::quiz))
+        .route("/visits/{visit_id}/answers", post(visits::answers))
         .route("/visits/{visit_id}/saved", post(visits::ticket_saved))
         .route("/admin/login", post(admin::login))
         .route("/admin/logout", post(admin::logout))

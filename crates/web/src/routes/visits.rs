@@ -99,7 +99,11 @@ pub async fn upload_photo(
             "Please type your name for the ticket.",
         ));
     }
-    let painters = if form.painters.is_empty() {
+    let quiz = quiz_chosen(&state, form.mode.as_deref())?;
+    let painters = if quiz {
+        // The quiz may pick any painter, and shows two more as matches.
+        Painter::ALL.to_vec()
+    } else if form.painters.is_empty() {
         state.config.painting.painters.clone()
     } else {
         form.painters
@@ -121,6 +125,9 @@ pub async fn upload_photo(
                     let _ = std::fs::remove_file(path);
                 }
                 return Err(e);
+            }
+            if quiz {
+                s.set_quiz_mode(&v)?;
             }
             Ok(file)
         })
@@ -249,6 +256,124 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Whether this upload starts a quiz: the booth's `[quiz] mode`, and where it offers
+/// both, the visitor's choice (the form's `mode` field; "convert" when absent).
+fn quiz_chosen(state: &AppState, asked: Option<&str>) -> AppResult<bool> {
+    use crate::config::VisitMode;
+    let offered = state.config.quiz.mode;
+    match (offered, asked.map(str::trim)) {
+        (VisitMode::Quiz, None | Some("quiz")) | (VisitMode::Both, Some("quiz")) => Ok(true),
+        (VisitMode::Convert, None | Some("convert"))
+        | (VisitMode::Both, None | Some("convert")) => Ok(false),
+        (_, Some(other)) => Err(AppError::bad_request(
+            "mode-unavailable",
+            format!("This booth does not offer the mode {other:?}."),
+        )),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct AnswersBody {
+    answers: String,
+}
+
+/// `POST /api/visits/{visit_id}/answers {"answers": "abba"}`: the quiz so far. Each
+/// call sends every answer given, and may only add to what was sent before; the eighth
+/// answer settles the visitor's type and painter.
+pub async fn answers(
+    State(state): State<AppState>,
+    Path(visit_id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<AnswersBody>, axum::extract::rejection::JsonRejection>,
+) -> AppResult<Json<serde_json::Value>> {
+    let (visit, viewer) = visit_for(&state, &visit_id, &headers, None).await?;
+    if viewer != Viewer::Phone {
+        return Err(AppError::no_access());
+    }
+    let conflict =
+        |code: &'static str, msg: &str| AppError::new(StatusCode::CONFLICT, code, msg.to_owned());
+    if visit.mode != "quiz" {
+        return Err(conflict("not-a-quiz", "This visit has no quiz."));
+    }
+    if visit.status == VisitStatus::Waiting {
+        return Err(conflict("photo-first", "Please send your photo first."));
+    }
+    if visit.personality.is_some() {
+        return Err(conflict("quiz-done", "The quiz is already finished."));
+    }
+    let req = crate::error::json_body(
+        body,
+        "answers-malformed",
+        "Send {\"answers\": \"abba…\"}: up to 8 letters, each a or b.",
+    )?;
+    let text = req.answers.trim().to_ascii_lowercase();
+    let given = articket_quiz::Quiz::parse_answers(&text).map_err(|_| {
+        AppError::bad_request(
+            "answers-malformed",
+            "Answers are up to 8 letters, each a or b.",
+        )
+    })?;
+    let before = visit.answers.clone().unwrap_or_default();
+    if !text.starts_with(&before) {
+        return Err(conflict(
+            "answers-changed",
+            "Earlier answers cannot be changed.",
+        ));
+    }
+    let outcome = (given.len() == articket_quiz::QUESTIONS)
+        .then(|| state.quiz.score(&given))
+        .transpose()
+        .map_err(|e| AppError::internal("quiz scoring", e))?;
+    let (v, t, code) = (
+        visit_id.clone(),
+        text.clone(),
+        outcome.map(|o| o.code.to_string()),
+    );
+    if !state
+        .db(move |s| s.record_answers(&v, &t, code.as_deref()))
+        .await?
+    {
+        return Err(conflict("quiz-done", "The quiz is already finished."));
+    }
+    state.hub.publish(
+        &visit.room_id,
+        &RoomEvent::Quiz {
+            visit_id: visit_id.clone(),
+            answered: given.len(),
+            personality: outcome.map(|o| o.code.to_string()),
+            painter: outcome.map(|o| o.painter.id().to_owned()),
+        },
+    );
+    if let Some(o) = outcome {
+        state.operator.log.info(format!(
+            "{}: quiz finished, {} → {}",
+            crate::admin::visit_label(visit.number, visit.name.as_deref()),
+            o.code,
+            o.painter.name_en()
+        ));
+        let id = visit_id.clone();
+        if let Some(now_visit) = state.db(move |s| s.visit(&id)).await? {
+            studio::finish_quiz_if_painted(&state, &now_visit).await?;
+        }
+    }
+    Ok(Json(serde_json::json!({
+        "answered": given.len(),
+        "personality": outcome.map(|o| o.code.to_string()),
+        "painter": outcome.map(|o| o.painter.id()),
+    })))
+}
+
+/// `GET /api/quiz`: the booth's mode and the quiz's questions and texts, for the pages.
+pub async fn quiz(State(state): State<AppState>) -> Json<serde_json::Value> {
+    use crate::config::VisitMode;
+    let mode = match state.config.quiz.mode {
+        VisitMode::Convert => "convert",
+        VisitMode::Quiz => "quiz",
+        VisitMode::Both => "both",
+    };
+    Json(serde_json::json!({ "mode": mode, "quiz": &*state.quiz }))
+}
+
 /// `POST /api/visits/{visit_id}/saved`: the phone saved its ticket (for the operator's
 /// counters).
 pub async fn ticket_saved(
@@ -331,6 +456,8 @@ struct UploadForm {
     photo: Option<Vec<u8>>,
     name: String,
     painters: Vec<Painter>,
+    /// "convert" or "quiz", where the booth lets the visitor choose.
+    mode: Option<String>,
 }
 
 impl From<MultipartRejection> for AppError {
@@ -347,6 +474,7 @@ async fn read_form(mut multipart: Multipart, max_name_chars: usize) -> AppResult
         photo: None,
         name: String::new(),
         painters: Vec::new(),
+        mode: None,
     };
     let too_large = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -371,6 +499,7 @@ async fn read_form(mut multipart: Multipart, max_name_chars: usize) -> AppResult
                     max_name_chars,
                 )
             }
+            Some("mode") => form.mode = Some(field.text().await.map_err(too_large)?),
             Some("painter") => {
                 let id = field.text().await.map_err(too_large)?;
                 let painter: Painter =
