@@ -354,10 +354,9 @@ pub fn quiz_ticket(
 
 /// A painting's coloured frame, with the paper showing where no painting lands.
 fn frame(s: &mut String, cell: Cell, color: &str, design: &TicketDesign) {
-    let _ = write!(
+    let _ = writeln!(
         s,
-        r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" rx="6" fill="{color}"/><rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}"/>
-"##,
+        r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" rx="6" fill="{color}"/><rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}"/>"##,
         cell.x - 8.0,
         cell.y - 8.0,
         cell.w + 16.0,
