@@ -56,9 +56,81 @@ const T = {
     "photo-already-received": ["이미 사진을 보냈어요.", "You already sent a photo."],
     "name-required": ["티켓에 넣을 이름을 입력하세요.", "Please type your name for the ticket."],
     "booth-paused": ["부스가 잠시 쉬고 있어요. 몇 분 뒤에 다시 스캔해 주세요.", "The booth is taking a short break. Please scan again in a few minutes."],
+    "mode-unavailable": ["이 부스에서는 고를 수 없는 방식이에요.", "This booth does not offer that."],
+    "answers-changed": ["앞의 답은 바꿀 수 없어요.", "Earlier answers cannot be changed."],
+    "quiz-done": ["이미 질문에 모두 답했어요.", "The quiz is already finished."],
     "not-found": ["찾을 수 없어요. 키오스크의 QR 코드를 다시 스캔하세요.", "Not found. Please scan the kiosk's QR code again."],
   },
 };
+
+// The quiz's questions and texts, and the booth's mode, from /api/quiz.
+let quizInfo = null;
+async function loadQuiz() {
+  if (!quizInfo) {
+    const res = await getJson("/api/quiz");
+    if (res.ok) quizInfo = res.body;
+  }
+  return quizInfo;
+}
+
+Object.assign(T, {
+  quizProgress: (n) => [`질문 ${n} / 8`, `Question ${n} of 8`],
+  quizMyPainter: (code, p) => [`${code} · 나의 화가는 ${T.painter[p][0]}`, `${code} · My painter is ${T.painter[p][1]}`],
+  quizGood: (p) => [`잘 맞는 화가: ${T.painter[p][0]}`, `Good match: ${T.painter[p][1]}`],
+  quizBad: (p) => [`안 맞는 화가: ${T.painter[p][0]}`, `Bad match: ${T.painter[p][1]}`],
+  modeConvert: ["네 화가의 그림 모두 받기", "All four painters paint me"],
+  modeQuiz: ["질문 8개로 나의 화가 찾기", "Answer 8 questions to find my painter"],
+});
+
+// Draws quiz question `index` (0-based) into `box`: progress, the question, and its
+// two answers as buttons (phone, with `onAnswer`) or as plain choices (kiosk).
+function renderQuestion(box, index, onAnswer) {
+  const q = quizInfo.quiz.questions[index];
+  box.replaceChildren();
+  const progress = document.createElement("p");
+  progress.className = "quiz-progress";
+  say(progress, T.quizProgress(index + 1));
+  const bar = document.createElement("div");
+  bar.className = "quiz-bar";
+  const fill = document.createElement("div");
+  fill.style.width = `${(index / 8) * 100}%`;
+  bar.append(fill);
+  const question = document.createElement("p");
+  question.className = "quiz-question big";
+  say(question, [q.ko, q.en]);
+  box.append(progress, bar, question);
+  for (const key of ["a", "b"]) {
+    const choice = document.createElement(onAnswer ? "button" : "div");
+    choice.className = "quiz-choice";
+    choice.dataset.answer = key;
+    say(choice, [q[key].ko, q[key].en]);
+    if (onAnswer) {
+      choice.type = "button";
+      choice.addEventListener("click", () => onAnswer(key));
+    }
+    box.append(choice);
+  }
+}
+
+// Draws a finished quiz: the type and painter, who they are, and the two matches.
+function renderQuizResult(box, quiz) {
+  const texts = quizInfo.quiz.painters[quiz.painter];
+  const lines = [
+    ["quiz-type big", T.quizMyPainter(quiz.personality, quiz.painter)],
+    ["quiz-about", [texts.ko, texts.en]],
+    ["quiz-match", T.quizGood(quiz.good)],
+    ["quiz-line", [texts.good_ko, texts.good_en]],
+    ["quiz-match", T.quizBad(quiz.bad)],
+    ["quiz-line", [texts.bad_ko, texts.bad_en]],
+  ];
+  box.replaceChildren(...lines.map(([cls, pair]) => {
+    const p = document.createElement("p");
+    p.className = cls;
+    say(p, pair);
+    return p;
+  }));
+  box.dataset.painter = quiz.painter;
+}
 
 // Writes a bilingual pair into an element as two spans; text only, never HTML.
 function say(el, pair) {

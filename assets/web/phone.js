@@ -17,6 +17,12 @@ function showMessage(pair) {
 }
 
 async function start() {
+  await loadQuiz();
+  if (quizInfo && quizInfo.mode === "both") {
+    say($("mode-convert"), T.modeConvert);
+    say($("mode-quiz"), T.modeQuiz);
+    $("mode-choice").hidden = false;
+  }
   const parts = location.pathname.split("/");
   if (parts[1] === "j") {
     const res = await getJson("/api/join", {
@@ -61,6 +67,7 @@ async function refresh() {
   }
   $("upload").hidden = true;
   $("visit").hidden = false;
+  showQuiz(v);
   renderCards($("cards"), v.results);
   offerRetries(v);
   offerSingleTickets(v);
@@ -72,6 +79,33 @@ async function refresh() {
     $("save-ticket").href = v.ticket_url;
     $("ticket-box").hidden = false;
     if (v.promo_url) { $("save-promo").href = v.promo_url; $("save-promo").hidden = false; }
+  }
+}
+
+// Quiz mode: the next question while answers are missing (the painters work
+// meanwhile), then the visitor's painter and matches.
+function showQuiz(v) {
+  const q = v.quiz;
+  $("quiz").hidden = !(q && !q.personality && quizInfo);
+  $("quiz-result").hidden = !(q && q.personality && quizInfo);
+  if (!q || !quizInfo) return;
+  if (!q.personality) {
+    const index = q.answers.length;
+    if ($("quiz").dataset.index !== String(index)) {
+      $("quiz").dataset.index = String(index);
+      renderQuestion($("quiz"), index, async (key) => {
+        for (const b of $("quiz").querySelectorAll("button")) b.disabled = true;
+        const res = await getJson(`/api/visits/${visitId}/answers`, {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ answers: q.answers + key }),
+        });
+        if (!res.ok) say($("visit-status"), errorText(res.body));
+        await refresh();
+      });
+    }
+  } else if ($("quiz-result").dataset.painter !== q.painter) {
+    renderQuizResult($("quiz-result"), q);
   }
 }
 
@@ -124,6 +158,9 @@ $("upload").addEventListener("submit", async (e) => {
   $("upload-error").textContent = "";
   const form = new FormData();
   form.append("name", $("name").value);
+  if (!$("mode-choice").hidden) {
+    form.append("mode", document.querySelector("input[name=mode]:checked").value);
+  }
   form.append("photo", $("photo-input").files[0]);
   let res = await getJson(`/api/visits/${visitId}/photo`, { method: "POST", body: form });
   // A busy booth says when to come back; try again by ourselves a few times first.

@@ -562,3 +562,105 @@ async fn deleting_photos_resets_the_kiosk_and_the_operator_can_pause_the_booth()
         browser.assert_clean(tab, page).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiz_visit_shows_the_questions_on_both_screens_and_ends_with_a_quiz_ticket() {
+    let Some(mut browser) = Browser::launch().await else {
+        return;
+    };
+    let server =
+        TestServer::start_with(|c| c.quiz.mode = articket_web::config::VisitMode::Both).await;
+    let files = tempfile::tempdir().unwrap();
+    let photo = files.path().join("me.jpg");
+    std::fs::write(&photo, camera_photo()).unwrap();
+
+    let kiosk = open_kiosk(&mut browser, &server).await;
+    let join_url = wait_for_qr(&mut browser, &kiosk, None).await;
+    let phone = open_phone(&mut browser, &join_url).await;
+    browser
+        .wait_for(
+            &phone,
+            "!document.getElementById('mode-choice').hidden",
+            Duration::from_secs(5),
+            "the choice of mode",
+        )
+        .await;
+    send_photo(&mut browser, &phone, "퀴즈", &photo).await;
+    browser.tap(&phone, "#mode-choice input[value=quiz]").await;
+    browser.tap(&phone, "#send").await;
+
+    // Answer b, a, b, b, a, b, b, b: E (b, a), N (a, b), F (b, b), P (b, b): ENFP,
+    // which is Lichtenstein's; Van Gogh is the good match and Renoir the bad one.
+    for (i, key) in "babbabbb".chars().enumerate() {
+        let progress = format!("Question {} of 8", i + 1);
+        for tab in [&phone, &kiosk] {
+            browser
+                .wait_for(
+                    tab,
+                    &format!(
+                        "!document.getElementById('quiz').hidden && document.querySelector('#quiz .quiz-progress').textContent.includes('{progress}')"
+                    ),
+                    Duration::from_secs(10),
+                    &progress,
+                )
+                .await;
+        }
+        if i == 2 {
+            save("14-phone-quiz.png", &browser.screenshot(&phone).await);
+            save("15-kiosk-quiz.png", &browser.screenshot(&kiosk).await);
+        }
+        browser
+            .tap(&phone, &format!("#quiz button[data-answer={key}]"))
+            .await;
+    }
+    for tab in [&phone, &kiosk] {
+        browser
+            .wait_for(
+                tab,
+                "!document.getElementById('quiz-result').hidden && document.getElementById('quiz-result').dataset.painter === 'lichtenstein'",
+                Duration::from_secs(10),
+                "the quiz result",
+            )
+            .await;
+        let text = browser
+            .eval(tab, "document.getElementById('quiz-result').textContent")
+            .await;
+        let text = text.as_str().unwrap();
+        assert!(
+            text.contains("ENFP") && text.contains("Lichtenstein"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Good match: Van Gogh") && text.contains("Bad match: Renoir"),
+            "{text}"
+        );
+    }
+    browser
+        .wait_for(
+            &phone,
+            "!document.getElementById('ticket-box').hidden && document.getElementById('ticket').complete && document.getElementById('ticket').naturalWidth === 1080",
+            Duration::from_secs(60),
+            "the quiz ticket",
+        )
+        .await;
+    save(
+        "16-phone-quiz-result.png",
+        &browser.screenshot(&phone).await,
+    );
+    save(
+        "17-kiosk-quiz-result.png",
+        &browser.screenshot(&kiosk).await,
+    );
+    let ticket_url = browser
+        .eval(
+            &phone,
+            "document.getElementById('ticket').getAttribute('src')",
+        )
+        .await;
+    let (_, _, png) = get_bytes(&server, ticket_url.as_str().unwrap()).await;
+    save("18-quiz-ticket.png", &png);
+    for (tab, page) in [(&kiosk, "kiosk"), (&phone, "phone")] {
+        assert_first_party(&browser, tab, &server, page);
+        browser.assert_clean(tab, page).await;
+    }
+}

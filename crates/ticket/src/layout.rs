@@ -317,10 +317,10 @@ pub fn quiz_ticket(
     ] {
         let color = design.color_of(&slot.painter);
         let cell = Cell {
-            x: centre - 97.5,
+            x: centre - 90.0,
             y: top,
-            w: 195.0,
-            h: 260.0,
+            w: 180.0,
+            h: 240.0,
         };
         frame(&mut s, cell, color, design);
         if let Some(i) = index_of(content, &slot.painter) {
@@ -343,7 +343,7 @@ pub fn quiz_ticket(
                     r##"<text x="{centre}" y="{y:.1}" text-anchor="middle" font-size="{size:.1}" fill="{ink}" fill-opacity="{opacity}">{}</text>"##,
                     xml_escape(&line)
                 );
-                y += size * 1.3;
+                y += size * 1.25;
             }
         }
     }

@@ -360,7 +360,7 @@ fn a_quiz_ticket_shows_the_visitors_painter_large_and_the_matches_small() {
     assert_eq!(placed.len(), 2);
     let img = render(&c);
     let bad_cell = layout::Cell {
-        x: 790.0 - 97.5,
+        x: 790.0 - 90.0,
         ..placed[1].1
     };
     let p = img.get_pixel(
