@@ -265,3 +265,39 @@ async fn a_quiz_finished_before_the_painters_gets_its_ticket_when_they_finish() 
         (400, "mode-unavailable".into())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operators_quiz_file_is_used_and_a_broken_one_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("my-quiz.toml");
+    let own = articket_quiz::BUILTIN.replace("전시회에 간다면?", "축제에 간다면?");
+    std::fs::write(&file, &own).unwrap();
+    let path = file.clone();
+    let server = TestServer::start_with(move |c| {
+        c.quiz.mode = VisitMode::Quiz;
+        c.quiz.questions = path;
+    })
+    .await;
+    let quiz: Value = reqwest::get(server.url("/api/quiz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(quiz["quiz"]["questions"][0]["ko"], "축제에 간다면?");
+
+    // Two questions moved to one axis: the booth refuses to start, and says why.
+    std::fs::write(&file, own.replacen("axis = \"NS\"", "axis = \"EI\"", 1)).unwrap();
+    let mut config = articket_web::Config::default();
+    config.server.data_dir = dir.path().join("data");
+    config.quiz.questions = file.clone();
+    let err = articket_web::AppState::build(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .err()
+        .expect("a broken quiz file stops the start");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("quiz.questions") && msg.contains("two per axis"),
+        "{msg}"
+    );
+}
