@@ -132,6 +132,27 @@ function renderQuizResult(box, quiz) {
   box.dataset.painter = quiz.painter;
 }
 
+// A quiz visit on either screen: the next question while answers are missing (the
+// painters work meanwhile), then the visitor's painter and matches. The page has
+// #quiz and #quiz-result; `onAnswer(key, answersSoFar)` makes the answers buttons
+// (the phone), without it they are plain text (the kiosk).
+function showQuiz(v, onAnswer) {
+  const q = v.quiz;
+  const box = document.getElementById("quiz");
+  const result = document.getElementById("quiz-result");
+  box.hidden = !(q && !q.personality && quizInfo);
+  result.hidden = !(q && q.personality && quizInfo);
+  if (!q || !quizInfo) return;
+  if (!q.personality) {
+    const index = String(q.answers.length);
+    if (box.dataset.index === index) return; // already showing it
+    box.dataset.index = index;
+    renderQuestion(box, q.answers.length, onAnswer && ((key) => onAnswer(key, q.answers)));
+  } else if (result.dataset.painter !== q.painter) {
+    renderQuizResult(result, q);
+  }
+}
+
 // Writes a bilingual pair into an element as two spans; text only, never HTML.
 function say(el, pair) {
   el.replaceChildren();

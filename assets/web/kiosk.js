@@ -27,7 +27,12 @@ async function newRoom() {
   $("photo").hidden = true;
   $("photo").removeAttribute("src");
   $("visitor-name").textContent = "";
-  for (const id of ["quiz", "quiz-result"]) { $(id).replaceChildren(); $(id).hidden = true; }
+  for (const id of ["quiz", "quiz-result"]) {
+    $(id).replaceChildren();
+    $(id).hidden = true;
+    delete $(id).dataset.index;
+    delete $(id).dataset.painter;
+  }
   $("queue").hidden = true;
   $("print-box").hidden = true;
   $("print-status").textContent = "";
@@ -75,25 +80,12 @@ async function refresh() {
   $("visit").hidden = false;
   $("visitor-name").textContent = v.name || "";
   if (v.photo_url) { $("photo").src = v.photo_url; $("photo").hidden = false; }
-  showQuiz(v);
+  showQuiz(v, null);
   renderCards($("cards"), v.results);
   $("print-box").hidden = !(room.print_enabled && v.ticket_url);
   const status = { waiting: T.phoneConnected, painting: T.painting, done: T.done, failed: T.failedAll }[v.status];
   say($("visit-status"), v.finished ? T.thanks : status);
   document.body.dataset.visitStatus = v.status;
-}
-
-// Quiz mode: the question the visitor is on, large, with progress; then their painter.
-function showQuiz(v) {
-  const q = v.quiz;
-  $("quiz").hidden = !(q && !q.personality && quizInfo);
-  $("quiz-result").hidden = !(q && q.personality && quizInfo);
-  if (!q || !quizInfo) return;
-  if (!q.personality) {
-    renderQuestion($("quiz"), q.answers.length, null);
-  } else {
-    renderQuizResult($("quiz-result"), q);
-  }
 }
 
 // Print: the server prints a press once, so a double tap is harmless; the answer (or

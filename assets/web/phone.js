@@ -67,7 +67,7 @@ async function refresh() {
   }
   $("upload").hidden = true;
   $("visit").hidden = false;
-  showQuiz(v);
+  showQuiz(v, answer);
   renderCards($("cards"), v.results);
   offerRetries(v);
   offerSingleTickets(v);
@@ -82,31 +82,19 @@ async function refresh() {
   }
 }
 
-// Quiz mode: the next question while answers are missing (the painters work
-// meanwhile), then the visitor's painter and matches.
-function showQuiz(v) {
-  const q = v.quiz;
-  $("quiz").hidden = !(q && !q.personality && quizInfo);
-  $("quiz-result").hidden = !(q && q.personality && quizInfo);
-  if (!q || !quizInfo) return;
-  if (!q.personality) {
-    const index = q.answers.length;
-    if ($("quiz").dataset.index !== String(index)) {
-      $("quiz").dataset.index = String(index);
-      renderQuestion($("quiz"), index, async (key) => {
-        for (const b of $("quiz").querySelectorAll("button")) b.disabled = true;
-        const res = await getJson(`/api/visits/${visitId}/answers`, {
-          method: "POST",
-          headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ answers: q.answers + key }),
-        });
-        if (!res.ok) say($("visit-status"), errorText(res.body));
-        await refresh();
-      });
-    }
-  } else if ($("quiz-result").dataset.painter !== q.painter) {
-    renderQuizResult($("quiz-result"), q);
+// Quiz mode: each tap sends every answer so far.
+async function answer(key, before) {
+  for (const b of $("quiz").querySelectorAll("button")) b.disabled = true;
+  const res = await getJson(`/api/visits/${visitId}/answers`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ answers: before + key }),
+  });
+  if (!res.ok) {
+    say($("visit-status"), errorText(res.body));
+    for (const b of $("quiz").querySelectorAll("button")) b.disabled = false;
   }
+  await refresh();
 }
 
 // Each finished painting can also be saved as a ticket of its own, with its tagline.

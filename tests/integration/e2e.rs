@@ -14,7 +14,7 @@ const KIOSK: (u32, u32) = (1280, 800);
 const IPHONE: (u32, u32) = (390, 844);
 
 /// A kiosk tab on `server`'s kiosk page, with its room's QR code on screen.
-async fn open_kiosk(browser: &mut Browser, server: &TestServer) -> Tab {
+pub(crate) async fn open_kiosk(browser: &mut Browser, server: &TestServer) -> Tab {
     let kiosk = browser.tab(KIOSK.0, KIOSK.1, false).await;
     strict_cookies(browser, &kiosk).await;
     browser.goto(&kiosk, &server.url("/")).await;
@@ -23,7 +23,7 @@ async fn open_kiosk(browser: &mut Browser, server: &TestServer) -> Tab {
 }
 
 /// Blocks third-party cookies in the tab, as Safari does.
-async fn strict_cookies(browser: &mut Browser, tab: &Tab) {
+pub(crate) async fn strict_cookies(browser: &mut Browser, tab: &Tab) {
     browser
         .call(
             Some(tab.session()),
@@ -35,7 +35,11 @@ async fn strict_cookies(browser: &mut Browser, tab: &Tab) {
 
 /// Waits until the kiosk shows a QR code for a room other than `not_room`, and reads
 /// the join URL from the picture on screen.
-async fn wait_for_qr(browser: &mut Browser, kiosk: &Tab, not_room: Option<&str>) -> String {
+pub(crate) async fn wait_for_qr(
+    browser: &mut Browser,
+    kiosk: &Tab,
+    not_room: Option<&str>,
+) -> String {
     let other = serde_json::to_string(&not_room).unwrap();
     browser
         .wait_for(
@@ -53,7 +57,7 @@ async fn wait_for_qr(browser: &mut Browser, kiosk: &Tab, not_room: Option<&str>)
 }
 
 /// A phone tab that opened `join_url` and shows the upload form.
-async fn open_phone(browser: &mut Browser, join_url: &str) -> Tab {
+pub(crate) async fn open_phone(browser: &mut Browser, join_url: &str) -> Tab {
     let phone = browser.tab(IPHONE.0, IPHONE.1, true).await;
     strict_cookies(browser, &phone).await;
     browser.goto(&phone, join_url).await;
@@ -69,7 +73,12 @@ async fn open_phone(browser: &mut Browser, join_url: &str) -> Tab {
 }
 
 /// Types the name, picks the photo through the file input and taps "Paint me".
-async fn send_photo(browser: &mut Browser, phone: &Tab, name: &str, photo: &std::path::Path) {
+pub(crate) async fn send_photo(
+    browser: &mut Browser,
+    phone: &Tab,
+    name: &str,
+    photo: &std::path::Path,
+) {
     browser.type_into(phone, "#name", name).await;
     browser.set_file(phone, "#photo-input", photo).await;
     browser
@@ -83,7 +92,7 @@ async fn send_photo(browser: &mut Browser, phone: &Tab, name: &str, photo: &std:
 }
 
 /// The image URLs of a page's finished cards, sorted.
-async fn shown_paintings(browser: &mut Browser, tab: &Tab) -> Vec<String> {
+pub(crate) async fn shown_paintings(browser: &mut Browser, tab: &Tab) -> Vec<String> {
     let v = browser
         .eval(
             tab,
@@ -93,15 +102,15 @@ async fn shown_paintings(browser: &mut Browser, tab: &Tab) -> Vec<String> {
     serde_json::from_value(v).unwrap()
 }
 
-const FOUR_DONE: &str =
+pub(crate) const FOUR_DONE: &str =
     "document.querySelectorAll('#cards .card[data-status=done] img:not([hidden])').length === 4";
 
-fn save(name: &str, png: &[u8]) {
+pub(crate) fn save(name: &str, png: &[u8]) {
     std::fs::write(screenshot_dir().join(name), png).unwrap();
 }
 
 /// Every request a page made went to the booth's own origin (or stayed in the page).
-fn assert_first_party(browser: &Browser, tab: &Tab, server: &TestServer, page: &str) {
+pub(crate) fn assert_first_party(browser: &Browser, tab: &Tab, server: &TestServer, page: &str) {
     let origin = server.base.clone();
     let ws_origin = server.ws_url("");
     let requests = browser.requests(tab);
@@ -249,6 +258,38 @@ async fn one_visit_from_qr_code_to_saved_ticket_and_a_fresh_qr_code() {
     }
 }
 
+/// Waits until the element `#id` is shown.
+pub(crate) async fn wait_shown(browser: &mut Browser, tab: &Tab, id: &str, what: &str) {
+    browser
+        .wait_for(
+            tab,
+            &format!("!document.getElementById('{id}').hidden"),
+            Duration::from_secs(10),
+            what,
+        )
+        .await;
+}
+
+/// The operator page, logged in by typing the password.
+pub(crate) async fn open_admin(browser: &mut Browser, server: &TestServer) -> Tab {
+    let admin = browser.tab(KIOSK.0, KIOSK.1, false).await;
+    browser.goto(&admin, &server.url("/admin")).await;
+    wait_shown(browser, &admin, "login", "the login form").await;
+    browser
+        .type_into(&admin, "#password", OPERATOR_PASSWORD)
+        .await;
+    browser.tap(&admin, "#login button").await;
+    browser
+        .wait_for(
+            &admin,
+            "!document.getElementById('dashboard').hidden && document.getElementById('today').textContent.includes('Visits')",
+            Duration::from_secs(10),
+            "the dashboard",
+        )
+        .await;
+    admin
+}
+
 /// Records every image and name a page ever shows, so a test can ask afterwards whether
 /// something appeared even for a moment.
 const RECORD_SHOWN: &str = r#"
@@ -264,7 +305,7 @@ note();
 
 /// The photo and painting URLs of the phone's own visit, from the API as the phone
 /// reads it.
-async fn visit_urls(browser: &mut Browser, phone: &Tab) -> Vec<String> {
+pub(crate) async fn visit_urls(browser: &mut Browser, phone: &Tab) -> Vec<String> {
     let v = browser
         .eval(
             phone,
@@ -507,28 +548,7 @@ async fn deleting_photos_resets_the_kiosk_and_the_operator_can_pause_the_booth()
 
     // The operator pauses the booth: the kiosk shows a break instead of a QR code,
     // and a fresh one when the booth opens again.
-    let admin = browser.tab(KIOSK.0, KIOSK.1, false).await;
-    browser.goto(&admin, &server.url("/admin")).await;
-    browser
-        .wait_for(
-            &admin,
-            "!document.getElementById('login').hidden",
-            Duration::from_secs(10),
-            "the login form",
-        )
-        .await;
-    browser
-        .type_into(&admin, "#password", OPERATOR_PASSWORD)
-        .await;
-    browser.tap(&admin, "#login button").await;
-    browser
-        .wait_for(
-            &admin,
-            "!document.getElementById('dashboard').hidden && document.getElementById('today').textContent.includes('Visits')",
-            Duration::from_secs(10),
-            "the dashboard",
-        )
-        .await;
+    let admin = open_admin(&mut browser, &server).await;
     let paused_room = browser.eval(&kiosk, "kiosk.room.room_id").await;
     browser.tap(&admin, "#pause").await;
     browser
