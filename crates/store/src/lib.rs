@@ -519,28 +519,27 @@ impl Store {
 
     /// Counters for visits created at or after `since` (the operator's "today").
     pub fn day_stats(&self, since: i64) -> Result<DayStats> {
+        // Over live and deleted visits alike: deleting a visit's photos does not
+        // take it out of the day's counts.
         let conn = self.conn();
         let visits = conn.query_row(
-            "SELECT COUNT(*), COUNT(ticket_file), COALESCE(SUM(tickets_saved), 0)
-             FROM visits WHERE created_at >= ?1",
+            "SELECT COUNT(*), COALESCE(SUM(has_ticket), 0), COALESCE(SUM(tickets_saved), 0),
+                    COALESCE(SUM(printed), 0), COALESCE(SUM(print_failed), 0)
+             FROM visit_stats WHERE created_at >= ?1",
             [since],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )?;
         let mut stmt = conn.prepare(
-            "SELECT r.painter,
-                    SUM(r.status = 'done'), SUM(r.status = 'failed')
-             FROM results r JOIN visits v ON v.id = r.visit_id
-             WHERE v.created_at >= ?1 GROUP BY r.painter ORDER BY MIN(r.position), r.painter",
+            "SELECT painter, SUM(status = 'done'), SUM(status = 'failed')
+             FROM result_stats WHERE created_at >= ?1
+             GROUP BY painter ORDER BY MIN(position), painter",
         )?;
         let painters = stmt
             .query_map([since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let mut stmt = conn.prepare(
-            "SELECT r.done_ms - v.painting_ms
-             FROM results r JOIN visits v ON v.id = r.visit_id
-             WHERE v.created_at >= ?1 AND r.status = 'done'
-               AND r.done_ms IS NOT NULL AND v.painting_ms IS NOT NULL
-             ORDER BY 1",
+            "SELECT latency_ms FROM result_stats
+             WHERE created_at >= ?1 AND latency_ms IS NOT NULL ORDER BY 1",
         )?;
         let latencies = stmt
             .query_map([since], |r| r.get::<_, i64>(0))?
@@ -549,14 +548,6 @@ impl Store {
             let last = latencies.len().checked_sub(1)?;
             latencies.get(((last as f64) * q).round() as usize).copied()
         };
-        let prints = |status: &str| -> rusqlite::Result<u64> {
-            conn.query_row(
-                "SELECT COUNT(*) FROM prints p JOIN visits v ON v.id = p.visit_id
-                 WHERE v.created_at >= ?1 AND p.status = ?2",
-                params![since, status],
-                |r| r.get(0),
-            )
-        };
         Ok(DayStats {
             visits: visits.0,
             painters,
@@ -564,8 +555,8 @@ impl Store {
             latency_p95_ms: quantile(0.95),
             tickets: visits.1,
             tickets_saved: visits.2,
-            printed: prints("printed")?,
-            print_failed: prints("failed")?,
+            printed: visits.3,
+            print_failed: visits.4,
         })
     }
 
@@ -666,6 +657,19 @@ impl Store {
                 files.push(f?);
             }
         }
+        // The counters keep how the visit went, without anything that names it.
+        tx.execute(
+            "INSERT INTO archived_visits (created_at, has_ticket, tickets_saved, printed, print_failed)
+             SELECT created_at, has_ticket, tickets_saved, printed, print_failed
+             FROM live_visit_stats WHERE id = ?1",
+            [visit_id],
+        )?;
+        tx.execute(
+            "INSERT INTO archived_results (created_at, painter, position, status, latency_ms)
+             SELECT created_at, painter, position, status, latency_ms
+             FROM live_result_stats WHERE id = ?1",
+            [visit_id],
+        )?;
         tx.execute("DELETE FROM prints WHERE visit_id = ?1", [visit_id])?;
         tx.execute("DELETE FROM results WHERE visit_id = ?1", [visit_id])?;
         tx.execute("UPDATE rooms SET visit_id = NULL WHERE id = ?1", [&room_id])?;
@@ -684,6 +688,13 @@ impl Store {
                AND NOT EXISTS (SELECT 1 FROM visits WHERE visits.room_id = rooms.id)",
             [cutoff],
         )?;
+        // The counters need a day; a week of anonymous history is plenty.
+        for table in ["archived_visits", "archived_results"] {
+            conn.execute(
+                &format!("DELETE FROM {table} WHERE created_at < ?1"),
+                [cutoff - 7 * 24 * 3600],
+            )?;
+        }
         let mut stmt = conn.prepare("SELECT id FROM visits WHERE created_at < ?1")?;
         let ids = stmt
             .query_map([cutoff], |r| r.get(0))?

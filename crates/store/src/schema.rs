@@ -55,6 +55,39 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE visits ADD COLUMN mode TEXT NOT NULL DEFAULT 'convert';
     ALTER TABLE visits ADD COLUMN answers TEXT;
     ALTER TABLE visits ADD COLUMN personality TEXT;",
+    // 5: what the operator's counters keep of a deleted visit: when it began and how it
+    // went, with no id, name or file. The views join them to the live rows.
+    "CREATE TABLE archived_visits (
+        created_at    INTEGER NOT NULL,
+        has_ticket    INTEGER NOT NULL,
+        tickets_saved INTEGER NOT NULL,
+        printed       INTEGER NOT NULL,
+        print_failed  INTEGER NOT NULL
+    );
+    CREATE INDEX archived_visits_by_created ON archived_visits(created_at);
+    CREATE TABLE archived_results (
+        created_at INTEGER NOT NULL,
+        painter    TEXT NOT NULL,
+        position   INTEGER NOT NULL,
+        status     TEXT NOT NULL,
+        latency_ms INTEGER
+    );
+    CREATE INDEX archived_results_by_created ON archived_results(created_at);
+    CREATE VIEW live_visit_stats AS
+      SELECT v.id, v.created_at, v.ticket_file IS NOT NULL AS has_ticket, v.tickets_saved,
+             (SELECT COUNT(*) FROM prints p WHERE p.visit_id = v.id AND p.status = 'printed') AS printed,
+             (SELECT COUNT(*) FROM prints p WHERE p.visit_id = v.id AND p.status = 'failed') AS print_failed
+      FROM visits v;
+    CREATE VIEW live_result_stats AS
+      SELECT v.id, v.created_at, r.painter, r.position, r.status,
+             CASE WHEN r.status = 'done' THEN r.done_ms - v.painting_ms END AS latency_ms
+      FROM results r JOIN visits v ON v.id = r.visit_id;
+    CREATE VIEW visit_stats AS
+      SELECT created_at, has_ticket, tickets_saved, printed, print_failed FROM live_visit_stats
+      UNION ALL SELECT created_at, has_ticket, tickets_saved, printed, print_failed FROM archived_visits;
+    CREATE VIEW result_stats AS
+      SELECT created_at, painter, position, status, latency_ms FROM live_result_stats
+      UNION ALL SELECT created_at, painter, position, status, latency_ms FROM archived_results;",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

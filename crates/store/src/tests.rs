@@ -324,6 +324,25 @@ fn day_stats_count_only_visits_since_the_cutoff() {
     assert_eq!(files.len(), 3);
     assert!(files.contains(&"b.jpg"));
     assert_eq!(store.recent_paintings(1).unwrap().len(), 1);
+
+    // Deleting the visit (its photos and rows) leaves the day's counts as they were,
+    // and the archive holds nothing that names it.
+    store.delete_visit(&v).unwrap();
+    assert!(store.visit(&v).unwrap().is_none());
+    assert_eq!(store.day_stats(3).unwrap(), day);
+    assert_eq!(store.day_stats(0).unwrap(), all);
+    let archived: String = store
+        .conn()
+        .query_row(
+            "SELECT group_concat(name) FROM pragma_table_info('archived_results')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(archived, "created_at,painter,position,status,latency_ms");
+    // A week past the retention cutoff, the anonymous history goes too.
+    store.expired_visits(10 + 8 * 24 * 3600).unwrap();
+    assert_eq!(store.day_stats(3).unwrap().visits, 0);
 }
 
 #[test]
