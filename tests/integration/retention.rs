@@ -230,3 +230,64 @@ async fn oversized_bodies_get_413_on_every_json_route() {
     // The server is still there for everyone else.
     Kiosk::open(&server).await;
 }
+
+/// With a 1-second retention the visit expires while its painters are still at work:
+/// it is deleted at once, and the paintings that arrive afterwards leave no file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_one_second_retention_a_visit_deleted_mid_painting_leaves_no_file() {
+    let sd = articket_a1111::fake::FakeA1111::start(Duration::from_millis(700)).await;
+    let server = TestServer::start_with(|c| {
+        crate::stable_diffusion::use_servers(c, &[&sd]);
+        c.privacy.retention_secs = 1;
+    })
+    .await;
+    let kiosk = Kiosk::open(&server).await;
+    let mut socket = kiosk.socket(&server).await;
+    let phone = Phone::join(&server, &kiosk).await;
+    assert_eq!(
+        phone
+            .upload(&server, "Brief", camera_photo(), "b.jpg")
+            .await
+            .status(),
+        202
+    );
+    let events = events_until(&mut socket, Duration::from_secs(10), |e| {
+        is_type(e, "visit_deleted")
+    })
+    .await;
+    let painted_before = events
+        .iter()
+        .filter(|e| is_type(e, "painter") && e["status"] == "done")
+        .count();
+    assert!(painted_before < 4, "the visit should expire mid-painting");
+
+    // The server keeps painting what it was given (about 2.8 s in all); each painting
+    // that lands finds its visit gone and is dropped.
+    let start = Instant::now();
+    loop {
+        let finished = sd
+            .calls()
+            .iter()
+            .filter(|c| c.endpoint == "img2img" && c.finished.is_some())
+            .count();
+        if finished == 4 && server.stored_files().is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{finished} paintings finished; files left: {:?}",
+            server.stored_files()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A moment later, still nothing.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(server.stored_files(), Vec::<String>::new());
+    let res = phone
+        .http
+        .get(server.url(&format!("/api/visits/{}", phone.visit_id)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+}

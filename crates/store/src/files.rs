@@ -91,6 +91,17 @@ impl FileStore {
         std::fs::read(path)
     }
 
+    /// Deletes a stored file; one that is already gone is fine.
+    pub fn remove(&self, name: &str) -> std::io::Result<()> {
+        let Some(path) = self.path(name) else {
+            return Ok(());
+        };
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -346,7 +346,28 @@ impl Store {
         Ok(())
     }
 
-    /// Records a painter's final outcome: an image file, or an error.
+    /// Stores a finished painting's file and records it, as one step: when the visit
+    /// was deleted meanwhile (the visitor asked, or retention ended it), the file is
+    /// removed again and the answer is `NoSuchVisit`, so nothing is left behind.
+    pub fn put_painting(
+        &self,
+        visit_id: &str,
+        painter: &str,
+        jpeg: &[u8],
+        now: i64,
+    ) -> Result<String> {
+        let file = self.files.put(jpeg, FileKind::Jpeg)?;
+        match self.result_finished(visit_id, painter, Ok(&file), now) {
+            Ok(()) => Ok(file),
+            Err(e) => {
+                self.files.remove(&file)?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Records a painter's final outcome: an image file, or an error. `NoSuchVisit`
+    /// when the visit (or that painter's row) is gone.
     pub fn result_finished(
         &self,
         visit_id: &str,
@@ -358,15 +379,20 @@ impl Store {
             Ok(file) => (ResultStatus::Done, Some(file), None),
             Err(error) => (ResultStatus::Failed, None, Some(error)),
         };
-        self.conn().execute(
+        let n = self.conn().execute(
             "UPDATE results SET status = ?3, image_file = ?4, error = ?5, updated_at = ?6, done_ms = ?7
              WHERE visit_id = ?1 AND painter = ?2",
             params![visit_id, painter, status.as_str(), file, error, now, wall_ms()],
         )?;
+        if n == 0 {
+            return Err(StoreError::NoSuchVisit);
+        }
         Ok(())
     }
 
-    /// Closes the painting phase: `Done` with a ticket, or `Failed` without one.
+    /// Closes the painting phase: `Done` with a ticket, or `Failed` without one. When
+    /// the visit was deleted meanwhile, the ticket file is removed again and the answer
+    /// is `NoSuchVisit`.
     pub fn painting_finished(
         &self,
         visit_id: &str,
@@ -378,10 +404,16 @@ impl Store {
         } else {
             VisitStatus::Failed
         };
-        self.conn().execute(
+        let n = self.conn().execute(
             "UPDATE visits SET status = ?2, ticket_file = ?3, updated_at = ?4 WHERE id = ?1",
             params![visit_id, status.as_str(), ticket_file, now],
         )?;
+        if n == 0 {
+            if let Some(ticket) = ticket_file {
+                self.files.remove(ticket)?;
+            }
+            return Err(StoreError::NoSuchVisit);
+        }
         Ok(status)
     }
 

@@ -375,3 +375,31 @@ fn a_quiz_visit_keeps_its_answers_and_its_type_is_set_once() {
         Err(StoreError::NoSuchVisit)
     ));
 }
+
+#[test]
+fn a_painting_or_ticket_for_a_deleted_visit_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (r, v) = (id(), id());
+    store.create_room(&room(&r)).unwrap();
+    store.join_room(&r, &v, "p", 2).unwrap();
+    store
+        .start_painting(&v, "n", "photo.jpg", &["picasso", "renoir"], 3)
+        .unwrap();
+    let kept = store.put_painting(&v, "picasso", b"jpeg", 4).unwrap();
+    assert!(store.files().path(&kept).unwrap().exists());
+    store.delete_visit(&v).unwrap();
+    let files = || std::fs::read_dir(store.files().dir()).unwrap().count();
+    let before = files();
+    assert!(matches!(
+        store.put_painting(&v, "renoir", b"jpeg", 5),
+        Err(StoreError::NoSuchVisit)
+    ));
+    let ticket = store.files().put(b"png", FileKind::Png).unwrap();
+    assert!(matches!(
+        store.painting_finished(&v, Some(&ticket), 6),
+        Err(StoreError::NoSuchVisit)
+    ));
+    assert_eq!(files(), before, "no file outlives its visit");
+    assert!(!store.files().path(&ticket).unwrap().exists());
+}

@@ -66,8 +66,14 @@ pub async fn load_sitting(state: &AppState, visit: &Visit) -> AppResult<Result<S
 /// Starts painting in the background and returns at once.
 pub fn spawn(state: AppState, sitting: Sitting, painters: Vec<Painter>) {
     tokio::spawn(async move {
-        if let Err(e) = paint_visit(&state, &sitting, painters).await {
-            tracing::error!(visit_id = %sitting.visit_id, "painting the visit failed: {}", e.msg);
+        match paint_visit(&state, &sitting, painters).await {
+            Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => {
+                tracing::info!(visit_id = %sitting.visit_id, "the visit was deleted while painting")
+            }
+            Err(e) => {
+                tracing::error!(visit_id = %sitting.visit_id, "painting the visit failed: {}", e.msg)
+            }
+            Ok(()) => {}
         }
     });
 }
@@ -146,6 +152,10 @@ async fn paint_visit(state: &AppState, sitting: &Sitting, painters: Vec<Painter>
     }
     for job in jobs {
         match job.await {
+            // The visit was deleted while it was painted: its painting was dropped.
+            Ok(Err(e)) if e.status == axum::http::StatusCode::NOT_FOUND => {
+                tracing::info!(visit_id = %sitting.visit_id, "the visit was deleted while painting")
+            }
             Ok(Err(e)) => tracing::error!("a painter job failed: {}", e.msg),
             Err(e) => tracing::error!("a painter job panicked: {e}"),
             Ok(Ok(())) => {}
@@ -224,11 +234,7 @@ async fn paint_one(
                     Ok(jpeg) => {
                         let (v, p) = (visit_id.to_owned(), painter.to_owned());
                         let file = state
-                            .db(move |s| {
-                                let file = s.files().put(&jpeg, FileKind::Jpeg)?;
-                                s.result_finished(&v, &p, Ok(&file), now())?;
-                                Ok(file)
-                            })
+                            .db(move |s| s.put_painting(&v, &p, &jpeg, now()))
                             .await?;
                         announce(
                             state,
@@ -570,12 +576,8 @@ pub async fn delete_visit(state: &AppState, room_id: &str, visit_id: &str) -> Ap
     let id = visit_id.to_owned();
     let files = state.db(move |s| s.delete_visit(&id)).await?;
     for name in files {
-        if let Some(path) = state.store.files().path(&name) {
-            if let Err(e) = std::fs::remove_file(&path) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(visit_id, "cannot delete {}: {e}", path.display());
-                }
-            }
+        if let Err(e) = state.store.files().remove(&name) {
+            tracing::warn!(visit_id, "cannot delete {name}: {e}");
         }
     }
     state.hub.publish(

@@ -121,9 +121,7 @@ pub async fn upload_photo(
             let file = s.files().put(&jpeg, FileKind::Jpeg)?;
             if let Err(e) = s.start_painting(&v, &name, &file, &ids, now()) {
                 // Another upload won the race; do not leave its loser's file behind.
-                if let Some(path) = s.files().path(&file) {
-                    let _ = std::fs::remove_file(path);
-                }
+                let _ = s.files().remove(&file);
                 return Err(e);
             }
             if quiz {
