@@ -65,7 +65,7 @@ function stats(dl, pairs) {
   dl.replaceChildren();
   for (const [label, value] of pairs) {
     const dt = document.createElement("dt");
-    dt.textContent = label;
+    say(dt, label);
     const dd = document.createElement("dd");
     dd.textContent = value;
     dl.append(dt, dd);
@@ -85,23 +85,23 @@ async function refreshStatus() {
   say($("pause"), s.paused ? ["다시 열기", "Resume the booth"] : ["일시 정지", "Pause the booth"]);
   document.body.dataset.paused = String(s.paused);
   stats($("today"), [
-    ["Visits", d.visits],
-    ["Tickets made", d.tickets],
-    ["Tickets saved", d.tickets_saved],
-    ["Printed", d.printed],
-    ["Print failures", d.print_failed],
-    ["Median time to a painting", seconds(d.latency_median_ms)],
-    ["95th percentile", seconds(d.latency_p95_ms)],
+    [["방문", "Visits"], d.visits],
+    [["만든 티켓", "Tickets made"], d.tickets],
+    [["저장한 티켓", "Tickets saved"], d.tickets_saved],
+    [["인쇄", "Printed"], d.printed],
+    [["인쇄 실패", "Print failures"], d.print_failed],
+    [["그림 한 장까지 (중앙값)", "Median time to a painting"], seconds(d.latency_median_ms)],
+    [["95번째 백분위", "95th percentile"], seconds(d.latency_p95_ms)],
   ]);
   const painterName = (p) => (T.painter[p] || [p, p]).join(" · ");
   $("painters").tBodies[0].replaceChildren(...d.painters.map(([p, ok, failed]) => row([painterName(p), ok, failed])));
   const b = s.backend;
   stats($("backend"), [
-    ["Backend", b.backend],
-    ["Taking work", b.available ? "yes" : "NO"],
-    ["Jobs waiting", b.queued === undefined ? "–" : b.queued],
-    ["QR codes waiting", s.rooms.waiting_for_phone],
-    ["Screens connected", s.rooms.watched],
+    [["엔진", "Backend"], b.backend],
+    [["작업 가능", "Taking work"], b.available ? "yes" : "NO"],
+    [["대기 중인 작업", "Jobs waiting"], b.queued === undefined ? "–" : b.queued],
+    [["대기 중인 QR 코드", "QR codes waiting"], s.rooms.waiting_for_phone],
+    [["연결된 화면", "Screens connected"], s.rooms.watched],
   ]);
   $("servers").hidden = !(b.servers && b.servers.length);
   $("servers").tBodies[0].replaceChildren(...(b.servers || []).map((v) => row([v.label, v.healthy ? "yes" : "NO", v.in_flight])));
