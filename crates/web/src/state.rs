@@ -36,9 +36,9 @@ pub struct Inner {
     pub operator: crate::admin::Operator,
     /// The quiz's questions and texts (`[quiz] questions`, or the built-in ones).
     pub quiz: Arc<articket_quiz::Quiz>,
-    /// Held while a visit is closed (ticket rendered, status set), so the painters
+    /// Held per visit while it is closed (ticket rendered, status set), so the painters
     /// finishing and the quiz finishing cannot both close the same visit.
-    pub finishing: tokio::sync::Mutex<()>,
+    pub finishing: VisitLocks,
     /// The promo image and its content type, when `[ticket]` sets one.
     pub promo: Option<(Vec<u8>, &'static str)>,
     /// Bounds CPU-heavy work (built-in painters, tickets) across all visits.
@@ -154,7 +154,7 @@ impl AppState {
         Ok(AppState(Arc::new(Inner {
             operator: crate::admin::Operator::new(&config.admin),
             quiz: Arc::new(quiz),
-            finishing: tokio::sync::Mutex::new(()),
+            finishing: VisitLocks::default(),
             config,
             store: Arc::new(store),
             hub: EventHub::new(),
@@ -247,6 +247,26 @@ impl AppState {
     }
 }
 
+/// One async lock per visit, made on demand and forgotten when nobody holds it.
+#[derive(Default)]
+pub struct VisitLocks(
+    std::sync::Mutex<std::collections::HashMap<String, std::sync::Weak<tokio::sync::Mutex<()>>>>,
+);
+
+impl VisitLocks {
+    /// The visit's lock (the same one for everyone who asks while it is in use).
+    pub fn of(&self, visit_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(lock) = map.get(visit_id).and_then(std::sync::Weak::upgrade) {
+            return lock;
+        }
+        map.retain(|_, weak| weak.strong_count() > 0);
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        map.insert(visit_id.to_owned(), Arc::downgrade(&lock));
+        lock
+    }
+}
+
 /// Loads the model onto its device and starts the engine (`backend = "local"`).
 #[cfg(feature = "engine")]
 async fn local_backend(config: &Config) -> anyhow::Result<Arc<dyn Stylizer>> {
@@ -336,4 +356,28 @@ fn promo_image(
     let text = text.join("\n");
     let png = tickets.promo_png(&text, &articket_ticket::clean_name(&t.promo_handle, 60))?;
     Ok(Some((png, "image/png")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_visit_has_one_lock_while_in_use_and_none_after() {
+        let locks = VisitLocks::default();
+        let a = locks.of("a");
+        assert!(Arc::ptr_eq(&a, &locks.of("a")));
+        assert!(!Arc::ptr_eq(&a, &locks.of("b")));
+        let held = a.lock().await;
+        assert!(locks.of("a").try_lock().is_err(), "the same lock, held");
+        assert!(locks.of("b").try_lock().is_ok(), "another visit is free");
+        drop(held);
+        drop(a);
+        locks.of("c");
+        assert_eq!(
+            locks.0.lock().unwrap().len(),
+            1,
+            "unused locks are forgotten"
+        );
+    }
 }

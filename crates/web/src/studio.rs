@@ -344,7 +344,8 @@ async fn finish_visit(
     visit_id: &str,
     label: &str,
 ) -> AppResult<()> {
-    let _closing = state.finishing.lock().await;
+    let lock = state.finishing.of(visit_id);
+    let _closing = lock.lock().await;
     let id = visit_id.to_owned();
     let Some(visit) = state.db(move |s| s.visit(&id)).await? else {
         return Ok(());
