@@ -78,6 +78,7 @@ Object.assign(T, {
   quizMyPainter: (code, p) => [`${code} · 나의 화가는 ${T.painter[p][0]}`, `${code} · My painter is ${T.painter[p][1]}`],
   quizGood: (p) => [`잘 맞는 화가: ${T.painter[p][0]}`, `Good match: ${T.painter[p][1]}`],
   quizBad: (p) => [`안 맞는 화가: ${T.painter[p][0]}`, `Bad match: ${T.painter[p][1]}`],
+  role: { mine: ["나의 화가", "My painter"], good: ["잘 맞는 화가", "Good match"], bad: ["안 맞는 화가", "Bad match"] },
   modeConvert: ["네 화가의 그림 모두 받기", "All four painters paint me"],
   modeQuiz: ["질문 8개로 나의 화가 찾기", "Answer 8 questions to find my painter"],
 });
@@ -150,6 +151,26 @@ function showQuiz(v, onAnswer) {
     renderQuestion(box, q.answers.length, onAnswer && ((key) => onAnswer(key, q.answers)));
   } else if (result.dataset.painter !== q.painter) {
     renderQuizResult(result, q);
+  }
+}
+
+// On a finished quiz, each card says whose it is: the visitor's painter, the good
+// match or the bad match.
+function markRoles(v) {
+  const q = v.quiz;
+  const roles = q && q.personality ? { [q.painter]: "mine", [q.good]: "good", [q.bad]: "bad" } : {};
+  for (const card of document.querySelectorAll("#cards .card")) {
+    const role = roles[card.dataset.painter];
+    if (card.dataset.role === role) continue;
+    let badge = card.querySelector(".role");
+    if (!role) { delete card.dataset.role; if (badge) badge.remove(); continue; }
+    card.dataset.role = role;
+    if (!badge) {
+      badge = document.createElement("span");
+      badge.className = "role";
+      card.querySelector("figcaption").prepend(badge);
+    }
+    say(badge, T.role[role]);
   }
 }
 

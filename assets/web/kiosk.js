@@ -82,6 +82,7 @@ async function refresh() {
   if (v.photo_url) { $("photo").src = v.photo_url; $("photo").hidden = false; }
   showQuiz(v, null);
   renderCards($("cards"), v.results);
+  markRoles(v);
   $("print-box").hidden = !(room.print_enabled && v.ticket_url);
   const status = { waiting: T.phoneConnected, painting: T.painting, done: T.done, failed: T.failedAll }[v.status];
   say($("visit-status"), v.finished ? T.thanks : status);

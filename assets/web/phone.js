@@ -69,6 +69,7 @@ async function refresh() {
   $("visit").hidden = false;
   showQuiz(v, answer);
   renderCards($("cards"), v.results);
+  markRoles(v);
   offerRetries(v);
   offerSingleTickets(v);
   if (v.status !== "painting") $("queue").hidden = true;

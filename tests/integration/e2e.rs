@@ -654,6 +654,17 @@ async fn a_quiz_visit_shows_the_questions_on_both_screens_and_ends_with_a_quiz_t
             text.contains("Good match: Van Gogh") && text.contains("Bad match: Renoir"),
             "{text}"
         );
+        // Each card says whose it is.
+        let roles = browser
+            .eval(
+                tab,
+                "[...document.querySelectorAll('#cards .card')].map((c) => `${c.dataset.painter}:${c.dataset.role || ''}`).join(' ')",
+            )
+            .await;
+        assert_eq!(
+            roles,
+            json!("picasso: renoir:bad vangogh:good lichtenstein:mine")
+        );
     }
     browser
         .wait_for(
