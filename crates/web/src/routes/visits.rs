@@ -42,6 +42,14 @@ async fn visit_for(
     Ok((visit, viewer))
 }
 
+/// Loads the visit for its phone; anyone else (its kiosk included) gets "not found".
+async fn phone_visit(state: &AppState, visit_id: &str, headers: &HeaderMap) -> AppResult<Visit> {
+    match visit_for(state, visit_id, headers, None).await? {
+        (visit, Viewer::Phone) => Ok(visit),
+        _ => Err(AppError::no_access()),
+    }
+}
+
 /// `GET /api/visits/{visit_id}`: the whole visit, for its kiosk or its phone.
 pub async fn show(
     State(state): State<AppState>,
@@ -65,10 +73,7 @@ pub async fn upload_photo(
     peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
-    let (visit, viewer) = visit_for(&state, &visit_id, &headers, None).await?;
-    if viewer != Viewer::Phone {
-        return Err(AppError::no_access());
-    }
+    let visit = phone_visit(&state, &visit_id, &headers).await?;
     if let Some(axum::Extension(axum::extract::ConnectInfo(addr))) = peer {
         if let Err(wait) = state.upload_limit.hit(addr.ip()) {
             return Err(AppError {
@@ -169,10 +174,7 @@ pub async fn finish(
     Path(visit_id): Path<String>,
     headers: HeaderMap,
 ) -> AppResult<StatusCode> {
-    let (visit, viewer) = visit_for(&state, &visit_id, &headers, None).await?;
-    if viewer != Viewer::Phone {
-        return Err(AppError::no_access());
-    }
+    let visit = phone_visit(&state, &visit_id, &headers).await?;
     let v = visit_id.clone();
     state.db(move |s| s.visitor_finished(&v, now())).await?;
     state
@@ -188,10 +190,7 @@ pub async fn retry_painter(
     Path((visit_id, painter)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> AppResult<StatusCode> {
-    let (_, viewer) = visit_for(&state, &visit_id, &headers, None).await?;
-    if viewer != Viewer::Phone {
-        return Err(AppError::no_access());
-    }
+    phone_visit(&state, &visit_id, &headers).await?;
     let painter: Painter = painter.parse().map_err(|_| AppError::not_found())?;
     let stylizer = state.stylizer_for_new_visit()?;
     let (v, p) = (visit_id.clone(), painter.id());
@@ -235,10 +234,7 @@ pub async fn delete(
     Path(visit_id): Path<String>,
     headers: HeaderMap,
 ) -> AppResult<StatusCode> {
-    let (visit, viewer) = visit_for(&state, &visit_id, &headers, None).await?;
-    if viewer != Viewer::Phone {
-        return Err(AppError::no_access());
-    }
+    let visit = phone_visit(&state, &visit_id, &headers).await?;
     if visit.status == VisitStatus::Painting {
         return Err(AppError::new(
             StatusCode::CONFLICT,
@@ -284,10 +280,7 @@ pub async fn answers(
     headers: HeaderMap,
     body: Result<Json<AnswersBody>, axum::extract::rejection::JsonRejection>,
 ) -> AppResult<Json<serde_json::Value>> {
-    let (visit, viewer) = visit_for(&state, &visit_id, &headers, None).await?;
-    if viewer != Viewer::Phone {
-        return Err(AppError::no_access());
-    }
+    let visit = phone_visit(&state, &visit_id, &headers).await?;
     let conflict =
         |code: &'static str, msg: &str| AppError::new(StatusCode::CONFLICT, code, msg.to_owned());
     if visit.mode != "quiz" {
@@ -379,10 +372,7 @@ pub async fn ticket_saved(
     Path(visit_id): Path<String>,
     headers: HeaderMap,
 ) -> AppResult<StatusCode> {
-    let (_, viewer) = visit_for(&state, &visit_id, &headers, None).await?;
-    if viewer != Viewer::Phone {
-        return Err(AppError::no_access());
-    }
+    phone_visit(&state, &visit_id, &headers).await?;
     state.db(move |s| s.ticket_saved(&visit_id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
