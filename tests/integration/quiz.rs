@@ -301,3 +301,62 @@ async fn an_operators_quiz_file_is_used_and_a_broken_one_stops_the_start() {
         "{msg}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_quiz_template_makes_the_quiz_ticket_and_a_broken_one_stops_the_start() {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/templates");
+    let server = TestServer::start_with(|c| {
+        c.ticket.template_dir = dir.clone();
+        c.quiz.mode = VisitMode::Quiz;
+    })
+    .await;
+    let kiosk = Kiosk::open(&server).await;
+    let mut socket = kiosk.socket(&server).await;
+    let phone = Phone::join(&server, &kiosk).await;
+    assert_eq!(
+        phone
+            .upload(&server, "T", camera_photo(), "t.jpg")
+            .await
+            .status(),
+        202
+    );
+    // ISFP: Renoir, whose theme colour frames the large painting.
+    assert_eq!(answer(&phone, &server, "bbbbbbbb").await.status(), 200);
+    events_until(&mut socket, Duration::from_secs(60), |e| {
+        is_type(e, "visit_done")
+    })
+    .await;
+    let v = phone.visit(&server).await;
+    let (_, _, png) = get_bytes(&server, v["ticket_url"].as_str().unwrap()).await;
+    std::fs::write(
+        crate::browser::screenshot_dir().join("custom-quiz-ticket.png"),
+        &png,
+    )
+    .unwrap();
+    let img = image::load_from_memory(&png).unwrap().to_rgb8();
+    let corner = img.get_pixel(5, 5);
+    assert!(
+        corner[0] < 30 && corner[2] < 30,
+        "the example's dark card: {corner:?}"
+    );
+    let frame = img.get_pixel(265, 600);
+    assert!(
+        frame[0].abs_diff(0x03) < 20
+            && frame[1].abs_diff(0x6B) < 20
+            && frame[2].abs_diff(0x82) < 20,
+        "Renoir's colour around the large painting: {frame:?}"
+    );
+
+    // A broken quiz.svg beside a good phone.svg stops the start, naming the file.
+    let bad = tempfile::tempdir().unwrap();
+    std::fs::copy(dir.join("phone.svg"), bad.path().join("phone.svg")).unwrap();
+    std::fs::write(bad.path().join("quiz.svg"), "<svg>not closed").unwrap();
+    let mut config = articket_web::Config::default();
+    config.server.data_dir = bad.path().join("data");
+    config.ticket.template_dir = bad.path().to_owned();
+    let err = articket_web::AppState::build(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .err()
+        .expect("a broken quiz template stops the start");
+    assert!(err.to_string().contains("quiz.svg"), "{err}");
+}

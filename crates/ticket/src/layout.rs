@@ -373,6 +373,9 @@ fn index_of(content: &TicketContent, painter: &str) -> Option<usize> {
     content.paintings.iter().position(|p| p.painter == painter)
 }
 
+/// A transparent pixel, for an image placeholder whose painting is missing.
+const BLANK_PNG: &str = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=";
+
 /// Fills an operator's SVG template. Placeholders, replaced as text:
 ///
 /// | placeholder | becomes |
@@ -385,7 +388,6 @@ fn index_of(content: &TicketContent, painter: &str) -> Option<usize> {
 /// | `{{color1}}` … `{{color4}}` | that painter's theme colour |
 /// | `{{qr}}` | the QR code to the visitor's page, drawn in a 100×100 box from the origin: place it with `<g transform="translate(x,y) scale(s)">{{qr}}</g>` |
 pub fn fill_template(template: &str, content: &TicketContent, design: &TicketDesign) -> String {
-    const BLANK: &str = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=";
     let mut out = template
         .replace("{{name}}", &xml_escape(&content.name))
         .replace("{{date}}", &xml_escape(&content.date))
@@ -408,7 +410,7 @@ pub fn fill_template(template: &str, content: &TicketContent, design: &TicketDes
         out = out
             .replace(
                 &format!("{{{{painting{}}}}}", i + 1),
-                url.as_deref().unwrap_or(BLANK),
+                url.as_deref().unwrap_or(BLANK_PNG),
             )
             .replace(
                 &format!("{{{{painter{}}}}}", i + 1),
@@ -426,6 +428,58 @@ pub fn fill_template(template: &str, content: &TicketContent, design: &TicketDes
         .map(|l| qr_svg(l, 0.0, 0.0, 100.0, &design.ink))
         .unwrap_or_default();
     out.replace("{{qr}}", &qr)
+}
+
+/// Fills an operator's quiz-ticket template (`quiz.svg`). Every placeholder of
+/// [`fill_template`] works, and these more:
+///
+/// | placeholder | becomes |
+/// |---|---|
+/// | `{{type}}` | the four-letter type, e.g. "ENFP" |
+/// | `{{quiz_painting}}`, `{{good_painting}}`, `{{bad_painting}}` | data URLs of the visitor's painter's painting and the good and bad matches' (a transparent pixel when one failed) |
+/// | `{{quiz_painter}}`, `{{good_painter}}`, `{{bad_painter}}` | "리히텐슈타인 · Lichtenstein" |
+/// | `{{quiz_color}}`, `{{good_color}}`, `{{bad_color}}` | their theme colours |
+/// | `{{quiz_line_ko}}`, `{{quiz_line_en}}` | who the visitor is, as their painter |
+/// | `{{good_line_ko}}`, `{{good_line_en}}`, `{{bad_line_ko}}`, `{{bad_line_en}}` | the line about each match |
+pub fn fill_quiz_template(
+    template: &str,
+    content: &TicketContent,
+    quiz: &crate::QuizPart,
+    design: &TicketDesign,
+) -> String {
+    let mut out = template.replace("{{type}}", &xml_escape(&quiz.code));
+    for (key, slot) in [
+        ("quiz", &quiz.painter),
+        ("good", &quiz.good),
+        ("bad", &quiz.bad),
+    ] {
+        let url = index_of(content, &slot.painter).map(|i| {
+            let (mime, data) = image_data(&content.paintings[i].image);
+            format!("data:{mime};base64,{data}")
+        });
+        out = out
+            .replace(
+                &format!("{{{{{key}_painting}}}}"),
+                url.as_deref().unwrap_or(BLANK_PNG),
+            )
+            .replace(
+                &format!("{{{{{key}_painter}}}}"),
+                &xml_escape(&format!("{} · {}", slot.label_ko, slot.label_en)),
+            )
+            .replace(
+                &format!("{{{{{key}_color}}}}"),
+                design.color_of(&slot.painter),
+            )
+            .replace(
+                &format!("{{{{{key}_line_ko}}}}"),
+                &xml_escape(&slot.line_ko),
+            )
+            .replace(
+                &format!("{{{{{key}_line_en}}}}"),
+                &xml_escape(&slot.line_en),
+            );
+    }
+    fill_template(&out, content, design)
 }
 
 /// The promo image: a square card with the title, the operator's line and handle.

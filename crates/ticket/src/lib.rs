@@ -100,6 +100,9 @@ pub struct TicketDesign {
     /// An operator's own SVG template for the phone ticket (see [`layout::fill_template`]),
     /// used instead of the built-in layout.
     pub template: Option<Arc<String>>,
+    /// An operator's own SVG template for the quiz ticket (see
+    /// [`layout::fill_quiz_template`]); without it quiz tickets use the built-in layout.
+    pub quiz_template: Option<Arc<String>>,
 }
 
 impl Default for TicketDesign {
@@ -122,6 +125,7 @@ impl Default for TicketDesign {
             .collect(),
             logo: None,
             template: None,
+            quiz_template: None,
         }
     }
 }
@@ -192,6 +196,14 @@ impl TicketRenderer {
         &self,
         content: &TicketContent,
     ) -> Result<tiny_skia::Pixmap, TicketError> {
+        if let (Some(quiz), Some(template)) = (&content.quiz, &self.design.quiz_template) {
+            return self.render_pixmap(&layout::fill_quiz_template(
+                template,
+                content,
+                quiz,
+                &self.design,
+            ));
+        }
         if let Some(quiz) = &content.quiz {
             let (svg, placed) = layout::quiz_ticket(content, quiz, &self.design);
             let mut pixmap = self.render_pixmap(&svg)?;

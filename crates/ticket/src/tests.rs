@@ -372,3 +372,52 @@ fn a_quiz_ticket_shows_the_visitors_painter_large_and_the_matches_small() {
         "paper where the painting would be: {p:?}"
     );
 }
+
+#[test]
+fn an_operators_quiz_template_gets_the_quiz_placeholders() {
+    let template = r##"<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="1080" height="1920" viewBox="0 0 1080 1920">
+<rect width="1080" height="1920" fill="{{bad_color}}"/>
+<image x="100" y="100" width="600" height="800" preserveAspectRatio="none" xlink:href="{{quiz_painting}}"/>
+<image x="100" y="1000" width="300" height="400" preserveAspectRatio="none" xlink:href="{{good_painting}}"/>
+<text x="100" y="1600" font-size="60">{{type}} {{quiz_painter}} {{quiz_line_en}} {{good_line_ko}} {{name}}</text>
+</svg>"##;
+    let mut c = content("<Ada>", 0);
+    c.paintings = vec![
+        painting("lichtenstein", COLORS[3]),
+        painting("vangogh", COLORS[2]),
+    ];
+    let quiz = QuizPart {
+        code: "ENFP".into(),
+        painter: slot("lichtenstein", "리히텐슈타인", "Lichtenstein"),
+        good: slot("vangogh", "반 고흐", "Van Gogh"),
+        bad: slot("renoir", "르누아르", "Renoir"),
+    };
+    let svg = layout::fill_quiz_template(template, &c, &quiz, &TicketDesign::default());
+    assert!(!svg.contains("{{"), "every placeholder is filled: {svg}");
+    assert!(svg.contains("ENFP 리히텐슈타인 · Lichtenstein With the right painter"));
+    assert!(svg.contains("&lt;Ada&gt;"), "text is escaped");
+    assert!(
+        svg.contains(r##"fill="#036B82""##),
+        "Renoir's colour for the bad match"
+    );
+
+    c.quiz = Some(quiz);
+    let design = TicketDesign {
+        quiz_template: Some(Arc::new(template.to_owned())),
+        ..TicketDesign::default()
+    };
+    let png = TicketRenderer::new()
+        .with_design(design)
+        .phone_ticket_png(&c)
+        .unwrap();
+    let img = image::load_from_memory(&png).unwrap().to_rgba8();
+    assert!(
+        close(img.get_pixel(400, 500), COLORS[3]),
+        "the visitor's painter"
+    );
+    assert!(close(img.get_pixel(250, 1200), COLORS[2]), "the good match");
+    assert!(
+        close(img.get_pixel(900, 50), [0x03, 0x6B, 0x82]),
+        "the background"
+    );
+}

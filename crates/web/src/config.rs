@@ -292,6 +292,7 @@ impl TicketConfig {
             .collect(),
             logo: None,
             template: None,
+            quiz_template: None,
         }
     }
 }

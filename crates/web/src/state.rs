@@ -119,6 +119,17 @@ impl AppState {
                 anyhow::anyhow!("ticket.template_dir: cannot read {}: {e}", path.display())
             })?;
             design.template = Some(Arc::new(svg));
+            // The quiz ticket's template is optional.
+            let quiz_path = config.ticket.template_dir.join("quiz.svg");
+            if quiz_path.exists() {
+                let svg = std::fs::read_to_string(&quiz_path).map_err(|e| {
+                    anyhow::anyhow!(
+                        "ticket.template_dir: cannot read {}: {e}",
+                        quiz_path.display()
+                    )
+                })?;
+                design.quiz_template = Some(Arc::new(svg));
+            }
         }
         let tickets = TicketRenderer::new().with_design(design);
         if !config.ticket.template_dir.as_os_str().is_empty() {
@@ -134,6 +145,25 @@ impl AppState {
             };
             tickets.phone_ticket_png(&sample).map_err(|e| {
                 anyhow::anyhow!("ticket.template_dir: phone.svg does not render: {e}")
+            })?;
+            let slot = |p: articket_style::Painter| articket_ticket::QuizSlot {
+                painter: p.id().into(),
+                label_ko: p.name_ko().into(),
+                label_en: p.name_en().into(),
+                line_ko: "예시".into(),
+                line_en: "Sample".into(),
+            };
+            let quiz_sample = articket_ticket::TicketContent {
+                quiz: Some(articket_ticket::QuizPart {
+                    code: "ENFP".into(),
+                    painter: slot(articket_style::Painter::Lichtenstein),
+                    good: slot(articket_style::Painter::VanGogh),
+                    bad: slot(articket_style::Painter::Renoir),
+                }),
+                ..sample
+            };
+            tickets.phone_ticket_png(&quiz_sample).map_err(|e| {
+                anyhow::anyhow!("ticket.template_dir: quiz.svg does not render: {e}")
             })?;
         }
         let promo = promo_image(&config, &tickets)?;
