@@ -46,6 +46,14 @@ impl AppError {
         }
     }
 
+    /// 429 with a `Retry-After`: this client asked too often.
+    pub fn too_many(code: &'static str, msg: impl Into<String>, retry_after_secs: u32) -> Self {
+        Self {
+            retry_after: Some(retry_after_secs),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, code, msg)
+        }
+    }
+
     /// Logs the real cause and answers with a generic 500.
     pub fn internal(context: &str, cause: impl std::fmt::Display) -> Self {
         tracing::error!("{context}: {cause}");

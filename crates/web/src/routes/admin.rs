@@ -54,14 +54,11 @@ pub async fn login(
     let ip = peer.map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |p| p.0 .0.ip());
     let req = json_body(body, "login-malformed", "Send {\"password\"} as JSON.")?;
     if let Err(secs) = state.operator.logins.hit(ip) {
-        return Err(AppError {
-            retry_after: Some(secs),
-            ..AppError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too-many-logins",
-                "Too many password tries. Please wait a minute.",
-            )
-        });
+        return Err(AppError::too_many(
+            "too-many-logins",
+            "Too many password tries. Please wait a minute.",
+            secs,
+        ));
     }
     let st = state.clone();
     let ok = tokio::task::spawn_blocking(move || st.operator.check_password(&req.password))

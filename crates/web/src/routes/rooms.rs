@@ -39,14 +39,11 @@ pub async fn create(State(state): State<AppState>) -> AppResult<(StatusCode, Jso
     let since = now() - 3600;
     let open = state.db(move |s| s.open_rooms(since)).await?;
     if open >= state.config.limits.max_open_rooms {
-        return Err(AppError {
-            retry_after: Some(60),
-            ..AppError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too-many-rooms",
-                "The booth has too many QR codes waiting. Please try again in a minute.",
-            )
-        });
+        return Err(AppError::too_many(
+            "too-many-rooms",
+            "The booth has too many QR codes waiting. Please try again in a minute.",
+            60,
+        ));
     }
     let (room_id, kiosk_token, secret) = (new_id(), new_id(), new_id());
     let room = Room {

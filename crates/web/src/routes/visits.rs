@@ -76,14 +76,11 @@ pub async fn upload_photo(
     let visit = phone_visit(&state, &visit_id, &headers).await?;
     if let Some(axum::Extension(axum::extract::ConnectInfo(addr))) = peer {
         if let Err(wait) = state.upload_limit.hit(addr.ip()) {
-            return Err(AppError {
-                retry_after: Some(wait),
-                ..AppError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too-many-uploads",
-                    "Too many photos from this device in a minute. Please wait a moment.",
-                )
-            });
+            return Err(AppError::too_many(
+                "too-many-uploads",
+                "Too many photos from this device in a minute. Please wait a moment.",
+                wait,
+            ));
         }
     }
     if visit.status != VisitStatus::Waiting {
