@@ -100,6 +100,7 @@ async function refreshStatus() {
     [["엔진", "Backend"], b.backend],
     [["작업 가능", "Taking work"], b.available ? "yes" : "NO"],
     [["대기 중인 작업", "Jobs waiting"], b.queued === undefined ? "–" : b.queued],
+    [["그리는 중인 방문", "Visits being painted"], s.rooms.painting],
     [["대기 중인 QR 코드", "QR codes waiting"], s.rooms.waiting_for_phone],
     [["연결된 화면", "Screens connected"], s.rooms.watched],
   ]);

@@ -417,6 +417,22 @@ impl Store {
         Ok(status)
     }
 
+    /// Stores the ticket (if there is one) and closes the painting phase, as one step:
+    /// `Done` with the ticket's file name, or `Failed`. When the visit was deleted
+    /// meanwhile, nothing is left behind and the answer is `NoSuchVisit`.
+    pub fn close_painting(
+        &self,
+        visit_id: &str,
+        ticket_png: Option<&[u8]>,
+        now: i64,
+    ) -> Result<(VisitStatus, Option<String>)> {
+        let file = ticket_png
+            .map(|png| self.files.put(png, FileKind::Png))
+            .transpose()?;
+        let status = self.painting_finished(visit_id, file.as_deref(), now)?;
+        Ok((status, file))
+    }
+
     /// Puts one failed painter of a finished visit back in the queue ("try again"), and
     /// the visit back to painting. False when the visit is still painting or the
     /// painter did not fail, so nothing was changed.

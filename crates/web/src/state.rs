@@ -39,6 +39,8 @@ pub struct Inner {
     /// Held per visit while it is closed (ticket rendered, status set), so the painters
     /// finishing and the quiz finishing cannot both close the same visit.
     pub finishing: VisitLocks,
+    /// The painting tasks under way, by visit, so a deleted visit's painters stop.
+    pub painting_tasks: PaintingTasks,
     /// The promo image and its content type, when `[ticket]` sets one.
     pub promo: Option<(Vec<u8>, &'static str)>,
     /// Bounds CPU-heavy work (built-in painters, tickets) across all visits.
@@ -185,6 +187,7 @@ impl AppState {
             operator: crate::admin::Operator::new(&config.admin),
             quiz: Arc::new(quiz),
             finishing: VisitLocks::default(),
+            painting_tasks: PaintingTasks::default(),
             config,
             store: Arc::new(store),
             hub: EventHub::new(),
@@ -274,6 +277,50 @@ impl AppState {
     pub async fn closed(&self) {
         let mut rx = self.closing.subscribe();
         let _ = rx.wait_for(|closing| *closing).await;
+    }
+}
+
+/// Each visit's running painting tasks (a visit has one, or two when a "try again"
+/// overlaps the end of the first).
+#[derive(Default)]
+pub struct PaintingTasks(
+    std::sync::Mutex<std::collections::HashMap<String, Vec<tokio::task::AbortHandle>>>,
+);
+
+impl PaintingTasks {
+    pub fn started(&self, visit_id: &str, task: tokio::task::AbortHandle) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(visit_id.to_owned()).or_default().push(task);
+    }
+
+    /// Called by the task as it ends: forgets the visit's finished tasks.
+    pub fn finished(&self, visit_id: &str) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tasks) = map.get_mut(visit_id) {
+            // The caller is still running, so keep exactly the others that are.
+            let current = tokio::task::try_id();
+            tasks.retain(|t| !t.is_finished() && Some(t.id()) != current);
+            if tasks.is_empty() {
+                map.remove(visit_id);
+            }
+        }
+    }
+
+    /// Aborts the visit's tasks; true if any were running.
+    pub fn abort(&self, visit_id: &str) -> bool {
+        let tasks = self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(visit_id)
+            .unwrap_or_default();
+        tasks.iter().for_each(|t| t.abort());
+        !tasks.is_empty()
+    }
+
+    /// How many visits have painters at work.
+    pub fn visits(&self) -> usize {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 }
 
@@ -391,6 +438,23 @@ fn promo_image(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_deleted_visits_painting_tasks_are_stopped_and_finished_ones_forgotten() {
+        let tasks = PaintingTasks::default();
+        let long = tokio::spawn(std::future::pending::<()>());
+        tasks.started("a", long.abort_handle());
+        let short = tokio::spawn(async {});
+        tasks.started("b", short.abort_handle());
+        assert_eq!(tasks.visits(), 2);
+        short.await.unwrap();
+        tasks.finished("b");
+        assert_eq!(tasks.visits(), 1, "a finished task is forgotten");
+        assert!(tasks.abort("a"));
+        assert!(long.await.unwrap_err().is_cancelled());
+        assert!(!tasks.abort("a"), "nothing left to stop");
+        assert_eq!(tasks.visits(), 0);
+    }
 
     #[tokio::test]
     async fn a_visit_has_one_lock_while_in_use_and_none_after() {

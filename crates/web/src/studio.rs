@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use articket_store::{FileKind, ResultStatus, Visit, VisitStatus};
+use articket_store::{ResultStatus, Visit, VisitStatus};
 use articket_style::{PaintJob, Painter, Progress, StyleError, Stylizer, Update};
 use articket_ticket::{TicketContent, TicketPainting};
 use image::RgbImage;
@@ -64,9 +64,17 @@ pub async fn load_sitting(state: &AppState, visit: &Visit) -> AppResult<Result<S
 }
 
 /// Starts painting in the background and returns at once.
+/// The task is registered under the visit, so deleting the visit stops its painters.
 pub fn spawn(state: AppState, sitting: Sitting, painters: Vec<Painter>) {
-    tokio::spawn(async move {
-        match paint_visit(&state, &sitting, painters).await {
+    let visit_id = sitting.visit_id.clone();
+    let (registered, wait_registered) = tokio::sync::oneshot::channel::<()>();
+    let st = state.clone();
+    let task = tokio::spawn(async move {
+        // Start only once registered, so the entry never outlives the task.
+        let _ = wait_registered.await;
+        let outcome = paint_visit(&st, &sitting, painters).await;
+        st.painting_tasks.finished(&sitting.visit_id);
+        match outcome {
             Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => {
                 tracing::info!(visit_id = %sitting.visit_id, "the visit was deleted while painting")
             }
@@ -76,6 +84,8 @@ pub fn spawn(state: AppState, sitting: Sitting, painters: Vec<Painter>) {
             Ok(()) => {}
         }
     });
+    state.painting_tasks.started(&visit_id, task.abort_handle());
+    let _ = registered.send(());
 }
 
 /// Picks up visits a crash or restart interrupted: painters that had not finished run
@@ -129,7 +139,8 @@ async fn paint_visit(state: &AppState, sitting: &Sitting, painters: Vec<Painter>
     let deadline = Instant::now() + Duration::from_secs(state.config.painting.visit_timeout_secs);
     // The visit's place in the painters' queue, shared by its jobs: announced on change.
     let place = Arc::new(AtomicUsize::new(usize::MAX));
-    let mut jobs = Vec::new();
+    // Dropping the set (when the visit's task is aborted) aborts every painter.
+    let mut jobs = tokio::task::JoinSet::new();
     for painter in painters {
         let job = PaintJob {
             painter,
@@ -146,12 +157,10 @@ async fn paint_visit(state: &AppState, sitting: &Sitting, painters: Vec<Painter>
             place: place.clone(),
         };
         let stylizer = sitting.stylizer.clone();
-        jobs.push(tokio::spawn(async move {
-            paint_one(&visit, job, stylizer, deadline).await
-        }));
+        jobs.spawn(async move { paint_one(&visit, job, stylizer, deadline).await });
     }
-    for job in jobs {
-        match job.await {
+    while let Some(job) = jobs.join_next().await {
+        match job {
             // The visit was deleted while it was painted: its painting was dropped.
             Ok(Err(e)) if e.status == axum::http::StatusCode::NOT_FOUND => {
                 tracing::info!(visit_id = %sitting.visit_id, "the visit was deleted while painting")
@@ -358,31 +367,32 @@ async fn finish_visit(
         return Ok(());
     }
     let has_results = visit.results.iter().any(|r| r.image_file.is_some());
-    let ticket_file = if !has_results {
+    let png = if !has_results {
         None
     } else {
         let st = state.clone();
         let v = visit.clone();
         let rendered = state
-            .cpu(move || -> Result<String, String> {
-                let png = st
-                    .tickets
+            .cpu(move || -> Result<Vec<u8>, String> {
+                st.tickets
                     .phone_ticket_png(&ticket_content(&st, &v)?)
-                    .map_err(|e| e.to_string())?;
-                st.store
-                    .files()
-                    .put(&png, FileKind::Png)
                     .map_err(|e| e.to_string())
             })
             .await?;
         match rendered {
-            Ok(file) => Some(file),
+            Ok(png) => Some(png),
             Err(e) => {
                 tracing::error!(visit_id, "the ticket could not be rendered: {e}");
                 None
             }
         }
     };
+    // Stored and recorded in one blocking step, which runs to its end even if this task
+    // is stopped meanwhile, so a ticket file never outlives its record.
+    let v = visit_id.to_owned();
+    let (status, ticket_file) = state
+        .db(move |s| s.close_painting(&v, png.as_deref(), now()))
+        .await?;
     let painted = visit
         .results
         .iter()
@@ -399,10 +409,6 @@ async fn finish_visit(
             .log
             .error(format!("{label}: no ticket, no painting succeeded"));
     }
-    let (v, t) = (visit_id.to_owned(), ticket_file.clone());
-    let status: VisitStatus = state
-        .db(move |s| s.painting_finished(&v, t.as_deref(), now()))
-        .await?;
     state.hub.publish(
         room_id,
         &RoomEvent::VisitDone {
@@ -576,6 +582,10 @@ pub fn now() -> i64 {
 pub async fn delete_visit(state: &AppState, room_id: &str, visit_id: &str) -> AppResult<()> {
     let id = visit_id.to_owned();
     let files = state.db(move |s| s.delete_visit(&id)).await?;
+    // Painters still at work on it stop: nothing more is painted for a deleted visit.
+    if state.painting_tasks.abort(visit_id) {
+        tracing::info!(visit_id, "stopped its painters");
+    }
     for name in files {
         if let Err(e) = state.store.files().remove(&name) {
             tracing::warn!(visit_id, "cannot delete {name}: {e}");

@@ -112,7 +112,11 @@ pub async fn status(
         "gallery": state.config.admin.gallery,
         "today": today,
         "backend": super::backend_status(&state),
-        "rooms": { "waiting_for_phone": open_rooms, "watched": state.hub.watched_rooms() },
+        "rooms": {
+            "waiting_for_phone": open_rooms,
+            "watched": state.hub.watched_rooms(),
+            "painting": state.painting_tasks.visits(),
+        },
         "prints": prints,
     })))
 }
