@@ -695,3 +695,69 @@ async fn a_quiz_visit_shows_the_questions_on_both_screens_and_ends_with_a_quiz_t
         browser.assert_clean(tab, page).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kiosks_print_button_prints_once_and_says_so() {
+    let Some(mut browser) = Browser::launch().await else {
+        return;
+    };
+    let bin = tempfile::tempdir().unwrap();
+    let log = bin.path().join("calls.log");
+    let lp = crate::print::stub(
+        bin.path(),
+        &format!(
+            r#"echo "$@" >> "{}"
+echo "request id is booth-1 (1 file(s))""#,
+            log.display()
+        ),
+    );
+    let server = TestServer::start_with(|c| {
+        c.print.enabled = true;
+        c.print.command = lp;
+    })
+    .await;
+    let kiosk = open_kiosk(&mut browser, &server).await;
+    // The phone here is a plain HTTP client that joins with what the QR code says.
+    let join_url = wait_for_qr(&mut browser, &kiosk, None).await;
+    let (path, secret) = join_url.split_once('#').unwrap();
+    let (http, _) = Phone::browser();
+    let res = http
+        .post(server.url("/api/join"))
+        .json(&serde_json::json!({ "room_id": path.rsplit('/').next().unwrap(), "secret": secret }))
+        .send()
+        .await
+        .unwrap();
+    let visit_id = res.json::<serde_json::Value>().await.unwrap()["visit_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let phone = Phone {
+        http,
+        jar: std::sync::Arc::new(Default::default()),
+        visit_id,
+    };
+    assert_eq!(
+        phone
+            .upload(&server, "Print", camera_photo(), "p.jpg")
+            .await
+            .status(),
+        202
+    );
+
+    wait_shown(&mut browser, &kiosk, "print-box", "the print button").await;
+    browser.tap(&kiosk, "#print").await;
+    browser.tap(&kiosk, "#print").await; // an impatient second press
+    browser
+        .wait_for(
+            &kiosk,
+            "document.getElementById('print-status').textContent.includes('Sent to the printer')",
+            Duration::from_secs(20),
+            "the printed message",
+        )
+        .await;
+    save("19-kiosk-printed.png", &browser.screenshot(&kiosk).await);
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(calls.lines().count(), 1, "two presses, one print: {calls}");
+    assert_first_party(&browser, &kiosk, &server, "kiosk");
+    browser.assert_clean(&kiosk, "kiosk").await;
+}

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::util::*;
 
-fn stub(dir: &Path, body: &str) -> String {
+pub(crate) fn stub(dir: &Path, body: &str) -> String {
     let path = dir.join("lp");
     std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
