@@ -227,17 +227,8 @@ async fn a_quiz_finished_before_the_painters_gets_its_ticket_when_they_finish() 
         c.quiz.mode = VisitMode::Quiz;
     })
     .await;
-    let kiosk = Kiosk::open(&server).await;
-    let mut socket = kiosk.socket(&server).await;
-    let phone = Phone::join(&server, &kiosk).await;
     // In "quiz" mode the upload needs no choice.
-    assert_eq!(
-        phone
-            .upload(&server, "Q", camera_photo(), "q.jpg")
-            .await
-            .status(),
-        202
-    );
+    let (_, phone, mut socket) = started_visit(&server, "Q").await;
     let res = answer(&phone, &server, "bbbbbbbb").await;
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["personality"], "ISFP");
@@ -310,16 +301,7 @@ async fn a_custom_quiz_template_makes_the_quiz_ticket_and_a_broken_one_stops_the
         c.quiz.mode = VisitMode::Quiz;
     })
     .await;
-    let kiosk = Kiosk::open(&server).await;
-    let mut socket = kiosk.socket(&server).await;
-    let phone = Phone::join(&server, &kiosk).await;
-    assert_eq!(
-        phone
-            .upload(&server, "T", camera_photo(), "t.jpg")
-            .await
-            .status(),
-        202
-    );
+    let (_, phone, mut socket) = started_visit(&server, "T").await;
     // ISFP: Renoir, whose theme colour frames the large painting.
     assert_eq!(answer(&phone, &server, "bbbbbbbb").await.status(), 200);
     events_until(&mut socket, Duration::from_secs(60), |e| {

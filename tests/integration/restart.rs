@@ -161,16 +161,7 @@ async fn a_booth_killed_mid_visit_keeps_finished_work_and_completes_the_rest() {
     let mut booth = spawn_booth(dir.path(), port, &sd.url);
     let server = TestServer::external(base.clone(), &dir.path().join("data")).await;
 
-    let kiosk = Kiosk::open(&server).await;
-    let mut socket = kiosk.socket(&server).await;
-    let phone = Phone::join(&server, &kiosk).await;
-    assert_eq!(
-        phone
-            .upload(&server, "Crash", camera_photo(), "c.jpg")
-            .await
-            .status(),
-        202
-    );
+    let (_, phone, mut socket) = started_visit(&server, "Crash").await;
     let events = events_until(&mut socket, Duration::from_secs(30), |e| {
         is_type(e, "painter") && e["status"] == "done"
     })

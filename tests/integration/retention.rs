@@ -1,7 +1,7 @@
 //! Retention: photos, paintings, tickets and records go after `privacy.retention_secs`,
 //! or at once when the visitor asks.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::util::*;
 
@@ -25,15 +25,7 @@ async fn with_a_two_second_retention_everything_is_gone_and_the_files_deleted() 
     })
     .await;
     assert_eq!(deleted.last().unwrap()["visit_id"], phone.visit_id.as_str());
-    let start = Instant::now();
-    while !server.stored_files().is_empty() {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "files left: {:?}",
-            server.stored_files()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    server.wait_no_files(Duration::from_secs(5)).await;
     assert_eq!(get_bytes(&server, &ticket).await.0, 404);
     assert_eq!(kiosk.visit(&server, &phone.visit_id).await.status(), 404);
     let res = phone
@@ -241,16 +233,7 @@ async fn with_a_one_second_retention_a_visit_deleted_mid_painting_leaves_no_file
         c.privacy.retention_secs = 1;
     })
     .await;
-    let kiosk = Kiosk::open(&server).await;
-    let mut socket = kiosk.socket(&server).await;
-    let phone = Phone::join(&server, &kiosk).await;
-    assert_eq!(
-        phone
-            .upload(&server, "Brief", camera_photo(), "b.jpg")
-            .await
-            .status(),
-        202
-    );
+    let (_, phone, mut socket) = started_visit(&server, "Brief").await;
     let events = events_until(&mut socket, Duration::from_secs(10), |e| {
         is_type(e, "visit_deleted")
     })
@@ -271,15 +254,7 @@ async fn with_a_one_second_retention_a_visit_deleted_mid_painting_leaves_no_file
         .count();
     assert!(requested < 4, "{requested} paintings were requested");
     // And whatever was under way when it was deleted left no file behind.
-    let start = Instant::now();
-    while !server.stored_files().is_empty() {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "files left: {:?}",
-            server.stored_files()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    server.wait_no_files(Duration::from_secs(5)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(server.stored_files(), Vec::<String>::new());
     let res = phone

@@ -152,6 +152,19 @@ impl TestServer {
         }
     }
 
+    /// Waits until the store's folder is empty, failing with what is left after `limit`.
+    pub async fn wait_no_files(&self, limit: std::time::Duration) {
+        let start = std::time::Instant::now();
+        while !self.stored_files().is_empty() {
+            assert!(
+                start.elapsed() < limit,
+                "files left: {:?}",
+                self.stored_files()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Names of the files in the store's folder, for leak checks.
     pub fn stored_files(&self) -> Vec<String> {
         std::fs::read_dir(self.data_dir.join("files"))
@@ -364,16 +377,21 @@ pub async fn get_bytes(
     (status, ct, res.bytes().await.unwrap().to_vec())
 }
 
+/// A visit whose photo was just taken (202): the kiosk, the phone and the kiosk's
+/// socket, opened before the upload so no event is missed.
+pub async fn started_visit(server: &TestServer, name: &str) -> (Kiosk, Phone, Socket) {
+    let kiosk = Kiosk::open(server).await;
+    let socket = kiosk.socket(server).await;
+    let phone = Phone::join(server, &kiosk).await;
+    let res = phone.upload(server, name, camera_photo(), "p.jpg").await;
+    assert_eq!(res.status(), 202);
+    (kiosk, phone, socket)
+}
+
 /// A visit from kiosk to `visit_done` with the built-in painters: the kiosk, the phone
 /// and the kiosk's socket (for later events).
 pub async fn finished_visit(server: &TestServer) -> (Kiosk, Phone, Socket) {
-    let kiosk = Kiosk::open(server).await;
-    let mut socket = kiosk.socket(server).await;
-    let phone = Phone::join(server, &kiosk).await;
-    let res = phone
-        .upload(server, "김민지", camera_photo(), "p.jpg")
-        .await;
-    assert_eq!(res.status(), 202);
+    let (kiosk, phone, mut socket) = started_visit(server, "김민지").await;
     events_until(&mut socket, std::time::Duration::from_secs(60), |e| {
         is_type(e, "visit_done")
     })

@@ -114,11 +114,15 @@ async fn metrics(
 /// The largest body a request to `path` may declare: the photo upload's limit on the
 /// upload route, [`JSON_BODY_LIMIT`] everywhere else.
 fn body_limit(state: &AppState, path: &str) -> u64 {
-    if path.starts_with("/api/visits/") && path.ends_with("/photo") {
+    if is_upload(path) {
         state.config.upload.max_bytes.saturating_add(64 * 1024)
     } else {
         JSON_BODY_LIMIT as u64
     }
+}
+
+fn is_upload(path: &str) -> bool {
+    path.starts_with("/api/visits/") && path.ends_with("/photo")
 }
 
 /// Refuses a declared body over the route's limit with 413 before anything reads it,
@@ -142,19 +146,16 @@ async fn body_guard(
     let has_body =
         declared.is_some_and(|n| n > 0) || req.headers().contains_key(header::TRANSFER_ENCODING);
     if declared.is_some_and(|n| n > body_limit(&state, req.uri().path())) {
-        let too_large = if req.uri().path().ends_with("/photo") {
-            crate::error::AppError::new(
-                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+        let (code, msg) = if is_upload(req.uri().path()) {
+            (
                 "photo-too-large",
                 "The photo is too large. Please send a smaller one.",
             )
         } else {
-            crate::error::AppError::new(
-                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                "body-too-large",
-                "This request is too large.",
-            )
+            ("body-too-large", "This request is too large.")
         };
+        let too_large =
+            crate::error::AppError::new(axum::http::StatusCode::PAYLOAD_TOO_LARGE, code, msg);
         return closing(too_large.into_response());
     }
     let response = next.run(req).await;
