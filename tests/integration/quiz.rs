@@ -49,12 +49,7 @@ const ANSWERS: &str = "abbababb";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_quiz_visit_ends_with_a_ticket_for_the_painter_it_picked() {
     let server = TestServer::start_with(|c| c.quiz.mode = VisitMode::Both).await;
-    let quiz: Value = reqwest::get(server.url("/api/quiz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let quiz = get_json(&reqwest::Client::new(), &server, "/api/quiz").await;
     assert_eq!(quiz["mode"], "both");
     assert_eq!(quiz["quiz"]["questions"].as_array().unwrap().len(), 8);
     assert!(quiz["quiz"]["painters"]["renoir"]["good_ko"].is_string());
@@ -269,12 +264,7 @@ async fn an_operators_quiz_file_is_used_and_a_broken_one_stops_the_start() {
         c.quiz.questions = path;
     })
     .await;
-    let quiz: Value = reqwest::get(server.url("/api/quiz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let quiz = get_json(&reqwest::Client::new(), &server, "/api/quiz").await;
     assert_eq!(quiz["quiz"]["questions"][0]["ko"], "축제에 간다면?");
 
     // Two questions moved to one axis: the booth refuses to start, and says why.

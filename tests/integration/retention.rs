@@ -28,13 +28,7 @@ async fn with_a_two_second_retention_everything_is_gone_and_the_files_deleted() 
     server.wait_no_files(Duration::from_secs(5)).await;
     assert_eq!(get_bytes(&server, &ticket).await.0, 404);
     assert_eq!(kiosk.visit(&server, &phone.visit_id).await.status(), 404);
-    let res = phone
-        .http
-        .get(server.url(&format!("/api/visits/{}", phone.visit_id)))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 404);
+    assert_eq!(phone.get_visit(&server).await.status(), 404);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -257,11 +251,5 @@ async fn with_a_one_second_retention_a_visit_deleted_mid_painting_leaves_no_file
     server.wait_no_files(Duration::from_secs(5)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(server.stored_files(), Vec::<String>::new());
-    let res = phone
-        .http
-        .get(server.url(&format!("/api/visits/{}", phone.visit_id)))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 404);
+    assert_eq!(phone.get_visit(&server).await.status(), 404);
 }

@@ -379,15 +379,11 @@ impl Store {
             Ok(file) => (ResultStatus::Done, Some(file), None),
             Err(error) => (ResultStatus::Failed, None, Some(error)),
         };
-        let n = self.conn().execute(
+        touched(self.conn().execute(
             "UPDATE results SET status = ?3, image_file = ?4, error = ?5, updated_at = ?6, done_ms = ?7
              WHERE visit_id = ?1 AND painter = ?2",
             params![visit_id, painter, status.as_str(), file, error, now, wall_ms()],
-        )?;
-        if n == 0 {
-            return Err(StoreError::NoSuchVisit);
-        }
-        Ok(())
+        )?)
     }
 
     /// Closes the painting phase: `Done` with a ticket, or `Failed` without one. When
@@ -631,14 +627,10 @@ impl Store {
 
     /// Puts a visit in quiz mode (before its first answer).
     pub fn set_quiz_mode(&self, visit_id: &str) -> Result<()> {
-        let n = self.conn().execute(
+        touched(self.conn().execute(
             "UPDATE visits SET mode = 'quiz', answers = COALESCE(answers, '') WHERE id = ?1",
             [visit_id],
-        )?;
-        if n == 0 {
-            return Err(StoreError::NoSuchVisit);
-        }
-        Ok(())
+        )?)
     }
 
     /// Stores a quiz visit's answers so far, and its type once they are complete. False
@@ -659,14 +651,10 @@ impl Store {
 
     /// The phone saved its ticket once more.
     pub fn ticket_saved(&self, visit_id: &str) -> Result<()> {
-        let n = self.conn().execute(
+        touched(self.conn().execute(
             "UPDATE visits SET tickets_saved = tickets_saved + 1 WHERE id = ?1 AND ticket_file IS NOT NULL",
             [visit_id],
-        )?;
-        if n == 0 {
-            return Err(StoreError::NoSuchVisit);
-        }
-        Ok(())
+        )?)
     }
 
     /// Rooms created since `since` that still wait for a phone.
@@ -752,14 +740,10 @@ impl Store {
 
     /// The visitor said they are done; the kiosk may move on.
     pub fn visitor_finished(&self, visit_id: &str, now: i64) -> Result<()> {
-        let n = self.conn().execute(
+        touched(self.conn().execute(
             "UPDATE visits SET finished_at = COALESCE(finished_at, ?2), updated_at = ?2 WHERE id = ?1",
             params![visit_id, now],
-        )?;
-        if n == 0 {
-            return Err(StoreError::NoSuchVisit);
-        }
-        Ok(())
+        )?)
     }
 
     pub fn visit(&self, visit_id: &str) -> Result<Option<Visit>> {
@@ -819,6 +803,15 @@ impl Store {
             .query_map([], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         Ok(ids)
+    }
+}
+
+/// An UPDATE of one visit's rows that changed nothing means the visit is gone.
+fn touched(rows: usize) -> Result<()> {
+    if rows == 0 {
+        Err(StoreError::NoSuchVisit)
+    } else {
+        Ok(())
     }
 }
 
