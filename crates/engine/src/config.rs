@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use candle_transformers::models::stable_diffusion::{unet_2d, vae};
+use candle_transformers::models::stable_diffusion::vae;
+
+use crate::unet::{TextTime, UnetLevel, UnetShape};
 use serde_json::Value;
 
 use crate::layout::{read_json, LayoutError};
@@ -64,60 +66,113 @@ fn per_block(
     }
 }
 
-/// The UNet's shape, plus its input channels (4, or 9 for inpainting models).
-pub fn unet(path: &Path) -> Result<(unet_2d::UNet2DConditionModelConfig, usize), LayoutError> {
+fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+/// The UNet's shape. Refuses, by name, what our UNet does not implement rather than
+/// painting wrongly without it.
+pub fn unet(path: &Path) -> Result<UnetShape, LayoutError> {
     let v = read_json(path)?;
     let channels = usizes_of(&v, "block_out_channels", path)?;
-    let types: Vec<String> = v
-        .get("down_block_types")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|t| t.as_str().map(str::to_owned))
-                .collect()
-        })
-        .ok_or_else(|| bad(path, "`down_block_types` is missing"))?;
-    if types.len() != channels.len() || channels.is_empty() {
+    let names = |key: &str| -> Result<Vec<String>, LayoutError> {
+        v.get(key)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .ok_or_else(|| bad(path, format!("`{key}` is missing")))
+    };
+    let down = names("down_block_types")?;
+    if down.len() != channels.len() || channels.is_empty() {
         return Err(bad(
             path,
             "`down_block_types` and `block_out_channels` differ in length",
         ));
     }
-    let heads = per_block(&v, "attention_head_dim", channels.len(), 8, path)?;
-    let layers = per_block(&v, "transformer_layers_per_block", channels.len(), 1, path)?;
+    let cross: Vec<bool> = down
+        .iter()
+        .map(|t| match t.as_str() {
+            "CrossAttnDownBlock2D" => Ok(true),
+            "DownBlock2D" => Ok(false),
+            other => Err(bad(
+                path,
+                format!("down block type {other:?} is not supported"),
+            )),
+        })
+        .collect::<Result<_, _>>()?;
+    let up = names("up_block_types")?;
+    let mirrored: Vec<String> = down.iter().rev().map(|t| t.replace("Down", "Up")).collect();
+    if up != mirrored {
+        return Err(bad(
+            path,
+            format!("`up_block_types` must mirror the down blocks ({mirrored:?})"),
+        ));
+    }
+    if let Some(mid) = str_of(&v, "mid_block_type") {
+        if mid != "UNetMidBlock2DCrossAttn" {
+            return Err(bad(
+                path,
+                format!("mid block type {mid:?} is not supported"),
+            ));
+        }
+    }
+    for key in [
+        "class_embed_type",
+        "time_cond_proj_dim",
+        "encoder_hid_dim_type",
+    ] {
+        if v.get(key).is_some_and(|x| !x.is_null()) {
+            return Err(bad(path, format!("`{key}` is not supported")));
+        }
+    }
+    let n = channels.len();
+    // diffusers' naming: `attention_head_dim` is the number of heads unless
+    // `num_attention_heads` is given.
+    let heads = match v.get("num_attention_heads") {
+        Some(x) if !x.is_null() => per_block(&v, "num_attention_heads", n, 8, path)?,
+        _ => per_block(&v, "attention_head_dim", n, 8, path)?,
+    };
+    let layers = per_block(&v, "transformer_layers_per_block", n, 1, path)?;
     let groups = v
         .get("norm_num_groups")
         .and_then(Value::as_u64)
         .unwrap_or(32) as usize;
-    if let Some(c) = channels.iter().find(|&&c| c % groups != 0) {
+    if let Some(c) = channels
+        .iter()
+        .find(|&&c| groups == 0 || !c.is_multiple_of(groups))
+    {
         return Err(bad(
             path,
             format!("{c} channels do not split into {groups} norm groups"),
         ));
     }
-    let blocks = channels
-        .iter()
-        .zip(&types)
-        .zip(heads.iter().zip(&layers))
-        .map(
-            |((&out_channels, t), (&attention_head_dim, &layers))| unet_2d::BlockConfig {
-                out_channels,
-                use_cross_attn: t.starts_with("CrossAttn").then_some(layers),
-                attention_head_dim,
-            },
-        )
+    let text_time = match str_of(&v, "addition_embed_type") {
+        None => None,
+        Some("text_time") => Some(TextTime {
+            time_embed_dim: usize_of(&v, "addition_time_embed_dim", path)?,
+            input_dim: usize_of(&v, "projection_class_embeddings_input_dim", path)?,
+        }),
+        Some(other) => {
+            return Err(bad(
+                path,
+                format!("addition_embed_type {other:?} is not supported"),
+            ))
+        }
+    };
+    let levels = (0..n)
+        .map(|i| UnetLevel {
+            channels: channels[i],
+            transformer_layers: cross[i].then_some(layers[i]),
+            heads: heads[i],
+        })
         .collect();
-    let config = unet_2d::UNet2DConditionModelConfig {
-        center_input_sample: v
-            .get("center_input_sample")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-        flip_sin_to_cos: v
-            .get("flip_sin_to_cos")
-            .and_then(Value::as_bool)
-            .unwrap_or(true),
-        freq_shift: v.get("freq_shift").and_then(Value::as_f64).unwrap_or(0.0),
-        blocks,
+    Ok(UnetShape {
+        in_channels: v.get("in_channels").and_then(Value::as_u64).unwrap_or(4) as usize,
+        out_channels: v.get("out_channels").and_then(Value::as_u64).unwrap_or(4) as usize,
+        levels,
         layers_per_block: usize_of(&v, "layers_per_block", path)?,
         downsample_padding: v
             .get("downsample_padding")
@@ -130,14 +185,21 @@ pub fn unet(path: &Path) -> Result<(unet_2d::UNet2DConditionModelConfig, usize),
         norm_num_groups: groups,
         norm_eps: v.get("norm_eps").and_then(Value::as_f64).unwrap_or(1e-5),
         cross_attention_dim: usize_of(&v, "cross_attention_dim", path)?,
-        sliced_attention_size: None,
         use_linear_projection: v
             .get("use_linear_projection")
             .and_then(Value::as_bool)
             .unwrap_or(false),
-    };
-    let in_channels = v.get("in_channels").and_then(Value::as_u64).unwrap_or(4) as usize;
-    Ok((config, in_channels))
+        flip_sin_to_cos: v
+            .get("flip_sin_to_cos")
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
+        freq_shift: v.get("freq_shift").and_then(Value::as_f64).unwrap_or(0.0),
+        center_input_sample: v
+            .get("center_input_sample")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        text_time,
+    })
 }
 
 /// The VAE's shape and its latent scaling factor.
@@ -178,6 +240,7 @@ pub struct TextShape {
     pub max_positions: usize,
     pub activation: String,
     pub projection_dim: usize,
+    pub layer_norm_eps: f64,
 }
 
 pub fn text(path: &Path) -> Result<TextShape, LayoutError> {
@@ -195,5 +258,9 @@ pub fn text(path: &Path) -> Result<TextShape, LayoutError> {
             .unwrap_or("quick_gelu")
             .to_owned(),
         projection_dim: v.get("projection_dim").and_then(Value::as_u64).unwrap_or(0) as usize,
+        layer_norm_eps: v
+            .get("layer_norm_eps")
+            .and_then(Value::as_f64)
+            .unwrap_or(1e-5),
     })
 }

@@ -7,8 +7,8 @@
 //!   unet/config.json              unet/diffusion_pytorch_model[.fp16].safetensors
 //!   vae/config.json               vae/diffusion_pytorch_model[.fp16].safetensors
 //!   text_encoder/config.json      text_encoder/model[.fp16].safetensors
-//!   tokenizer/tokenizer.json
-//!   text_encoder_2/…  tokenizer_2/tokenizer.json    (SDXL and SDXL-Turbo only)
+//!   tokenizer/tokenizer.json      (or vocab.json + merges.txt, as published)
+//!   text_encoder_2/…  tokenizer_2/…    (SDXL and SDXL-Turbo only)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -71,6 +71,9 @@ const WEIGHTS_UNET: &[&str] = &[
     "diffusion_pytorch_model.safetensors",
     "diffusion_pytorch_model.fp16.safetensors",
 ];
+/// transformers 5 writes `tokenizer.json`; the published checkpoints have `vocab.json`
+/// (with `merges.txt`) instead.
+const TOKENIZER: &[&str] = &["tokenizer.json", "vocab.json"];
 const WEIGHTS_TEXT: &[&str] = &["model.safetensors", "model.fp16.safetensors"];
 
 impl ModelFiles {
@@ -89,7 +92,7 @@ impl ModelFiles {
         let vae_weights = find(&root.join("vae"), WEIGHTS_UNET, &mut missing);
         let text_config = find(&root.join("text_encoder"), &["config.json"], &mut missing);
         let text_weights = find(&root.join("text_encoder"), WEIGHTS_TEXT, &mut missing);
-        let tokenizer = find(&root.join("tokenizer"), &["tokenizer.json"], &mut missing);
+        let tokenizer = find(&root.join("tokenizer"), TOKENIZER, &mut missing);
         // The family decides whether a second encoder is needed; read it if we can.
         let cross = if unet_config.is_file() {
             let v = read_json(&unet_config)?;
@@ -98,15 +101,16 @@ impl ModelFiles {
             None
         };
         let family = match cross {
+            _ if root.join("text_encoder_2").is_dir() => Family::Sdxl,
             Some(2048) => Family::Sdxl,
             Some(1024) => Family::Sd21,
             _ => Family::Sd15,
         };
-        let has_second = root.join("text_encoder_2").is_dir() || family == Family::Sdxl;
+        let has_second = family == Family::Sdxl;
         let text2 = if has_second {
             let c = find(&root.join("text_encoder_2"), &["config.json"], &mut missing);
             let w = find(&root.join("text_encoder_2"), WEIGHTS_TEXT, &mut missing);
-            let t = find(&root.join("tokenizer_2"), &["tokenizer.json"], &mut missing);
+            let t = find(&root.join("tokenizer_2"), TOKENIZER, &mut missing);
             Some((c, w, t))
         } else {
             None

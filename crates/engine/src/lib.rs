@@ -4,6 +4,9 @@
 //! - [`config`]: diffusers configs turned into candle model configs.
 //! - [`text`]: the CLIP tokenizer and text encoders.
 //! - [`latent`]: the VAE encoder returning the latent mean (deterministic).
+//! - [`clip`]: our CLIP text encoder (both tensor layouts, SDXL's pooled output).
+//! - [`unet`]: our UNet, with SDXL's added conditioning.
+//! - [`sampler`]: DDIM, Euler a and DPM++ 2M Karras, step for step as diffusers.
 //! - [`pipeline`]: the img2img pipeline with batching and classifier-free guidance.
 //! - [`tiny`]: builds tiny random-weight models in the real file formats, for tests.
 //!
@@ -13,13 +16,16 @@
 pub mod backend;
 pub mod blip;
 pub mod caption;
+pub mod clip;
 pub mod config;
 pub mod latent;
 pub mod layout;
 pub mod pipeline;
+pub mod sampler;
 pub mod service;
 pub mod text;
 pub mod tiny;
+pub mod unet;
 pub mod worker;
 
 pub use layout::{Family, LayoutError, ModelFiles};

@@ -6,49 +6,18 @@ use std::path::Path;
 
 use candle_core::{DType, Device, IndexOp, Tensor, D};
 use candle_nn::VarBuilder;
-use candle_transformers::models::stable_diffusion::{
-    ddim::DDIMSchedulerConfig,
-    euler_ancestral_discrete::EulerAncestralDiscreteSchedulerConfig,
-    schedulers::{PredictionType, Scheduler, SchedulerConfig, TimestepSpacing},
-    unet_2d::UNet2DConditionModel,
-    vae::AutoEncoderKL,
-};
+use candle_transformers::models::stable_diffusion::vae::AutoEncoderKL;
 use image::RgbImage;
 use rand::{Rng, SeedableRng};
 
+use crate::clip::{Activation, ClipText};
 use crate::latent::LatentEncoder;
 use crate::layout::{read_json, Family, ModelFiles};
-use crate::text::{TextEncoder, Tokenizer};
+pub use crate::sampler::Sampler;
+use crate::sampler::{Denoiser, NoiseSchedule, Prediction, Spacing};
+use crate::text::Tokenizer;
+use crate::unet::{Conditioning, TextTime, Unet, UnetLevel, UnetShape};
 use crate::{config, EngineError};
-
-/// The samplers we run, by their A1111 names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sampler {
-    /// "DDIM", with eta 0: deterministic for a seed on every device.
-    Ddim,
-    /// "Euler a": adds fresh noise each step from the device's generator, which is
-    /// seeded on CUDA but cannot be seeded on the CPU.
-    EulerAncestral,
-}
-
-impl Sampler {
-    pub fn from_a1111(name: &str) -> Option<Sampler> {
-        match name.trim() {
-            "DDIM" | "ddim" => Some(Sampler::Ddim),
-            "Euler a" | "Euler Ancestral" | "euler_a" | "k_euler_a" => {
-                Some(Sampler::EulerAncestral)
-            }
-            _ => None,
-        }
-    }
-
-    pub fn a1111_name(self) -> &'static str {
-        match self {
-            Sampler::Ddim => "DDIM",
-            Sampler::EulerAncestral => "Euler a",
-        }
-    }
-}
 
 /// Architectures `articket bench sd` can build at full size with random weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,27 +58,70 @@ impl Img2Img {
     }
 }
 
+/// A prompt encoder: its tokenizer and CLIP text model.
+struct Prompter {
+    tokenizer: Tokenizer,
+    model: ClipText,
+}
+
+/// Prompts as the UNet takes them.
+pub struct TextConditioning {
+    /// (B, tokens, cross_attention_dim).
+    pub context: Tensor,
+    /// SDXL: the pooled embedding of the last encoder, (B, pooled width).
+    pub pooled: Option<Tensor>,
+}
+
 /// A loaded model, resident on its device.
 pub struct Engine {
     pub files: ModelFiles,
     pub device: Device,
     pub dtype: DType,
-    unet: UNet2DConditionModel,
+    unet: Unet,
     vae: AutoEncoderKL,
     encoder: LatentEncoder,
     vae_scale: f64,
     /// Pixels per latent cell: 8 for real models.
     vae_factor: usize,
-    latent_channels: usize,
-    tokenizer: Tokenizer,
-    text: TextEncoder,
-    text2: Option<(Tokenizer, TextEncoder)>,
-    prediction: PredictionType,
-    spacing: TimestepSpacing,
+    prompters: Vec<Prompter>,
+    schedule: NoiseSchedule,
 }
 
+/// One line for a load error: candle's message without its backtrace, after the file.
 fn load_err(path: &Path) -> impl Fn(candle_core::Error) -> EngineError + '_ {
-    move |e| EngineError::Load(format!("{}: {e}", path.display()))
+    move |e| {
+        let e = match e {
+            candle_core::Error::WithBacktrace { inner, .. } => *inner,
+            e => e,
+        };
+        let msg = e.to_string();
+        let first = msg.lines().next().unwrap_or_default();
+        let first = match first.strip_prefix("cannot find tensor ") {
+            Some(name) => format!("missing tensor `{name}`"),
+            None => first.to_owned(),
+        };
+        EngineError::Load(format!("{}: {first}", path.display()))
+    }
+}
+
+fn text_model(
+    config_path: &Path,
+    weights: &Path,
+    eos: u32,
+    device: &Device,
+    dtype: DType,
+) -> Result<ClipText, EngineError> {
+    let shape = config::text(config_path)?;
+    let act = Activation::from_config(&shape.activation).ok_or_else(|| {
+        EngineError::Load(format!(
+            "{}: hidden_act {:?} is not supported (quick_gelu or gelu)",
+            config_path.display(),
+            shape.activation
+        ))
+    })?;
+    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], dtype, device) }
+        .map_err(load_err(weights))?;
+    ClipText::new(vb, &shape, act, eos).map_err(load_err(weights))
 }
 
 impl Engine {
@@ -122,15 +134,14 @@ impl Engine {
         use_flash_attn: bool,
     ) -> Result<Engine, EngineError> {
         let files = ModelFiles::locate(dir)?;
-        let (unet_cfg, in_channels) = config::unet(&files.unet_config)?;
+        let unet_shape = config::unet(&files.unet_config)?;
         let (vae_cfg, vae_scale) = config::vae(&files.vae_config)?;
-        let text_shape = config::text(&files.text_config)?;
 
         let vb =
             unsafe { VarBuilder::from_mmaped_safetensors(&[&files.unet_weights], dtype, device) }
                 .map_err(load_err(&files.unet_weights))?;
-        let unet = UNet2DConditionModel::new(vb, in_channels, 4, use_flash_attn, unet_cfg)
-            .map_err(load_err(&files.unet_weights))?;
+        let unet =
+            Unet::new(vb, unet_shape, use_flash_attn).map_err(load_err(&files.unet_weights))?;
         let vb =
             unsafe { VarBuilder::from_mmaped_safetensors(&[&files.vae_weights], dtype, device) }
                 .map_err(load_err(&files.vae_weights))?;
@@ -138,22 +149,29 @@ impl Engine {
             .map_err(load_err(&files.vae_weights))?;
         let encoder = LatentEncoder::new(vb, &vae_cfg).map_err(load_err(&files.vae_weights))?;
 
-        let tokenizer = Tokenizer::load(&files.tokenizer, text_shape.max_positions)?;
-        let text = TextEncoder::load(&text_shape, &files.text_weights, device, dtype)?;
-        let text2 = match &files.text2 {
-            Some((config_path, weights, tok)) => {
-                let shape = config::text(config_path)?;
-                Some((
-                    Tokenizer::load(tok, shape.max_positions)?,
-                    TextEncoder::load(&shape, weights, device, dtype)?,
-                ))
-            }
-            None => None,
-        };
-        let (prediction, spacing) = scheduler_settings(&files)?;
+        let mut prompters = Vec::new();
+        let mut parts = vec![(
+            files.text_config.clone(),
+            files.text_weights.clone(),
+            files.tokenizer.clone(),
+        )];
+        parts.extend(files.text2.clone());
+        for (config_path, weights, tok) in parts {
+            let max = config::text(&config_path)?.max_positions;
+            let tok_dir = tok.parent().unwrap_or(Path::new("."));
+            let tokenizer = Tokenizer::load_dir(tok_dir, max)?;
+            let model = text_model(&config_path, &weights, tokenizer.eos(), device, dtype)?;
+            prompters.push(Prompter { tokenizer, model });
+        }
+        let schedule = noise_schedule(&files)?;
+        if files.family == Family::Sdxl && unet.shape().text_time.is_none() {
+            return Err(EngineError::Load(format!(
+                "{}: two text encoders but no `addition_embed_type = \"text_time\"`",
+                files.unet_config.display()
+            )));
+        }
         Ok(Engine {
             vae_factor: 1 << (vae_cfg.block_out_channels.len() - 1),
-            latent_channels: vae_cfg.latent_channels,
             files,
             device: device.clone(),
             dtype,
@@ -161,11 +179,8 @@ impl Engine {
             vae,
             encoder,
             vae_scale,
-            tokenizer,
-            text,
-            text2,
-            prediction,
-            spacing,
+            prompters,
+            schedule,
         })
     }
 
@@ -178,53 +193,78 @@ impl Engine {
         use_flash_attn: bool,
     ) -> Result<Engine, EngineError> {
         use candle_nn::VarMap;
-        use candle_transformers::models::stable_diffusion::{
-            clip as preset, unet_2d, vae as sdvae,
-        };
+        use candle_transformers::models::stable_diffusion::vae as sdvae;
         let run = || -> candle_core::Result<Engine> {
-            let bc = |out_channels, use_cross_attn, attention_head_dim| unet_2d::BlockConfig {
-                out_channels,
-                use_cross_attn,
-                attention_head_dim,
+            let lv = |channels, transformer_layers, heads| UnetLevel {
+                channels,
+                transformer_layers,
+                heads,
             };
-            let (blocks, cross, linear, family, texts) = match arch {
+            let clip_l = config::TextShape {
+                vocab_size: 49408,
+                hidden_size: 768,
+                intermediate_size: 3072,
+                layers: 12,
+                heads: 12,
+                max_positions: 77,
+                activation: "quick_gelu".into(),
+                projection_dim: 768,
+                layer_norm_eps: 1e-5,
+            };
+            let big_g = config::TextShape {
+                hidden_size: 1280,
+                intermediate_size: 5120,
+                layers: 32,
+                heads: 20,
+                activation: "gelu".into(),
+                projection_dim: 1280,
+                ..clip_l.clone()
+            };
+            let (levels, cross, linear, family, texts, text_time) = match arch {
                 Arch::Sd15 => (
                     vec![
-                        bc(320, Some(1), 8),
-                        bc(640, Some(1), 8),
-                        bc(1280, Some(1), 8),
-                        bc(1280, None, 8),
+                        lv(320, Some(1), 8),
+                        lv(640, Some(1), 8),
+                        lv(1280, Some(1), 8),
+                        lv(1280, None, 8),
                     ],
                     768,
                     false,
                     Family::Sd15,
-                    vec![preset::Config::v1_5()],
+                    vec![clip_l],
+                    None,
                 ),
                 Arch::SdxlTurbo => (
                     vec![
-                        bc(320, None, 5),
-                        bc(640, Some(2), 10),
-                        bc(1280, Some(10), 20),
+                        lv(320, None, 5),
+                        lv(640, Some(2), 10),
+                        lv(1280, Some(10), 20),
                     ],
                     2048,
                     true,
                     Family::Sdxl,
-                    vec![preset::Config::sdxl(), preset::Config::sdxl2()],
+                    vec![clip_l, big_g],
+                    Some(TextTime {
+                        time_embed_dim: 256,
+                        input_dim: 2816,
+                    }),
                 ),
             };
-            let unet_cfg = unet_2d::UNet2DConditionModelConfig {
-                blocks,
-                center_input_sample: false,
-                cross_attention_dim: cross,
+            let shape = UnetShape {
+                in_channels: 4,
+                out_channels: 4,
+                levels,
+                layers_per_block: 2,
                 downsample_padding: 1,
+                mid_block_scale_factor: 1.,
+                norm_num_groups: 32,
+                norm_eps: 1e-5,
+                cross_attention_dim: cross,
+                use_linear_projection: linear,
                 flip_sin_to_cos: true,
                 freq_shift: 0.,
-                layers_per_block: 2,
-                mid_block_scale_factor: 1.,
-                norm_eps: 1e-5,
-                norm_num_groups: 32,
-                sliced_attention_size: None,
-                use_linear_projection: linear,
+                center_input_sample: false,
+                text_time,
             };
             let vae_cfg = sdvae::AutoEncoderKLConfig {
                 block_out_channels: vec![128, 256, 512, 512],
@@ -235,35 +275,29 @@ impl Engine {
                 use_post_quant_conv: true,
             };
             let vm = VarMap::new();
-            let unet = UNet2DConditionModel::new(
+            let unet = Unet::new(
                 VarBuilder::from_varmap(&vm, dtype, device),
-                4,
-                4,
+                shape,
                 use_flash_attn,
-                unet_cfg,
             )?;
             let vm = VarMap::new();
             let vb = VarBuilder::from_varmap(&vm, dtype, device);
             let vae = AutoEncoderKL::new(vb.clone(), 3, 3, vae_cfg.clone())?;
             let encoder = LatentEncoder::new(vb, &vae_cfg)?;
-            let tok = || {
-                Tokenizer::from_json(&crate::tiny::tokenizer_json(), 77)
-                    .map_err(|e| candle_core::Error::Msg(e.to_string()))
-            };
-            let mut encoders = Vec::new();
-            for c in &texts {
+            let mut prompters = Vec::new();
+            for shape in &texts {
+                let tokenizer = Tokenizer::from_json(&crate::tiny::tokenizer_json(), 77)
+                    .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+                let act = Activation::from_config(&shape.activation).expect("known activation");
                 let vm = VarMap::new();
-                encoders.push(TextEncoder::Preset(preset::ClipTextTransformer::new(
+                let model = ClipText::new(
                     VarBuilder::from_varmap(&vm, dtype, device),
-                    c,
-                )?));
+                    shape,
+                    act,
+                    tokenizer.eos(),
+                )?;
+                prompters.push(Prompter { tokenizer, model });
             }
-            let text2 = if encoders.len() > 1 {
-                Some((tok()?, encoders.pop().expect("two")))
-            } else {
-                None
-            };
-            let text = encoders.pop().expect("one");
             let name = match arch {
                 Arch::Sd15 => "random-sd15",
                 Arch::SdxlTurbo => "random-sdxl-turbo",
@@ -271,7 +305,6 @@ impl Engine {
             let none = std::path::PathBuf::new();
             Ok(Engine {
                 vae_factor: 8,
-                latent_channels: 4,
                 files: ModelFiles {
                     root: name.into(),
                     family,
@@ -295,15 +328,15 @@ impl Engine {
                 } else {
                     0.18215
                 },
-                tokenizer: tok()?,
-                text,
-                text2,
-                prediction: PredictionType::Epsilon,
-                spacing: if arch == Arch::SdxlTurbo {
-                    TimestepSpacing::Trailing
-                } else {
-                    TimestepSpacing::Leading
-                },
+                prompters,
+                schedule: NoiseSchedule::stable_diffusion(
+                    Prediction::Epsilon,
+                    if arch == Arch::SdxlTurbo {
+                        Spacing::Trailing
+                    } else {
+                        Spacing::Leading
+                    },
+                ),
             })
         };
         run().map_err(|e| EngineError::Load(format!("random {arch:?} model: {e}")))
@@ -395,44 +428,137 @@ impl Engine {
         Ok(())
     }
 
-    fn scheduler(&self, sampler: Sampler, steps: usize) -> candle_core::Result<Box<dyn Scheduler>> {
-        match sampler {
-            Sampler::Ddim => DDIMSchedulerConfig {
-                prediction_type: self.prediction,
-                timestep_spacing: self.spacing,
-                eta: 0.0,
-                ..Default::default()
-            }
-            .build(steps),
-            Sampler::EulerAncestral => EulerAncestralDiscreteSchedulerConfig {
-                prediction_type: self.prediction,
-                timestep_spacing: self.spacing,
-                ..Default::default()
-            }
-            .build(steps),
-        }
-    }
-
-    fn embed(&self, prompts: &[&str]) -> candle_core::Result<Tensor> {
-        let ids = |tok: &Tokenizer| -> candle_core::Result<Tensor> {
+    /// Prompts to the UNet's conditioning: SD 1.x/2.x take the last hidden state; SDXL
+    /// the penultimate states of both encoders side by side, and the second encoder's
+    /// pooled embedding.
+    pub fn text_conditioning(&self, prompts: &[&str]) -> candle_core::Result<TextConditioning> {
+        let sdxl = self.files.family == Family::Sdxl;
+        let mut hidden = Vec::new();
+        let mut pooled = None;
+        for p in &self.prompters {
             let mut rows = Vec::new();
-            for p in prompts {
-                let ids = tok
-                    .encode(p)
+            for prompt in prompts {
+                let ids = p
+                    .tokenizer
+                    .encode(prompt)
                     .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
                 rows.push(Tensor::new(ids.as_slice(), &self.device)?);
             }
-            Tensor::stack(&rows, 0)
-        };
-        let sdxl = self.files.family == Family::Sdxl;
-        let first = self.text.forward(&ids(&self.tokenizer)?, sdxl)?;
-        match &self.text2 {
-            Some((tok, enc)) => {
-                let second = enc.forward(&ids(tok)?, true)?;
-                Tensor::cat(&[first, second], D::Minus1)?.to_dtype(self.dtype)
-            }
-            None => first.to_dtype(self.dtype),
+            let out = p.model.forward(&Tensor::stack(&rows, 0)?, sdxl)?;
+            hidden.push(out.hidden);
+            pooled = Some(out.pooled);
         }
+        Ok(TextConditioning {
+            context: Tensor::cat(&hidden, D::Minus1)?.to_dtype(self.dtype)?,
+            pooled: if sdxl { pooled } else { None },
+        })
+    }
+
+    /// Photos (already w×h) to scaled latent means: what img2img starts from.
+    pub fn image_latents(
+        &self,
+        images: &[&RgbImage],
+        w: usize,
+        h: usize,
+    ) -> candle_core::Result<Tensor> {
+        let x = self.to_tensor(images, w, h)?;
+        self.encoder.mean(&x)? * self.vae_scale
+    }
+
+    /// The UNet's prediction for `latents` (B, …) at timestep `t`, given the
+    /// conditioning of B rows; SDXL's time ids are the output size, uncropped.
+    pub fn predict(
+        &self,
+        latents: &Tensor,
+        t: f64,
+        text: &TextConditioning,
+    ) -> candle_core::Result<Tensor> {
+        let (b, _, lh, lw) = latents.dims4()?;
+        let time_ids;
+        let text_time = match (&text.pooled, self.unet.shape().text_time) {
+            (Some(pooled), Some(_)) => {
+                let (h, w) = ((lh * self.vae_factor) as f32, (lw * self.vae_factor) as f32);
+                let row = [h, w, 0.0, 0.0, h, w];
+                let ids: Vec<f32> = (0..b).flat_map(|_| row).collect();
+                time_ids = Tensor::from_vec(ids, (b, 6), &self.device)?;
+                Some((pooled, &time_ids))
+            }
+            _ => None,
+        };
+        self.unet.forward(
+            latents,
+            t,
+            &Conditioning {
+                context: &text.context,
+                text_time,
+            },
+        )
+    }
+
+    /// Latents back to pixels in [0, 1], (N, 3, H, W), in f32.
+    pub fn decode_unit(&self, latents: &Tensor) -> candle_core::Result<Tensor> {
+        let images = self.vae.decode(&(latents / self.vae_scale)?)?;
+        ((images.to_dtype(DType::F32)? / 2.)? + 0.5)?.clamp(0f32, 1f32)
+    }
+
+    /// One batch of img2img with the noise from `noise` (called once for the start and,
+    /// for Euler a, once per step, each time for the whole batch). Returns the final
+    /// latents and the paintings.
+    pub fn img2img_with_noise(
+        &self,
+        jobs: &[&Img2Img],
+        noise: &mut dyn FnMut(&[usize]) -> candle_core::Result<Tensor>,
+        on_steps: &mut dyn FnMut(usize),
+    ) -> candle_core::Result<(Tensor, Vec<RgbImage>)> {
+        let n = jobs.len();
+        let (w, h) = (jobs[0].width, jobs[0].height);
+        let images: Vec<&RgbImage> = jobs.iter().map(|j| &j.image).collect();
+        let clean = self.image_latents(&images, w, h)?;
+
+        let plan = self.schedule.plan(jobs[0].sampler, jobs[0].steps);
+        let start = plan.start_for(jobs[0].strength);
+        if start == plan.len() {
+            // steps × strength < 1: no denoising step would run; the photo comes back
+            // through the VAE unchanged in style.
+            let images = self.decode(&clean)?;
+            return Ok((clean, images));
+        }
+        let negatives: Vec<&str> = jobs.iter().map(|j| j.negative_prompt.as_str()).collect();
+        let prompts: Vec<&str> = jobs.iter().map(|j| j.prompt.as_str()).collect();
+        let (neg, pos) = (
+            self.text_conditioning(&negatives)?,
+            self.text_conditioning(&prompts)?,
+        );
+        let text = TextConditioning {
+            context: Tensor::cat(&[neg.context, pos.context], 0)?,
+            pooled: match (neg.pooled, pos.pooled) {
+                (Some(a), Some(b)) => Some(Tensor::cat(&[a, b], 0)?),
+                _ => None,
+            },
+        };
+
+        let shape = clean.dims().to_vec();
+        let mut draw = || -> candle_core::Result<Tensor> {
+            noise(&shape)?
+                .to_device(&self.device)?
+                .to_dtype(clean.dtype())
+        };
+        let mut denoiser = Denoiser::new(&self.schedule, &plan);
+        let mut latents = denoiser.add_noise(&clean, &draw()?, start)?;
+        let cfg: Vec<f32> = jobs.iter().map(|j| j.cfg_scale as f32).collect();
+        let cfg = Tensor::from_vec(cfg, (n, 1, 1, 1), &self.device)?.to_dtype(latents.dtype())?;
+        for i in start..plan.len() {
+            let scaled = denoiser.scale_input(&latents, i)?;
+            let input = Tensor::cat(&[&scaled, &scaled], 0)?;
+            let pred = self.predict(&input, plan.timesteps[i], &text)?;
+            let uncond = pred.i(0..n)?;
+            let cond = pred.i(n..2 * n)?;
+            let guided = (&uncond + (cond - &uncond)?.broadcast_mul(&cfg)?)?;
+            latents = denoiser.step(&guided, i, &latents, &mut draw)?;
+            on_steps(n);
+        }
+        let images = self.decode(&latents)?;
+        Ok((latents, images))
     }
 
     fn run_batch(
@@ -440,58 +566,26 @@ impl Engine {
         jobs: &[&Img2Img],
         on_steps: &mut dyn FnMut(usize),
     ) -> candle_core::Result<Vec<RgbImage>> {
-        let n = jobs.len();
-        let (w, h) = (jobs[0].width, jobs[0].height);
-        let images: Vec<&RgbImage> = jobs.iter().map(|j| &j.image).collect();
-        let x = self.to_tensor(&images, w, h)?;
-        let clean = (self.encoder.mean(&x)? * self.vae_scale)?;
-
-        let steps = jobs[0].steps;
-        let mut scheduler = self.scheduler(jobs[0].sampler, steps)?;
-        let run = jobs[0].denoising_steps();
-        if run == 0 {
-            // steps × strength < 1: no denoising step would run; the photo comes back
-            // through the VAE unchanged in style.
-            return self.decode(&clean);
-        }
-        let timesteps = scheduler.timesteps().to_vec();
-        let t_start = timesteps.len() - run;
-
-        let negatives: Vec<&str> = jobs.iter().map(|j| j.negative_prompt.as_str()).collect();
-        let prompts: Vec<&str> = jobs.iter().map(|j| j.prompt.as_str()).collect();
-        let context = Tensor::cat(&[self.embed(&negatives)?, self.embed(&prompts)?], 0)?;
-
-        // Seeded noise per job, drawn on the CPU so every device gets the same numbers.
-        let (lh, lw) = (h / self.vae_factor, w / self.vae_factor);
-        let per = self.latent_channels * lh * lw;
-        let mut noise = Vec::with_capacity(n * per);
-        for job in jobs {
-            noise.extend(gaussian(job.seed, per));
-        }
-        let noise = Tensor::from_vec(noise, (n, self.latent_channels, lh, lw), &Device::Cpu)?
-            .to_device(&self.device)?
-            .to_dtype(clean.dtype())?;
-        let mut latents = scheduler.add_noise(&clean, noise, timesteps[t_start])?;
-
-        let cfg: Vec<f32> = jobs.iter().map(|j| j.cfg_scale as f32).collect();
-        let cfg = Tensor::from_vec(cfg, (n, 1, 1, 1), &self.device)?.to_dtype(latents.dtype())?;
-        for &t in &timesteps[t_start..] {
-            let input = Tensor::cat(&[&latents, &latents], 0)?;
-            let input = scheduler.scale_model_input(input, t)?;
-            let pred = self.unet.forward(&input, t as f64, &context)?;
-            let uncond = pred.i(0..n)?;
-            let cond = pred.i(n..2 * n)?;
-            let guided = (&uncond + (cond - &uncond)?.broadcast_mul(&cfg)?)?;
-            latents = scheduler.step(&guided, t, &latents)?;
-            on_steps(n);
-        }
-        self.decode(&latents)
+        // Each job draws from its own seeded stream, on the CPU, so a painting depends
+        // on its seed alone: not on the device, nor on the jobs it was batched with.
+        let mut streams: Vec<rand::rngs::StdRng> = jobs
+            .iter()
+            .map(|j| rand::rngs::StdRng::seed_from_u64(j.seed))
+            .collect();
+        let mut noise = |shape: &[usize]| -> candle_core::Result<Tensor> {
+            let per: usize = shape[1..].iter().product();
+            let mut all = Vec::with_capacity(per * streams.len());
+            for rng in &mut streams {
+                all.extend(gaussian_from(rng, per));
+            }
+            Tensor::from_vec(all, shape, &Device::Cpu)
+        };
+        Ok(self.img2img_with_noise(jobs, &mut noise, on_steps)?.1)
     }
 
     fn decode(&self, latents: &Tensor) -> candle_core::Result<Vec<RgbImage>> {
-        let images = self.vae.decode(&(latents / self.vae_scale)?)?;
-        let images = ((images / 2.)? + 0.5)?.clamp(0f32, 1f32)?;
-        let images = (images * 255.)?
+        let images = (self.decode_unit(latents)? * 255.)?
+            .round()?
             .to_dtype(DType::U8)?
             .to_device(&Device::Cpu)?;
         let (n, _, h, w) = images.dims4()?;
@@ -524,26 +618,23 @@ impl Engine {
     }
 }
 
-/// Reads the prediction type and timestep spacing from `scheduler/scheduler_config.json`.
-fn scheduler_settings(
-    files: &ModelFiles,
-) -> Result<(PredictionType, TimestepSpacing), EngineError> {
+/// The model's noise schedule from `scheduler/scheduler_config.json` (Stable
+/// Diffusion's own when there is none).
+fn noise_schedule(files: &ModelFiles) -> Result<NoiseSchedule, EngineError> {
     let path = files.root.join("scheduler").join("scheduler_config.json");
-    let prediction = if files.v_prediction {
-        PredictionType::VPrediction
-    } else {
-        PredictionType::Epsilon
-    };
     if !path.is_file() {
-        return Ok((prediction, TimestepSpacing::Leading));
+        let prediction = if files.v_prediction {
+            Prediction::VPrediction
+        } else {
+            Prediction::Epsilon
+        };
+        return Ok(NoiseSchedule::stable_diffusion(
+            prediction,
+            Spacing::Leading,
+        ));
     }
-    let v = read_json(&path)?;
-    let spacing = match v.get("timestep_spacing").and_then(|s| s.as_str()) {
-        Some("trailing") => TimestepSpacing::Trailing,
-        Some("linspace") => TimestepSpacing::Linspace,
-        _ => TimestepSpacing::Leading,
-    };
-    Ok((prediction, spacing))
+    NoiseSchedule::from_config(&read_json(&path)?)
+        .map_err(|e| EngineError::Load(format!("{}: {e}", path.display())))
 }
 
 /// The centre of `img` at the aspect ratio of w:h, resized to w×h (Lanczos).
@@ -565,7 +656,11 @@ pub fn crop_to_fill(img: &RgbImage, w: u32, h: u32) -> RgbImage {
 
 /// `count` standard normal numbers from `seed` (Box–Muller over a seeded generator).
 pub fn gaussian(seed: u64, count: usize) -> Vec<f32> {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    gaussian_from(&mut rand::rngs::StdRng::seed_from_u64(seed), count)
+}
+
+/// The next `count` standard normal numbers from `rng`.
+pub fn gaussian_from(rng: &mut rand::rngs::StdRng, count: usize) -> Vec<f32> {
     let mut out = Vec::with_capacity(count + 1);
     while out.len() < count {
         let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);

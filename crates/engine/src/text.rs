@@ -1,24 +1,22 @@
-//! Prompts to embeddings: a CLIP tokenizer (tokenizer.json) and a CLIP text encoder.
+//! Prompts to token ids: the CLIP tokenizer, from either of the folder layouts in use.
 //!
-//! Full-size encoders of known shape (SD 1.5's and SDXL's CLIP ViT-L, SD 2.x's and
-//! SDXL's second OpenCLIP encoder) load through candle's Stable Diffusion presets, which
-//! also know their activation (quick-GELU or GELU). Any other shape, such as the tiny
-//! test models, loads through candle's general CLIP text model, which uses quick-GELU.
+//! transformers 5 writes `tokenizer.json` (and `tokenizer_config.json`); the published
+//! checkpoints (SD 1.5, SDXL) ship transformers 4's `vocab.json` and `merges.txt` with
+//! no `tokenizer.json`. Both give the same ids (the parity test checks that). The pad
+//! token comes from the folder's config: SDXL's second tokenizer pads with "!", not the
+//! end token, and the padding positions feed the UNet's cross-attention.
 
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::{Module, VarBuilder};
-use candle_transformers::models::clip::text_model as general;
-use candle_transformers::models::stable_diffusion::clip as preset;
+use serde_json::{json, Value};
 
-use crate::config::TextShape;
 use crate::EngineError;
 
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
     bos: u32,
     eos: u32,
+    pad: u32,
     max_len: usize,
 }
 
@@ -36,6 +34,40 @@ impl Tokenizer {
         Self::from_inner(inner, Path::new("tokenizer.json"), max_len)
     }
 
+    /// A tokenizer folder in either layout, with its pad token.
+    pub fn load_dir(dir: &Path, max_len: usize) -> Result<Tokenizer, EngineError> {
+        let err = |p: &Path, e: String| EngineError::Load(format!("{}: {e}", p.display()));
+        let json_path = dir.join("tokenizer.json");
+        let mut tok = if json_path.is_file() {
+            Self::load(&json_path, max_len)?
+        } else {
+            let vocab_path = dir.join("vocab.json");
+            let vocab: Value = serde_json::from_str(
+                &std::fs::read_to_string(&vocab_path)
+                    .map_err(|e| err(&vocab_path, e.to_string()))?,
+            )
+            .map_err(|e| err(&vocab_path, format!("not valid JSON: {e}")))?;
+            let merges_path = dir.join("merges.txt");
+            let merges: Vec<String> = std::fs::read_to_string(&merges_path)
+                .map_err(|e| err(&merges_path, e.to_string()))?
+                .lines()
+                .filter(|l| !l.starts_with("#version") && !l.trim().is_empty())
+                .map(str::to_owned)
+                .collect();
+            Self::from_json(&clip_tokenizer_json(vocab, merges), max_len)
+                .map_err(|e| err(&vocab_path, e.to_string()))?
+        };
+        if let Some(pad) = pad_token(dir) {
+            tok.pad = tok.inner.token_to_id(&pad).ok_or_else(|| {
+                err(
+                    dir,
+                    format!("the pad token {pad:?} is not in the vocabulary"),
+                )
+            })?;
+        }
+        Ok(tok)
+    }
+
     fn from_inner(
         inner: tokenizers::Tokenizer,
         path: &Path,
@@ -46,16 +78,23 @@ impl Tokenizer {
                 .token_to_id(t)
                 .ok_or_else(|| EngineError::Load(format!("{}: no {t} token", path.display())))
         };
+        let eos = id("<|endoftext|>")?;
         Ok(Tokenizer {
             bos: id("<|startoftext|>")?,
-            eos: id("<|endoftext|>")?,
+            eos,
+            pad: eos,
             inner,
             max_len,
         })
     }
 
-    /// Token ids framed by start and end tokens, cut or padded (with the end token, as
-    /// CLIP was trained) to exactly `max_len`.
+    /// The end token's id: CLIP pools at its first occurrence.
+    pub fn eos(&self) -> u32 {
+        self.eos
+    }
+
+    /// Token ids framed by start and end tokens, cut or padded (with the folder's pad
+    /// token, by default the end token, as CLIP was trained) to exactly `max_len`.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, EngineError> {
         let enc = self
             .inner
@@ -72,107 +111,57 @@ impl Tokenizer {
             ids.truncate(self.max_len - 1);
             ids.push(self.eos);
         }
-        ids.resize(self.max_len, self.eos);
+        ids.resize(self.max_len, self.pad);
         Ok(ids)
     }
 }
 
-pub enum TextEncoder {
-    Preset(preset::ClipTextTransformer),
-    General(general::ClipTextTransformer),
-}
-
-impl TextEncoder {
-    pub fn load(
-        shape: &TextShape,
-        weights: &Path,
-        device: &Device,
-        dtype: DType,
-    ) -> Result<TextEncoder, EngineError> {
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], dtype, device) }
-            .map_err(|e| EngineError::Load(format!("{}: {e}", weights.display())))?;
-        let known = match (shape.hidden_size, shape.layers, shape.vocab_size) {
-            (768, 12, 49408) => Some(preset::Config::v1_5()),
-            (1024, 23, 49408) => Some(preset::Config::v2_1()),
-            (1280, 32, 49408) => Some(preset::Config::sdxl2()),
+/// The pad token named in `tokenizer_config.json` or `special_tokens_map.json`.
+fn pad_token(dir: &Path) -> Option<String> {
+    ["tokenizer_config.json", "special_tokens_map.json"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(dir.join(f)).ok())
+        .filter_map(|t| serde_json::from_str::<Value>(&t).ok())
+        .find_map(|v| match v.get("pad_token")? {
+            Value::String(s) => Some(s.clone()),
+            Value::Object(o) => o.get("content")?.as_str().map(str::to_owned),
             _ => None,
-        };
-        let loaded = match known {
-            Some(config) => preset::ClipTextTransformer::new(vb, &config).map(TextEncoder::Preset),
-            None => {
-                if shape.activation != "quick_gelu" {
-                    return Err(EngineError::Load(format!(
-                        "{}: a text encoder of this shape must use quick_gelu, not {}",
-                        weights.display(),
-                        shape.activation
-                    )));
-                }
-                let config = general::ClipTextConfig {
-                    vocab_size: shape.vocab_size,
-                    embed_dim: shape.hidden_size,
-                    activation: general::Activation::QuickGelu,
-                    intermediate_size: shape.intermediate_size,
-                    max_position_embeddings: shape.max_positions,
-                    pad_with: None,
-                    num_hidden_layers: shape.layers,
-                    num_attention_heads: shape.heads,
-                    projection_dim: shape.projection_dim,
-                };
-                general::ClipTextTransformer::new(vb.pp("text_model"), &config)
-                    .map(TextEncoder::General)
-            }
-        };
-        loaded.map_err(|e| EngineError::Load(format!("{}: {e}", weights.display())))
-    }
-
-    /// Hidden states for a batch of token ids: the last layer's, or with `penultimate`
-    /// the one before it (SDXL conditions on that).
-    pub fn forward(&self, ids: &Tensor, penultimate: bool) -> candle_core::Result<Tensor> {
-        match self {
-            // candle's Stable Diffusion CLIP builds its attention mask for one prompt
-            // at a time (a batch of several fails to broadcast), so go row by row.
-            TextEncoder::Preset(m) => {
-                let mut rows = Vec::new();
-                for i in 0..ids.dim(0)? {
-                    let row = ids.narrow(0, i, 1)?;
-                    rows.push(if penultimate {
-                        m.forward_until_encoder_layer(&row, usize::MAX, -2)?.1
-                    } else {
-                        m.forward(&row)?
-                    });
-                }
-                Tensor::cat(&rows, 0)
-            }
-            TextEncoder::General(m) => m.forward_with_mask(ids, usize::MAX),
-        }
-    }
+        })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The full-size SD 1.5 text encoder (random weights, built in memory): a batch of
-    /// prompts gives each prompt's own embedding.
-    #[test]
-    fn a_full_size_encoder_embeds_a_batch_like_one_prompt_at_a_time() {
-        let vm = candle_nn::VarMap::new();
-        let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
-        let enc = TextEncoder::Preset(
-            preset::ClipTextTransformer::new(vb, &preset::Config::v1_5()).unwrap(),
-        );
-        let ids = Tensor::new(&[[49406u32; 77], [320u32; 77]], &Device::Cpu).unwrap();
-        let both = enc.forward(&ids, false).unwrap();
-        assert_eq!(both.dims(), &[2, 77, 768]);
-        let second = enc.forward(&ids.narrow(0, 1, 1).unwrap(), false).unwrap();
-        let diff = (both.narrow(0, 1, 1).unwrap() - second)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap();
-        assert!(diff.to_scalar::<f32>().unwrap() < 1e-4);
-        let penultimate = enc.forward(&ids, true).unwrap();
-        assert_eq!(penultimate.dims(), &[2, 77, 768]);
-    }
+/// CLIP's fast tokenizer around a BPE vocabulary and merges: the same pipeline that
+/// transformers builds (and writes as `tokenizer.json`) for `CLIPTokenizer`.
+fn clip_tokenizer_json(vocab: Value, merges: Vec<String>) -> Value {
+    let special = |id: &Value, content: &str| {
+        json!({"id": id, "content": content, "single_word": false, "lstrip": false,
+               "rstrip": false, "normalized": false, "special": true})
+    };
+    let bos = vocab.get("<|startoftext|>").cloned().unwrap_or(Value::Null);
+    let eos = vocab.get("<|endoftext|>").cloned().unwrap_or(Value::Null);
+    json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": [special(&bos, "<|startoftext|>"), special(&eos, "<|endoftext|>")],
+        "normalizer": {"type": "Sequence", "normalizers": [
+            {"type": "NFC"},
+            {"type": "Replace", "pattern": {"Regex": "\\s+"}, "content": " "},
+            {"type": "Lowercase"}
+        ]},
+        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex":
+                "<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+"},
+             "behavior": "Removed", "invert": true},
+            {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true}
+        ]},
+        "post_processor": {"type": "RobertaProcessing", "sep": ["<|endoftext|>", eos],
+                           "cls": ["<|startoftext|>", bos], "trim_offsets": false,
+                           "add_prefix_space": false},
+        "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true,
+                    "use_regex": true},
+        "model": {"type": "BPE", "dropout": null, "unk_token": "<|endoftext|>",
+                  "continuing_subword_prefix": "", "end_of_word_suffix": "</w>",
+                  "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
+                  "vocab": vocab, "merges": merges}
+    })
 }

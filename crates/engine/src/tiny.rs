@@ -8,9 +8,7 @@ use std::path::Path;
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
 use candle_transformers::models::clip::text_model as clip;
-use candle_transformers::models::stable_diffusion::{
-    unet_2d::UNet2DConditionModel, vae::AutoEncoderKL,
-};
+use candle_transformers::models::stable_diffusion::vae::AutoEncoderKL;
 use serde_json::json;
 
 use crate::latent::LatentEncoder;
@@ -53,16 +51,10 @@ pub fn write_tiny_sd(dir: &Path) -> candle_core::Result<()> {
         "use_linear_projection": false
     });
     write("unet/config.json", unet_config)?;
-    let (cfg, in_channels) = crate::config::unet(&dir.join("unet/config.json"))
+    let shape = crate::config::unet(&dir.join("unet/config.json"))
         .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
     let vm = VarMap::new();
-    UNet2DConditionModel::new(
-        VarBuilder::from_varmap(&vm, DType::F32, &dev),
-        in_channels,
-        4,
-        false,
-        cfg,
-    )?;
+    crate::unet::Unet::new(VarBuilder::from_varmap(&vm, DType::F32, &dev), shape, false)?;
     // A freshly initialised UNet predicts noise far larger than a trained one, and
     // guidance multiplies it until every picture saturates. Shrinking the output layer
     // keeps its predictions small and random, like a model early in training, so tests

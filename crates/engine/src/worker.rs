@@ -166,8 +166,9 @@ async fn img2img(State(worker): State<Arc<Worker>>, headers: HeaderMap, body: By
         return detail(
             StatusCode::NOT_FOUND,
             format!(
-                "Sampler not found: {} (this worker has DDIM and Euler a)",
-                req.sampler_name
+                "Sampler not found: {} (this worker has {})",
+                req.sampler_name,
+                Sampler::ALL.map(Sampler::a1111_name).join(", ")
             ),
         );
     };
@@ -326,10 +327,11 @@ async fn sd_models(State(worker): State<Arc<Worker>>) -> Response {
     .into_response()
 }
 
+/// Exactly the samplers the engine implements, with every alias its parser accepts.
 async fn samplers() -> Response {
-    Json(json!([
-        { "name": "DDIM", "aliases": ["ddim"], "options": {} },
-        { "name": "Euler a", "aliases": ["k_euler_a", "k_euler_ancestral"], "options": {} },
-    ]))
-    .into_response()
+    let list: Vec<Value> = Sampler::ALL
+        .iter()
+        .map(|s| json!({ "name": s.a1111_name(), "aliases": s.aliases(), "options": {} }))
+        .collect();
+    Json(list).into_response()
 }

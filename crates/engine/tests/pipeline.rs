@@ -193,14 +193,35 @@ fn a_model_directory_with_missing_files_lists_them_all() {
     }
 }
 
+/// Every sampler paints, and the same seed gives the same painting, Euler a included
+/// (its noise per step comes from the job's seed, not the device's generator), whether
+/// the job runs alone or batched with others.
 #[test]
-fn euler_ancestral_paints_too() {
-    let j = Img2Img {
-        sampler: Sampler::EulerAncestral,
-        ..job("pop art", 5, 0.7)
-    };
-    let out = paint(&[j]);
-    assert_eq!(out[0].dimensions(), (48, 64));
+fn every_sampler_paints_and_repeats_for_a_seed() {
     let round_trip = engine().vae_round_trip(&photo(), 48, 64).unwrap();
-    assert!(distance(&out[0], &round_trip) > 0.5);
+    for sampler in Sampler::ALL {
+        let j = Img2Img {
+            sampler,
+            ..job("pop art", 5, 0.7)
+        };
+        let other = Img2Img {
+            seed: 6,
+            ..j.clone()
+        };
+        let alone = paint(std::slice::from_ref(&j));
+        let batched = paint(&[other, j]);
+        assert_eq!(alone[0].dimensions(), (48, 64));
+        assert!(
+            distance(&alone[0], &round_trip) > 0.5,
+            "{sampler:?} painted nothing"
+        );
+        assert_eq!(
+            alone[0], batched[1],
+            "{sampler:?}: batching changed the painting"
+        );
+        assert_ne!(
+            batched[0], batched[1],
+            "{sampler:?}: seeds 5 and 6 painted alike"
+        );
+    }
 }

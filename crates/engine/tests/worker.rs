@@ -206,8 +206,24 @@ async fn the_worker_speaks_a1111s_shapes_and_errors() {
     );
     let models = get(w.addr, "/sdapi/v1/sd-models").await;
     assert_eq!(models[0]["model_name"], "sd");
+    // The list is what the engine implements, and every name and alias on it paints.
     let samplers = get(w.addr, "/sdapi/v1/samplers").await;
-    assert_eq!(samplers[0]["name"], "DDIM");
+    let listed: Vec<&str> = samplers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["DPM++ 2M Karras", "Euler a", "DDIM"]);
+    for s in samplers.as_array().unwrap() {
+        let aliases = s["aliases"].as_array().unwrap().iter();
+        for name in std::iter::once(&s["name"]).chain(aliases) {
+            let req = json!({"init_images": [png_b64()], "sampler_name": name, "steps": 2,
+                             "denoising_strength": 1.0, "width": 32, "height": 32});
+            let (status, body) = post(w.addr, "/sdapi/v1/img2img", req).await;
+            assert_eq!(status, 200, "{name}: {body}");
+        }
+    }
     assert_eq!(get(w.addr, "/internal/ping").await, json!({}));
     drop(w.service);
 }
