@@ -1,7 +1,9 @@
 //! `articket bench sd`: the candle engine at full size with random weights (timing needs
-//! no trained weights): 4 painters at 512², 25 steps at strength 0.6, batched through
-//! the UNet against one by one, with images/s and peak GPU memory. Run it on a GPU and
-//! record the figures, with the GPU model, in docs/benchmarks.md.
+//! no trained weights), or a model directory given with `--model`: 4 painters at 512²,
+//! 20 steps at strength 0.6, batched through the UNet against one by one, with images/s
+//! and peak GPU memory. With `--anchor PYTHON` (a Python with diffusers and PyTorch) and
+//! `--model`, the same jobs run through diffusers on the same device in the same run,
+//! and the ratio is printed. Record the figures in docs/benchmarks.md.
 
 #[derive(clap::Args)]
 pub struct SdArgs {
@@ -16,7 +18,7 @@ pub struct SdArgs {
     pub arch: String,
     #[arg(long, default_value_t = 512)]
     pub size: usize,
-    #[arg(long, default_value_t = 25)]
+    #[arg(long, default_value_t = 20)]
     pub steps: usize,
     #[arg(long, default_value_t = 0.6)]
     pub strength: f64,
@@ -26,6 +28,16 @@ pub struct SdArgs {
     /// without a GPU; its times mean nothing).
     #[arg(long)]
     pub tiny: bool,
+    /// A diffusers model directory to time instead of the random full-size models.
+    #[arg(long)]
+    pub model: Option<std::path::PathBuf>,
+    /// DDIM, Euler a or DPM++ 2M Karras.
+    #[arg(long, default_value = "DPM++ 2M Karras")]
+    pub sampler: String,
+    /// A Python with diffusers and PyTorch: time the same jobs through diffusers
+    /// (bench/sd_anchor.py) on the same device, as the anchor. Needs `--model`.
+    #[arg(long)]
+    pub anchor: Option<String>,
 }
 
 #[cfg(feature = "engine")]
@@ -48,10 +60,18 @@ pub fn run(a: &SdArgs) -> anyhow::Result<()> {
         a.device, gpu, dtype, a.steps, a.strength, a.rounds
     );
     let memory = MemoryWatch::start(!device.is_cpu());
+    let sampler = Sampler::from_a1111(&a.sampler)
+        .ok_or_else(|| anyhow::anyhow!("unknown --sampler {:?}", a.sampler))?;
+    if a.anchor.is_some() && a.model.is_none() {
+        anyhow::bail!("--anchor needs --model: diffusers cannot build the random models");
+    }
     let tiny_dir = tempfile::tempdir()?;
-    for arch in if a.tiny { vec![Arch::Sd15] } else { archs } {
+    let one = a.tiny || a.model.is_some();
+    for arch in if one { vec![Arch::Sd15] } else { archs } {
         let started = Instant::now();
-        let engine = if a.tiny {
+        let engine = if let Some(dir) = &a.model {
+            Engine::load(dir, &device, dtype, articket_engine::FLASH_ATTN)?
+        } else if a.tiny {
             articket_engine::tiny::write_tiny_sd(tiny_dir.path())?;
             Engine::load(tiny_dir.path(), &device, dtype, articket_engine::FLASH_ATTN)?
         } else {
@@ -62,7 +82,9 @@ pub fn run(a: &SdArgs) -> anyhow::Result<()> {
         // many positions as a real model's: keep it small.
         let wanted = if a.tiny { a.size.min(64) } else { a.size };
         let size = (wanted / m).max(1) * m;
-        let name = if a.tiny {
+        let name = if let Some(dir) = &a.model {
+            dir.display().to_string()
+        } else if a.tiny {
             "tiny".to_owned()
         } else {
             format!("{arch:?}")
@@ -87,7 +109,7 @@ pub fn run(a: &SdArgs) -> anyhow::Result<()> {
                 strength: a.strength,
                 cfg_scale: 7.0,
                 seed: i as u64,
-                sampler: Sampler::Ddim,
+                sampler,
                 width: size,
                 height: size,
             })
@@ -117,6 +139,15 @@ pub fn run(a: &SdArgs) -> anyhow::Result<()> {
             4.0 / s
         );
         println!("  batched is {:.2}x faster", s / b);
+        if let (Some(python), Some(dir)) = (&a.anchor, &a.model) {
+            let (one_d, four_d) = diffusers_anchor(python, dir, a, size, &device, dtype)?;
+            let one_ours = s / 4.0;
+            println!("  diffusers, 1 painting:  {one_d:8.3} s   ours {one_ours:8.3} s   ours/diffusers {:.2}x", one_ours / one_d);
+            println!(
+                "  diffusers, 4 batched:   {four_d:8.3} s   ours {b:8.3} s   ours/diffusers {:.2}x",
+                b / four_d
+            );
+        }
         if arch == Arch::Sd15 && !a.tiny && !device.is_cpu() {
             println!(
                 "  target: 4 painters < 1.0 s on one H100: {}",
@@ -135,6 +166,58 @@ pub fn run(a: &SdArgs) -> anyhow::Result<()> {
 #[cfg(not(feature = "engine"))]
 pub fn run(_: &SdArgs) -> anyhow::Result<()> {
     anyhow::bail!("this build has no engine; build with `--features engine` (or `cuda` for a GPU)")
+}
+
+/// Runs bench/sd_anchor.py with `python`: (seconds for one painting, for four batched).
+#[cfg(feature = "engine")]
+fn diffusers_anchor(
+    python: &str,
+    model: &std::path::Path,
+    a: &SdArgs,
+    size: usize,
+    device: &articket_engine::candle_core::Device,
+    dtype: articket_engine::candle_core::DType,
+) -> anyhow::Result<(f64, f64)> {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/sd_anchor.py");
+    let dev = if device.is_cpu() { "cpu" } else { "cuda" };
+    let dt = match dtype {
+        articket_engine::candle_core::DType::F16 => "f16",
+        articket_engine::candle_core::DType::BF16 => "bf16",
+        _ => "f32",
+    };
+    let out = std::process::Command::new(python)
+        .arg(&script)
+        .arg(model)
+        .args([
+            size.to_string(),
+            a.steps.to_string(),
+            a.strength.to_string(),
+            a.sampler.clone(),
+            a.rounds.to_string(),
+            dev.into(),
+            dt.into(),
+        ])
+        .output()?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "the diffusers anchor failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or(""))?;
+    println!(
+        "  diffusers anchor: torch {}, {} threads",
+        v["torch"].as_str().unwrap_or("?"),
+        v["threads"]
+    );
+    Ok((
+        v["one"].as_f64().unwrap_or(f64::NAN),
+        v["four"].as_f64().unwrap_or(f64::NAN),
+    ))
 }
 
 #[cfg(feature = "engine")]

@@ -28,6 +28,7 @@ pub mod tiny;
 pub mod unet;
 pub mod worker;
 
+pub use candle_core;
 pub use layout::{Family, LayoutError, ModelFiles};
 pub use pipeline::{Arch, Engine, Img2Img, Sampler};
 pub use service::EngineService;
