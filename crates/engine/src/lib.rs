@@ -13,6 +13,7 @@
 //! Build with `--features cuda` (and `flash-attn`) for a GPU. The CPU build runs the
 //! same code, slowly, and is what the tests use.
 
+pub mod attention;
 pub mod backend;
 pub mod blip;
 pub mod caption;

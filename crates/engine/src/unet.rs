@@ -1,5 +1,5 @@
-//! The denoising UNet, ours, on candle's building blocks (`ResnetBlock2D`,
-//! `SpatialTransformer`, the timestep embedding).
+//! The denoising UNet, ours, on candle's `ResnetBlock2D` and timestep embedding and our
+//! own transformer ([`crate::attention`]).
 //!
 //! candle's own `UNet2DConditionModel` has no input for SDXL's added conditioning (the
 //! pooled text embedding and the six "time ids": original size, crop, target size),
@@ -10,10 +10,11 @@
 use candle_core::{Module, Result, Tensor, D};
 use candle_nn as nn;
 use candle_transformers::models::stable_diffusion::{
-    attention::{SpatialTransformer, SpatialTransformerConfig},
     embeddings::{TimestepEmbedding, Timesteps},
     resnet::{ResnetBlock2D, ResnetBlock2DConfig},
 };
+
+use crate::attention::{Transformer2D, TransformerShape};
 
 /// One resolution level of the UNet.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,7 +60,7 @@ enum Sampling {
 
 struct Level {
     resnets: Vec<ResnetBlock2D>,
-    attentions: Vec<SpatialTransformer>,
+    attentions: Vec<Transformer2D>,
     sampling: Sampling,
 }
 
@@ -80,7 +81,7 @@ pub struct Unet {
     add_embedding: Option<TimestepEmbedding>,
     down: Vec<Level>,
     mid_resnets: Vec<ResnetBlock2D>,
-    mid_attentions: Vec<SpatialTransformer>,
+    mid_attentions: Vec<Transformer2D>,
     up: Vec<Level>,
     norm_out: nn::GroupNorm,
     conv_out: nn::Conv2d,
@@ -129,18 +130,16 @@ impl Unet {
             if heads == 0 || !channels.is_multiple_of(heads) {
                 candle_core::bail!("{channels} channels do not split into {heads} heads");
             }
-            SpatialTransformer::new(
+            Transformer2D::new(
                 vb,
-                channels,
-                heads,
-                channels / heads,
-                flash_attn,
-                SpatialTransformerConfig {
+                TransformerShape {
+                    channels,
+                    heads,
                     depth,
-                    num_groups: shape.norm_num_groups,
-                    context_dim: Some(shape.cross_attention_dim),
-                    sliced_attention_size: None,
-                    use_linear_projection: shape.use_linear_projection,
+                    context_dim: shape.cross_attention_dim,
+                    groups: shape.norm_num_groups,
+                    linear_projection: shape.use_linear_projection,
+                    flash_attn,
                 },
             )
         };
@@ -337,7 +336,7 @@ impl Unet {
             }
             _ => {}
         }
-        let context = Some(cond.context);
+        let context = cond.context;
 
         let mut xs = self.conv_in.forward(&xs)?;
         let mut skips = vec![xs.clone()];

@@ -1,0 +1,465 @@
+//! The UNet's transformer (diffusers' `Transformer2DModel` with `BasicTransformerBlock`s)
+//! and the attention inside it.
+//!
+//! On the CPU, attention is one fused, blocked kernel: for a block of queries it computes
+//! the scores against all keys into a small per-thread buffer, takes the softmax in
+//! place and multiplies by the values, so the N×M score matrix never exists. The plain
+//! form (matrix product, softmax, matrix product) allocated a fresh half-gigabyte matrix
+//! per call at 512² and spent most of its time in page faults and passes over it (see
+//! docs/benchmarks.md). On a GPU the plain form runs, or flash attention when built in.
+
+use candle_core::{CpuStorage, DType, Layout, Module, Result, Shape, Tensor, D};
+use candle_nn as nn;
+
+/// Queries per block of the CPU kernel: the block's scores against 4096 keys are 1 MiB.
+const QUERY_BLOCK: usize = 64;
+
+/// softmax(q·kᵀ × scale)·v for q (B, N, d), k and v (B, M, d), all contiguous f32.
+struct CpuAttention {
+    scale: f32,
+}
+
+impl candle_core::CustomOp3 for CpuAttention {
+    fn name(&self) -> &'static str {
+        "articket-cpu-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        q: &CpuStorage,
+        lq: &Layout,
+        k: &CpuStorage,
+        lk: &Layout,
+        v: &CpuStorage,
+        lv: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        use rayon::prelude::*;
+        let (CpuStorage::F32(q), CpuStorage::F32(k), CpuStorage::F32(v)) = (q, k, v) else {
+            candle_core::bail!("cpu attention: f32 only");
+        };
+        let (b, n, d) = lq.shape().dims3()?;
+        let (bk, m, dk) = lk.shape().dims3()?;
+        if bk != b || dk != d || lv.shape().dims3()? != (b, m, d) {
+            candle_core::bail!("cpu attention: shapes {:?} {:?} {:?}", lq, lk, lv);
+        }
+        let (Some((q0, _)), Some((k0, _)), Some((v0, _))) = (
+            lq.contiguous_offsets(),
+            lk.contiguous_offsets(),
+            lv.contiguous_offsets(),
+        ) else {
+            candle_core::bail!("cpu attention: inputs must be contiguous");
+        };
+        let (q, k, v) = (&q[q0..], &k[k0..], &v[v0..]);
+        let mut out = vec![0f32; b * n * d];
+        let scale = self.scale;
+        out.par_chunks_mut(QUERY_BLOCK * d)
+            .enumerate()
+            .for_each_init(
+                || vec![0f32; QUERY_BLOCK * m],
+                |scores, (job, o)| {
+                    // A chunk never straddles two batch rows: `attention` pads n to
+                    // whole blocks.
+                    let first = job * QUERY_BLOCK;
+                    let (bi, qi) = (first / n, first % n);
+                    let rows = o.len() / d;
+                    let qb = &q[(bi * n + qi) * d..][..rows * d];
+                    let kb = &k[bi * m * d..][..m * d];
+                    let vb = &v[bi * m * d..][..m * d];
+                    let s = &mut scores[..rows * m];
+                    // s = qb · kbᵀ × scale
+                    unsafe {
+                        gemm::gemm(
+                            rows,
+                            m,
+                            d,
+                            s.as_mut_ptr(),
+                            1,
+                            m as isize,
+                            false,
+                            qb.as_ptr(),
+                            1,
+                            d as isize,
+                            kb.as_ptr(),
+                            d as isize,
+                            1,
+                            0.0,
+                            scale,
+                            false,
+                            false,
+                            false,
+                            gemm::Parallelism::None,
+                        );
+                    }
+                    for row in s.chunks_mut(m) {
+                        softmax(row);
+                    }
+                    // o = s · vb
+                    unsafe {
+                        gemm::gemm(
+                            rows,
+                            d,
+                            m,
+                            o.as_mut_ptr(),
+                            1,
+                            d as isize,
+                            false,
+                            s.as_ptr(),
+                            1,
+                            m as isize,
+                            vb.as_ptr(),
+                            1,
+                            d as isize,
+                            0.0,
+                            1.0,
+                            false,
+                            false,
+                            false,
+                            gemm::Parallelism::None,
+                        );
+                    }
+                },
+            );
+        Ok((CpuStorage::F32(out), Shape::from((b, n, d))))
+    }
+}
+
+/// Softmax of one row, in place, with AVX2 and FMA where the processor has them (the
+/// same code, compiled for 8-wide vectors; the portable build targets SSE2).
+fn softmax(row: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the processor has both features.
+            unsafe { softmax_avx2(row) };
+            return;
+        }
+    }
+    softmax_in_place(row);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn softmax_avx2(row: &mut [f32]) {
+    softmax_in_place(row);
+}
+
+/// Softmax of one row, in place. Eight independent lanes for the maximum and the sum,
+/// so that the compiler can keep them in vector registers (a single running float
+/// maximum or sum is a dependency chain it may not reorder).
+#[inline(always)]
+fn softmax_in_place(row: &mut [f32]) {
+    const L: usize = 8;
+    let mut lanes = [f32::NEG_INFINITY; L];
+    let mut chunks = row.chunks_exact(L);
+    for c in &mut chunks {
+        for j in 0..L {
+            lanes[j] = if c[j] > lanes[j] { c[j] } else { lanes[j] };
+        }
+    }
+    let mut max = lanes.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for &x in chunks.remainder() {
+        max = max.max(x);
+    }
+    let mut sums = [0f32; L];
+    let mut chunks = row.chunks_exact_mut(L);
+    for c in &mut chunks {
+        for j in 0..L {
+            c[j] = fast_exp(c[j] - max);
+            sums[j] += c[j];
+        }
+    }
+    let mut sum: f32 = sums.iter().sum();
+    for x in chunks.into_remainder() {
+        *x = fast_exp(*x - max);
+        sum += *x;
+    }
+    let inv = 1.0 / sum;
+    row.iter_mut().for_each(|x| *x *= inv);
+}
+
+/// e^x for x ≤ 0 (softmax after subtracting the row's maximum), to about 3e-7 relative:
+/// x = i·ln 2 + r with r in [-ln 2/2, ln 2/2] (ln 2 in two parts, so r is exact enough),
+/// 2^i set in the exponent bits and e^r by a degree-7 Taylor polynomial. Plain
+/// arithmetic, so the loop vectorises, where `f32::exp` is a libm call per element.
+#[inline(always)]
+fn fast_exp(x: f32) -> f32 {
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    let x = x.max(-87.0);
+    // Round to nearest by the 1.5 × 2^23 trick: `f32::round` is a libm call.
+    const MAGIC: f32 = 12_582_912.0;
+    let i = (x * std::f32::consts::LOG2_E + MAGIC) - MAGIC;
+    let r = (x - i * LN2_HI) - i * LN2_LO;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0
+                    + r * (1.0 / 24.0
+                        + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+    f32::from_bits(((i as i32 + 127) as u32) << 23) * p
+}
+
+/// softmax(q·kᵀ × scale)·v over (B, N, d) × (B, M, d).
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tensor> {
+    let (b, n, d) = q.dims3()?;
+    if q.device().is_cpu() && q.dtype() == DType::F32 {
+        if n % QUERY_BLOCK == 0 {
+            return q.contiguous()?.apply_op3_no_bwd(
+                &k.contiguous()?,
+                &v.contiguous()?,
+                &CpuAttention {
+                    scale: scale as f32,
+                },
+            );
+        }
+        // Pad the queries to whole blocks so no block straddles two rows.
+        let padded = n.div_ceil(QUERY_BLOCK) * QUERY_BLOCK;
+        let q = q.pad_with_zeros(1, 0, padded - n)?.contiguous()?;
+        let out = q.apply_op3_no_bwd(
+            &k.contiguous()?,
+            &v.contiguous()?,
+            &CpuAttention {
+                scale: scale as f32,
+            },
+        )?;
+        return out.narrow(1, 0, n);
+    }
+    // The plain form, with the softmax in f32 as diffusers upcasts it.
+    let _ = (b, d);
+    let scores = (q.matmul(&k.t()?)? * scale)?;
+    let probs = candle_nn::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?;
+    probs.to_dtype(v.dtype())?.matmul(v)
+}
+
+struct Attention {
+    to_q: nn::Linear,
+    to_k: nn::Linear,
+    to_v: nn::Linear,
+    to_out: nn::Linear,
+    heads: usize,
+    flash: bool,
+}
+
+impl Attention {
+    fn new(
+        vb: nn::VarBuilder,
+        dim: usize,
+        context: usize,
+        heads: usize,
+        flash: bool,
+    ) -> Result<Self> {
+        Ok(Attention {
+            to_q: nn::linear_no_bias(dim, dim, vb.pp("to_q"))?,
+            to_k: nn::linear_no_bias(context, dim, vb.pp("to_k"))?,
+            to_v: nn::linear_no_bias(context, dim, vb.pp("to_v"))?,
+            to_out: nn::linear(dim, dim, vb.pp("to_out.0"))?,
+            heads,
+            flash,
+        })
+    }
+
+    fn forward(&self, xs: &Tensor, context: Option<&Tensor>) -> Result<Tensor> {
+        let (b, n, dim) = xs.dims3()?;
+        let ctx = context.unwrap_or(xs);
+        let m = ctx.dim(1)?;
+        let hd = dim / self.heads;
+        let heads = |t: Tensor, len: usize| -> Result<Tensor> {
+            t.reshape((b, len, self.heads, hd))?.transpose(1, 2)
+        };
+        let q = heads(self.to_q.forward(xs)?, n)?;
+        let k = heads(self.to_k.forward(ctx)?, m)?;
+        let v = heads(self.to_v.forward(ctx)?, m)?;
+        let scale = 1.0 / (hd as f64).sqrt();
+        let out = if self.flash && !xs.device().is_cpu() {
+            flash(&q, &k, &v, scale)?
+        } else {
+            let flat = |t: Tensor, len: usize| t.contiguous()?.reshape((b * self.heads, len, hd));
+            attention(&flat(q, n)?, &flat(k, m)?, &flat(v, m)?, scale)?
+                .reshape((b, self.heads, n, hd))?
+        };
+        out.transpose(1, 2)?
+            .reshape((b, n, dim))?
+            .apply(&self.to_out)
+    }
+}
+
+#[cfg(feature = "flash-attn")]
+fn flash(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tensor> {
+    // flash-attn takes (B, N, H, d).
+    let out = candle_flash_attn::flash_attn(
+        &q.transpose(1, 2)?,
+        &k.transpose(1, 2)?,
+        &v.transpose(1, 2)?,
+        scale as f32,
+        false,
+    )?;
+    out.transpose(1, 2)
+}
+
+#[cfg(not(feature = "flash-attn"))]
+fn flash(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tensor> {
+    let (b, h, n, d) = q.dims4()?;
+    let m = k.dim(2)?;
+    let flat = |t: &Tensor, len: usize| t.contiguous()?.reshape((b * h, len, d));
+    attention(&flat(q, n)?, &flat(k, m)?, &flat(v, m)?, scale)?.reshape((b, h, n, d))
+}
+
+struct Block {
+    norm1: nn::LayerNorm,
+    attn1: Attention,
+    norm2: nn::LayerNorm,
+    attn2: Attention,
+    norm3: nn::LayerNorm,
+    ff_in: nn::Linear,
+    ff_out: nn::Linear,
+}
+
+impl Block {
+    fn forward(&self, xs: &Tensor, context: &Tensor) -> Result<Tensor> {
+        let xs = (self.attn1.forward(&self.norm1.forward(xs)?, None)? + xs)?;
+        let xs = (self
+            .attn2
+            .forward(&self.norm2.forward(&xs)?, Some(context))?
+            + xs)?;
+        // GEGLU: the value half times the exact GELU of the gate half.
+        let h = self.ff_in.forward(&self.norm3.forward(&xs)?)?;
+        let half = h.dim(D::Minus1)? / 2;
+        let gated =
+            (h.narrow(D::Minus1, 0, half)? * h.narrow(D::Minus1, half, half)?.gelu_erf()?)?;
+        self.ff_out.forward(&gated)? + xs
+    }
+}
+
+enum Projection {
+    Conv(nn::Conv2d),
+    Linear(nn::Linear),
+}
+
+/// diffusers' `Transformer2DModel` as Stable Diffusion's UNet uses it.
+pub struct Transformer2D {
+    norm: nn::GroupNorm,
+    proj_in: Projection,
+    blocks: Vec<Block>,
+    proj_out: Projection,
+}
+
+/// The shape of one [`Transformer2D`].
+#[derive(Debug, Clone, Copy)]
+pub struct TransformerShape {
+    pub channels: usize,
+    pub heads: usize,
+    pub depth: usize,
+    pub context_dim: usize,
+    pub groups: usize,
+    pub linear_projection: bool,
+    pub flash_attn: bool,
+}
+
+impl Transformer2D {
+    pub fn new(vb: nn::VarBuilder, s: TransformerShape) -> Result<Self> {
+        let c = s.channels;
+        let proj = |vb: nn::VarBuilder| -> Result<Projection> {
+            Ok(if s.linear_projection {
+                Projection::Linear(nn::linear(c, c, vb)?)
+            } else {
+                Projection::Conv(nn::conv2d(c, c, 1, Default::default(), vb)?)
+            })
+        };
+        let ln = |vb: nn::VarBuilder| nn::layer_norm(c, 1e-5, vb);
+        let mut blocks = Vec::with_capacity(s.depth);
+        for i in 0..s.depth {
+            let vb = vb.pp("transformer_blocks").pp(i.to_string());
+            blocks.push(Block {
+                norm1: ln(vb.pp("norm1"))?,
+                attn1: Attention::new(vb.pp("attn1"), c, c, s.heads, s.flash_attn)?,
+                norm2: ln(vb.pp("norm2"))?,
+                attn2: Attention::new(vb.pp("attn2"), c, s.context_dim, s.heads, s.flash_attn)?,
+                norm3: ln(vb.pp("norm3"))?,
+                ff_in: nn::linear(c, c * 8, vb.pp("ff.net.0.proj"))?,
+                ff_out: nn::linear(c * 4, c, vb.pp("ff.net.2"))?,
+            });
+        }
+        Ok(Transformer2D {
+            norm: nn::group_norm(s.groups, c, 1e-6, vb.pp("norm"))?,
+            proj_in: proj(vb.pp("proj_in"))?,
+            blocks,
+            proj_out: proj(vb.pp("proj_out"))?,
+        })
+    }
+
+    pub fn forward(&self, xs: &Tensor, context: &Tensor) -> Result<Tensor> {
+        let (b, c, h, w) = xs.dims4()?;
+        let residual = xs;
+        let xs = self.norm.forward(xs)?;
+        let tokens =
+            |t: Tensor| -> Result<Tensor> { t.permute((0, 2, 3, 1))?.reshape((b, h * w, c)) };
+        let mut xs = match &self.proj_in {
+            Projection::Conv(p) => tokens(p.forward(&xs)?)?,
+            Projection::Linear(p) => p.forward(&tokens(xs)?)?,
+        };
+        for block in &self.blocks {
+            xs = block.forward(&xs, context)?;
+        }
+        let image = |t: Tensor| -> Result<Tensor> {
+            t.reshape((b, h, w, c))?.permute((0, 3, 1, 2))?.contiguous()
+        };
+        let xs = match &self.proj_out {
+            Projection::Conv(p) => p.forward(&image(xs)?)?,
+            Projection::Linear(p) => image(p.forward(&xs)?)?,
+        };
+        xs + residual
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn plain(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Tensor {
+        let s = (q.matmul(&k.t().unwrap()).unwrap() * scale).unwrap();
+        candle_nn::ops::softmax_last_dim(&s)
+            .unwrap()
+            .matmul(v)
+            .unwrap()
+    }
+
+    /// The fused kernel computes what the plain form computes, for whole and partial
+    /// query blocks and keys that are not a multiple of anything.
+    #[test]
+    fn the_fused_cpu_kernel_matches_the_plain_form() {
+        let dev = Device::Cpu;
+        for (b, n, m, d) in [(2, 128, 77, 8), (3, 100, 130, 40), (1, 64, 64, 1)] {
+            let q = (Tensor::randn(0f32, 1.0, (b, n, d), &dev).unwrap() * 3.0).unwrap();
+            let k = Tensor::randn(0f32, 1.0, (b, m, d), &dev).unwrap();
+            let v = Tensor::randn(0f32, 1.0, (b, m, d), &dev).unwrap();
+            let scale = 1.0 / (d as f64).sqrt();
+            let fused = attention(&q, &k, &v, scale).unwrap();
+            let want = plain(&q, &k, &v, scale);
+            let diff = (fused - want)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(diff < 1e-5, "{b}x{n}x{m}x{d}: {diff}");
+        }
+    }
+
+    #[test]
+    fn fast_exp_is_accurate_where_softmax_uses_it() {
+        for i in 0..=20000 {
+            let x = -(i as f32) * 0.005;
+            let (got, want) = (fast_exp(x), x.exp());
+            assert!(
+                (got - want).abs() <= 1e-6 * want + 1e-30,
+                "e^{x}: {got} vs {want}"
+            );
+        }
+    }
+}
