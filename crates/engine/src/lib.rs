@@ -19,6 +19,7 @@ pub mod blip;
 pub mod caption;
 pub mod clip;
 pub mod config;
+pub mod conv;
 pub mod latent;
 pub mod layout;
 pub mod pipeline;

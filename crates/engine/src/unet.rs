@@ -1,5 +1,5 @@
-//! The denoising UNet, ours, on candle's `ResnetBlock2D` and timestep embedding and our
-//! own transformer ([`crate::attention`]).
+//! The denoising UNet, ours: our residual blocks and convolutions ([`crate::conv`]) and
+//! transformer ([`crate::attention`]), candle's timestep embedding.
 //!
 //! candle's own `UNet2DConditionModel` has no input for SDXL's added conditioning (the
 //! pooled text embedding and the six "time ids": original size, crop, target size),
@@ -9,12 +9,10 @@
 
 use candle_core::{Module, Result, Tensor, D};
 use candle_nn as nn;
-use candle_transformers::models::stable_diffusion::{
-    embeddings::{TimestepEmbedding, Timesteps},
-    resnet::{ResnetBlock2D, ResnetBlock2DConfig},
-};
+use candle_transformers::models::stable_diffusion::embeddings::{TimestepEmbedding, Timesteps};
 
 use crate::attention::{Transformer2D, TransformerShape};
+use crate::conv::{Conv2d, ResnetBlock, ResnetShape};
 
 /// One resolution level of the UNet.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,12 +52,12 @@ pub struct UnetShape {
 
 enum Sampling {
     None,
-    Down(nn::Conv2d),
-    Up(nn::Conv2d),
+    Down(Conv2d),
+    Up(Conv2d),
 }
 
 struct Level {
-    resnets: Vec<ResnetBlock2D>,
+    resnets: Vec<ResnetBlock>,
     attentions: Vec<Transformer2D>,
     sampling: Sampling,
 }
@@ -74,32 +72,21 @@ pub struct Conditioning<'a> {
 
 pub struct Unet {
     shape: UnetShape,
-    conv_in: nn::Conv2d,
+    conv_in: Conv2d,
     time_proj: Timesteps,
     time_embedding: TimestepEmbedding,
     add_time_proj: Option<Timesteps>,
     add_embedding: Option<TimestepEmbedding>,
     down: Vec<Level>,
-    mid_resnets: Vec<ResnetBlock2D>,
+    mid_resnets: Vec<ResnetBlock>,
     mid_attentions: Vec<Transformer2D>,
     up: Vec<Level>,
     norm_out: nn::GroupNorm,
-    conv_out: nn::Conv2d,
+    conv_out: Conv2d,
 }
 
-fn conv3(
-    vb: nn::VarBuilder,
-    cin: usize,
-    cout: usize,
-    stride: usize,
-    pad: usize,
-) -> Result<nn::Conv2d> {
-    let cfg = nn::Conv2dConfig {
-        padding: pad,
-        stride,
-        ..Default::default()
-    };
-    nn::conv2d(cin, cout, 3, cfg, vb)
+fn conv3(vb: nn::VarBuilder, cin: usize, cout: usize, stride: usize, pad: usize) -> Result<Conv2d> {
+    Conv2d::new(vb, cin, cout, 3, stride, pad)
 }
 
 impl Unet {
@@ -112,17 +99,15 @@ impl Unet {
         let c0 = levels[0].channels;
         let temb = c0 * 4;
         let resnet = |cin: usize, cout: usize, scale: f64, vb: nn::VarBuilder| {
-            ResnetBlock2D::new(
+            ResnetBlock::new(
                 vb,
-                cin,
-                ResnetBlock2DConfig {
-                    out_channels: Some(cout),
-                    temb_channels: Some(temb),
+                ResnetShape {
+                    c_in: cin,
+                    c_out: cout,
+                    temb: Some(temb),
                     groups: shape.norm_num_groups,
-                    groups_out: None,
                     eps: shape.norm_eps,
-                    use_in_shortcut: None,
-                    output_scale_factor: scale,
+                    output_scale: scale,
                 },
             )
         };

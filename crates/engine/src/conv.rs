@@ -1,0 +1,331 @@
+//! 2-D convolutions and the UNet's residual block.
+//!
+//! On the CPU, a convolution is lowered to one matrix product per tile of output rows:
+//! the tile's input patches are gathered into a per-thread buffer (for stride 1, each
+//! patch row is a shifted copy of an input row, so the gather is a few `memcpy`s rather
+//! than an index computation per element), then multiplied by the weights straight into
+//! the output. candle's own CPU convolution gathers element by element and was the
+//! largest cost of a UNet step after attention (docs/benchmarks.md). A 1×1 convolution
+//! is a plain matrix product everywhere. Elsewhere (CUDA, half precision) candle's
+//! convolution runs.
+
+use candle_core::{CpuStorage, DType, Layout, Module, Result, Shape, Tensor};
+use candle_nn as nn;
+
+/// Gathered patches per tile: at most this many floats (4 MiB).
+const TILE_FLOATS: usize = 1 << 20;
+
+struct CpuConv {
+    stride: usize,
+    padding: usize,
+}
+
+/// A pointer to the output that tasks share; each writes its own rows only.
+#[derive(Clone, Copy)]
+struct Out(*mut f32);
+unsafe impl Send for Out {}
+unsafe impl Sync for Out {}
+
+impl candle_core::CustomOp2 for CpuConv {
+    fn name(&self) -> &'static str {
+        "articket-cpu-conv2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        lx: &Layout,
+        w: &CpuStorage,
+        lw: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        use rayon::prelude::*;
+        let (CpuStorage::F32(x), CpuStorage::F32(w)) = (x, w) else {
+            candle_core::bail!("cpu conv2d: f32 only");
+        };
+        let (Some((x0, _)), Some((w0, _))) = (lx.contiguous_offsets(), lw.contiguous_offsets())
+        else {
+            candle_core::bail!("cpu conv2d: inputs must be contiguous");
+        };
+        let (x, w) = (&x[x0..], &w[w0..]);
+        let (b, c, h, wd) = lx.shape().dims4()?;
+        let (o, wc, k, k2) = lw.shape().dims4()?;
+        if wc != c || k != k2 {
+            candle_core::bail!(
+                "cpu conv2d: input {:?}, weight {:?}",
+                lx.shape(),
+                lw.shape()
+            );
+        }
+        let (s, p) = (self.stride, self.padding);
+        if h + 2 * p < k || wd + 2 * p < k {
+            candle_core::bail!("cpu conv2d: input smaller than the kernel");
+        }
+        let oh = (h + 2 * p - k) / s + 1;
+        let ow = (wd + 2 * p - k) / s + 1;
+        let depth = c * k * k;
+        let threads = rayon::current_num_threads().max(1);
+        let mut rows = (TILE_FLOATS / (depth * ow).max(1)).clamp(1, oh);
+        // Enough tiles for every thread, even for one small image.
+        rows = rows.min(((b * oh).div_ceil(2 * threads)).max(1));
+        let tiles = oh.div_ceil(rows);
+        let mut out = vec![0f32; b * o * oh * ow];
+        let dst = Out(out.as_mut_ptr());
+        (0..b * tiles).into_par_iter().for_each_init(
+            || vec![0f32; depth * rows * ow],
+            |cols, job| {
+                let dst = dst;
+                let (bi, tile) = (job / tiles, job % tiles);
+                let y0 = tile * rows;
+                let r = rows.min(oh - y0);
+                let n = r * ow;
+                let cols = &mut cols[..depth * n];
+                let img = &x[bi * c * h * wd..][..c * h * wd];
+                for ci in 0..c {
+                    let plane = &img[ci * h * wd..][..h * wd];
+                    for kh in 0..k {
+                        for kw in 0..k {
+                            let row_base = ((ci * k + kh) * k + kw) * n;
+                            for yy in 0..r {
+                                let line = &mut cols[row_base + yy * ow..][..ow];
+                                let iy = ((y0 + yy) * s + kh) as isize - p as isize;
+                                if iy < 0 || iy >= h as isize {
+                                    line.fill(0.0);
+                                    continue;
+                                }
+                                let src = &plane[iy as usize * wd..][..wd];
+                                if s == 1 {
+                                    // ix = ox + kw - p: one shifted copy with zero edges.
+                                    let shift = kw as isize - p as isize;
+                                    let lo = (-shift).clamp(0, ow as isize) as usize;
+                                    let hi = (wd as isize - shift).clamp(0, ow as isize) as usize;
+                                    line[..lo].fill(0.0);
+                                    if hi > lo {
+                                        let from = (lo as isize + shift) as usize;
+                                        line[lo..hi].copy_from_slice(&src[from..from + hi - lo]);
+                                        line[hi..].fill(0.0);
+                                    } else {
+                                        line[lo..].fill(0.0);
+                                    }
+                                } else {
+                                    for (ox, v) in line.iter_mut().enumerate() {
+                                        let ix = (ox * s + kw) as isize - p as isize;
+                                        *v = if ix < 0 || ix >= wd as isize {
+                                            0.0
+                                        } else {
+                                            src[ix as usize]
+                                        };
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                // out[bi, :, y0..y0+r, :] (o × n, row stride oh·ow) = w (o × depth) · cols.
+                // SAFETY: each (bi, tile) job writes only its own rows of `out`, which
+                // outlives the parallel loop.
+                unsafe {
+                    let d = dst.0.add(bi * o * oh * ow + y0 * ow);
+                    gemm::gemm(
+                        o,
+                        n,
+                        depth,
+                        d,
+                        1,
+                        (oh * ow) as isize,
+                        false,
+                        w.as_ptr(),
+                        1,
+                        depth as isize,
+                        cols.as_ptr(),
+                        1,
+                        n as isize,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+            },
+        );
+        Ok((CpuStorage::F32(out), Shape::from((b, o, oh, ow))))
+    }
+}
+
+/// A 2-D convolution with diffusers' weight names (`weight`, `bias`).
+pub struct Conv2d {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    stride: usize,
+    padding: usize,
+}
+
+impl Conv2d {
+    pub fn new(
+        vb: nn::VarBuilder,
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> Result<Self> {
+        Ok(Conv2d {
+            weight: vb.get((c_out, c_in, kernel, kernel), "weight")?,
+            bias: Some(vb.get(c_out, "bias")?),
+            stride,
+            padding,
+        })
+    }
+}
+
+impl Module for Conv2d {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let (o, c, k, _) = self.weight.dims4()?;
+        let ys = if k == 1 && self.stride == 1 && self.padding == 0 {
+            // A 1×1 convolution is a matrix product per image (candle's CPU path copies
+            // the input element by element first).
+            let (b, _, h, w) = xs.dims4()?;
+            let flat = xs.contiguous()?.reshape((b, c, h * w))?;
+            self.weight
+                .reshape((1, o, c))?
+                .broadcast_matmul(&flat)?
+                .reshape((b, o, h, w))?
+        } else if xs.device().is_cpu() && xs.dtype() == DType::F32 {
+            xs.contiguous()?.apply_op2_no_bwd(
+                &self.weight,
+                &CpuConv {
+                    stride: self.stride,
+                    padding: self.padding,
+                },
+            )?
+        } else {
+            xs.conv2d(&self.weight, self.padding, self.stride, 1, 1)?
+        };
+        match &self.bias {
+            Some(b) => ys.broadcast_add(&b.reshape((1, (), 1, 1))?),
+            None => Ok(ys),
+        }
+    }
+}
+
+/// diffusers' `ResnetBlock2D`: two 3×3 convolutions with group norms and SiLU, the
+/// timestep embedding added between them, and a 1×1 shortcut when the width changes.
+pub struct ResnetBlock {
+    norm1: nn::GroupNorm,
+    conv1: Conv2d,
+    time_proj: Option<nn::Linear>,
+    norm2: nn::GroupNorm,
+    conv2: Conv2d,
+    shortcut: Option<Conv2d>,
+    scale: f64,
+}
+
+/// The shape of one [`ResnetBlock`].
+#[derive(Debug, Clone, Copy)]
+pub struct ResnetShape {
+    pub c_in: usize,
+    pub c_out: usize,
+    pub temb: Option<usize>,
+    pub groups: usize,
+    pub eps: f64,
+    pub output_scale: f64,
+}
+
+impl ResnetBlock {
+    pub fn new(vb: nn::VarBuilder, s: ResnetShape) -> Result<Self> {
+        Ok(ResnetBlock {
+            norm1: nn::group_norm(s.groups, s.c_in, s.eps, vb.pp("norm1"))?,
+            conv1: Conv2d::new(vb.pp("conv1"), s.c_in, s.c_out, 3, 1, 1)?,
+            time_proj: match s.temb {
+                Some(t) => Some(nn::linear(t, s.c_out, vb.pp("time_emb_proj"))?),
+                None => None,
+            },
+            norm2: nn::group_norm(s.groups, s.c_out, s.eps, vb.pp("norm2"))?,
+            conv2: Conv2d::new(vb.pp("conv2"), s.c_out, s.c_out, 3, 1, 1)?,
+            shortcut: if s.c_in != s.c_out {
+                Some(Conv2d::new(
+                    vb.pp("conv_shortcut"),
+                    s.c_in,
+                    s.c_out,
+                    1,
+                    1,
+                    0,
+                )?)
+            } else {
+                None
+            },
+            scale: s.output_scale,
+        })
+    }
+
+    pub fn forward(&self, xs: &Tensor, temb: Option<&Tensor>) -> Result<Tensor> {
+        let h = self
+            .conv1
+            .forward(&nn::ops::silu(&self.norm1.forward(xs)?)?)?;
+        let h = match (&self.time_proj, temb) {
+            (Some(p), Some(t)) => {
+                h.broadcast_add(&p.forward(&nn::ops::silu(t)?)?.unsqueeze(2)?.unsqueeze(3)?)?
+            }
+            _ => h,
+        };
+        let h = self
+            .conv2
+            .forward(&nn::ops::silu(&self.norm2.forward(&h)?)?)?;
+        let shortcut = match &self.shortcut {
+            Some(c) => c.forward(xs)?,
+            None => xs.clone(),
+        };
+        let out = (shortcut + h)?;
+        if self.scale == 1.0 {
+            Ok(out)
+        } else {
+            out / self.scale
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    /// The CPU kernel computes what candle's convolution computes, for the shapes the
+    /// models use: 3×3 with padding 1, stride 2 with padding 1 and with padding 0, odd
+    /// sizes, and several images.
+    #[test]
+    fn the_cpu_kernel_matches_candles_convolution() {
+        let dev = Device::Cpu;
+        for (b, c, o, h, w, s, p) in [
+            (2, 5, 7, 9, 11, 1, 1),
+            (1, 4, 6, 16, 16, 2, 1),
+            (3, 3, 2, 7, 5, 2, 0),
+            (1, 8, 8, 33, 20, 1, 1),
+        ] {
+            let x = Tensor::randn(0f32, 1.0, (b, c, h, w), &dev).unwrap();
+            let k = Tensor::randn(0f32, 1.0, (o, c, 3, 3), &dev).unwrap();
+            let ours = x
+                .apply_op2_no_bwd(
+                    &k,
+                    &CpuConv {
+                        stride: s,
+                        padding: p,
+                    },
+                )
+                .unwrap();
+            let want = x.conv2d(&k, p, s, 1, 1).unwrap();
+            assert_eq!(ours.dims(), want.dims());
+            let diff = (ours - want)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(diff < 1e-4, "{b}x{c}x{h}x{w} s{s} p{p}: {diff}");
+        }
+    }
+}
