@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod bench;
+mod bench_parity;
 mod bench_sd;
 mod loadtest;
 mod stylize;
@@ -98,6 +99,9 @@ enum BenchCommand {
     /// The candle engine at full size with random weights: 4 painters batched vs one
     /// by one, images/s and peak GPU memory (needs `--features engine` or `cuda`).
     Sd(bench_sd::SdArgs),
+    /// Our engine against diffusers' outputs on a parity fixture, on any device and
+    /// number type (the GPU box's check; `cargo test` runs it in f32 on the CPU).
+    Parity(bench_parity::ParityArgs),
     /// The phone ticket's render time with four real paintings (target: 50 ms).
     Ticket {
         #[arg(long, default_value_t = 20)]
@@ -169,6 +173,7 @@ fn main() -> ExitCode {
         }),
         Some(Command::Bench(BenchCommand::IntakeMemory { file })) => bench::intake_memory(&file),
         Some(Command::Bench(BenchCommand::Sd(args))) => bench_sd::run(&args),
+        Some(Command::Bench(BenchCommand::Parity(args))) => bench_parity::run(&args),
         Some(Command::Bench(BenchCommand::Ticket { rounds, samples })) => {
             bench::ticket(rounds, samples.as_deref())
         }

@@ -35,6 +35,18 @@ pub use layout::{Family, LayoutError, ModelFiles};
 pub use pipeline::{Arch, Engine, Img2Img, Sampler};
 pub use service::EngineService;
 
+/// The string metadata of a safetensors file (the parity fixtures keep their prompt,
+/// steps and guidance there).
+pub fn fixture_metadata(
+    path: &std::path::Path,
+) -> Result<std::collections::HashMap<String, String>, EngineError> {
+    let bytes =
+        std::fs::read(path).map_err(|e| EngineError::Load(format!("{}: {e}", path.display())))?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| EngineError::Load(format!("{}: {e}", path.display())))?;
+    Ok(meta.metadata().clone().unwrap_or_default())
+}
+
 /// Whether this build uses flash attention (feature `flash-attn`, CUDA only).
 pub const FLASH_ATTN: bool = cfg!(feature = "flash-attn");
 

@@ -46,13 +46,7 @@ fn load(name: &str) -> Case {
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     let path = dir.join("expected.safetensors");
     let expected = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
-    let bytes = std::fs::read(&path).unwrap();
-    let meta = safetensors::SafeTensors::read_metadata(&bytes)
-        .unwrap()
-        .1
-        .metadata()
-        .clone()
-        .unwrap_or_default();
+    let meta = articket_engine::fixture_metadata(&path).unwrap();
     Case {
         engine,
         expected,
