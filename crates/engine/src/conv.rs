@@ -26,6 +26,16 @@ struct Out(*mut f32);
 unsafe impl Send for Out {}
 unsafe impl Sync for Out {}
 
+impl Out {
+    /// The output at `offset` (a method, so closures capture the whole `Out`).
+    ///
+    /// # Safety
+    /// `offset` must lie inside the output.
+    unsafe fn at(&self, offset: usize) -> *mut f32 {
+        self.0.add(offset)
+    }
+}
+
 impl candle_core::CustomOp2 for CpuConv {
     fn name(&self) -> &'static str {
         "articket-cpu-conv2d"
@@ -73,7 +83,6 @@ impl candle_core::CustomOp2 for CpuConv {
         (0..b * tiles).into_par_iter().for_each_init(
             || vec![0f32; depth * rows * ow],
             |cols, job| {
-                let dst = dst;
                 let (bi, tile) = (job / tiles, job % tiles);
                 let y0 = tile * rows;
                 let r = rows.min(oh - y0);
@@ -124,7 +133,7 @@ impl candle_core::CustomOp2 for CpuConv {
                 // SAFETY: each (bi, tile) job writes only its own rows of `out`, which
                 // outlives the parallel loop.
                 unsafe {
-                    let d = dst.0.add(bi * o * oh * ow + y0 * ow);
+                    let d = dst.at(bi * o * oh * ow + y0 * ow);
                     gemm::gemm(
                         o,
                         n,

@@ -3,7 +3,9 @@
 //! - [`layout`]: the model directory (diffusers layout), checked up front.
 //! - [`config`]: diffusers configs turned into candle model configs.
 //! - [`text`]: the CLIP tokenizer and text encoders.
-//! - [`latent`]: the VAE encoder returning the latent mean (deterministic).
+//! - [`vae`]: our VAE: the encoder to the latent mean (deterministic) and the decoder.
+//! - [`conv`]: convolutions and residual blocks (a fast CPU convolution).
+//! - [`attention`]: the UNet's transformer and a fused CPU attention.
 //! - [`clip`]: our CLIP text encoder (both tensor layouts, SDXL's pooled output).
 //! - [`unet`]: our UNet, with SDXL's added conditioning.
 //! - [`sampler`]: DDIM, Euler a and DPM++ 2M Karras, step for step as diffusers.
@@ -20,7 +22,6 @@ pub mod caption;
 pub mod clip;
 pub mod config;
 pub mod conv;
-pub mod latent;
 pub mod layout;
 pub mod pipeline;
 pub mod sampler;
@@ -28,6 +29,7 @@ pub mod service;
 pub mod text;
 pub mod tiny;
 pub mod unet;
+pub mod vae;
 pub mod worker;
 
 pub use candle_core;

@@ -6,17 +6,16 @@ use std::path::Path;
 
 use candle_core::{DType, Device, IndexOp, Tensor, D};
 use candle_nn::VarBuilder;
-use candle_transformers::models::stable_diffusion::vae::AutoEncoderKL;
 use image::RgbImage;
 use rand::{Rng, SeedableRng};
 
 use crate::clip::{Activation, ClipText};
-use crate::latent::LatentEncoder;
 use crate::layout::{read_json, Family, ModelFiles};
 pub use crate::sampler::Sampler;
 use crate::sampler::{Denoiser, NoiseSchedule, Prediction, Spacing};
 use crate::text::Tokenizer;
 use crate::unet::{Conditioning, TextTime, Unet, UnetLevel, UnetShape};
+use crate::vae::Vae;
 use crate::{config, EngineError};
 
 /// Architectures `articket bench sd` can build at full size with random weights.
@@ -78,8 +77,7 @@ pub struct Engine {
     pub device: Device,
     pub dtype: DType,
     unet: Unet,
-    vae: AutoEncoderKL,
-    encoder: LatentEncoder,
+    vae: Vae,
     vae_scale: f64,
     /// Pixels per latent cell: 8 for real models.
     vae_factor: usize,
@@ -145,9 +143,7 @@ impl Engine {
         let vb =
             unsafe { VarBuilder::from_mmaped_safetensors(&[&files.vae_weights], dtype, device) }
                 .map_err(load_err(&files.vae_weights))?;
-        let vae = AutoEncoderKL::new(vb.clone(), 3, 3, vae_cfg.clone())
-            .map_err(load_err(&files.vae_weights))?;
-        let encoder = LatentEncoder::new(vb, &vae_cfg).map_err(load_err(&files.vae_weights))?;
+        let vae = Vae::new(vb, &vae_cfg).map_err(load_err(&files.vae_weights))?;
 
         let mut prompters = Vec::new();
         let mut parts = vec![(
@@ -177,7 +173,6 @@ impl Engine {
             dtype,
             unet,
             vae,
-            encoder,
             vae_scale,
             prompters,
             schedule,
@@ -282,8 +277,7 @@ impl Engine {
             )?;
             let vm = VarMap::new();
             let vb = VarBuilder::from_varmap(&vm, dtype, device);
-            let vae = AutoEncoderKL::new(vb.clone(), 3, 3, vae_cfg.clone())?;
-            let encoder = LatentEncoder::new(vb, &vae_cfg)?;
+            let vae = Vae::new(vb, &vae_cfg)?;
             let mut prompters = Vec::new();
             for shape in &texts {
                 let tokenizer = Tokenizer::from_json(&crate::tiny::tokenizer_json(), 77)
@@ -322,7 +316,6 @@ impl Engine {
                 dtype,
                 unet,
                 vae,
-                encoder,
                 vae_scale: if family == Family::Sdxl {
                     0.13025
                 } else {
@@ -399,7 +392,7 @@ impl Engine {
     ) -> Result<RgbImage, EngineError> {
         let run = || -> candle_core::Result<RgbImage> {
             let x = self.to_tensor(&[image], width, height)?;
-            let latents = (self.encoder.mean(&x)? * self.vae_scale)?;
+            let latents = (self.vae.mean(&x)? * self.vae_scale)?;
             Ok(self.decode(&latents)?.remove(0))
         };
         run().map_err(|e| EngineError::Run(e.to_string()))
@@ -462,7 +455,7 @@ impl Engine {
         h: usize,
     ) -> candle_core::Result<Tensor> {
         let x = self.to_tensor(images, w, h)?;
-        self.encoder.mean(&x)? * self.vae_scale
+        self.vae.mean(&x)? * self.vae_scale
     }
 
     /// The UNet's prediction for `latents` (B, …) at timestep `t`, given the

@@ -11,8 +11,6 @@ use candle_transformers::models::clip::text_model as clip;
 use candle_transformers::models::stable_diffusion::vae::AutoEncoderKL;
 use serde_json::json;
 
-use crate::latent::LatentEncoder;
-
 /// Characters the tiny tokenizer knows; anything else becomes `<|endoftext|>`.
 const ALPHABET: &str = "abcdefghijklmnopqrstuvwxyz0123456789,.-'";
 
@@ -78,8 +76,7 @@ pub fn write_tiny_sd(dir: &Path) -> candle_core::Result<()> {
         .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
     let vm = VarMap::new();
     let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
-    AutoEncoderKL::new(vb.clone(), 3, 3, vcfg.clone())?;
-    LatentEncoder::new(vb, &vcfg)?;
+    AutoEncoderKL::new(vb, 3, 3, vcfg.clone())?;
     vm.save(dir.join("vae/diffusion_pytorch_model.safetensors"))?;
 
     let vocab_size = 2 * ALPHABET.len() + 2;
