@@ -177,6 +177,17 @@ def vae(scaling_factor, force_upcast):
     )
 
 
+def vivid(vae_model):
+    """Random VAE weights leave latents and pictures nearly flat (a grey picture would
+    hide a wrong decoder): scale the last layers so latents have a trained model's
+    spread (std about 0.2 after scaling) and pictures use the whole 0–255 range."""
+    with torch.no_grad():
+        vae_model.encoder.conv_out.weight.mul_(25.0)
+        vae_model.encoder.conv_out.bias.mul_(25.0)
+        vae_model.decoder.conv_out.weight.mul_(15.0)
+    return vae_model
+
+
 def randomize(module, seed):
     """Random weights large enough that every layer matters (diffusers zero-initialises
     some output convolutions, which would hide mistakes after them)."""
@@ -220,7 +231,7 @@ def sd15():
         timestep_spacing="leading",
     )
     pipe = StableDiffusionImg2ImgPipeline(
-        vae=randomize(vae(0.18215, False), 3).eval(),
+        vae=vivid(randomize(vae(0.18215, False), 3)).eval(),
         text_encoder=text,
         tokenizer=tok,
         unet=unet,
@@ -267,7 +278,7 @@ def sdxl():
         interpolation_type="linear",
     )
     return StableDiffusionXLImg2ImgPipeline(
-        vae=randomize(vae(0.13025, True), 14).eval(),
+        vae=vivid(randomize(vae(0.13025, True), 14)).eval(),
         text_encoder=text,
         text_encoder_2=text2,
         tokenizer=tok,

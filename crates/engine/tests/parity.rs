@@ -402,7 +402,7 @@ fn whole_img2img_matches_at_three_strengths() {
                     .unwrap();
                 let want = case.get(&format!("{k}.image"));
                 let m = mean_diff(&got, &want);
-                eprintln!("{name} {k} image: mean |diff| {m:.3}/255");
+                eprintln!("{name} {k} image: mean |diff| {m:.4}/255");
                 assert!(m <= 1.0, "{name} {k}: mean |diff| {m}/255");
             }
         }
