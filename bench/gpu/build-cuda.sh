@@ -2,7 +2,7 @@
 # Builds `articket` with the CUDA engine on a machine without a GPU or a CUDA toolkit,
 # for a GPU box that has NVIDIA's driver and PyTorch's CUDA 13 libraries but no Rust:
 #
-#   bench/gpu/build-cuda.sh [OUT_BINARY]     (default target/cuda/release/articket)
+#   bench/gpu/build-cuda.sh      writes target/cuda/articket.xz (about 14 MB)
 #
 # 1. NVIDIA's compiler from PyPI, release 13.0 (driver 580 loads its PTX). nvvm is
 #    pinned too: left alone, pip brings nvvm 13.5, whose PTX 9.5 the 13.0 ptxas refuses.
@@ -15,7 +15,6 @@
 # folders; bench/gpu/run.sh sets it from the `nvidia` Python package.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-OUT=${1:-target/cuda/release/articket}
 VENV=${CUDA_VENV:-target/cuda/venv}
 CAP=${CUDA_COMPUTE_CAP:-90}
 
@@ -44,6 +43,10 @@ nm --undefined-only target/cuda/release/deps/libcudarc-*.rlib 2>/dev/null \
 cc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$LINK/libcuda.so" "$LINK/stub.c"
 
 cargo build --release --features cuda
-if [[ $OUT != target/cuda/release/articket ]]; then cp target/cuda/release/articket "$OUT"; fi
-ls -la "$OUT"
-echo "needs at run time: $(readelf -d "$OUT" | awk '/NEEDED/ { print $5 }' | tr -d '[]' | tr '\n' ' ')"
+# The kernels' PTX makes the binary about 90 MB stripped; it travels as xz (about 14 MB),
+# which bench/gpu/run.sh unpacks.
+BIN=target/cuda/release/articket
+strip -o target/cuda/articket "$BIN"
+xz -T0 -9 -f target/cuda/articket
+ls -la "$BIN" target/cuda/articket.xz
+echo "needs at run time: $(readelf -d "$BIN" | awk '/NEEDED/ { print $5 }' | tr -d '[]' | tr '\n' ' ')"

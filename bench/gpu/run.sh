@@ -27,8 +27,13 @@ while (($#)); do
   esac
 done
 [[ -n "$DTYPE" ]] || { [[ $DEVICE == cpu ]] && DTYPE=f32 || DTYPE=bf16; }
-BIN=${ARTICKET_BIN:-target/release/articket}
+BIN=${ARTICKET_BIN:-target/cuda/articket.xz}
 PY=${PYTHON:-python3}
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+if [[ $BIN == *.xz ]]; then
+  xz -dc "$BIN" > "$WORK/articket" && chmod +x "$WORK/articket" && BIN=$WORK/articket
+fi
 [[ -x $BIN ]] || { echo "no binary at $BIN (set ARTICKET_BIN)" >&2; exit 2; }
 
 if [[ $DEVICE == cuda* ]]; then
@@ -48,8 +53,6 @@ PY
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 fi
 
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
 LOG=${OUT:+$OUT/gpu-bench.txt}
 say() { if [[ -n "$LOG" ]]; then tee -a "$LOG"; else cat; fi; }
 
