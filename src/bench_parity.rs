@@ -54,12 +54,8 @@ pub fn run(a: &ParityArgs) -> anyhow::Result<()> {
     let mut check = |what: &str, got: &Tensor, want: &Tensor| -> anyhow::Result<()> {
         let got = got.to_device(&Device::Cpu)?.to_dtype(DType::F32)?;
         let want = want.to_dtype(DType::F32)?;
-        let d = (&got - &want)?
-            .abs()?
-            .flatten_all()?
-            .max(0)?
-            .to_scalar::<f32>()? as f64;
-        let scale = want.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()? as f64;
+        let d = articket_engine::max_abs(&(&got - &want)?)? as f64;
+        let scale = articket_engine::max_abs(&want)? as f64;
         let rel = d / scale.max(1e-6);
         let ok = if dtype == DType::F32 {
             d <= tol

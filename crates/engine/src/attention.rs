@@ -439,16 +439,7 @@ mod tests {
             let scale = 1.0 / (d as f64).sqrt();
             let fused = attention(&q, &k, &v, scale).unwrap();
             let want = plain(&q, &k, &v, scale);
-            let diff = (fused - want)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .max(0)
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let diff = crate::max_abs(&(fused - want).unwrap()).unwrap();
             assert!(diff < 1e-5, "{b}x{n}x{m}x{d}: {diff}");
         }
     }

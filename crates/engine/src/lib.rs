@@ -37,6 +37,15 @@ pub use layout::{Family, LayoutError, ModelFiles};
 pub use pipeline::{Arch, Engine, Img2Img, Sampler};
 pub use service::EngineService;
 
+/// The largest |x| in a tensor, in f32 (for comparing outputs with a reference).
+pub fn max_abs(t: &candle_core::Tensor) -> candle_core::Result<f32> {
+    t.to_dtype(candle_core::DType::F32)?
+        .abs()?
+        .flatten_all()?
+        .max(0)?
+        .to_scalar::<f32>()
+}
+
 /// The string metadata of a safetensors file (the parity fixtures keep their prompt,
 /// steps and guidance there).
 pub fn fixture_metadata(

@@ -129,6 +129,35 @@ impl Unet {
             )
         };
 
+        // A level's residual blocks, each followed by a transformer on cross-attention
+        // levels; `input(j)` is block j's input width.
+        let blocks = |vb: &nn::VarBuilder,
+                      level: &UnetLevel,
+                      count: usize,
+                      input: &dyn Fn(usize) -> usize|
+         -> Result<(Vec<ResnetBlock>, Vec<Transformer2D>)> {
+            let mut resnets = Vec::with_capacity(count);
+            let mut attentions = Vec::with_capacity(count);
+            for j in 0..count {
+                let name = j.to_string();
+                resnets.push(resnet(
+                    input(j),
+                    level.channels,
+                    1.0,
+                    vb.pp("resnets").pp(&name),
+                )?);
+                if let Some(depth) = level.transformer_layers {
+                    attentions.push(transformer(
+                        level.channels,
+                        level.heads,
+                        depth,
+                        vb.pp("attentions").pp(&name),
+                    )?);
+                }
+            }
+            Ok((resnets, attentions))
+        };
+
         let conv_in = conv3(vb.pp("conv_in"), shape.in_channels, c0, 1, 1)?;
         let time_proj = Timesteps::new(c0, shape.flip_sin_to_cos, shape.freq_shift);
         let time_embedding = TimestepEmbedding::new(vb.pp("time_embedding"), c0, temb)?;
@@ -152,25 +181,13 @@ impl Unet {
         for (i, level) in levels.iter().enumerate() {
             let vb = vb.pp("down_blocks").pp(i.to_string());
             let cin = if i == 0 { c0 } else { levels[i - 1].channels };
-            let mut resnets = Vec::new();
-            let mut attentions = Vec::new();
-            for j in 0..shape.layers_per_block {
-                let from = if j == 0 { cin } else { level.channels };
-                resnets.push(resnet(
-                    from,
-                    level.channels,
-                    1.0,
-                    vb.pp("resnets").pp(j.to_string()),
-                )?);
-                if let Some(depth) = level.transformer_layers {
-                    attentions.push(transformer(
-                        level.channels,
-                        level.heads,
-                        depth,
-                        vb.pp("attentions").pp(j.to_string()),
-                    )?);
+            let (resnets, attentions) = blocks(&vb, level, shape.layers_per_block, &|j| {
+                if j == 0 {
+                    cin
+                } else {
+                    level.channels
                 }
-            }
+            })?;
             let sampling = if i + 1 < n {
                 Sampling::Down(conv3(
                     vb.pp("downsamplers.0.conv"),
@@ -224,31 +241,16 @@ impl Unet {
             // The skip from the level below this one's input (diffusers' `input_channel`).
             let skip_in = levels[(n - 1 - i).saturating_sub(1)].channels;
             let skip_in = if i == n - 1 { c0 } else { skip_in };
-            let mut resnets = Vec::new();
-            let mut attentions = Vec::new();
             let count = shape.layers_per_block + 1;
-            for j in 0..count {
+            let (resnets, attentions) = blocks(&vb, level, count, &|j| {
                 let skip = if j + 1 == count {
                     skip_in
                 } else {
                     level.channels
                 };
                 let from = if j == 0 { prev } else { level.channels };
-                resnets.push(resnet(
-                    from + skip,
-                    level.channels,
-                    1.0,
-                    vb.pp("resnets").pp(j.to_string()),
-                )?);
-                if let Some(depth) = level.transformer_layers {
-                    attentions.push(transformer(
-                        level.channels,
-                        level.heads,
-                        depth,
-                        vb.pp("attentions").pp(j.to_string()),
-                    )?);
-                }
-            }
+                from + skip
+            })?;
             let sampling = if i + 1 < n {
                 Sampling::Up(conv3(
                     vb.pp("upsamplers.0.conv"),

@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 use articket_engine::pipeline::TextConditioning;
 use articket_engine::sampler::{Denoiser, NoiseSchedule};
 use articket_engine::text::Tokenizer;
-use articket_engine::{Engine, Img2Img, Sampler};
+use articket_engine::{max_abs, Engine, Img2Img, Sampler};
 use candle_core::{DType, Device, IndexOp, Tensor};
 
 const TOL: f32 = 1e-3;
@@ -70,16 +70,7 @@ fn cases() -> [(&'static str, &'static Case); 2] {
 
 fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
     assert_eq!(a.dims(), b.dims(), "shapes differ");
-    (a.to_dtype(DType::F32).unwrap() - b.to_dtype(DType::F32).unwrap())
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
+    max_abs(&(a.to_dtype(DType::F32).unwrap() - b.to_dtype(DType::F32).unwrap()).unwrap()).unwrap()
 }
 
 fn mean_diff(a: &Tensor, b: &Tensor) -> f32 {
@@ -97,15 +88,7 @@ fn mean_diff(a: &Tensor, b: &Tensor) -> f32 {
 /// (a stage whose reference output is all zeros would prove nothing).
 fn close(what: &str, got: &Tensor, want: &Tensor, tol: f32) -> f32 {
     let d = max_diff(got, want);
-    let scale = want
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let scale = max_abs(want).unwrap();
     eprintln!("{what}: max |diff| {d:.2e} (reference max |x| {scale:.3})");
     assert!(scale > 1e-3, "{what}: the reference is all but zero");
     assert!(d <= tol, "{what}: max |diff| {d} > {tol}");
