@@ -130,7 +130,9 @@ struct ServeArgs {
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
+    // Colour only on a terminal: `articket > booth.log` gets plain lines.
     tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,tower_http=warn".into()),

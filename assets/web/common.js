@@ -60,6 +60,7 @@ const T = {
     "answers-changed": ["앞의 답은 바꿀 수 없어요.", "Earlier answers cannot be changed."],
     "quiz-done": ["이미 질문에 모두 답했어요.", "The quiz is already finished."],
     "not-found": ["찾을 수 없어요. 키오스크의 QR 코드를 다시 스캔하세요.", "Not found. Please scan the kiosk's QR code again."],
+    "other-site": ["부스 주소로 직접 열어 주세요. 키오스크의 QR 코드를 스캔하세요.", "Please open the booth's own page: scan the QR code on the kiosk."],
   },
 };
 

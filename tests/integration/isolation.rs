@@ -201,3 +201,33 @@ async fn kiosk_phone_and_operator_capabilities_are_separate() {
     assert_eq!(v["finished"], false);
     assert_eq!(kiosk.visit(&server, &phone.visit_id).await.status(), 200);
 }
+
+/// A page on another site cannot open a room's socket with the visitor's cookie
+/// (cross-site WebSocket hijacking): the upgrade is refused with 403. The booth's own
+/// origin, and clients that send no Origin, are let in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_from_another_site_is_refused_even_with_the_phones_cookie() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let server = TestServer::start().await;
+    let kiosk = Kiosk::open(&server).await;
+    let phone = Phone::join(&server, &kiosk).await;
+    let path = format!("/api/rooms/{}/events", kiosk.room_id);
+    let connect = |origin: Option<String>| {
+        let mut req = server.ws_url(&path).into_client_request().unwrap();
+        req.headers_mut()
+            .insert("cookie", phone.cookie_header(&server).parse().unwrap());
+        if let Some(o) = origin {
+            req.headers_mut().insert("origin", o.parse().unwrap());
+        }
+        tokio_tungstenite::connect_async(req)
+    };
+    match connect(Some("https://evil.example".into())).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+            assert_eq!(res.status(), 403);
+        }
+        other => panic!("a foreign origin got through: {:?}", other.map(|_| ())),
+    }
+    let own = server.url("").trim_end_matches('/').to_owned();
+    assert!(connect(Some(own)).await.is_ok(), "the booth's own origin");
+    assert!(connect(None).await.is_ok(), "no Origin (not a browser)");
+}

@@ -10,6 +10,7 @@ mod e2e;
 mod isolation;
 mod load;
 mod local_engine;
+mod logs;
 mod print;
 mod quiz;
 mod restart;
