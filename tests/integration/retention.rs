@@ -253,3 +253,48 @@ async fn with_a_one_second_retention_a_visit_deleted_mid_painting_leaves_no_file
     assert_eq!(server.stored_files(), Vec::<String>::new());
     assert_eq!(phone.get_visit(&server).await.status(), 404);
 }
+
+/// Behind a trusted proxy, each visitor's forwarded address has its own upload count,
+/// so one busy visitor does not stop the booth; from anyone else the header is ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_are_counted_per_forwarded_address_only_behind_a_trusted_proxy() {
+    async fn upload_as(server: &TestServer, forwarded_for: &str) -> u16 {
+        let kiosk = Kiosk::open(server).await;
+        let phone = Phone::join(server, &kiosk).await;
+        let part = reqwest::multipart::Part::bytes(camera_photo())
+            .file_name("p.jpg")
+            .mime_str("image/jpeg")
+            .unwrap();
+        let form = reqwest::multipart::Form::new()
+            .text("name", "Ada")
+            .part("photo", part);
+        phone
+            .http
+            .post(server.url(&format!("/api/visits/{}/photo", phone.visit_id)))
+            .header("x-forwarded-for", forwarded_for)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+    let behind_proxy = TestServer::start_with(|c| {
+        c.limits.uploads_per_minute = 1;
+        c.server.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    let mut codes = Vec::new();
+    for addr in ["203.0.113.1", "203.0.113.2", "203.0.113.1"] {
+        codes.push(upload_as(&behind_proxy, addr).await);
+    }
+    assert_eq!(codes, [202, 202, 429]);
+
+    // Not a trusted proxy: the claimed addresses count for nothing.
+    let direct = TestServer::start_with(|c| c.limits.uploads_per_minute = 1).await;
+    let mut codes = Vec::new();
+    for addr in ["203.0.113.1", "203.0.113.2"] {
+        codes.push(upload_as(&direct, addr).await);
+    }
+    assert_eq!(codes, [202, 429]);
+}

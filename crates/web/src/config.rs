@@ -42,6 +42,10 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// How many CPU-heavy jobs (intake, painting, tickets) run at once. 0 = all cores.
     pub cpu_workers: usize,
+    /// Reverse proxies or tunnels in front of the booth, as addresses or networks
+    /// ("127.0.0.1", "10.0.0.0/8"). Only requests from these are believed when their
+    /// `X-Forwarded-For` or `Forwarded` header names the visitor's address.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -443,6 +447,50 @@ impl AiConfig {
     }
 }
 
+/// An address, or a network in CIDR form (`10.0.0.0/8`, `fd00::/8`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    addr: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    pub fn parse(text: &str) -> Option<Network> {
+        let text = text.trim();
+        let (addr, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a.parse().ok()?, Some(p.parse::<u8>().ok()?)),
+            None => (text.parse().ok()?, None),
+        };
+        let bits = match addr {
+            std::net::IpAddr::V4(_) => 32,
+            std::net::IpAddr::V6(_) => 128,
+        };
+        let prefix = prefix.unwrap_or(bits);
+        (prefix <= bits).then_some(Network { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr::{V4, V6};
+        let (a, b, bits) = match (self.addr, ip.to_canonical()) {
+            (V4(a), V4(b)) => (u32::from(a) as u128, u32::from(b) as u128, 32),
+            (V6(a), V6(b)) => (u128::from(a), u128::from(b), 128),
+            _ => return false,
+        };
+        let shift = bits - self.prefix as u32;
+        shift >= bits || (a >> shift) == (b >> shift)
+    }
+}
+
+impl ServerConfig {
+    /// `trusted_proxies`, parsed (validated at start-up, so none is dropped here).
+    pub fn trusted_networks(&self) -> Vec<Network> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|p| Network::parse(p))
+            .collect()
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
@@ -450,6 +498,7 @@ impl Default for ServerConfig {
             public_url: String::new(),
             data_dir: PathBuf::from("data"),
             cpu_workers: 0,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -641,6 +690,14 @@ impl Config {
                 return Err(key_error(
                     "server.public_url",
                     "must be a plain base URL such as https://booth.example.org",
+                ));
+            }
+        }
+        for p in &self.server.trusted_proxies {
+            if Network::parse(p).is_none() {
+                return Err(key_error(
+                    "server.trusted_proxies",
+                    &format!("{p:?} is not an address or a network such as 10.0.0.0/8"),
                 ));
             }
         }

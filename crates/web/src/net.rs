@@ -3,7 +3,61 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use crate::config::Config;
+use axum::http::HeaderMap;
+
+use crate::config::{Config, Network};
+
+/// The visitor's address for per-address limits. A request from a trusted proxy is
+/// believed about the address it forwards for: the right-most address in
+/// `X-Forwarded-For` (or `Forwarded: for=`) that is not itself a trusted proxy, since
+/// everything left of it was written by the client and can be forged. Anything else
+/// is the connection's own address.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[Network]) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let mut chain: Vec<IpAddr> = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let Ok(text) = value.to_str() else {
+            return peer;
+        };
+        chain.extend(text.split(',').filter_map(|a| parse_forwarded_addr(a)));
+    }
+    if chain.is_empty() {
+        for value in headers.get_all("forwarded") {
+            let Ok(text) = value.to_str() else {
+                return peer;
+            };
+            for element in text.split(',') {
+                for pair in element.split(';') {
+                    if let Some((k, v)) = pair.split_once('=') {
+                        if k.trim().eq_ignore_ascii_case("for") {
+                            chain.extend(parse_forwarded_addr(v));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    chain
+        .into_iter()
+        .rev()
+        .find(|ip| !is_trusted(*ip))
+        .unwrap_or(peer)
+}
+
+/// One address as proxies write it: `1.2.3.4`, `1.2.3.4:5678`, `"[2001:db8::1]:80"`.
+fn parse_forwarded_addr(text: &str) -> Option<IpAddr> {
+    let t = text.trim().trim_matches('"');
+    if let Ok(ip) = t.parse() {
+        return Some(ip);
+    }
+    if let Some(rest) = t.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    t.parse::<SocketAddr>().ok().map(|s| s.ip())
+}
 
 pub fn advertised_base_url(config: &Config, local_addr: SocketAddr) -> String {
     let public = config.server.public_url.trim().trim_end_matches('/');
@@ -42,6 +96,55 @@ fn lan_ipv4() -> Option<Ipv4Addr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn forwarded(name: &str, value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+        h
+    }
+
+    #[test]
+    fn only_a_trusted_proxy_is_believed_about_the_visitors_address() {
+        let proxy: IpAddr = "127.0.0.1".parse().unwrap();
+        let trusted = [
+            Network::parse("127.0.0.1").unwrap(),
+            Network::parse("10.0.0.0/8").unwrap(),
+        ];
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let h = forwarded("x-forwarded-for", "203.0.113.7");
+        assert_eq!(client_ip(proxy, &h, &trusted), ip("203.0.113.7"));
+        // Not from a proxy: the header is the client's own claim.
+        assert_eq!(
+            client_ip(ip("192.168.1.9"), &h, &trusted),
+            ip("192.168.1.9")
+        );
+        assert_eq!(client_ip(proxy, &h, &[]), proxy);
+        // A forged left part is ignored: the right-most untrusted address counts.
+        let h = forwarded("x-forwarded-for", "1.1.1.1, 203.0.113.7, 10.1.2.3");
+        assert_eq!(client_ip(proxy, &h, &trusted), ip("203.0.113.7"));
+        let h = forwarded("forwarded", "for=\"[2001:db8::7]:4711\";proto=https");
+        assert_eq!(client_ip(proxy, &h, &trusted), ip("2001:db8::7"));
+        let h = forwarded("x-forwarded-for", "garbage");
+        assert_eq!(client_ip(proxy, &h, &trusted), proxy);
+    }
+
+    #[test]
+    fn networks_match_by_prefix() {
+        let n = Network::parse("10.0.0.0/8").unwrap();
+        assert!(n.contains("10.200.3.4".parse().unwrap()));
+        assert!(!n.contains("11.0.0.1".parse().unwrap()));
+        assert!(Network::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("8.8.8.8".parse().unwrap()));
+        assert!(Network::parse("::1")
+            .unwrap()
+            .contains("::1".parse().unwrap()));
+        assert!(Network::parse("10.0.0.0/33").is_none());
+        assert!(Network::parse("booth.local").is_none());
+    }
 
     #[test]
     fn public_url_wins_and_loses_its_trailing_slash() {

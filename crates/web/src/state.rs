@@ -32,6 +32,8 @@ pub struct Inner {
     pub tickets: TicketRenderer,
     /// Photo uploads per client address (`[limits] uploads_per_minute`).
     pub upload_limit: crate::limits::RateLimit,
+    /// `[server] trusted_proxies`: whose forwarded client addresses are believed.
+    pub trusted_proxies: Vec<crate::config::Network>,
     /// The operator's password, sessions, pause switch and log.
     pub operator: crate::admin::Operator,
     /// The quiz's questions and texts (`[quiz] questions`, or the built-in ones).
@@ -184,6 +186,7 @@ impl AppState {
             std::time::Duration::from_secs(60),
         );
         Ok(AppState(Arc::new(Inner {
+            trusted_proxies: config.server.trusted_networks(),
             operator: crate::admin::Operator::new(&config.admin),
             quiz: Arc::new(quiz),
             finishing: VisitLocks::default(),

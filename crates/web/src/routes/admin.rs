@@ -46,12 +46,15 @@ pub struct Login {
 /// `POST /api/admin/login {password}`: sets the session cookie.
 pub async fn login(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     body: Result<Json<Login>, JsonRejection>,
 ) -> AppResult<Response> {
     // Served without connection info (a router driven in-process), all callers share
     // one count.
-    let ip = peer.map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |p| p.0 .0.ip());
+    let ip = peer.map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |p| {
+        crate::net::client_ip(p.0 .0.ip(), &headers, &state.trusted_proxies)
+    });
     let req = json_body(body, "login-malformed", "Send {\"password\"} as JSON.")?;
     if let Err(secs) = state.operator.logins.hit(ip) {
         return Err(AppError::too_many(

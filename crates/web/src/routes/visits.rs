@@ -75,7 +75,8 @@ pub async fn upload_photo(
 ) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
     let visit = phone_visit(&state, &visit_id, &headers).await?;
     if let Some(axum::Extension(axum::extract::ConnectInfo(addr))) = peer {
-        if let Err(wait) = state.upload_limit.hit(addr.ip()) {
+        let ip = crate::net::client_ip(addr.ip(), &headers, &state.trusted_proxies);
+        if let Err(wait) = state.upload_limit.hit(ip) {
             return Err(AppError::too_many(
                 "too-many-uploads",
                 "Too many photos from this device in a minute. Please wait a moment.",
