@@ -697,7 +697,7 @@ impl Config {
             if Network::parse(p).is_none() {
                 return Err(key_error(
                     "server.trusted_proxies",
-                    &format!("{p:?} is not an address or a network such as 10.0.0.0/8"),
+                    format!("{p:?} is not an address or a network such as 10.0.0.0/8"),
                 ));
             }
         }

@@ -22,7 +22,7 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[Network]) -> IpAd
         let Ok(text) = value.to_str() else {
             return peer;
         };
-        chain.extend(text.split(',').filter_map(|a| parse_forwarded_addr(a)));
+        chain.extend(text.split(',').filter_map(parse_forwarded_addr));
     }
     if chain.is_empty() {
         for value in headers.get_all("forwarded") {
