@@ -54,7 +54,7 @@ struct Shared {
     servers: Vec<Server>,
     http: reqwest::Client,
     sched: Mutex<Sched>,
-    captions: Mutex<VecDeque<CaptionSlot>>,
+    captions: CaptionCache,
     /// Wakes the health task for an immediate probe (after a job's network error).
     probe_now: Notify,
 }
@@ -122,7 +122,7 @@ impl A1111Pool {
             servers,
             http,
             sched: Mutex::new(sched),
-            captions: Mutex::new(VecDeque::new()),
+            captions: CaptionCache::default(),
             probe_now: Notify::new(),
         });
         probe_all(&shared).await;
@@ -199,21 +199,7 @@ impl A1111Pool {
         if settings.captioner == Captioner::None {
             return settings.neutral_caption.clone();
         }
-        let cell = {
-            let mut cache = self.shared.captions.lock().unwrap();
-            match cache.iter().find(|(v, _)| *v == job.visit_id) {
-                Some((_, cell)) => cell.clone(),
-                None => {
-                    let cell = Arc::new(OnceCell::new());
-                    cache.push_back((job.visit_id.clone(), cell.clone()));
-                    if cache.len() > CAPTION_CACHE {
-                        cache.pop_front();
-                    }
-                    cell
-                }
-            }
-        };
-        cell.get_or_init(|| async {
+        self.shared.captions.get_or_make(&job.visit_id, || async {
             let timeout = Duration::from_secs(settings.caption_timeout_secs);
             let jpeg = photo_jpeg(job);
             let result = match settings.captioner {
@@ -244,7 +230,6 @@ impl A1111Pool {
             }
         })
         .await
-        .clone()
     }
 
     async fn paint_job(&self, job: PaintJob, progress: Progress) -> Result<RgbImage, StyleError> {
@@ -540,6 +525,48 @@ pub fn output_size(photo: (u32, u32), long_side: u32) -> (u32, u32) {
     }
 }
 
+/// One painter's seed for a visit (`seed = "visit"`): the same visit and painter always
+/// get the same seed, the four painters different ones, in A1111's positive 31-bit
+/// range. Every backend uses this one.
+pub fn painter_seed(visit_seed: u64, painter: Painter) -> u64 {
+    let index = Painter::ALL.iter().position(|&p| p == painter).unwrap_or(0) as u64;
+    let mixed = (visit_seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    mixed >> 33
+}
+
+/// Recent visits' captions. The first of a visit's jobs to ask makes the caption; the
+/// others (its other painters, retries) wait for that one instead of captioning the same
+/// photo again. Every backend uses this one.
+#[derive(Default)]
+pub struct CaptionCache {
+    slots: Mutex<VecDeque<CaptionSlot>>,
+}
+
+impl CaptionCache {
+    /// The visit's caption, made by `make` if no job of the visit has made it yet.
+    pub async fn get_or_make<F>(&self, visit_id: &Arc<str>, make: impl FnOnce() -> F) -> String
+    where
+        F: std::future::Future<Output = String>,
+    {
+        let cell = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            match slots.iter().find(|(v, _)| v == visit_id) {
+                Some((_, cell)) => cell.clone(),
+                None => {
+                    let cell = Arc::new(OnceCell::new());
+                    slots.push_back((visit_id.clone(), cell.clone()));
+                    if slots.len() > CAPTION_CACHE {
+                        slots.pop_front();
+                    }
+                    cell
+                }
+            }
+        };
+        cell.get_or_init(make).await.clone()
+    }
+}
+
 /// The img2img request for one painter.
 pub fn build_request(settings: &A1111Settings, job: &PaintJob, caption: &str) -> Img2ImgRequest {
     let g = settings.generation(job.painter);
@@ -549,15 +576,7 @@ pub fn build_request(settings: &A1111Settings, job: &PaintJob, caption: &str) ->
     };
     let seed = match g.seed {
         SeedPolicy::Random => -1,
-        SeedPolicy::Visit => {
-            let index = Painter::ALL
-                .iter()
-                .position(|&p| p == job.painter)
-                .unwrap_or(0) as u64;
-            let mixed = (job.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15))
-                .wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            (mixed >> 33) as i64
-        }
+        SeedPolicy::Visit => painter_seed(job.seed, job.painter) as i64,
     };
     Img2ImgRequest {
         init_images: vec![encode_base64(&photo_jpeg(job))],
@@ -585,6 +604,49 @@ pub fn build_request(settings: &A1111Settings, job: &PaintJob, caption: &str) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A visit's four painters asking at once get one caption, made once; another
+    /// visit gets its own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_visits_painters_share_one_caption_made_once() {
+        let cache = Arc::new(CaptionCache::default());
+        let made = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let visit: Arc<str> = "visit-a".into();
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let (cache, made, visit) = (cache.clone(), made.clone(), visit.clone());
+            tasks.push(tokio::spawn(async move {
+                cache
+                    .get_or_make(&visit, || async {
+                        made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        "a person smiling".to_owned()
+                    })
+                    .await
+            }));
+        }
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), "a person smiling");
+        }
+        assert_eq!(made.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let other = cache
+            .get_or_make(&"visit-b".into(), || async { "a dog".to_owned() })
+            .await;
+        assert_eq!(other, "a dog");
+    }
+
+    #[test]
+    fn painter_seeds_are_stable_distinct_and_positive_31_bit() {
+        let seeds: Vec<u64> = Painter::ALL.iter().map(|&p| painter_seed(42, p)).collect();
+        let again: Vec<u64> = Painter::ALL.iter().map(|&p| painter_seed(42, p)).collect();
+        assert_eq!(seeds, again);
+        let mut unique = seeds.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), Painter::ALL.len());
+        assert!(seeds.iter().all(|&s| s < 1 << 31));
+        assert_ne!(painter_seed(43, Painter::ALL[0]), seeds[0]);
+    }
 
     #[test]
     fn output_keeps_the_aspect_at_multiples_of_64() {

@@ -1,11 +1,10 @@
 //! `backend = "local"`: the booth paints in-process on its own GPU (or CPU), with the
 //! same per-painter generation settings as the server pool.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use articket_a1111::pool::output_size;
+use articket_a1111::pool::{output_size, painter_seed, CaptionCache};
 use articket_a1111::{A1111Settings, SeedPolicy};
 use articket_style::{BoxFuture, PaintJob, Painter, Progress, StyleError, Stylizer, Update};
 use image::RgbImage;
@@ -19,7 +18,7 @@ pub struct LocalBackend {
     /// The captioners, and which one `[ai] captioner` picks ("clip", "blip").
     captioner: Option<Arc<dyn Captioner>>,
     /// Recent visits' captions, so a visit's painters share one.
-    captions: Mutex<VecDeque<(Arc<str>, String)>>,
+    captions: CaptionCache,
 }
 
 impl LocalBackend {
@@ -40,7 +39,7 @@ impl LocalBackend {
             service,
             settings,
             captioner,
-            captions: Mutex::new(VecDeque::new()),
+            captions: CaptionCache::default(),
         }
     }
 
@@ -56,40 +55,27 @@ impl LocalBackend {
         let Some(captioner) = self.captioner.clone() else {
             return neutral;
         };
-        if let Some((_, c)) = self
-            .captions
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|(v, _)| *v == job.visit_id)
-        {
-            return c.clone();
-        }
-        let photo = job.photo.clone();
-        let caption = match tokio::task::spawn_blocking(move || captioner.caption(&photo, model))
+        self.captions
+            .get_or_make(&job.visit_id, || async move {
+                let photo = job.photo.clone();
+                match tokio::task::spawn_blocking(move || captioner.caption(&photo, model)).await {
+                    Ok(Some(Ok(c))) if !c.is_empty() => c,
+                    Ok(Some(Ok(_))) => neutral,
+                    Ok(None) => {
+                        tracing::warn!(visit_id = %job.visit_id, "no {model} captioner is loaded; using the neutral phrase");
+                        neutral
+                    }
+                    Ok(Some(Err(e))) => {
+                        tracing::warn!(visit_id = %job.visit_id, "captioning failed, using the neutral phrase: {e}");
+                        neutral
+                    }
+                    Err(e) => {
+                        tracing::warn!(visit_id = %job.visit_id, "captioning crashed, using the neutral phrase: {e}");
+                        neutral
+                    }
+                }
+            })
             .await
-        {
-            Ok(Some(Ok(c))) if !c.is_empty() => c,
-            Ok(Some(Ok(_))) => neutral,
-            Ok(None) => {
-                tracing::warn!(visit_id = %job.visit_id, "no {model} captioner is loaded; using the neutral phrase");
-                neutral
-            }
-            Ok(Some(Err(e))) => {
-                tracing::warn!(visit_id = %job.visit_id, "captioning failed, using the neutral phrase: {e}");
-                neutral
-            }
-            Err(e) => {
-                tracing::warn!(visit_id = %job.visit_id, "captioning crashed, using the neutral phrase: {e}");
-                neutral
-            }
-        };
-        let mut cache = self.captions.lock().unwrap();
-        cache.push_back((job.visit_id.clone(), caption.clone()));
-        if cache.len() > 64 {
-            cache.pop_front();
-        }
-        caption
     }
 
     /// The engine job for one painter, from the `[ai.<painter>]` settings.
@@ -103,13 +89,7 @@ impl LocalBackend {
         let round = |v: u32| ((v as usize / m).max(1)) * m;
         let seed = match g.seed {
             SeedPolicy::Random => rand::random(),
-            SeedPolicy::Visit => {
-                let index = Painter::ALL
-                    .iter()
-                    .position(|&p| p == job.painter)
-                    .unwrap_or(0) as u64;
-                job.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            }
+            SeedPolicy::Visit => painter_seed(job.seed, job.painter),
         };
         Img2Img {
             image: (*job.photo).clone(),
