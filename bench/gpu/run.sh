@@ -56,6 +56,16 @@ fi
 LOG=${OUT:+$OUT/gpu-bench.txt}
 say() { if [[ -n "$LOG" ]]; then tee -a "$LOG"; else cat; fi; }
 
+# diffusers for the anchor: installed already, or from wheels carried in
+# target/cuda/wheels (`pip download -d target/cuda/wheels diffusers==0.42.1
+# transformers==5.24.0` on a machine with the box's Python version). Without it, our
+# engine is timed alone on random models built in memory.
+if ! "$PY" -c "import diffusers, transformers" 2>/dev/null && [[ -d target/cuda/wheels ]]; then
+  "$PY" -m pip install -q --no-index --find-links target/cuda/wheels diffusers transformers || true
+fi
+ANCHOR=1
+"$PY" -c "import diffusers, transformers" 2>/dev/null || ANCHOR=0
+
 echo "== parity with diffusers ($DEVICE, $DTYPE)" | say
 for f in sd15 sdxl; do
   "$BIN" bench parity crates/engine/tests/fixtures/parity/$f --device "$DEVICE" --dtype "$DTYPE" 2>&1 | say
@@ -64,6 +74,12 @@ done
 # Models in half precision on disk (half the writing); the engine converts on load.
 SAVE=$DTYPE; [[ $DEVICE == cpu ]] && SAVE=f32
 for arch in $ARCHS; do
+  if ((!ANCHOR)); then
+    echo "== $arch: diffusers is not installed here; our engine alone, random weights" | say
+    "$BIN" bench sd --device "$DEVICE" --dtype "$DTYPE" --arch "$arch" --size "$SIZE" \
+      --steps "$STEPS" --strength 0.6 --rounds "$ROUNDS" 2>&1 | say
+    continue
+  fi
   echo "== $arch: writing a full-size random model with diffusers" | say
   "$PY" bench/gpu/random_model.py "$arch" "$WORK/$arch" "$SAVE" 2>&1 | grep -v Warning | tail -1 | say
   "$BIN" bench sd --device "$DEVICE" --dtype "$DTYPE" --model "$WORK/$arch" --size "$SIZE" \
