@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use candle_core::{DType, Device};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use candle_transformers::models::clip::text_model as clip;
 use candle_transformers::models::stable_diffusion::vae::AutoEncoderKL;
@@ -53,6 +53,7 @@ pub fn write_tiny_sd(dir: &Path) -> candle_core::Result<()> {
         .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
     let vm = VarMap::new();
     crate::unet::Unet::new(VarBuilder::from_varmap(&vm, DType::F32, &dev), shape, false)?;
+    reseed(&vm, 1)?;
     // A freshly initialised UNet predicts noise far larger than a trained one, and
     // guidance multiplies it until every picture saturates. Shrinking the output layer
     // keeps its predictions small and random, like a model early in training, so tests
@@ -77,6 +78,7 @@ pub fn write_tiny_sd(dir: &Path) -> candle_core::Result<()> {
     let vm = VarMap::new();
     let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
     AutoEncoderKL::new(vb, 3, 3, vcfg.clone())?;
+    reseed(&vm, 2)?;
     vm.save(dir.join("vae/diffusion_pytorch_model.safetensors"))?;
 
     let vocab_size = 2 * ALPHABET.len() + 2;
@@ -105,9 +107,43 @@ pub fn write_tiny_sd(dir: &Path) -> candle_core::Result<()> {
         VarBuilder::from_varmap(&vm, DType::F32, &dev).pp("text_model"),
         &config,
     )?;
+    reseed(&vm, 3)?;
     vm.save(dir.join("text_encoder/model.safetensors"))?;
 
     write("tokenizer/tokenizer.json", tokenizer_json())?;
+    Ok(())
+}
+
+/// candle initialises weights from the CPU's unseedable generator, so every test run
+/// would get another model, and a test could pass on one and fail on the next. This
+/// redraws every randomly initialised weight from `seed`: matrices and kernels with
+/// Kaiming's spread for their fan-in (candle's own default), vectors (biases) small;
+/// constant ones (norm scales, zero biases) stay as they are.
+fn reseed(vm: &VarMap, seed: u64) -> candle_core::Result<()> {
+    let data = vm.data().lock().expect("varmap lock");
+    let mut names: Vec<&String> = data.keys().collect();
+    names.sort();
+    let mut rng: rand::rngs::StdRng = rand::SeedableRng::seed_from_u64(seed);
+    for name in names {
+        let var = &data[name];
+        let t = var.as_tensor();
+        let values = t.flatten_all()?.to_vec1::<f32>()?;
+        if values.iter().all(|&v| v == values[0]) {
+            continue;
+        }
+        let dims = t.dims();
+        let std = if dims.len() >= 2 {
+            let fan_in = values.len() / dims[0];
+            (2.0 / fan_in as f32).sqrt()
+        } else {
+            0.02
+        };
+        let fresh: Vec<f32> = crate::pipeline::gaussian_from(&mut rng, values.len())
+            .into_iter()
+            .map(|g| g * std)
+            .collect();
+        var.set(&Tensor::from_vec(fresh, t.shape(), t.device())?)?;
+    }
     Ok(())
 }
 
@@ -304,4 +340,31 @@ pub fn write_tiny_blip(dir: &Path) -> candle_core::Result<()> {
         serde_json::to_vec_pretty(&tokenizer).expect("json"),
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The tiny model is the same file every time, so tests do not pass on one model
+    /// and fail on the next.
+    #[test]
+    fn the_tiny_model_is_the_same_every_time() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        super::write_tiny_sd(a.path()).unwrap();
+        super::write_tiny_sd(b.path()).unwrap();
+        for f in [
+            "unet/diffusion_pytorch_model.safetensors",
+            "vae/diffusion_pytorch_model.safetensors",
+            "text_encoder/model.safetensors",
+        ] {
+            let dev = candle_core::Device::Cpu;
+            let ta = candle_core::safetensors::load(a.path().join(f), &dev).unwrap();
+            let tb = candle_core::safetensors::load(b.path().join(f), &dev).unwrap();
+            assert_eq!(ta.len(), tb.len(), "{f}");
+            for (name, x) in &ta {
+                let y = &tb[name];
+                let d = crate::max_abs(&(x - y).unwrap()).unwrap();
+                assert_eq!(d, 0.0, "{f}: {name} differs between two writes");
+            }
+        }
+    }
 }
