@@ -68,26 +68,15 @@ impl candle_core::CustomOp3 for CpuAttention {
                     let s = &mut scores[..rows * m];
                     // s = qb · kbᵀ × scale
                     unsafe {
-                        gemm::gemm(
-                            rows,
-                            m,
-                            d,
+                        crate::conv::matmul(
+                            (rows, m, d),
                             s.as_mut_ptr(),
-                            1,
-                            m as isize,
-                            false,
+                            m,
                             qb.as_ptr(),
-                            1,
-                            d as isize,
+                            d,
                             kb.as_ptr(),
-                            d as isize,
-                            1,
-                            0.0,
+                            (d as isize, 1),
                             scale,
-                            false,
-                            false,
-                            false,
-                            gemm::Parallelism::None,
                         );
                     }
                     for row in s.chunks_mut(m) {
@@ -95,26 +84,15 @@ impl candle_core::CustomOp3 for CpuAttention {
                     }
                     // o = s · vb
                     unsafe {
-                        gemm::gemm(
-                            rows,
-                            d,
-                            m,
+                        crate::conv::matmul(
+                            (rows, d, m),
                             o.as_mut_ptr(),
-                            1,
-                            d as isize,
-                            false,
+                            d,
                             s.as_ptr(),
-                            1,
-                            m as isize,
+                            m,
                             vb.as_ptr(),
-                            1,
-                            d as isize,
-                            0.0,
+                            (1, d as isize),
                             1.0,
-                            false,
-                            false,
-                            false,
-                            gemm::Parallelism::None,
                         );
                     }
                 },

@@ -134,32 +134,61 @@ impl candle_core::CustomOp2 for CpuConv {
                 // outlives the parallel loop.
                 unsafe {
                     let d = dst.at(bi * o * oh * ow + y0 * ow);
-                    gemm::gemm(
-                        o,
-                        n,
-                        depth,
+                    matmul(
+                        (o, n, depth),
                         d,
-                        1,
-                        (oh * ow) as isize,
-                        false,
+                        oh * ow,
                         w.as_ptr(),
-                        1,
-                        depth as isize,
+                        depth,
                         cols.as_ptr(),
-                        1,
-                        n as isize,
-                        0.0,
+                        (1, n as isize),
                         1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
                     );
                 }
             },
         );
         Ok((CpuStorage::F32(out), Shape::from((b, o, oh, ow))))
     }
+}
+
+/// dst (m×n, rows `dst_rs` apart) = scale · lhs (m×k, rows `lhs_rs` apart) · rhs (k×n,
+/// with (column, row) strides `rhs_strides`), on the calling thread: the matrix
+/// product both CPU kernels here (convolution, attention) are built on.
+///
+/// # Safety
+/// Every pointer must cover its matrix at the given strides.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn matmul(
+    (m, n, k): (usize, usize, usize),
+    dst: *mut f32,
+    dst_rs: usize,
+    lhs: *const f32,
+    lhs_rs: usize,
+    rhs: *const f32,
+    rhs_strides: (isize, isize),
+    scale: f32,
+) {
+    gemm::gemm(
+        m,
+        n,
+        k,
+        dst,
+        1,
+        dst_rs as isize,
+        false,
+        lhs,
+        1,
+        lhs_rs as isize,
+        rhs,
+        rhs_strides.0,
+        rhs_strides.1,
+        0.0,
+        scale,
+        false,
+        false,
+        false,
+        gemm::Parallelism::None,
+    )
 }
 
 /// A 2-D convolution with diffusers' weight names (`weight`, `bias`).

@@ -53,7 +53,7 @@ impl Img2Img {
 
     /// Denoising steps that actually run: about steps × strength.
     pub fn denoising_steps(&self) -> usize {
-        ((self.steps as f64 * self.strength).floor() as usize).min(self.steps)
+        crate::sampler::denoising_steps(self.steps, self.strength)
     }
 }
 
@@ -104,12 +104,12 @@ fn load_err(path: &Path) -> impl Fn(candle_core::Error) -> EngineError + '_ {
 
 fn text_model(
     config_path: &Path,
+    shape: &config::TextShape,
     weights: &Path,
     eos: u32,
     device: &Device,
     dtype: DType,
 ) -> Result<ClipText, EngineError> {
-    let shape = config::text(config_path)?;
     let act = Activation::from_config(&shape.activation).ok_or_else(|| {
         EngineError::Load(format!(
             "{}: hidden_act {:?} is not supported (quick_gelu or gelu)",
@@ -119,7 +119,7 @@ fn text_model(
     })?;
     let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], dtype, device) }
         .map_err(load_err(weights))?;
-    ClipText::new(vb, &shape, act, eos).map_err(load_err(weights))
+    ClipText::new(vb, shape, act, eos).map_err(load_err(weights))
 }
 
 impl Engine {
@@ -153,10 +153,17 @@ impl Engine {
         )];
         parts.extend(files.text2.clone());
         for (config_path, weights, tok) in parts {
-            let max = config::text(&config_path)?.max_positions;
+            let shape = config::text(&config_path)?;
             let tok_dir = tok.parent().unwrap_or(Path::new("."));
-            let tokenizer = Tokenizer::load_dir(tok_dir, max)?;
-            let model = text_model(&config_path, &weights, tokenizer.eos(), device, dtype)?;
+            let tokenizer = Tokenizer::load_dir(tok_dir, shape.max_positions)?;
+            let model = text_model(
+                &config_path,
+                &shape,
+                &weights,
+                tokenizer.eos(),
+                device,
+                dtype,
+            )?;
             prompters.push(Prompter { tokenizer, model });
         }
         let schedule = noise_schedule(&files)?;
@@ -391,8 +398,7 @@ impl Engine {
         height: usize,
     ) -> Result<RgbImage, EngineError> {
         let run = || -> candle_core::Result<RgbImage> {
-            let x = self.to_tensor(&[image], width, height)?;
-            let latents = (self.vae.mean(&x)? * self.vae_scale)?;
+            let latents = self.image_latents(&[image], width, height)?;
             Ok(self.decode(&latents)?.remove(0))
         };
         run().map_err(|e| EngineError::Run(e.to_string()))
@@ -516,19 +522,14 @@ impl Engine {
             let images = self.decode(&clean)?;
             return Ok((clean, images));
         }
-        let negatives: Vec<&str> = jobs.iter().map(|j| j.negative_prompt.as_str()).collect();
-        let prompts: Vec<&str> = jobs.iter().map(|j| j.prompt.as_str()).collect();
-        let (neg, pos) = (
-            self.text_conditioning(&negatives)?,
-            self.text_conditioning(&prompts)?,
-        );
-        let text = TextConditioning {
-            context: Tensor::cat(&[neg.context, pos.context], 0)?,
-            pooled: match (neg.pooled, pos.pooled) {
-                (Some(a), Some(b)) => Some(Tensor::cat(&[a, b], 0)?),
-                _ => None,
-            },
-        };
+        // One encoder pass: the negatives' rows first, then the prompts', as the
+        // guidance below splits the UNet's batch.
+        let texts: Vec<&str> = jobs
+            .iter()
+            .map(|j| j.negative_prompt.as_str())
+            .chain(jobs.iter().map(|j| j.prompt.as_str()))
+            .collect();
+        let text = self.text_conditioning(&texts)?;
 
         let shape = clean.dims().to_vec();
         let mut draw = || -> candle_core::Result<Tensor> {
@@ -647,12 +648,7 @@ pub fn crop_to_fill(img: &RgbImage, w: u32, h: u32) -> RgbImage {
     }
 }
 
-/// `count` standard normal numbers from `seed` (Box–Muller over a seeded generator).
-pub fn gaussian(seed: u64, count: usize) -> Vec<f32> {
-    gaussian_from(&mut rand::rngs::StdRng::seed_from_u64(seed), count)
-}
-
-/// The next `count` standard normal numbers from `rng`.
+/// The next `count` standard normal numbers from `rng` (Box–Muller).
 pub fn gaussian_from(rng: &mut rand::rngs::StdRng, count: usize) -> Vec<f32> {
     let mut out = Vec::with_capacity(count + 1);
     while out.len() < count {

@@ -319,10 +319,13 @@ impl Plan {
 
     /// img2img: the first step to run for `strength`, as diffusers' `get_timesteps`.
     pub fn start_for(&self, strength: f64) -> usize {
-        let n = self.len();
-        let run = ((n as f64 * strength).floor() as usize).min(n);
-        n - run
+        self.len() - denoising_steps(self.len(), strength)
     }
+}
+
+/// The steps img2img runs of a `steps`-step schedule at `strength`: ⌊steps × strength⌋.
+pub fn denoising_steps(steps: usize, strength: f64) -> usize {
+    ((steps as f64 * strength).floor() as usize).min(steps)
 }
 
 fn alpha_sigma(sigma: f64) -> (f64, f64) {
