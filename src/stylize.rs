@@ -44,7 +44,7 @@ pub fn run(args: &StylizeArgs) -> anyhow::Result<()> {
         let started = Instant::now();
         let img = builtin::render(painter, &photo, SEED, &config.painting.builtin);
         let elapsed = started.elapsed();
-        let jpeg = articket_intake::encode_jpeg(&img, config.upload.jpeg_quality)?;
+        let jpeg = articket_intake::encode_jpeg(&img, config.upload.intake.jpeg_quality)?;
         let path = out.join(format!("{}.jpg", painter.id()));
         std::fs::write(&path, &jpeg).with_context(|| format!("cannot write {}", path.display()))?;
         println!(
@@ -79,7 +79,7 @@ pub fn run(args: &StylizeArgs) -> anyhow::Result<()> {
 
 fn load(config: &Config, input: &Path) -> anyhow::Result<RgbImage> {
     let bytes = std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
-    let photo = articket_intake::process(&bytes, &config.intake())
+    let photo = articket_intake::process(&bytes, &config.upload.intake)
         .with_context(|| format!("{} was refused", input.display()))?;
     Ok(photo.image)
 }

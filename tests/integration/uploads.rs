@@ -15,7 +15,7 @@ async fn refused(res: reqwest::Response, status: u16, code: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_uploads_are_refused_and_nothing_else_is_lost() {
-    let server = TestServer::start_with(|c| c.upload.max_bytes = 300_000).await;
+    let server = TestServer::start_with(|c| c.upload.intake.max_bytes = 300_000).await;
     let kiosk = Kiosk::open(&server).await;
     let phone = Phone::join(&server, &kiosk).await;
     let url = server.url(&format!("/api/visits/{}/photo", phone.visit_id));

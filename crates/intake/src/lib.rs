@@ -30,8 +30,10 @@ pub use error::IntakeError;
 pub use pool::{IntakePool, PoolStats};
 pub use sniff::{sniff, Format, Unsupported};
 
-/// Limits and output settings for intake. `Default` gives the booth defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Limits and output settings for intake. `Default` gives the booth defaults. The
+/// booth's `[upload]` config section deserializes into it (with keys of its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(default)]
 pub struct IntakeOptions {
     /// Uploads larger than this many bytes are refused before any parsing.
     pub max_bytes: u64,

@@ -173,6 +173,17 @@ impl Quiz {
         Quiz::from_toml(BUILTIN).expect("the built-in quiz is valid")
     }
 
+    /// The operator's quiz file at `path`, or the built-in quiz when `path` is empty.
+    /// The error is a sentence naming the file.
+    pub fn load(path: &std::path::Path) -> Result<Quiz, String> {
+        if path.as_os_str().is_empty() {
+            return Ok(Quiz::builtin());
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        Quiz::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
     /// Reads and checks a quiz file's text.
     pub fn from_toml(text: &str) -> Result<Quiz, QuizError> {
         let quiz: Quiz = toml::from_str(text).map_err(|e| QuizError::Parse(e.to_string()))?;

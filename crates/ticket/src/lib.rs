@@ -12,6 +12,8 @@ mod names;
 mod paste;
 mod print;
 pub use print::Paper;
+mod resources;
+pub use resources::{check_templates, load_design_files, Promo};
 mod sheet;
 pub use names::clean_name;
 pub use sheet::SheetRow;
@@ -93,8 +95,8 @@ pub struct TicketDesign {
     /// The card the ticket is printed on.
     pub paper: String,
     pub ink: String,
-    /// Frame colours per painter id.
-    pub painter_colors: Vec<(String, String)>,
+    /// Frame colours per painter.
+    pub painter_colors: PainterColors,
     /// The event's logo, drawn in the card's top-left corner (fitted, alpha kept).
     pub logo: Option<Arc<image::RgbaImage>>,
     /// An operator's own SVG template for the phone ticket (see [`layout::fill_template`]),
@@ -113,16 +115,7 @@ impl Default for TicketDesign {
             background: "#5e6cba".into(),
             paper: "#fbf8f1".into(),
             ink: "#2b2f5c".into(),
-            // The old service's painter colours.
-            painter_colors: [
-                ("picasso", "#CA0000"),
-                ("renoir", "#036B82"),
-                ("vangogh", "#E37900"),
-                ("lichtenstein", "#1A5934"),
-            ]
-            .iter()
-            .map(|(p, c)| (p.to_string(), c.to_string()))
-            .collect(),
+            painter_colors: PainterColors::default(),
             logo: None,
             template: None,
             quiz_template: None,
@@ -132,10 +125,50 @@ impl Default for TicketDesign {
 
 impl TicketDesign {
     fn color_of(&self, painter: &str) -> &str {
-        self.painter_colors
-            .iter()
-            .find(|(p, _)| p == painter)
-            .map_or(self.ink.as_str(), |(_, c)| c.as_str())
+        self.painter_colors.of(painter).unwrap_or(self.ink.as_str())
+    }
+}
+
+/// Each painter's frame colour on the ticket, as `#rrggbb`. The config's `[ticket]`
+/// keys `picasso`, `renoir`, `vangogh` and `lichtenstein` deserialize into it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(default)]
+pub struct PainterColors {
+    pub picasso: String,
+    pub renoir: String,
+    pub vangogh: String,
+    pub lichtenstein: String,
+}
+
+impl Default for PainterColors {
+    /// The old service's painter colours.
+    fn default() -> Self {
+        Self {
+            picasso: "#CA0000".into(),
+            renoir: "#036B82".into(),
+            vangogh: "#E37900".into(),
+            lichtenstein: "#1A5934".into(),
+        }
+    }
+}
+
+impl PainterColors {
+    /// Every painter id with its colour.
+    pub fn iter(&self) -> [(&'static str, &str); 4] {
+        [
+            ("picasso", &self.picasso),
+            ("renoir", &self.renoir),
+            ("vangogh", &self.vangogh),
+            ("lichtenstein", &self.lichtenstein),
+        ]
+    }
+
+    /// The colour of the painter with this id.
+    pub fn of(&self, painter: &str) -> Option<&str> {
+        self.iter()
+            .into_iter()
+            .find(|(p, _)| *p == painter)
+            .map(|(_, c)| c)
     }
 }
 

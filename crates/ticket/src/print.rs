@@ -9,8 +9,9 @@ use image::RgbImage;
 
 use crate::TicketError;
 
-/// Paper the booth prints on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Paper the booth prints on (`[print] paper = "a6"` or `"receipt80"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Paper {
     /// 105 × 148 mm postcard.
     A6,

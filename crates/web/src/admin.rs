@@ -154,11 +154,6 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
         .to_string())
 }
 
-/// Whether `s` is a PHC string of an argon2 hash (for config validation).
-pub fn is_argon2_hash(s: &str) -> bool {
-    PasswordHash::new(s).is_ok_and(|h| h.algorithm.as_str().starts_with("argon2"))
-}
-
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
@@ -195,7 +190,7 @@ impl OpsLog {
         }
         lines.push_back(LogLine {
             seq: *next,
-            at: crate::studio::now(),
+            at: crate::clock::now(),
             level,
             text: text.into(),
         });
@@ -224,17 +219,10 @@ impl OpsLog {
     }
 }
 
-/// A visit as the operator log names it: its number and, once known, the visitor's name.
-pub fn visit_label(number: i64, name: Option<&str>) -> String {
-    match name {
-        Some(n) if !n.is_empty() => format!("Visit #{number} ({n})"),
-        _ => format!("Visit #{number}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::is_argon2_hash;
 
     #[test]
     fn a_configured_argon2_hash_accepts_only_its_password() {

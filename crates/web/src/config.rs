@@ -51,16 +51,11 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct UploadConfig {
-    /// Uploads larger than this are refused before they are parsed.
-    pub max_bytes: u64,
-    /// Photos wider or taller than these (as stored) are refused from their header.
-    pub max_width: u32,
-    pub max_height: u32,
-    /// Photos with more pixels than this are refused from their header.
-    pub max_pixels: u64,
-    /// Photos are shrunk to this long side before any painter sees them.
-    pub long_side: u32,
-    pub jpeg_quality: u8,
+    /// Size and pixel limits, the long side photos are shrunk to, and the JPEG quality:
+    /// the keys `max_bytes`, `max_width`, `max_height`, `max_pixels`, `long_side` and
+    /// `jpeg_quality`, as intake defines them.
+    #[serde(flatten)]
+    pub intake: articket_intake::IntakeOptions,
     /// The longest visitor name kept, in characters.
     pub max_name_chars: usize,
     /// How many photos are decoded at once. 0 = one per core.
@@ -188,19 +183,10 @@ pub struct PrintConfig {
     pub copies: u32,
     /// Prints one visit may have (failed ones do not count).
     pub max_per_visit: u32,
-    pub paper: PaperConfig,
+    pub paper: articket_ticket::Paper,
     /// The print command; CUPS's `lp` unless the system names it otherwise.
     pub command: String,
     pub timeout_secs: u64,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum PaperConfig {
-    /// 105 × 148 mm card.
-    A6,
-    /// 80 mm thermal receipt.
-    Receipt80,
 }
 
 impl Default for PrintConfig {
@@ -211,7 +197,7 @@ impl Default for PrintConfig {
             auto: false,
             copies: 1,
             max_per_visit: 2,
-            paper: PaperConfig::A6,
+            paper: articket_ticket::Paper::A6,
             command: "lp".into(),
             timeout_secs: 30,
         }
@@ -240,23 +226,15 @@ pub struct TicketConfig {
     /// ... or one made from these: a line or two of text and a handle.
     pub promo_text: String,
     pub promo_handle: String,
-    /// Frame colours per painter.
-    pub picasso: String,
-    pub renoir: String,
-    pub vangogh: String,
-    pub lichtenstein: String,
+    /// Frame colours per painter: the keys `picasso`, `renoir`, `vangogh` and
+    /// `lichtenstein`.
+    #[serde(flatten)]
+    pub colors: articket_ticket::PainterColors,
 }
 
 impl Default for TicketConfig {
     fn default() -> Self {
         let d = articket_ticket::TicketDesign::default();
-        let color = |p: &str| {
-            d.painter_colors
-                .iter()
-                .find(|(q, _)| q == p)
-                .map(|(_, c)| c.clone())
-                .unwrap_or_default()
-        };
         Self {
             event_name: d.event_name.clone(),
             footer: d.footer.clone(),
@@ -269,10 +247,7 @@ impl Default for TicketConfig {
             promo_image: PathBuf::new(),
             promo_text: String::new(),
             promo_handle: String::new(),
-            picasso: color("picasso"),
-            renoir: color("renoir"),
-            vangogh: color("vangogh"),
-            lichtenstein: color("lichtenstein"),
+            colors: d.painter_colors,
         }
     }
 }
@@ -285,15 +260,7 @@ impl TicketConfig {
             background: self.background.clone(),
             paper: self.paper.clone(),
             ink: self.ink.clone(),
-            painter_colors: [
-                ("picasso", &self.picasso),
-                ("renoir", &self.renoir),
-                ("vangogh", &self.vangogh),
-                ("lichtenstein", &self.lichtenstein),
-            ]
-            .iter()
-            .map(|(p, c)| (p.to_string(), c.to_string()))
-            .collect(),
+            painter_colors: self.colors.clone(),
             logo: None,
             template: None,
             quiz_template: None,
@@ -505,14 +472,8 @@ impl Default for ServerConfig {
 
 impl Default for UploadConfig {
     fn default() -> Self {
-        let i = articket_intake::IntakeOptions::default();
         Self {
-            max_bytes: i.max_bytes,
-            max_width: i.max_width,
-            max_height: i.max_height,
-            max_pixels: i.max_pixels,
-            long_side: i.long_side,
-            jpeg_quality: i.jpeg_quality,
+            intake: articket_intake::IntakeOptions::default(),
             max_name_chars: 24,
             workers: 0,
             queue: 8,
@@ -555,6 +516,30 @@ pub enum ConfigError {
     Key { key: String, message: String },
 }
 
+/// Whether `s` is a PHC string of an argon2 hash (for config validation).
+pub fn is_argon2_hash(s: &str) -> bool {
+    argon2::password_hash::PasswordHash::new(s)
+        .is_ok_and(|h| h.algorithm.as_str().starts_with("argon2"))
+}
+
+/// The key inside a section with flattened fields (`[upload]`, `[ticket]`), whose
+/// errors serde reports against the section alone: found by reading the section again
+/// as the flattened type.
+fn flattened_key(table: &toml::Table, section: &str) -> Option<String> {
+    fn locate<T: serde::de::DeserializeOwned>(value: &toml::Value) -> Option<String> {
+        serde_path_to_error::deserialize::<_, T>(value.clone())
+            .err()
+            .map(|e| e.path().to_string())
+    }
+    let value = table.get(section)?;
+    let inner = match section {
+        "upload" => locate::<articket_intake::IntakeOptions>(value),
+        "ticket" => locate::<articket_ticket::PainterColors>(value),
+        _ => None,
+    }?;
+    Some(format!("{section}.{inner}"))
+}
+
 fn key_error(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Key {
         key: key.to_owned(),
@@ -588,9 +573,10 @@ impl Config {
         };
         apply_env(&mut table, env)?;
         let ai = table.remove("ai");
-        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
-            .map_err(|e| {
+        let mut config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
                 let key = e.path().to_string();
+                let key = flattened_key(&table, &key).unwrap_or(key);
                 key_error(&key, e.into_inner().message().to_owned())
             })?;
         if let Some(ai) = ai {
@@ -603,21 +589,22 @@ impl Config {
     /// Checks values the types cannot, naming the offending key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let u = &self.upload;
-        if u.max_bytes == 0 || u.max_bytes > 200_000_000 {
+        let i = &u.intake;
+        if i.max_bytes == 0 || i.max_bytes > 200_000_000 {
             return Err(key_error(
                 "upload.max_bytes",
                 "must be between 1 and 200000000",
             ));
         }
-        if u.max_pixels < 1_000 || u.max_pixels > 400_000_000 {
+        if i.max_pixels < 1_000 || i.max_pixels > 400_000_000 {
             return Err(key_error(
                 "upload.max_pixels",
                 "must be between 1000 and 400000000",
             ));
         }
         for (key, value) in [
-            ("upload.max_width", u.max_width),
-            ("upload.max_height", u.max_height),
+            ("upload.max_width", i.max_width),
+            ("upload.max_height", i.max_height),
         ] {
             if !(64..=65_535).contains(&value) {
                 return Err(key_error(key, "must be between 64 and 65535"));
@@ -632,10 +619,10 @@ impl Config {
         if u.queue > 10_000 {
             return Err(key_error("upload.queue", "must be between 0 and 10000"));
         }
-        if !(64..=4096).contains(&u.long_side) {
+        if !(64..=4096).contains(&i.long_side) {
             return Err(key_error("upload.long_side", "must be between 64 and 4096"));
         }
-        if !(1..=100).contains(&u.jpeg_quality) {
+        if !(1..=100).contains(&i.jpeg_quality) {
             return Err(key_error(
                 "upload.jpeg_quality",
                 "must be between 1 and 100",
@@ -705,7 +692,7 @@ impl Config {
             return Err(key_error("limits.max_open_rooms", "must be at least 1"));
         }
         let hash = self.admin.password_hash.trim();
-        if !hash.is_empty() && !crate::admin::is_argon2_hash(hash) {
+        if !hash.is_empty() && !is_argon2_hash(hash) {
             return Err(key_error(
                 "admin.password_hash",
                 "is not an argon2 hash; make one with `articket hash-password`",
@@ -725,15 +712,12 @@ impl Config {
             ));
         }
         let t = &self.ticket;
-        for (key, value) in [
-            ("background", &t.background),
+        let design = [
+            ("background", t.background.as_str()),
             ("paper", &t.paper),
             ("ink", &t.ink),
-            ("picasso", &t.picasso),
-            ("renoir", &t.renoir),
-            ("vangogh", &t.vangogh),
-            ("lichtenstein", &t.lichtenstein),
-        ] {
+        ];
+        for (key, value) in design.into_iter().chain(t.colors.iter()) {
             let hex = value.strip_prefix('#').unwrap_or("");
             if hex.len() != 6 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
                 return Err(key_error(
@@ -770,18 +754,6 @@ impl Config {
             AiBackend::Local => {}
         }
         Ok(())
-    }
-
-    /// The intake settings derived from `[upload]`.
-    pub fn intake(&self) -> articket_intake::IntakeOptions {
-        articket_intake::IntakeOptions {
-            max_bytes: self.upload.max_bytes,
-            max_width: self.upload.max_width,
-            max_height: self.upload.max_height,
-            max_pixels: self.upload.max_pixels,
-            long_side: self.upload.long_side,
-            jpeg_quality: self.upload.jpeg_quality,
-        }
     }
 }
 
@@ -897,7 +869,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.server.bind, "127.0.0.1:9000".parse().unwrap());
-        assert_eq!(c.upload.long_side, 256);
+        assert_eq!(c.upload.intake.long_side, 256);
         assert_eq!(c.server.data_dir, PathBuf::from("/tmp/booth"));
     }
 
@@ -927,6 +899,10 @@ mod tests {
         let cases: &[Case] = &[
             ("[server]\nbind = \"nonsense\"", &[], "server.bind"),
             ("[upload]\nlong_side = 10", &[], "upload.long_side"),
+            ("[upload]\nlong_side = \"big\"", &[], "upload.long_side"),
+            ("[upload]\nqueue = \"many\"", &[], "upload.queue"),
+            ("[ticket]\nrenoir = 5", &[], "ticket.renoir"),
+            ("[print]\npaper = \"a4\"", &[], "print.paper"),
             ("[upload]\nmax_byte = 10", &[], "upload"),
             (
                 "[painting]\npainters = [\"monet\"]",

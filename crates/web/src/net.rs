@@ -7,6 +7,29 @@ use axum::http::HeaderMap;
 
 use crate::config::{Config, Network};
 
+/// How visitors reach the booth: the address phones are sent to, and the proxies in
+/// front of it whose forwarded client addresses are believed.
+pub struct Reach {
+    /// The origin phones reach us at, e.g. `http://192.168.0.12:8080`.
+    pub base_url: String,
+    /// `[server] trusted_proxies`.
+    pub trusted_proxies: Vec<Network>,
+}
+
+impl Reach {
+    pub fn new(config: &Config, local_addr: SocketAddr) -> Reach {
+        Reach {
+            base_url: advertised_base_url(config, local_addr),
+            trusted_proxies: config.server.trusted_networks(),
+        }
+    }
+
+    /// The visitor's address for a request from `peer` (see [`client_ip`]).
+    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        client_ip(peer, headers, &self.trusted_proxies)
+    }
+}
+
 /// The visitor's address for per-address limits. A request from a trusted proxy is
 /// believed about the address it forwards for: the right-most address in
 /// `X-Forwarded-For` (or `Forwarded: for=`) that is not itself a trusted proxy, since

@@ -5,13 +5,12 @@
 use std::time::Duration;
 
 use articket_store::PrintStart;
-use articket_ticket::Paper;
 use serde::Serialize;
 
-use crate::config::PaperConfig;
+use crate::clock::now;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
-use crate::studio::{now, ticket_content};
+use crate::tickets::ticket_content;
 
 /// A second press within this many seconds of a print is the same print.
 const DEDUPE_SECS: i64 = 15;
@@ -93,15 +92,13 @@ pub async fn print_visit(state: &AppState, visit_id: &str) -> AppResult<PrintOut
 /// Renders the PDF and runs `lp`; the error is a sentence for the operator.
 async fn run_lp(state: &AppState, visit: &articket_store::Visit) -> Result<String, String> {
     let cfg = state.config.print.clone();
-    let paper = match cfg.paper {
-        PaperConfig::A6 => Paper::A6,
-        PaperConfig::Receipt80 => Paper::Receipt80,
-    };
+    let paper = cfg.paper;
     let (st, v) = (state.clone(), visit.clone());
     let pdf = state
         .cpu(move || -> Result<Vec<u8>, String> {
             let content = ticket_content(&st, &v)?;
             st.tickets
+                .renderer
                 .print_pdf(&content, paper)
                 .map_err(|e| e.to_string())
         })

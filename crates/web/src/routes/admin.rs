@@ -53,7 +53,7 @@ pub async fn login(
     // Served without connection info (a router driven in-process), all callers share
     // one count.
     let ip = peer.map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |p| {
-        crate::net::client_ip(p.0 .0.ip(), &headers, &state.trusted_proxies)
+        state.reach.client_ip(p.0 .0.ip(), &headers)
     });
     let req = json_body(body, "login-malformed", "Send {\"password\"} as JSON.")?;
     if let Err(secs) = state.operator.logins.hit(ip) {
@@ -107,18 +107,18 @@ pub async fn status(
 ) -> AppResult<Json<serde_json::Value>> {
     let midnight = local_midnight();
     let today = state.db(move |s| s.day_stats(midnight)).await?;
-    let since = crate::studio::now() - 3600;
+    let since = crate::clock::now() - 3600;
     let open_rooms = state.db(move |s| s.open_rooms(since)).await?;
     let (prints, _, _) = state.db(|s| s.print_log(10)).await?;
     Ok(Json(serde_json::json!({
         "paused": state.operator.paused(),
         "gallery": state.config.admin.gallery,
         "today": today,
-        "backend": super::backend_status(&state),
+        "backend": state.backends.status_json(),
         "rooms": {
             "waiting_for_phone": open_rooms,
             "watched": state.hub.watched_rooms(),
-            "painting": state.painting_tasks.visits(),
+            "painting": state.running.tasks.visits(),
         },
         "prints": prints,
     })))

@@ -11,10 +11,10 @@ use serde::Deserialize;
 use articket_rooms::{new_id, same_secret, token_hash};
 
 use crate::auth;
+use crate::clock::now;
 use crate::error::{AppError, AppResult};
 use crate::events::RoomEvent;
 use crate::state::AppState;
-use crate::studio::now;
 
 #[derive(Deserialize)]
 pub struct JoinRequest {
@@ -82,7 +82,7 @@ pub async fn join(
         },
     );
 
-    let secure = state.base_url.starts_with("https://")
+    let secure = state.reach.base_url.starts_with("https://")
         || headers
             .get("x-forwarded-proto")
             .is_some_and(|p| p.as_bytes() == b"https");

@@ -12,6 +12,8 @@ use crate::state::AppState;
 mod admin;
 mod events;
 mod files;
+mod health;
+mod ids;
 mod join;
 mod pages;
 mod rooms;
@@ -25,97 +27,16 @@ connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; fram
 /// Small JSON bodies everywhere except the photo upload, which sets its own limit.
 const JSON_BODY_LIMIT: usize = 16 * 1024;
 
-/// The painting backend as the status pages show it: labels and counts only, so server
-/// URLs and errors stay in the operator's log.
-pub(crate) fn backend_status(state: &AppState) -> serde_json::Value {
-    match &state.pool {
-        Some(pool) => {
-            let status = pool.status();
-            serde_json::json!({
-                "backend": "a1111",
-                "servers": status.servers.iter().map(|s| serde_json::json!({
-                    "label": s.label,
-                    "healthy": s.healthy,
-                    "in_flight": s.in_flight,
-                })).collect::<Vec<_>>(),
-                "queued": status.queued,
-                "visits_waiting": status.visits_waiting,
-                "available": state.stylizer.available(),
-            })
-        }
-        None => serde_json::json!({
-            "backend": state.stylizer.backend(),
-            "available": state.stylizer.available(),
-        }),
-    }
-}
-
-/// `GET /healthz`: liveness plus how full the intake pool is.
-async fn healthz(
-    axum::extract::State(state): axum::extract::State<AppState>,
-) -> axum::Json<serde_json::Value> {
-    let intake = state.intake.stats();
-    let prints = match state.db(|s| s.print_log(0)).await {
-        Ok((_, printed, failed)) => serde_json::json!({ "printed": printed, "failed": failed }),
-        Err(_) => serde_json::Value::Null,
-    };
-    axum::Json(serde_json::json!({
-        "status": "ok",
-        "prints": prints,
-        "intake": {
-            "workers": intake.workers,
-            "queue": intake.queue,
-            "admitted": intake.admitted,
-        },
-        "painters": backend_status(&state),
-    }))
-}
-
-/// `GET /metrics`: counts and gauges in Prometheus' text format. Aggregates only: no
-/// names, ids or files.
-async fn metrics(
-    axum::extract::State(state): axum::extract::State<AppState>,
-) -> crate::error::AppResult<impl axum::response::IntoResponse> {
-    use std::fmt::Write as _;
-    let counts = state.db(|s| s.counts()).await?;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# HELP articket_visits Visits in the store, by status.\n# TYPE articket_visits gauge"
-    );
-    for (status, n) in &counts.visits {
-        let _ = writeln!(out, "articket_visits{{status=\"{status}\"}} {n}");
-    }
-    let _ = writeln!(out, "# HELP articket_results Painter results in the store, by painter and status.\n# TYPE articket_results gauge");
-    for (painter, status, n) in &counts.results {
-        let _ = writeln!(
-            out,
-            "articket_results{{painter=\"{painter}\",status=\"{status}\"}} {n}"
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP articket_prints Print jobs, by status.\n# TYPE articket_prints gauge"
-    );
-    for (status, n) in &counts.prints {
-        let _ = writeln!(out, "articket_prints{{status=\"{status}\"}} {n}");
-    }
-    let intake = state.intake.stats();
-    let _ = writeln!(out, "# HELP articket_intake_admitted Uploads being decoded or waiting for a decoder.\n# TYPE articket_intake_admitted gauge\narticket_intake_admitted {}", intake.admitted);
-    if let Some(pool) = &state.pool {
-        let status = pool.status();
-        let healthy = status.servers.iter().filter(|s| s.healthy).count();
-        let _ = writeln!(out, "# HELP articket_painting_servers_healthy Stable Diffusion servers in rotation.\n# TYPE articket_painting_servers_healthy gauge\narticket_painting_servers_healthy {healthy}");
-        let _ = writeln!(out, "# HELP articket_painting_queue Painter jobs waiting for a server.\n# TYPE articket_painting_queue gauge\narticket_painting_queue {}", status.queued);
-    }
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
-}
-
 /// The largest body a request to `path` may declare: the photo upload's limit on the
 /// upload route, [`JSON_BODY_LIMIT`] everywhere else.
 fn body_limit(state: &AppState, path: &str) -> u64 {
     if is_upload(path) {
-        state.config.upload.max_bytes.saturating_add(64 * 1024)
+        state
+            .config
+            .upload
+            .intake
+            .max_bytes
+            .saturating_add(64 * 1024)
     } else {
         JSON_BODY_LIMIT as u64
     }
@@ -221,8 +142,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v/{visit_id}", get(pages::phone))
         .route("/assets/{*path}", get(pages::asset))
         .route("/files/{name}", get(files::serve))
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(health::metrics))
         .nest("/api", api)
         .fallback(|| async { crate::error::AppError::not_found() })
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
@@ -247,13 +168,4 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("DENY"),
         ))
         .with_state(state)
-}
-
-/// Rejects anything that is not exactly a 128-bit hex id before it reaches the store.
-pub(crate) fn check_id(id: &str) -> crate::error::AppResult<()> {
-    if articket_rooms::is_id(id) {
-        Ok(())
-    } else {
-        Err(crate::error::AppError::not_found())
-    }
 }

@@ -6,7 +6,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use rust_embed::RustEmbed;
 
-use super::check_id;
+use super::ids::check_id;
 use crate::error::{AppError, AppResult};
 
 #[derive(RustEmbed)]

@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use articket_rooms::{new_id, token_hash};
 use articket_store::Room;
 
-use super::check_id;
+use super::ids::check_id;
 use crate::auth;
+use crate::clock::now;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
-use crate::studio::now;
 use crate::views::VisitView;
 
 #[derive(Serialize)]
@@ -101,7 +101,7 @@ pub async fn show(
         joined: room.visit_id.is_some(),
         visit: visit.as_ref().map(|v| {
             VisitView::from(v)
-                .with_promo(state.promo.is_some())
+                .with_promo(state.tickets.promo.is_some())
                 .with_retention(state.config.privacy.retention_secs)
         }),
     }))
@@ -144,5 +144,5 @@ pub(crate) async fn load_room(state: &AppState, room_id: &str) -> AppResult<Room
 /// The secret travels in the URL fragment, which browsers never send to a server, so it
 /// stays out of every access log; the phone page posts it to `/api/join`.
 fn join_url(state: &AppState, room_id: &str, secret: &str) -> String {
-    format!("{}/j/{room_id}#{secret}", state.base_url)
+    format!("{}/j/{room_id}#{secret}", state.reach.base_url)
 }

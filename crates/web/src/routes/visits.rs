@@ -10,14 +10,16 @@ use axum::Json;
 use articket_store::{FileKind, Visit, VisitStatus};
 use articket_style::Painter;
 
-use super::check_id;
+use super::ids::check_id;
 use super::rooms::KioskQuery;
 use crate::auth::{self, Viewer};
+use crate::clock::now;
 use crate::error::{AppError, AppResult};
 use crate::events::RoomEvent;
+use crate::painting::{self, Sitting};
 use crate::state::AppState;
-use crate::studio::{self, now, Sitting};
 use crate::views::{file_url, VisitView};
+use crate::{finishing, retention, tickets};
 
 /// Loads the visit and checks that the caller is its kiosk or its phone.
 async fn visit_for(
@@ -60,7 +62,7 @@ pub async fn show(
     let (visit, _) = visit_for(&state, &visit_id, &headers, q.kiosk_token.as_deref()).await?;
     Ok(Json(
         VisitView::from(&visit)
-            .with_promo(state.promo.is_some())
+            .with_promo(state.tickets.promo.is_some())
             .with_retention(state.config.privacy.retention_secs),
     ))
 }
@@ -75,8 +77,8 @@ pub async fn upload_photo(
 ) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
     let visit = phone_visit(&state, &visit_id, &headers).await?;
     if let Some(axum::Extension(axum::extract::ConnectInfo(addr))) = peer {
-        let ip = crate::net::client_ip(addr.ip(), &headers, &state.trusted_proxies);
-        if let Err(wait) = state.upload_limit.hit(ip) {
+        let ip = state.reach.client_ip(addr.ip(), &headers);
+        if let Err(wait) = state.uploads.hit(ip) {
             return Err(AppError::too_many(
                 "too-many-uploads",
                 "Too many photos from this device in a minute. Please wait a moment.",
@@ -91,7 +93,7 @@ pub async fn upload_photo(
     let stylizer = state.stylizer_for_new_visit()?;
     // Take a place in the intake pool before reading the body: when the booth is
     // swamped, the phone hears 503 at once and nobody's photo sits in memory unread.
-    let admission = state.intake.admit()?;
+    let admission = state.workers.intake.admit()?;
     let form = read_form(multipart?, state.config.upload.max_name_chars).await?;
     let photo_bytes = form.photo.ok_or_else(|| {
         AppError::bad_request("photo-missing", "Please choose a photo to upload.")
@@ -113,7 +115,7 @@ pub async fn upload_photo(
     };
 
     let photo = admission
-        .process(photo_bytes, state.config.intake())
+        .process(photo_bytes, state.config.upload.intake)
         .await?;
     let photo_jpeg: Arc<[u8]> = photo.jpeg.into();
 
@@ -134,7 +136,7 @@ pub async fn upload_photo(
         })
         .await?;
 
-    let label = crate::admin::visit_label(visit.number, Some(&form.name));
+    let label = crate::views::visit_label(visit.number, Some(&form.name));
     state.operator.log.info(format!(
         "{label}: photo received, {} painters at work ({})",
         painters.len(),
@@ -148,7 +150,7 @@ pub async fn upload_photo(
             photo_url: file_url(&photo_file),
         },
     );
-    studio::spawn(
+    painting::spawn(
         state.clone(),
         Sitting {
             room_id: visit.room_id,
@@ -204,10 +206,10 @@ pub async fn retry_painter(
         .db(move |s| s.visit(&id))
         .await?
         .ok_or_else(AppError::not_found)?;
-    match studio::load_sitting(&state, &visit).await? {
+    match painting::load_sitting(&state, &visit).await? {
         Ok(mut sitting) => {
             sitting.stylizer = stylizer;
-            studio::spawn(state.clone(), sitting, vec![painter]);
+            painting::spawn(state.clone(), sitting, vec![painter]);
         }
         Err(e) => return Err(AppError::internal("retry: the stored photo", e)),
     }
@@ -240,7 +242,7 @@ pub async fn delete(
             "The painters are still at work. Delete once they are finished.",
         ));
     }
-    studio::delete_visit(&state, &visit.room_id, &visit_id).await?;
+    retention::delete_visit(&state, &visit.room_id, &visit_id).await?;
     state.operator.log.info(format!(
         "Visit #{}: the visitor deleted their photos",
         visit.number
@@ -336,13 +338,13 @@ pub async fn answers(
     if let Some(o) = outcome {
         state.operator.log.info(format!(
             "{}: quiz finished, {} → {}",
-            crate::admin::visit_label(visit.number, visit.name.as_deref()),
+            crate::views::visit_label(visit.number, visit.name.as_deref()),
             o.code,
             o.painter.name_en()
         ));
         let id = visit_id.clone();
         if let Some(now_visit) = state.db(move |s| s.visit(&id)).await? {
-            studio::finish_quiz_if_painted(&state, &now_visit).await?;
+            finishing::finish_quiz_if_painted(&state, &now_visit).await?;
         }
     }
     Ok(Json(serde_json::json!({
@@ -377,7 +379,12 @@ pub async fn ticket_saved(
 
 /// `GET /api/promo`: the booth's promo image (404 when it has none).
 pub async fn promo(State(state): State<AppState>) -> AppResult<impl axum::response::IntoResponse> {
-    let (bytes, kind) = state.promo.clone().ok_or_else(AppError::not_found)?;
+    let promo = state
+        .tickets
+        .promo
+        .clone()
+        .ok_or_else(AppError::not_found)?;
+    let (bytes, kind) = (promo.bytes, promo.content_type);
     Ok((
         [
             (axum::http::header::CONTENT_TYPE, kind),
@@ -400,7 +407,7 @@ pub async fn single_ticket(
     let st = state.clone();
     let png = state
         .cpu(move || -> Result<Option<Vec<u8>>, String> {
-            let mut content = studio::ticket_content(&st, &visit)?;
+            let mut content = tickets::ticket_content(&st, &visit)?;
             content.paintings.retain(|p| p.painter == painter.id());
             let Some(p) = content.paintings.first_mut() else {
                 return Ok(None);
@@ -408,6 +415,7 @@ pub async fn single_ticket(
             let (ko, en) = painter.tagline();
             p.tagline = Some((ko.to_owned(), en.to_owned()));
             st.tickets
+                .renderer
                 .phone_ticket_png(&content)
                 .map(Some)
                 .map_err(|e| e.to_string())

@@ -1,23 +1,24 @@
-//! The studio runs a visit's painters: each painter is its own job with its own retries,
-//! so one failure never costs the visitor the others. When all are finished it renders
-//! the ticket from whatever succeeded. Every state change is written to the store first
-//! and then announced to the room.
+//! Painting a visit: each painter is its own job with its own retries, so one failure
+//! never costs the visitor the others. Every state change is written to the store first
+//! and then announced to the room. When the last painter ends, [`crate::finishing`]
+//! closes the visit.
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use articket_store::{ResultStatus, Visit, VisitStatus};
+use articket_store::{ResultStatus, Visit};
 use articket_style::{PaintJob, Painter, Progress, StyleError, Stylizer, Update};
-use articket_ticket::{TicketContent, TicketPainting};
 use image::RgbImage;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::clock::now;
 use crate::error::AppResult;
 use crate::events::RoomEvent;
+use crate::finishing::finish_visit;
 use crate::state::AppState;
-use crate::views::file_url;
+use crate::views::{file_url, visit_label};
 
 /// The message a visitor sees on a painter that gave up. Details go to the log.
 const PAINTER_FAILED: &str = "This painter could not finish. 이 화가는 그림을 완성하지 못했어요.";
@@ -56,10 +57,10 @@ pub async fn load_sitting(state: &AppState, visit: &Visit) -> AppResult<Result<S
     Ok(decoded.map(|(jpeg, img)| Sitting {
         room_id: visit.room_id.clone(),
         visit_id: visit.id.clone(),
-        label: crate::admin::visit_label(visit.number, visit.name.as_deref()),
+        label: visit_label(visit.number, visit.name.as_deref()),
         photo: Arc::new(img),
         photo_jpeg: jpeg.into(),
-        stylizer: state.stylizer_for_retry(),
+        stylizer: state.backends.for_retry(),
     }))
 }
 
@@ -73,7 +74,7 @@ pub fn spawn(state: AppState, sitting: Sitting, painters: Vec<Painter>) {
         // Start only once registered, so the entry never outlives the task.
         let _ = wait_registered.await;
         let outcome = paint_visit(&st, &sitting, painters).await;
-        st.painting_tasks.finished(&sitting.visit_id);
+        st.running.tasks.finished(&sitting.visit_id);
         match outcome {
             Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => {
                 tracing::info!(visit_id = %sitting.visit_id, "the visit was deleted while painting")
@@ -84,7 +85,7 @@ pub fn spawn(state: AppState, sitting: Sitting, painters: Vec<Painter>) {
             Ok(()) => {}
         }
     });
-    state.painting_tasks.started(&visit_id, task.abort_handle());
+    state.running.tasks.started(&visit_id, task.abort_handle());
     let _ = registered.send(());
 }
 
@@ -121,12 +122,12 @@ pub async fn resume_unfinished(state: &AppState) -> AppResult<usize> {
                 );
                 state.operator.log.error(format!(
                     "{}: cannot resume after a restart, the photo is unreadable",
-                    crate::admin::visit_label(visit.number, visit.name.as_deref())
+                    visit_label(visit.number, visit.name.as_deref())
                 ));
                 for p in painters {
                     fail_painter(state, &visit.room_id, visit_id, p.id()).await?;
                 }
-                let label = crate::admin::visit_label(visit.number, visit.name.as_deref());
+                let label = visit_label(visit.number, visit.name.as_deref());
                 finish_visit(state, &visit.room_id, visit_id, &label).await?;
             }
         }
@@ -202,11 +203,7 @@ async fn paint_one(
     let limit = Duration::from_secs(cfg.timeout_secs);
     for attempt in 1..=cfg.attempts {
         // When every server is down, a retry goes to the fallback if there is one.
-        let stylizer = if primary.available() {
-            primary.clone()
-        } else {
-            state.fallback.clone().unwrap_or_else(|| primary.clone())
-        };
+        let stylizer = state.backends.for_try(&primary);
         let started = Arc::new(Notify::new());
         let work = stylizer.paint(job.clone(), reporter(visit, painter, started.clone()));
         tokio::pin!(work);
@@ -235,7 +232,7 @@ async fn paint_one(
         };
         let error = match outcome {
             Ok(painting) => {
-                let quality = state.config.upload.jpeg_quality;
+                let quality = state.config.upload.intake.jpeg_quality;
                 let jpeg = state
                     .cpu(move || articket_intake::encode_jpeg(&painting, quality))
                     .await?;
@@ -343,149 +340,6 @@ async fn fail_painter(
     Ok(())
 }
 
-/// Renders the ticket from every finished painting and closes the painting phase.
-///
-/// A quiz visit is closed only once its quiz is complete too: whichever of the painters
-/// and the quiz finishes last closes it (see [`finish_quiz_if_painted`]).
-async fn finish_visit(
-    state: &AppState,
-    room_id: &str,
-    visit_id: &str,
-    label: &str,
-) -> AppResult<()> {
-    let lock = state.finishing.of(visit_id);
-    let _closing = lock.lock().await;
-    let id = visit_id.to_owned();
-    let Some(visit) = state.db(move |s| s.visit(&id)).await? else {
-        return Ok(());
-    };
-    if visit.status.is_terminal() {
-        return Ok(()); // closed already
-    }
-    if visit.mode == "quiz" && visit.personality.is_none() {
-        tracing::debug!(visit_id, "painted; the ticket waits for the quiz");
-        return Ok(());
-    }
-    let has_results = visit.results.iter().any(|r| r.image_file.is_some());
-    let png = if !has_results {
-        None
-    } else {
-        let st = state.clone();
-        let v = visit.clone();
-        let rendered = state
-            .cpu(move || -> Result<Vec<u8>, String> {
-                st.tickets
-                    .phone_ticket_png(&ticket_content(&st, &v)?)
-                    .map_err(|e| e.to_string())
-            })
-            .await?;
-        match rendered {
-            Ok(png) => Some(png),
-            Err(e) => {
-                tracing::error!(visit_id, "the ticket could not be rendered: {e}");
-                None
-            }
-        }
-    };
-    // Stored and recorded in one blocking step, which runs to its end even if this task
-    // is stopped meanwhile, so a ticket file never outlives its record.
-    let v = visit_id.to_owned();
-    let (status, ticket_file) = state
-        .db(move |s| s.close_painting(&v, png.as_deref(), now()))
-        .await?;
-    let painted = visit
-        .results
-        .iter()
-        .filter(|r| r.image_file.is_some())
-        .count();
-    if ticket_file.is_some() {
-        state.operator.log.info(format!(
-            "{label}: ticket ready ({painted} of {} paintings)",
-            visit.results.len()
-        ));
-    } else {
-        state
-            .operator
-            .log
-            .error(format!("{label}: no ticket, no painting succeeded"));
-    }
-    state.hub.publish(
-        room_id,
-        &RoomEvent::VisitDone {
-            visit_id: visit_id.to_owned(),
-            status,
-            ticket_url: ticket_file.as_deref().map(file_url),
-        },
-    );
-    if ticket_file.is_some() && state.config.print.enabled && state.config.print.auto {
-        let (st, v) = (state.clone(), visit_id.to_owned());
-        tokio::spawn(async move {
-            match crate::print::print_visit(&st, &v).await {
-                Ok(outcome) => tracing::info!(visit_id = %v, "automatic print: {outcome:?}"),
-                Err(e) => tracing::error!(visit_id = %v, "automatic print failed: {}", e.msg),
-            }
-        });
-    }
-    Ok(())
-}
-
-/// Closes a quiz visit whose quiz just finished, if its painters are all done. (If
-/// they are still at work, the last of them closes it.)
-pub async fn finish_quiz_if_painted(state: &AppState, visit: &Visit) -> AppResult<()> {
-    let painted = visit.results.iter().all(|r| r.status.is_terminal());
-    if visit.status == VisitStatus::Painting && painted {
-        let label = crate::admin::visit_label(visit.number, visit.name.as_deref());
-        finish_visit(state, &visit.room_id, &visit.id, &label).await?;
-    }
-    Ok(())
-}
-
-/// The quiz part of a quiz visit's ticket: its type, its painter with their
-/// description, and the good and bad matches with that painter's line about each.
-fn quiz_part(state: &AppState, visit: &Visit) -> Option<articket_ticket::QuizPart> {
-    let outcome = articket_quiz::TypeCode::parse(visit.personality.as_deref()?)?.outcome();
-    let texts = state.quiz.painter_text(outcome.painter);
-    let slot = |p: Painter, ko: &str, en: &str| articket_ticket::QuizSlot {
-        painter: p.id().to_owned(),
-        label_ko: p.name_ko().to_owned(),
-        label_en: p.name_en().to_owned(),
-        line_ko: ko.to_owned(),
-        line_en: en.to_owned(),
-    };
-    Some(articket_ticket::QuizPart {
-        code: outcome.code.to_string(),
-        painter: slot(outcome.painter, &texts.ko, &texts.en),
-        good: slot(outcome.good, &texts.good_ko, &texts.good_en),
-        bad: slot(outcome.bad, &texts.bad_ko, &texts.bad_en),
-    })
-}
-
-/// What a visit's ticket shows: its finished paintings, name, date, number and link.
-/// Reads the painting files, so call it off the async threads.
-pub fn ticket_content(state: &AppState, visit: &Visit) -> Result<TicketContent, String> {
-    let mut paintings = Vec::new();
-    for r in &visit.results {
-        let (Ok(painter), Some(file)) = (r.painter.parse::<Painter>(), &r.image_file) else {
-            continue;
-        };
-        paintings.push(TicketPainting {
-            painter: painter.id().to_owned(),
-            label_en: painter.name_en().to_owned(),
-            label_ko: painter.name_ko().to_owned(),
-            tagline: None,
-            image: state.store.files().read(file).map_err(|e| e.to_string())?,
-        });
-    }
-    Ok(TicketContent {
-        name: visit.name.clone().unwrap_or_default(),
-        date: ticket_date(visit.created_at),
-        serial: Some(visit.number - 1 + state.config.ticket.serial_start),
-        link: Some(format!("{}/v/{}", state.base_url, visit.id)),
-        paintings,
-        quiz: quiz_part(state, visit),
-    })
-}
-
 fn announce(
     state: &AppState,
     room_id: &str,
@@ -562,78 +416,4 @@ fn reporter(visit: &VisitRef, painter: &str, started: Arc<Notify>) -> Progress {
 /// The visit id's first 64 bits: a stable seed, so a visit always paints the same.
 fn seed_of(visit_id: &str) -> u64 {
     u64::from_str_radix(visit_id.get(..16).unwrap_or("0"), 16).unwrap_or(0)
-}
-
-fn ticket_date(created_at: i64) -> String {
-    use chrono::TimeZone;
-    chrono::Local
-        .timestamp_opt(created_at, 0)
-        .single()
-        .map_or_else(String::new, |d| d.format("%Y.%m.%d").to_string())
-}
-
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
-/// Deletes a visit's records and files, and tells its room (the kiosk resets).
-pub async fn delete_visit(state: &AppState, room_id: &str, visit_id: &str) -> AppResult<()> {
-    let id = visit_id.to_owned();
-    let files = state.db(move |s| s.delete_visit(&id)).await?;
-    // Painters still at work on it stop: nothing more is painted for a deleted visit.
-    if state.painting_tasks.abort(visit_id) {
-        tracing::info!(visit_id, "stopped its painters");
-    }
-    for name in files {
-        if let Err(e) = state.store.files().remove(&name) {
-            tracing::warn!(visit_id, "cannot delete {name}: {e}");
-        }
-    }
-    state.hub.publish(
-        room_id,
-        &RoomEvent::VisitDeleted {
-            visit_id: visit_id.to_owned(),
-        },
-    );
-    Ok(())
-}
-
-/// The retention sweeper: every so often, deletes visits older than
-/// `privacy.retention_secs`, with their files. Runs until the server closes.
-pub async fn sweep_forever(state: AppState) {
-    let retention = state.config.privacy.retention_secs;
-    let every = Duration::from_secs((retention / 4).clamp(1, 60));
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = state.closed() => return,
-        }
-        let cutoff = now() - retention as i64;
-        let expired = match state.db(move |s| s.expired_visits(cutoff)).await {
-            Ok(ids) => ids,
-            Err(e) => {
-                tracing::error!("retention sweep failed: {}", e.msg);
-                continue;
-            }
-        };
-        for visit_id in expired {
-            let id = visit_id.clone();
-            let room_id = match state.db(move |s| s.visit(&id)).await {
-                Ok(Some(v)) => v.room_id,
-                _ => continue,
-            };
-            match delete_visit(&state, &room_id, &visit_id).await {
-                Ok(()) => {
-                    tracing::info!(visit_id, "deleted after the retention period");
-                    state
-                        .operator
-                        .log
-                        .info("A visit's photos were deleted after the retention period");
-                }
-                Err(e) => tracing::error!(visit_id, "cannot delete an expired visit: {}", e.msg),
-            }
-        }
-    }
 }

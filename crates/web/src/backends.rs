@@ -1,0 +1,184 @@
+//! The painting backends a booth is configured with: the one that paints (built-in
+//! renderer, a Stable Diffusion server pool, or the local engine), the fallback used
+//! when it cannot take work, and what the status pages may say about them.
+
+use std::sync::Arc;
+
+use articket_a1111::A1111Pool;
+use articket_style::{BuiltinRenderer, Stylizer};
+use tokio::sync::Semaphore;
+
+use crate::admin::OpsLog;
+use crate::config::{AiBackend, Config, Fallback};
+use crate::error::{AppError, AppResult};
+
+pub struct Backends {
+    /// The configured backend.
+    active: Arc<dyn Stylizer>,
+    /// What paints when the configured backend is unavailable (`ai.fallback`).
+    fallback: Option<Arc<dyn Stylizer>>,
+    /// The Stable Diffusion server pool, when that is the backend (for status pages).
+    pool: Option<A1111Pool>,
+}
+
+impl Backends {
+    /// Starts the configured backend: probes the servers or loads the model.
+    pub async fn start(config: &Config, cpu: Arc<Semaphore>) -> anyhow::Result<Backends> {
+        let builtin: Arc<dyn Stylizer> =
+            Arc::new(BuiltinRenderer::new(cpu, config.painting.builtin.clone()));
+        let fallback = (config.ai.fallback == Fallback::Builtin).then(|| builtin.clone());
+        Ok(match config.ai.active_backend() {
+            AiBackend::Builtin => Backends {
+                active: builtin,
+                fallback: None,
+                pool: None,
+            },
+            AiBackend::A1111 => {
+                let pool = A1111Pool::start(config.ai.a1111.clone())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot start the painting servers' pool: {e}"))?;
+                for s in &pool.status().servers {
+                    match &s.last_error {
+                        None => tracing::info!(server = %s.label, "painting server is answering"),
+                        Some(e) => {
+                            tracing::warn!(server = %s.label, "painting server is not answering yet: {e}")
+                        }
+                    }
+                }
+                Backends {
+                    active: Arc::new(pool.clone()),
+                    fallback,
+                    pool: Some(pool),
+                }
+            }
+            AiBackend::Local => Backends {
+                active: local_backend(config).await?,
+                fallback,
+                pool: None,
+            },
+        })
+    }
+
+    /// The backend a new visit paints with: the configured one when it can take work,
+    /// else the fallback (and the operator is told), else a 503 the visitor understands.
+    pub fn for_new_visit(&self, log: &OpsLog) -> AppResult<Arc<dyn Stylizer>> {
+        if self.active.available() {
+            return Ok(self.active.clone());
+        }
+        if let Some(fallback) = &self.fallback {
+            tracing::warn!(
+                "no painting server is answering; this visit is painted by the {} renderer",
+                fallback.backend()
+            );
+            log.warn(format!(
+                "No painting server is answering; a visit is painted by the {} renderer",
+                fallback.backend()
+            ));
+            return Ok(fallback.clone());
+        }
+        log.error("No painting server is answering; a visitor was turned away");
+        Err(AppError::unavailable(
+            "painters-offline",
+            "The painting servers are offline right now. Please try again in a few minutes.",
+            30,
+        ))
+    }
+
+    /// The backend for painters tried again (after a restart or a "try again").
+    pub fn for_retry(&self) -> Arc<dyn Stylizer> {
+        match &self.fallback {
+            Some(f) if !self.active.available() => f.clone(),
+            _ => self.active.clone(),
+        }
+    }
+
+    /// The backend one try of a painter goes to: `primary` while it can take work, the
+    /// fallback (if any) when every server is down.
+    pub fn for_try(&self, primary: &Arc<dyn Stylizer>) -> Arc<dyn Stylizer> {
+        match &self.fallback {
+            Some(f) if !primary.available() => f.clone(),
+            _ => primary.clone(),
+        }
+    }
+
+    /// The server pool, when the booth paints with one.
+    pub fn pool(&self) -> Option<&A1111Pool> {
+        self.pool.as_ref()
+    }
+
+    /// The backend as the status pages show it: labels and counts only, so server URLs
+    /// and errors stay in the operator's log.
+    pub fn status_json(&self) -> serde_json::Value {
+        match &self.pool {
+            Some(pool) => {
+                let status = pool.status();
+                serde_json::json!({
+                    "backend": "a1111",
+                    "servers": status.servers.iter().map(|s| serde_json::json!({
+                        "label": s.label,
+                        "healthy": s.healthy,
+                        "in_flight": s.in_flight,
+                    })).collect::<Vec<_>>(),
+                    "queued": status.queued,
+                    "visits_waiting": status.visits_waiting,
+                    "available": self.active.available(),
+                })
+            }
+            None => serde_json::json!({
+                "backend": self.active.backend(),
+                "available": self.active.available(),
+            }),
+        }
+    }
+}
+
+/// Loads the model onto its device and starts the engine (`backend = "local"`).
+#[cfg(feature = "engine")]
+async fn local_backend(config: &Config) -> anyhow::Result<Arc<dyn Stylizer>> {
+    use articket_engine::blip::BlipCaptioner;
+    use articket_engine::caption::{Captioners, ClipCaptioner};
+    use articket_engine::{backend::LocalBackend, worker::Captioner, Engine, EngineService};
+    let l = config.ai.local.clone();
+    let (engine, captioner) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let device = articket_engine::device(&l.device)?;
+        let dtype = articket_engine::dtype(&device, Some(&l.dtype))?;
+        let started = std::time::Instant::now();
+        let engine = Engine::load(&l.model_dir, &device, dtype, articket_engine::FLASH_ATTN)?;
+        tracing::info!(
+            model = %engine.files.name(),
+            device = %l.device,
+            "Stable Diffusion model loaded in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        let dir = |p: &std::path::Path| (!p.as_os_str().is_empty()).then(|| p.to_owned());
+        let captioners = Captioners {
+            clip: dir(&l.clip_dir)
+                .map(|d| ClipCaptioner::load(&d, &device))
+                .transpose()?,
+            blip: dir(&l.blip_dir)
+                .map(|d| BlipCaptioner::load(&d, &device))
+                .transpose()?,
+        };
+        let captioner: Option<Arc<dyn Captioner>> =
+            (!captioners.is_empty()).then(|| Arc::new(captioners) as Arc<dyn Captioner>);
+        Ok((engine, captioner))
+    })
+    .await??;
+    let l = &config.ai.local;
+    let service = EngineService::start(
+        engine,
+        l.queue,
+        l.max_batch,
+        std::time::Duration::from_millis(l.batch_window_ms),
+    );
+    Ok(Arc::new(LocalBackend::new(
+        service,
+        config.ai.a1111.clone(),
+        captioner,
+    )))
+}
+
+#[cfg(not(feature = "engine"))]
+async fn local_backend(_: &Config) -> anyhow::Result<Arc<dyn Stylizer>> {
+    anyhow::bail!("this build has no local engine; build with --features engine")
+}

@@ -1,0 +1,67 @@
+//! `GET /healthz` and `GET /metrics`: liveness and aggregate counts for monitors. No
+//! names, ids, files or server URLs.
+
+use axum::http::header;
+
+use crate::state::AppState;
+
+/// `GET /healthz`: liveness plus how full the intake pool is.
+pub async fn healthz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::Json<serde_json::Value> {
+    let intake = state.workers.intake.stats();
+    let prints = match state.db(|s| s.print_log(0)).await {
+        Ok((_, printed, failed)) => serde_json::json!({ "printed": printed, "failed": failed }),
+        Err(_) => serde_json::Value::Null,
+    };
+    axum::Json(serde_json::json!({
+        "status": "ok",
+        "prints": prints,
+        "intake": {
+            "workers": intake.workers,
+            "queue": intake.queue,
+            "admitted": intake.admitted,
+        },
+        "painters": state.backends.status_json(),
+    }))
+}
+
+/// `GET /metrics`: counts and gauges in Prometheus' text format. Aggregates only: no
+/// names, ids or files.
+pub async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> crate::error::AppResult<impl axum::response::IntoResponse> {
+    use std::fmt::Write as _;
+    let counts = state.db(|s| s.counts()).await?;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP articket_visits Visits in the store, by status.\n# TYPE articket_visits gauge"
+    );
+    for (status, n) in &counts.visits {
+        let _ = writeln!(out, "articket_visits{{status=\"{status}\"}} {n}");
+    }
+    let _ = writeln!(out, "# HELP articket_results Painter results in the store, by painter and status.\n# TYPE articket_results gauge");
+    for (painter, status, n) in &counts.results {
+        let _ = writeln!(
+            out,
+            "articket_results{{painter=\"{painter}\",status=\"{status}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP articket_prints Print jobs, by status.\n# TYPE articket_prints gauge"
+    );
+    for (status, n) in &counts.prints {
+        let _ = writeln!(out, "articket_prints{{status=\"{status}\"}} {n}");
+    }
+    let intake = state.workers.intake.stats();
+    let _ = writeln!(out, "# HELP articket_intake_admitted Uploads being decoded or waiting for a decoder.\n# TYPE articket_intake_admitted gauge\narticket_intake_admitted {}", intake.admitted);
+    if let Some(pool) = state.backends.pool() {
+        let status = pool.status();
+        let healthy = status.servers.iter().filter(|s| s.healthy).count();
+        let _ = writeln!(out, "# HELP articket_painting_servers_healthy Stable Diffusion servers in rotation.\n# TYPE articket_painting_servers_healthy gauge\narticket_painting_servers_healthy {healthy}");
+        let _ = writeln!(out, "# HELP articket_painting_queue Painter jobs waiting for a server.\n# TYPE articket_painting_queue gauge\narticket_painting_queue {}", status.queued);
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
+}

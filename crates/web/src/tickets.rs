@@ -1,0 +1,55 @@
+//! What goes on a visit's ticket: its finished paintings, the visitor's name, the date,
+//! the ticket number, the link back, and a quiz visit's outcome.
+
+use articket_store::Visit;
+use articket_style::Painter;
+use articket_ticket::{TicketContent, TicketPainting};
+
+use crate::clock::ticket_date;
+use crate::state::AppState;
+
+/// The quiz part of a quiz visit's ticket: its type, its painter with their
+/// description, and the good and bad matches with that painter's line about each.
+fn quiz_part(state: &AppState, visit: &Visit) -> Option<articket_ticket::QuizPart> {
+    let outcome = articket_quiz::TypeCode::parse(visit.personality.as_deref()?)?.outcome();
+    let texts = state.quiz.painter_text(outcome.painter);
+    let slot = |p: Painter, ko: &str, en: &str| articket_ticket::QuizSlot {
+        painter: p.id().to_owned(),
+        label_ko: p.name_ko().to_owned(),
+        label_en: p.name_en().to_owned(),
+        line_ko: ko.to_owned(),
+        line_en: en.to_owned(),
+    };
+    Some(articket_ticket::QuizPart {
+        code: outcome.code.to_string(),
+        painter: slot(outcome.painter, &texts.ko, &texts.en),
+        good: slot(outcome.good, &texts.good_ko, &texts.good_en),
+        bad: slot(outcome.bad, &texts.bad_ko, &texts.bad_en),
+    })
+}
+
+/// What a visit's ticket shows: its finished paintings, name, date, number and link.
+/// Reads the painting files, so call it off the async threads.
+pub fn ticket_content(state: &AppState, visit: &Visit) -> Result<TicketContent, String> {
+    let mut paintings = Vec::new();
+    for r in &visit.results {
+        let (Ok(painter), Some(file)) = (r.painter.parse::<Painter>(), &r.image_file) else {
+            continue;
+        };
+        paintings.push(TicketPainting {
+            painter: painter.id().to_owned(),
+            label_en: painter.name_en().to_owned(),
+            label_ko: painter.name_ko().to_owned(),
+            tagline: None,
+            image: state.store.files().read(file).map_err(|e| e.to_string())?,
+        });
+    }
+    Ok(TicketContent {
+        name: visit.name.clone().unwrap_or_default(),
+        date: ticket_date(visit.created_at),
+        serial: Some(visit.number - 1 + state.config.ticket.serial_start),
+        link: Some(format!("{}/v/{}", state.reach.base_url, visit.id)),
+        paintings,
+        quiz: quiz_part(state, visit),
+    })
+}
