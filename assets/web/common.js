@@ -61,6 +61,14 @@ const T = {
     "quiz-done": ["이미 질문에 모두 답했어요.", "The quiz is already finished."],
     "not-found": ["찾을 수 없어요. 키오스크의 QR 코드를 다시 스캔하세요.", "Not found. Please scan the kiosk's QR code again."],
     "other-site": ["부스 주소로 직접 열어 주세요. 키오스크의 QR 코드를 스캔하세요.", "Please open the booth's own page: scan the QR code on the kiosk."],
+    "internal": ["부스에 문제가 생겼어요. 다시 시도해 주세요.", "Something went wrong on the booth. Please try again."],
+    "body-too-large": ["보낸 내용이 너무 커요.", "This request is too large."],
+    "join-malformed": ["QR 코드 정보가 올바르지 않아요. 키오스크의 QR 코드를 다시 스캔하세요.", "The QR code's link is incomplete. Please scan the kiosk's QR code again."],
+    "upload-malformed": ["사진을 보내지 못했어요. 다시 골라 보내 주세요.", "The photo did not arrive whole. Please choose it and send it again."],
+    "unknown-painter": ["이 부스에 없는 화가예요.", "This booth has no such painter."],
+    "not-a-quiz": ["이 방문에는 질문이 없어요.", "This visit has no quiz."],
+    "photo-first": ["먼저 사진을 보내 주세요.", "Please send your photo first."],
+    "answers-malformed": ["답을 읽지 못했어요. 다시 골라 주세요.", "The answer did not come through. Please choose again."],
   },
 };
 

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use articket_style::Painter;
 use serde_json::Value;
 
 use crate::util::*;
@@ -74,9 +75,17 @@ async fn a_visit_interrupted_mid_painting_is_resumed_on_start() {
             .put(&photo.jpeg, articket_store::FileKind::Jpeg)
             .unwrap();
         store
-            .start_painting(&visit_id, "Crash", &file, &["picasso", "renoir"], 0)
+            .start_painting(
+                &visit_id,
+                "Crash",
+                &file,
+                &[Painter::Picasso, Painter::Renoir],
+                0,
+            )
             .unwrap();
-        store.result_started(&visit_id, "picasso", 0).unwrap();
+        store
+            .result_started(&visit_id, Painter::Picasso, 0)
+            .unwrap();
     }
     let _server = TestServer::start_in(dir.path(), |_| {}).await;
     let store = articket_store::Store::open(dir.path()).unwrap();

@@ -9,7 +9,7 @@ use articket_a1111::{A1111Settings, SeedPolicy};
 use articket_style::{BoxFuture, PaintJob, Painter, Progress, StyleError, Stylizer, Update};
 use image::RgbImage;
 
-use crate::worker::Captioner;
+use crate::worker::{CaptionModel, Captioner};
 use crate::{EngineError, EngineService, Img2Img, Sampler};
 
 pub struct LocalBackend {
@@ -47,10 +47,8 @@ impl LocalBackend {
     /// neutral phrase without one or when captioning fails.
     async fn caption(&self, job: &PaintJob) -> String {
         let neutral = self.settings.neutral_caption.clone();
-        let model = match self.settings.captioner {
-            articket_a1111::Captioner::Clip => "clip",
-            articket_a1111::Captioner::Blip => "blip",
-            articket_a1111::Captioner::None => return neutral,
+        let Some(model) = CaptionModel::configured(self.settings.captioner) else {
+            return neutral;
         };
         let Some(captioner) = self.captioner.clone() else {
             return neutral;

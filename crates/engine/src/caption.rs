@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::layout::{read_json, LayoutError};
 use crate::pipeline::crop_to_fill;
 use crate::text::Tokenizer;
-use crate::worker::Captioner;
+use crate::worker::{CaptionModel, Captioner};
 use crate::EngineError;
 
 /// Who is in the photo.
@@ -226,11 +226,14 @@ impl Captioners {
 }
 
 impl Captioner for Captioners {
-    fn caption(&self, image: &RgbImage, model: &str) -> Option<Result<String, EngineError>> {
+    fn caption(
+        &self,
+        image: &RgbImage,
+        model: CaptionModel,
+    ) -> Option<Result<String, EngineError>> {
         match model {
-            "clip" => self.clip.as_ref().map(|c| c.caption(image)),
-            "blip" => self.blip.as_ref().map(|b| b.caption(image)),
-            _ => None,
+            CaptionModel::Clip => self.clip.as_ref().map(|c| c.caption(image)),
+            CaptionModel::Blip => self.blip.as_ref().map(|b| b.caption(image)),
         }
     }
 }

@@ -27,6 +27,7 @@ pub mod pipeline;
 pub mod sampler;
 pub mod service;
 pub mod text;
+#[cfg(any(test, feature = "test-models"))]
 pub mod tiny;
 pub mod unet;
 pub mod vae;

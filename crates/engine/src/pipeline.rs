@@ -14,7 +14,7 @@ use crate::layout::{read_json, Family, ModelFiles};
 pub use crate::sampler::Sampler;
 use crate::sampler::{Denoiser, NoiseSchedule, Prediction, Spacing};
 use crate::text::Tokenizer;
-use crate::unet::{Conditioning, TextTime, Unet, UnetLevel, UnetShape};
+use crate::unet::{Conditioning, Unet};
 use crate::vae::Vae;
 use crate::{config, EngineError};
 
@@ -187,13 +187,16 @@ impl Engine {
     }
 
     /// A full-size model of `arch` with random weights, built in memory on `device`:
-    /// for timing (`articket bench sd`), which needs no trained weights.
+    /// for timing (`articket bench sd`), which needs no trained weights. Feature
+    /// `test-models`.
+    #[cfg(any(test, feature = "test-models"))]
     pub fn random(
         arch: Arch,
         device: &Device,
         dtype: DType,
         use_flash_attn: bool,
     ) -> Result<Engine, EngineError> {
+        use crate::unet::{TextTime, UnetLevel, UnetShape};
         use candle_nn::VarMap;
         use candle_transformers::models::stable_diffusion::vae as sdvae;
         let run = || -> candle_core::Result<Engine> {

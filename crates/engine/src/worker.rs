@@ -27,9 +27,50 @@ use crate::{EngineError, EngineService, Img2Img, Sampler};
 /// Most images one request may ask for (batch_size × n_iter).
 const MAX_IMAGES: u32 = 8;
 
-/// Captions an image for `interrogate`; `model` is "clip" or "blip".
+/// The captioning models, by the names A1111's `interrogate` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptionModel {
+    Clip,
+    Blip,
+}
+
+impl std::fmt::Display for CaptionModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl CaptionModel {
+    /// The model an `interrogate` request names ("clip", "blip"), if we have it.
+    pub fn from_name(name: &str) -> Option<CaptionModel> {
+        match name {
+            "clip" => Some(CaptionModel::Clip),
+            "blip" => Some(CaptionModel::Blip),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CaptionModel::Clip => "clip",
+            CaptionModel::Blip => "blip",
+        }
+    }
+
+    /// The model `[ai] captioner` picks, if it picks one.
+    pub fn configured(captioner: articket_a1111::Captioner) -> Option<CaptionModel> {
+        match captioner {
+            articket_a1111::Captioner::Clip => Some(CaptionModel::Clip),
+            articket_a1111::Captioner::Blip => Some(CaptionModel::Blip),
+            articket_a1111::Captioner::None => None,
+        }
+    }
+}
+
+/// Captions an image for `interrogate`; `None` when the model is not loaded.
 pub trait Captioner: Send + Sync {
-    fn caption(&self, image: &RgbImage, model: &str) -> Option<Result<String, EngineError>>;
+    fn caption(&self, image: &RgbImage, model: CaptionModel)
+        -> Option<Result<String, EngineError>>;
 }
 
 struct Worker {
@@ -283,8 +324,10 @@ async fn interrogate(
             "Model not found (this worker has no captioning model loaded)",
         );
     };
-    let model = req.model.clone();
-    let answer = tokio::task::spawn_blocking(move || captioner.caption(&image, &model)).await;
+    let Some(model) = CaptionModel::from_name(&req.model) else {
+        return detail(StatusCode::NOT_FOUND, "Model not found");
+    };
+    let answer = tokio::task::spawn_blocking(move || captioner.caption(&image, model)).await;
     match answer {
         Ok(Some(Ok(caption))) => Json(json!({ "caption": caption })).into_response(),
         Ok(Some(Err(e))) => engine_error(e),

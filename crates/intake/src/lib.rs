@@ -151,7 +151,8 @@ pub fn encode_jpeg(image: &RgbImage, quality: u8) -> Result<Vec<u8>, IntakeError
     }
 }
 
-#[doc(hidden)]
+/// Drawn portraits and hand-made JPEGs for tests and benchmarks (feature `fixtures`).
+#[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ mod schema;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use articket_style::Painter;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
@@ -62,6 +63,14 @@ pub enum ResultStatus {
     Failed,
 }
 
+/// What a visit is: every painter paints the visitor, or the quiz picks one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VisitMode {
+    Convert,
+    Quiz,
+}
+
 macro_rules! sql_text_enum {
     ($t:ty { $($v:ident => $s:literal),* }) => {
         impl $t {
@@ -80,6 +89,19 @@ macro_rules! sql_text_enum {
 }
 sql_text_enum!(VisitStatus { Waiting => "waiting", Painting => "painting", Done => "done", Failed => "failed" });
 sql_text_enum!(ResultStatus { Queued => "queued", Painting => "painting", Done => "done", Failed => "failed" });
+sql_text_enum!(VisitMode { Convert => "convert", Quiz => "quiz" });
+
+/// A painter id read from a row; an id the booth does not know is a column error.
+fn painter_at(row: &rusqlite::Row, index: usize) -> rusqlite::Result<Painter> {
+    let id: String = row.get(index)?;
+    id.parse().map_err(|_| {
+        rusqlite::Error::InvalidColumnType(
+            index,
+            format!("unknown painter {id:?}"),
+            rusqlite::types::Type::Text,
+        )
+    })
+}
 
 impl VisitStatus {
     pub fn is_terminal(self) -> bool {
@@ -139,7 +161,7 @@ pub struct PrintEntry {
 pub struct DayStats {
     pub visits: u64,
     /// Per painter: (painter, done, failed).
-    pub painters: Vec<(String, u64, u64)>,
+    pub painters: Vec<(Painter, u64, u64)>,
     /// From the photo's arrival to a painting being stored, over finished paintings.
     pub latency_median_ms: Option<i64>,
     pub latency_p95_ms: Option<i64>,
@@ -155,7 +177,7 @@ pub struct DayStats {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecentPainting {
     pub visit_number: i64,
-    pub painter: String,
+    pub painter: Painter,
     pub image_file: String,
 }
 
@@ -174,8 +196,7 @@ pub struct Visit {
     /// The visit's running number in this booth (SQLite's rowid): the ticket's
     /// "No. 0042".
     pub number: i64,
-    /// "convert" (every painter) or "quiz" (the personality quiz picks one).
-    pub mode: String,
+    pub mode: VisitMode,
     /// Quiz answers so far, one letter (a or b) per question.
     pub answers: Option<String>,
     /// The quiz's four-letter type, once every question is answered.
@@ -185,7 +206,7 @@ pub struct Visit {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PainterResult {
-    pub painter: String,
+    pub painter: Painter,
     pub status: ResultStatus,
     pub image_file: Option<String>,
     pub error: Option<String>,
@@ -303,7 +324,7 @@ impl Store {
         visit_id: &str,
         name: &str,
         photo_file: &str,
-        painters: &[&str],
+        painters: &[Painter],
         now: i64,
     ) -> Result<()> {
         let mut conn = self.conn();
@@ -329,7 +350,7 @@ impl Store {
         for (position, painter) in painters.iter().enumerate() {
             tx.execute(
                 "INSERT INTO results (visit_id, painter, position, status, updated_at) VALUES (?1, ?2, ?3, 'queued', ?4)",
-                params![visit_id, painter, position as i64, now],
+                params![visit_id, painter.id(), position as i64, now],
             )?;
         }
         tx.commit()?;
@@ -337,11 +358,11 @@ impl Store {
     }
 
     /// Marks a painter as started; counts the attempt.
-    pub fn result_started(&self, visit_id: &str, painter: &str, now: i64) -> Result<()> {
+    pub fn result_started(&self, visit_id: &str, painter: Painter, now: i64) -> Result<()> {
         self.conn().execute(
             "UPDATE results SET status = 'painting', attempts = attempts + 1, error = NULL, updated_at = ?3
              WHERE visit_id = ?1 AND painter = ?2",
-            params![visit_id, painter, now],
+            params![visit_id, painter.id(), now],
         )?;
         Ok(())
     }
@@ -352,7 +373,7 @@ impl Store {
     pub fn put_painting(
         &self,
         visit_id: &str,
-        painter: &str,
+        painter: Painter,
         jpeg: &[u8],
         now: i64,
     ) -> Result<String> {
@@ -371,7 +392,7 @@ impl Store {
     pub fn result_finished(
         &self,
         visit_id: &str,
-        painter: &str,
+        painter: Painter,
         outcome: std::result::Result<&str, &str>,
         now: i64,
     ) -> Result<()> {
@@ -382,7 +403,7 @@ impl Store {
         touched(self.conn().execute(
             "UPDATE results SET status = ?3, image_file = ?4, error = ?5, updated_at = ?6, done_ms = ?7
              WHERE visit_id = ?1 AND painter = ?2",
-            params![visit_id, painter, status.as_str(), file, error, now, wall_ms()],
+            params![visit_id, painter.id(), status.as_str(), file, error, now, wall_ms()],
         )?)
     }
 
@@ -432,14 +453,14 @@ impl Store {
     /// Puts one failed painter of a finished visit back in the queue ("try again"), and
     /// the visit back to painting. False when the visit is still painting or the
     /// painter did not fail, so nothing was changed.
-    pub fn retry_painter(&self, visit_id: &str, painter: &str, now: i64) -> Result<bool> {
+    pub fn retry_painter(&self, visit_id: &str, painter: Painter, now: i64) -> Result<bool> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let n = tx.execute(
             "UPDATE results SET status = 'queued', attempts = 0, error = NULL, updated_at = ?3
              WHERE visit_id = ?1 AND painter = ?2 AND status = 'failed'
                AND EXISTS (SELECT 1 FROM visits WHERE id = ?1 AND status IN ('done', 'failed'))",
-            params![visit_id, painter, now],
+            params![visit_id, painter.id(), now],
         )?;
         if n == 1 {
             tx.execute(
@@ -579,7 +600,7 @@ impl Store {
              GROUP BY painter ORDER BY MIN(position), painter",
         )?;
         let painters = stmt
-            .query_map([since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .query_map([since], |r| Ok((painter_at(r, 0)?, r.get(1)?, r.get(2)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let mut stmt = conn.prepare(
             "SELECT latency_ms FROM result_stats
@@ -617,7 +638,7 @@ impl Store {
             .query_map([limit as i64], |r| {
                 Ok(RecentPainting {
                     visit_number: r.get(0)?,
-                    painter: r.get(1)?,
+                    painter: painter_at(r, 1)?,
                     image_file: r.get(2)?,
                 })
             })?
@@ -766,7 +787,7 @@ impl Store {
                         created_at: r.get(7)?,
                         finished_at: r.get(8)?,
                         number: r.get(9)?,
-                        mode: r.get(10)?,
+                        mode: VisitMode::parse(&r.get::<_, String>(10)?)?,
                         answers: r.get(11)?,
                         personality: r.get(12)?,
                         results: Vec::new(),
@@ -783,7 +804,7 @@ impl Store {
         visit.results = stmt
             .query_map([visit_id], |r| {
                 Ok(PainterResult {
-                    painter: r.get(0)?,
+                    painter: painter_at(r, 0)?,
                     status: ResultStatus::parse(&r.get::<_, String>(1)?)?,
                     image_file: r.get(2)?,
                     error: r.get(3)?,

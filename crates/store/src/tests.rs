@@ -20,12 +20,20 @@ fn painted_visit(store: &Store) -> (String, String) {
     store.create_room(&room(&r)).unwrap();
     store.join_room(&r, &v, "p", 2).unwrap();
     store
-        .start_painting(&v, "n", "photo.jpg", &["picasso", "renoir"], 3)
+        .start_painting(
+            &v,
+            "n",
+            "photo.jpg",
+            &[Painter::Picasso, Painter::Renoir],
+            3,
+        )
         .unwrap();
     store
-        .result_finished(&v, "picasso", Ok("a.jpg"), 4)
+        .result_finished(&v, Painter::Picasso, Ok("a.jpg"), 4)
         .unwrap();
-    store.result_finished(&v, "renoir", Err("boom"), 4).unwrap();
+    store
+        .result_finished(&v, Painter::Renoir, Err("boom"), 4)
+        .unwrap();
     (r, v)
 }
 
@@ -80,20 +88,28 @@ fn a_visit_runs_from_waiting_to_done_and_survives_reopening() {
             VisitStatus::Waiting
         );
         store
-            .start_painting(&v, "김민지", "photo.jpg", &["picasso", "renoir"], 3)
+            .start_painting(
+                &v,
+                "김민지",
+                "photo.jpg",
+                &[Painter::Picasso, Painter::Renoir],
+                3,
+            )
             .unwrap();
         assert!(matches!(
-            store.start_painting(&v, "again", "x.jpg", &["picasso"], 4),
+            store.start_painting(&v, "again", "x.jpg", &[Painter::Picasso], 4),
             Err(StoreError::PhotoAlreadyReceived)
         ));
         assert_eq!(store.unfinished_visits().unwrap(), vec![v.clone()]);
-        store.result_started(&v, "picasso", 4).unwrap();
+        store.result_started(&v, Painter::Picasso, 4).unwrap();
         store
-            .result_finished(&v, "picasso", Ok("a.jpg"), 5)
+            .result_finished(&v, Painter::Picasso, Ok("a.jpg"), 5)
             .unwrap();
-        store.result_started(&v, "renoir", 4).unwrap();
-        store.result_started(&v, "renoir", 5).unwrap();
-        store.result_finished(&v, "renoir", Err("boom"), 6).unwrap();
+        store.result_started(&v, Painter::Renoir, 4).unwrap();
+        store.result_started(&v, Painter::Renoir, 5).unwrap();
+        store
+            .result_finished(&v, Painter::Renoir, Err("boom"), 6)
+            .unwrap();
         assert_eq!(
             store.painting_finished(&v, Some("t.png"), 7).unwrap(),
             VisitStatus::Done
@@ -107,13 +123,13 @@ fn a_visit_runs_from_waiting_to_done_and_survives_reopening() {
     let r: Vec<_> = visit
         .results
         .iter()
-        .map(|r| (r.painter.as_str(), r.status, r.attempts))
+        .map(|r| (r.painter, r.status, r.attempts))
         .collect();
     assert_eq!(
         r,
         vec![
-            ("picasso", ResultStatus::Done, 1),
-            ("renoir", ResultStatus::Failed, 2)
+            (Painter::Picasso, ResultStatus::Done, 1),
+            (Painter::Renoir, ResultStatus::Failed, 2)
         ]
     );
     assert_eq!(visit.results[1].error.as_deref(), Some("boom"));
@@ -170,19 +186,19 @@ fn only_a_failed_painter_of_a_finished_visit_can_be_tried_again() {
     let store = Store::open(dir.path()).unwrap();
     let (_, v) = painted_visit(&store);
     // Still painting: no retry yet.
-    assert!(!store.retry_painter(&v, "renoir", 5).unwrap());
+    assert!(!store.retry_painter(&v, Painter::Renoir, 5).unwrap());
     store.painting_finished(&v, Some("t.png"), 6).unwrap();
     // A painter that succeeded, or one the visit does not have, is left alone.
-    assert!(!store.retry_painter(&v, "picasso", 7).unwrap());
-    assert!(!store.retry_painter(&v, "vangogh", 7).unwrap());
-    assert!(store.retry_painter(&v, "renoir", 7).unwrap());
+    assert!(!store.retry_painter(&v, Painter::Picasso, 7).unwrap());
+    assert!(!store.retry_painter(&v, Painter::VanGogh, 7).unwrap());
+    assert!(store.retry_painter(&v, Painter::Renoir, 7).unwrap());
     let visit = store.visit(&v).unwrap().unwrap();
     assert_eq!(visit.status, VisitStatus::Painting);
     assert_eq!(visit.results[1].status, ResultStatus::Queued);
     assert_eq!(visit.results[1].error, None);
     assert_eq!(visit.results[0].status, ResultStatus::Done);
     // Once queued again it cannot be queued twice.
-    assert!(!store.retry_painter(&v, "renoir", 8).unwrap());
+    assert!(!store.retry_painter(&v, Painter::Renoir, 8).unwrap());
     assert_eq!(store.unfinished_visits().unwrap(), vec![v]);
 }
 
@@ -277,16 +293,24 @@ fn day_stats_count_only_visits_since_the_cutoff() {
     store.create_room(&room(&r)).unwrap();
     store.join_room(&r, &v, "p", 10).unwrap();
     store
-        .start_painting(&v, "n", "photo.jpg", &["picasso", "renoir", "vangogh"], 10)
+        .start_painting(
+            &v,
+            "n",
+            "photo.jpg",
+            &[Painter::Picasso, Painter::Renoir, Painter::VanGogh],
+            10,
+        )
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(30));
     store
-        .result_finished(&v, "picasso", Ok("a.jpg"), 11)
+        .result_finished(&v, Painter::Picasso, Ok("a.jpg"), 11)
         .unwrap();
     store
-        .result_finished(&v, "renoir", Ok("b.jpg"), 11)
+        .result_finished(&v, Painter::Renoir, Ok("b.jpg"), 11)
         .unwrap();
-    store.result_finished(&v, "vangogh", Err("x"), 11).unwrap();
+    store
+        .result_finished(&v, Painter::VanGogh, Err("x"), 11)
+        .unwrap();
     assert!(matches!(
         store.ticket_saved(&v),
         Err(StoreError::NoSuchVisit)
@@ -304,9 +328,9 @@ fn day_stats_count_only_visits_since_the_cutoff() {
     assert_eq!(
         day.painters,
         vec![
-            ("picasso".to_owned(), 1, 0),
-            ("renoir".to_owned(), 1, 0),
-            ("vangogh".to_owned(), 0, 1)
+            (Painter::Picasso, 1, 0),
+            (Painter::Renoir, 1, 0),
+            (Painter::VanGogh, 0, 1)
         ]
     );
     let median = day.latency_median_ms.unwrap();
@@ -317,7 +341,7 @@ fn day_stats_count_only_visits_since_the_cutoff() {
 
     let all = store.day_stats(0).unwrap();
     assert_eq!(all.visits, 2);
-    assert_eq!(all.painters[0], ("picasso".to_owned(), 2, 0));
+    assert_eq!(all.painters[0], (Painter::Picasso, 2, 0));
 
     let recent = store.recent_paintings(10).unwrap();
     let files: Vec<_> = recent.iter().map(|p| p.image_file.as_str()).collect();
@@ -350,7 +374,7 @@ fn a_quiz_visit_keeps_its_answers_and_its_type_is_set_once() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let (_, v) = painted_visit(&store);
-    assert_eq!(store.visit(&v).unwrap().unwrap().mode, "convert");
+    assert_eq!(store.visit(&v).unwrap().unwrap().mode, VisitMode::Convert);
     assert!(
         !store.record_answers(&v, "ab", None).unwrap(),
         "a converting visit takes no answers"
@@ -358,8 +382,8 @@ fn a_quiz_visit_keeps_its_answers_and_its_type_is_set_once() {
     store.set_quiz_mode(&v).unwrap();
     let visit = store.visit(&v).unwrap().unwrap();
     assert_eq!(
-        (visit.mode.as_str(), visit.answers.as_deref()),
-        ("quiz", Some(""))
+        (visit.mode, visit.answers.as_deref()),
+        (VisitMode::Quiz, Some(""))
     );
     assert!(store.record_answers(&v, "abb", None).unwrap());
     assert!(store.record_answers(&v, "abbaabba", Some("ENTJ")).unwrap());
@@ -384,15 +408,23 @@ fn a_painting_or_ticket_for_a_deleted_visit_leaves_no_file() {
     store.create_room(&room(&r)).unwrap();
     store.join_room(&r, &v, "p", 2).unwrap();
     store
-        .start_painting(&v, "n", "photo.jpg", &["picasso", "renoir"], 3)
+        .start_painting(
+            &v,
+            "n",
+            "photo.jpg",
+            &[Painter::Picasso, Painter::Renoir],
+            3,
+        )
         .unwrap();
-    let kept = store.put_painting(&v, "picasso", b"jpeg", 4).unwrap();
+    let kept = store
+        .put_painting(&v, Painter::Picasso, b"jpeg", 4)
+        .unwrap();
     assert!(store.files().path(&kept).unwrap().exists());
     store.delete_visit(&v).unwrap();
     let files = || std::fs::read_dir(store.files().dir()).unwrap().count();
     let before = files();
     assert!(matches!(
-        store.put_painting(&v, "renoir", b"jpeg", 5),
+        store.put_painting(&v, Painter::Renoir, b"jpeg", 5),
         Err(StoreError::NoSuchVisit)
     ));
     let ticket = store.files().put(b"png", FileKind::Png).unwrap();

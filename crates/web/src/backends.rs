@@ -10,7 +10,7 @@ use tokio::sync::Semaphore;
 
 use crate::admin::OpsLog;
 use crate::config::{AiBackend, Config, Fallback};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, Code};
 
 pub struct Backends {
     /// The configured backend.
@@ -78,7 +78,7 @@ impl Backends {
         }
         log.error("No painting server is answering; a visitor was turned away");
         Err(AppError::unavailable(
-            "painters-offline",
+            Code::PaintersOffline,
             "The painting servers are offline right now. Please try again in a few minutes.",
             30,
         ))

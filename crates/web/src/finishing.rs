@@ -2,7 +2,7 @@
 //! ticket is rendered from whatever succeeded, stored, announced, and printed if the
 //! booth prints every ticket.
 
-use articket_store::{Visit, VisitStatus};
+use articket_store::{Visit, VisitMode, VisitStatus};
 
 use crate::clock::now;
 use crate::error::AppResult;
@@ -30,7 +30,7 @@ pub async fn finish_visit(
     if visit.status.is_terminal() {
         return Ok(()); // closed already
     }
-    if visit.mode == "quiz" && visit.personality.is_none() {
+    if visit.mode == VisitMode::Quiz && visit.personality.is_none() {
         tracing::debug!(visit_id, "painted; the ticket waits for the quiz");
         return Ok(());
     }

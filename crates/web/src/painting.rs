@@ -102,7 +102,7 @@ pub async fn resume_unfinished(state: &AppState) -> AppResult<usize> {
             .results
             .iter()
             .filter(|r| r.status != ResultStatus::Done)
-            .filter_map(|r| r.painter.parse().ok())
+            .map(|r| r.painter)
             .collect();
         let decoded = load_sitting(state, &visit).await?;
         match decoded {
@@ -125,7 +125,7 @@ pub async fn resume_unfinished(state: &AppState) -> AppResult<usize> {
                     visit_label(visit.number, visit.name.as_deref())
                 ));
                 for p in painters {
-                    fail_painter(state, &visit.room_id, visit_id, p.id()).await?;
+                    fail_painter(state, &visit.room_id, visit_id, p).await?;
                 }
                 let label = visit_label(visit.number, visit.name.as_deref());
                 finish_visit(state, &visit.room_id, visit_id, &label).await?;
@@ -217,8 +217,8 @@ async fn paint_one(
                     // only now does the try count.
                     running = true;
                     try_deadline = deadline.min(Instant::now() + limit);
-                    let (v, p) = (visit_id.to_owned(), painter.to_owned());
-                    state.db(move |s| s.result_started(&v, &p, now())).await?;
+                    let (v, p) = (visit_id.to_owned(), job.painter);
+                    state.db(move |s| s.result_started(&v, p, now())).await?;
                     announce(state, room_id, visit_id, painter, ResultStatus::Painting, None);
                 }
                 _ = tokio::time::sleep_until(try_deadline) => {
@@ -238,9 +238,9 @@ async fn paint_one(
                     .await?;
                 match jpeg {
                     Ok(jpeg) => {
-                        let (v, p) = (visit_id.to_owned(), painter.to_owned());
+                        let (v, p) = (visit_id.to_owned(), job.painter);
                         let file = state
-                            .db(move |s| s.put_painting(&v, &p, &jpeg, now()))
+                            .db(move |s| s.put_painting(&v, p, &jpeg, now()))
                             .await?;
                         announce(
                             state,
@@ -305,7 +305,7 @@ async fn paint_one(
         visit.label,
         job.painter.name_en()
     ));
-    fail_painter(state, room_id, visit_id, painter).await
+    fail_painter(state, room_id, visit_id, job.painter).await
 }
 
 /// Exponential backoff with jitter: about base, 2×base, 4×base…, each between half and
@@ -320,17 +320,17 @@ async fn fail_painter(
     state: &AppState,
     room_id: &str,
     visit_id: &str,
-    painter: &str,
+    painter: Painter,
 ) -> AppResult<()> {
-    let (v, p) = (visit_id.to_owned(), painter.to_owned());
+    let v = visit_id.to_owned();
     state
-        .db(move |s| s.result_finished(&v, &p, Err(PAINTER_FAILED), now()))
+        .db(move |s| s.result_finished(&v, painter, Err(PAINTER_FAILED), now()))
         .await?;
     state.hub.publish(
         room_id,
         &RoomEvent::Painter {
             visit_id: visit_id.to_owned(),
-            painter: painter.to_owned(),
+            painter: painter.id().to_owned(),
             status: ResultStatus::Failed,
             progress: None,
             image_url: None,

@@ -8,7 +8,7 @@ use articket_store::PrintStart;
 use serde::Serialize;
 
 use crate::clock::now;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, Code};
 use crate::state::AppState;
 use crate::tickets::ticket_content;
 
@@ -30,7 +30,7 @@ pub async fn print_visit(state: &AppState, visit_id: &str) -> AppResult<PrintOut
     if !cfg.enabled {
         return Err(AppError::new(
             axum::http::StatusCode::CONFLICT,
-            "print-off",
+            Code::PrintOff,
             "Printing is turned off on this booth ([print] enabled).",
         ));
     }
@@ -42,7 +42,7 @@ pub async fn print_visit(state: &AppState, visit_id: &str) -> AppResult<PrintOut
     if visit.ticket_file.is_none() {
         return Err(AppError::new(
             axum::http::StatusCode::CONFLICT,
-            "no-ticket",
+            Code::NoTicket,
             "There is no ticket to print yet.",
         ));
     }
@@ -56,7 +56,7 @@ pub async fn print_visit(state: &AppState, visit_id: &str) -> AppResult<PrintOut
         PrintStart::LimitReached(n) => {
             return Err(AppError::new(
                 axum::http::StatusCode::TOO_MANY_REQUESTS,
-                "print-limit",
+                Code::PrintLimit,
                 format!("This ticket was already printed {n} times, the limit for one visit."),
             ))
         }
@@ -82,7 +82,7 @@ pub async fn print_visit(state: &AppState, visit_id: &str) -> AppResult<PrintOut
                 .error(format!("Visit #{}: print failed: {e}", visit.number));
             Err(AppError::new(
                 axum::http::StatusCode::BAD_GATEWAY,
-                "print-failed",
+                Code::PrintFailed,
                 format!("The printer did not take the ticket: {e}"),
             ))
         }

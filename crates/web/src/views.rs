@@ -1,7 +1,8 @@
 //! The JSON shapes of the API, built from store rows. Paths to images are capability
 //! URLs under `/files/`; no visitor name ever appears in one.
 
-use articket_store::{ResultStatus, Visit, VisitStatus};
+use articket_store::{ResultStatus, Visit, VisitMode, VisitStatus};
+use articket_style::Painter;
 use serde::Serialize;
 
 /// A visit as the operator log names it: its number and, once known, the visitor's name.
@@ -32,7 +33,7 @@ pub struct VisitView {
     /// How long after the visit began its photos are deleted.
     pub retention_secs: u64,
     /// "convert" or "quiz".
-    pub mode: String,
+    pub mode: VisitMode,
     /// A quiz visit's progress and, once complete, its outcome.
     pub quiz: Option<QuizView>,
 }
@@ -51,7 +52,7 @@ pub struct QuizView {
 
 impl QuizView {
     fn of(v: &Visit) -> Option<QuizView> {
-        if v.mode != "quiz" {
+        if v.mode != VisitMode::Quiz {
             return None;
         }
         let outcome = v
@@ -83,7 +84,7 @@ impl VisitView {
 
 #[derive(Debug, Serialize)]
 pub struct ResultView {
-    pub painter: String,
+    pub painter: Painter,
     pub status: ResultStatus,
     /// Tries so far (retries included).
     pub attempts: u32,
@@ -103,7 +104,7 @@ impl From<&Visit> for VisitView {
                 .results
                 .iter()
                 .map(|r| ResultView {
-                    painter: r.painter.clone(),
+                    painter: r.painter,
                     status: r.status,
                     attempts: r.attempts,
                     image_url: r.image_file.as_deref().map(file_url),
@@ -114,7 +115,7 @@ impl From<&Visit> for VisitView {
             finished: v.finished_at.is_some(),
             promo_url: None,
             retention_secs: 0,
-            mode: v.mode.clone(),
+            mode: v.mode,
             quiz: QuizView::of(v),
         }
     }

@@ -14,7 +14,7 @@ use axum::Json;
 use serde::Deserialize;
 
 use crate::admin::{SESSION_COOKIE, SESSION_SECS};
-use crate::error::{json_body, AppError, AppResult};
+use crate::error::{json_body, AppError, AppResult, Code};
 use crate::events::RoomEvent;
 use crate::state::AppState;
 use crate::views::file_url;
@@ -31,7 +31,7 @@ impl FromRequestParts<AppState> for OperatorSession {
         } else {
             Err(AppError::new(
                 StatusCode::UNAUTHORIZED,
-                "admin-login",
+                Code::AdminLogin,
                 "Please log in to the operator page.",
             ))
         }
@@ -55,10 +55,10 @@ pub async fn login(
     let ip = peer.map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |p| {
         state.reach.client_ip(p.0 .0.ip(), &headers)
     });
-    let req = json_body(body, "login-malformed", "Send {\"password\"} as JSON.")?;
+    let req = json_body(body, Code::LoginMalformed, "Send {\"password\"} as JSON.")?;
     if let Err(secs) = state.operator.logins.hit(ip) {
         return Err(AppError::too_many(
-            "too-many-logins",
+            Code::TooManyLogins,
             "Too many password tries. Please wait a minute.",
             secs,
         ));
@@ -74,7 +74,7 @@ pub async fn login(
             .warn(format!("Wrong operator password from {ip}"));
         return Err(AppError::new(
             StatusCode::UNAUTHORIZED,
-            "admin-password",
+            Code::AdminPassword,
             "That password is not right.",
         ));
     }
@@ -147,7 +147,7 @@ pub async fn gallery(
     if !state.config.admin.gallery {
         return Err(AppError::new(
             StatusCode::NOT_FOUND,
-            "gallery-off",
+            Code::GalleryOff,
             "The gallery is off. Set [admin] gallery = true to show recent paintings here.",
         ));
     }
@@ -176,7 +176,7 @@ pub async fn pause(
     State(state): State<AppState>,
     body: Result<Json<Pause>, JsonRejection>,
 ) -> AppResult<StatusCode> {
-    let req = json_body(body, "pause-malformed", "Send {\"paused\": true|false}.")?;
+    let req = json_body(body, Code::PauseMalformed, "Send {\"paused\": true|false}.")?;
     state.operator.set_paused(req.paused);
     state
         .hub
@@ -213,7 +213,7 @@ fn local_midnight() -> i64 {
 /// The 503 a paused booth answers to new rooms and joins.
 pub fn paused_error() -> AppError {
     AppError::unavailable(
-        "booth-paused",
+        Code::BoothPaused,
         "The booth is taking a short break. Please come back in a few minutes.",
         10,
     )

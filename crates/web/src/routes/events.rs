@@ -14,7 +14,7 @@ use articket_rooms::Subscription;
 
 use super::rooms::{load_room, KioskQuery};
 use crate::auth;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, Code};
 use crate::state::AppState;
 
 const PING_EVERY: Duration = Duration::from_secs(20);
@@ -36,7 +36,7 @@ pub async fn socket(
         tracing::warn!(origin = ?headers.get("origin"), "WebSocket from another site refused");
         return Err(AppError::new(
             axum::http::StatusCode::FORBIDDEN,
-            "other-site",
+            Code::OtherSite,
             "This booth's live updates are only for its own pages.",
         ));
     }

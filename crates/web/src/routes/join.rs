@@ -12,7 +12,7 @@ use articket_rooms::{new_id, same_secret, token_hash};
 
 use crate::auth;
 use crate::clock::now;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, Code};
 use crate::events::RoomEvent;
 use crate::state::AppState;
 
@@ -28,7 +28,7 @@ const COOKIE_MAX_AGE_SECS: u64 = 30 * 24 * 3600;
 fn invalid_code() -> AppError {
     AppError::new(
         StatusCode::NOT_FOUND,
-        "room-not-found",
+        Code::RoomNotFound,
         "This QR code is not valid. Please scan the code on the kiosk screen.",
     )
 }
@@ -40,7 +40,7 @@ pub async fn join(
 ) -> AppResult<Response> {
     let req = crate::error::json_body(
         body,
-        "join-malformed",
+        Code::JoinMalformed,
         "Send {\"room_id\", \"secret\"} as JSON.",
     )?;
     if !articket_rooms::is_id(&req.room_id) {

@@ -7,6 +7,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::error::Code;
 use crate::state::AppState;
 
 mod admin;
@@ -69,11 +70,11 @@ async fn body_guard(
     if declared.is_some_and(|n| n > body_limit(&state, req.uri().path())) {
         let (code, msg) = if is_upload(req.uri().path()) {
             (
-                "photo-too-large",
+                Code::PhotoTooLarge,
                 "The photo is too large. Please send a smaller one.",
             )
         } else {
-            ("body-too-large", "This request is too large.")
+            (Code::BodyTooLarge, "This request is too large.")
         };
         let too_large =
             crate::error::AppError::new(axum::http::StatusCode::PAYLOAD_TOO_LARGE, code, msg);

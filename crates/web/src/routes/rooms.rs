@@ -12,7 +12,7 @@ use articket_store::Room;
 use super::ids::check_id;
 use crate::auth;
 use crate::clock::now;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, Code};
 use crate::state::AppState;
 use crate::views::VisitView;
 
@@ -40,7 +40,7 @@ pub async fn create(State(state): State<AppState>) -> AppResult<(StatusCode, Jso
     let open = state.db(move |s| s.open_rooms(since)).await?;
     if open >= state.config.limits.max_open_rooms {
         return Err(AppError::too_many(
-            "too-many-rooms",
+            Code::TooManyRooms,
             "The booth has too many QR codes waiting. Please try again in a minute.",
             60,
         ));
@@ -122,7 +122,7 @@ pub async fn qr_svg(
     let secret = room.join_secret.ok_or_else(|| {
         AppError::new(
             StatusCode::GONE,
-            "room-taken",
+            Code::RoomTaken,
             "A phone already joined this room; the kiosk will show a new code.",
         )
     })?;

@@ -7,14 +7,14 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 
-use articket_store::{FileKind, Visit, VisitStatus};
+use articket_store::{FileKind, Visit, VisitMode, VisitStatus};
 use articket_style::Painter;
 
 use super::ids::check_id;
 use super::rooms::KioskQuery;
 use crate::auth::{self, Viewer};
 use crate::clock::now;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, Code};
 use crate::events::RoomEvent;
 use crate::painting::{self, Sitting};
 use crate::state::AppState;
@@ -80,7 +80,7 @@ pub async fn upload_photo(
         let ip = state.reach.client_ip(addr.ip(), &headers);
         if let Err(wait) = state.uploads.hit(ip) {
             return Err(AppError::too_many(
-                "too-many-uploads",
+                Code::TooManyUploads,
                 "Too many photos from this device in a minute. Please wait a moment.",
                 wait,
             ));
@@ -96,11 +96,11 @@ pub async fn upload_photo(
     let admission = state.workers.intake.admit()?;
     let form = read_form(multipart?, state.config.upload.max_name_chars).await?;
     let photo_bytes = form.photo.ok_or_else(|| {
-        AppError::bad_request("photo-missing", "Please choose a photo to upload.")
+        AppError::bad_request(Code::PhotoMissing, "Please choose a photo to upload.")
     })?;
     if form.name.is_empty() {
         return Err(AppError::bad_request(
-            "name-required",
+            Code::NameRequired,
             "Please type your name for the ticket.",
         ));
     }
@@ -120,7 +120,7 @@ pub async fn upload_photo(
     let photo_jpeg: Arc<[u8]> = photo.jpeg.into();
 
     let (v, name, jpeg) = (visit_id.clone(), form.name.clone(), photo_jpeg.clone());
-    let ids: Vec<&'static str> = painters.iter().map(|p| p.id()).collect();
+    let ids = painters.clone();
     let photo_file = state
         .db(move |s| {
             let file = s.files().put(&jpeg, FileKind::Jpeg)?;
@@ -193,11 +193,11 @@ pub async fn retry_painter(
     phone_visit(&state, &visit_id, &headers).await?;
     let painter: Painter = painter.parse().map_err(|_| AppError::not_found())?;
     let stylizer = state.stylizer_for_new_visit()?;
-    let (v, p) = (visit_id.clone(), painter.id());
+    let (v, p) = (visit_id.clone(), painter);
     if !state.db(move |s| s.retry_painter(&v, p, now())).await? {
         return Err(AppError::new(
             StatusCode::CONFLICT,
-            "nothing-to-retry",
+            Code::NothingToRetry,
             "Only a painter that failed can be tried again, once the others are finished.",
         ));
     }
@@ -238,7 +238,7 @@ pub async fn delete(
     if visit.status == VisitStatus::Painting {
         return Err(AppError::new(
             StatusCode::CONFLICT,
-            "still-painting",
+            Code::StillPainting,
             "The painters are still at work. Delete once they are finished.",
         ));
     }
@@ -260,7 +260,7 @@ fn quiz_chosen(state: &AppState, asked: Option<&str>) -> AppResult<bool> {
         (VisitMode::Convert, None | Some("convert"))
         | (VisitMode::Both, None | Some("convert")) => Ok(false),
         (_, Some(other)) => Err(AppError::bad_request(
-            "mode-unavailable",
+            Code::ModeUnavailable,
             format!("This booth does not offer the mode {other:?}."),
         )),
     }
@@ -282,32 +282,32 @@ pub async fn answers(
 ) -> AppResult<Json<serde_json::Value>> {
     let visit = phone_visit(&state, &visit_id, &headers).await?;
     let conflict =
-        |code: &'static str, msg: &str| AppError::new(StatusCode::CONFLICT, code, msg.to_owned());
-    if visit.mode != "quiz" {
-        return Err(conflict("not-a-quiz", "This visit has no quiz."));
+        |code: Code, msg: &str| AppError::new(StatusCode::CONFLICT, code, msg.to_owned());
+    if visit.mode != VisitMode::Quiz {
+        return Err(conflict(Code::NotAQuiz, "This visit has no quiz."));
     }
     if visit.status == VisitStatus::Waiting {
-        return Err(conflict("photo-first", "Please send your photo first."));
+        return Err(conflict(Code::PhotoFirst, "Please send your photo first."));
     }
     if visit.personality.is_some() {
-        return Err(conflict("quiz-done", "The quiz is already finished."));
+        return Err(conflict(Code::QuizDone, "The quiz is already finished."));
     }
     let req = crate::error::json_body(
         body,
-        "answers-malformed",
+        Code::AnswersMalformed,
         "Send {\"answers\": \"abba…\"}: up to 8 letters, each a or b.",
     )?;
     let text = req.answers.trim().to_ascii_lowercase();
     let given = articket_quiz::Quiz::parse_answers(&text).map_err(|_| {
         AppError::bad_request(
-            "answers-malformed",
+            Code::AnswersMalformed,
             "Answers are up to 8 letters, each a or b.",
         )
     })?;
     let before = visit.answers.clone().unwrap_or_default();
     if !text.starts_with(&before) {
         return Err(conflict(
-            "answers-changed",
+            Code::AnswersChanged,
             "Earlier answers cannot be changed.",
         ));
     }
@@ -324,7 +324,7 @@ pub async fn answers(
         .db(move |s| s.record_answers(&v, &t, code.as_deref()))
         .await?
     {
-        return Err(conflict("quiz-done", "The quiz is already finished."));
+        return Err(conflict(Code::QuizDone, "The quiz is already finished."));
     }
     state.hub.publish(
         &visit.room_id,
@@ -457,7 +457,7 @@ struct UploadForm {
 impl From<MultipartRejection> for AppError {
     fn from(_: MultipartRejection) -> Self {
         AppError::bad_request(
-            "upload-malformed",
+            Code::UploadMalformed,
             "Send the photo as multipart/form-data with a `photo` field.",
         )
     }
@@ -474,12 +474,12 @@ async fn read_form(mut multipart: Multipart, max_name_chars: usize) -> AppResult
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             AppError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "photo-too-large",
+                Code::PhotoTooLarge,
                 "The photo is too large. Please send a smaller photo.",
             )
         } else {
             AppError::bad_request(
-                "upload-malformed",
+                Code::UploadMalformed,
                 "The upload was cut off or malformed. Please try again.",
             )
         }
@@ -500,7 +500,7 @@ async fn read_form(mut multipart: Multipart, max_name_chars: usize) -> AppResult
                     id.trim()
                         .parse()
                         .map_err(|e: articket_style::UnknownPainter| {
-                            AppError::bad_request("unknown-painter", e.to_string())
+                            AppError::bad_request(Code::UnknownPainter, e.to_string())
                         })?;
                 if !form.painters.contains(&painter) {
                     form.painters.push(painter);
