@@ -22,6 +22,7 @@ pub(crate) fn use_servers(c: &mut Config, servers: &[&FakeA1111]) {
             user: None,
             password: None,
             label: None,
+            headers: Default::default(),
         })
         .collect();
     a.captioner = Captioner::None;

@@ -62,14 +62,11 @@ impl Server {
         path: &str,
         timeout: Duration,
     ) -> reqwest::RequestBuilder {
-        let mut rb = self
+        let rb = self
             .http
             .request(method, format!("{}{path}", self.base))
             .timeout(timeout);
-        if let Some(user) = &self.settings.user {
-            rb = rb.basic_auth(user, self.settings.password.as_deref());
-        }
-        rb
+        authorized(rb, &self.settings)
     }
 
     async fn call<T: DeserializeOwned>(
@@ -87,18 +84,7 @@ impl Server {
         let status = response.status();
         let bytes = response.bytes().await.map_err(network)?;
         if !status.is_success() {
-            let detail = detail_of(&bytes);
-            return Err(if status.is_client_error() {
-                CallError::Rejected {
-                    status: status.as_u16(),
-                    detail,
-                }
-            } else {
-                CallError::Server {
-                    status: status.as_u16(),
-                    detail,
-                }
-            });
+            return Err(status_error(status, &bytes));
         }
         serde_json::from_slice(&bytes).map_err(|e| {
             CallError::Malformed(format!(
@@ -207,7 +193,39 @@ pub async fn blip_caption(
     Ok(answer.caption)
 }
 
-fn network(e: reqwest::Error) -> CallError {
+/// A request with the server's credentials (`user`, `password`) and configured
+/// headers (`headers = { … }`).
+pub fn authorized(
+    mut rb: reqwest::RequestBuilder,
+    settings: &ServerSettings,
+) -> reqwest::RequestBuilder {
+    if let Some(user) = &settings.user {
+        rb = rb.basic_auth(user, settings.password.as_deref());
+    }
+    for (name, value) in &settings.headers {
+        rb = rb.header(name.as_str(), value.as_str());
+    }
+    rb
+}
+
+/// A failed answer, sorted: 4xx is the request's fault, anything else the server's.
+pub fn status_error(status: reqwest::StatusCode, bytes: &[u8]) -> CallError {
+    let detail = detail_of(bytes);
+    if status.is_client_error() {
+        CallError::Rejected {
+            status: status.as_u16(),
+            detail,
+        }
+    } else {
+        CallError::Server {
+            status: status.as_u16(),
+            detail,
+        }
+    }
+}
+
+/// A request that got no answer, with the underlying reason.
+pub fn network(e: reqwest::Error) -> CallError {
     let what = if e.is_timeout() {
         "no answer in time"
     } else if e.is_connect() {
@@ -244,7 +262,7 @@ fn detail_of(bytes: &[u8]) -> String {
     snippet(bytes)
 }
 
-fn snippet(bytes: &[u8]) -> String {
+pub fn snippet(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]);
     text.trim().to_owned()
 }

@@ -287,10 +287,88 @@ fn validate_img2img(body: &Value) -> Result<(), Invalid> {
             }
         }
     }
+    if let Some(controlnet) = map
+        .get("alwayson_scripts")
+        .and_then(|s| s.get("controlnet"))
+    {
+        validate_controlnet(controlnet).map_err(|m| ("alwayson_scripts", m))?;
+    }
     match map.get("init_images") {
         Some(Value::Array(list)) if !list.is_empty() && list.iter().all(Value::is_string) => Ok(()),
         _ => Err(("init_images", "a list of base64 images is required".into())),
     }
+}
+
+/// The shape the sd-webui-controlnet extension's API documents for
+/// `alwayson_scripts.controlnet`: `{"args": [unit, …]}`, each unit an object of its
+/// known fields with their types, the control mode and resize mode by name or index.
+fn validate_controlnet(value: &Value) -> Result<(), String> {
+    const KNOWN: [&str; 14] = [
+        "enabled",
+        "module",
+        "model",
+        "weight",
+        "image",
+        "resize_mode",
+        "low_vram",
+        "processor_res",
+        "threshold_a",
+        "threshold_b",
+        "guidance_start",
+        "guidance_end",
+        "control_mode",
+        "pixel_perfect",
+    ];
+    let args = value
+        .get("args")
+        .and_then(Value::as_array)
+        .ok_or("controlnet: expected {\"args\": [units]}")?;
+    for (i, unit) in args.iter().enumerate() {
+        let unit = unit
+            .as_object()
+            .ok_or(format!("controlnet unit {i}: not an object"))?;
+        if let Some(k) = unit.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+            return Err(format!("controlnet unit {i}: unknown field {k:?}"));
+        }
+        let is = |k: &str, ok: fn(&Value) -> bool| unit.get(k).is_none_or(ok);
+        let fraction = |v: &Value| v.as_f64().is_some_and(|x| (0.0..=1.0).contains(&x));
+        let checks: [(&str, bool); 8] = [
+            ("enabled", is("enabled", Value::is_boolean)),
+            ("pixel_perfect", is("pixel_perfect", Value::is_boolean)),
+            ("module", is("module", Value::is_string)),
+            ("model", unit.get("model").is_some_and(Value::is_string)),
+            ("weight", is("weight", Value::is_number)),
+            ("guidance_start", is("guidance_start", fraction)),
+            ("guidance_end", is("guidance_end", fraction)),
+            (
+                "control_mode",
+                is("control_mode", |v| {
+                    v.as_u64().is_some_and(|n| n <= 2)
+                        || v.as_str().is_some_and(|s| {
+                            [
+                                "Balanced",
+                                "My prompt is more important",
+                                "ControlNet is more important",
+                            ]
+                            .contains(&s)
+                        })
+                }),
+            ),
+        ];
+        if let Some((field, _)) = checks.iter().find(|(_, ok)| !ok) {
+            return Err(format!("controlnet unit {i}: invalid {field}"));
+        }
+        let resize_ok = is("resize_mode", |v| {
+            v.as_u64().is_some_and(|n| n <= 2)
+                || v.as_str().is_some_and(|s| {
+                    ["Just Resize", "Crop and Resize", "Resize and Fill"].contains(&s)
+                })
+        });
+        if !resize_ok {
+            return Err(format!("controlnet unit {i}: invalid resize_mode"));
+        }
+    }
+    Ok(())
 }
 
 fn take_fault(state: &FakeState, prompt: Option<&str>) -> Option<Fault> {

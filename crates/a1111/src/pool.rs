@@ -1,47 +1,22 @@
-//! The pool: one FIFO queue across all visits in front of every server, health probes,
-//! and the [`Stylizer`] that paints through them.
-//!
-//! A1111 runs one generation at a time (a global queue lock), so requests piling up on
-//! a server only wait there, out of sight. The pool keeps them here instead: at most
-//! `max_in_flight` per server, each free slot going to the least-loaded healthy server.
-//! Waiting jobs are grouped by visit, and visits take turns (round robin in order of
-//! arrival), so one visit's four painters never starve the next visitor: a newcomer
-//! waits for at most one job of each visit ahead. The position in that rotation is what
-//! the visitor sees as "2 visitors ahead of you".
+//! The pool: the shared queue ([`crate::dispatch`]) in front of every A1111-style
+//! server, health probes, captions, and the [`Stylizer`] that paints through them.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use articket_style::{BoxFuture, PaintJob, Painter, Progress, StyleError, Stylizer, Update};
 use image::RgbImage;
-use tokio::sync::{oneshot, Notify, OnceCell};
+use tokio::sync::{Notify, OnceCell};
 
 use crate::api::Img2ImgRequest;
 use crate::client::{blip_caption, encode_base64, CallError, Server};
-use crate::settings::{A1111Settings, Captioner, Dispatch, SeedPolicy};
+use crate::dispatch::{Dispatcher, Slot};
+pub use crate::dispatch::{PoolStatus, ServerStatus};
+use crate::settings::{A1111Settings, Captioner, SeedPolicy};
 
 /// How many visits' captions are remembered (a visit's painters and retries share one).
 const CAPTION_CACHE: usize = 64;
-
-/// A snapshot for logs, `/healthz` and the operator page.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct PoolStatus {
-    pub servers: Vec<ServerStatus>,
-    /// Jobs waiting for a server.
-    pub queued: usize,
-    /// Visits with jobs waiting.
-    pub visits_waiting: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct ServerStatus {
-    pub label: String,
-    pub url: String,
-    pub healthy: bool,
-    pub in_flight: usize,
-    pub last_error: Option<String>,
-}
 
 /// The AUTOMATIC1111 backend.
 #[derive(Clone)]
@@ -53,7 +28,7 @@ struct Shared {
     settings: A1111Settings,
     servers: Vec<Server>,
     http: reqwest::Client,
-    sched: Mutex<Sched>,
+    queue: Dispatcher,
     captions: CaptionCache,
     /// Wakes the health task for an immediate probe (after a job's network error).
     probe_now: Notify,
@@ -61,33 +36,6 @@ struct Shared {
 
 /// One visit's caption, made by whichever of its jobs asks first.
 type CaptionSlot = (Arc<str>, Arc<OnceCell<String>>);
-
-struct Sched {
-    servers: Vec<Slots>,
-    /// Visits with waiting jobs, in turn order.
-    rotation: VecDeque<Arc<str>>,
-    visits: HashMap<Arc<str>, VisitState>,
-}
-
-struct Slots {
-    healthy: bool,
-    in_flight: usize,
-    last_error: Option<String>,
-}
-
-#[derive(Default)]
-struct VisitState {
-    waiting: VecDeque<Waiter>,
-    running: usize,
-    /// Sequential dispatch keeps a visit on the server it started on.
-    server: Option<usize>,
-}
-
-struct Waiter {
-    tx: oneshot::Sender<usize>,
-    progress: Progress,
-    reported: Option<usize>,
-}
 
 impl A1111Pool {
     /// Builds the pool, probes every server once, and starts the health task.
@@ -105,23 +53,19 @@ impl A1111Pool {
             .iter()
             .map(|s| Server::new(s.clone(), http.clone()))
             .collect();
-        let sched = Sched {
-            servers: servers
+        let queue = Dispatcher::new(
+            servers
                 .iter()
-                .map(|_| Slots {
-                    healthy: false,
-                    in_flight: 0,
-                    last_error: Some("not probed yet".into()),
-                })
+                .map(|s| (s.label.clone(), s.settings.url.clone()))
                 .collect(),
-            rotation: VecDeque::new(),
-            visits: HashMap::new(),
-        };
+            settings.dispatch,
+            settings.max_in_flight,
+        );
         let shared = Arc::new(Shared {
             settings,
             servers,
             http,
-            sched: Mutex::new(sched),
+            queue,
             captions: CaptionCache::default(),
             probe_now: Notify::new(),
         });
@@ -131,24 +75,7 @@ impl A1111Pool {
     }
 
     pub fn status(&self) -> PoolStatus {
-        let sched = self.shared.sched.lock().unwrap();
-        PoolStatus {
-            servers: self
-                .shared
-                .servers
-                .iter()
-                .zip(&sched.servers)
-                .map(|(s, slots)| ServerStatus {
-                    label: s.label.clone(),
-                    url: s.settings.url.clone(),
-                    healthy: slots.healthy,
-                    in_flight: slots.in_flight,
-                    last_error: slots.last_error.clone(),
-                })
-                .collect(),
-            queued: sched.visits.values().map(|v| v.waiting.len()).sum(),
-            visits_waiting: sched.rotation.len(),
-        }
+        self.shared.queue.status()
     }
 
     pub fn settings(&self) -> &A1111Settings {
@@ -161,36 +88,11 @@ impl A1111Pool {
         visit: &Arc<str>,
         progress: &Progress,
     ) -> Result<SlotGuard, StyleError> {
-        let rx = {
-            let mut sched = self.shared.sched.lock().unwrap();
-            if !sched.servers.iter().any(|s| s.healthy) {
-                return Err(StyleError::Unavailable(no_server_message(&sched)));
-            }
-            let (tx, rx) = oneshot::channel();
-            let state = sched.visits.entry(visit.clone()).or_default();
-            let was_waiting = !state.waiting.is_empty();
-            state.waiting.push_back(Waiter {
-                tx,
-                progress: progress.clone(),
-                reported: None,
-            });
-            if !was_waiting {
-                sched.rotation.push_back(visit.clone());
-            }
-            self.shared.pump(&mut sched);
-            rx
-        };
-        match rx.await {
-            Ok(server) => Ok(SlotGuard {
-                shared: self.shared.clone(),
-                visit: visit.clone(),
-                server,
-            }),
-            // The queue was emptied because every server went down.
-            Err(_) => Err(StyleError::Unavailable(
-                "every painting server stopped answering".into(),
-            )),
-        }
+        let slot = self.shared.queue.acquire(visit, progress).await?;
+        Ok(SlotGuard {
+            shared: self.shared.clone(),
+            slot,
+        })
     }
 
     /// The photo's caption, made once per visit; never fails (falls back to neutral).
@@ -297,13 +199,7 @@ impl Stylizer for A1111Pool {
     }
 
     fn available(&self) -> bool {
-        self.shared
-            .sched
-            .lock()
-            .unwrap()
-            .servers
-            .iter()
-            .any(|s| s.healthy)
+        self.shared.queue.available()
     }
 
     fn paint(
@@ -315,142 +211,19 @@ impl Stylizer for A1111Pool {
     }
 }
 
-impl Shared {
-    /// Hands free slots to waiting jobs, then tells every waiting job its place.
-    fn pump(&self, sched: &mut Sched) {
-        let sequential = self.settings.dispatch == Dispatch::Sequential;
-        let max = self.settings.max_in_flight;
-        loop {
-            let free = |s: &Slots| s.healthy && s.in_flight < max;
-            // The least-loaded healthy server with a free slot.
-            let Some(best) = (0..sched.servers.len())
-                .filter(|&i| free(&sched.servers[i]))
-                .min_by_key(|&i| sched.servers[i].in_flight)
-            else {
-                break;
-            };
-            // The first visit in turn order that may start a job now.
-            let mut chosen = None;
-            for (pos, visit) in sched.rotation.iter().enumerate() {
-                let state = &sched.visits[visit];
-                if !sequential {
-                    chosen = Some((pos, best));
-                    break;
-                }
-                if state.running > 0 {
-                    continue;
-                }
-                let server = match state.server {
-                    Some(s) if sched.servers[s].healthy => s,
-                    _ => best,
-                };
-                if free(&sched.servers[server]) {
-                    chosen = Some((pos, server));
-                    break;
-                }
-            }
-            let Some((pos, server)) = chosen else { break };
-            let visit = sched.rotation.remove(pos).expect("position in rotation");
-            let state = sched.visits.get_mut(&visit).expect("visit state");
-            let waiter = state.waiting.pop_front().expect("a waiting job");
-            if !state.waiting.is_empty() {
-                sched.rotation.push_back(visit.clone());
-            }
-            if waiter.tx.send(server).is_ok() {
-                state.running += 1;
-                state.server = Some(server);
-                sched.servers[server].in_flight += 1;
-            } else if state.running == 0 && state.waiting.is_empty() {
-                // The job was cancelled while it waited.
-                sched.visits.remove(&visit);
-            }
-        }
-        // Places in the queue, announced when they change.
-        for (ahead, visit) in sched.rotation.iter().enumerate() {
-            if let Some(state) = sched.visits.get_mut(visit) {
-                for w in state.waiting.iter_mut().filter(|w| !w.tx.is_closed()) {
-                    if w.reported != Some(ahead) {
-                        w.reported = Some(ahead);
-                        (w.progress)(Update::Queued {
-                            visits_ahead: ahead,
-                        });
-                    }
-                }
-            }
-        }
-    }
-
-    fn set_health(&self, index: usize, result: Result<(), String>) {
-        let mut sched = self.sched.lock().unwrap();
-        let label = &self.servers[index].label;
-        let slots = &mut sched.servers[index];
-        match result {
-            Ok(()) => {
-                if !slots.healthy {
-                    tracing::info!(server = %label, "painting server is answering; back in rotation");
-                }
-                slots.healthy = true;
-                slots.last_error = None;
-                self.pump(&mut sched);
-            }
-            Err(e) => {
-                if slots.healthy {
-                    tracing::warn!(server = %label, "painting server taken out of rotation: {e}");
-                }
-                slots.healthy = false;
-                slots.last_error = Some(e);
-                if !sched.servers.iter().any(|s| s.healthy) {
-                    // Nothing can serve the queue: let every waiting job fail now, so
-                    // the studio can retry later or fall back, rather than hang.
-                    sched.rotation.clear();
-                    sched.visits.retain(|_, v| {
-                        v.waiting.clear();
-                        v.running > 0
-                    });
-                } else {
-                    self.pump(&mut sched);
-                }
-            }
-        }
-    }
-}
-
-/// A claimed slot on one server; gives it back when dropped, even on cancellation.
+/// A claimed slot with the server it names.
 struct SlotGuard {
     shared: Arc<Shared>,
-    visit: Arc<str>,
-    server: usize,
+    slot: Slot,
 }
 
 impl SlotGuard {
     fn server(&self) -> &Server {
-        &self.shared.servers[self.server]
+        &self.shared.servers[self.slot.index()]
     }
 
     fn alone(&self) -> bool {
-        self.shared.sched.lock().unwrap().servers[self.server].in_flight == 1
-    }
-}
-
-impl Drop for SlotGuard {
-    fn drop(&mut self) {
-        let mut sched = self.shared.sched.lock().unwrap();
-        sched.servers[self.server].in_flight -= 1;
-        if let Some(state) = sched.visits.get_mut(&self.visit) {
-            state.running -= 1;
-            if state.running == 0 && state.waiting.is_empty() {
-                sched.visits.remove(&self.visit);
-            }
-        }
-        self.shared.pump(&mut sched);
-    }
-}
-
-fn no_server_message(sched: &Sched) -> String {
-    if sched.servers.is_empty() {
-        "no painting server is configured ([[ai.servers]])".into()
-    } else {
-        "no painting server is answering".into()
+        self.slot.alone()
     }
 }
 
@@ -460,7 +233,9 @@ async fn probe_all(shared: &Arc<Shared>) {
     let probes = shared.servers.iter().map(|s| s.progress(timeout));
     let results = futures_util::future::join_all(probes).await;
     for (i, r) in results.into_iter().enumerate() {
-        shared.set_health(i, r.map(|_| ()).map_err(|e| e.to_string()));
+        shared
+            .queue
+            .set_health(i, r.map(|_| ()).map_err(|e| e.to_string()));
     }
 }
 
@@ -567,6 +342,33 @@ impl CaptionCache {
     }
 }
 
+/// The painter's `alwayson_scripts`, with its ControlNet units as the extension's
+/// `controlnet.args` (each unit enabled, its control image the img2img input).
+fn alwayson_scripts(g: &crate::GenerationSettings) -> serde_json::Map<String, serde_json::Value> {
+    let mut scripts: serde_json::Map<_, _> = g.alwayson_scripts.clone().into_iter().collect();
+    if !g.controlnet.is_empty() {
+        let args: Vec<serde_json::Value> = g
+            .controlnet
+            .iter()
+            .map(|u| {
+                serde_json::json!({
+                    "enabled": true,
+                    "module": u.module,
+                    "model": u.model,
+                    "weight": u.weight,
+                    "guidance_start": u.guidance_start,
+                    "guidance_end": u.guidance_end,
+                    "control_mode": u.control_mode,
+                    "pixel_perfect": u.pixel_perfect,
+                    "resize_mode": "Crop and Resize",
+                })
+            })
+            .collect();
+        scripts.insert("controlnet".into(), serde_json::json!({ "args": args }));
+    }
+    scripts
+}
+
 /// The img2img request for one painter.
 pub fn build_request(settings: &A1111Settings, job: &PaintJob, caption: &str) -> Img2ImgRequest {
     let g = settings.generation(job.painter);
@@ -595,7 +397,7 @@ pub fn build_request(settings: &A1111Settings, job: &PaintJob, caption: &str) ->
         n_iter: 1,
         override_settings: g.override_settings.clone().into_iter().collect(),
         override_settings_restore_afterwards: true,
-        alwayson_scripts: g.alwayson_scripts.clone().into_iter().collect(),
+        alwayson_scripts: alwayson_scripts(g),
         send_images: true,
         save_images: false,
     }

@@ -21,6 +21,10 @@ pub struct ServerSettings {
     /// A short name for logs and the operator page; the URL's host when absent.
     #[serde(default)]
     pub label: Option<String>,
+    /// Headers sent with every request, for servers behind an authenticating proxy:
+    /// `headers = { Authorization = "Bearer …" }`. Never logged.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
 }
 
 impl ServerSettings {
@@ -95,9 +99,55 @@ pub struct GenerationSettings {
     /// Passed through as A1111's `override_settings`, e.g. a checkpoint per painter:
     /// `{ sd_model_checkpoint = "vangogh-v2" }`.
     pub override_settings: BTreeMap<String, serde_json::Value>,
-    /// Passed through as A1111's `alwayson_scripts` (ControlNet and the like).
+    /// Passed through as A1111's `alwayson_scripts` (scripts other than ControlNet).
     pub alwayson_scripts: BTreeMap<String, serde_json::Value>,
+    /// A1111: ControlNet units that hold the face and pose (the sd-webui-controlnet
+    /// extension), sent as `alwayson_scripts.controlnet.args`.
+    pub controlnet: Vec<ControlNetUnit>,
+    /// ComfyUI: this painter's API-format workflow file; empty: `[ai] workflow`.
+    pub workflow: String,
 }
+
+/// One ControlNet unit, in the fields the sd-webui-controlnet API documents. Its
+/// control image is the visitor's photo (the img2img input).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControlNetUnit {
+    /// The preprocessor, e.g. "lineart_realistic", "canny", "openpose_face".
+    pub module: String,
+    /// The ControlNet model as the server lists it, e.g.
+    /// "control_v11p_sd15_lineart [43d4be0d]".
+    pub model: String,
+    pub weight: f32,
+    /// When in the denoising the unit starts and stops acting, 0 to 1.
+    pub guidance_start: f32,
+    pub guidance_end: f32,
+    /// "Balanced", "My prompt is more important" or "ControlNet is more important".
+    pub control_mode: String,
+    /// Lets the extension pick the preprocessor's resolution from the output size.
+    pub pixel_perfect: bool,
+}
+
+impl Default for ControlNetUnit {
+    fn default() -> Self {
+        Self {
+            module: String::new(),
+            model: String::new(),
+            weight: 1.0,
+            guidance_start: 0.0,
+            guidance_end: 1.0,
+            control_mode: "Balanced".into(),
+            pixel_perfect: true,
+        }
+    }
+}
+
+/// The control modes the extension accepts, by name.
+pub const CONTROL_MODES: [&str; 3] = [
+    "Balanced",
+    "My prompt is more important",
+    "ControlNet is more important",
+];
 
 /// Everything the pool needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,6 +172,12 @@ pub struct A1111Settings {
     pub health_interval_secs: f64,
     /// How often progress is polled while a job runs alone on a server.
     pub progress_interval_secs: f64,
+    /// ComfyUI: the API-format workflow ("Save (API format)") every painter runs,
+    /// unless the painter names its own.
+    pub workflow: String,
+    /// ComfyUI: after this long without a message on a job's socket, its progress is
+    /// read over HTTP instead.
+    pub socket_stall_secs: f64,
     pub picasso: GenerationSettings,
     pub renoir: GenerationSettings,
     pub vangogh: GenerationSettings,
@@ -156,6 +212,14 @@ impl A1111Settings {
                     format!("{:?} must start with http:// or https://", s.url),
                 ));
             }
+            for name in s.headers.keys() {
+                if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                    return Err((
+                        format!("servers[{i}].headers"),
+                        format!("{name:?} is not a header name"),
+                    ));
+                }
+            }
             if s.password.is_some() && s.user.is_none() {
                 return Err((
                     format!("servers[{i}].user"),
@@ -179,7 +243,10 @@ impl A1111Settings {
                 "time limits must be at least 1 s".into(),
             ));
         }
-        if !(self.health_interval_secs >= 0.05 && self.progress_interval_secs >= 0.05) {
+        if !(self.health_interval_secs >= 0.05
+            && self.progress_interval_secs >= 0.05
+            && self.socket_stall_secs >= 0.05)
+        {
             return Err((
                 "health_interval_secs".into(),
                 "intervals must be at least 0.05 s".into(),
@@ -221,6 +288,36 @@ impl A1111Settings {
                     key("resize_mode"),
                     "must be 1 (crop and resize) or 2 (resize and fill); 0 and 3 stretch the photo"
                         .into(),
+                ));
+            }
+            for (u, unit) in g.controlnet.iter().enumerate() {
+                let key = |k: &str| format!("{}.controlnet[{u}].{k}", p.id());
+                if unit.model.is_empty() {
+                    return Err((key("model"), "name the ControlNet model".into()));
+                }
+                if !(0.0..=2.0).contains(&unit.weight) {
+                    return Err((key("weight"), "must be between 0 and 2".into()));
+                }
+                if !(0.0 <= unit.guidance_start
+                    && unit.guidance_start < unit.guidance_end
+                    && unit.guidance_end <= 1.0)
+                {
+                    return Err((
+                        key("guidance_start"),
+                        "need 0 ≤ guidance_start < guidance_end ≤ 1".into(),
+                    ));
+                }
+                if !CONTROL_MODES.contains(&unit.control_mode.as_str()) {
+                    return Err((
+                        key("control_mode"),
+                        format!("must be one of {CONTROL_MODES:?}"),
+                    ));
+                }
+            }
+            if !g.controlnet.is_empty() && g.alwayson_scripts.contains_key("controlnet") {
+                return Err((
+                    format!("{}.controlnet", p.id()),
+                    "set ControlNet either as [[ai.<painter>.controlnet]] units or in alwayson_scripts, not both".into(),
                 ));
             }
             if !g.prompt.contains("{caption}") {
@@ -265,6 +362,8 @@ impl Default for GenerationSettings {
             resize_mode: 1,
             override_settings: BTreeMap::new(),
             alwayson_scripts: BTreeMap::new(),
+            controlnet: Vec::new(),
+            workflow: String::new(),
         }
     }
 }
@@ -282,6 +381,8 @@ impl Default for A1111Settings {
             caption_timeout_secs: 20,
             health_interval_secs: 5.0,
             progress_interval_secs: 1.0,
+            workflow: String::new(),
+            socket_stall_secs: 10.0,
             picasso: GenerationSettings::painter(
                 "a cubist portrait of {caption}, by Pablo Picasso, analytic cubism, \
                  fragmented angular planes, ochre brown grey and muted blue, bold dark \

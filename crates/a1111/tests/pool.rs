@@ -17,6 +17,7 @@ fn settings(servers: &[&FakeA1111], dispatch: Dispatch) -> A1111Settings {
                 user: None,
                 password: None,
                 label: None,
+                headers: Default::default(),
             })
             .collect(),
         dispatch,

@@ -56,6 +56,7 @@ fn settings_for(addr: SocketAddr) -> A1111Settings {
             user: None,
             password: None,
             label: None,
+            headers: Default::default(),
         }],
         captioner: CaptionSource::Clip,
         health_interval_secs: 0.2,

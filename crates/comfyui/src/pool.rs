@@ -1,0 +1,465 @@
+//! The ComfyUI pool: the shared queue ([`articket_a1111::dispatch`]) in front of every
+//! ComfyUI server, health from `/system_stats`, and the [`Stylizer`] that runs the
+//! painter's workflow for each job.
+//!
+//! One job, start to end: upload the photo (`/upload/image`), open a socket with our
+//! own client id (`/ws`), queue the filled workflow (`/prompt`), follow `progress` and
+//! the end (`executing` with `node: null`, or `execution_success`) on the socket, or
+//! over HTTP (`/history/{id}`) when the socket stalls, fetch the picture (`/view`),
+//! then delete the job's history entry. A job that runs past its time is interrupted.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use articket_a1111::client::CallError;
+use articket_a1111::dispatch::{Dispatcher, PoolStatus, Slot};
+use articket_a1111::pool::{clean_caption, painter_seed, CaptionCache};
+use articket_a1111::{A1111Settings, Captioner, SeedPolicy};
+use articket_style::{BoxFuture, PaintJob, Painter, Progress, StyleError, Stylizer, Update};
+use image::RgbImage;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::client::{images_of, outcome_of, ComfyServer, Event, Outcome};
+use crate::workflow::{Fill, Workflow};
+
+/// Where our uploads and outputs go on the server (`input/articket`, `output/articket`).
+pub const SUBFOLDER: &str = "articket";
+
+/// The ComfyUI backend.
+#[derive(Clone)]
+pub struct ComfyPool {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    settings: A1111Settings,
+    servers: Vec<ComfyServer>,
+    http: reqwest::Client,
+    queue: Dispatcher,
+    captions: CaptionCache,
+    workflows: HashMap<Painter, Arc<Workflow>>,
+    /// Servers whose `/object_info` has been checked against the workflows.
+    checked: std::sync::Mutex<Vec<bool>>,
+    probe_now: Notify,
+}
+
+impl ComfyPool {
+    /// Loads and checks the workflows, probes every server once (checking the
+    /// workflows against each that answers), and starts the health task. An error is a
+    /// sentence naming the key or the file and node.
+    pub async fn start(settings: A1111Settings) -> Result<ComfyPool, String> {
+        settings
+            .validate()
+            .map_err(|(k, m)| format!("ai.{k}: {m}"))?;
+        let workflows = load_workflows(&settings)?;
+        articket_a1111::client::install_tls_provider();
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let servers: Vec<ComfyServer> = settings
+            .servers
+            .iter()
+            .map(|s| ComfyServer::new(s.clone(), http.clone()))
+            .collect();
+        let queue = Dispatcher::new(
+            servers
+                .iter()
+                .map(|s| (s.label.clone(), s.settings.url.clone()))
+                .collect(),
+            settings.dispatch,
+            settings.max_in_flight,
+        );
+        if settings.captioner == Captioner::Clip
+            || (settings.captioner == Captioner::Blip && settings.blip_url.is_empty())
+        {
+            tracing::info!(
+                "ComfyUI has no captioning API: prompts use the neutral phrase unless \
+                 [ai] captioner = \"blip\" with a blip_url"
+            );
+        }
+        let shared = Arc::new(Shared {
+            checked: std::sync::Mutex::new(vec![false; servers.len()]),
+            settings,
+            servers,
+            http,
+            queue,
+            captions: CaptionCache::default(),
+            workflows,
+            probe_now: Notify::new(),
+        });
+        probe_all(&shared, true).await?;
+        tokio::spawn(health_task(Arc::downgrade(&shared)));
+        Ok(ComfyPool { shared })
+    }
+
+    pub fn status(&self) -> PoolStatus {
+        self.shared.queue.status()
+    }
+
+    /// The photo's caption, made once per visit by the BLIP server if one is set;
+    /// otherwise, or when it fails, the neutral phrase.
+    async fn caption(&self, job: &PaintJob) -> String {
+        let s = &self.shared.settings;
+        if s.captioner != Captioner::Blip || s.blip_url.is_empty() {
+            return s.neutral_caption.clone();
+        }
+        self.shared
+            .captions
+            .get_or_make(&job.visit_id, || async {
+                let timeout = Duration::from_secs(s.caption_timeout_secs);
+                let jpeg = job.photo_jpeg.to_vec();
+                match articket_a1111::client::blip_caption(&self.shared.http, &s.blip_url, jpeg, timeout)
+                    .await
+                    .map(|c| clean_caption(&c))
+                {
+                    Ok(c) if !c.is_empty() => c,
+                    Ok(_) => s.neutral_caption.clone(),
+                    Err(e) => {
+                        tracing::warn!(visit_id = %job.visit_id, "captioning failed, using the neutral phrase: {e}");
+                        s.neutral_caption.clone()
+                    }
+                }
+            })
+            .await
+    }
+
+    async fn paint_job(&self, job: PaintJob, progress: Progress) -> Result<RgbImage, StyleError> {
+        let caption = self.caption(&job).await;
+        let slot = self.shared.queue.acquire(&job.visit_id, &progress).await?;
+        progress(Update::Started);
+        let server = self.shared.servers[slot.index()].clone();
+        let mut cleanup = Cleanup {
+            server: server.clone(),
+            prompt_id: None,
+            running: true,
+            armed: true,
+        };
+        let result = self
+            .run(&job, &caption, &server, &slot, &progress, &mut cleanup)
+            .await;
+        match result {
+            Ok(image) => {
+                progress(Update::Progress(1.0));
+                Ok(image)
+            }
+            Err(e) => {
+                let what = format!("{} ({}): {e}", server.label, job.painter);
+                Err(match e {
+                    CallError::Network(_) => {
+                        self.shared.probe_now.notify_one();
+                        StyleError::Unavailable(what)
+                    }
+                    CallError::Server { .. } | CallError::Malformed(_) => StyleError::Failed(what),
+                    CallError::Rejected { .. } => {
+                        tracing::error!(
+                            "the server refused the workflow; check its settings: {what}"
+                        );
+                        StyleError::Rejected(format!("settings: {what}"))
+                    }
+                })
+            }
+        }
+    }
+
+    /// One job on one server; `cleanup` learns the prompt id as soon as there is one,
+    /// so an abandoned job is taken off the server.
+    async fn run(
+        &self,
+        job: &PaintJob,
+        caption: &str,
+        server: &ComfyServer,
+        _slot: &Slot,
+        progress: &Progress,
+        cleanup: &mut Cleanup,
+    ) -> Result<RgbImage, CallError> {
+        let s = &self.shared.settings;
+        let short = Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(s.request_timeout_secs);
+        let nonce = format!("{:016x}", rand::random::<u64>());
+        let client_id = format!("articket-{nonce}");
+        let visit: String = job.visit_id.chars().take(12).collect();
+        let name = format!("{visit}-{}-{nonce}", job.painter.id());
+        let jpeg = if job.photo_jpeg.is_empty() {
+            let mut out = Vec::new();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+                .encode_image(&*job.photo)
+                .map_err(|e| CallError::Malformed(e.to_string()))?;
+            out
+        } else {
+            job.photo_jpeg.to_vec()
+        };
+        // The socket first, so no message about the job can be missed.
+        let mut socket = match server.connect(&client_id, short).await {
+            Ok(socket) => Some(socket),
+            Err(e) => {
+                tracing::warn!(server = %server.label, "no socket, following the job over HTTP: {e}");
+                None
+            }
+        };
+        let input = server
+            .upload_image(jpeg, SUBFOLDER, &format!("{name}.jpg"), short)
+            .await?;
+        let g = s.generation(job.painter);
+        let seed = match g.seed {
+            SeedPolicy::Visit => painter_seed(job.seed, job.painter),
+            SeedPolicy::Random => rand::random::<u64>() >> 33,
+        };
+        let prompt = g.prompt.replace("{caption}", caption);
+        let negative = g.negative_prompt.replace("{caption}", caption);
+        let workflow = &self.shared.workflows[&job.painter];
+        let filled = workflow.fill(&Fill {
+            input_image: &input,
+            prompt: &prompt,
+            negative_prompt: &negative,
+            caption,
+            seed,
+            steps: g.steps,
+            cfg: g.cfg_scale,
+            denoise: g.denoising_strength,
+            filename_prefix: &format!("{SUBFOLDER}/{name}"),
+        });
+        let prompt_id = server.queue_prompt(&filled, &client_id, short).await?;
+        cleanup.prompt_id = Some(prompt_id.clone());
+        let stall = Duration::from_secs_f64(s.socket_stall_secs);
+        let poll = Duration::from_secs_f64(s.progress_interval_secs);
+        let outcome = loop {
+            if let Some(sock) = socket.as_mut() {
+                let wait = stall.min(deadline.saturating_duration_since(Instant::now()));
+                match tokio::time::timeout(wait, sock.next(&prompt_id)).await {
+                    Ok(Ok(Some(Event::Progress { value, max }))) => {
+                        let fraction = value as f32 / max as f32;
+                        progress(Update::Progress(fraction.clamp(0.0, 0.99)));
+                        continue;
+                    }
+                    Ok(Ok(Some(Event::Started))) => continue,
+                    Ok(Ok(Some(Event::Ended(outcome)))) => break outcome,
+                    Ok(Ok(None)) | Ok(Err(_)) => {
+                        tracing::warn!(server = %server.label, "the socket closed; following the job over HTTP");
+                        socket = None;
+                    }
+                    Err(_) if Instant::now() >= deadline => {
+                        return Err(
+                            timed_out(server, &prompt_id, cleanup, s.request_timeout_secs).await,
+                        );
+                    }
+                    Err(_) => {
+                        // Quiet for a while: the job may have ended unseen. Ask.
+                        if let Some(entry) = server.history(&prompt_id, short).await? {
+                            break outcome_of(&entry);
+                        }
+                        continue;
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(timed_out(server, &prompt_id, cleanup, s.request_timeout_secs).await);
+            }
+            tokio::time::sleep(poll).await;
+            if let Some(entry) = server.history(&prompt_id, short).await? {
+                break outcome_of(&entry);
+            }
+        };
+        cleanup.running = false;
+        // The history entry can trail the socket's last message by a moment.
+        let entry = wait_for_history(server, &prompt_id).await?;
+        let failure = match outcome {
+            Outcome::Done => None,
+            Outcome::Failed(message) => Some(format!("the workflow failed at {message}")),
+            Outcome::Interrupted => Some("the job was interrupted on the server".to_owned()),
+        };
+        if let Some(detail) = failure {
+            cleanup.armed = false;
+            if let Err(e) = server.delete_history(&prompt_id, short).await {
+                tracing::warn!(server = %server.label, "could not delete the job's history: {e}");
+            }
+            return Err(CallError::Server {
+                status: 500,
+                detail,
+            });
+        }
+        let entry = entry
+            .ok_or_else(|| CallError::Malformed("the job ended but has no history entry".into()))?;
+        let Some(image) = images_of(&entry).into_iter().next() else {
+            return Err(CallError::Malformed(
+                "the workflow saved no image (does it end in SaveImage or PreviewImage?)".into(),
+            ));
+        };
+        let bytes = server.view(&image, Duration::from_secs(30)).await?;
+        let picture = image::load_from_memory(&bytes)
+            .map_err(|e| CallError::Malformed(format!("the picture cannot be decoded ({e})")))?
+            .into_rgb8();
+        cleanup.armed = false;
+        if let Err(e) = server.delete_history(&prompt_id, short).await {
+            tracing::warn!(server = %server.label, "could not delete the job's history: {e}");
+        }
+        Ok(picture)
+    }
+}
+
+/// The job's history entry, waiting up to 2 s for it to be stored.
+async fn wait_for_history(
+    server: &ComfyServer,
+    prompt_id: &str,
+) -> Result<Option<serde_json::Value>, CallError> {
+    for _ in 0..20 {
+        if let Some(entry) = server.history(prompt_id, Duration::from_secs(10)).await? {
+            return Ok(Some(entry));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(None)
+}
+
+/// Stops a job that ran out of time: interrupted if it is the one running (its
+/// cleanup then takes it off the queue and deletes its history).
+async fn timed_out(
+    server: &ComfyServer,
+    prompt_id: &str,
+    cleanup: &mut Cleanup,
+    secs: u64,
+) -> CallError {
+    server.interrupt_if_running(prompt_id).await;
+    cleanup.running = false;
+    CallError::Network(format!("no result within {secs} s; the job was stopped"))
+}
+
+/// Takes an abandoned job (an error, a timeout, or the visit gone) off its server:
+/// out of the queue, interrupted if it was running, its history deleted.
+struct Cleanup {
+    server: ComfyServer,
+    prompt_id: Option<String>,
+    running: bool,
+    armed: bool,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let (Some(prompt_id), true) = (self.prompt_id.take(), self.armed) else {
+            return;
+        };
+        let (server, running) = (self.server.clone(), self.running);
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let t = Duration::from_secs(5);
+                let _ = server.delete_queued(&prompt_id, t).await;
+                if running {
+                    server.interrupt_if_running(&prompt_id).await;
+                }
+                // A job that ran (or was interrupted) gets its entry a moment later.
+                let _ = wait_for_history(&server, &prompt_id).await;
+                let _ = server.delete_history(&prompt_id, t).await;
+            });
+        }
+    }
+}
+
+impl Stylizer for ComfyPool {
+    fn backend(&self) -> &'static str {
+        "comfyui"
+    }
+
+    fn available(&self) -> bool {
+        self.shared.queue.available()
+    }
+
+    fn paint(
+        &self,
+        job: PaintJob,
+        progress: Progress,
+    ) -> BoxFuture<'_, Result<RgbImage, StyleError>> {
+        Box::pin(self.paint_job(job, progress))
+    }
+}
+
+/// Each painter's workflow: its own (`[ai.<painter>] workflow`) or the shared one.
+fn load_workflows(settings: &A1111Settings) -> Result<HashMap<Painter, Arc<Workflow>>, String> {
+    let mut loaded: HashMap<String, Arc<Workflow>> = HashMap::new();
+    let mut out = HashMap::new();
+    for painter in Painter::ALL {
+        let own = &settings.generation(painter).workflow;
+        let (key, path) = if own.is_empty() {
+            ("ai.workflow".to_owned(), &settings.workflow)
+        } else {
+            (format!("ai.{}.workflow", painter.id()), own)
+        };
+        if path.is_empty() {
+            return Err(format!(
+                "{key}: backend \"comfyui\" needs a workflow (an API-format JSON file; see docs/ai.md)"
+            ));
+        }
+        let workflow = match loaded.get(path) {
+            Some(w) => w.clone(),
+            None => {
+                let w =
+                    Arc::new(Workflow::load(Path::new(path)).map_err(|e| format!("{key}: {e}"))?);
+                loaded.insert(path.clone(), w.clone());
+                w
+            }
+        };
+        out.insert(painter, workflow);
+    }
+    Ok(out)
+}
+
+/// Probes every server. A server answering for the first time has the workflows
+/// checked against its `/object_info`; at start-up (`strict`) a failed check stops
+/// the booth, later it keeps the server out of rotation.
+async fn probe_all(shared: &Arc<Shared>, strict: bool) -> Result<(), String> {
+    let interval = Duration::from_secs_f64(shared.settings.health_interval_secs);
+    let timeout = interval.clamp(Duration::from_millis(500), Duration::from_secs(5));
+    let probes = shared.servers.iter().map(|s| s.system_stats(timeout));
+    let results = futures_util::future::join_all(probes).await;
+    for (i, r) in results.into_iter().enumerate() {
+        let mut health = r.map(|_| ()).map_err(|e| e.to_string());
+        let checked = shared.checked.lock().unwrap_or_else(|p| p.into_inner())[i];
+        if health.is_ok() && !checked {
+            match check_server(shared, i).await {
+                Ok(()) => shared.checked.lock().unwrap_or_else(|p| p.into_inner())[i] = true,
+                Err(e) if strict => return Err(e),
+                Err(e) => {
+                    tracing::error!(server = %shared.servers[i].label, "{e}");
+                    health = Err(e);
+                }
+            }
+        }
+        shared.queue.set_health(i, health);
+    }
+    Ok(())
+}
+
+/// Every workflow against one server's node classes and model files.
+async fn check_server(shared: &Shared, index: usize) -> Result<(), String> {
+    let server = &shared.servers[index];
+    let info = server
+        .object_info(Duration::from_secs(30))
+        .await
+        .map_err(|e| format!("{}: cannot read /object_info: {e}", server.label))?;
+    let mut seen = Vec::new();
+    for workflow in shared.workflows.values() {
+        if seen.contains(&workflow.file) {
+            continue;
+        }
+        seen.push(workflow.file.clone());
+        workflow
+            .check_against(&info, &server.label)
+            .map_err(|e| format!("ai workflow {e}"))?;
+    }
+    Ok(())
+}
+
+async fn health_task(shared: Weak<Shared>) {
+    loop {
+        let Some(s) = shared.upgrade() else { return };
+        let interval = Duration::from_secs_f64(s.settings.health_interval_secs);
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = s.probe_now.notified() => {}
+        }
+        let _ = probe_all(&s, false).await;
+        drop(s);
+    }
+}
