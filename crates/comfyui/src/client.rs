@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use articket_a1111::client::{network, status_error, with_headers, CallError};
+use articket_a1111::client::{authorized, network, status_error, CallError};
 use articket_a1111::ServerSettings;
 use futures_util::StreamExt;
 use serde_json::Value;
@@ -67,14 +67,11 @@ impl ComfyServer {
         path: &str,
         timeout: Duration,
     ) -> reqwest::RequestBuilder {
-        let mut rb = self
+        let rb = self
             .http
             .request(method, format!("{}{path}", self.base))
             .timeout(timeout);
-        if let Some(user) = &self.settings.user {
-            rb = rb.basic_auth(user, self.settings.password.as_deref());
-        }
-        with_headers(rb, &self.settings)
+        authorized(rb, &self.settings)
     }
 
     async fn send(&self, rb: reqwest::RequestBuilder) -> Result<Vec<u8>, CallError> {
