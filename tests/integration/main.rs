@@ -6,6 +6,7 @@ mod util;
 
 mod admin;
 mod bench;
+mod comfyui;
 mod e2e;
 mod isolation;
 mod load;

@@ -285,3 +285,52 @@ async fn with_every_server_down_visitors_hear_so_or_get_the_builtin_painters() {
     }
     assert_eq!(fake.calls().len(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controlnet_units_reach_the_server_in_the_extensions_shape() {
+    let fake = FakeA1111::start(Duration::from_millis(20)).await;
+    let server = TestServer::start_with(|c| {
+        use_servers(c, &[&fake]);
+        c.ai.a1111.picasso.controlnet = vec![articket_a1111::ControlNetUnit {
+            module: "lineart_realistic".into(),
+            model: "control_v11p_sd15_lineart [43d4be0d]".into(),
+            weight: 0.8,
+            guidance_end: 0.7,
+            ..Default::default()
+        }];
+    })
+    .await;
+    let (_, events) = visit(&server, "Ada", Duration::from_secs(30)).await;
+    assert_eq!(events.last().unwrap()["status"], "done");
+    let calls = fake.calls();
+    let body = |painter: &str| {
+        calls
+            .iter()
+            .find(|c| {
+                c.endpoint == "img2img" && c.body["prompt"].as_str().unwrap_or("").contains(painter)
+            })
+            .map(|c| c.body.clone())
+            .unwrap()
+    };
+    let picasso = body("Picasso");
+    let unit = &picasso["alwayson_scripts"]["controlnet"]["args"][0];
+    assert_eq!(
+        (
+            unit["enabled"].as_bool(),
+            unit["module"].as_str(),
+            unit["model"].as_str(),
+            unit["guidance_end"].as_f64().map(|g| (g * 100.0).round()),
+            unit["control_mode"].as_str()
+        ),
+        (
+            Some(true),
+            Some("lineart_realistic"),
+            Some("control_v11p_sd15_lineart [43d4be0d]"),
+            Some(70.0),
+            Some("Balanced")
+        )
+    );
+    assert!(body("Renoir")["alwayson_scripts"]
+        .get("controlnet")
+        .is_none());
+}

@@ -482,3 +482,42 @@ async fn the_fake_refuses_fields_a1111_does_not_know_and_wrong_types() {
         assert!(text.contains(field), "{text}");
     }
 }
+
+/// The fake refuses a ControlNet block the extension would not read, as A1111
+/// refuses an unknown field: so a wrong shape in our requests cannot pass unseen.
+#[tokio::test]
+async fn the_fake_checks_the_controlnet_extensions_shape() {
+    articket_a1111::client::install_tls_provider();
+    let fake = FakeA1111::start(Duration::from_millis(5)).await;
+    let http = reqwest::Client::new();
+    let image = articket_a1111::client::encode_base64(&{
+        let mut png = Vec::new();
+        image::RgbImage::new(8, 8)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        png
+    });
+    let send = |unit: serde_json::Value| {
+        let body = serde_json::json!({
+            "init_images": [image.clone()], "prompt": "x", "steps": 2, "denoising_strength": 0.5,
+            "alwayson_scripts": {"controlnet": {"args": [unit]}}
+        });
+        http.post(format!("{}/sdapi/v1/img2img", fake.url))
+            .json(&body)
+            .send()
+    };
+    let good = serde_json::json!({"enabled": true, "module": "canny", "model": "control_canny",
+        "weight": 1.0, "guidance_start": 0.0, "guidance_end": 1.0, "control_mode": "Balanced"});
+    assert_eq!(send(good.clone()).await.unwrap().status(), 200);
+    for (field, value) in [
+        ("modul", serde_json::json!("canny")),
+        ("control_mode", serde_json::json!("Prompt first")),
+        ("guidance_end", serde_json::json!(1.5)),
+        ("model", serde_json::json!(3)),
+    ] {
+        let mut bad = good.clone();
+        bad[field] = value;
+        let res = send(bad).await.unwrap();
+        assert_eq!(res.status(), 422, "{field}");
+    }
+}

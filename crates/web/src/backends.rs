@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use articket_a1111::A1111Pool;
+use articket_a1111::{A1111Pool, PoolStatus};
+use articket_comfyui::ComfyPool;
 use articket_style::{BuiltinRenderer, Stylizer};
 use tokio::sync::Semaphore;
 
@@ -18,7 +19,40 @@ pub struct Backends {
     /// What paints when the configured backend is unavailable (`ai.fallback`).
     fallback: Option<Arc<dyn Stylizer>>,
     /// The Stable Diffusion server pool, when that is the backend (for status pages).
-    pool: Option<A1111Pool>,
+    pool: Option<ServerPool>,
+}
+
+/// A pool of remote servers, of either API.
+pub enum ServerPool {
+    A1111(A1111Pool),
+    ComfyUi(ComfyPool),
+}
+
+impl ServerPool {
+    pub fn status(&self) -> PoolStatus {
+        match self {
+            ServerPool::A1111(p) => p.status(),
+            ServerPool::ComfyUi(p) => p.status(),
+        }
+    }
+
+    fn backend(&self) -> &'static str {
+        match self {
+            ServerPool::A1111(_) => "a1111",
+            ServerPool::ComfyUi(_) => "comfyui",
+        }
+    }
+
+    fn log_health(&self) {
+        for s in &self.status().servers {
+            match &s.last_error {
+                None => tracing::info!(server = %s.label, "painting server is answering"),
+                Some(e) => {
+                    tracing::warn!(server = %s.label, "painting server is not answering yet: {e}")
+                }
+            }
+        }
+    }
 }
 
 impl Backends {
@@ -37,16 +71,24 @@ impl Backends {
                 let pool = A1111Pool::start(config.ai.a1111.clone())
                     .await
                     .map_err(|e| anyhow::anyhow!("cannot start the painting servers' pool: {e}"))?;
-                for s in &pool.status().servers {
-                    match &s.last_error {
-                        None => tracing::info!(server = %s.label, "painting server is answering"),
-                        Some(e) => {
-                            tracing::warn!(server = %s.label, "painting server is not answering yet: {e}")
-                        }
-                    }
-                }
+                let active: Arc<dyn Stylizer> = Arc::new(pool.clone());
+                let pool = ServerPool::A1111(pool);
+                pool.log_health();
                 Backends {
-                    active: Arc::new(pool.clone()),
+                    active,
+                    fallback,
+                    pool: Some(pool),
+                }
+            }
+            AiBackend::ComfyUi => {
+                let pool = ComfyPool::start(config.ai.a1111.clone())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot start the ComfyUI servers' pool: {e}"))?;
+                let active: Arc<dyn Stylizer> = Arc::new(pool.clone());
+                let pool = ServerPool::ComfyUi(pool);
+                pool.log_health();
+                Backends {
+                    active,
                     fallback,
                     pool: Some(pool),
                 }
@@ -102,7 +144,7 @@ impl Backends {
     }
 
     /// The server pool, when the booth paints with one.
-    pub fn pool(&self) -> Option<&A1111Pool> {
+    pub fn pool(&self) -> Option<&ServerPool> {
         self.pool.as_ref()
     }
 
@@ -113,7 +155,7 @@ impl Backends {
             Some(pool) => {
                 let status = pool.status();
                 serde_json::json!({
-                    "backend": "a1111",
+                    "backend": pool.backend(),
                     "servers": status.servers.iter().map(|s| serde_json::json!({
                         "label": s.label,
                         "healthy": s.healthy,

@@ -326,6 +326,9 @@ pub enum AiBackend {
     Builtin,
     /// Remote servers speaking the AUTOMATIC1111 API.
     A1111,
+    /// Remote ComfyUI servers running the operator's workflows.
+    #[serde(rename = "comfyui")]
+    ComfyUi,
     /// Our own candle engine in-process.
     Local,
 }
@@ -739,6 +742,23 @@ impl Config {
                 ));
             }
             AiBackend::A1111 => {}
+            AiBackend::ComfyUi if ai.a1111.servers.is_empty() => {
+                return Err(key_error(
+                    "ai.servers",
+                    "backend = \"comfyui\" needs at least one server: [[ai.servers]] url = \"http://host:8188\"",
+                ));
+            }
+            AiBackend::ComfyUi => {
+                let painters_own = Painter::ALL
+                    .iter()
+                    .all(|&p| !ai.a1111.generation(p).workflow.is_empty());
+                if ai.a1111.workflow.is_empty() && !painters_own {
+                    return Err(key_error(
+                        "ai.workflow",
+                        "backend = \"comfyui\" needs a workflow: an API-format JSON file from ComfyUI's \"Save (API format)\" (docs/ai.md has ready ones)",
+                    ));
+                }
+            }
             AiBackend::Local if !cfg!(feature = "engine") => {
                 return Err(key_error(
                     "ai.backend",
@@ -930,6 +950,23 @@ mod tests {
             ("[ai.local]\nqueue = \"x\"", &[], "ai.local.queue"),
             ("[ticket]\nbackground = \"blue\"", &[], "ticket.background"),
             ("[ai]\nbackend = \"gpu\"", &[], "ai.backend"),
+            ("[ai]\nenabled = true\nbackend = \"comfyui\"", &[], "ai.servers"),
+            (
+                "[ai]\nenabled = true\nbackend = \"comfyui\"\nservers = [{ url = \"http://gpu:8188\" }]",
+                &[],
+                "ai.workflow",
+            ),
+            (
+                "[ai]\nservers = [{ url = \"http://gpu:8188\", headers = { \"Bad Name\" = \"x\" } }]",
+                &[],
+                "ai.servers[0].headers",
+            ),
+            (
+                "[[ai.picasso.controlnet]]\nmodel = \"control_v11p_sd15_lineart\"\ncontrol_mode = \"bogus\"",
+                &[],
+                "ai.picasso.controlnet[0].control_mode",
+            ),
+            ("[[ai.renoir.controlnet]]\nmodule = \"canny\"", &[], "ai.renoir.controlnet[0].model"),
             ("[ai]\ndispatch = \"random\"", &[], "ai.dispatch"),
             ("[ai]\nservers = [{ url = \"gpu:7860\" }]", &[], "ai.servers[0].url"),
             ("[ai.vangogh]\nresize_mode = 0", &[], "ai.vangogh.resize_mode"),
