@@ -128,17 +128,28 @@ async fn a_broken_workflow_stops_the_booth_at_start_naming_the_file_and_node() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs ComfyUI and PyTorch; see docs/testing.md"]
 async fn real_comfyui_paints_a_whole_visit_and_keeps_no_history() {
-    let dir = std::env::var("ARTICKET_COMFYUI_DIR").expect("ARTICKET_COMFYUI_DIR: the ComfyUI folder");
+    let dir =
+        std::env::var("ARTICKET_COMFYUI_DIR").expect("ARTICKET_COMFYUI_DIR: the ComfyUI folder");
     let python = std::env::var("ARTICKET_COMFYUI_PYTHON").unwrap_or_else(|_| "python3".into());
     let tmp = tempfile::tempdir().unwrap();
     let (input, output) = (tmp.path().join("input"), tmp.path().join("output"));
     std::fs::create_dir_all(&input).unwrap();
     std::fs::create_dir_all(&output).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let log = std::fs::File::create(tmp.path().join("comfyui.log")).unwrap();
     let mut comfy = tokio::process::Command::new(&python)
         .current_dir(&dir)
-        .args(["main.py", "--cpu", "--listen", "127.0.0.1", "--disable-auto-launch"])
+        .args([
+            "main.py",
+            "--cpu",
+            "--listen",
+            "127.0.0.1",
+            "--disable-auto-launch",
+        ])
         .args(["--port", &port.to_string()])
         .arg("--input-directory")
         .arg(&input)
@@ -153,13 +164,27 @@ async fn real_comfyui_paints_a_whole_visit_and_keeps_no_history() {
     articket_a1111::client::install_tls_provider();
     let http = reqwest::Client::new();
     let started = std::time::Instant::now();
-    while http.get(format!("{url}/system_stats")).send().await.is_err() {
-        assert!(started.elapsed() < Duration::from_secs(180), "ComfyUI did not start; see its log");
-        assert!(comfy.try_wait().unwrap().is_none(), "ComfyUI exited: {}",
-            std::fs::read_to_string(tmp.path().join("comfyui.log")).unwrap_or_default());
+    while http
+        .get(format!("{url}/system_stats"))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "ComfyUI did not start; see its log"
+        );
+        assert!(
+            comfy.try_wait().unwrap().is_none(),
+            "ComfyUI exited: {}",
+            std::fs::read_to_string(tmp.path().join("comfyui.log")).unwrap_or_default()
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    eprintln!("ComfyUI answered after {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "ComfyUI answered after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let workflow = tmp.path().join("invert.json");
     std::fs::write(&workflow, INVERT).unwrap();
     let server = TestServer::start_with(|c| use_comfyui(c, &url, &workflow)).await;
@@ -168,16 +193,27 @@ async fn real_comfyui_paints_a_whole_visit_and_keeps_no_history() {
     let mut socket = kiosk.socket(&server).await;
     let phone = Phone::join(&server, &kiosk).await;
     let visit_started = std::time::Instant::now();
-    let res = phone.upload(&server, "Grace", camera_photo(), "p.jpg").await;
+    let res = phone
+        .upload(&server, "Grace", camera_photo(), "p.jpg")
+        .await;
     assert_eq!(res.status(), 202, "{:?}", res.text().await);
-    let events = events_until(&mut socket, Duration::from_secs(120), |e| is_type(e, "visit_done")).await;
-    eprintln!("the visit took {:.1} s", visit_started.elapsed().as_secs_f64());
+    let events = events_until(&mut socket, Duration::from_secs(120), |e| {
+        is_type(e, "visit_done")
+    })
+    .await;
+    eprintln!(
+        "the visit took {:.1} s",
+        visit_started.elapsed().as_secs_f64()
+    );
     assert_eq!(events.last().unwrap()["status"], "done");
     let painting: Vec<&Value> = events
         .iter()
         .filter(|e| is_type(e, "painter") && e["status"] == "painting")
         .collect();
-    assert!(painting.len() >= 4, "every painter was seen at work: {events:?}");
+    assert!(
+        painting.len() >= 4,
+        "every painter was seen at work: {events:?}"
+    );
 
     let state = phone.visit(&server).await;
     let (_, _, photo) = get_bytes(&server, state["photo_url"].as_str().unwrap()).await;
@@ -189,10 +225,18 @@ async fn real_comfyui_paints_a_whole_visit_and_keeps_no_history() {
         let diff: f64 = painted
             .pixels()
             .zip(photo.pixels())
-            .flat_map(|(a, b)| a.0.iter().zip(b.0.iter()).map(|(x, y)| (*x as f64 - (255.0 - *y as f64)).abs()))
+            .flat_map(|(a, b)| {
+                a.0.iter()
+                    .zip(b.0.iter())
+                    .map(|(x, y)| (*x as f64 - (255.0 - *y as f64)).abs())
+            })
             .sum::<f64>()
             / (photo.len() as f64);
-        assert!(diff < 4.0, "{} is ComfyUI's inversion of the photo ({diff})", r["painter"]);
+        assert!(
+            diff < 4.0,
+            "{} is ComfyUI's inversion of the photo ({diff})",
+            r["painter"]
+        );
     }
     // What ComfyUI wrote: four pictures under output/articket, four uploads under
     // input/articket; and nothing in its history.
@@ -200,7 +244,14 @@ async fn real_comfyui_paints_a_whole_visit_and_keeps_no_history() {
     assert_eq!(count(output.join("articket")), 4);
     assert_eq!(count(input.join("articket")), 4);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let history: Value = http.get(format!("{url}/history")).send().await.unwrap().json().await.unwrap();
+    let history: Value = http
+        .get(format!("{url}/history"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(history, serde_json::json!({}), "the history was cleaned");
     comfy.kill().await.unwrap();
 }

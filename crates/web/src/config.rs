@@ -871,7 +871,17 @@ mod tests {
             a.vangogh.override_settings["sd_model_checkpoint"],
             "vangogh-style-v2"
         );
-        assert!(a.vangogh.alwayson_scripts.contains_key("controlnet"));
+        assert!(a.vangogh.alwayson_scripts.contains_key("ADetailer"));
+        assert_eq!(
+            a.vangogh.controlnet[0].model,
+            "control_v11p_sd15_lineart [43d4be0d]"
+        );
+        assert_eq!(a.vangogh.controlnet[0].guidance_end, 0.8);
+        assert_eq!(a.vangogh.workflow, "docs/comfyui/img2img-lineart.json");
+        assert_eq!(
+            a.servers[1].headers["Authorization"],
+            "Bearer 0123456789abcdef"
+        );
         // The other painters keep their defaults.
         assert_eq!(a.renoir, articket_a1111::A1111Settings::default().renoir);
         assert_eq!(c.ai.local.model_dir, PathBuf::from("models/sd15"));
