@@ -255,3 +255,56 @@ async fn real_comfyui_paints_a_whole_visit_and_keeps_no_history() {
     assert_eq!(history, serde_json::json!({}), "the history was cleaned");
     comfy.kill().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_comfyui_job_is_retried_and_an_offline_server_falls_back_to_the_builtin_painters()
+{
+    let fake = FakeComfy::start(Duration::from_millis(40)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let workflow = dir.path().join("invert.json");
+    std::fs::write(&workflow, INVERT).unwrap();
+    let server = TestServer::start_with(|c| {
+        use_comfyui(c, &fake.url, &workflow);
+        c.ai.fallback = articket_web::config::Fallback::Builtin;
+    })
+    .await;
+    fake.push_fault(articket_comfyui::fake::Fault::ExecutionError);
+    let (_, done) = one_visit(&server).await;
+    assert_eq!(done["status"], "done");
+    assert_eq!(
+        fake.prompts().len(),
+        5,
+        "the failed painter was tried again"
+    );
+
+    fake.set_online(false);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let health: Value = get_json(&reqwest::Client::new(), &server, "/healthz").await;
+    assert_eq!(health["painters"]["available"], false);
+    let (phone, done) = one_visit(&server).await;
+    assert_eq!(done["status"], "done", "painted by the built-in renderer");
+    assert_eq!(
+        fake.prompts().len(),
+        5,
+        "nothing more reached the offline server"
+    );
+    let state = phone.visit(&server).await;
+    assert!(state["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["status"] == "done"));
+}
+
+async fn one_visit(server: &TestServer) -> (Phone, Value) {
+    let kiosk = Kiosk::open(server).await;
+    let mut socket = kiosk.socket(server).await;
+    let phone = Phone::join(server, &kiosk).await;
+    let res = phone.upload(server, "Ada", camera_photo(), "p.jpg").await;
+    assert_eq!(res.status(), 202, "{:?}", res.text().await);
+    let events = events_until(&mut socket, Duration::from_secs(60), |e| {
+        is_type(e, "visit_done")
+    })
+    .await;
+    (phone, events.last().unwrap().clone())
+}
