@@ -37,16 +37,17 @@ pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// One server with its own HTTP client (connection pool, timeouts, credentials).
+/// One server's address, credentials and HTTP client (connection pool, timeouts):
+/// what every server API's client builds its requests from.
 #[derive(Clone)]
-pub struct Server {
+pub struct Endpoint {
     pub settings: ServerSettings,
     pub label: String,
     base: String,
     http: reqwest::Client,
 }
 
-impl Server {
+impl Endpoint {
     pub fn new(settings: ServerSettings, http: reqwest::Client) -> Self {
         Self {
             label: settings.label(),
@@ -56,7 +57,13 @@ impl Server {
         }
     }
 
-    fn request(
+    /// The base URL, without a trailing slash.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// A request to `path` with the server's credentials and headers.
+    pub fn request(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -67,6 +74,36 @@ impl Server {
             .request(method, format!("{}{path}", self.base))
             .timeout(timeout);
         authorized(rb, &self.settings)
+    }
+}
+
+/// The HTTP client every pool's servers share: TLS set up, a 5 s connect timeout.
+pub fn http_client() -> Result<reqwest::Client, String> {
+    install_tls_provider();
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
+/// One A1111-style server.
+#[derive(Clone)]
+pub struct Server {
+    endpoint: Endpoint,
+}
+
+impl std::ops::Deref for Server {
+    type Target = Endpoint;
+    fn deref(&self) -> &Endpoint {
+        &self.endpoint
+    }
+}
+
+impl Server {
+    pub fn new(settings: ServerSettings, http: reqwest::Client) -> Self {
+        Self {
+            endpoint: Endpoint::new(settings, http),
+        }
     }
 
     async fn call<T: DeserializeOwned>(

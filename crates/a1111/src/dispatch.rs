@@ -128,6 +128,19 @@ impl Dispatcher {
         }
     }
 
+    /// A queue over the servers `[ai]` lists, with its dispatch and slots per server.
+    pub fn for_settings(settings: &crate::A1111Settings) -> Self {
+        Dispatcher::new(
+            settings
+                .servers
+                .iter()
+                .map(|s| (s.label(), s.url.clone()))
+                .collect(),
+            settings.dispatch,
+            settings.max_in_flight,
+        )
+    }
+
     /// Whether any server is healthy.
     pub fn available(&self) -> bool {
         self.sched().servers.iter().any(|s| s.healthy)

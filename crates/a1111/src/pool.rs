@@ -43,24 +43,13 @@ impl A1111Pool {
         settings
             .validate()
             .map_err(|(k, m)| format!("ai.{k}: {m}"))?;
-        crate::client::install_tls_provider();
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let http = crate::client::http_client()?;
         let servers: Vec<Server> = settings
             .servers
             .iter()
             .map(|s| Server::new(s.clone(), http.clone()))
             .collect();
-        let queue = Dispatcher::new(
-            servers
-                .iter()
-                .map(|s| (s.label.clone(), s.settings.url.clone()))
-                .collect(),
-            settings.dispatch,
-            settings.max_in_flight,
-        );
+        let queue = Dispatcher::for_settings(&settings);
         let shared = Arc::new(Shared {
             settings,
             servers,

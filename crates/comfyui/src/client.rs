@@ -5,20 +5,24 @@
 
 use std::time::Duration;
 
-use articket_a1111::client::{authorized, network, status_error, CallError};
+use articket_a1111::client::{network, status_error, CallError, Endpoint};
 use articket_a1111::ServerSettings;
 use futures_util::StreamExt;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-/// One server with its own HTTP client.
+/// One ComfyUI server.
 #[derive(Clone)]
 pub struct ComfyServer {
-    pub settings: ServerSettings,
-    pub label: String,
-    base: String,
-    http: reqwest::Client,
+    endpoint: Endpoint,
+}
+
+impl std::ops::Deref for ComfyServer {
+    type Target = Endpoint;
+    fn deref(&self) -> &Endpoint {
+        &self.endpoint
+    }
 }
 
 /// Where an image lives on the server, as `/history` names it.
@@ -54,24 +58,8 @@ pub enum Event {
 impl ComfyServer {
     pub fn new(settings: ServerSettings, http: reqwest::Client) -> Self {
         Self {
-            label: settings.label(),
-            base: settings.url.trim_end_matches('/').to_owned(),
-            settings,
-            http,
+            endpoint: Endpoint::new(settings, http),
         }
-    }
-
-    fn request(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        timeout: Duration,
-    ) -> reqwest::RequestBuilder {
-        let rb = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .timeout(timeout);
-        authorized(rb, &self.settings)
     }
 
     async fn send(&self, rb: reqwest::RequestBuilder) -> Result<Vec<u8>, CallError> {
@@ -261,7 +249,7 @@ impl ComfyServer {
     pub async fn connect(&self, client_id: &str, timeout: Duration) -> Result<Socket, CallError> {
         let url = format!(
             "{}/ws?clientId={client_id}",
-            self.base.replacen("http", "ws", 1)
+            self.base().replacen("http", "ws", 1)
         );
         let mut request = url
             .into_client_request()

@@ -55,24 +55,13 @@ impl ComfyPool {
             .validate()
             .map_err(|(k, m)| format!("ai.{k}: {m}"))?;
         let workflows = load_workflows(&settings)?;
-        articket_a1111::client::install_tls_provider();
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let http = articket_a1111::client::http_client()?;
         let servers: Vec<ComfyServer> = settings
             .servers
             .iter()
             .map(|s| ComfyServer::new(s.clone(), http.clone()))
             .collect();
-        let queue = Dispatcher::new(
-            servers
-                .iter()
-                .map(|s| (s.label.clone(), s.settings.url.clone()))
-                .collect(),
-            settings.dispatch,
-            settings.max_in_flight,
-        );
+        let queue = Dispatcher::for_settings(&settings);
         if settings.captioner == Captioner::Clip
             || (settings.captioner == Captioner::Blip && settings.blip_url.is_empty())
         {
