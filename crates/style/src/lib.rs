@@ -16,6 +16,7 @@ use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
 pub mod builtin;
+pub mod faces;
 mod painter_text;
 #[doc(hidden)]
 pub mod samples;

@@ -28,10 +28,11 @@ pub fn paint(photo: &RgbImage, _seed: u64, p: &LichtensteinParams) -> RgbImage {
     })
     .blur(scaled(w, h, 1.0));
     let lum = Plane::luma(photo);
-    let (narrow, wide) = rayon::join(
-        || lum.blur(scaled(w, h, 1.0)),
-        || lum.blur(scaled(w, h, 3.0)),
-    );
+    // The wide blur stays wider than the narrow one on small pictures (a face painted on
+    // its own), where both would round to one pixel and no line would be drawn.
+    let narrow_r = scaled(w, h, 1.0);
+    let wide_r = scaled(w, h, 3.0).max(narrow_r + 1);
+    let (narrow, wide) = rayon::join(|| lum.blur(narrow_r), || lum.blur(wide_r));
     // Ink where the narrow blur is darker than the wide one, then thickened by a blur and
     // a soft threshold, which also anti-aliases the line.
     let ink = Plane::from_fn(w, h, |x, y| {

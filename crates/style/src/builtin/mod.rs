@@ -13,6 +13,7 @@ pub(crate) mod canvas;
 mod lichtenstein;
 mod params;
 mod picasso;
+pub mod portrait;
 mod renoir;
 mod vangogh;
 
@@ -20,9 +21,35 @@ pub use params::{
     BuiltinParams, Hex, LichtensteinParams, PicassoParams, RenoirParams, VanGoghParams,
 };
 
-/// Paints `photo` in `painter`'s style. Deterministic: the same photo and seed give the
-/// same pixels. The output has the photo's size. CPU-bound.
+/// Paints `photo` in `painter`'s style, keeping the faces it finds. Deterministic: the
+/// same photo and seed give the same pixels. The output has the photo's size.
+/// CPU-bound.
 pub fn render(painter: Painter, photo: &RgbImage, seed: u64, params: &BuiltinParams) -> RgbImage {
+    render_with_faces(painter, photo, &crate::faces::detect(photo), seed, params)
+}
+
+/// [`render`] with the faces already found (a visit finds them once for its painters).
+pub fn render_with_faces(
+    painter: Painter,
+    photo: &RgbImage,
+    faces: &[crate::faces::Face],
+    seed: u64,
+    params: &BuiltinParams,
+) -> RgbImage {
+    let whole = render_whole(painter, photo, seed, params);
+    if faces.is_empty() {
+        return whole;
+    }
+    portrait::paint_faces(painter, photo, faces, seed, params, whole)
+}
+
+/// The painter's pass over the whole picture, without regard to faces.
+pub(crate) fn render_whole(
+    painter: Painter,
+    photo: &RgbImage,
+    seed: u64,
+    params: &BuiltinParams,
+) -> RgbImage {
     if photo.width() == 0 || photo.height() == 0 {
         return photo.clone();
     }

@@ -108,7 +108,9 @@ fn halve(src: &Canvas) -> Canvas {
 fn flow_field(half: &Canvas, seed: u64, p: &VanGoghParams, unit: f32) -> Field {
     let (w, h) = (half.w, half.h);
     let lum = Plane::from_fn(w, h, |x, y| luma(half.px[y * w + x]));
-    let (gx, gy) = lum.blur((0.75 * unit).round() as usize).gradient();
+    // At least a pixel of smoothing, so a small picture (a face painted on its own)
+    // does not take its strokes from pixel noise.
+    let (gx, gy) = lum.blur(((0.75 * unit).round() as usize).max(1)).gradient();
     // Structure tensor, smoothed so strokes bend gently instead of jittering.
     let r = (2.0 * unit).round().max(1.0) as usize;
     let product = |a: &Plane, b: &Plane| Plane {
