@@ -36,25 +36,29 @@ pub fn render_with_faces(
     seed: u64,
     params: &BuiltinParams,
 ) -> RgbImage {
-    let whole = render_whole(painter, photo, seed, params);
+    let whole = render_whole(painter, photo, seed, params, false);
     if faces.is_empty() {
         return whole;
     }
     portrait::paint_faces(painter, photo, faces, seed, params, whole)
 }
 
-/// The painter's pass over the whole picture, without regard to faces.
+/// The painter's pass over the whole picture, without regard to faces; `face` when the
+/// picture is a face on its own.
 pub(crate) fn render_whole(
     painter: Painter,
     photo: &RgbImage,
     seed: u64,
     params: &BuiltinParams,
+    face: bool,
 ) -> RgbImage {
     if photo.width() == 0 || photo.height() == 0 {
         return photo.clone();
     }
     match painter {
-        Painter::Picasso => picasso::paint(photo, seed, &params.picasso),
+        Painter::Picasso => {
+            picasso::paint(photo, seed, &params.picasso, if face { 0.85 } else { 0.0 })
+        }
         Painter::Renoir => renoir::paint(photo, seed, &params.renoir),
         Painter::VanGogh => vangogh::paint(photo, seed, &params.vangogh),
         Painter::Lichtenstein => lichtenstein::paint(photo, seed, &params.lichtenstein),

@@ -14,7 +14,10 @@ use super::canvas::{
 };
 use super::params::PicassoParams;
 
-pub fn paint(photo: &RgbImage, seed: u64, p: &PicassoParams) -> RgbImage {
+/// `modelling` (0 to 1): how much of the photo's own light and shade each facet keeps.
+/// The whole picture takes none (flat planes); a face painted on its own takes some, so
+/// the planes turn with the face and its features stay where they are.
+pub fn paint(photo: &RgbImage, seed: u64, p: &PicassoParams, modelling: f32) -> RgbImage {
     let src = Canvas::from_image(photo);
     let (w, h) = (src.w, src.h);
     let palette: Vec<[f32; 3]> = p.palette.iter().map(|c| rgb(c.0)).collect();
@@ -147,6 +150,7 @@ pub fn paint(photo: &RgbImage, seed: u64, p: &PicassoParams) -> RgbImage {
             ..gx
         }
     };
+    let shade = (modelling > 0.0).then(|| Plane::luma(photo).blur(scaled(w, h, 3.0)));
     let line = rgb(0x1C140F);
     let reach = scaled_f(w, h, p.contour_width).round().max(1.0) as isize;
     let out = Canvas::from_fn(w, h, |x, y| {
@@ -158,6 +162,10 @@ pub fn paint(photo: &RgbImage, seed: u64, p: &PicassoParams) -> RgbImage {
         let angle = light[l % n_planes];
         let t = ((x as f32 - site.0) * angle.cos() + (y as f32 - site.1) * angle.sin()) / cell;
         let mut q = scale(facet[l], (1.0 + 0.18 * t).clamp(0.82, 1.15));
+        if let Some(shade) = &shade {
+            let ratio = (shade.v[i] + 0.05) / (value[l] + 0.05);
+            q = scale(q, ratio.powf(modelling).clamp(0.45, 1.9));
+        }
         // A contour where this facet meets one of clearly different value, or another plane.
         let mut contour = false;
         for (dx, dy) in [(reach, 0), (-reach, 0), (0, reach), (0, -reach)] {

@@ -39,11 +39,11 @@ pub fn face_params(painter: Painter, p: &BuiltinParams) -> BuiltinParams {
             // A few bold planes across the face, its features drawn as contours, the
             // skin kept warm rather than pulled to the palette's greys.
             let q = &mut f.picasso;
-            q.facet_size = (q.facet_size * 2.2).min(512.0);
-            q.planes = q.planes.min(2);
-            q.displacement = q.displacement.min(0.03);
-            q.palette_pull *= 0.5;
-            q.contour_contrast = (q.contour_contrast * 0.8).max(0.02);
+            q.facet_size = (q.facet_size * 3.0).min(512.0);
+            q.planes = 1;
+            q.displacement = q.displacement.min(0.02);
+            q.palette_pull *= 0.1;
+            q.contour_contrast = q.contour_contrast.max(0.25);
         }
         Painter::Renoir => {
             // Smaller, crisper dabs so the eyes and mouth do not blur.
@@ -81,13 +81,29 @@ pub fn paint_faces(
     params: &BuiltinParams,
     mut painting: RgbImage,
 ) -> RgbImage {
-    let fp = face_params(painter, params);
+    let mut fp = face_params(painter, params);
+    let long = photo.width().max(photo.height()) as f32;
     for face in faces.iter().take(MAX_FACES) {
-        let (x, y, w, h) = region(face, photo.dimensions());
+        let (mut x, mut y, mut w, mut h) = region(face, photo.dimensions());
         if w < 8 || h < 8 {
             continue;
         }
-        let scale = (FACE_SIDE / w.max(h) as f32).max(1.0);
+        // Lichtenstein's face is printed with the picture's own dot screen: at the
+        // picture's scale, from a corner on the screen's grid (a 45° grid of pitch p
+        // repeats every p√2 along x and y).
+        let screen = painter == Painter::Lichtenstein;
+        if screen {
+            let pitch = params.lichtenstein.dot_pitch * long / 512.0;
+            let period = (pitch * std::f32::consts::SQRT_2).round().max(1.0) as u32;
+            let (x0, y0) = (x - x % period, y - y % period);
+            (w, h, x, y) = (w + x - x0, h + y - y0, x0, y0);
+            fp.lichtenstein.dot_pitch = params.lichtenstein.dot_pitch * long / w.max(h) as f32;
+        }
+        let scale = if screen {
+            1.0
+        } else {
+            (FACE_SIDE / w.max(h) as f32).max(1.0)
+        };
         let crop = imageops::crop_imm(photo, x, y, w, h).to_image();
         let (sw, sh) = (
             (w as f32 * scale).round() as u32,
@@ -98,7 +114,7 @@ pub fn paint_faces(
         } else {
             crop
         };
-        let painted = super::render_whole(painter, &crop, seed ^ 0xFACE, &fp);
+        let painted = super::render_whole(painter, &crop, seed ^ 0xFACE, &fp, true);
         let painted = if scale > 1.0 {
             imageops::resize(&painted, w, h, FilterType::Triangle)
         } else {
