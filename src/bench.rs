@@ -22,6 +22,9 @@ pub struct BenchArgs {
     pub photos: usize,
     pub rounds: usize,
     pub python: String,
+    /// Real photographs to paint instead of the drawn samples (shrunk to 512 px, as
+    /// intake does).
+    pub real: Vec<std::path::PathBuf>,
 }
 
 struct Figures {
@@ -257,12 +260,30 @@ pub fn painters(args: &BenchArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let anchors = dir.path().join("anchors.py");
     std::fs::write(&anchors, ANCHORS)?;
-    let photos: Vec<image::RgbImage> = samples::LOOKS
-        .iter()
-        .cycle()
-        .take(args.photos)
-        .map(|&look| samples::portrait(384, 512, look))
-        .collect();
+    let photos: Vec<image::RgbImage> = if args.real.is_empty() {
+        samples::LOOKS
+            .iter()
+            .cycle()
+            .take(args.photos)
+            .map(|&look| samples::portrait(384, 512, look))
+            .collect()
+    } else {
+        let mut out = Vec::new();
+        for path in &args.real {
+            let img = image::open(path)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+                .into_rgb8();
+            let (w, h) = img.dimensions();
+            let s = (512.0 / w.max(h) as f32).min(1.0);
+            out.push(image::imageops::resize(
+                &img,
+                (w as f32 * s).round() as u32,
+                (h as f32 * s).round() as u32,
+                image::imageops::FilterType::Lanczos3,
+            ));
+        }
+        out
+    };
     let mut files = Vec::new();
     for (i, p) in photos.iter().enumerate() {
         let path = dir.path().join(format!("sample{i}.png"));
@@ -276,25 +297,41 @@ pub fn painters(args: &BenchArgs) -> anyhow::Result<()> {
         builtin::render(painter, &photos[0], 1, &params);
     }
     let mut each: Vec<Vec<f64>> = vec![Vec::new(); Painter::ALL.len()];
+    let mut detect = Vec::new();
+    let mut faces_found = Vec::new();
     let mut all = Vec::new();
     let mut oil = Vec::new();
     let mut stylization = Vec::new();
     for round in 0..args.rounds {
         for (k, photo) in photos.iter().enumerate() {
             let seed = (round * 100 + k) as u64;
+            // A visit finds the faces once; each painter then paints with them.
+            let t = Instant::now();
+            let faces = articket_style::faces::detect(photo);
+            detect.push(t.elapsed().as_secs_f64() * 1000.0);
+            if round == 0 {
+                faces_found.push(faces.len());
+            }
             for (i, &painter) in Painter::ALL.iter().enumerate() {
                 let t = Instant::now();
-                let out = builtin::render(painter, photo, seed, &params);
+                let out = builtin::render_with_faces(painter, photo, &faces, seed, &params);
                 each[i].push(t.elapsed().as_secs_f64() * 1000.0);
                 assert_eq!(out.dimensions(), photo.dimensions());
             }
             // A whole visit: the four painters at once, sharing the cores.
+            // As the server does it: the first painter done with the whole picture
+            // finds the faces while the others still paint; all then use them.
             let t = Instant::now();
+            let faces = std::sync::OnceLock::new();
             rayon::scope(|s| {
                 for &painter in &Painter::ALL {
-                    let params = &params;
+                    let (params, faces) = (&params, &faces);
                     s.spawn(move |_| {
-                        builtin::render(painter, photo, seed, params);
+                        builtin::render_finding_faces(painter, photo, seed, params, || {
+                            faces
+                                .get_or_init(|| articket_style::faces::detect(photo))
+                                .clone()
+                        });
                     });
                 }
             });
@@ -319,10 +356,25 @@ pub fn painters(args: &BenchArgs) -> anyhow::Result<()> {
     let oil = median(&mut oil);
     let stylization = median(&mut stylization);
     println!();
+    let what = if args.real.is_empty() {
+        "384x512 sample portraits (drawn)".to_owned()
+    } else {
+        let sizes: Vec<String> = photos
+            .iter()
+            .map(|p| format!("{}x{}", p.width(), p.height()))
+            .collect();
+        format!("real photographs ({})", sizes.join(", "))
+    };
     println!(
-        "384x512 sample portraits, {} photos x {} rounds, {threads} threads",
+        "{what}, {} photos x {} rounds, {threads} threads; faces found per photo: {faces_found:?}",
         photos.len(),
         args.rounds
+    );
+    let d = median(&mut detect);
+    println!(
+        "{:<34} {d:>10.1} {:>13.2}x",
+        "face detection (once per visit)",
+        oil / d
     );
     println!("{:<34} {:>10} {:>14}", "", "median ms", "oil / this");
     let mut pass = true;
@@ -338,7 +390,7 @@ pub fn painters(args: &BenchArgs) -> anyhow::Result<()> {
     let m_all = median(&mut all);
     println!(
         "{:<34} {m_all:>10.1} {:>13.2}x",
-        "articket all four at once",
+        "articket all four at once (+ faces)",
         2.0 * oil / m_all
     );
     println!(

@@ -95,6 +95,9 @@ enum BenchCommand {
         rounds: usize,
         #[arg(long, default_value = "python3")]
         python: String,
+        /// Real photographs to paint instead of the drawn samples (repeatable).
+        #[arg(long = "photo")]
+        real: Vec<std::path::PathBuf>,
     },
     /// The candle engine at full size with random weights: 4 painters batched vs one
     /// by one, images/s and peak GPU memory (needs `--features engine` or `cuda`).
@@ -163,12 +166,15 @@ fn main() -> ExitCode {
             photos: photos.max(1),
             rounds: rounds.max(1),
             python,
+            real: Vec::new(),
         }),
         Some(Command::Bench(BenchCommand::Painters {
             photos,
             rounds,
             python,
+            real,
         })) => bench::painters(&bench::BenchArgs {
+            real,
             photos: photos.max(1),
             rounds: rounds.max(1),
             python,

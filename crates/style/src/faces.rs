@@ -64,7 +64,7 @@ pub fn detect(photo: &RgbImage) -> Vec<Face> {
     detector.set_score_thresh(2.0);
     detector.set_pyramid_scale_factor(0.8);
     detector.set_slide_window_step(4, 4);
-    let found = detector.detect(&mut rustface::ImageData::new(&gray, sw, sh));
+    let found = detector.detect(&rustface::ImageData::new(&gray, sw, sh));
     let mut faces: Vec<Face> = found
         .iter()
         .map(|f| {

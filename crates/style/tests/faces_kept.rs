@@ -30,7 +30,6 @@ fn portrait(name: &str) -> RgbImage {
     )
 }
 
-const PHOTOS: [&str; 3] = ["grace_hopper.jpg", "astronaut.jpg", "camera.png"];
 /// The photos whose face the independent detector finds in the photo itself (the
 /// cameraman's, small, turned and half behind the camera, it does not).
 const FRONTAL: [&str; 2] = ["grace_hopper.jpg", "astronaut.jpg"];

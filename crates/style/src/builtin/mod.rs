@@ -36,11 +36,25 @@ pub fn render_with_faces(
     seed: u64,
     params: &BuiltinParams,
 ) -> RgbImage {
+    render_finding_faces(painter, photo, seed, params, || faces.to_vec())
+}
+
+/// [`render`], asking `faces` for the faces only once the whole picture is painted: a
+/// visit's painters share one detection, which the first of them to get there runs
+/// while the others are still painting.
+pub fn render_finding_faces(
+    painter: Painter,
+    photo: &RgbImage,
+    seed: u64,
+    params: &BuiltinParams,
+    faces: impl FnOnce() -> Vec<crate::faces::Face>,
+) -> RgbImage {
     let whole = render_whole(painter, photo, seed, params, false);
+    let faces = faces();
     if faces.is_empty() {
         return whole;
     }
-    portrait::paint_faces(painter, photo, faces, seed, params, whole)
+    portrait::paint_faces(painter, photo, &faces, seed, params, whole)
 }
 
 /// The painter's pass over the whole picture, without regard to faces; `face` when the
@@ -70,6 +84,39 @@ pub(crate) fn render_whole(
 pub struct BuiltinRenderer {
     cpu: Arc<Semaphore>,
     params: Arc<BuiltinParams>,
+    faces: Arc<FaceCache>,
+}
+
+/// Recent visits' faces: the first of a visit's painters finds them, the others (and
+/// retries) reuse them, so a visit runs the detector once.
+#[derive(Default)]
+struct FaceCache {
+    visits: std::sync::Mutex<std::collections::VecDeque<FaceSlot>>,
+}
+
+type FaceSlot = (Arc<str>, Arc<std::sync::OnceLock<Vec<crate::faces::Face>>>);
+
+/// How many visits' faces are remembered.
+const FACE_CACHE: usize = 64;
+
+impl FaceCache {
+    fn of(&self, visit_id: &Arc<str>, photo: &RgbImage) -> Vec<crate::faces::Face> {
+        let cell = {
+            let mut visits = self.visits.lock().unwrap_or_else(|p| p.into_inner());
+            match visits.iter().find(|(v, _)| v == visit_id) {
+                Some((_, cell)) => cell.clone(),
+                None => {
+                    let cell = Arc::new(std::sync::OnceLock::new());
+                    visits.push_back((visit_id.clone(), cell.clone()));
+                    if visits.len() > FACE_CACHE {
+                        visits.pop_front();
+                    }
+                    cell
+                }
+            }
+        };
+        cell.get_or_init(|| crate::faces::detect(photo)).clone()
+    }
 }
 
 impl BuiltinRenderer {
@@ -77,6 +124,7 @@ impl BuiltinRenderer {
         Self {
             cpu,
             params: Arc::new(params),
+            faces: Arc::default(),
         }
     }
 }
@@ -100,9 +148,11 @@ impl Stylizer for BuiltinRenderer {
                 .map_err(|_| StyleError::Unavailable("the server is shutting down".into()))?;
             progress(Update::Started);
             progress(Update::Progress(0.05));
-            let params = self.params.clone();
+            let (params, faces) = (self.params.clone(), self.faces.clone());
             let painting = tokio::task::spawn_blocking(move || {
-                render(job.painter, &job.photo, job.seed, &params)
+                render_finding_faces(job.painter, &job.photo, job.seed, &params, || {
+                    faces.of(&job.visit_id, &job.photo)
+                })
             })
             .await
             .map_err(|e| StyleError::Failed(format!("the renderer crashed: {e}")))?;

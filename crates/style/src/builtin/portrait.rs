@@ -3,9 +3,11 @@
 //! A painter's strokes, cells and dots are sized for the whole picture, so a face that
 //! is a tenth of the frame gets three cells across and loses its eyes. For each face
 //! found ([`crate::faces`]), the region around it (hair to chin) is cut from the photo,
-//! enlarged when small so it is at least [`FACE_SIDE`] px, painted by the same painter
+//! brought to about [`FACE_SIDE`] px (enlarged when small, reduced when large), painted by the same painter
 //! in its face manner ([`face_params`]: finer marks, truer skin, features drawn), shrunk
-//! back and blended in through a soft-edged oval.
+//! back and blended in through a soft-edged oval. Picasso and Van Gogh lose any face
+//! otherwise; Renoir and Lichtenstein keep a large one, so only a small face (a region
+//! under [`FACE_SIDE`]) is painted again for them.
 
 use image::imageops::{self, FilterType};
 use image::RgbImage;
@@ -14,7 +16,7 @@ use super::params::BuiltinParams;
 use crate::faces::Face;
 use crate::Painter;
 
-/// The long side a face region is painted at, at least.
+/// The long side a face region is painted at.
 pub const FACE_SIDE: f32 = 224.0;
 /// Faces beyond this many (largest first) keep the whole-picture painting.
 const MAX_FACES: usize = 3;
@@ -23,7 +25,7 @@ const MAX_FACES: usize = 3;
 pub fn region(face: &Face, (pw, ph): (u32, u32)) -> (u32, u32, u32, u32) {
     let cx = face.x + face.w * 0.5;
     let cy = face.y + face.h * 0.55;
-    let (rw, rh) = (face.w * 0.9, face.h * 1.15);
+    let (rw, rh) = (face.w * 0.86, face.h * 1.1);
     let x0 = (cx - rw).floor().max(0.0) as u32;
     let y0 = (cy - rh).floor().max(0.0) as u32;
     let x1 = ((cx + rw).ceil() as u32).min(pw);
@@ -99,23 +101,32 @@ pub fn paint_faces(
             (w, h, x, y) = (w + x - x0, h + y - y0, x0, y0);
             fp.lichtenstein.dot_pitch = params.lichtenstein.dot_pitch * long / w.max(h) as f32;
         }
+        // Every face is painted at about FACE_SIDE: a small one enlarged, a large one
+        // reduced (its marks are then a little softer, but the pass costs a fraction
+        // of the picture's).
         let scale = if screen {
             1.0
         } else {
-            (FACE_SIDE / w.max(h) as f32).max(1.0)
+            (FACE_SIDE / w.max(h) as f32).clamp(0.5, 4.0)
         };
+        // Renoir and Lichtenstein keep a face that fills enough of the picture on their
+        // own; only a small one is worth painting again.
+        let small = (w.max(h) as f32) < FACE_SIDE;
+        if matches!(painter, Painter::Renoir | Painter::Lichtenstein) && !small {
+            continue;
+        }
         let crop = imageops::crop_imm(photo, x, y, w, h).to_image();
         let (sw, sh) = (
             (w as f32 * scale).round() as u32,
             (h as f32 * scale).round() as u32,
         );
-        let crop = if scale > 1.0 {
+        let crop = if scale != 1.0 {
             imageops::resize(&crop, sw, sh, FilterType::CatmullRom)
         } else {
             crop
         };
         let painted = super::render_whole(painter, &crop, seed ^ 0xFACE, &fp, true);
-        let painted = if scale > 1.0 {
+        let painted = if scale != 1.0 {
             imageops::resize(&painted, w, h, FilterType::Triangle)
         } else {
             painted
@@ -126,7 +137,7 @@ pub fn paint_faces(
             face.x + face.w * 0.5 - x as f32,
             face.y + face.h * 0.55 - y as f32,
         );
-        let (rx, ry) = (face.w * 0.85, face.h * 1.1);
+        let (rx, ry) = (face.w * 0.84, face.h * 1.07);
         for py in 0..h {
             for px in 0..w {
                 let dx = (px as f32 + 0.5 - cx) / rx;

@@ -224,9 +224,9 @@ fn group(rects: Vec<Rect>, min_neighbors: usize) -> Vec<Rect> {
         }
     }
     let mut clusters: std::collections::HashMap<usize, Vec<Rect>> = Default::default();
-    for i in 0..rects.len() {
+    for (i, rect) in rects.iter().enumerate() {
         let r = root(&mut label, i);
-        clusters.entry(r).or_default().push(rects[i]);
+        clusters.entry(r).or_default().push(*rect);
     }
     let mut out: Vec<Rect> = clusters
         .values()
