@@ -62,7 +62,7 @@ pub fn detect(photo: &RgbImage) -> Vec<Face> {
     let mut detector = rustface::create_detector_with_model(model);
     detector.set_min_face_size(20);
     detector.set_score_thresh(2.0);
-    detector.set_pyramid_scale_factor(0.8);
+    detector.set_pyramid_scale_factor(0.7);
     detector.set_slide_window_step(4, 4);
     let found = detector.detect(&rustface::ImageData::new(&gray, sw, sh));
     let mut faces: Vec<Face> = found

@@ -137,3 +137,24 @@ fn a_small_turned_face_is_found_and_painted_at_its_own_scale() {
         assert_eq!(difference(&plain, &kept, corner), 0.0, "{painter}");
     }
 }
+
+#[test]
+#[ignore = "a measurement: cargo test -p articket-style --release --test faces_kept rate -- --ignored --nocapture"]
+fn rate_over_many_seeds() {
+    let cascade = lbp::Cascade::load();
+    let params = BuiltinParams::default();
+    for name in FRONTAL {
+        let photo = portrait(name);
+        let face = cascade.detect(&photo)[0];
+        for painter in Painter::ALL {
+            let kept = (0..32u64)
+                .filter(|&seed| {
+                    let painting = render(painter, &photo, seed * 7919 + 1, &params);
+                    let found = cascade.detect_with(&painting, 1.05, 2);
+                    found.iter().any(|f| lbp::iou(f, &face) >= 0.4)
+                })
+                .count();
+            println!("{name} {painter}: face found in {kept} of 32 paintings");
+        }
+    }
+}

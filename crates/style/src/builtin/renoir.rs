@@ -129,13 +129,21 @@ pub fn paint(photo: &RgbImage, seed: u64, p: &RenoirParams) -> RgbImage {
 /// edge. `rows` is a band of the canvas starting at row `top`.
 fn paint_dab(rows: &mut [[f32; 3]], w: usize, top: isize, d: &Dab) {
     let hgt = (rows.len() / w) as isize;
-    let reach = d.rx.ceil() as isize;
+    // The rotated ellipse's own bounding box (a third of the square around its long
+    // radius): the pixels outside it are never painted.
+    let bx = ((d.rx * d.cos).powi(2) + (d.ry * d.sin).powi(2))
+        .sqrt()
+        .ceil() as isize;
+    let by = ((d.rx * d.sin).powi(2) + (d.ry * d.cos).powi(2))
+        .sqrt()
+        .ceil() as isize;
+    let (inv_rx, inv_ry) = (1.0 / d.rx, 1.0 / d.ry);
     let (cx, cy) = (d.x as isize, d.y as isize);
-    for yy in (cy - reach).max(top)..(cy + reach + 1).min(top + hgt) {
-        for xx in (cx - reach).max(0)..(cx + reach + 1).min(w as isize) {
+    for yy in (cy - by).max(top)..(cy + by + 1).min(top + hgt) {
+        for xx in (cx - bx).max(0)..(cx + bx + 1).min(w as isize) {
             let (fx, fy) = (xx as f32 - d.x, yy as f32 - d.y);
-            let u = (fx * d.cos + fy * d.sin) / d.rx;
-            let v = (-fx * d.sin + fy * d.cos) / d.ry;
+            let u = (fx * d.cos + fy * d.sin) * inv_rx;
+            let v = (-fx * d.sin + fy * d.cos) * inv_ry;
             let q = u * u + v * v;
             if q < 1.0 {
                 // Full paint in the middle, feathered over the outer part of the dab.
