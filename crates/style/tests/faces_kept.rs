@@ -127,14 +127,22 @@ fn a_small_turned_face_is_found_and_painted_at_its_own_scale() {
         let plain = articket_style::builtin::render_with_faces(painter, &photo, &[], 7, &params);
         let kept = render(painter, &photo, 7, &params);
         // The face is painted (far from the photo) and differs from the painting that
-        // ignored it; outside the face's region nothing changed.
+        // ignored it; outside the face's region nothing changed, except that Picasso
+        // breaks the picture around a face into larger planes.
         assert!(difference(&photo, &kept, r) >= 12.0, "{painter}");
         assert!(
             difference(&plain, &kept, r) >= 4.0,
             "{painter}: the face pass changed nothing"
         );
         let corner = (0.0, 0.0, 100.0, 100.0);
-        assert_eq!(difference(&plain, &kept, corner), 0.0, "{painter}");
+        if painter == Painter::Picasso {
+            assert!(
+                difference(&plain, &kept, corner) > 0.0,
+                "{painter}: the same backdrop"
+            );
+        } else {
+            assert_eq!(difference(&plain, &kept, corner), 0.0, "{painter}");
+        }
     }
 }
 

@@ -49,6 +49,22 @@ pub fn render_finding_faces(
     params: &BuiltinParams,
     faces: impl FnOnce() -> Vec<crate::faces::Face>,
 ) -> RgbImage {
+    if painter == Painter::Picasso {
+        // Picasso needs the faces first: around a face his background breaks into
+        // larger planes than in a picture without one.
+        let faces = faces();
+        if faces.is_empty() {
+            return render_whole(painter, photo, seed, params, false);
+        }
+        let whole = render_whole(
+            painter,
+            photo,
+            seed,
+            &portrait::backdrop_params(params),
+            false,
+        );
+        return portrait::paint_faces(painter, photo, &faces, seed, params, whole);
+    }
     let whole = render_whole(painter, photo, seed, params, false);
     let faces = faces();
     if faces.is_empty() {
