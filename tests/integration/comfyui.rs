@@ -18,6 +18,34 @@ pub(crate) const INVERT: &str = r#"{
   "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "ComfyUI"}}
 }"#;
 
+/// Every painting of the visit is the server's inversion of the stored photo (both are
+/// JPEGs, so nearly: a mean difference under 4/255).
+async fn assert_all_inverted(server: &TestServer, state: &Value) {
+    let (_, _, photo) = get_bytes(server, state["photo_url"].as_str().unwrap()).await;
+    let photo = image::load_from_memory(&photo).unwrap().into_rgb8();
+    for r in state["results"].as_array().unwrap() {
+        assert_eq!(r["status"], "done", "{r}");
+        let (_, _, bytes) = get_bytes(server, r["image_url"].as_str().unwrap()).await;
+        let painted = image::load_from_memory(&bytes).unwrap().into_rgb8();
+        assert_eq!(painted.dimensions(), photo.dimensions());
+        let diff: f64 = painted
+            .pixels()
+            .zip(photo.pixels())
+            .flat_map(|(a, b)| {
+                a.0.iter()
+                    .zip(b.0.iter())
+                    .map(|(x, y)| (*x as f64 - (255.0 - *y as f64)).abs())
+            })
+            .sum::<f64>()
+            / (photo.len() as f64);
+        assert!(
+            diff < 4.0,
+            "{} is the inverted photo ({diff})",
+            r["painter"]
+        );
+    }
+}
+
 pub(crate) fn use_comfyui(c: &mut Config, url: &str, workflow: &std::path::Path) {
     c.ai.enabled = true;
     c.ai.backend = AiBackend::ComfyUi;
@@ -67,30 +95,7 @@ async fn a_visit_is_painted_by_comfyui_with_progress_and_leaves_nothing_in_its_h
     );
 
     let state = phone.visit(&server).await;
-    let (_, _, photo) = get_bytes(&server, state["photo_url"].as_str().unwrap()).await;
-    let photo = image::load_from_memory(&photo).unwrap().into_rgb8();
-    for r in state["results"].as_array().unwrap() {
-        assert_eq!(r["status"], "done", "{r}");
-        let (_, _, bytes) = get_bytes(&server, r["image_url"].as_str().unwrap()).await;
-        let painted = image::load_from_memory(&bytes).unwrap().into_rgb8();
-        assert_eq!(painted.dimensions(), photo.dimensions());
-        // The server's output: the photo inverted (both sides are JPEGs, so nearly).
-        let diff: f64 = painted
-            .pixels()
-            .zip(photo.pixels())
-            .flat_map(|(a, b)| {
-                a.0.iter()
-                    .zip(b.0.iter())
-                    .map(|(x, y)| (*x as f64 - (255.0 - *y as f64)).abs())
-            })
-            .sum::<f64>()
-            / (photo.len() as f64);
-        assert!(
-            diff < 4.0,
-            "{} is the inverted photo (mean difference {diff})",
-            r["painter"]
-        );
-    }
+    assert_all_inverted(&server, &state).await;
     assert_eq!(fake.prompts().len(), 4);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(fake.history_len(), 0, "every job's history was deleted");
@@ -216,28 +221,7 @@ async fn real_comfyui_paints_a_whole_visit_and_keeps_no_history() {
     );
 
     let state = phone.visit(&server).await;
-    let (_, _, photo) = get_bytes(&server, state["photo_url"].as_str().unwrap()).await;
-    let photo = image::load_from_memory(&photo).unwrap().into_rgb8();
-    for r in state["results"].as_array().unwrap() {
-        assert_eq!(r["status"], "done", "{r}");
-        let (_, _, bytes) = get_bytes(&server, r["image_url"].as_str().unwrap()).await;
-        let painted = image::load_from_memory(&bytes).unwrap().into_rgb8();
-        let diff: f64 = painted
-            .pixels()
-            .zip(photo.pixels())
-            .flat_map(|(a, b)| {
-                a.0.iter()
-                    .zip(b.0.iter())
-                    .map(|(x, y)| (*x as f64 - (255.0 - *y as f64)).abs())
-            })
-            .sum::<f64>()
-            / (photo.len() as f64);
-        assert!(
-            diff < 4.0,
-            "{} is ComfyUI's inversion of the photo ({diff})",
-            r["painter"]
-        );
-    }
+    assert_all_inverted(&server, &state).await;
     // What ComfyUI wrote: four pictures under output/articket, four uploads under
     // input/articket; and nothing in its history.
     let count = |d: std::path::PathBuf| std::fs::read_dir(d).map(|r| r.count()).unwrap_or(0);

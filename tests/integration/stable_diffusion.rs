@@ -17,13 +17,7 @@ pub(crate) fn use_servers(c: &mut Config, servers: &[&FakeA1111]) {
     let a = &mut c.ai.a1111;
     a.servers = servers
         .iter()
-        .map(|s| ServerSettings {
-            url: s.url.clone(),
-            user: None,
-            password: None,
-            label: None,
-            headers: Default::default(),
-        })
+        .map(|s| ServerSettings::at(s.url.clone()))
         .collect();
     a.captioner = Captioner::None;
     a.health_interval_secs = 0.1;

@@ -28,6 +28,17 @@ pub struct ServerSettings {
 }
 
 impl ServerSettings {
+    /// A server at `url`, without credentials, headers or label.
+    pub fn at(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            user: None,
+            password: None,
+            label: None,
+            headers: BTreeMap::new(),
+        }
+    }
+
     pub fn label(&self) -> String {
         self.label.clone().unwrap_or_else(|| {
             let rest = self.url.split("://").nth(1).unwrap_or(&self.url);

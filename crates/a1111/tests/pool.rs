@@ -12,13 +12,7 @@ fn settings(servers: &[&FakeA1111], dispatch: Dispatch) -> A1111Settings {
     A1111Settings {
         servers: servers
             .iter()
-            .map(|s| ServerSettings {
-                url: s.url.clone(),
-                user: None,
-                password: None,
-                label: None,
-                headers: Default::default(),
-            })
+            .map(|s| ServerSettings::at(s.url.clone()))
             .collect(),
         dispatch,
         captioner: Captioner::None,

@@ -31,13 +31,7 @@ fn booth(servers: &[&FakeComfy], workflow: &str) -> Booth {
     let settings = A1111Settings {
         servers: servers
             .iter()
-            .map(|s| ServerSettings {
-                url: s.url.clone(),
-                user: None,
-                password: None,
-                label: None,
-                headers: Default::default(),
-            })
+            .map(|s| ServerSettings::at(s.url.clone()))
             .collect(),
         workflow: path.display().to_string(),
         health_interval_secs: 0.1,
