@@ -60,7 +60,7 @@ pub fn face_params(painter: Painter, p: &BuiltinParams) -> BuiltinParams {
             let q = &mut f.vangogh;
             q.stroke_length = (q.stroke_length * 0.6).max(1.0);
             q.stroke_width = (q.stroke_width * 0.7).max(0.5);
-            q.palette_pull *= 0.3;
+            q.palette_pull *= 0.6;
             q.impasto *= 0.5;
             q.outline_threshold = 1.0;
         }
@@ -142,7 +142,13 @@ pub fn paint_faces(
             painted
         };
         // A soft oval around the face: fully the face painting inside, the picture's
-        // own painting outside, blended over the outer fifth.
+        // own painting outside, blended over the outer fifth (Van Gogh: the outer
+        // third, so his differently stroked backgrounds meet without a ring).
+        let inner = if painter == Painter::VanGogh {
+            0.62
+        } else {
+            0.78
+        };
         let (cx, cy) = (
             face.x + face.w * 0.5 - x as f32,
             face.y + face.h * 0.55 - y as f32,
@@ -153,7 +159,7 @@ pub fn paint_faces(
                 let dx = (px as f32 + 0.5 - cx) / rx;
                 let dy = (py as f32 + 0.5 - cy) / ry;
                 let r = (dx * dx + dy * dy).sqrt();
-                let t = 1.0 - ((r - 0.78) / 0.22).clamp(0.0, 1.0);
+                let t = 1.0 - ((r - inner) / (1.0 - inner)).clamp(0.0, 1.0);
                 let m = t * t * (3.0 - 2.0 * t);
                 if m <= 0.0 {
                     continue;
