@@ -72,17 +72,7 @@ async fn a_visit_is_painted_by_comfyui_with_progress_and_leaves_nothing_in_its_h
     std::fs::write(&workflow, INVERT).unwrap();
     let server = TestServer::start_with(|c| use_comfyui(c, &fake.url, &workflow)).await;
 
-    let kiosk = Kiosk::open(&server).await;
-    let mut socket = kiosk.socket(&server).await;
-    let phone = Phone::join(&server, &kiosk).await;
-    let res = phone
-        .upload(&server, "Grace", camera_photo(), "p.jpg")
-        .await;
-    assert_eq!(res.status(), 202, "{:?}", res.text().await);
-    let events = events_until(&mut socket, Duration::from_secs(30), |e| {
-        is_type(e, "visit_done")
-    })
-    .await;
+    let (phone, events) = paint_visit(&server, "Grace", Duration::from_secs(30)).await;
     assert_eq!(events.last().unwrap()["status"], "done");
     let progress: Vec<f64> = events
         .iter()
@@ -194,18 +184,8 @@ async fn real_comfyui_paints_a_whole_visit_and_keeps_no_history() {
     std::fs::write(&workflow, INVERT).unwrap();
     let server = TestServer::start_with(|c| use_comfyui(c, &url, &workflow)).await;
 
-    let kiosk = Kiosk::open(&server).await;
-    let mut socket = kiosk.socket(&server).await;
-    let phone = Phone::join(&server, &kiosk).await;
     let visit_started = std::time::Instant::now();
-    let res = phone
-        .upload(&server, "Grace", camera_photo(), "p.jpg")
-        .await;
-    assert_eq!(res.status(), 202, "{:?}", res.text().await);
-    let events = events_until(&mut socket, Duration::from_secs(120), |e| {
-        is_type(e, "visit_done")
-    })
-    .await;
+    let (phone, events) = paint_visit(&server, "Grace", Duration::from_secs(120)).await;
     eprintln!(
         "the visit took {:.1} s",
         visit_started.elapsed().as_secs_f64()
@@ -253,7 +233,8 @@ async fn a_failed_comfyui_job_is_retried_and_an_offline_server_falls_back_to_the
     })
     .await;
     fake.push_fault(articket_comfyui::fake::Fault::ExecutionError);
-    let (_, done) = one_visit(&server).await;
+    let (_, events) = paint_visit(&server, "Ada", Duration::from_secs(60)).await;
+    let done = events.last().unwrap();
     assert_eq!(done["status"], "done");
     assert_eq!(
         fake.prompts().len(),
@@ -265,7 +246,8 @@ async fn a_failed_comfyui_job_is_retried_and_an_offline_server_falls_back_to_the
     tokio::time::sleep(Duration::from_millis(800)).await;
     let health: Value = get_json(&reqwest::Client::new(), &server, "/healthz").await;
     assert_eq!(health["painters"]["available"], false);
-    let (phone, done) = one_visit(&server).await;
+    let (phone, events) = paint_visit(&server, "Ada", Duration::from_secs(60)).await;
+    let done = events.last().unwrap();
     assert_eq!(done["status"], "done", "painted by the built-in renderer");
     assert_eq!(
         fake.prompts().len(),
@@ -278,17 +260,4 @@ async fn a_failed_comfyui_job_is_retried_and_an_offline_server_falls_back_to_the
         .unwrap()
         .iter()
         .all(|r| r["status"] == "done"));
-}
-
-async fn one_visit(server: &TestServer) -> (Phone, Value) {
-    let kiosk = Kiosk::open(server).await;
-    let mut socket = kiosk.socket(server).await;
-    let phone = Phone::join(server, &kiosk).await;
-    let res = phone.upload(server, "Ada", camera_photo(), "p.jpg").await;
-    assert_eq!(res.status(), 202, "{:?}", res.text().await);
-    let events = events_until(&mut socket, Duration::from_secs(60), |e| {
-        is_type(e, "visit_done")
-    })
-    .await;
-    (phone, events.last().unwrap().clone())
 }

@@ -34,17 +34,6 @@ pub(crate) fn use_servers(c: &mut Config, servers: &[&FakeA1111]) {
     c.painting.backoff_ms = 20;
 }
 
-/// Joins, uploads, and waits for `visit_done`; returns the phone and all room events.
-async fn visit(server: &TestServer, name: &str, limit: Duration) -> (Phone, Vec<Value>) {
-    let kiosk = Kiosk::open(server).await;
-    let mut socket = kiosk.socket(server).await;
-    let phone = Phone::join(server, &kiosk).await;
-    let res = phone.upload(server, name, camera_photo(), "p.jpg").await;
-    assert_eq!(res.status(), 202, "{:?}", res.text().await);
-    let events = events_until(&mut socket, limit, |e| is_type(e, "visit_done")).await;
-    (phone, events)
-}
-
 fn result<'a>(state: &'a Value, painter: &str) -> &'a Value {
     state["results"]
         .as_array()
@@ -72,7 +61,7 @@ async fn a_painter_that_keeps_failing_is_tried_three_times_and_the_rest_reach_th
     let fake = FakeA1111::start(Duration::from_millis(20)).await;
     fake.fault_when_prompt_contains("Lichtenstein", Fault::Status(500));
     let server = TestServer::start_with(|c| use_servers(c, &[&fake])).await;
-    let (phone, events) = visit(&server, "Ada", Duration::from_secs(30)).await;
+    let (phone, events) = paint_visit(&server, "Ada", Duration::from_secs(30)).await;
 
     assert_eq!(
         img2img_calls(&fake, "Lichtenstein"),
@@ -157,7 +146,7 @@ async fn a_request_the_server_refuses_is_not_retried() {
         c.ai.a1111.picasso.sampler = "Typo Sampler".into();
     })
     .await;
-    let (phone, _) = visit(&server, "Bo", Duration::from_secs(30)).await;
+    let (phone, _) = paint_visit(&server, "Bo", Duration::from_secs(30)).await;
     let refused = fake
         .calls()
         .iter()
@@ -221,7 +210,7 @@ async fn a_hanging_server_cannot_hold_a_visit_past_its_deadline() {
     })
     .await;
     let start = Instant::now();
-    let (phone, events) = visit(&server, "Cy", Duration::from_secs(10)).await;
+    let (phone, events) = paint_visit(&server, "Cy", Duration::from_secs(10)).await;
     let took = start.elapsed();
     assert!(
         took < Duration::from_secs(5),
@@ -271,7 +260,7 @@ async fn with_every_server_down_visitors_hear_so_or_get_the_builtin_painters() {
         c.ai.fallback = Fallback::Builtin;
     })
     .await;
-    let (phone, events) = visit(&server, "Di", Duration::from_secs(60)).await;
+    let (phone, events) = paint_visit(&server, "Di", Duration::from_secs(60)).await;
     assert_eq!(events.last().unwrap()["status"], "done");
     let state = phone.visit(&server).await;
     for r in state["results"].as_array().unwrap() {
@@ -294,7 +283,7 @@ async fn controlnet_units_reach_the_server_in_the_extensions_shape() {
         }];
     })
     .await;
-    let (_, events) = visit(&server, "Ada", Duration::from_secs(30)).await;
+    let (_, events) = paint_visit(&server, "Ada", Duration::from_secs(30)).await;
     assert_eq!(events.last().unwrap()["status"], "done");
     let calls = fake.calls();
     let body = |painter: &str| {

@@ -402,3 +402,14 @@ pub async fn finished_visit(server: &TestServer) -> (Kiosk, Phone, Socket) {
     .await;
     (kiosk, phone, socket)
 }
+
+/// Joins, uploads, and waits for `visit_done`; returns the phone and all room events.
+pub async fn paint_visit(server: &TestServer, name: &str, limit: Duration) -> (Phone, Vec<Value>) {
+    let kiosk = Kiosk::open(server).await;
+    let mut socket = kiosk.socket(server).await;
+    let phone = Phone::join(server, &kiosk).await;
+    let res = phone.upload(server, name, camera_photo(), "p.jpg").await;
+    assert_eq!(res.status(), 202, "{:?}", res.text().await);
+    let events = events_until(&mut socket, limit, |e| is_type(e, "visit_done")).await;
+    (phone, events)
+}

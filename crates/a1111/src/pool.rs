@@ -245,7 +245,7 @@ async fn health_task(shared: Weak<Shared>) {
 }
 
 /// The intake JPEG, or the photo encoded now when a caller has none.
-fn photo_jpeg(job: &PaintJob) -> Vec<u8> {
+pub fn photo_jpeg(job: &PaintJob) -> Vec<u8> {
     if !job.photo_jpeg.is_empty() {
         return job.photo_jpeg.to_vec();
     }

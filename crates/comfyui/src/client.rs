@@ -254,23 +254,13 @@ impl ComfyServer {
         let mut request = url
             .into_client_request()
             .map_err(|e| CallError::Malformed(format!("bad socket URL: {e}")))?;
-        for (name, value) in &self.settings.headers {
-            if let (Ok(n), Ok(v)) = (
-                reqwest::header::HeaderName::from_bytes(name.as_bytes()),
-                reqwest::header::HeaderValue::from_str(value),
-            ) {
-                request.headers_mut().insert(n, v);
-            }
-        }
-        if let Some(user) = &self.settings.user {
-            let token = articket_a1111::client::encode_base64(
-                format!("{user}:{}", self.settings.password.as_deref().unwrap_or("")).as_bytes(),
-            );
-            if let Ok(v) = reqwest::header::HeaderValue::from_str(&format!("Basic {token}")) {
-                request
-                    .headers_mut()
-                    .insert(reqwest::header::AUTHORIZATION, v);
-            }
+        // The same credentials and headers as every HTTP call (`Endpoint::request`).
+        let http = self
+            .request(reqwest::Method::GET, "/ws", timeout)
+            .build()
+            .map_err(|e| CallError::Malformed(format!("bad socket request: {e}")))?;
+        for (name, value) in http.headers() {
+            request.headers_mut().insert(name.clone(), value.clone());
         }
         let connect = tokio_tungstenite::connect_async(request);
         let (stream, _) = tokio::time::timeout(timeout, connect)

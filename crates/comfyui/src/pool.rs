@@ -14,7 +14,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use articket_a1111::client::CallError;
-use articket_a1111::dispatch::{Dispatcher, PoolStatus, Slot};
+use articket_a1111::dispatch::{Dispatcher, PoolStatus};
 use articket_a1111::pool::{clean_caption, painter_seed, CaptionCache};
 use articket_a1111::{A1111Settings, Captioner, SeedPolicy};
 use articket_style::{BoxFuture, PaintJob, Painter, Progress, StyleError, Stylizer, Update};
@@ -128,7 +128,7 @@ impl ComfyPool {
             armed: true,
         };
         let result = self
-            .run(&job, &caption, &server, &slot, &progress, &mut cleanup)
+            .run(&job, &caption, &server, &progress, &mut cleanup)
             .await;
         match result {
             Ok(image) => {
@@ -161,7 +161,6 @@ impl ComfyPool {
         job: &PaintJob,
         caption: &str,
         server: &ComfyServer,
-        _slot: &Slot,
         progress: &Progress,
         cleanup: &mut Cleanup,
     ) -> Result<RgbImage, CallError> {
@@ -172,15 +171,7 @@ impl ComfyPool {
         let client_id = format!("articket-{nonce}");
         let visit: String = job.visit_id.chars().take(12).collect();
         let name = format!("{visit}-{}-{nonce}", job.painter.id());
-        let jpeg = if job.photo_jpeg.is_empty() {
-            let mut out = Vec::new();
-            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
-                .encode_image(&*job.photo)
-                .map_err(|e| CallError::Malformed(e.to_string()))?;
-            out
-        } else {
-            job.photo_jpeg.to_vec()
-        };
+        let jpeg = articket_a1111::pool::photo_jpeg(job);
         // The socket first, so no message about the job can be missed.
         let mut socket = match server.connect(&client_id, short).await {
             Ok(socket) => Some(socket),

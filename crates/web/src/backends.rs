@@ -36,13 +36,6 @@ impl ServerPool {
         }
     }
 
-    fn backend(&self) -> &'static str {
-        match self {
-            ServerPool::A1111(_) => "a1111",
-            ServerPool::ComfyUi(_) => "comfyui",
-        }
-    }
-
     fn log_health(&self) {
         for s in &self.status().servers {
             match &s.last_error {
@@ -128,10 +121,7 @@ impl Backends {
 
     /// The backend for painters tried again (after a restart or a "try again").
     pub fn for_retry(&self) -> Arc<dyn Stylizer> {
-        match &self.fallback {
-            Some(f) if !self.active.available() => f.clone(),
-            _ => self.active.clone(),
-        }
+        self.for_try(&self.active)
     }
 
     /// The backend one try of a painter goes to: `primary` while it can take work, the
@@ -155,7 +145,7 @@ impl Backends {
             Some(pool) => {
                 let status = pool.status();
                 serde_json::json!({
-                    "backend": pool.backend(),
+                    "backend": self.active.backend(),
                     "servers": status.servers.iter().map(|s| serde_json::json!({
                         "label": s.label,
                         "healthy": s.healthy,

@@ -9,7 +9,7 @@
 //! otherwise; Renoir and Lichtenstein keep a large one, so only a small face (a region
 //! under [`FACE_SIDE`]) is painted again for them.
 
-use fast_image_resize::images::Image;
+use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::imageops;
 use image::RgbImage;
@@ -181,7 +181,7 @@ pub fn paint_faces(
 fn resize(img: RgbImage, w: u32, h: u32, filter: FilterType) -> RgbImage {
     let (sw, sh) = img.dimensions();
     let fallback = |img: &RgbImage| imageops::resize(img, w, h, imageops::FilterType::Triangle);
-    let Ok(src) = Image::from_vec_u8(sw, sh, img.as_raw().clone(), PixelType::U8x3) else {
+    let Ok(src) = ImageRef::new(sw, sh, img.as_raw(), PixelType::U8x3) else {
         return fallback(&img);
     };
     let mut dst = Image::new(w, h, PixelType::U8x3);
