@@ -132,7 +132,7 @@ struct ServeArgs {
 }
 
 fn main() -> ExitCode {
-    limit_malloc_arenas();
+    tune_malloc();
     // Colour only on a terminal: `articket > booth.log` gets plain lines.
     tracing_subscriber::fmt()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
@@ -218,18 +218,36 @@ fn hash_password() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// glibc gives every thread that allocates its own malloc arena (up to 8 per core), and
-/// memory freed into one is not reused by the others. A booth's blocking threads (store
-/// calls, painters, tickets) then hold twice the memory they need at peak: under the
-/// load tool's 50 concurrent visits, peak RSS went from 431 to about 220 MiB with 2 arenas,
-/// at the same throughput. `MALLOC_ARENA_MAX` in the environment still wins.
-fn limit_malloc_arenas() {
+/// Tunes glibc's allocator for a booth (`MALLOC_*` settings in the environment win):
+///
+/// - Every thread that allocates gets its own arena (up to 8 per core), and memory
+///   freed into one is not reused by the others. A booth's blocking threads (store
+///   calls, painters, tickets) then hold twice the memory they need at peak: under the
+///   load tool's 50 concurrent visits, peak RSS went from 431 to about 220 MiB with 2
+///   arenas, at the same throughput.
+/// - A painter's working canvases (3 MB each at 512 px) are above glibc's default
+///   mmap threshold, so each was mapped, page-faulted in and unmapped again, and the
+///   kernel's page clearing took a sixth of a painting's time. With the threshold and
+///   the trim threshold at 32 MiB they are reused from the arena: a visit's four
+///   paintings take 18 % less time (`articket bench painters`), and peak RSS at 50
+///   concurrent visits is 5 % higher (docs/benchmarks.md).
+fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        // SAFETY: mallopt only sets an allocator parameter; it runs before any thread
-        // is started.
+    {
+        let unset = |name: &str| std::env::var_os(name).is_none();
+        let tunables = std::env::var_os("GLIBC_TUNABLES").is_some();
+        // SAFETY: mallopt only sets allocator parameters; it runs before any thread is
+        // started.
         unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, 2);
+            if unset("MALLOC_ARENA_MAX") {
+                libc::mallopt(libc::M_ARENA_MAX, 2);
+            }
+            if unset("MALLOC_MMAP_THRESHOLD_") && !tunables {
+                libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+            }
+            if unset("MALLOC_TRIM_THRESHOLD_") && !tunables {
+                libc::mallopt(libc::M_TRIM_THRESHOLD, 32 << 20);
+            }
         }
     }
 }

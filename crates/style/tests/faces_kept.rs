@@ -146,6 +146,53 @@ fn a_small_turned_face_is_found_and_painted_at_its_own_scale() {
     }
 }
 
+/// A full-length shot, made from a real photo: the astronaut's portrait shrunk to 40 %
+/// (her face about 38 px), standing in a 384×512 frame whose surround is the same photo
+/// enlarged and blurred. Returns the frame and where the portrait sits in it.
+fn wide_shot() -> (RgbImage, (u32, u32, f32)) {
+    let photo = portrait("astronaut.jpg");
+    let k = 0.4;
+    let small = image::imageops::resize(
+        &photo,
+        (photo.width() as f32 * k) as u32,
+        (photo.height() as f32 * k) as u32,
+        image::imageops::FilterType::Lanczos3,
+    );
+    let surround = image::imageops::resize(&photo, 384, 512, image::imageops::FilterType::Triangle);
+    let mut frame = image::imageops::blur(&surround, 6.0);
+    let (ox, oy) = ((384 - small.width()) / 2, 60);
+    image::imageops::replace(&mut frame, &small, ox as i64, oy as i64);
+    (frame, (ox, oy, k))
+}
+
+#[test]
+fn a_full_length_photos_small_face_is_found_and_painted_at_its_own_scale() {
+    let (frame, (ox, oy, k)) = wide_shot();
+    let full = faces::detect(&portrait("astronaut.jpg"))[0];
+    let expected = faces::Face {
+        x: ox as f32 + full.x * k,
+        y: oy as f32 + full.y * k,
+        w: full.w * k,
+        h: full.h * k,
+    };
+    let found = faces::detect(&frame);
+    assert!(!found.is_empty(), "no face in the wide shot");
+    let f = found[0];
+    assert!(f.w < 60.0, "{f:?}");
+    assert!(f.iou(&expected) >= 0.4, "{f:?} vs {expected:?}");
+    let params = BuiltinParams::default();
+    let r = (f.x, f.y, f.w, f.h);
+    for painter in Painter::ALL {
+        let plain = articket_style::builtin::render_with_faces(painter, &frame, &[], 7, &params);
+        let kept = render(painter, &frame, 7, &params);
+        assert!(difference(&frame, &kept, r) >= 12.0, "{painter}");
+        assert!(
+            difference(&plain, &kept, r) >= 4.0,
+            "{painter}: the face pass changed nothing"
+        );
+    }
+}
+
 #[test]
 #[ignore = "a measurement: cargo test -p articket-style --release --test faces_kept rate -- --ignored --nocapture"]
 fn rate_over_many_seeds() {
