@@ -173,6 +173,23 @@ pub struct DayStats {
     pub print_failed: u64,
 }
 
+/// One hour of a day, for the operator's charts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HourStats {
+    /// Hours since the day's start (0–23).
+    pub hour: u32,
+    pub visits: u64,
+    /// From the photo's arrival to a painting being stored, over that hour's visits.
+    pub latency_median_ms: Option<i64>,
+    pub latency_p95_ms: Option<i64>,
+}
+
+/// The nearest-rank quantile `q` of sorted values.
+fn quantile(sorted: &[i64], q: f64) -> Option<i64> {
+    let last = sorted.len().checked_sub(1)?;
+    sorted.get(((last as f64) * q).round() as usize).copied()
+}
+
 /// A finished painting, for the operator's gallery.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecentPainting {
@@ -201,6 +218,8 @@ pub struct Visit {
     pub answers: Option<String>,
     /// The quiz's four-letter type, once every question is answered.
     pub personality: Option<String>,
+    /// The visitor agreed to have their paintings shown on the booth's screen.
+    pub on_screen: bool,
     pub results: Vec<PainterResult>,
 }
 
@@ -609,15 +628,11 @@ impl Store {
         let latencies = stmt
             .query_map([since], |r| r.get::<_, i64>(0))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        let quantile = |q: f64| -> Option<i64> {
-            let last = latencies.len().checked_sub(1)?;
-            latencies.get(((last as f64) * q).round() as usize).copied()
-        };
         Ok(DayStats {
             visits: visits.0,
             painters,
-            latency_median_ms: quantile(0.5),
-            latency_p95_ms: quantile(0.95),
+            latency_median_ms: quantile(&latencies, 0.5),
+            latency_p95_ms: quantile(&latencies, 0.95),
             tickets: visits.1,
             tickets_saved: visits.2,
             printed: visits.3,
@@ -644,6 +659,80 @@ impl Store {
             })?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
+    }
+
+    /// Records whether the visitor agreed to have their paintings shown in the kiosk's
+    /// attract loop.
+    pub fn set_on_screen(&self, visit_id: &str, on_screen: bool) -> Result<()> {
+        touched(self.conn().execute(
+            "UPDATE visits SET on_screen = ?2 WHERE id = ?1",
+            params![visit_id, on_screen],
+        )?)
+    }
+
+    /// The latest finished paintings of visits that agreed to be shown on the booth's
+    /// screen, newest first. A deleted visit's are gone with its row.
+    pub fn showcase(&self, limit: usize) -> Result<Vec<RecentPainting>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT v.rowid, r.painter, r.image_file
+             FROM results r JOIN visits v ON v.id = r.visit_id
+             WHERE v.on_screen = 1 AND r.status = 'done' AND r.image_file IS NOT NULL
+             ORDER BY r.done_ms DESC, v.rowid DESC, r.position LIMIT ?1",
+        )?;
+        let rows = stmt
+            .query_map([limit as i64], |r| {
+                Ok(RecentPainting {
+                    visit_number: r.get(0)?,
+                    painter: painter_at(r, 1)?,
+                    image_file: r.get(2)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Per hour from `since` (a day's start, seconds) for `hours` hours: the visits
+    /// begun in that hour, and the median and 95th percentile of the time from the
+    /// photo to a painting over the paintings of those visits. Deleted visits count.
+    pub fn hourly_stats(&self, since: i64, hours: usize) -> Result<Vec<HourStats>> {
+        let conn = self.conn();
+        let mut out: Vec<HourStats> = (0..hours)
+            .map(|h| HourStats {
+                hour: h as u32,
+                visits: 0,
+                latency_median_ms: None,
+                latency_p95_ms: None,
+            })
+            .collect();
+        let until = since + hours as i64 * 3600;
+        let mut stmt = conn.prepare(
+            "SELECT (created_at - ?1) / 3600, COUNT(*) FROM visit_stats
+             WHERE created_at >= ?1 AND created_at < ?2 GROUP BY 1",
+        )?;
+        for row in stmt.query_map([since, until], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?)))? {
+            let (h, n) = row?;
+            if let Some(slot) = out.get_mut(h as usize) {
+                slot.visits = n;
+            }
+        }
+        let mut stmt = conn.prepare(
+            "SELECT (created_at - ?1) / 3600, latency_ms FROM result_stats
+             WHERE created_at >= ?1 AND created_at < ?2 AND latency_ms IS NOT NULL
+             ORDER BY 1, 2",
+        )?;
+        let mut latencies: Vec<Vec<i64>> = vec![Vec::new(); hours];
+        for row in stmt.query_map([since, until], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?)))? {
+            let (h, ms) = row?;
+            if let Some(list) = latencies.get_mut(h as usize) {
+                list.push(ms);
+            }
+        }
+        for (slot, list) in out.iter_mut().zip(&latencies) {
+            slot.latency_median_ms = quantile(list, 0.5);
+            slot.latency_p95_ms = quantile(list, 0.95);
+        }
+        Ok(out)
     }
 
     /// Puts a visit in quiz mode (before its first answer).
@@ -772,7 +861,7 @@ impl Store {
         let visit = conn
             .query_row(
                 "SELECT id, room_id, participant_token_hash, status, name, photo_file, ticket_file, created_at, finished_at, rowid,
-                        mode, answers, personality
+                        mode, answers, personality, on_screen
                  FROM visits WHERE id = ?1",
                 [visit_id],
                 |r| {
@@ -790,6 +879,7 @@ impl Store {
                         mode: VisitMode::parse(&r.get::<_, String>(10)?)?,
                         answers: r.get(11)?,
                         personality: r.get(12)?,
+                        on_screen: r.get(13)?,
                         results: Vec::new(),
                     })
                 },

@@ -88,6 +88,9 @@ const MIGRATIONS: &[&str] = &[
     CREATE VIEW result_stats AS
       SELECT created_at, painter, position, status, latency_ms FROM live_result_stats
       UNION ALL SELECT created_at, painter, position, status, latency_ms FROM archived_results;",
+    // 6: the visitor agreed to have their paintings shown in the kiosk's attract loop
+    // (off unless they ticked the box; it goes with the visit's row).
+    "ALTER TABLE visits ADD COLUMN on_screen INTEGER NOT NULL DEFAULT 0;",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

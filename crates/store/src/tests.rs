@@ -435,3 +435,81 @@ fn a_painting_or_ticket_for_a_deleted_visit_leaves_no_file() {
     assert_eq!(files(), before, "no file outlives its visit");
     assert!(!store.files().path(&ticket).unwrap().exists());
 }
+
+#[test]
+fn only_visits_that_agreed_are_in_the_showcase_and_leave_it_when_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (_, shy) = painted_visit(&store);
+    let (_, keen) = painted_visit(&store);
+    // Nobody is shown unless they agreed.
+    assert!(!store.visit(&keen).unwrap().unwrap().on_screen);
+    assert!(store.showcase(10).unwrap().is_empty());
+    store.set_on_screen(&keen, true).unwrap();
+    assert!(store.visit(&keen).unwrap().unwrap().on_screen);
+    let shown = store.showcase(10).unwrap();
+    // Only the finished painting (Picasso's; Renoir's failed) of the visit that agreed.
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert_eq!(shown[0].painter, Painter::Picasso);
+    assert_eq!(
+        shown[0].visit_number,
+        store.visit(&keen).unwrap().unwrap().number
+    );
+    assert!(!store.visit(&shy).unwrap().unwrap().on_screen);
+    // Changing one's mind, or deleting the visit, takes the paintings out.
+    store.set_on_screen(&keen, false).unwrap();
+    assert!(store.showcase(10).unwrap().is_empty());
+    store.set_on_screen(&keen, true).unwrap();
+    store.delete_visit(&keen).unwrap();
+    assert!(store.showcase(10).unwrap().is_empty());
+    assert!(matches!(
+        store.set_on_screen(&keen, true),
+        Err(StoreError::NoSuchVisit)
+    ));
+}
+
+#[test]
+fn hourly_stats_split_the_day_into_hours_and_keep_deleted_visits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let day = 1_000_000;
+    let visit_at = |t: i64, done: &[Painter]| {
+        let (r, v) = (id(), id());
+        store.create_room(&room(&r)).unwrap();
+        store.join_room(&r, &v, "p", t).unwrap();
+        store
+            .start_painting(&v, "n", "photo.jpg", &Painter::ALL, t)
+            .unwrap();
+        for &p in done {
+            store.result_finished(&v, p, Ok("a.jpg"), t).unwrap();
+        }
+        v
+    };
+    visit_at(day - 10, &[Painter::Picasso]); // yesterday
+    visit_at(day + 5, &[Painter::Picasso, Painter::Renoir]);
+    let gone = visit_at(day + 2 * 3600 + 1, &[Painter::VanGogh]);
+    visit_at(day + 3 * 3600 - 1, &[]);
+    store.delete_visit(&gone).unwrap();
+    let hours = store.hourly_stats(day, 24).unwrap();
+    assert_eq!(hours.len(), 24);
+    let visits: Vec<u64> = hours.iter().map(|h| h.visits).collect();
+    assert_eq!(&visits[..4], &[1, 0, 2, 0]);
+    assert_eq!(visits.iter().sum::<u64>(), 3);
+    assert_eq!(hours[0].hour, 0);
+    assert_eq!(hours[23].hour, 23);
+    // Two paintings in hour 0, one (of the deleted visit) in hour 2, none elsewhere.
+    assert!(hours[0].latency_median_ms.is_some());
+    assert!(hours[0].latency_p95_ms >= hours[0].latency_median_ms);
+    assert!(hours[2].latency_median_ms.is_some());
+    assert_eq!(hours[1].latency_median_ms, None);
+    assert_eq!(hours[3].latency_p95_ms, None);
+}
+
+#[test]
+fn quantiles_are_nearest_rank() {
+    assert_eq!(quantile(&[], 0.5), None);
+    assert_eq!(quantile(&[7], 0.95), Some(7));
+    let v: Vec<i64> = (1..=100).collect();
+    assert_eq!(quantile(&v, 0.5), Some(51));
+    assert_eq!(quantile(&v, 0.95), Some(95));
+}

@@ -8,6 +8,7 @@ pub mod qr;
 
 mod auth;
 mod backends;
+mod charts;
 mod clock;
 mod error;
 mod events;
@@ -19,6 +20,7 @@ mod print;
 mod retention;
 mod routes;
 mod running;
+mod showcase;
 mod state;
 mod tickets;
 mod views;

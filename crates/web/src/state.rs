@@ -43,6 +43,8 @@ pub struct Inner {
     /// The quiz's questions and texts (`[quiz] questions`, or the built-in ones).
     pub(crate) quiz: Arc<articket_quiz::Quiz>,
     pub(crate) workers: Workers,
+    /// The attract loop's sample paintings, rendered on first use.
+    pub(crate) samples: crate::showcase::Samples,
     /// Flips to true when the server shuts down, so sockets close promptly.
     closing: watch::Sender<bool>,
 }
@@ -101,6 +103,7 @@ impl AppState {
             backends,
             tickets,
             workers,
+            samples: Default::default(),
             closing: watch::channel(false).0,
         })))
     }

@@ -36,6 +36,8 @@ pub struct VisitView {
     pub mode: VisitMode,
     /// A quiz visit's progress and, once complete, its outcome.
     pub quiz: Option<QuizView>,
+    /// The visitor agreed to have their paintings shown on the booth's screen.
+    pub on_screen: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -117,6 +119,7 @@ impl From<&Visit> for VisitView {
             retention_secs: 0,
             mode: v.mode,
             quiz: QuizView::of(v),
+            on_screen: v.on_screen,
         }
     }
 }

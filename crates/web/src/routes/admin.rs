@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -122,6 +122,31 @@ pub async fn status(
         },
         "prints": prints,
     })))
+}
+
+/// `GET /api/admin/charts/{visits.svg|time.svg}`: today's charts, by the hour.
+pub async fn chart(
+    _: OperatorSession,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> AppResult<impl IntoResponse> {
+    let midnight = local_midnight();
+    let hours = state.db(move |s| s.hourly_stats(midnight, 24)).await?;
+    let svg = match name.as_str() {
+        "visits.svg" => crate::charts::visits_per_hour(&hours, "방문 / 시간 · Visits per hour"),
+        "time.svg" => crate::charts::time_to_painting(
+            &hours,
+            "그림까지 걸린 시간 · Time to a painting (median, p95)",
+        ),
+        _ => return Err(AppError::not_found()),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        svg,
+    ))
 }
 
 #[derive(Deserialize)]

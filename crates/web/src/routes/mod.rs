@@ -18,6 +18,7 @@ mod ids;
 mod join;
 mod pages;
 mod rooms;
+mod showcase;
 mod visits;
 
 /// Scripts and styles come only from our own origin; no inline code, no frames.
@@ -102,6 +103,8 @@ pub fn router(state: AppState) -> Router {
         .route("/rooms/{room_id}", get(rooms::show))
         .route("/rooms/{room_id}/qr.svg", get(rooms::qr_svg))
         .route("/rooms/{room_id}/events", get(events::socket))
+        .route("/rooms/{room_id}/showcase", get(showcase::show))
+        .route("/samples/{painter}", get(showcase::sample))
         .route("/join", post(join::join))
         .route("/visits/{visit_id}", get(visits::show))
         .route(
@@ -119,6 +122,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/status", get(admin::status))
         .route("/admin/log", get(admin::log))
         .route("/admin/gallery", get(admin::gallery))
+        .route("/admin/charts/{name}", get(admin::chart))
         .route("/admin/pause", post(admin::pause))
         .route("/admin/reset-kiosk", post(admin::reset_kiosk))
         .route("/visits/{visit_id}/delete", post(visits::delete))

@@ -27,6 +27,8 @@ pub struct NewRoom {
     finished_hold_secs: u64,
     /// The kiosk shows a print button.
     print_enabled: bool,
+    /// The waiting screen re-reads its attract loop this often.
+    attract_refresh_secs: u64,
 }
 
 /// `POST /api/rooms`: a fresh room for the next visitor.
@@ -64,6 +66,7 @@ pub async fn create(State(state): State<AppState>) -> AppResult<(StatusCode, Jso
             join_url,
             idle_reset_secs: state.config.kiosk.idle_reset_secs,
             finished_hold_secs: state.config.kiosk.finished_hold_secs,
+            attract_refresh_secs: state.config.kiosk.attract_refresh_secs,
             print_enabled: state.config.print.enabled,
         }),
     ))

@@ -120,6 +120,7 @@ pub async fn upload_photo(
     let photo_jpeg: Arc<[u8]> = photo.jpeg.into();
 
     let (v, name, jpeg) = (visit_id.clone(), form.name.clone(), photo_jpeg.clone());
+    let on_screen = form.on_screen;
     let ids = painters.clone();
     let photo_file = state
         .db(move |s| {
@@ -131,6 +132,9 @@ pub async fn upload_photo(
             }
             if quiz {
                 s.set_quiz_mode(&v)?;
+            }
+            if on_screen {
+                s.set_on_screen(&v, true)?;
             }
             Ok(file)
         })
@@ -452,6 +456,8 @@ struct UploadForm {
     painters: Vec<Painter>,
     /// "convert" or "quiz", where the booth lets the visitor choose.
     mode: Option<String>,
+    /// The visitor ticked "show my painting on the booth screen".
+    on_screen: bool,
 }
 
 impl From<MultipartRejection> for AppError {
@@ -469,6 +475,7 @@ async fn read_form(mut multipart: Multipart, max_name_chars: usize) -> AppResult
         name: String::new(),
         painters: Vec::new(),
         mode: None,
+        on_screen: false,
     };
     let too_large = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -494,6 +501,11 @@ async fn read_form(mut multipart: Multipart, max_name_chars: usize) -> AppResult
                 )
             }
             Some("mode") => form.mode = Some(field.text().await.map_err(too_large)?),
+            // A checked box sends "on" (or the page's "1"); an unchecked one sends nothing.
+            Some("on_screen") => {
+                let value = field.text().await.map_err(too_large)?;
+                form.on_screen = matches!(value.trim(), "on" | "1" | "true");
+            }
             Some("painter") => {
                 let id = field.text().await.map_err(too_large)?;
                 let painter: Painter =
