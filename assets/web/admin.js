@@ -93,6 +93,14 @@ async function refreshStatus() {
     [["그림 한 장까지 (중앙값)", "Median time to a painting"], seconds(d.latency_median_ms)],
     [["95번째 백분위", "95th percentile"], seconds(d.latency_p95_ms)],
   ]);
+  // The charts are drawn by the server; re-read them when today's figures move.
+  const key = JSON.stringify(d);
+  if (admin.chartKey !== key) {
+    admin.chartKey = key;
+    const at = Date.now();
+    $("chart-visits").src = `/api/admin/charts/visits.svg?at=${at}`;
+    $("chart-time").src = `/api/admin/charts/time.svg?at=${at}`;
+  }
   const painterName = (p) => (T.painter[p] || [p, p]).join(" · ");
   $("painters").tBodies[0].replaceChildren(...d.painters.map(([p, ok, failed]) => row([painterName(p), ok, failed])));
   const b = s.backend;

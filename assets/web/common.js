@@ -216,7 +216,13 @@ function renderCards(container, results) {
       const img = document.createElement("img");
       img.alt = (T.painter[r.painter] || [r.painter, r.painter])[1];
       img.hidden = true;
-      frame.append(img);
+      // Revealed with a short animation once the picture has arrived (none where the
+      // visitor prefers reduced motion: see style.css).
+      img.addEventListener("load", () => card.classList.add("revealed"));
+      const progress = document.createElement("div");
+      progress.className = "progress";
+      progress.append(document.createElement("div"));
+      frame.append(img, progress);
       const cap = document.createElement("figcaption");
       const name = document.createElement("span");
       name.className = "painter";
@@ -227,6 +233,10 @@ function renderCards(container, results) {
       card.append(frame, cap);
       container.append(card);
     }
+    if (r.status !== "painting" && card.dataset.progress) {
+      delete card.dataset.progress;
+      card.querySelector(".progress div").style.width = "";
+    }
     card.dataset.status = r.status;
     say(card.querySelector(".status"), T.status[r.status] || [r.status, r.status]);
     const img = card.querySelector("img");
@@ -235,6 +245,16 @@ function renderCards(container, results) {
       img.hidden = false;
     }
   }
+}
+
+// A painter's steps so far (0–1), where the backend reports them: the card's bar
+// fills; without them the card shows an indeterminate "painting" state.
+function showProgress(container, painter, fraction) {
+  const card = container.querySelector(`[data-painter="${painter}"]`);
+  if (!card || card.dataset.status === "done") return;
+  const pct = Math.round(Math.max(0, Math.min(1, fraction)) * 100);
+  card.dataset.progress = String(pct);
+  card.querySelector(".progress div").style.width = `${pct}%`;
 }
 
 // The visit's place in the painters' queue, from `queue` events. Hidden once a painter

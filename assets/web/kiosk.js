@@ -1,15 +1,30 @@
-// The kiosk: shows a fresh room's QR code, then the visit live, then resets.
+// The kiosk: shows a fresh room's QR code over the attract loop, then the visit live,
+// then resets. The page's stage (welcome, painting, results) is `body[data-stage]`;
+// the stylesheet sizes everything from the screen for each.
 "use strict";
 
 const kiosk = {
-  room: null,       // {room_id, kiosk_token, qr_svg_url, idle_reset_secs, finished_hold_secs}
+  room: null,       // {room_id, kiosk_token, qr_svg_url, idle_reset_secs, finished_hold_secs, attract_refresh_secs}
   socket: null,
   idleTimer: null,
   resetTimer: null,
   visitId: null,
+  showcase: [],     // the attract loop's paintings: [{painter, image_url}]
+  showcaseSamples: false,
+  attractTimer: null,
+  refreshTimer: null,
 };
 
 const $ = (id) => document.getElementById(id);
+const TILES = 8;
+const finale = {
+  done: ["완성! 휴대폰에서 티켓을 저장하세요", "Done! Save your ticket on your phone"],
+  print: ["완성! 휴대폰에 티켓을 저장하거나 여기서 인쇄하세요", "Done! Save your ticket on your phone, or print it here"],
+};
+
+function setStage(stage) {
+  document.body.dataset.stage = stage;
+}
 
 async function newRoom() {
   clearTimeout(kiosk.idleTimer);
@@ -18,13 +33,13 @@ async function newRoom() {
   const res = await getJson("/api/rooms", { method: "POST" });
   const paused = res.status === 503 && res.body && res.body.code === "booth-paused";
   $("paused").hidden = !paused;
-  if (paused) { $("welcome").hidden = true; $("visit").hidden = true; }
+  if (paused) { $("welcome").hidden = true; $("visit").hidden = true; setStage("paused"); }
   if (!res.ok) { setTimeout(newRoom, paused ? 5000 : 3000); return; }
   kiosk.room = res.body;
   $("qr").src = kiosk.room.qr_svg_url;
   $("qr").dataset.roomId = kiosk.room.room_id;
   $("cards").replaceChildren();
-  $("photo").hidden = true;
+  $("photo-card").hidden = true;
   $("photo").removeAttribute("src");
   $("visitor-name").textContent = "";
   for (const id of ["quiz", "quiz-result"]) {
@@ -34,11 +49,14 @@ async function newRoom() {
     delete $(id).dataset.painter;
   }
   $("queue").hidden = true;
+  $("finale").hidden = true;
   $("print-box").hidden = true;
   $("print-status").textContent = "";
   kiosk.visitId = null;
   $("welcome").hidden = false;
   $("visit").hidden = true;
+  setStage("welcome");
+  loadShowcase();
   const path = `/api/rooms/${kiosk.room.room_id}/events?kiosk_token=${encodeURIComponent(kiosk.room.kiosk_token)}`;
   kiosk.socket = openRoomSocket(path, onEvent, refresh);
 }
@@ -62,6 +80,12 @@ function onEvent(ev) {
     kiosk.resetTimer = setTimeout(newRoom, kiosk.room.finished_hold_secs * 1000);
     return;
   }
+  // Step progress needs no re-read: the card's bar moves.
+  if (ev.type === "painter" && ev.status === "painting" && ev.progress != null && !ev.image_url) {
+    showProgress($("cards"), ev.painter, ev.progress);
+    touch();
+    return;
+  }
   refresh();
 }
 
@@ -79,14 +103,89 @@ async function refresh() {
   $("welcome").hidden = true;
   $("visit").hidden = false;
   $("visitor-name").textContent = v.name || "";
-  if (v.photo_url) { $("photo").src = v.photo_url; $("photo").hidden = false; }
+  if (v.photo_url && $("photo").getAttribute("src") !== v.photo_url) $("photo").src = v.photo_url;
+  $("photo-card").hidden = !v.photo_url;
   showQuiz(v, null);
   renderCards($("cards"), v.results);
   markRoles(v);
-  $("print-box").hidden = !(room.print_enabled && v.ticket_url);
+  const over = v.status === "done" || v.status === "failed";
+  setStage(over ? "results" : "painting");
+  const printable = room.print_enabled && v.ticket_url;
+  $("print-box").hidden = !printable;
+  $("finale").hidden = !over;
+  if (over) say($("finale-text"), v.status === "done" ? (printable ? finale.print : finale.done) : T.failedAll);
   const status = { waiting: T.phoneConnected, painting: T.painting, done: T.done, failed: T.failedAll }[v.status];
   say($("visit-status"), v.finished ? T.thanks : status);
   document.body.dataset.visitStatus = v.status;
+}
+
+// The attract loop: the waiting screen's tiles cycle through recent paintings of
+// visitors who agreed to be shown (or the painters' samples), re-read every
+// `attract_refresh_secs` so a deleted visit leaves the screen.
+async function loadShowcase() {
+  clearTimeout(kiosk.refreshTimer);
+  const room = kiosk.room;
+  if (!room) return;
+  const res = await getJson(`/api/rooms/${room.room_id}/showcase`, {
+    headers: { Authorization: `Bearer ${room.kiosk_token}` },
+  });
+  if (kiosk.room !== room) return;
+  if (res.ok) {
+    kiosk.showcase = res.body.paintings;
+    kiosk.showcaseSamples = res.body.samples;
+    drawAttract();
+  }
+  kiosk.refreshTimer = setTimeout(loadShowcase, (room.attract_refresh_secs || 15) * 1000);
+}
+
+function drawAttract() {
+  const box = $("attract");
+  box.dataset.samples = kiosk.showcaseSamples ? "true" : "false";
+  while (box.children.length < TILES) {
+    const tile = document.createElement("figure");
+    tile.className = "tile";
+    const img = document.createElement("img");
+    img.alt = "";
+    img.addEventListener("load", () => tile.classList.add("shown"));
+    // A painting deleted since the list was read: show the next one instead.
+    img.addEventListener("error", () => { tile.classList.remove("shown"); img.removeAttribute("src"); });
+    const cap = document.createElement("figcaption");
+    tile.append(img, cap);
+    box.append(tile);
+  }
+  const list = kiosk.showcase;
+  const urls = new Set(list.map((p) => p.image_url));
+  [...box.children].forEach((tile, i) => {
+    const img = tile.querySelector("img");
+    // Tiles keep what they show while it is still in the list, so a refresh does not
+    // flash the whole screen; anything no longer listed goes at once.
+    if (img.getAttribute("src") && urls.has(img.getAttribute("src"))) return;
+    if (list.length === 0) { img.removeAttribute("src"); tile.classList.remove("shown"); return; }
+    showInTile(tile, list[i % list.length]);
+  });
+  kiosk.attractNext = kiosk.attractNext || 0;
+  clearInterval(kiosk.attractTimer);
+  kiosk.attractTimer = setInterval(stepAttract, 4000);
+}
+
+function showInTile(tile, painting) {
+  const img = tile.querySelector("img");
+  tile.dataset.painter = painting.painter;
+  say(tile.querySelector("figcaption"), T.painter[painting.painter] || [painting.painter, painting.painter]);
+  if (img.getAttribute("src") !== painting.image_url) {
+    tile.classList.remove("shown");
+    img.src = painting.image_url;
+  }
+}
+
+// Every few seconds one tile turns to the next painting in the list.
+function stepAttract() {
+  if ($("welcome").hidden || kiosk.showcase.length === 0) return;
+  const tiles = $("attract").children;
+  const tile = tiles[kiosk.attractNext % tiles.length];
+  kiosk.attractCursor = ((kiosk.attractCursor || TILES) + 1) % kiosk.showcase.length;
+  showInTile(tile, kiosk.showcase[kiosk.attractCursor]);
+  kiosk.attractNext += 1;
 }
 
 // Print: the server prints a press once, so a double tap is harmless; the answer (or

@@ -150,6 +150,9 @@ $("upload").addEventListener("submit", async (e) => {
   if (!$("mode-choice").hidden) {
     form.append("mode", document.querySelector("input[name=mode]:checked").value);
   }
+  // Off unless the visitor ticks it: only then do their paintings join the kiosk's
+  // attract loop.
+  if ($("on-screen").checked) form.append("on_screen", "1");
   form.append("photo", $("photo-input").files[0]);
   let res = await getJson(`/api/visits/${visitId}/photo`, { method: "POST", body: form });
   // A busy booth says when to come back; try again by ourselves a few times first.

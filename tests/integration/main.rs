@@ -16,6 +16,7 @@ mod print;
 mod quiz;
 mod restart;
 mod retention;
+mod show;
 mod stable_diffusion;
 mod uploads;
 mod visit;

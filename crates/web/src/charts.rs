@@ -219,12 +219,18 @@ mod tests {
         let heights = attrs(&svg, "bar", "height");
         // The scale tops at 10 for a busiest hour of 8.
         assert!((heights[1] / heights[0] - 2.0).abs() < 0.01, "{heights:?}");
-        assert!((heights[1] - plot_height() * 0.8).abs() < 0.1, "{heights:?}");
+        assert!(
+            (heights[1] - plot_height() * 0.8).abs() < 0.1,
+            "{heights:?}"
+        );
         assert!(svg.contains(">10</text>"), "{svg}");
         assert!(!svg.contains("No visits yet"));
         // Well-formed enough for an XML parser.
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
-        assert_eq!(svg.matches("<rect").count(), svg.matches("</rect>").count() + 1);
+        assert_eq!(
+            svg.matches("<rect").count(),
+            svg.matches("</rect>").count() + 1
+        );
     }
 
     #[test]

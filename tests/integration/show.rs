@@ -1,0 +1,558 @@
+//! The kiosk as the booth's show, in real headless Chromium at the three screen shapes
+//! booths use (a 1080p TV, a 4K monitor, a portrait totem): no scrolling at any stage,
+//! paintings large, the attract loop showing only visitors who agreed, and the
+//! operator's charts. Screenshots go to target/e2e/show-*.
+
+use std::time::Duration;
+
+use articket_a1111::fake::FakeA1111;
+use serde_json::{json, Value};
+
+use crate::browser::{Browser, Tab};
+use crate::e2e::{
+    open_admin, open_phone, save, send_photo, visit_urls, wait_for_qr, wait_shown, FOUR_DONE,
+};
+use crate::util::*;
+
+const SCREENS: [(&str, u32, u32); 3] = [
+    ("1080p", 1920, 1080),
+    ("4k", 3840, 2160),
+    ("portrait", 1080, 1920),
+];
+
+fn portrait_photo() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/samples/photos/grace_hopper.jpg")
+}
+
+/// The page fits the screen: nothing scrolls either way.
+async fn assert_no_scroll(browser: &mut Browser, tab: &Tab, what: &str) {
+    let v = browser
+        .eval(
+            tab,
+            "(() => { const e = document.scrollingElement; return [e.scrollWidth, e.scrollHeight, innerWidth, innerHeight]; })()",
+        )
+        .await;
+    let [sw, sh, w, h] = [0, 1, 2, 3].map(|i| v[i].as_f64().unwrap());
+    assert!(
+        sw <= w && sh <= h,
+        "{what}: the page scrolls ({sw}×{sh} in {w}×{h})"
+    );
+}
+
+/// The on-screen boxes (x, y, w, h) of the elements matching `selector`, clipped to the
+/// viewport.
+async fn boxes(browser: &mut Browser, tab: &Tab, selector: &str) -> Vec<[f64; 4]> {
+    let v = browser
+        .eval(
+            tab,
+            &format!(
+                "[...document.querySelectorAll({})].filter((e) => e.offsetParent !== null).map((e) => {{ const r = e.getBoundingClientRect();
+                  const x0 = Math.max(0, r.left), y0 = Math.max(0, r.top), x1 = Math.min(innerWidth, r.right), y1 = Math.min(innerHeight, r.bottom);
+                  return [x0, y0, Math.max(0, x1 - x0), Math.max(0, y1 - y0)]; }})",
+                serde_json::to_string(selector).unwrap()
+            ),
+        )
+        .await;
+    serde_json::from_value(v).unwrap()
+}
+
+/// Waits until no animation runs (the reveals are over), so a screenshot is final.
+async fn settle(browser: &mut Browser, tab: &Tab) {
+    browser
+        .wait_for(
+            tab,
+            "document.getAnimations().filter((a) => a.playState === 'running' && a.effect && a.effect.getTiming().iterations !== Infinity).length === 0",
+            Duration::from_secs(10),
+            "the animations to end",
+        )
+        .await;
+}
+
+/// A screenshot as a JPEG for docs/screenshots (target/e2e keeps them).
+fn save_jpeg(name: &str, png: &[u8]) {
+    let img = image::load_from_memory(png).unwrap().into_rgb8();
+    let mut out = Vec::new();
+    let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80);
+    img.write_with_encoder(enc).unwrap();
+    save(name, &out);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kiosk_fills_a_tv_a_4k_monitor_and_a_portrait_totem_at_every_stage() {
+    let Some(mut browser) = Browser::launch().await else {
+        return;
+    };
+    // A Stable Diffusion server that reports its steps, slowly enough to see them.
+    let fake = FakeA1111::start(Duration::from_millis(900)).await;
+    let server = TestServer::start_with(|c| {
+        crate::stable_diffusion::use_servers(c, &[&fake]);
+        c.print.enabled = true;
+    })
+    .await;
+    for (label, w, h) in SCREENS {
+        let landscape = w > h;
+        let kiosk = browser.tab(w, h, false).await;
+        browser.goto(&kiosk, &server.url("/")).await;
+        let join_url = wait_for_qr(&mut browser, &kiosk, None).await;
+        browser
+            .wait_for(
+                &kiosk,
+                "document.querySelectorAll('#attract .tile.shown').length >= 4",
+                Duration::from_secs(20),
+                "the attract loop's samples",
+            )
+            .await;
+        settle(&mut browser, &kiosk).await;
+        assert_no_scroll(&mut browser, &kiosk, &format!("{label} waiting")).await;
+        // The QR code is large: at least a third of the screen's short side.
+        let qr = boxes(&mut browser, &kiosk, "#qr").await[0];
+        assert!(qr[2] >= w.min(h) as f64 / 3.0, "{label}: QR {}px", qr[2]);
+        save_jpeg(
+            &format!("show-{label}-1-waiting.jpg"),
+            &browser.screenshot(&kiosk).await,
+        );
+
+        let phone = open_phone(&mut browser, &join_url).await;
+        send_photo(&mut browser, &phone, "Grace", &portrait_photo()).await;
+        browser.tap(&phone, "#send").await;
+        // While painting: the photo and the four frames, one of them showing its steps.
+        browser
+            .wait_for(
+                &kiosk,
+                "document.querySelector('#cards .card[data-progress]') !== null && document.getElementById('photo').complete",
+                Duration::from_secs(30),
+                "a painter's steps on the kiosk",
+            )
+            .await;
+        assert_no_scroll(&mut browser, &kiosk, &format!("{label} painting")).await;
+        let frames = boxes(&mut browser, &kiosk, "#photo-card .frame, #cards .frame").await;
+        assert_eq!(frames.len(), 5, "{label}: the photo and four frames");
+        for f in &frames {
+            assert!(
+                f[3] >= h as f64 * 0.15,
+                "{label} painting: a frame {}px high",
+                f[3]
+            );
+        }
+        save_jpeg(
+            &format!("show-{label}-2-painting.jpg"),
+            &browser.screenshot(&kiosk).await,
+        );
+
+        // The results: the four paintings as large as the screen allows.
+        browser
+            .wait_for(
+                &kiosk,
+                &format!("{FOUR_DONE} && document.body.dataset.stage === 'results'"),
+                Duration::from_secs(60),
+                "four paintings on the kiosk",
+            )
+            .await;
+        settle(&mut browser, &kiosk).await;
+        assert_no_scroll(&mut browser, &kiosk, &format!("{label} results")).await;
+        let paintings = boxes(&mut browser, &kiosk, "#cards .card img").await;
+        assert_eq!(paintings.len(), 4, "{label}");
+        let area: f64 = paintings.iter().map(|b| b[2] * b[3]).sum();
+        let share = area / (w as f64 * h as f64);
+        assert!(
+            share >= 0.40,
+            "{label}: the paintings cover {:.0} %",
+            share * 100.0
+        );
+        if landscape {
+            for b in &paintings {
+                assert!(
+                    b[3] >= h as f64 * 0.20,
+                    "{label}: a painting {}px high",
+                    b[3]
+                );
+            }
+        }
+        // The call to action, and the print button the booth offers.
+        let finale = browser
+            .eval(&kiosk, "document.getElementById('finale').hidden ? '' : document.getElementById('finale-text').textContent")
+            .await;
+        assert!(
+            finale
+                .as_str()
+                .unwrap()
+                .contains("Save your ticket on your phone"),
+            "{label}: {finale}"
+        );
+        assert_eq!(
+            boxes(&mut browser, &kiosk, "#print").await.len(),
+            1,
+            "{label}"
+        );
+        println!(
+            "{label}: paintings cover {:.1} % of the screen",
+            share * 100.0
+        );
+        save_jpeg(
+            &format!("show-{label}-3-results.jpg"),
+            &browser.screenshot(&kiosk).await,
+        );
+        browser.assert_clean(&kiosk, "kiosk").await;
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_who_reduces_motion_gets_no_animation() {
+    let Some(mut browser) = Browser::launch().await else {
+        return;
+    };
+    let server = TestServer::start().await;
+    let kiosk = browser.tab(1920, 1080, false).await;
+    browser
+        .call(
+            Some(kiosk.session()),
+            "Emulation.setEmulatedMedia",
+            json!({ "features": [{ "name": "prefers-reduced-motion", "value": "reduce" }] }),
+        )
+        .await;
+    browser.goto(&kiosk, &server.url("/")).await;
+    let join_url = wait_for_qr(&mut browser, &kiosk, None).await;
+    browser
+        .wait_for(
+            &kiosk,
+            "document.querySelectorAll('#attract .tile.shown').length >= 4",
+            Duration::from_secs(20),
+            "the attract loop",
+        )
+        .await;
+    let running = "document.getAnimations().filter((a) => a.playState === 'running').length";
+    assert_eq!(browser.eval(&kiosk, running).await, json!(0), "waiting");
+    let phone = open_phone(&mut browser, &join_url).await;
+    send_photo(&mut browser, &phone, "Ada", &portrait_photo()).await;
+    browser.tap(&phone, "#send").await;
+    browser
+        .wait_for(&kiosk, FOUR_DONE, Duration::from_secs(30), "four paintings")
+        .await;
+    assert_eq!(browser.eval(&kiosk, running).await, json!(0), "results");
+    // Without reduced motion, the same screen animates (the check above can fail).
+    browser
+        .call(
+            Some(kiosk.session()),
+            "Emulation.setEmulatedMedia",
+            json!({ "features": [{ "name": "prefers-reduced-motion", "value": "no-preference" }] }),
+        )
+        .await;
+    wait_shown(&mut browser, &phone, "ticket-box", "the ticket").await;
+    browser.tap(&phone, "#finish").await;
+    wait_for_qr(&mut browser, &kiosk, None).await;
+    browser
+        .wait_for(
+            &kiosk,
+            &format!("{running} > 0"),
+            Duration::from_secs(10),
+            "the attract loop's drift",
+        )
+        .await;
+    server.stop().await;
+}
+
+/// The image URLs the kiosk's attract loop lists and shows right now.
+async fn attract(browser: &mut Browser, kiosk: &Tab) -> (Vec<String>, Vec<String>, bool) {
+    let v: Value = browser
+        .eval(
+            kiosk,
+            "[kiosk.showcase.map((p) => p.image_url), [...document.querySelectorAll('#attract img')].map((i) => i.getAttribute('src')).filter(Boolean), kiosk.showcaseSamples]",
+        )
+        .await;
+    (
+        serde_json::from_value(v[0].clone()).unwrap(),
+        serde_json::from_value(v[1].clone()).unwrap(),
+        v[2].as_bool().unwrap(),
+    )
+}
+
+/// One visit in the browser, from the kiosk's QR code to the visitor tapping "finish"
+/// (after which the kiosk shows a new code); the phone's painting URLs.
+async fn visit(
+    browser: &mut Browser,
+    kiosk: &Tab,
+    name: &str,
+    agree: bool,
+    last_room: Option<&str>,
+) -> (Tab, Vec<String>) {
+    let join_url = wait_for_qr(browser, kiosk, last_room).await;
+    let phone = open_phone(browser, &join_url).await;
+    send_photo(browser, &phone, name, &portrait_photo()).await;
+    // Off by default.
+    assert_eq!(
+        browser
+            .eval(&phone, "document.getElementById('on-screen').checked")
+            .await,
+        json!(false)
+    );
+    if agree {
+        browser.tap(&phone, "#on-screen").await;
+    }
+    browser.tap(&phone, "#send").await;
+    browser
+        .wait_for(&phone, FOUR_DONE, Duration::from_secs(30), "four paintings")
+        .await;
+    let urls = visit_urls(browser, &phone).await[1..].to_vec();
+    wait_shown(browser, &phone, "ticket-box", "the ticket").await;
+    browser.tap(&phone, "#finish").await;
+    (phone, urls)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_visitors_who_agreed_join_the_attract_loop_and_leave_it_when_they_delete() {
+    let Some(mut browser) = Browser::launch().await else {
+        return;
+    };
+    let server = TestServer::start_with(|c| {
+        c.kiosk.attract_refresh_secs = 1;
+        c.kiosk.finished_hold_secs = 1;
+    })
+    .await;
+    let kiosk = browser.tab(1920, 1080, false).await;
+    browser.goto(&kiosk, &server.url("/")).await;
+    let first = wait_for_qr(&mut browser, &kiosk, None).await;
+    // Nobody agreed yet: the painters' samples.
+    browser
+        .wait_for(
+            &kiosk,
+            "kiosk.showcaseSamples === true && document.querySelectorAll('#attract .tile.shown').length === 8",
+            Duration::from_secs(20),
+            "the samples",
+        )
+        .await;
+    let (listed, shown, _) = attract(&mut browser, &kiosk).await;
+    assert_eq!(listed.len(), 4);
+    assert!(
+        shown.iter().all(|u| u.starts_with("/api/samples/")),
+        "{shown:?}"
+    );
+    let room_of = |url: &str| {
+        url.rsplit('/')
+            .next()
+            .unwrap()
+            .split('#')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+
+    // Ada agrees; Ben does not.
+    let (ada_phone, ada) = visit(&mut browser, &kiosk, "Ada", true, None).await;
+    let first_room = room_of(&first);
+    let (_, ben) = visit(&mut browser, &kiosk, "Ben", false, Some(&first_room)).await;
+    browser
+        .wait_for(
+            &kiosk,
+            &format!(
+                "kiosk.showcaseSamples === false && !document.getElementById('welcome').hidden && {}.every((u) => [...document.querySelectorAll('#attract img')].some((i) => i.getAttribute('src') === u))",
+                serde_json::to_string(&ada).unwrap()
+            ),
+            Duration::from_secs(20),
+            "Ada's paintings in the attract loop",
+        )
+        .await;
+    // Watch the loop for a few refreshes: Ben never appears.
+    for _ in 0..6 {
+        let (listed, shown, samples) = attract(&mut browser, &kiosk).await;
+        assert!(!samples);
+        let mut sorted = listed.clone();
+        sorted.sort();
+        let mut expected = ada.clone();
+        expected.sort();
+        assert_eq!(sorted, expected, "only Ada's four paintings are listed");
+        assert!(shown.iter().all(|u| ada.contains(u)), "{shown:?}");
+        assert!(!shown.iter().any(|u| ben.contains(u)));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    save_jpeg(
+        "show-attract-opted-in.jpg",
+        &browser.screenshot(&kiosk).await,
+    );
+
+    // Ada deletes her photos: her paintings leave the loop (the samples come back,
+    // since Ben did not agree).
+    browser
+        .eval(&ada_phone, "window.confirm = () => true")
+        .await;
+    browser.tap(&ada_phone, "#delete").await;
+    browser
+        .wait_for(
+            &kiosk,
+            &format!(
+                "kiosk.showcaseSamples === true && ![...document.querySelectorAll('#attract img')].some((i) => {}.includes(i.getAttribute('src')))",
+                serde_json::to_string(&ada).unwrap()
+            ),
+            Duration::from_secs(20),
+            "Ada's paintings to leave the loop",
+        )
+        .await;
+    let (_, shown, _) = attract(&mut browser, &kiosk).await;
+    assert!(!shown.iter().any(|u| ada.contains(u) || ben.contains(u)));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_showcase_needs_the_kiosks_token_and_samples_are_jpegs() {
+    let server = TestServer::start().await;
+    let kiosk = Kiosk::open(&server).await;
+    let http = reqwest::Client::new();
+    let path = format!("/api/rooms/{}/showcase", kiosk.room_id);
+    // As for the room itself: without the kiosk's token, there is no such room.
+    let res = http.get(server.url(&path)).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    let res = http
+        .get(server.url(&path))
+        .bearer_auth("not-the-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let v: Value = http
+        .get(server.url(&path))
+        .bearer_auth(&kiosk.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["samples"], json!(true));
+    for p in v["paintings"].as_array().unwrap() {
+        let (status, _, bytes) = get_bytes(&server, p["image_url"].as_str().unwrap()).await;
+        assert_eq!(status, 200);
+        let img = image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg).unwrap();
+        assert_eq!((img.width(), img.height()), (384, 512));
+    }
+    let res = http
+        .get(server.url("/api/samples/monet"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+
+    // A visit that agreed through the form is listed; the view says so.
+    let kiosk = Kiosk::open(&server).await;
+    let phone = Phone::join(&server, &kiosk).await;
+    let part = reqwest::multipart::Part::bytes(camera_photo())
+        .file_name("p.jpg")
+        .mime_str("image/jpeg")
+        .unwrap();
+    let form = reqwest::multipart::Form::new()
+        .text("name", "Ada")
+        .text("on_screen", "1")
+        .part("photo", part);
+    let res = phone
+        .http
+        .post(server.url(&format!("/api/visits/{}/photo", phone.visit_id)))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let mut socket = kiosk.socket(&server).await;
+    events_until(&mut socket, Duration::from_secs(60), |e| {
+        is_type(e, "visit_done")
+    })
+    .await;
+    assert_eq!(phone.visit(&server).await["on_screen"], json!(true));
+    let other = Kiosk::open(&server).await;
+    let v: Value = http
+        .get(server.url(&format!("/api/rooms/{}/showcase", other.room_id)))
+        .bearer_auth(&other.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["samples"], json!(false));
+    assert_eq!(v["paintings"].as_array().unwrap().len(), 4);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_sees_todays_visits_and_times_as_charts() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::new();
+    // Only the operator.
+    let res = http
+        .get(server.url("/api/admin/charts/visits.svg"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    paint_visit(&server, "Ada", Duration::from_secs(60)).await;
+    paint_visit(&server, "Ben", Duration::from_secs(60)).await;
+    let operator = operator(&server).await;
+    let hour = chrono::Local::now()
+        .format("%H")
+        .to_string()
+        .parse::<u32>()
+        .unwrap();
+    let res = operator
+        .get(server.url("/api/admin/charts/visits.svg"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "image/svg+xml");
+    let svg = res.text().await.unwrap();
+    assert!(
+        svg.contains(&format!(r#"class="bar" data-hour="{hour}" data-value="2""#)),
+        "{svg}"
+    );
+    let svg = operator
+        .get(server.url("/api/admin/charts/time.svg"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        svg.contains(&format!(r#"class="median" data-hour="{hour}""#)),
+        "{svg}"
+    );
+    assert!(
+        svg.contains(&format!(r#"class="p95" data-hour="{hour}""#)),
+        "{svg}"
+    );
+    let res = operator
+        .get(server.url("/api/admin/charts/nope.svg"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_page_shows_the_charts_beside_the_numbers() {
+    let Some(mut browser) = Browser::launch().await else {
+        return;
+    };
+    let server = TestServer::start().await;
+    paint_visit(&server, "Ada", Duration::from_secs(60)).await;
+    let admin = open_admin(&mut browser, &server).await;
+    browser
+        .wait_for(
+            &admin,
+            "[...document.querySelectorAll('.chart img')].filter((i) => i.complete && i.naturalWidth > 0).length === 2",
+            Duration::from_secs(10),
+            "the two charts",
+        )
+        .await;
+    assert!(browser
+        .eval(&admin, "document.getElementById('today').textContent")
+        .await
+        .as_str()
+        .unwrap()
+        .contains("Visits"));
+    save(
+        "show-operator-charts.png",
+        &browser.screenshot(&admin).await,
+    );
+    browser.assert_clean(&admin, "operator").await;
+    server.stop().await;
+}
