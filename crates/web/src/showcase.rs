@@ -7,15 +7,18 @@ use std::sync::Arc;
 use articket_style::builtin::{self, BuiltinParams};
 use articket_style::{samples, Painter};
 
-/// The four sample paintings as JPEG, one per painter.
+/// Each painter's sample painting as JPEG.
+pub type SamplePaintings = Vec<(Painter, Vec<u8>)>;
+
+/// The four sample paintings, rendered once.
 #[derive(Default)]
-pub struct Samples(tokio::sync::OnceCell<Arc<Vec<(Painter, Vec<u8>)>>>);
+pub struct Samples(tokio::sync::OnceCell<Arc<SamplePaintings>>);
 
 impl Samples {
     /// The samples, rendering them with `render` the first time.
-    pub async fn get<F, E>(&self, render: F) -> Result<Arc<Vec<(Painter, Vec<u8>)>>, E>
+    pub async fn get<F, E>(&self, render: F) -> Result<Arc<SamplePaintings>, E>
     where
-        F: std::future::Future<Output = Result<Vec<(Painter, Vec<u8>)>, E>>,
+        F: std::future::Future<Output = Result<SamplePaintings, E>>,
     {
         self.0
             .get_or_try_init(|| async { render.await.map(Arc::new) })
@@ -25,7 +28,7 @@ impl Samples {
 }
 
 /// Each painter on one of the drawn sample portraits, at the booth's own settings.
-pub fn render_samples(params: &BuiltinParams) -> Vec<(Painter, Vec<u8>)> {
+pub fn render_samples(params: &BuiltinParams) -> SamplePaintings {
     Painter::ALL
         .iter()
         .enumerate()
