@@ -97,9 +97,7 @@ async function refreshStatus() {
   const key = JSON.stringify(d);
   if (admin.chartKey !== key) {
     admin.chartKey = key;
-    const at = Date.now();
-    $("chart-visits").src = `/api/admin/charts/visits.svg?at=${at}`;
-    $("chart-time").src = `/api/admin/charts/time.svg?at=${at}`;
+    for (const id of ["chart-visits", "chart-time"]) drawChart($(id));
   }
   const painterName = (p) => (T.painter[p] || [p, p]).join(" · ");
   $("painters").tBodies[0].replaceChildren(...d.painters.map(([p, ok, failed]) => row([painterName(p), ok, failed])));
@@ -117,6 +115,17 @@ async function refreshStatus() {
   $("prints").tBodies[0].replaceChildren(...s.prints.map((p) => row([clock(p.requested_at), `#${p.visit_number}`, p.status, p.message])));
   $("gallery-box").hidden = !s.gallery;
   if (s.gallery) refreshGallery();
+}
+
+// Fetches a server-drawn SVG chart and puts it into the page (not as an <img>, so its
+// text gets the page's Hangul font). The SVG is parsed as XML: nothing in it runs.
+async function drawChart(figure) {
+  const res = await fetch(figure.dataset.src, { credentials: "same-origin" });
+  if (!res.ok) return;
+  const doc = new DOMParser().parseFromString(await res.text(), "image/svg+xml");
+  const svg = doc.documentElement;
+  if (svg.nodeName !== "svg") return;
+  figure.replaceChildren(document.importNode(svg, true));
 }
 
 async function refreshLog() {

@@ -49,6 +49,7 @@ async function newRoom() {
     delete $(id).dataset.painter;
   }
   $("queue").hidden = true;
+  document.body.removeAttribute("data-quiz");
   $("finale").hidden = true;
   $("print-box").hidden = true;
   $("print-status").textContent = "";
@@ -106,6 +107,8 @@ async function refresh() {
   if (v.photo_url && $("photo").getAttribute("src") !== v.photo_url) $("photo").src = v.photo_url;
   $("photo-card").hidden = !v.photo_url;
   showQuiz(v, null);
+  // A quiz on screen takes room from the frames (see style.css).
+  document.body.toggleAttribute("data-quiz", !$("quiz").hidden || !$("quiz-result").hidden);
   renderCards($("cards"), v.results);
   markRoles(v);
   const over = v.status === "done" || v.status === "failed";

@@ -628,6 +628,7 @@ async fn a_quiz_visit_shows_the_questions_on_both_screens_and_ends_with_a_quiz_t
         if i == 2 {
             save("14-phone-quiz.png", &browser.screenshot(&phone).await);
             save("15-kiosk-quiz.png", &browser.screenshot(&kiosk).await);
+            crate::show::assert_no_scroll(&mut browser, &kiosk, "kiosk quiz").await;
         }
         browser
             .tap(&phone, &format!("#quiz button[data-answer={key}]"))
@@ -678,6 +679,7 @@ async fn a_quiz_visit_shows_the_questions_on_both_screens_and_ends_with_a_quiz_t
         "16-phone-quiz-result.png",
         &browser.screenshot(&phone).await,
     );
+    crate::show::assert_no_scroll(&mut browser, &kiosk, "kiosk quiz result").await;
     save(
         "17-kiosk-quiz-result.png",
         &browser.screenshot(&kiosk).await,

@@ -25,7 +25,7 @@ fn portrait_photo() -> std::path::PathBuf {
 }
 
 /// The page fits the screen: nothing scrolls either way.
-async fn assert_no_scroll(browser: &mut Browser, tab: &Tab, what: &str) {
+pub(crate) async fn assert_no_scroll(browser: &mut Browser, tab: &Tab, what: &str) {
     let v = browser
         .eval(
             tab,
@@ -538,7 +538,7 @@ async fn the_operator_page_shows_the_charts_beside_the_numbers() {
     browser
         .wait_for(
             &admin,
-            "[...document.querySelectorAll('.chart img')].filter((i) => i.complete && i.naturalWidth > 0).length === 2",
+            "[...document.querySelectorAll('.chart svg')].filter((s) => s.querySelector('.bar, .median')).length === 2",
             Duration::from_secs(10),
             "the two charts",
         )

@@ -1,7 +1,8 @@
 //! The operator's charts, drawn on the server as small SVG pictures: visits per hour
 //! today, and per hour the median and 95th percentile of the time from the photo to a
-//! painting. Plain shapes and text only (no script, no external reference), so the
-//! page shows them as images under its strict CSP.
+//! painting. Plain shapes and text only (no script, no style, no external reference):
+//! the operator page parses them into its own DOM, under its strict CSP, so their
+//! Korean text gets the page's fonts.
 
 use std::fmt::Write as _;
 
@@ -14,6 +15,9 @@ const LEFT: f64 = 40.0;
 const RIGHT: f64 = 8.0;
 const TOP: f64 = 22.0;
 const BOTTOM: f64 = 24.0;
+/// The pages' font stack: drawn inside the operator page, the charts use its Hangul
+/// font where the machine has none.
+const FONTS: &str = "system-ui, 'Apple SD Gothic Neo', 'Malgun Gothic', 'Noto Sans KR', 'Articket Hangul', sans-serif";
 const INK: &str = "#2b2f5c";
 const MUTED: &str = "#6a6f9a";
 const ACCENT: &str = "#5e6cba";
@@ -22,7 +26,8 @@ const WARM: &str = "#d9822b";
 /// Visits begun in each hour, as bars.
 pub fn visits_per_hour(hours: &[HourStats], title: &str) -> String {
     let max = hours.iter().map(|h| h.visits).max().unwrap_or(0);
-    let top = nice_ceiling(max as f64);
+    // At least 2, so the middle line is a whole visit.
+    let top = nice_ceiling(max as f64).max(2.0);
     let mut svg = open(title);
     axes(&mut svg, hours.len(), top, "");
     let slot = plot_width() / hours.len().max(1) as f64;
@@ -105,9 +110,15 @@ fn plot_height() -> f64 {
 
 fn open(title: &str) -> String {
     format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{t}" font-family="system-ui, sans-serif"><title>{t}</title><rect width="{W}" height="{H}" fill="#fff"/>"##,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{t}" font-family="{FONTS}"><title>{t}</title><rect width="{W}" height="{H}" fill="#fff"/><text x="8" y="15" font-size="12" font-weight="700" fill="{INK}">{t}</text>"##,
         t = escape(title)
     )
+}
+
+/// A scale value without trailing zeros: 1, 2.5, 0.25.
+fn number(v: f64) -> String {
+    let s = format!("{v:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 /// The frame, the hours along the bottom and three values up the side.
@@ -116,11 +127,7 @@ fn axes(svg: &mut String, hours: usize, top: f64, unit: &str) {
     for i in 0..=2 {
         let v = top * i as f64 / 2.0;
         let y = base - plot_height() * i as f64 / 2.0;
-        let label = if v.fract() == 0.0 {
-            format!("{v:.0}{unit}")
-        } else {
-            format!("{v:.1}{unit}")
-        };
+        let label = format!("{}{unit}", number(v));
         let _ = write!(
             svg,
             r##"<line x1="{LEFT}" x2="{x2}" y1="{y:.1}" y2="{y:.1}" stroke="#e2ddd0"/><text x="{tx}" y="{ty:.1}" font-size="11" text-anchor="end" fill="{MUTED}">{label}</text>"##,
@@ -267,5 +274,8 @@ mod tests {
         assert_eq!(nice_ceiling(8.0), 10.0);
         assert_eq!(nice_ceiling(12.0), 20.0);
         assert_eq!(nice_ceiling(0.7), 1.0);
+        assert_eq!(number(0.25), "0.25");
+        assert_eq!(number(2.5), "2.5");
+        assert_eq!(number(10.0), "10");
     }
 }

@@ -134,10 +134,9 @@ pub async fn chart(
     let hours = state.db(move |s| s.hourly_stats(midnight, 24)).await?;
     let svg = match name.as_str() {
         "visits.svg" => crate::charts::visits_per_hour(&hours, "방문 / 시간 · Visits per hour"),
-        "time.svg" => crate::charts::time_to_painting(
-            &hours,
-            "그림까지 걸린 시간 · Time to a painting (median, p95)",
-        ),
+        "time.svg" => {
+            crate::charts::time_to_painting(&hours, "그림까지 걸린 시간 · Time to a painting")
+        }
         _ => return Err(AppError::not_found()),
     };
     Ok((
