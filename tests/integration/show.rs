@@ -138,6 +138,21 @@ async fn the_kiosk_fills_a_tv_a_4k_monitor_and_a_portrait_totem_at_every_stage()
             &format!("show-{label}-2-painting.jpg"),
             &browser.screenshot(&kiosk).await,
         );
+        // A painting arriving moves nothing: the frames keep their places and sizes
+        // until the results stage lays out the four alone.
+        browser
+            .wait_for(
+                &kiosk,
+                "[...document.querySelectorAll('#cards .card[data-status=done] img')].some((i) => i.complete && i.naturalWidth > 0) && document.body.dataset.stage === 'painting'",
+                Duration::from_secs(30),
+                "the first painting while the others paint",
+            )
+            .await;
+        let after = boxes(&mut browser, &kiosk, "#photo-card .frame, #cards .frame").await;
+        assert_eq!(
+            after, frames,
+            "{label}: the frames moved when a painting arrived"
+        );
 
         // The results: the four paintings as large as the screen allows.
         browser
