@@ -13,6 +13,8 @@ const kiosk = {
   showcaseSamples: false,
   attractTimer: null,
   refreshTimer: null,
+  attractNext: 0,   // the tile that changes next
+  attractCursor: 0, // the painting it shows next
 };
 
 const $ = (id) => document.getElementById(id);
@@ -129,6 +131,9 @@ async function loadShowcase() {
   clearTimeout(kiosk.refreshTimer);
   const room = kiosk.room;
   if (!room) return;
+  const every = (room.attract_refresh_secs || 15) * 1000;
+  // Only the waiting screen shows the loop; during a visit, just keep the timer.
+  if ($("welcome").hidden) { kiosk.refreshTimer = setTimeout(loadShowcase, every); return; }
   const res = await getJson(`/api/rooms/${room.room_id}/showcase`, {
     headers: { Authorization: `Bearer ${room.kiosk_token}` },
   });
@@ -138,7 +143,7 @@ async function loadShowcase() {
     kiosk.showcaseSamples = res.body.samples;
     drawAttract();
   }
-  kiosk.refreshTimer = setTimeout(loadShowcase, (room.attract_refresh_secs || 15) * 1000);
+  kiosk.refreshTimer = setTimeout(loadShowcase, every);
 }
 
 function drawAttract() {
@@ -166,7 +171,7 @@ function drawAttract() {
     if (list.length === 0) { img.removeAttribute("src"); tile.classList.remove("shown"); return; }
     showInTile(tile, list[i % list.length]);
   });
-  kiosk.attractNext = kiosk.attractNext || 0;
+  kiosk.attractCursor = TILES % Math.max(1, list.length);
   clearInterval(kiosk.attractTimer);
   kiosk.attractTimer = setInterval(stepAttract, 4000);
 }
@@ -186,7 +191,7 @@ function stepAttract() {
   if ($("welcome").hidden || kiosk.showcase.length === 0) return;
   const tiles = $("attract").children;
   const tile = tiles[kiosk.attractNext % tiles.length];
-  kiosk.attractCursor = ((kiosk.attractCursor || TILES) + 1) % kiosk.showcase.length;
+  kiosk.attractCursor = (kiosk.attractCursor + 1) % kiosk.showcase.length;
   showInTile(tile, kiosk.showcase[kiosk.attractCursor]);
   kiosk.attractNext += 1;
 }

@@ -199,9 +199,11 @@ async fn the_kiosk_fills_a_tv_a_4k_monitor_and_a_portrait_totem_at_every_stage()
             1,
             "{label}"
         );
+        let lowest = paintings.iter().map(|b| b[3]).fold(f64::MAX, f64::min);
         println!(
-            "{label}: paintings cover {:.1} % of the screen",
-            share * 100.0
+            "{label}: paintings cover {:.1} % of the screen, each at least {:.1} % of its height",
+            share * 100.0,
+            lowest / h as f64 * 100.0
         );
         save_jpeg(
             &format!("show-{label}-3-results.jpg"),
