@@ -9,9 +9,7 @@ use articket_a1111::fake::FakeA1111;
 use serde_json::{json, Value};
 
 use crate::browser::{Browser, Tab};
-use crate::e2e::{
-    open_admin, open_phone, save, send_photo, visit_urls, wait_for_qr, wait_shown, FOUR_DONE,
-};
+use crate::e2e::{open_admin, open_phone, save, send_photo, visit_urls, wait_for_qr, FOUR_DONE};
 use crate::util::*;
 
 const SCREENS: [(&str, u32, u32); 3] = [
@@ -255,7 +253,7 @@ async fn a_visitor_who_reduces_motion_gets_no_animation() {
             json!({ "features": [{ "name": "prefers-reduced-motion", "value": "no-preference" }] }),
         )
         .await;
-    wait_shown(&mut browser, &phone, "ticket-box", "the ticket").await;
+    ticket_shown(&mut browser, &phone).await;
     browser.tap(&phone, "#finish").await;
     wait_for_qr(&mut browser, &kiosk, None).await;
     browser
@@ -282,6 +280,37 @@ async fn attract(browser: &mut Browser, kiosk: &Tab) -> (Vec<String>, Vec<String
         serde_json::from_value(v[1].clone()).unwrap(),
         v[2].as_bool().unwrap(),
     )
+}
+
+/// Waits until the phone shows its ticket, loaded: the buttons below it stop moving, so
+/// a tap lands where it is aimed.
+async fn ticket_shown(browser: &mut Browser, phone: &Tab) {
+    browser
+        .wait_for(
+            phone,
+            "!document.getElementById('ticket-box').hidden && document.getElementById('ticket').complete && document.getElementById('ticket').naturalWidth > 0",
+            Duration::from_secs(30),
+            "the ticket",
+        )
+        .await;
+}
+
+/// Waits until `condition` holds on the kiosk, where it may name `URLS` (`urls`) and
+/// `shown` (the attract loop's image URLs now).
+async fn wait_attract(
+    browser: &mut Browser,
+    kiosk: &Tab,
+    condition: &str,
+    urls: &[String],
+    what: &str,
+) {
+    let expr = format!(
+        "(() => {{ const URLS = {}; const shown = [...document.querySelectorAll('#attract img')].map((i) => i.getAttribute('src')); return {condition}; }})()",
+        serde_json::to_string(urls).unwrap()
+    );
+    browser
+        .wait_for(kiosk, &expr, Duration::from_secs(20), what)
+        .await;
 }
 
 /// One visit in the browser, from the kiosk's QR code to the visitor tapping "finish"
@@ -311,7 +340,7 @@ async fn visit(
         .wait_for(&phone, FOUR_DONE, Duration::from_secs(30), "four paintings")
         .await;
     let urls = visit_urls(browser, &phone).await[1..].to_vec();
-    wait_shown(browser, &phone, "ticket-box", "the ticket").await;
+    ticket_shown(browser, &phone).await;
     browser.tap(&phone, "#finish").await;
     (phone, urls)
 }
@@ -358,17 +387,14 @@ async fn only_visitors_who_agreed_join_the_attract_loop_and_leave_it_when_they_d
     let (ada_phone, ada) = visit(&mut browser, &kiosk, "Ada", true, None).await;
     let first_room = room_of(&first);
     let (_, ben) = visit(&mut browser, &kiosk, "Ben", false, Some(&first_room)).await;
-    browser
-        .wait_for(
-            &kiosk,
-            &format!(
-                "kiosk.showcaseSamples === false && !document.getElementById('welcome').hidden && {}.every((u) => [...document.querySelectorAll('#attract img')].some((i) => i.getAttribute('src') === u))",
-                serde_json::to_string(&ada).unwrap()
-            ),
-            Duration::from_secs(20),
-            "Ada's paintings in the attract loop",
-        )
-        .await;
+    wait_attract(
+        &mut browser,
+        &kiosk,
+        "kiosk.showcaseSamples === false && !document.getElementById('welcome').hidden && URLS.every((u) => shown.includes(u))",
+        &ada,
+        "Ada's paintings in the attract loop",
+    )
+    .await;
     // Watch the loop for a few refreshes: Ben never appears.
     for _ in 0..6 {
         let (listed, shown, samples) = attract(&mut browser, &kiosk).await;
@@ -393,17 +419,14 @@ async fn only_visitors_who_agreed_join_the_attract_loop_and_leave_it_when_they_d
         .eval(&ada_phone, "window.confirm = () => true")
         .await;
     browser.tap(&ada_phone, "#delete").await;
-    browser
-        .wait_for(
-            &kiosk,
-            &format!(
-                "kiosk.showcaseSamples === true && ![...document.querySelectorAll('#attract img')].some((i) => {}.includes(i.getAttribute('src')))",
-                serde_json::to_string(&ada).unwrap()
-            ),
-            Duration::from_secs(20),
-            "Ada's paintings to leave the loop",
-        )
-        .await;
+    wait_attract(
+        &mut browser,
+        &kiosk,
+        "kiosk.showcaseSamples === true && !URLS.some((u) => shown.includes(u))",
+        &ada,
+        "Ada's paintings to leave the loop",
+    )
+    .await;
     let (_, shown, _) = attract(&mut browser, &kiosk).await;
     assert!(!shown.iter().any(|u| ada.contains(u) || ben.contains(u)));
     server.stop().await;

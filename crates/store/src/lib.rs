@@ -642,15 +642,21 @@ impl Store {
 
     /// The latest finished paintings, newest first (the operator's gallery).
     pub fn recent_paintings(&self, limit: usize) -> Result<Vec<RecentPainting>> {
+        self.finished_paintings(false, limit)
+    }
+
+    /// The latest finished paintings, newest first; with `on_screen`, only those of
+    /// visits that agreed to be shown on the booth's screen.
+    fn finished_paintings(&self, on_screen: bool, limit: usize) -> Result<Vec<RecentPainting>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT v.rowid, r.painter, r.image_file
              FROM results r JOIN visits v ON v.id = r.visit_id
-             WHERE r.status = 'done' AND r.image_file IS NOT NULL
+             WHERE r.status = 'done' AND r.image_file IS NOT NULL AND (v.on_screen = 1 OR NOT ?2)
              ORDER BY r.done_ms DESC, v.rowid DESC, r.position LIMIT ?1",
         )?;
         let rows = stmt
-            .query_map([limit as i64], |r| {
+            .query_map(params![limit as i64, on_screen], |r| {
                 Ok(RecentPainting {
                     visit_number: r.get(0)?,
                     painter: painter_at(r, 1)?,
@@ -673,23 +679,7 @@ impl Store {
     /// The latest finished paintings of visits that agreed to be shown on the booth's
     /// screen, newest first. A deleted visit's are gone with its row.
     pub fn showcase(&self, limit: usize) -> Result<Vec<RecentPainting>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT v.rowid, r.painter, r.image_file
-             FROM results r JOIN visits v ON v.id = r.visit_id
-             WHERE v.on_screen = 1 AND r.status = 'done' AND r.image_file IS NOT NULL
-             ORDER BY r.done_ms DESC, v.rowid DESC, r.position LIMIT ?1",
-        )?;
-        let rows = stmt
-            .query_map([limit as i64], |r| {
-                Ok(RecentPainting {
-                    visit_number: r.get(0)?,
-                    painter: painter_at(r, 1)?,
-                    image_file: r.get(2)?,
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(rows)
+        self.finished_paintings(true, limit)
     }
 
     /// Per hour from `since` (a day's start, seconds) for `hours` hours: the visits
