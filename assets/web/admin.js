@@ -115,6 +115,50 @@ async function refreshStatus() {
   $("prints").tBodies[0].replaceChildren(...s.prints.map((p) => row([clock(p.requested_at), `#${p.visit_number}`, p.status, p.message])));
   $("gallery-box").hidden = !s.gallery;
   if (s.gallery) refreshGallery();
+  refreshShowcase();
+}
+
+// The attract loop's paintings, one row per visit, each with a button that deletes the
+// visit (the operator's way to take someone off the screen).
+async function refreshShowcase() {
+  const res = await api("showcase");
+  if (!res.ok) return;
+  const visits = new Map();
+  for (const p of res.body.paintings) {
+    if (!visits.has(p.visit_number)) visits.set(p.visit_number, []);
+    visits.get(p.visit_number).push(p);
+  }
+  const rows = [...visits].map(([number, paintings]) => {
+    const row = document.createElement("div");
+    row.className = "showcase-visit";
+    row.dataset.visit = String(number);
+    const label = document.createElement("strong");
+    label.textContent = `#${number}`;
+    row.append(label, ...paintings.map((p) => {
+      const img = document.createElement("img");
+      img.src = p.image_url;
+      img.alt = `#${number} ${p.painter}`;
+      return img;
+    }));
+    const del = document.createElement("button");
+    del.type = "button";
+    del.className = "secondary";
+    say(del, ["이 방문 삭제", "Delete this visit"]);
+    del.addEventListener("click", async () => {
+      if (!confirm(`#${number}: 사진과 그림을 모두 삭제할까요? / Delete this visit's photo and paintings?`)) return;
+      const r = await post(`visits/${number}/delete`);
+      $("action-status").textContent = r.ok ? `Visit #${number} deleted.` : `Could not delete visit #${number}.`;
+      refreshShowcase();
+    });
+    row.append(del);
+    return row;
+  });
+  if (rows.length === 0) {
+    const none = document.createElement("p");
+    say(none, ["동의한 방문자가 아직 없어요. 대기 화면은 화가들의 예시를 보여 줘요.", "No visitor has agreed yet; the waiting screen shows the painters' samples."]);
+    rows.push(none);
+  }
+  $("showcase").replaceChildren(...rows);
 }
 
 // Fetches a server-drawn SVG chart and puts it into the page (not as an <img>, so its

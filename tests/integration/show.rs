@@ -432,6 +432,34 @@ async fn only_visitors_who_agreed_join_the_attract_loop_and_leave_it_when_they_d
     server.stop().await;
 }
 
+/// A whole visit over HTTP whose visitor ticked "show my painting on the booth screen".
+async fn agreeing_visit(server: &TestServer, name: &str) -> Phone {
+    let kiosk = Kiosk::open(server).await;
+    let mut socket = kiosk.socket(server).await;
+    let phone = Phone::join(server, &kiosk).await;
+    let part = reqwest::multipart::Part::bytes(camera_photo())
+        .file_name("p.jpg")
+        .mime_str("image/jpeg")
+        .unwrap();
+    let form = reqwest::multipart::Form::new()
+        .text("name", name.to_owned())
+        .text("on_screen", "1")
+        .part("photo", part);
+    let res = phone
+        .http
+        .post(server.url(&format!("/api/visits/{}/photo", phone.visit_id)))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    events_until(&mut socket, Duration::from_secs(60), |e| {
+        is_type(e, "visit_done")
+    })
+    .await;
+    phone
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_showcase_needs_the_kiosks_token_and_samples_are_jpegs() {
     let server = TestServer::start().await;
@@ -472,29 +500,7 @@ async fn the_showcase_needs_the_kiosks_token_and_samples_are_jpegs() {
     assert_eq!(res.status(), 404);
 
     // A visit that agreed through the form is listed; the view says so.
-    let kiosk = Kiosk::open(&server).await;
-    let phone = Phone::join(&server, &kiosk).await;
-    let part = reqwest::multipart::Part::bytes(camera_photo())
-        .file_name("p.jpg")
-        .mime_str("image/jpeg")
-        .unwrap();
-    let form = reqwest::multipart::Form::new()
-        .text("name", "Ada")
-        .text("on_screen", "1")
-        .part("photo", part);
-    let res = phone
-        .http
-        .post(server.url(&format!("/api/visits/{}/photo", phone.visit_id)))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 202);
-    let mut socket = kiosk.socket(&server).await;
-    events_until(&mut socket, Duration::from_secs(60), |e| {
-        is_type(e, "visit_done")
-    })
-    .await;
+    let phone = agreeing_visit(&server, "Ada").await;
     assert_eq!(phone.visit(&server).await["on_screen"], json!(true));
     let other = Kiosk::open(&server).await;
     let v: Value = http
@@ -568,12 +574,51 @@ async fn the_operator_sees_todays_visits_and_times_as_charts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_sees_the_booth_screens_paintings_and_can_delete_a_visit() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::new();
+    let res = http
+        .post(server.url("/api/admin/visits/1/delete"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let ada = agreeing_visit(&server, "Ada").await;
+    paint_visit(&server, "Ben", Duration::from_secs(60)).await;
+    let operator = operator(&server).await;
+    let shown = get_json(&operator, &server, "/api/admin/showcase").await;
+    let paintings = shown["paintings"].as_array().unwrap();
+    assert_eq!(paintings.len(), 4, "only Ada's: {shown}");
+    let number = paintings[0]["visit_number"].clone();
+    assert!(paintings.iter().all(|p| p["visit_number"] == number));
+    for bad in ["999", "abc", "-1"] {
+        let res = operator
+            .post(server.url(&format!("/api/admin/visits/{bad}/delete")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404, "{bad}");
+    }
+    let res = operator
+        .post(server.url(&format!("/api/admin/visits/{number}/delete")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(ada.get_visit(&server).await.status(), 404);
+    let shown = get_json(&operator, &server, "/api/admin/showcase").await;
+    assert_eq!(shown["paintings"], json!([]));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_page_shows_the_charts_beside_the_numbers() {
     let Some(mut browser) = Browser::launch().await else {
         return;
     };
     let server = TestServer::start().await;
-    paint_visit(&server, "Ada", Duration::from_secs(60)).await;
+    let ada = agreeing_visit(&server, "Ada").await;
+    paint_visit(&server, "Ben", Duration::from_secs(60)).await;
     let admin = open_admin(&mut browser, &server).await;
     browser
         .wait_for(
@@ -589,10 +634,31 @@ async fn the_operator_page_shows_the_charts_beside_the_numbers() {
         .as_str()
         .unwrap()
         .contains("Visits"));
+    // What the booth screen shows: Ada's visit (she agreed), not Ben's.
+    browser
+        .wait_for(
+            &admin,
+            "document.querySelectorAll('.showcase-visit').length === 1 && document.querySelectorAll('.showcase-visit img').length === 4",
+            Duration::from_secs(10),
+            "Ada's paintings under 'on the booth screen'",
+        )
+        .await;
     save(
         "show-operator-charts.png",
         &browser.screenshot(&admin).await,
     );
+    // The operator takes her off: the visit is deleted.
+    browser.eval(&admin, "window.confirm = () => true").await;
+    browser.tap(&admin, ".showcase-visit button").await;
+    browser
+        .wait_for(
+            &admin,
+            "document.querySelectorAll('.showcase-visit').length === 0",
+            Duration::from_secs(10),
+            "the visit to leave the list",
+        )
+        .await;
+    assert_eq!(ada.get_visit(&server).await.status(), 404);
     browser.assert_clean(&admin, "operator").await;
     server.stop().await;
 }

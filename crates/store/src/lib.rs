@@ -676,6 +676,16 @@ impl Store {
         )?)
     }
 
+    /// The id of the visit with this running number (the operator's "#42").
+    pub fn visit_id_by_number(&self, number: i64) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT id FROM visits WHERE rowid = ?1", [number], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
     /// The latest finished paintings of visits that agreed to be shown on the booth's
     /// screen, newest first. A deleted visit's are gone with its row.
     pub fn showcase(&self, limit: usize) -> Result<Vec<RecentPainting>> {

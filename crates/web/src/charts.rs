@@ -13,7 +13,7 @@ const H: f64 = 170.0;
 /// The plot area inside the labels.
 const LEFT: f64 = 40.0;
 const RIGHT: f64 = 8.0;
-const TOP: f64 = 22.0;
+const TOP: f64 = 30.0;
 const BOTTOM: f64 = 24.0;
 /// The pages' font stack: drawn inside the operator page, the charts use its Hangul
 /// font where the machine has none.

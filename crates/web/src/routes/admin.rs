@@ -189,6 +189,51 @@ pub async fn gallery(
     Ok(Json(serde_json::json!({ "paintings": paintings })))
 }
 
+/// `GET /api/admin/showcase`: the paintings the kiosks' attract loop shows now (those of
+/// visitors who agreed), so the operator can see them and take a visit off.
+pub async fn showcase(
+    _: OperatorSession,
+    State(state): State<AppState>,
+) -> AppResult<Json<serde_json::Value>> {
+    let limit = state.config.kiosk.attract_paintings;
+    let shown = state.db(move |s| s.showcase(limit)).await?;
+    let paintings: Vec<_> = shown
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "visit_number": p.visit_number,
+                "painter": p.painter,
+                "image_url": file_url(&p.image_file),
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "paintings": paintings })))
+}
+
+/// `POST /api/admin/visits/{number}/delete`: the operator deletes a visit (its photo,
+/// paintings, ticket and records), as the visitor's "delete my photos" does; painters
+/// still at work on it stop.
+pub async fn delete_visit(
+    _: OperatorSession,
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+) -> AppResult<StatusCode> {
+    let number: i64 = number.parse().map_err(|_| AppError::not_found())?;
+    let id = state.db(move |s| s.visit_id_by_number(number)).await?;
+    let visit_id = id.ok_or_else(AppError::not_found)?;
+    let v = visit_id.clone();
+    let visit = state
+        .db(move |s| s.visit(&v))
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    crate::retention::delete_visit(&state, &visit.room_id, &visit_id).await?;
+    state
+        .operator
+        .log
+        .info(format!("Visit #{number}: deleted by the operator"));
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[derive(Deserialize)]
 pub struct Pause {
     paused: bool,

@@ -123,6 +123,8 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/log", get(admin::log))
         .route("/admin/gallery", get(admin::gallery))
         .route("/admin/charts/{name}", get(admin::chart))
+        .route("/admin/showcase", get(admin::showcase))
+        .route("/admin/visits/{number}/delete", post(admin::delete_visit))
         .route("/admin/pause", post(admin::pause))
         .route("/admin/reset-kiosk", post(admin::reset_kiosk))
         .route("/visits/{visit_id}/delete", post(visits::delete))
