@@ -176,7 +176,12 @@ pub async fn gallery(
         ));
     }
     let recent = state.db(|s| s.recent_paintings(24)).await?;
-    let paintings: Vec<_> = recent
+    Ok(paintings_json(&recent))
+}
+
+/// `{"paintings": [{visit_number, painter, image_url}]}`.
+fn paintings_json(paintings: &[articket_store::RecentPainting]) -> Json<serde_json::Value> {
+    let paintings: Vec<_> = paintings
         .iter()
         .map(|p| {
             serde_json::json!({
@@ -186,7 +191,7 @@ pub async fn gallery(
             })
         })
         .collect();
-    Ok(Json(serde_json::json!({ "paintings": paintings })))
+    Json(serde_json::json!({ "paintings": paintings }))
 }
 
 /// `GET /api/admin/showcase`: the paintings the kiosks' attract loop shows now (those of
@@ -197,17 +202,7 @@ pub async fn showcase(
 ) -> AppResult<Json<serde_json::Value>> {
     let limit = state.config.kiosk.attract_paintings;
     let shown = state.db(move |s| s.showcase(limit)).await?;
-    let paintings: Vec<_> = shown
-        .iter()
-        .map(|p| {
-            serde_json::json!({
-                "visit_number": p.visit_number,
-                "painter": p.painter,
-                "image_url": file_url(&p.image_file),
-            })
-        })
-        .collect();
-    Ok(Json(serde_json::json!({ "paintings": paintings })))
+    Ok(paintings_json(&shown))
 }
 
 /// `POST /api/admin/visits/{number}/delete`: the operator deletes a visit (its photo,
