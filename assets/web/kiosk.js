@@ -121,6 +121,8 @@ async function refresh() {
   if (over) say($("finale-text"), v.status === "done" ? (printable ? finale.print : finale.done) : T.failedAll);
   const status = { waiting: T.phoneConnected, painting: T.painting, done: T.done, failed: T.failedAll }[v.status];
   say($("visit-status"), v.finished ? T.thanks : status);
+  // The finale says it larger; the line above returns for the thank-you.
+  $("visit-status").hidden = over && !v.finished;
   document.body.dataset.visitStatus = v.status;
 }
 

@@ -245,6 +245,19 @@ async fn a_visitor_who_reduces_motion_gets_no_animation() {
         .wait_for(&kiosk, FOUR_DONE, Duration::from_secs(30), "four paintings")
         .await;
     assert_eq!(browser.eval(&kiosk, running).await, json!(0), "results");
+    // The built-in painters' results (the README's picture; no animation to wait for).
+    browser
+        .wait_for(
+            &kiosk,
+            "document.body.dataset.stage === 'results' && [...document.querySelectorAll('#cards img')].every((i) => i.complete)",
+            Duration::from_secs(10),
+            "the results stage",
+        )
+        .await;
+    save_jpeg(
+        "show-1080p-builtin-results.jpg",
+        &browser.screenshot(&kiosk).await,
+    );
     // Without reduced motion, the same screen animates (the check above can fail).
     browser
         .call(
