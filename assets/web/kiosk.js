@@ -19,10 +19,8 @@ const kiosk = {
 
 const $ = (id) => document.getElementById(id);
 const TILES = 8;
-const finale = {
-  done: ["완성! 휴대폰에서 티켓을 저장하세요", "Done! Save your ticket on your phone"],
-  print: ["완성! 휴대폰에 티켓을 저장하거나 여기서 인쇄하세요", "Done! Save your ticket on your phone, or print it here"],
-};
+// The finale where the booth prints; elsewhere it is T.done.
+const donePrint = ["완성! 휴대폰에 티켓을 저장하거나 여기서 인쇄하세요", "Done! Save your ticket on your phone, or print it here"];
 
 function setStage(stage) {
   document.body.dataset.stage = stage;
@@ -118,7 +116,7 @@ async function refresh() {
   const printable = room.print_enabled && v.ticket_url;
   $("print-box").hidden = !printable;
   $("finale").hidden = !over;
-  if (over) say($("finale-text"), v.status === "done" ? (printable ? finale.print : finale.done) : T.failedAll);
+  if (over) say($("finale-text"), v.status === "done" ? (printable ? donePrint : T.done) : T.failedAll);
   const status = { waiting: T.phoneConnected, painting: T.painting, done: T.done, failed: T.failedAll }[v.status];
   say($("visit-status"), v.finished ? T.thanks : status);
   // The finale says it larger; the line above returns for the thank-you.
@@ -150,7 +148,6 @@ async function loadShowcase() {
 
 function drawAttract() {
   const box = $("attract");
-  box.dataset.samples = kiosk.showcaseSamples ? "true" : "false";
   while (box.children.length < TILES) {
     const tile = document.createElement("figure");
     tile.className = "tile";

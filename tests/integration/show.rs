@@ -450,21 +450,9 @@ async fn agreeing_visit(server: &TestServer, name: &str) -> Phone {
     let kiosk = Kiosk::open(server).await;
     let mut socket = kiosk.socket(server).await;
     let phone = Phone::join(server, &kiosk).await;
-    let part = reqwest::multipart::Part::bytes(camera_photo())
-        .file_name("p.jpg")
-        .mime_str("image/jpeg")
-        .unwrap();
-    let form = reqwest::multipart::Form::new()
-        .text("name", name.to_owned())
-        .text("on_screen", "1")
-        .part("photo", part);
     let res = phone
-        .http
-        .post(server.url(&format!("/api/visits/{}/photo", phone.visit_id)))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+        .upload_with(server, name, camera_photo(), "p.jpg", &[("on_screen", "1")])
+        .await;
     assert_eq!(res.status(), 202);
     events_until(&mut socket, Duration::from_secs(60), |e| {
         is_type(e, "visit_done")

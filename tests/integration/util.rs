@@ -274,13 +274,27 @@ impl Phone {
         photo: Vec<u8>,
         file_name: &str,
     ) -> reqwest::Response {
+        self.upload_with(server, name, photo, file_name, &[]).await
+    }
+
+    /// [`Phone::upload`] with more form fields (e.g. `on_screen`).
+    pub async fn upload_with(
+        &self,
+        server: &TestServer,
+        name: &str,
+        photo: Vec<u8>,
+        file_name: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
         let part = reqwest::multipart::Part::bytes(photo)
             .file_name(file_name.to_owned())
             .mime_str("image/jpeg")
             .unwrap();
-        let form = reqwest::multipart::Form::new()
-            .text("name", name.to_owned())
-            .part("photo", part);
+        let mut form = reqwest::multipart::Form::new().text("name", name.to_owned());
+        for (key, value) in fields {
+            form = form.text(key.to_string(), value.to_string());
+        }
+        let form = form.part("photo", part);
         self.http
             .post(server.url(&format!("/api/visits/{}/photo", self.visit_id)))
             .multipart(form)

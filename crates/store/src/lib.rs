@@ -676,13 +676,16 @@ impl Store {
         )?)
     }
 
-    /// The id of the visit with this running number (the operator's "#42").
-    pub fn visit_id_by_number(&self, number: i64) -> Result<Option<String>> {
+    /// The (visit id, room id) of the visit with this running number (the operator's
+    /// "#42").
+    pub fn visit_by_number(&self, number: i64) -> Result<Option<(String, String)>> {
         Ok(self
             .conn()
-            .query_row("SELECT id FROM visits WHERE rowid = ?1", [number], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT id, room_id FROM visits WHERE rowid = ?1",
+                [number],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?)
     }
 

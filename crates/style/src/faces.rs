@@ -39,7 +39,7 @@ impl Face {
     }
 }
 
-/// The detector's model, read once: parsing it costs more than a detection.
+/// The detector's model, parsed once rather than at every detection.
 fn model() -> Option<&'static rustface::Model> {
     static MODEL_READ: std::sync::OnceLock<Option<rustface::Model>> = std::sync::OnceLock::new();
     MODEL_READ
@@ -94,7 +94,7 @@ fn detect_at(
     );
     let small;
     let gray = if scale < 1.0 {
-        small = shrink(gray, sw, sh);
+        small = crate::resize::resize(gray, sw, sh, crate::resize::FilterType::Bilinear);
         &small
     } else {
         gray
@@ -120,23 +120,4 @@ fn detect_at(
             }
         })
         .collect()
-}
-
-/// A grey picture shrunk with `fast_image_resize` (a tenth of a detection with
-/// `image`'s own resize).
-fn shrink(gray: &image::GrayImage, w: u32, h: u32) -> image::GrayImage {
-    use fast_image_resize::images::{Image, ImageRef};
-    use fast_image_resize::{PixelType, ResizeAlg, ResizeOptions, Resizer};
-    let fallback = || image::imageops::resize(gray, w, h, image::imageops::FilterType::Triangle);
-    let Ok(src) = ImageRef::new(gray.width(), gray.height(), gray.as_raw(), PixelType::U8) else {
-        return fallback();
-    };
-    let mut dst = Image::new(w, h, PixelType::U8);
-    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(
-        fast_image_resize::FilterType::Bilinear,
-    ));
-    match Resizer::new().resize(&src, &mut dst, &options) {
-        Ok(()) => image::GrayImage::from_raw(w, h, dst.into_vec()).unwrap_or_else(fallback),
-        Err(_) => fallback(),
-    }
 }

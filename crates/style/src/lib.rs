@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 pub mod builtin;
 pub mod faces;
 mod painter_text;
+mod resize;
 #[doc(hidden)]
 pub mod samples;
 

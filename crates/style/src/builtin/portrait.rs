@@ -9,13 +9,12 @@
 //! otherwise; Renoir and Lichtenstein keep a large one, so only a small face (a region
 //! under [`FACE_SIDE`]) is painted again for them.
 
-use fast_image_resize::images::{Image, ImageRef};
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::imageops;
 use image::RgbImage;
 
 use super::params::BuiltinParams;
 use crate::faces::Face;
+use crate::resize::{resize, FilterType};
 use crate::Painter;
 
 /// The long side a face region is painted at.
@@ -131,13 +130,13 @@ pub fn paint_faces(
             (h as f32 * scale).round() as u32,
         );
         let crop = if scale != 1.0 {
-            resize(crop, sw, sh, FilterType::CatmullRom)
+            resize(&crop, sw, sh, FilterType::CatmullRom)
         } else {
             crop
         };
         let painted = super::render_whole(painter, &crop, seed ^ 0xFACE, &fp, true);
         let painted = if scale != 1.0 {
-            resize(painted, w, h, FilterType::Bilinear)
+            resize(&painted, w, h, FilterType::Bilinear)
         } else {
             painted
         };
@@ -174,20 +173,4 @@ pub fn paint_faces(
         }
     }
     painting
-}
-
-/// Resizes with `fast_image_resize` (SIMD convolution): the face's two resizes are a
-/// visible share of a painter's time with `image`'s own.
-fn resize(img: RgbImage, w: u32, h: u32, filter: FilterType) -> RgbImage {
-    let (sw, sh) = img.dimensions();
-    let fallback = |img: &RgbImage| imageops::resize(img, w, h, imageops::FilterType::Triangle);
-    let Ok(src) = ImageRef::new(sw, sh, img.as_raw(), PixelType::U8x3) else {
-        return fallback(&img);
-    };
-    let mut dst = Image::new(w, h, PixelType::U8x3);
-    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(filter));
-    match Resizer::new().resize(&src, &mut dst, &options) {
-        Ok(()) => RgbImage::from_raw(w, h, dst.into_vec()).unwrap_or_else(|| fallback(&img)),
-        Err(_) => fallback(&img),
-    }
 }

@@ -214,14 +214,11 @@ pub async fn delete_visit(
     Path(number): Path<String>,
 ) -> AppResult<StatusCode> {
     let number: i64 = number.parse().map_err(|_| AppError::not_found())?;
-    let id = state.db(move |s| s.visit_id_by_number(number)).await?;
-    let visit_id = id.ok_or_else(AppError::not_found)?;
-    let v = visit_id.clone();
-    let visit = state
-        .db(move |s| s.visit(&v))
+    let (visit_id, room_id) = state
+        .db(move |s| s.visit_by_number(number))
         .await?
         .ok_or_else(AppError::not_found)?;
-    crate::retention::delete_visit(&state, &visit.room_id, &visit_id).await?;
+    crate::retention::delete_visit(&state, &room_id, &visit_id).await?;
     state
         .operator
         .log
