@@ -12,6 +12,7 @@ mod isolation;
 mod load;
 mod local_engine;
 mod logs;
+mod other_site;
 mod print;
 mod quiz;
 mod restart;

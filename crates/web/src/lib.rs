@@ -15,6 +15,7 @@ mod events;
 mod finishing;
 mod limits;
 mod net;
+mod origin;
 mod painting;
 mod print;
 mod retention;

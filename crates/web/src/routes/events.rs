@@ -14,6 +14,7 @@ use articket_rooms::Subscription;
 
 use super::rooms::{load_room, KioskQuery};
 use crate::auth;
+use crate::origin::same_origin;
 use crate::error::{AppError, AppResult, Code};
 use crate::state::AppState;
 
@@ -32,7 +33,7 @@ pub async fn socket(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> AppResult<Response> {
-    if !same_site(&headers, &state.config.server.public_url) {
+    if !same_origin(&headers, &state.config.server.public_url) {
         tracing::warn!(origin = ?headers.get("origin"), "WebSocket from another site refused");
         return Err(AppError::new(
             axum::http::StatusCode::FORBIDDEN,
@@ -53,39 +54,6 @@ pub async fn socket(
     Ok(ws
         .max_message_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| pump(socket, subscription, state)))
-}
-
-/// Whether a WebSocket upgrade comes from the booth's own pages: no `Origin` (not a
-/// browser), or an `Origin` naming the host the request was sent to, or
-/// `server.public_url`. A cookie alone is not enough: a page on another site could open
-/// a socket with the visitor's cookie (cross-site WebSocket hijacking).
-fn same_site(headers: &HeaderMap, public_url: &str) -> bool {
-    let Some(origin) = headers.get("origin") else {
-        return true;
-    };
-    let Ok(origin) = origin.to_str() else {
-        return false;
-    };
-    let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
-    let authority = |url: &str| -> Option<String> {
-        let rest = url.split_once("://")?.1;
-        let host = rest.split('/').next()?;
-        (!host.is_empty()).then(|| host.to_ascii_lowercase())
-    };
-    let Some(origin_host) = authority(&origin) else {
-        return false; // "null" and anything unparsable
-    };
-    let host = headers
-        .get("host")
-        .and_then(|h| h.to_str().ok())
-        .map(|h| h.trim().to_ascii_lowercase());
-    if host.as_deref() == Some(origin_host.as_str()) {
-        return true;
-    }
-    let public = public_url.trim().trim_end_matches('/').to_ascii_lowercase();
-    !public.is_empty()
-        && authority(&public).is_some_and(|p| p == origin_host)
-        && public.split("://").next() == origin.split("://").next()
 }
 
 async fn pump(mut socket: WebSocket, mut events: Subscription, state: AppState) {
@@ -135,57 +103,5 @@ async fn pump(mut socket: WebSocket, mut events: Subscription, state: AppState) 
                 break;
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert("host", host.parse().unwrap());
-        if let Some(o) = origin {
-            h.insert("origin", o.parse().unwrap());
-        }
-        h
-    }
-
-    #[test]
-    fn only_the_booths_own_pages_may_open_a_socket() {
-        let none = "";
-        assert!(same_site(&headers(None, "192.168.1.5:8080"), none));
-        assert!(same_site(
-            &headers(Some("http://192.168.1.5:8080"), "192.168.1.5:8080"),
-            none
-        ));
-        assert!(same_site(
-            &headers(Some("http://LOCALHOST:8080"), "localhost:8080"),
-            none
-        ));
-        assert!(!same_site(
-            &headers(Some("https://evil.example"), "192.168.1.5:8080"),
-            none
-        ));
-        assert!(!same_site(
-            &headers(Some("http://192.168.1.5:9999"), "192.168.1.5:8080"),
-            none
-        ));
-        assert!(!same_site(&headers(Some("null"), "192.168.1.5:8080"), none));
-        // Behind a proxy the Host header is the proxy's upstream; public_url names the
-        // origin visitors use.
-        let public = "https://booth.example.org/";
-        assert!(same_site(
-            &headers(Some("https://booth.example.org"), "127.0.0.1:8080"),
-            public
-        ));
-        assert!(!same_site(
-            &headers(Some("http://booth.example.org"), "127.0.0.1:8080"),
-            public
-        ));
-        assert!(!same_site(
-            &headers(Some("https://evil.example"), "127.0.0.1:8080"),
-            public
-        ));
     }
 }

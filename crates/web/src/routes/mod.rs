@@ -88,6 +88,34 @@ async fn body_guard(
     response
 }
 
+/// Refuses a state-changing request (anything but GET, HEAD and OPTIONS) whose
+/// `Origin` names another origin, with 403 `other-site`, before any handler runs: a page
+/// on another site, or on another port of the booth's own host, cannot act with the
+/// operator's or the visitor's cookie (see [`crate::origin`]).
+async fn origin_guard(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::Method;
+    use axum::response::IntoResponse as _;
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe && !crate::origin::same_origin(req.headers(), &state.config.server.public_url) {
+        tracing::warn!(
+            origin = ?req.headers().get(header::ORIGIN),
+            path = req.uri().path(),
+            "a request from another site was refused"
+        );
+        let refused = crate::error::AppError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            Code::OtherSite,
+            "This booth only takes requests from its own pages.",
+        );
+        return closing(refused.into_response());
+    }
+    next.run(req).await
+}
+
 fn closing(mut response: axum::response::Response) -> axum::response::Response {
     response
         .headers_mut()
@@ -157,6 +185,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             body_guard,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            origin_guard,
         ))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
