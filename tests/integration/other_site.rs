@@ -87,7 +87,9 @@ async fn a_page_on_another_port_cannot_pause_or_reset_the_booth_with_the_operato
         .await;
     assert_eq!(sent.as_array().map(Vec::len), Some(3), "{sent}");
 
-    browser.eval(&other, "document.getElementById('reset').submit()").await;
+    browser
+        .eval(&other, "document.getElementById('reset').submit()")
+        .await;
     browser
         .wait_for(
             &other,
@@ -105,7 +107,9 @@ async fn a_page_on_another_port_cannot_pause_or_reset_the_booth_with_the_operato
             "the other page again",
         )
         .await;
-    browser.eval(&other, "document.getElementById('pause').submit()").await;
+    browser
+        .eval(&other, "document.getElementById('pause').submit()")
+        .await;
     browser
         .wait_for(
             &other,
@@ -120,7 +124,10 @@ async fn a_page_on_another_port_cannot_pause_or_reset_the_booth_with_the_operato
     // operator's cookie and are refused.
     let pauses = statuses(&browser, &pause);
     let resets = statuses(&browser, &reset);
-    assert!(!pauses.is_empty() && !resets.is_empty(), "{pauses:?} {resets:?}");
+    assert!(
+        !pauses.is_empty() && !resets.is_empty(),
+        "{pauses:?} {resets:?}"
+    );
     assert!(
         pauses.iter().chain(&resets).all(|&s| s == 403),
         "pause answers {pauses:?}, reset answers {resets:?}"

@@ -111,6 +111,15 @@ async fn a_visit_interrupted_mid_painting_is_resumed_on_start() {
 /// The real binary on `port`, painting through the fake Stable Diffusion server at
 /// `sd_url`, with its data in `dir`.
 fn spawn_booth(dir: &std::path::Path, port: u16, sd_url: &str) -> std::process::Child {
+    spawn_booth_on(dir, port, &[sd_url])
+}
+
+/// The real binary on `port`, painting through the fake servers at `sd_urls`.
+fn spawn_booth_on(dir: &std::path::Path, port: u16, sd_urls: &[&str]) -> std::process::Child {
+    let servers: String = sd_urls
+        .iter()
+        .map(|url| format!("[[ai.servers]]\nurl = \"{url}\"\n"))
+        .collect();
     let config = dir.join("booth.toml");
     std::fs::write(
         &config,
@@ -126,15 +135,17 @@ health_interval_secs = 0.1
 progress_interval_secs = 0.05
 [ai.picasso]
 long_side = 256
+prompt = "a portrait of {{caption}} by Picasso"
 [ai.renoir]
 long_side = 256
+prompt = "a portrait of {{caption}} by Renoir"
 [ai.vangogh]
 long_side = 256
+prompt = "a portrait of {{caption}} by Gogh"
 [ai.lichtenstein]
 long_side = 256
-[[ai.servers]]
-url = "{sd_url}"
-"#
+prompt = "a portrait of {{caption}} by Lichtenstein"
+{servers}"#
         ),
     )
     .unwrap();
@@ -221,6 +232,123 @@ async fn a_booth_killed_mid_visit_keeps_finished_work_and_completes_the_rest() {
     for name in server.stored_files() {
         assert!(!name.starts_with('.') && !name.contains("tmp"), "{name}");
     }
+    booth.kill().unwrap();
+    booth.wait().unwrap();
+}
+
+/// Which painter an img2img request was for, by its prompt.
+fn painter_of(call: &articket_a1111::fake::Call) -> &'static str {
+    let prompt = call.body["prompt"].as_str().unwrap_or_default();
+    ["Picasso", "Renoir", "Gogh", "Lichtenstein"]
+        .into_iter()
+        .find(|name| prompt.contains(name))
+        .unwrap_or("?")
+}
+
+/// The painters whose img2img requests began after `since`, on any of `fakes`, sorted.
+fn painted_after(
+    fakes: &[&articket_a1111::fake::FakeA1111],
+    since: std::time::Instant,
+) -> Vec<&'static str> {
+    let mut painters: Vec<&str> = fakes
+        .iter()
+        .flat_map(|f| f.calls())
+        .filter(|c| c.endpoint == "img2img" && c.started >= since)
+        .map(|c| painter_of(&c))
+        .collect();
+    painters.sort();
+    painters
+}
+
+/// The painter jobs are durable: kill -9 while two painters of a visit are done and two
+/// are at work on slow servers, and the restarted booth paints exactly those two again,
+/// never the two that were done, and the visit ends with four paintings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_kill_9_exactly_the_unfinished_painters_run_again() {
+    use articket_a1111::fake::{FakeA1111, Fault};
+    // Two servers, so two painters are at work at once: Picasso and Renoir are quick,
+    // Van Gogh and Lichtenstein slow (until the restart).
+    let fakes = [
+        FakeA1111::start(Duration::from_millis(200)).await,
+        FakeA1111::start(Duration::from_millis(200)).await,
+    ];
+    for f in &fakes {
+        f.fault_when_prompt_contains("Gogh", Fault::Slow(Duration::from_secs(4)));
+        f.fault_when_prompt_contains("Lichtenstein", Fault::Slow(Duration::from_secs(4)));
+    }
+    let all: Vec<&FakeA1111> = fakes.iter().collect();
+    let urls: Vec<&str> = fakes.iter().map(|f| f.url.as_str()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let started = std::time::Instant::now();
+    let mut booth = spawn_booth_on(dir.path(), port, &urls);
+    let server = TestServer::external(base.clone(), &dir.path().join("data")).await;
+    let (_, phone, _socket) = started_visit(&server, "Durable").await;
+
+    // Wait until Picasso and Renoir are done and the two slow painters are at work.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let before = loop {
+        let v = phone.visit(&server).await;
+        let done: Vec<&str> = v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["status"] == "done")
+            .filter_map(|r| r["painter"].as_str())
+            .collect();
+        let at_work = painted_after(&all, started);
+        if done.len() == 2 && at_work.len() == 4 {
+            assert_eq!(done, ["picasso", "renoir"], "{v}");
+            break v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{v} {at_work:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        painted_after(&all, started),
+        ["Gogh", "Lichtenstein", "Picasso", "Renoir"]
+    );
+    booth.kill().unwrap(); // SIGKILL: no shutdown code runs
+    booth.wait().unwrap();
+    for f in &fakes {
+        f.clear_faults();
+    }
+
+    let restarted = std::time::Instant::now();
+    let mut booth = spawn_booth_on(dir.path(), port, &urls);
+    let server = TestServer::external(base, &dir.path().join("data")).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let visit = loop {
+        let v = phone.visit(&server).await;
+        if v["status"] == "done" || v["status"] == "failed" {
+            break v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not finished: {v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(visit["status"], "done", "{visit}");
+    assert_eq!(
+        painted_after(&all, restarted),
+        ["Gogh", "Lichtenstein"],
+        "exactly the painters that had not finished are painted again, once each"
+    );
+    let results = visit["results"].as_array().unwrap();
+    assert_eq!(results.len(), 4);
+    for (r, was) in results.iter().zip(before["results"].as_array().unwrap()) {
+        assert_eq!(r["status"], "done", "{r}");
+        if was["status"] == "done" {
+            assert_eq!(
+                r["image_url"], was["image_url"],
+                "a finished painting is kept"
+            );
+        }
+    }
+    assert!(visit["ticket_url"].is_string(), "{visit}");
     booth.kill().unwrap();
     booth.wait().unwrap();
 }

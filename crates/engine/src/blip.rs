@@ -48,7 +48,7 @@ fn need(v: &Value, key: &str, path: &Path) -> Result<usize, EngineError> {
 
 impl BlipCaptioner {
     pub fn load(dir: &Path, device: &Device) -> Result<BlipCaptioner, EngineError> {
-        let (config_path, weights, tokenizer_path) = crate::caption::transformers_files(dir)?;
+        let (config_path, weights, tokenizer_path) = crate::vision::transformers_files(dir)?;
         let v = read_json(&config_path)?;
         let (t, vis) = (
             v.get("text_config").cloned().unwrap_or_default(),
@@ -112,7 +112,7 @@ impl BlipCaptioner {
         model.reset_kv_cache();
         let run =
             |model: &mut blip::BlipForConditionalGeneration| -> candle_core::Result<Vec<u32>> {
-                let pixels = crate::caption::clip_pixels(image, s, &self.device)?;
+                let pixels = crate::vision::clip_pixels(image, s, &self.device)?;
                 let image_embeds = model.vision_model().forward(&pixels)?;
                 let mut ids = vec![self.bos];
                 for i in 0..MAX_TOKENS {

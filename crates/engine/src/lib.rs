@@ -31,6 +31,7 @@ pub mod text;
 pub mod tiny;
 pub mod unet;
 pub mod vae;
+mod vision;
 pub mod worker;
 
 pub use candle_core;

@@ -1,6 +1,19 @@
 //! ICC colour management through `qcms`, the colour engine of Firefox (pure Rust).
 
-use crate::pixels::{Layout, Pixels};
+use image::RgbImage;
+
+use crate::pixels::{naive_rgb, Layout, Pixels};
+
+/// Converts to sRGB, through the embedded ICC profile when there is a usable one and
+/// by the plain textbook formulas otherwise.
+pub fn into_srgb(pixels: Pixels, icc: Option<&[u8]>) -> RgbImage {
+    let (width, height) = (pixels.width, pixels.height);
+    let data = match icc.and_then(|icc| to_srgb(&pixels, icc)) {
+        Some(profiled) => profiled,
+        None => naive_rgb(pixels),
+    };
+    RgbImage::from_raw(width, height, data).expect("buffer matches its size")
+}
 
 /// Converts `p` to sRGB through `icc`. `None` when the profile is unreadable, does not
 /// fit the pixels' colour model, or is already sRGB; the caller then uses the plain

@@ -100,7 +100,7 @@ pub fn process(bytes: &[u8], opts: &IntakeOptions) -> Result<Photo, IntakeError>
     };
     let (tw, th) = resize::target_size(width, height, opts.long_side);
     let small = resize::resize(pixels, tw, th)?;
-    let rgb = small.into_srgb(icc.as_deref());
+    let rgb = crate::color::into_srgb(small, icc.as_deref());
     let upright = pixels::orient(rgb, exif::Orientation::from_exif(orientation));
     let jpeg = encode_jpeg(&upright, opts.jpeg_quality)?;
     Ok(Photo {

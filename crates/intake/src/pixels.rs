@@ -1,5 +1,5 @@
 //! The in-between picture: 8-bit samples in whatever colour model the file used, until
-//! `into_srgb` turns them into the RGB every later stage expects.
+//! `into_srgb` (in color.rs) turns them into the RGB every later stage expects.
 
 use image::RgbImage;
 
@@ -24,20 +24,8 @@ pub struct Pixels {
     pub data: Vec<u8>,
 }
 
-impl Pixels {
-    /// Converts to sRGB, through the embedded ICC profile when there is a usable one and
-    /// by the plain textbook formulas otherwise.
-    pub fn into_srgb(self, icc: Option<&[u8]>) -> RgbImage {
-        let (width, height) = (self.width, self.height);
-        let data = match icc.and_then(|icc| crate::color::to_srgb(&self, icc)) {
-            Some(profiled) => profiled,
-            None => naive_rgb(self),
-        };
-        RgbImage::from_raw(width, height, data).expect("buffer matches its size")
-    }
-}
-
-fn naive_rgb(p: Pixels) -> Vec<u8> {
+/// The samples as RGB by the plain textbook formulas (no colour profile).
+pub fn naive_rgb(p: Pixels) -> Vec<u8> {
     match p.layout {
         Layout::Rgb => p.data,
         Layout::Gray => p.data.iter().flat_map(|&g| [g, g, g]).collect(),

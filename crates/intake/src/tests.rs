@@ -79,7 +79,7 @@ fn cmyk_without_a_profile_uses_the_textbook_formula() {
         // Pure cyan ink; then 50% black only.
         data: vec![255, 0, 0, 0, 0, 0, 0, 128],
     };
-    let rgb = p.into_srgb(None);
+    let rgb = crate::color::into_srgb(p, None);
     assert_eq!(rgb.get_pixel(0, 0).0, [0, 255, 255]);
     assert_eq!(rgb.get_pixel(1, 0).0, [127, 127, 127]);
 }

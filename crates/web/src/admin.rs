@@ -1,12 +1,12 @@
-//! The operator: who may open `/admin`, their sessions, the booth's pause switch and the
-//! operator log.
+//! The operator: who may open `/admin`, their sessions and the booth's pause switch.
+//! (The operator log is the studio's: [`articket_studio::OpsLog`].)
 //!
 //! The password is checked against an argon2 hash from `[admin] password_hash`. When
 //! none is set, a random password is made at each start and printed in the terminal, so
 //! the operator page is never open to the booth's network. A login gets an HttpOnly,
 //! SameSite=Strict session cookie; sessions live in memory and end with the server.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -14,20 +14,17 @@ use std::time::{Duration, Instant};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use axum::http::HeaderMap;
-use serde::Serialize;
 
 use articket_rooms::{new_id, same_secret, token_hash};
 
 use crate::auth::cookie_value;
-use crate::config::{AdminConfig, Config};
 use crate::limits::RateLimit;
+use articket_config::{AdminConfig, Config};
 
 /// The operator session cookie.
 pub const SESSION_COOKIE: &str = "articket_admin";
 /// How long a login lasts.
 pub const SESSION_SECS: u64 = 12 * 3600;
-/// Lines the operator log keeps; older ones are dropped.
-const LOG_LINES: usize = 500;
 
 enum Secret {
     /// A PHC-format argon2 hash from the config.
@@ -43,7 +40,6 @@ pub struct Operator {
     /// Password tries per client address per minute.
     pub logins: RateLimit,
     paused: AtomicBool,
-    pub log: OpsLog,
 }
 
 impl Operator {
@@ -65,7 +61,6 @@ impl Operator {
             sessions: Mutex::new(HashMap::new()),
             logins: RateLimit::new(10, Duration::from_secs(60)),
             paused: AtomicBool::new(false),
-            log: OpsLog::default(),
         }
     }
 
@@ -154,75 +149,10 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
         .to_string())
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    Info,
-    Warn,
-    Error,
-}
-
-/// One line of the operator log. `text` may hold a visitor's name: pages must show it
-/// as text, never as HTML.
-#[derive(Debug, Clone, Serialize)]
-pub struct LogLine {
-    pub seq: u64,
-    /// Unix seconds.
-    pub at: i64,
-    pub level: Level,
-    pub text: String,
-}
-
-/// What happened at the booth, for the operator page: a bounded ring of lines, each
-/// with a sequence number so the page can ask for what is new.
-#[derive(Default)]
-pub struct OpsLog {
-    lines: Mutex<(u64, VecDeque<LogLine>)>,
-}
-
-impl OpsLog {
-    pub fn push(&self, level: Level, text: impl Into<String>) {
-        let mut guard = self.lines.lock().unwrap_or_else(|p| p.into_inner());
-        let (next, lines) = &mut *guard;
-        *next += 1;
-        if lines.len() == LOG_LINES {
-            lines.pop_front();
-        }
-        lines.push_back(LogLine {
-            seq: *next,
-            at: crate::clock::now(),
-            level,
-            text: text.into(),
-        });
-    }
-
-    pub fn info(&self, text: impl Into<String>) {
-        self.push(Level::Info, text)
-    }
-
-    pub fn warn(&self, text: impl Into<String>) {
-        self.push(Level::Warn, text)
-    }
-
-    pub fn error(&self, text: impl Into<String>) {
-        self.push(Level::Error, text)
-    }
-
-    /// Lines after `seq`, oldest first, at most `limit` (the newest ones).
-    pub fn after(&self, seq: u64, limit: usize) -> Vec<LogLine> {
-        let guard = self.lines.lock().unwrap_or_else(|p| p.into_inner());
-        let newer: Vec<&LogLine> = guard.1.iter().filter(|l| l.seq > seq).collect();
-        newer[newer.len().saturating_sub(limit)..]
-            .iter()
-            .map(|l| (*l).clone())
-            .collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::is_argon2_hash;
+    use articket_config::is_argon2_hash;
 
     #[test]
     fn a_configured_argon2_hash_accepts_only_its_password() {
@@ -268,24 +198,5 @@ mod tests {
         assert!(op.has_session(&headers));
         op.close_session(&headers);
         assert!(!op.has_session(&headers));
-    }
-
-    #[test]
-    fn the_log_keeps_the_newest_lines_and_answers_what_is_new() {
-        let log = OpsLog::default();
-        for i in 0..(LOG_LINES + 20) {
-            log.info(format!("line {i}"));
-        }
-        let all = log.after(0, usize::MAX);
-        assert_eq!(all.len(), LOG_LINES);
-        assert_eq!(all[0].text, "line 20");
-        let last = all.last().unwrap().seq;
-        assert!(log.after(last, 100).is_empty());
-        log.warn("new");
-        let new = log.after(last, 100);
-        assert_eq!(new.len(), 1);
-        assert_eq!((new[0].level, new[0].text.as_str()), (Level::Warn, "new"));
-        assert_eq!(log.after(0, 3).len(), 3, "the limit keeps the newest");
-        assert_eq!(log.after(0, 3)[2].text, "new");
     }
 }

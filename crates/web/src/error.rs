@@ -213,6 +213,54 @@ impl From<articket_store::StoreError> for AppError {
     }
 }
 
+/// The studio's errors in HTTP terms: the visitor's or operator's sentence, a status and
+/// the code the pages translate.
+impl From<articket_studio::StudioError> for AppError {
+    fn from(e: articket_studio::StudioError) -> Self {
+        use articket_studio::StudioError as E;
+        let conflict = |code, msg: &str| AppError::new(StatusCode::CONFLICT, code, msg);
+        match e {
+            E::VisitGone => AppError::not_found(),
+            E::NothingToRetry => conflict(
+                Code::NothingToRetry,
+                "Only a painter that failed can be tried again, once the others are finished.",
+            ),
+            E::StillPainting => conflict(
+                Code::StillPainting,
+                "The painters are still at work. Delete once they are finished.",
+            ),
+            E::PaintersOffline => AppError::unavailable(
+                Code::PaintersOffline,
+                "The painting servers are offline right now. Please try again in a few minutes.",
+                30,
+            ),
+            E::PrintOff => conflict(
+                Code::PrintOff,
+                "Printing is turned off on this booth ([print] enabled).",
+            ),
+            E::NoTicket => conflict(Code::NoTicket, "There is no ticket to print yet."),
+            E::PrintLimit(n) => AppError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                Code::PrintLimit,
+                format!("This ticket was already printed {n} times, the limit for one visit."),
+            ),
+            E::PrintFailed(why) => AppError::new(
+                StatusCode::BAD_GATEWAY,
+                Code::PrintFailed,
+                format!("The printer did not take the ticket: {why}"),
+            ),
+            E::NotAQuiz => conflict(Code::NotAQuiz, "This visit has no quiz."),
+            E::PhotoFirst => conflict(Code::PhotoFirst, "Please send your photo first."),
+            E::QuizDone => conflict(Code::QuizDone, "The quiz is already finished."),
+            E::AnswersChanged => {
+                conflict(Code::AnswersChanged, "Earlier answers cannot be changed.")
+            }
+            E::Store(e) => AppError::from(e),
+            E::Internal { context, detail } => AppError::internal(context, detail),
+        }
+    }
+}
+
 impl From<articket_intake::IntakeError> for AppError {
     fn from(e: articket_intake::IntakeError) -> Self {
         use articket_intake::IntakeError as E;

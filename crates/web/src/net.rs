@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::http::HeaderMap;
 
-use crate::config::{Config, Network};
+use articket_config::{Config, Network};
 
 /// How visitors reach the booth: the address phones are sent to, and the proxies in
 /// front of it whose forwarded client addresses are believed.

@@ -73,7 +73,10 @@ mod tests {
             &headers(Some("http://192.168.1.5:9999"), "192.168.1.5:8080"),
             none
         ));
-        assert!(!same_origin(&headers(Some("null"), "192.168.1.5:8080"), none));
+        assert!(!same_origin(
+            &headers(Some("null"), "192.168.1.5:8080"),
+            none
+        ));
         // Behind a proxy the Host header is the proxy's upstream; public_url names the
         // origin visitors use.
         let public = "https://booth.example.org/";

@@ -5,17 +5,7 @@ use articket_store::{ResultStatus, Visit, VisitMode, VisitStatus};
 use articket_style::Painter;
 use serde::Serialize;
 
-/// A visit as the operator log names it: its number and, once known, the visitor's name.
-pub fn visit_label(number: i64, name: Option<&str>) -> String {
-    match name {
-        Some(n) if !n.is_empty() => format!("Visit #{number} ({n})"),
-        _ => format!("Visit #{number}"),
-    }
-}
-
-pub fn file_url(name: &str) -> String {
-    format!("/files/{name}")
-}
+pub use articket_studio::events::file_url;
 
 #[derive(Debug, Serialize)]
 pub struct VisitView {

@@ -15,9 +15,9 @@ use serde::Deserialize;
 
 use crate::admin::{SESSION_COOKIE, SESSION_SECS};
 use crate::error::{json_body, AppError, AppResult, Code};
-use crate::events::RoomEvent;
 use crate::state::AppState;
 use crate::views::file_url;
+use articket_studio::events::RoomEvent;
 
 /// Proof that the request comes from a logged-in operator.
 pub struct OperatorSession;
@@ -69,7 +69,7 @@ pub async fn login(
         .map_err(|e| AppError::internal("password check", e))?;
     if !ok {
         state
-            .operator
+            .studio
             .log
             .warn(format!("Wrong operator password from {ip}"));
         return Err(AppError::new(
@@ -107,18 +107,18 @@ pub async fn status(
 ) -> AppResult<Json<serde_json::Value>> {
     let midnight = local_midnight();
     let today = state.db(move |s| s.day_stats(midnight)).await?;
-    let since = crate::clock::now() - 3600;
+    let since = articket_studio::clock::now() - 3600;
     let open_rooms = state.db(move |s| s.open_rooms(since)).await?;
     let (prints, _, _) = state.db(|s| s.print_log(10)).await?;
     Ok(Json(serde_json::json!({
         "paused": state.operator.paused(),
-        "gallery": state.config.admin.gallery,
+        "gallery": state.config().admin.gallery,
         "today": today,
-        "backend": state.backends.status_json(),
+        "backend": state.studio.backends.status_json(),
         "rooms": {
             "waiting_for_phone": open_rooms,
-            "watched": state.hub.watched_rooms(),
-            "painting": state.running.tasks.visits(),
+            "watched": state.studio.hub.watched_rooms(),
+            "painting": state.studio.visits_painting(),
         },
         "prints": prints,
     })))
@@ -160,7 +160,7 @@ pub async fn log(
     State(state): State<AppState>,
     Query(q): Query<LogQuery>,
 ) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "lines": state.operator.log.after(q.after, 200) }))
+    Json(serde_json::json!({ "lines": state.studio.log.after(q.after, 200) }))
 }
 
 /// `GET /api/admin/gallery`: the latest paintings, when `[admin] gallery` is on.
@@ -168,7 +168,7 @@ pub async fn gallery(
     _: OperatorSession,
     State(state): State<AppState>,
 ) -> AppResult<Json<serde_json::Value>> {
-    if !state.config.admin.gallery {
+    if !state.config().admin.gallery {
         return Err(AppError::new(
             StatusCode::NOT_FOUND,
             Code::GalleryOff,
@@ -200,7 +200,7 @@ pub async fn showcase(
     _: OperatorSession,
     State(state): State<AppState>,
 ) -> AppResult<Json<serde_json::Value>> {
-    let limit = state.config.kiosk.attract_paintings;
+    let limit = state.config().kiosk.attract_paintings;
     let shown = state.db(move |s| s.showcase(limit)).await?;
     Ok(paintings_json(&shown))
 }
@@ -214,15 +214,7 @@ pub async fn delete_visit(
     Path(number): Path<String>,
 ) -> AppResult<StatusCode> {
     let number: i64 = number.parse().map_err(|_| AppError::not_found())?;
-    let (visit_id, room_id) = state
-        .db(move |s| s.visit_by_number(number))
-        .await?
-        .ok_or_else(AppError::not_found)?;
-    crate::retention::delete_visit(&state, &room_id, &visit_id).await?;
-    state
-        .operator
-        .log
-        .info(format!("Visit #{number}: deleted by the operator"));
+    state.studio.delete_by_number(number).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -240,9 +232,10 @@ pub async fn pause(
     let req = json_body(body, Code::PauseMalformed, "Send {\"paused\": true|false}.")?;
     state.operator.set_paused(req.paused);
     state
+        .studio
         .hub
         .publish_all(&RoomEvent::BoothPaused { paused: req.paused });
-    state.operator.log.info(if req.paused {
+    state.studio.log.info(if req.paused {
         "The operator paused the booth"
     } else {
         "The operator resumed the booth"
@@ -253,9 +246,9 @@ pub async fn pause(
 /// `POST /api/admin/reset-kiosk`: every kiosk shows a fresh QR code. Visits under way
 /// go on; their phones keep their results.
 pub async fn reset_kiosk(_: OperatorSession, State(state): State<AppState>) -> StatusCode {
-    let rooms = state.hub.publish_all(&RoomEvent::KioskReset);
+    let rooms = state.studio.hub.publish_all(&RoomEvent::KioskReset);
     state
-        .operator
+        .studio
         .log
         .info(format!("The operator reset the kiosk ({rooms} rooms told)"));
     StatusCode::NO_CONTENT

@@ -14,8 +14,8 @@ use articket_rooms::Subscription;
 
 use super::rooms::{load_room, KioskQuery};
 use crate::auth;
-use crate::origin::same_origin;
 use crate::error::{AppError, AppResult, Code};
+use crate::origin::same_origin;
 use crate::state::AppState;
 
 const PING_EVERY: Duration = Duration::from_secs(20);
@@ -33,7 +33,7 @@ pub async fn socket(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> AppResult<Response> {
-    if !same_origin(&headers, &state.config.server.public_url) {
+    if !same_origin(&headers, &state.config().server.public_url) {
         tracing::warn!(origin = ?headers.get("origin"), "WebSocket from another site refused");
         return Err(AppError::new(
             axum::http::StatusCode::FORBIDDEN,
@@ -50,7 +50,7 @@ pub async fn socket(
         .ok_or_else(AppError::no_access)?;
     // Subscribe before the upgrade, so no event between now and the client's state
     // read can slip through the gap.
-    let subscription = state.hub.subscribe(&room_id);
+    let subscription = state.studio.hub.subscribe(&room_id);
     Ok(ws
         .max_message_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| pump(socket, subscription, state)))

@@ -16,6 +16,7 @@ pub async fn serve(
 ) -> AppResult<impl IntoResponse> {
     let kind = FileKind::of_name(&name).ok_or_else(AppError::not_found)?;
     let path = state
+        .studio
         .store
         .files()
         .path(&name)

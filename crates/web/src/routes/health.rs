@@ -9,7 +9,7 @@ use crate::state::AppState;
 pub async fn healthz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> axum::Json<serde_json::Value> {
-    let intake = state.workers.intake.stats();
+    let intake = state.intake.stats();
     let prints = match state.db(|s| s.print_log(0)).await {
         Ok((_, printed, failed)) => serde_json::json!({ "printed": printed, "failed": failed }),
         Err(_) => serde_json::Value::Null,
@@ -22,7 +22,7 @@ pub async fn healthz(
             "queue": intake.queue,
             "admitted": intake.admitted,
         },
-        "painters": state.backends.status_json(),
+        "painters": state.studio.backends.status_json(),
     }))
 }
 
@@ -55,9 +55,9 @@ pub async fn metrics(
     for (status, n) in &counts.prints {
         let _ = writeln!(out, "articket_prints{{status=\"{status}\"}} {n}");
     }
-    let intake = state.workers.intake.stats();
+    let intake = state.intake.stats();
     let _ = writeln!(out, "# HELP articket_intake_admitted Uploads being decoded or waiting for a decoder.\n# TYPE articket_intake_admitted gauge\narticket_intake_admitted {}", intake.admitted);
-    if let Some(pool) = state.backends.pool() {
+    if let Some(pool) = state.studio.backends.pool() {
         let status = pool.status();
         let healthy = status.servers.iter().filter(|s| s.healthy).count();
         let _ = writeln!(out, "# HELP articket_painting_servers_healthy Stable Diffusion servers in rotation.\n# TYPE articket_painting_servers_healthy gauge\narticket_painting_servers_healthy {healthy}");

@@ -11,10 +11,10 @@ use serde::Deserialize;
 use articket_rooms::{new_id, same_secret, token_hash};
 
 use crate::auth;
-use crate::clock::now;
 use crate::error::{AppError, AppResult, Code};
-use crate::events::RoomEvent;
 use crate::state::AppState;
+use articket_studio::clock::now;
+use articket_studio::events::RoomEvent;
 
 #[derive(Deserialize)]
 pub struct JoinRequest {
@@ -75,7 +75,7 @@ pub async fn join(
     let (visit_id, token) = (new_id(), new_id());
     let (r, v, t) = (req.room_id.clone(), visit_id.clone(), token_hash(&token));
     state.db(move |s| s.join_room(&r, &v, &t, now())).await?;
-    state.hub.publish(
+    state.studio.hub.publish(
         &req.room_id,
         &RoomEvent::PhoneJoined {
             visit_id: visit_id.clone(),

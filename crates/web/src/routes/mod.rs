@@ -34,7 +34,7 @@ const JSON_BODY_LIMIT: usize = 16 * 1024;
 fn body_limit(state: &AppState, path: &str) -> u64 {
     if is_upload(path) {
         state
-            .config
+            .config()
             .upload
             .intake
             .max_bytes
@@ -100,7 +100,7 @@ async fn origin_guard(
     use axum::http::Method;
     use axum::response::IntoResponse as _;
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if !safe && !crate::origin::same_origin(req.headers(), &state.config.server.public_url) {
+    if !safe && !crate::origin::same_origin(req.headers(), &state.config().server.public_url) {
         tracing::warn!(
             origin = ?req.headers().get(header::ORIGIN),
             path = req.uri().path(),

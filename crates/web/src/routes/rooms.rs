@@ -11,10 +11,10 @@ use articket_store::Room;
 
 use super::ids::check_id;
 use crate::auth;
-use crate::clock::now;
 use crate::error::{AppError, AppResult, Code};
 use crate::state::AppState;
 use crate::views::VisitView;
+use articket_studio::clock::now;
 
 #[derive(Serialize)]
 pub struct NewRoom {
@@ -40,7 +40,7 @@ pub async fn create(State(state): State<AppState>) -> AppResult<(StatusCode, Jso
     // so many waiting rooms in the last hour mean someone is making them on purpose.
     let since = now() - 3600;
     let open = state.db(move |s| s.open_rooms(since)).await?;
-    if open >= state.config.limits.max_open_rooms {
+    if open >= state.config().limits.max_open_rooms {
         return Err(AppError::too_many(
             Code::TooManyRooms,
             "The booth has too many QR codes waiting. Please try again in a minute.",
@@ -64,10 +64,10 @@ pub async fn create(State(state): State<AppState>) -> AppResult<(StatusCode, Jso
             room_id,
             kiosk_token,
             join_url,
-            idle_reset_secs: state.config.kiosk.idle_reset_secs,
-            finished_hold_secs: state.config.kiosk.finished_hold_secs,
-            attract_refresh_secs: state.config.kiosk.attract_refresh_secs,
-            print_enabled: state.config.print.enabled,
+            idle_reset_secs: state.config().kiosk.idle_reset_secs,
+            finished_hold_secs: state.config().kiosk.finished_hold_secs,
+            attract_refresh_secs: state.config().kiosk.attract_refresh_secs,
+            print_enabled: state.config().print.enabled,
         }),
     ))
 }
@@ -104,8 +104,8 @@ pub async fn show(
         joined: room.visit_id.is_some(),
         visit: visit.as_ref().map(|v| {
             VisitView::from(v)
-                .with_promo(state.tickets.promo.is_some())
-                .with_retention(state.config.privacy.retention_secs)
+                .with_promo(state.studio.tickets.promo.is_some())
+                .with_retention(state.config().privacy.retention_secs)
         }),
     }))
 }

@@ -40,7 +40,7 @@ pub async fn show(
     if !auth::is_kiosk(&room, &headers, q.kiosk_token.as_deref()) {
         return Err(AppError::no_access());
     }
-    let limit = state.config.kiosk.attract_paintings;
+    let limit = state.config().kiosk.attract_paintings;
     let agreed = state.db(move |s| s.showcase(limit)).await?;
     if !agreed.is_empty() {
         return Ok(Json(Showcase {
@@ -73,7 +73,7 @@ pub async fn sample(
     Path(painter): Path<String>,
 ) -> AppResult<impl IntoResponse> {
     let painter: Painter = painter.parse().map_err(|_| AppError::not_found())?;
-    let params = state.config.painting.builtin.clone();
+    let params = state.config().painting.builtin.clone();
     let render = state.cpu(move || crate::showcase::render_samples(&params));
     let samples = state.samples.get(render).await?;
     let jpeg = samples

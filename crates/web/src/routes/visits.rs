@@ -1,25 +1,20 @@
 //! A visit: read its state, upload its one photo, and say "finished".
 
-use std::sync::Arc;
-
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 
-use articket_store::{FileKind, Visit, VisitMode, VisitStatus};
+use articket_store::{Visit, VisitStatus};
+use articket_studio::NewPhoto;
 use articket_style::Painter;
 
 use super::ids::check_id;
 use super::rooms::KioskQuery;
 use crate::auth::{self, Viewer};
-use crate::clock::now;
 use crate::error::{AppError, AppResult, Code};
-use crate::events::RoomEvent;
-use crate::painting::{self, Sitting};
 use crate::state::AppState;
-use crate::views::{file_url, VisitView};
-use crate::{finishing, retention, tickets};
+use crate::views::VisitView;
 
 /// Loads the visit and checks that the caller is its kiosk or its phone.
 async fn visit_for(
@@ -62,8 +57,8 @@ pub async fn show(
     let (visit, _) = visit_for(&state, &visit_id, &headers, q.kiosk_token.as_deref()).await?;
     Ok(Json(
         VisitView::from(&visit)
-            .with_promo(state.tickets.promo.is_some())
-            .with_retention(state.config.privacy.retention_secs),
+            .with_promo(state.studio.tickets.promo.is_some())
+            .with_retention(state.config().privacy.retention_secs),
     ))
 }
 
@@ -90,11 +85,11 @@ pub async fn upload_photo(
         return Err(articket_store::StoreError::PhotoAlreadyReceived.into());
     }
     // Know the painters can work before taking the photo.
-    let stylizer = state.stylizer_for_new_visit()?;
+    let stylizer = state.studio.painters_ready()?;
     // Take a place in the intake pool before reading the body: when the booth is
     // swamped, the phone hears 503 at once and nobody's photo sits in memory unread.
-    let admission = state.workers.intake.admit()?;
-    let form = read_form(multipart?, state.config.upload.max_name_chars).await?;
+    let admission = state.intake.admit()?;
+    let form = read_form(multipart?, state.config().upload.max_name_chars).await?;
     let photo_bytes = form.photo.ok_or_else(|| {
         AppError::bad_request(Code::PhotoMissing, "Please choose a photo to upload.")
     })?;
@@ -109,63 +104,29 @@ pub async fn upload_photo(
         // The quiz may pick any painter, and shows two more as matches.
         Painter::ALL.to_vec()
     } else if form.painters.is_empty() {
-        state.config.painting.painters.clone()
+        state.config().painting.painters.clone()
     } else {
         form.painters
     };
 
     let photo = admission
-        .process(photo_bytes, state.config.upload.intake)
+        .process(photo_bytes, state.config().upload.intake)
         .await?;
-    let photo_jpeg: Arc<[u8]> = photo.jpeg.into();
-
-    let (v, name, jpeg) = (visit_id.clone(), form.name.clone(), photo_jpeg.clone());
-    let on_screen = form.on_screen;
-    let ids = painters.clone();
-    let photo_file = state
-        .db(move |s| {
-            let file = s.files().put(&jpeg, FileKind::Jpeg)?;
-            if let Err(e) = s.start_painting(&v, &name, &file, &ids, now()) {
-                // Another upload won the race; do not leave its loser's file behind.
-                let _ = s.files().remove(&file);
-                return Err(e);
-            }
-            if quiz {
-                s.set_quiz_mode(&v)?;
-            }
-            if on_screen {
-                s.set_on_screen(&v, true)?;
-            }
-            Ok(file)
-        })
-        .await?;
-
-    let label = crate::views::visit_label(visit.number, Some(&form.name));
-    state.operator.log.info(format!(
-        "{label}: photo received, {} painters at work ({})",
-        painters.len(),
-        stylizer.backend()
-    ));
-    state.hub.publish(
-        &visit.room_id,
-        &RoomEvent::PhotoReceived {
-            visit_id: visit_id.clone(),
-            name: form.name,
-            photo_url: file_url(&photo_file),
-        },
-    );
-    painting::spawn(
-        state.clone(),
-        Sitting {
-            room_id: visit.room_id,
-            visit_id: visit_id.clone(),
-            label: label.clone(),
-            photo: Arc::new(photo.image),
-            photo_jpeg,
+    state
+        .studio
+        .receive_photo(
+            &visit,
+            NewPhoto {
+                image: photo.image,
+                jpeg: photo.jpeg,
+                name: form.name,
+                painters,
+                quiz,
+                on_screen: form.on_screen,
+            },
             stylizer,
-        },
-        painters,
-    );
+        )
+        .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(serde_json::json!({ "visit_id": visit_id, "status": "painting" })),
@@ -179,11 +140,7 @@ pub async fn finish(
     headers: HeaderMap,
 ) -> AppResult<StatusCode> {
     let visit = phone_visit(&state, &visit_id, &headers).await?;
-    let v = visit_id.clone();
-    state.db(move |s| s.visitor_finished(&v, now())).await?;
-    state
-        .hub
-        .publish(&visit.room_id, &RoomEvent::VisitorFinished { visit_id });
+    state.studio.visitor_finished(&visit).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -196,38 +153,7 @@ pub async fn retry_painter(
 ) -> AppResult<StatusCode> {
     phone_visit(&state, &visit_id, &headers).await?;
     let painter: Painter = painter.parse().map_err(|_| AppError::not_found())?;
-    let stylizer = state.stylizer_for_new_visit()?;
-    let (v, p) = (visit_id.clone(), painter);
-    if !state.db(move |s| s.retry_painter(&v, p, now())).await? {
-        return Err(AppError::new(
-            StatusCode::CONFLICT,
-            Code::NothingToRetry,
-            "Only a painter that failed can be tried again, once the others are finished.",
-        ));
-    }
-    let id = visit_id.clone();
-    let visit = state
-        .db(move |s| s.visit(&id))
-        .await?
-        .ok_or_else(AppError::not_found)?;
-    match painting::load_sitting(&state, &visit).await? {
-        Ok(mut sitting) => {
-            sitting.stylizer = stylizer;
-            painting::spawn(state.clone(), sitting, vec![painter]);
-        }
-        Err(e) => return Err(AppError::internal("retry: the stored photo", e)),
-    }
-    state.hub.publish(
-        &visit.room_id,
-        &RoomEvent::Painter {
-            visit_id,
-            painter: painter.id().to_owned(),
-            status: articket_store::ResultStatus::Queued,
-            progress: None,
-            image_url: None,
-            error: None,
-        },
-    );
+    state.studio.retry_painter(&visit_id, painter).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -239,26 +165,15 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> AppResult<StatusCode> {
     let visit = phone_visit(&state, &visit_id, &headers).await?;
-    if visit.status == VisitStatus::Painting {
-        return Err(AppError::new(
-            StatusCode::CONFLICT,
-            Code::StillPainting,
-            "The painters are still at work. Delete once they are finished.",
-        ));
-    }
-    retention::delete_visit(&state, &visit.room_id, &visit_id).await?;
-    state.operator.log.info(format!(
-        "Visit #{}: the visitor deleted their photos",
-        visit.number
-    ));
+    state.studio.delete_for_visitor(&visit).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Whether this upload starts a quiz: the booth's `[quiz] mode`, and where it offers
 /// both, the visitor's choice (the form's `mode` field; "convert" when absent).
 fn quiz_chosen(state: &AppState, asked: Option<&str>) -> AppResult<bool> {
-    use crate::config::VisitMode;
-    let offered = state.config.quiz.mode;
+    use articket_config::VisitMode;
+    let offered = state.config().quiz.mode;
     match (offered, asked.map(str::trim)) {
         (VisitMode::Quiz, None | Some("quiz")) | (VisitMode::Both, Some("quiz")) => Ok(true),
         (VisitMode::Convert, None | Some("convert"))
@@ -285,74 +200,22 @@ pub async fn answers(
     body: Result<Json<AnswersBody>, axum::extract::rejection::JsonRejection>,
 ) -> AppResult<Json<serde_json::Value>> {
     let visit = phone_visit(&state, &visit_id, &headers).await?;
-    let conflict =
-        |code: Code, msg: &str| AppError::new(StatusCode::CONFLICT, code, msg.to_owned());
-    if visit.mode != VisitMode::Quiz {
-        return Err(conflict(Code::NotAQuiz, "This visit has no quiz."));
-    }
-    if visit.status == VisitStatus::Waiting {
-        return Err(conflict(Code::PhotoFirst, "Please send your photo first."));
-    }
-    if visit.personality.is_some() {
-        return Err(conflict(Code::QuizDone, "The quiz is already finished."));
-    }
     let req = crate::error::json_body(
         body,
         Code::AnswersMalformed,
         "Send {\"answers\": \"abba…\"}: up to 8 letters, each a or b.",
     )?;
     let text = req.answers.trim().to_ascii_lowercase();
-    let given = articket_quiz::Quiz::parse_answers(&text).map_err(|_| {
-        AppError::bad_request(
+    if articket_quiz::Quiz::parse_answers(&text).is_err() {
+        return Err(AppError::bad_request(
             Code::AnswersMalformed,
             "Answers are up to 8 letters, each a or b.",
-        )
-    })?;
-    let before = visit.answers.clone().unwrap_or_default();
-    if !text.starts_with(&before) {
-        return Err(conflict(
-            Code::AnswersChanged,
-            "Earlier answers cannot be changed.",
         ));
     }
-    let outcome = (given.len() == articket_quiz::QUESTIONS)
-        .then(|| state.quiz.score(&given))
-        .transpose()
-        .map_err(|e| AppError::internal("quiz scoring", e))?;
-    let (v, t, code) = (
-        visit_id.clone(),
-        text.clone(),
-        outcome.map(|o| o.code.to_string()),
-    );
-    if !state
-        .db(move |s| s.record_answers(&v, &t, code.as_deref()))
-        .await?
-    {
-        return Err(conflict(Code::QuizDone, "The quiz is already finished."));
-    }
-    state.hub.publish(
-        &visit.room_id,
-        &RoomEvent::Quiz {
-            visit_id: visit_id.clone(),
-            answered: given.len(),
-            personality: outcome.map(|o| o.code.to_string()),
-            painter: outcome.map(|o| o.painter.id().to_owned()),
-        },
-    );
-    if let Some(o) = outcome {
-        state.operator.log.info(format!(
-            "{}: quiz finished, {} → {}",
-            crate::views::visit_label(visit.number, visit.name.as_deref()),
-            o.code,
-            o.painter.name_en()
-        ));
-        let id = visit_id.clone();
-        if let Some(now_visit) = state.db(move |s| s.visit(&id)).await? {
-            finishing::finish_quiz_if_painted(&state, &now_visit).await?;
-        }
-    }
+    let progress = state.studio.answer_quiz(&visit, &text).await?;
+    let outcome = progress.outcome;
     Ok(Json(serde_json::json!({
-        "answered": given.len(),
+        "answered": progress.answered,
         "personality": outcome.map(|o| o.code.to_string()),
         "painter": outcome.map(|o| o.painter.id()),
     })))
@@ -360,13 +223,13 @@ pub async fn answers(
 
 /// `GET /api/quiz`: the booth's mode and the quiz's questions and texts, for the pages.
 pub async fn quiz(State(state): State<AppState>) -> Json<serde_json::Value> {
-    use crate::config::VisitMode;
-    let mode = match state.config.quiz.mode {
+    use articket_config::VisitMode;
+    let mode = match state.config().quiz.mode {
         VisitMode::Convert => "convert",
         VisitMode::Quiz => "quiz",
         VisitMode::Both => "both",
     };
-    Json(serde_json::json!({ "mode": mode, "quiz": &*state.quiz }))
+    Json(serde_json::json!({ "mode": mode, "quiz": &*state.studio.quiz }))
 }
 
 /// `POST /api/visits/{visit_id}/saved`: the phone saved its ticket (for the operator's
@@ -384,6 +247,7 @@ pub async fn ticket_saved(
 /// `GET /api/promo`: the booth's promo image (404 when it has none).
 pub async fn promo(State(state): State<AppState>) -> AppResult<impl axum::response::IntoResponse> {
     let promo = state
+        .studio
         .tickets
         .promo
         .clone()
@@ -408,24 +272,10 @@ pub async fn single_ticket(
 ) -> AppResult<impl axum::response::IntoResponse> {
     let (visit, _) = visit_for(&state, &visit_id, &headers, q.kiosk_token.as_deref()).await?;
     let painter: Painter = painter.parse().map_err(|_| AppError::not_found())?;
-    let st = state.clone();
     let png = state
-        .cpu(move || -> Result<Option<Vec<u8>>, String> {
-            let mut content = tickets::ticket_content(&st, &visit)?;
-            content.paintings.retain(|p| p.painter == painter.id());
-            let Some(p) = content.paintings.first_mut() else {
-                return Ok(None);
-            };
-            let (ko, en) = painter.tagline();
-            p.tagline = Some((ko.to_owned(), en.to_owned()));
-            st.tickets
-                .renderer
-                .phone_ticket_png(&content)
-                .map(Some)
-                .map_err(|e| e.to_string())
-        })
+        .studio
+        .single_ticket(visit, painter)
         .await?
-        .map_err(|e| AppError::internal("single ticket", e))?
         .ok_or_else(AppError::not_found)?;
     Ok((
         [
@@ -442,12 +292,12 @@ pub async fn print(
     Path(visit_id): Path<String>,
     Query(q): Query<KioskQuery>,
     headers: HeaderMap,
-) -> AppResult<Json<crate::print::PrintOutcome>> {
+) -> AppResult<Json<articket_studio::PrintOutcome>> {
     let (_, viewer) = visit_for(&state, &visit_id, &headers, q.kiosk_token.as_deref()).await?;
     if viewer != Viewer::Kiosk {
         return Err(AppError::no_access());
     }
-    Ok(Json(crate::print::print_visit(&state, &visit_id).await?))
+    Ok(Json(state.studio.print(&visit_id).await?))
 }
 
 struct UploadForm {

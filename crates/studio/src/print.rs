@@ -8,8 +8,8 @@ use articket_store::PrintStart;
 use serde::Serialize;
 
 use crate::clock::now;
-use crate::error::{AppError, AppResult, Code};
-use crate::state::AppState;
+use crate::error::{StudioError, StudioResult};
+use crate::studio::Studio;
 use crate::tickets::ticket_content;
 
 /// A second press within this many seconds of a print is the same print.
@@ -25,76 +25,56 @@ pub enum PrintOutcome {
 }
 
 /// Prints the visit's ticket once (see the module notes).
-pub async fn print_visit(state: &AppState, visit_id: &str) -> AppResult<PrintOutcome> {
-    let cfg = &state.config.print;
+pub async fn print_visit(studio: &Studio, visit_id: &str) -> StudioResult<PrintOutcome> {
+    let cfg = &studio.config.print;
     if !cfg.enabled {
-        return Err(AppError::new(
-            axum::http::StatusCode::CONFLICT,
-            Code::PrintOff,
-            "Printing is turned off on this booth ([print] enabled).",
-        ));
+        return Err(StudioError::PrintOff);
     }
     let id = visit_id.to_owned();
-    let visit = state
+    let visit = studio
         .db(move |s| s.visit(&id))
         .await?
-        .ok_or_else(AppError::not_found)?;
+        .ok_or(StudioError::VisitGone)?;
     if visit.ticket_file.is_none() {
-        return Err(AppError::new(
-            axum::http::StatusCode::CONFLICT,
-            Code::NoTicket,
-            "There is no ticket to print yet.",
-        ));
+        return Err(StudioError::NoTicket);
     }
     let (id, max) = (visit_id.to_owned(), cfg.max_per_visit);
-    let print_id = match state
+    let print_id = match studio
         .db(move |s| s.begin_print(&id, max, DEDUPE_SECS, now()))
         .await?
     {
         PrintStart::Started(id) => id,
         PrintStart::AlreadyPrinting(_) => return Ok(PrintOutcome::AlreadyPrinting),
-        PrintStart::LimitReached(n) => {
-            return Err(AppError::new(
-                axum::http::StatusCode::TOO_MANY_REQUESTS,
-                Code::PrintLimit,
-                format!("This ticket was already printed {n} times, the limit for one visit."),
-            ))
-        }
+        PrintStart::LimitReached(n) => return Err(StudioError::PrintLimit(n)),
     };
-    let result = run_lp(state, &visit).await;
+    let result = run_lp(studio, &visit).await;
     let failure = result.as_ref().err().cloned();
-    state
+    studio
         .db(move |s| s.finish_print(print_id, failure.as_deref().map_or(Ok(()), Err)))
         .await?;
     match result {
         Ok(message) => {
-            state
-                .operator
+            studio
                 .log
                 .info(format!("Visit #{}: ticket printed", visit.number));
             Ok(PrintOutcome::Printed { message })
         }
         Err(e) => {
             tracing::error!(visit_id, "print failed: {e}");
-            state
-                .operator
+            studio
                 .log
                 .error(format!("Visit #{}: print failed: {e}", visit.number));
-            Err(AppError::new(
-                axum::http::StatusCode::BAD_GATEWAY,
-                Code::PrintFailed,
-                format!("The printer did not take the ticket: {e}"),
-            ))
+            Err(StudioError::PrintFailed(e))
         }
     }
 }
 
 /// Renders the PDF and runs `lp`; the error is a sentence for the operator.
-async fn run_lp(state: &AppState, visit: &articket_store::Visit) -> Result<String, String> {
-    let cfg = state.config.print.clone();
+async fn run_lp(studio: &Studio, visit: &articket_store::Visit) -> Result<String, String> {
+    let cfg = studio.config.print.clone();
     let paper = cfg.paper;
-    let (st, v) = (state.clone(), visit.clone());
-    let pdf = state
+    let (st, v) = (studio.clone(), visit.clone());
+    let pdf = studio
         .cpu(move || -> Result<Vec<u8>, String> {
             let content = ticket_content(&st, &v)?;
             st.tickets
@@ -103,12 +83,12 @@ async fn run_lp(state: &AppState, visit: &articket_store::Visit) -> Result<Strin
                 .map_err(|e| e.to_string())
         })
         .await
-        .map_err(|e| e.msg)??;
+        .map_err(|e| e.to_string())??;
     // A temporary file in the data folder, removed when this function returns.
     let file = tempfile::Builder::new()
         .prefix("print-")
         .suffix(".pdf")
-        .tempfile_in(&state.config.server.data_dir)
+        .tempfile_in(&studio.config.server.data_dir)
         .map_err(|e| format!("cannot write the PDF: {e}"))?;
     std::fs::write(file.path(), &pdf).map_err(|e| format!("cannot write the PDF: {e}"))?;
     let mut cmd = tokio::process::Command::new(&cfg.command);
@@ -120,7 +100,7 @@ async fn run_lp(state: &AppState, visit: &articket_store::Visit) -> Result<Strin
         .arg("-t")
         .arg(format!(
             "Articket No. {:04}",
-            visit.number - 1 + state.config.ticket.serial_start
+            visit.number - 1 + studio.config.ticket.serial_start
         ))
         .arg(file.path())
         .kill_on_drop(true);

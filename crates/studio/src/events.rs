@@ -2,6 +2,7 @@
 //! state is always at `GET /api/visits/{id}`, and clients re-read it after connecting.
 
 use articket_store::{ResultStatus, VisitStatus};
+use articket_style::Painter;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -23,7 +24,7 @@ pub enum RoomEvent {
     /// One painter changed state or made progress.
     Painter {
         visit_id: String,
-        painter: String,
+        painter: Painter,
         status: ResultStatus,
         #[serde(skip_serializing_if = "Option::is_none")]
         progress: Option<f32>,
@@ -49,10 +50,16 @@ pub enum RoomEvent {
         #[serde(skip_serializing_if = "Option::is_none")]
         personality: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
-        painter: Option<String>,
+        painter: Option<Painter>,
     },
     /// The operator asked every kiosk to show a fresh QR code.
     KioskReset,
     /// The operator paused the booth (kiosks show a break screen) or resumed it.
     BoothPaused { paused: bool },
+}
+
+/// The URL of a stored file, as events and views carry it: a capability URL under
+/// `/files/`, with no visitor name in it.
+pub fn file_url(name: &str) -> String {
+    format!("/files/{name}")
 }

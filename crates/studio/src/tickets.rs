@@ -6,13 +6,13 @@ use articket_style::Painter;
 use articket_ticket::{TicketContent, TicketPainting};
 
 use crate::clock::ticket_date;
-use crate::state::AppState;
+use crate::studio::Studio;
 
 /// The quiz part of a quiz visit's ticket: its type, its painter with their
 /// description, and the good and bad matches with that painter's line about each.
-fn quiz_part(state: &AppState, visit: &Visit) -> Option<articket_ticket::QuizPart> {
+fn quiz_part(studio: &Studio, visit: &Visit) -> Option<articket_ticket::QuizPart> {
     let outcome = articket_quiz::TypeCode::parse(visit.personality.as_deref()?)?.outcome();
-    let texts = state.quiz.painter_text(outcome.painter);
+    let texts = studio.quiz.painter_text(outcome.painter);
     let slot = |p: Painter, ko: &str, en: &str| articket_ticket::QuizSlot {
         painter: p.id().to_owned(),
         label_ko: p.name_ko().to_owned(),
@@ -30,7 +30,7 @@ fn quiz_part(state: &AppState, visit: &Visit) -> Option<articket_ticket::QuizPar
 
 /// What a visit's ticket shows: its finished paintings, name, date, number and link.
 /// Reads the painting files, so call it off the async threads.
-pub fn ticket_content(state: &AppState, visit: &Visit) -> Result<TicketContent, String> {
+pub fn ticket_content(studio: &Studio, visit: &Visit) -> Result<TicketContent, String> {
     let mut paintings = Vec::new();
     for r in &visit.results {
         let (painter, Some(file)) = (r.painter, &r.image_file) else {
@@ -41,15 +41,15 @@ pub fn ticket_content(state: &AppState, visit: &Visit) -> Result<TicketContent, 
             label_en: painter.name_en().to_owned(),
             label_ko: painter.name_ko().to_owned(),
             tagline: None,
-            image: state.store.files().read(file).map_err(|e| e.to_string())?,
+            image: studio.store.files().read(file).map_err(|e| e.to_string())?,
         });
     }
     Ok(TicketContent {
         name: visit.name.clone().unwrap_or_default(),
         date: ticket_date(visit.created_at),
-        serial: Some(visit.number - 1 + state.config.ticket.serial_start),
-        link: Some(format!("{}/v/{}", state.reach.base_url, visit.id)),
+        serial: Some(visit.number - 1 + studio.config.ticket.serial_start),
+        link: Some(format!("{}/v/{}", studio.base_url, visit.id)),
         paintings,
-        quiz: quiz_part(state, visit),
+        quiz: quiz_part(studio, visit),
     })
 }

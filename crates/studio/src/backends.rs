@@ -9,9 +9,10 @@ use articket_comfyui::ComfyPool;
 use articket_style::{BuiltinRenderer, Stylizer};
 use tokio::sync::Semaphore;
 
-use crate::admin::OpsLog;
-use crate::config::{AiBackend, Config, Fallback};
-use crate::error::{AppError, AppResult, Code};
+use articket_config::{AiBackend, Config, Fallback};
+
+use crate::error::{StudioError, StudioResult};
+use crate::log::OpsLog;
 
 pub struct Backends {
     /// The configured backend.
@@ -95,8 +96,8 @@ impl Backends {
     }
 
     /// The backend a new visit paints with: the configured one when it can take work,
-    /// else the fallback (and the operator is told), else a 503 the visitor understands.
-    pub fn for_new_visit(&self, log: &OpsLog) -> AppResult<Arc<dyn Stylizer>> {
+    /// else the fallback (and the operator is told), else [`StudioError::PaintersOffline`].
+    pub fn for_new_visit(&self, log: &OpsLog) -> StudioResult<Arc<dyn Stylizer>> {
         if self.active.available() {
             return Ok(self.active.clone());
         }
@@ -112,11 +113,7 @@ impl Backends {
             return Ok(fallback.clone());
         }
         log.error("No painting server is answering; a visitor was turned away");
-        Err(AppError::unavailable(
-            Code::PaintersOffline,
-            "The painting servers are offline right now. Please try again in a few minutes.",
-            30,
-        ))
+        Err(StudioError::PaintersOffline)
     }
 
     /// The backend for painters tried again (after a restart or a "try again").

@@ -5,26 +5,27 @@
 use articket_store::{Visit, VisitMode, VisitStatus};
 
 use crate::clock::now;
-use crate::error::AppResult;
+use crate::error::StudioResult;
+use crate::events::file_url;
 use crate::events::RoomEvent;
-use crate::state::AppState;
+use crate::log::visit_label;
+use crate::studio::Studio;
 use crate::tickets::ticket_content;
-use crate::views::{file_url, visit_label};
 
 /// Renders the ticket from every finished painting and closes the painting phase.
 ///
 /// A quiz visit is closed only once its quiz is complete too: whichever of the painters
 /// and the quiz finishes last closes it (see [`finish_quiz_if_painted`]).
 pub async fn finish_visit(
-    state: &AppState,
+    studio: &Studio,
     room_id: &str,
     visit_id: &str,
     label: &str,
-) -> AppResult<()> {
-    let lock = state.running.closing.of(visit_id);
+) -> StudioResult<()> {
+    let lock = studio.running.closing.of(visit_id);
     let _closing = lock.lock().await;
     let id = visit_id.to_owned();
-    let Some(visit) = state.db(move |s| s.visit(&id)).await? else {
+    let Some(visit) = studio.db(move |s| s.visit(&id)).await? else {
         return Ok(());
     };
     if visit.status.is_terminal() {
@@ -38,9 +39,9 @@ pub async fn finish_visit(
     let png = if !has_results {
         None
     } else {
-        let st = state.clone();
+        let st = studio.clone();
         let v = visit.clone();
-        let rendered = state
+        let rendered = studio
             .cpu(move || -> Result<Vec<u8>, String> {
                 st.tickets
                     .renderer
@@ -59,7 +60,7 @@ pub async fn finish_visit(
     // Stored and recorded in one blocking step, which runs to its end even if this task
     // is stopped meanwhile, so a ticket file never outlives its record.
     let v = visit_id.to_owned();
-    let (status, ticket_file) = state
+    let (status, ticket_file) = studio
         .db(move |s| s.close_painting(&v, png.as_deref(), now()))
         .await?;
     let painted = visit
@@ -68,17 +69,16 @@ pub async fn finish_visit(
         .filter(|r| r.image_file.is_some())
         .count();
     if ticket_file.is_some() {
-        state.operator.log.info(format!(
+        studio.log.info(format!(
             "{label}: ticket ready ({painted} of {} paintings)",
             visit.results.len()
         ));
     } else {
-        state
-            .operator
+        studio
             .log
             .error(format!("{label}: no ticket, no painting succeeded"));
     }
-    state.hub.publish(
+    studio.hub.publish(
         room_id,
         &RoomEvent::VisitDone {
             visit_id: visit_id.to_owned(),
@@ -86,12 +86,12 @@ pub async fn finish_visit(
             ticket_url: ticket_file.as_deref().map(file_url),
         },
     );
-    if ticket_file.is_some() && state.config.print.enabled && state.config.print.auto {
-        let (st, v) = (state.clone(), visit_id.to_owned());
+    if ticket_file.is_some() && studio.config.print.enabled && studio.config.print.auto {
+        let (st, v) = (studio.clone(), visit_id.to_owned());
         tokio::spawn(async move {
             match crate::print::print_visit(&st, &v).await {
                 Ok(outcome) => tracing::info!(visit_id = %v, "automatic print: {outcome:?}"),
-                Err(e) => tracing::error!(visit_id = %v, "automatic print failed: {}", e.msg),
+                Err(e) => tracing::error!(visit_id = %v, "automatic print failed: {e}"),
             }
         });
     }
@@ -100,11 +100,11 @@ pub async fn finish_visit(
 
 /// Closes a quiz visit whose quiz just finished, if its painters are all done. (If
 /// they are still at work, the last of them closes it.)
-pub async fn finish_quiz_if_painted(state: &AppState, visit: &Visit) -> AppResult<()> {
+pub async fn finish_quiz_if_painted(studio: &Studio, visit: &Visit) -> StudioResult<()> {
     let painted = visit.results.iter().all(|r| r.status.is_terminal());
     if visit.status == VisitStatus::Painting && painted {
         let label = visit_label(visit.number, visit.name.as_deref());
-        finish_visit(state, &visit.room_id, &visit.id, &label).await?;
+        finish_visit(studio, &visit.room_id, &visit.id, &label).await?;
     }
     Ok(())
 }

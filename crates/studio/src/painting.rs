@@ -14,11 +14,12 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::clock::now;
-use crate::error::AppResult;
+use crate::error::{StudioError, StudioResult};
+use crate::events::file_url;
 use crate::events::RoomEvent;
 use crate::finishing::finish_visit;
-use crate::state::AppState;
-use crate::views::{file_url, visit_label};
+use crate::log::visit_label;
+use crate::studio::Studio;
 
 /// The message a visitor sees on a painter that gave up. Details go to the log.
 const PAINTER_FAILED: &str = "This painter could not finish. 이 화가는 그림을 완성하지 못했어요.";
@@ -36,12 +37,12 @@ pub struct Sitting {
 }
 
 /// Rebuilds a stored visit's sitting from its photo file, for a restart or a retry.
-pub async fn load_sitting(state: &AppState, visit: &Visit) -> AppResult<Result<Sitting, String>> {
+pub async fn load_sitting(studio: &Studio, visit: &Visit) -> StudioResult<Result<Sitting, String>> {
     let Some(photo_file) = visit.photo_file.clone() else {
         return Ok(Err("the visit has no photo".into()));
     };
-    let st = state.clone();
-    let decoded = state
+    let st = studio.clone();
+    let decoded = studio
         .cpu(move || -> Result<(Vec<u8>, RgbImage), String> {
             let bytes = st
                 .store
@@ -60,42 +61,45 @@ pub async fn load_sitting(state: &AppState, visit: &Visit) -> AppResult<Result<S
         label: visit_label(visit.number, visit.name.as_deref()),
         photo: Arc::new(img),
         photo_jpeg: jpeg.into(),
-        stylizer: state.backends.for_retry(),
+        stylizer: studio.backends.for_retry(),
     }))
 }
 
-/// Starts painting in the background and returns at once.
-/// The task is registered under the visit, so deleting the visit stops its painters.
-pub fn spawn(state: AppState, sitting: Sitting, painters: Vec<Painter>) {
+/// Sets `painters` of a stored visit to work in the background and returns at once:
+/// the one way painting starts, for a new photo, a "try again" and a restart alike.
+/// Each painter's row in the store is its job (queued, painting, done, failed, with its
+/// tries), so a restart finds exactly the painters that had not finished. The task is
+/// registered under the visit, so deleting the visit stops its painters.
+pub fn enqueue(studio: Studio, sitting: Sitting, painters: Vec<Painter>) {
     let visit_id = sitting.visit_id.clone();
     let (registered, wait_registered) = tokio::sync::oneshot::channel::<()>();
-    let st = state.clone();
+    let st = studio.clone();
     let task = tokio::spawn(async move {
         // Start only once registered, so the entry never outlives the task.
         let _ = wait_registered.await;
         let outcome = paint_visit(&st, &sitting, painters).await;
         st.running.tasks.finished(&sitting.visit_id);
         match outcome {
-            Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => {
+            Err(StudioError::VisitGone) => {
                 tracing::info!(visit_id = %sitting.visit_id, "the visit was deleted while painting")
             }
             Err(e) => {
-                tracing::error!(visit_id = %sitting.visit_id, "painting the visit failed: {}", e.msg)
+                tracing::error!(visit_id = %sitting.visit_id, "painting the visit failed: {e}")
             }
             Ok(()) => {}
         }
     });
-    state.running.tasks.started(&visit_id, task.abort_handle());
+    studio.running.tasks.started(&visit_id, task.abort_handle());
     let _ = registered.send(());
 }
 
 /// Picks up visits a crash or restart interrupted: painters that had not finished run
 /// again from the stored photo; finished results are kept as they are.
-pub async fn resume_unfinished(state: &AppState) -> AppResult<usize> {
-    let ids = state.db(|s| s.unfinished_visits()).await?;
+pub async fn resume_unfinished(studio: &Studio) -> StudioResult<usize> {
+    let ids = studio.db(|s| s.unfinished_visits()).await?;
     for visit_id in &ids {
         let id = visit_id.clone();
-        let Some(visit) = state.db(move |s| s.visit(&id)).await? else {
+        let Some(visit) = studio.db(move |s| s.visit(&id)).await? else {
             continue;
         };
         let painters: Vec<Painter> = visit
@@ -104,40 +108,44 @@ pub async fn resume_unfinished(state: &AppState) -> AppResult<usize> {
             .filter(|r| r.status != ResultStatus::Done)
             .map(|r| r.painter)
             .collect();
-        let decoded = load_sitting(state, &visit).await?;
+        let decoded = load_sitting(studio, &visit).await?;
         match decoded {
             Ok(sitting) => {
                 tracing::info!(visit_id, "resuming {} unfinished painters", painters.len());
-                state.operator.log.info(format!(
+                studio.log.info(format!(
                     "{}: resumed after a restart ({} painters to go)",
                     sitting.label,
                     painters.len()
                 ));
-                spawn(state.clone(), sitting, painters);
+                enqueue(studio.clone(), sitting, painters);
             }
             Err(e) => {
                 tracing::error!(
                     visit_id,
                     "cannot resume: the stored photo is unreadable: {e}"
                 );
-                state.operator.log.error(format!(
+                studio.log.error(format!(
                     "{}: cannot resume after a restart, the photo is unreadable",
                     visit_label(visit.number, visit.name.as_deref())
                 ));
                 for p in painters {
-                    fail_painter(state, &visit.room_id, visit_id, p).await?;
+                    fail_painter(studio, &visit.room_id, visit_id, p).await?;
                 }
                 let label = visit_label(visit.number, visit.name.as_deref());
-                finish_visit(state, &visit.room_id, visit_id, &label).await?;
+                finish_visit(studio, &visit.room_id, visit_id, &label).await?;
             }
         }
     }
     Ok(ids.len())
 }
 
-async fn paint_visit(state: &AppState, sitting: &Sitting, painters: Vec<Painter>) -> AppResult<()> {
+async fn paint_visit(
+    studio: &Studio,
+    sitting: &Sitting,
+    painters: Vec<Painter>,
+) -> StudioResult<()> {
     let seed = seed_of(&sitting.visit_id);
-    let deadline = Instant::now() + Duration::from_secs(state.config.painting.visit_timeout_secs);
+    let deadline = Instant::now() + Duration::from_secs(studio.config.painting.visit_timeout_secs);
     // The visit's place in the painters' queue, shared by its jobs: announced on change.
     let place = Arc::new(AtomicUsize::new(usize::MAX));
     // Dropping the set (when the visit's task is aborted) aborts every painter.
@@ -151,7 +159,7 @@ async fn paint_visit(state: &AppState, sitting: &Sitting, painters: Vec<Painter>
             seed,
         };
         let visit = VisitRef {
-            state: state.clone(),
+            studio: studio.clone(),
             room_id: sitting.room_id.clone(),
             visit_id: sitting.visit_id.clone(),
             label: sitting.label.clone(),
@@ -163,20 +171,20 @@ async fn paint_visit(state: &AppState, sitting: &Sitting, painters: Vec<Painter>
     while let Some(job) = jobs.join_next().await {
         match job {
             // The visit was deleted while it was painted: its painting was dropped.
-            Ok(Err(e)) if e.status == axum::http::StatusCode::NOT_FOUND => {
+            Ok(Err(StudioError::VisitGone)) => {
                 tracing::info!(visit_id = %sitting.visit_id, "the visit was deleted while painting")
             }
-            Ok(Err(e)) => tracing::error!("a painter job failed: {}", e.msg),
+            Ok(Err(e)) => tracing::error!("a painter job failed: {e}"),
             Err(e) => tracing::error!("a painter job panicked: {e}"),
             Ok(Ok(())) => {}
         }
     }
-    finish_visit(state, &sitting.room_id, &sitting.visit_id, &sitting.label).await
+    finish_visit(studio, &sitting.room_id, &sitting.visit_id, &sitting.label).await
 }
 
 /// One job's view of its visit.
 struct VisitRef {
-    state: AppState,
+    studio: Studio,
     room_id: String,
     visit_id: String,
     label: String,
@@ -192,18 +200,18 @@ async fn paint_one(
     job: PaintJob,
     primary: Arc<dyn Stylizer>,
     deadline: Instant,
-) -> AppResult<()> {
-    let (state, room_id, visit_id) = (
-        &visit.state,
+) -> StudioResult<()> {
+    let (studio, room_id, visit_id) = (
+        &visit.studio,
         visit.room_id.as_str(),
         visit.visit_id.as_str(),
     );
-    let painter = job.painter.id();
-    let cfg = &state.config.painting;
+    let painter = job.painter;
+    let cfg = &studio.config.painting;
     let limit = Duration::from_secs(cfg.timeout_secs);
     for attempt in 1..=cfg.attempts {
         // When every server is down, a retry goes to the fallback if there is one.
-        let stylizer = state.backends.for_try(&primary);
+        let stylizer = studio.backends.for_try(&primary);
         let started = Arc::new(Notify::new());
         let work = stylizer.paint(job.clone(), reporter(visit, painter, started.clone()));
         tokio::pin!(work);
@@ -218,8 +226,8 @@ async fn paint_one(
                     running = true;
                     try_deadline = deadline.min(Instant::now() + limit);
                     let (v, p) = (visit_id.to_owned(), job.painter);
-                    state.db(move |s| s.result_started(&v, p, now())).await?;
-                    announce(state, room_id, visit_id, painter, ResultStatus::Painting, None);
+                    studio.db(move |s| s.result_started(&v, p, now())).await?;
+                    announce(studio, room_id, visit_id, painter, ResultStatus::Painting, None);
                 }
                 _ = tokio::time::sleep_until(try_deadline) => {
                     break Err(StyleError::Unavailable(if try_deadline == deadline {
@@ -232,25 +240,25 @@ async fn paint_one(
         };
         let error = match outcome {
             Ok(painting) => {
-                let quality = state.config.upload.intake.jpeg_quality;
-                let jpeg = state
+                let quality = studio.config.upload.intake.jpeg_quality;
+                let jpeg = studio
                     .cpu(move || articket_intake::encode_jpeg(&painting, quality))
                     .await?;
                 match jpeg {
                     Ok(jpeg) => {
                         let (v, p) = (visit_id.to_owned(), job.painter);
-                        let file = state
+                        let file = studio
                             .db(move |s| s.put_painting(&v, p, &jpeg, now()))
                             .await?;
                         announce(
-                            state,
+                            studio,
                             room_id,
                             visit_id,
                             painter,
                             ResultStatus::Done,
                             Some(file_url(&file)),
                         );
-                        state.operator.log.info(format!(
+                        studio.log.info(format!(
                             "{}: {} finished",
                             visit.label,
                             job.painter.name_en()
@@ -263,7 +271,7 @@ async fn paint_one(
             Err(e) => e,
         };
         let backend = stylizer.backend();
-        state.operator.log.warn(format!(
+        studio.log.warn(format!(
             "{}: {} failed (try {attempt} of {}, {backend}): {error}",
             visit.label,
             job.painter.name_en(),
@@ -272,7 +280,7 @@ async fn paint_one(
         if !error.is_retryable() {
             tracing::error!(
                 visit_id,
-                painter,
+                painter = painter.id(),
                 attempt,
                 backend,
                 "painter refused, not retrying: {error}"
@@ -281,7 +289,7 @@ async fn paint_one(
         }
         tracing::warn!(
             visit_id,
-            painter,
+            painter = painter.id(),
             attempt,
             attempts = cfg.attempts,
             backend,
@@ -292,7 +300,7 @@ async fn paint_one(
             if Instant::now() + pause >= deadline {
                 tracing::warn!(
                     visit_id,
-                    painter,
+                    painter = painter.id(),
                     "no time left before the visit's deadline"
                 );
                 break;
@@ -300,12 +308,12 @@ async fn paint_one(
             tokio::time::sleep(pause).await;
         }
     }
-    state.operator.log.error(format!(
+    studio.log.error(format!(
         "{}: {} gave up; the visitor may tap \"try again\"",
         visit.label,
         job.painter.name_en()
     ));
-    fail_painter(state, room_id, visit_id, job.painter).await
+    fail_painter(studio, room_id, visit_id, job.painter).await
 }
 
 /// Exponential backoff with jitter: about base, 2×base, 4×base…, each between half and
@@ -317,20 +325,20 @@ fn backoff(base_ms: u64, attempt: u32) -> Duration {
 }
 
 async fn fail_painter(
-    state: &AppState,
+    studio: &Studio,
     room_id: &str,
     visit_id: &str,
     painter: Painter,
-) -> AppResult<()> {
+) -> StudioResult<()> {
     let v = visit_id.to_owned();
-    state
+    studio
         .db(move |s| s.result_finished(&v, painter, Err(PAINTER_FAILED), now()))
         .await?;
-    state.hub.publish(
+    studio.hub.publish(
         room_id,
         &RoomEvent::Painter {
             visit_id: visit_id.to_owned(),
-            painter: painter.id().to_owned(),
+            painter,
             status: ResultStatus::Failed,
             progress: None,
             image_url: None,
@@ -341,18 +349,18 @@ async fn fail_painter(
 }
 
 fn announce(
-    state: &AppState,
+    studio: &Studio,
     room_id: &str,
     visit_id: &str,
-    painter: &str,
+    painter: Painter,
     status: ResultStatus,
     image_url: Option<String>,
 ) {
-    state.hub.publish(
+    studio.hub.publish(
         room_id,
         &RoomEvent::Painter {
             visit_id: visit_id.to_owned(),
-            painter: painter.to_owned(),
+            painter,
             status,
             progress: None,
             image_url,
@@ -366,13 +374,13 @@ const SERVED: usize = usize::MAX - 1;
 
 /// The callback a backend reports to: progress in steps of at least 10 % (to keep
 /// sockets quiet), the visit's place in the queue when it changes, and the start of work.
-fn reporter(visit: &VisitRef, painter: &str, started: Arc<Notify>) -> Progress {
+fn reporter(visit: &VisitRef, painter: Painter, started: Arc<Notify>) -> Progress {
     let last = AtomicU32::new(0);
     let (hub, room_id, visit_id, painter, place) = (
-        visit.state.hub.clone(),
+        visit.studio.hub.clone(),
         visit.room_id.clone(),
         visit.visit_id.clone(),
-        painter.to_owned(),
+        painter,
         visit.place.clone(),
     );
     Arc::new(move |update: Update| match update {
@@ -401,7 +409,7 @@ fn reporter(visit: &VisitRef, painter: &str, started: Arc<Notify>) -> Progress {
                     &room_id,
                     &RoomEvent::Painter {
                         visit_id: visit_id.clone(),
-                        painter: painter.clone(),
+                        painter,
                         status: ResultStatus::Painting,
                         progress: Some(pct as f32 / 100.0),
                         image_url: None,
