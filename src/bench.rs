@@ -440,11 +440,11 @@ pub fn sample_ticket_paintings(look: usize) -> Vec<articket_ticket::TicketPainti
         .map(|&p| {
             let img = builtin::render(p, &photo, 7, &builtin::BuiltinParams::default());
             articket_ticket::TicketPainting {
-                painter: p.id().into(),
+                painter: p,
                 label_en: p.name_en().into(),
                 label_ko: p.name_ko().into(),
                 tagline: None,
-                image: articket_intake::encode_jpeg(&img, 90).expect("jpeg"),
+                image: articket_intake::encode_jpeg(&img, 90).expect("jpeg").into(),
             }
         })
         .collect()
@@ -492,7 +492,7 @@ pub fn ticket(rounds: usize, samples: Option<&Path>) -> anyhow::Result<()> {
     let outcome = articket_quiz::TypeCode(['E', 'N', 'F', 'P']).outcome();
     let texts = quiz.painter_text(outcome.painter);
     let slot = |p: articket_style::Painter, ko: &str, en: &str| articket_ticket::QuizSlot {
-        painter: p.id().into(),
+        painter: p,
         label_ko: p.name_ko().into(),
         label_en: p.name_en().into(),
         line_ko: ko.into(),

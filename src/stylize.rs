@@ -54,11 +54,11 @@ pub fn run(args: &StylizeArgs) -> anyhow::Result<()> {
             path.display()
         );
         paintings.push(TicketPainting {
-            painter: painter.id().into(),
+            painter,
             label_en: painter.name_en().into(),
             label_ko: painter.name_ko().into(),
             tagline: None,
-            image: jpeg,
+            image: jpeg.into(),
         });
     }
     let ticket = TicketRenderer::new()

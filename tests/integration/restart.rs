@@ -84,7 +84,7 @@ async fn a_visit_interrupted_mid_painting_is_resumed_on_start() {
             )
             .unwrap();
         store
-            .result_started(&visit_id, Painter::Picasso, 0)
+            .result_started(&visit_id, Painter::Picasso, 1, 0)
             .unwrap();
     }
     let _server = TestServer::start_in(dir.path(), |_| {}).await;
@@ -232,6 +232,131 @@ async fn a_booth_killed_mid_visit_keeps_finished_work_and_completes_the_rest() {
     for name in server.stored_files() {
         assert!(!name.starts_with('.') && !name.contains("tmp"), "{name}");
     }
+    booth.kill().unwrap();
+    booth.wait().unwrap();
+}
+
+/// Which painter an img2img request was for, by its prompt (the booth's test config
+/// names each painter in its prompt).
+fn painter_of(call: &articket_a1111::fake::Call) -> &'static str {
+    let prompt = call.body["prompt"].as_str().unwrap_or_default();
+    [
+        ("Picasso", "picasso"),
+        ("Renoir", "renoir"),
+        ("Gogh", "vangogh"),
+        ("Lichtenstein", "lichtenstein"),
+    ]
+    .into_iter()
+    .find(|(name, _)| prompt.contains(name))
+    .map_or("?", |(_, id)| id)
+}
+
+/// The painters of the img2img requests that `fakes` took up after `since`, sorted.
+/// (A fake records a request when it answers.)
+fn painted_after(
+    fakes: &[articket_a1111::fake::FakeA1111],
+    since: std::time::Instant,
+) -> Vec<&'static str> {
+    let mut painters: Vec<&str> = fakes
+        .iter()
+        .flat_map(|f| f.calls())
+        .filter(|c| c.endpoint == "img2img" && c.started >= since)
+        .map(|c| painter_of(&c))
+        .collect();
+    painters.sort();
+    painters
+}
+
+/// The visit's painters in `status`, sorted.
+fn painters_in(visit: &serde_json::Value, status: &str) -> Vec<String> {
+    let mut painters: Vec<String> = visit["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == status)
+        .filter_map(|r| r["painter"].as_str().map(str::to_owned))
+        .collect();
+    painters.sort();
+    painters
+}
+
+/// The painter jobs are durable: kill -9 while two painters of a visit are done and two
+/// are at work on slow servers, and the restarted booth paints exactly those two again,
+/// never the two that were done, and the visit ends with four paintings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_kill_9_exactly_the_unfinished_painters_run_again() {
+    use articket_a1111::fake::{FakeA1111, Fault};
+    // A server per painter: Picasso and Renoir are quick, Van Gogh and Lichtenstein
+    // slow (until the restart), so a moment comes when the quick two are done and the
+    // slow two at work.
+    let mut fakes = Vec::new();
+    for _ in 0..4 {
+        fakes.push(FakeA1111::start(Duration::from_millis(100)).await);
+    }
+    for f in &fakes {
+        f.fault_when_prompt_contains("Gogh", Fault::Slow(Duration::from_secs(3)));
+        f.fault_when_prompt_contains("Lichtenstein", Fault::Slow(Duration::from_secs(3)));
+    }
+    let urls: Vec<&str> = fakes.iter().map(|f| f.url.as_str()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut booth = spawn_booth_on(dir.path(), port, &urls);
+    let server = TestServer::external(base.clone(), &dir.path().join("data")).await;
+    let (_, phone, _socket) = started_visit(&server, "Durable").await;
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let before = loop {
+        let v = phone.visit(&server).await;
+        if painters_in(&v, "done") == ["picasso", "renoir"]
+            && painters_in(&v, "painting") == ["lichtenstein", "vangogh"]
+        {
+            break v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{v}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    booth.kill().unwrap(); // SIGKILL: no shutdown code runs
+    booth.wait().unwrap();
+    for f in &fakes {
+        f.clear_faults();
+    }
+
+    let restarted = std::time::Instant::now();
+    let mut booth = spawn_booth_on(dir.path(), port, &urls);
+    let server = TestServer::external(base, &dir.path().join("data")).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let visit = loop {
+        let v = phone.visit(&server).await;
+        if v["status"] == "done" || v["status"] == "failed" {
+            break v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not finished: {v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(visit["status"], "done", "{visit}");
+    assert_eq!(
+        painted_after(&fakes, restarted),
+        ["lichtenstein", "vangogh"],
+        "exactly the painters that had not finished are painted again, once each"
+    );
+    let results = visit["results"].as_array().unwrap();
+    assert_eq!(results.len(), 4);
+    for (r, was) in results.iter().zip(before["results"].as_array().unwrap()) {
+        assert_eq!(r["status"], "done", "{r}");
+        assert_eq!(r["attempts"], 1, "the interrupted try is made again: {r}");
+        if was["status"] == "done" {
+            assert_eq!(
+                r["image_url"], was["image_url"],
+                "a finished painting is kept"
+            );
+        }
+    }
+    assert!(visit["ticket_url"].is_string(), "{visit}");
     booth.kill().unwrap();
     booth.wait().unwrap();
 }

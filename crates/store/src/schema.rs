@@ -91,6 +91,8 @@ const MIGRATIONS: &[&str] = &[
     // 6: the visitor agreed to have their paintings shown in the kiosk's attract loop
     // (off unless they ticked the box; it goes with the visit's row).
     "ALTER TABLE visits ADD COLUMN on_screen INTEGER NOT NULL DEFAULT 0;",
+    // 7: painter jobs: when a queued painter's next try is due, after a failed try.
+    "ALTER TABLE results ADD COLUMN next_try_at INTEGER;",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

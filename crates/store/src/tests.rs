@@ -1,4 +1,5 @@
 use super::*;
+use crate::stats::quantile;
 
 fn room(id: &str) -> Room {
     Room {
@@ -101,12 +102,26 @@ fn a_visit_runs_from_waiting_to_done_and_survives_reopening() {
             Err(StoreError::PhotoAlreadyReceived)
         ));
         assert_eq!(store.unfinished_visits().unwrap(), vec![v.clone()]);
-        store.result_started(&v, Painter::Picasso, 4).unwrap();
+        store.result_started(&v, Painter::Picasso, 1, 4).unwrap();
         store
             .result_finished(&v, Painter::Picasso, Ok("a.jpg"), 5)
             .unwrap();
-        store.result_started(&v, Painter::Renoir, 4).unwrap();
-        store.result_started(&v, Painter::Renoir, 5).unwrap();
+        store.result_started(&v, Painter::Renoir, 1, 4).unwrap();
+        store
+            .result_retry_at(&v, Painter::Renoir, "busy", 60, 4)
+            .unwrap();
+        let queued = &store.visit(&v).unwrap().unwrap().results[1];
+        assert_eq!(
+            (
+                queued.status,
+                queued.attempts,
+                queued.next_try_at,
+                queued.error.as_deref()
+            ),
+            (ResultStatus::Queued, 1, Some(60), Some("busy")),
+            "a failed try waits queued for its next, durably"
+        );
+        store.result_started(&v, Painter::Renoir, 2, 5).unwrap();
         store
             .result_finished(&v, Painter::Renoir, Err("boom"), 6)
             .unwrap();

@@ -24,6 +24,8 @@ pub async fn finish_visit(
 ) -> StudioResult<()> {
     let lock = studio.running.closing.of(visit_id);
     let _closing = lock.lock().await;
+    // The paintings just made: this ticket is their last use in memory.
+    let fresh = studio.running.paintings.take(visit_id);
     let id = visit_id.to_owned();
     let Some(visit) = studio.db(move |s| s.visit(&id)).await? else {
         return Ok(());
@@ -33,6 +35,9 @@ pub async fn finish_visit(
     }
     if visit.mode == VisitMode::Quiz && visit.personality.is_none() {
         tracing::debug!(visit_id, "painted; the ticket waits for the quiz");
+        for (painter, painting) in fresh {
+            studio.running.paintings.keep(visit_id, painter, painting);
+        }
         return Ok(());
     }
     let has_results = visit.results.iter().any(|r| r.image_file.is_some());
@@ -45,7 +50,7 @@ pub async fn finish_visit(
             .cpu(move || -> Result<Vec<u8>, String> {
                 st.tickets
                     .renderer
-                    .phone_ticket_png(&ticket_content(&st, &v)?)
+                    .phone_ticket_png(&ticket_content(&st, &v, &fresh)?)
                     .map_err(|e| e.to_string())
             })
             .await?;

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use articket_store::{ResultStatus, Visit};
+use articket_store::{PainterResult, ResultStatus, Visit};
 use articket_style::{PaintJob, Painter, Progress, StyleError, Stylizer, Update};
 use image::RgbImage;
 use tokio::sync::Notify;
@@ -65,19 +65,56 @@ pub async fn load_sitting(studio: &Studio, visit: &Visit) -> StudioResult<Result
     }))
 }
 
+/// One painter's job as the worker takes it up: its painter, the number of the try to
+/// make first, and when that try may start (after a failed try's pause).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Job {
+    pub painter: Painter,
+    pub first_try: u32,
+    /// Unix seconds.
+    pub not_before: Option<i64>,
+}
+
+impl Job {
+    /// A painter's first try, now.
+    pub fn new(painter: Painter) -> Job {
+        Job {
+            painter,
+            first_try: 1,
+            not_before: None,
+        }
+    }
+
+    /// The job of an unfinished row after a restart: a try the restart interrupted is
+    /// made again under its own number; a painter waiting for its next try waits out the
+    /// rest of its pause. None when the row has ended.
+    pub fn resumed(row: &PainterResult, tries: u32) -> Option<Job> {
+        let first_try = match row.status {
+            ResultStatus::Done | ResultStatus::Failed => return None,
+            ResultStatus::Painting => row.attempts.max(1),
+            ResultStatus::Queued => row.attempts + 1,
+        };
+        Some(Job {
+            painter: row.painter,
+            first_try: first_try.min(tries.max(1)),
+            not_before: row.next_try_at,
+        })
+    }
+}
+
 /// Sets `painters` of a stored visit to work in the background and returns at once:
 /// the one way painting starts, for a new photo, a "try again" and a restart alike.
 /// Each painter's row in the store is its job (queued, painting, done, failed, with its
 /// tries), so a restart finds exactly the painters that had not finished. The task is
 /// registered under the visit, so deleting the visit stops its painters.
-pub fn enqueue(studio: Studio, sitting: Sitting, painters: Vec<Painter>) {
+pub fn enqueue(studio: Studio, sitting: Sitting, jobs: Vec<Job>) {
     let visit_id = sitting.visit_id.clone();
     let (registered, wait_registered) = tokio::sync::oneshot::channel::<()>();
     let st = studio.clone();
     let task = tokio::spawn(async move {
         // Start only once registered, so the entry never outlives the task.
         let _ = wait_registered.await;
-        let outcome = paint_visit(&st, &sitting, painters).await;
+        let outcome = paint_visit(&st, &sitting, jobs).await;
         st.running.tasks.finished(&sitting.visit_id);
         match outcome {
             Err(StudioError::VisitGone) => {
@@ -102,22 +139,22 @@ pub async fn resume_unfinished(studio: &Studio) -> StudioResult<usize> {
         let Some(visit) = studio.db(move |s| s.visit(&id)).await? else {
             continue;
         };
-        let painters: Vec<Painter> = visit
+        let tries = studio.config.painting.attempts;
+        let jobs: Vec<Job> = visit
             .results
             .iter()
-            .filter(|r| r.status != ResultStatus::Done)
-            .map(|r| r.painter)
+            .filter_map(|r| Job::resumed(r, tries))
             .collect();
         let decoded = load_sitting(studio, &visit).await?;
         match decoded {
             Ok(sitting) => {
-                tracing::info!(visit_id, "resuming {} unfinished painters", painters.len());
+                tracing::info!(visit_id, "resuming {} unfinished painters", jobs.len());
                 studio.log.info(format!(
                     "{}: resumed after a restart ({} painters to go)",
                     sitting.label,
-                    painters.len()
+                    jobs.len()
                 ));
-                enqueue(studio.clone(), sitting, painters);
+                enqueue(studio.clone(), sitting, jobs);
             }
             Err(e) => {
                 tracing::error!(
@@ -128,8 +165,8 @@ pub async fn resume_unfinished(studio: &Studio) -> StudioResult<usize> {
                     "{}: cannot resume after a restart, the photo is unreadable",
                     visit_label(visit.number, visit.name.as_deref())
                 ));
-                for p in painters {
-                    fail_painter(studio, &visit.room_id, visit_id, p).await?;
+                for job in jobs {
+                    fail_painter(studio, &visit.room_id, visit_id, job.painter).await?;
                 }
                 let label = visit_label(visit.number, visit.name.as_deref());
                 finish_visit(studio, &visit.room_id, visit_id, &label).await?;
@@ -139,18 +176,19 @@ pub async fn resume_unfinished(studio: &Studio) -> StudioResult<usize> {
     Ok(ids.len())
 }
 
-async fn paint_visit(
-    studio: &Studio,
-    sitting: &Sitting,
-    painters: Vec<Painter>,
-) -> StudioResult<()> {
+async fn paint_visit(studio: &Studio, sitting: &Sitting, todo: Vec<Job>) -> StudioResult<()> {
     let seed = seed_of(&sitting.visit_id);
     let deadline = Instant::now() + Duration::from_secs(studio.config.painting.visit_timeout_secs);
     // The visit's place in the painters' queue, shared by its jobs: announced on change.
     let place = Arc::new(AtomicUsize::new(usize::MAX));
     // Dropping the set (when the visit's task is aborted) aborts every painter.
     let mut jobs = tokio::task::JoinSet::new();
-    for painter in painters {
+    for Job {
+        painter,
+        first_try,
+        not_before,
+    } in todo
+    {
         let job = PaintJob {
             painter,
             visit_id: sitting.visit_id.as_str().into(),
@@ -166,7 +204,12 @@ async fn paint_visit(
             place: place.clone(),
         };
         let stylizer = sitting.stylizer.clone();
-        jobs.spawn(async move { paint_one(&visit, job, stylizer, deadline).await });
+        let tries = Tries {
+            first: first_try,
+            not_before,
+            deadline,
+        };
+        jobs.spawn(async move { paint_one(&visit, job, stylizer, tries).await });
     }
     while let Some(job) = jobs.join_next().await {
         match job {
@@ -191,6 +234,14 @@ struct VisitRef {
     place: Arc<AtomicUsize>,
 }
 
+/// Which tries a job makes, from when, and until when.
+struct Tries {
+    first: u32,
+    /// Unix seconds.
+    not_before: Option<i64>,
+    deadline: Instant,
+}
+
 /// One painter with retries. Each try has `painting.timeout_secs` from the moment a
 /// painter starts on it (time in a queue does not count); all tries together end at the
 /// visit's deadline. Errors that cannot heal by trying again end it at once. Store
@@ -199,7 +250,7 @@ async fn paint_one(
     visit: &VisitRef,
     job: PaintJob,
     primary: Arc<dyn Stylizer>,
-    deadline: Instant,
+    tries: Tries,
 ) -> StudioResult<()> {
     let (studio, room_id, visit_id) = (
         &visit.studio,
@@ -209,7 +260,13 @@ async fn paint_one(
     let painter = job.painter;
     let cfg = &studio.config.painting;
     let limit = Duration::from_secs(cfg.timeout_secs);
-    for attempt in 1..=cfg.attempts {
+    let deadline = tries.deadline;
+    if let Some(at) = tries.not_before {
+        // The rest of a pause that a restart interrupted.
+        let wait = Duration::from_secs(u64::try_from(at - now()).unwrap_or(0));
+        tokio::time::sleep_until(deadline.min(Instant::now() + wait)).await;
+    }
+    for attempt in tries.first..=cfg.attempts {
         // When every server is down, a retry goes to the fallback if there is one.
         let stylizer = studio.backends.for_try(&primary);
         let started = Arc::new(Notify::new());
@@ -226,7 +283,9 @@ async fn paint_one(
                     running = true;
                     try_deadline = deadline.min(Instant::now() + limit);
                     let (v, p) = (visit_id.to_owned(), job.painter);
-                    studio.db(move |s| s.result_started(&v, p, now())).await?;
+                    studio
+                        .db(move |s| s.result_started(&v, p, attempt, now()))
+                        .await?;
                     announce(studio, room_id, visit_id, painter, ResultStatus::Painting, None);
                 }
                 _ = tokio::time::sleep_until(try_deadline) => {
@@ -241,8 +300,10 @@ async fn paint_one(
         let error = match outcome {
             Ok(painting) => {
                 let quality = studio.config.upload.intake.jpeg_quality;
+                let painting = Arc::new(painting);
+                let pixels = painting.clone();
                 let jpeg = studio
-                    .cpu(move || articket_intake::encode_jpeg(&painting, quality))
+                    .cpu(move || articket_intake::encode_jpeg(&pixels, quality))
                     .await?;
                 match jpeg {
                     Ok(jpeg) => {
@@ -250,6 +311,7 @@ async fn paint_one(
                         let file = studio
                             .db(move |s| s.put_painting(&v, p, &jpeg, now()))
                             .await?;
+                        studio.running.paintings.keep(visit_id, painter, painting);
                         announce(
                             studio,
                             room_id,
@@ -305,6 +367,12 @@ async fn paint_one(
                 );
                 break;
             }
+            // The job waits queued, durably: a restart keeps the pause and the count.
+            let (v, p, e) = (visit_id.to_owned(), job.painter, error.to_string());
+            let due = now() + pause.as_secs_f64().ceil() as i64;
+            studio
+                .db(move |s| s.result_retry_at(&v, p, &e, due, now()))
+                .await?;
             tokio::time::sleep(pause).await;
         }
     }

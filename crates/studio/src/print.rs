@@ -76,7 +76,7 @@ async fn run_lp(studio: &Studio, visit: &articket_store::Visit) -> Result<String
     let (st, v) = (studio.clone(), visit.clone());
     let pdf = studio
         .cpu(move || -> Result<Vec<u8>, String> {
-            let content = ticket_content(&st, &v)?;
+            let content = ticket_content(&st, &v, &[])?;
             st.tickets
                 .renderer
                 .print_pdf(&content, paper)

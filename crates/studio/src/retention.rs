@@ -16,6 +16,7 @@ pub async fn delete_visit(studio: &Studio, room_id: &str, visit_id: &str) -> Stu
     if studio.running.tasks.abort(visit_id) {
         tracing::info!(visit_id, "stopped its painters");
     }
+    drop(studio.running.paintings.take(visit_id));
     for name in files {
         if let Err(e) = studio.store.files().remove(&name) {
             tracing::warn!(visit_id, "cannot delete {name}: {e}");

@@ -4,11 +4,44 @@
 
 use std::sync::Arc;
 
-/// The two per-visit registries, held in the app state.
+use articket_style::Painter;
+use image::RgbImage;
+
+/// The per-visit registries, held by the studio.
 #[derive(Default)]
 pub struct Running {
     pub tasks: PaintingTasks,
     pub closing: VisitLocks,
+    pub paintings: FreshPaintings,
+}
+
+/// Paintings just made (and stored), kept as the painters left them until the visit's
+/// ticket is made, so the ticket does not read and decode its files again.
+#[derive(Default)]
+pub struct FreshPaintings(std::sync::Mutex<std::collections::HashMap<String, Kept>>);
+
+/// One visit's kept paintings.
+pub type Kept = Vec<(Painter, Arc<RgbImage>)>;
+
+impl FreshPaintings {
+    pub fn keep(&self, visit_id: &str, painter: Painter, painting: Arc<RgbImage>) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let kept = map.entry(visit_id.to_owned()).or_default();
+        kept.retain(|(p, _)| *p != painter);
+        kept.push((painter, painting));
+    }
+
+    /// The visit's kept paintings, forgotten here.
+    pub fn take(&self, visit_id: &str) -> Kept {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(visit_id).unwrap_or_default()
+    }
+
+    /// How many visits have paintings kept.
+    #[cfg(test)]
+    pub fn visits(&self) -> usize {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
 }
 
 /// Each visit's running painting tasks (a visit has one, or two when a "try again"
@@ -94,6 +127,21 @@ mod tests {
         assert!(long.await.unwrap_err().is_cancelled());
         assert!(!tasks.abort("a"), "nothing left to stop");
         assert_eq!(tasks.visits(), 0);
+    }
+
+    #[test]
+    fn fresh_paintings_are_kept_once_per_painter_until_taken() {
+        let kept = FreshPaintings::default();
+        let img = |v| Arc::new(RgbImage::from_pixel(1, 1, image::Rgb([v, v, v])));
+        kept.keep("a", Painter::Picasso, img(1));
+        kept.keep("a", Painter::Picasso, img(2));
+        kept.keep("a", Painter::Renoir, img(3));
+        kept.keep("b", Painter::Renoir, img(4));
+        let a = kept.take("a");
+        let values: Vec<_> = a.iter().map(|(p, i)| (*p, i.get_pixel(0, 0)[0])).collect();
+        assert_eq!(values, [(Painter::Picasso, 2), (Painter::Renoir, 3)]);
+        assert!(kept.take("a").is_empty(), "taken once");
+        assert_eq!(kept.visits(), 1);
     }
 
     #[tokio::test]

@@ -1,9 +1,12 @@
 //! What goes on a visit's ticket: its finished paintings, the visitor's name, the date,
 //! the ticket number, the link back, and a quiz visit's outcome.
 
+use std::sync::Arc;
+
 use articket_store::Visit;
 use articket_style::Painter;
-use articket_ticket::{TicketContent, TicketPainting};
+use articket_ticket::{Picture, TicketContent, TicketPainting};
+use image::RgbImage;
 
 use crate::clock::ticket_date;
 use crate::studio::Studio;
@@ -14,7 +17,7 @@ fn quiz_part(studio: &Studio, visit: &Visit) -> Option<articket_ticket::QuizPart
     let outcome = articket_quiz::TypeCode::parse(visit.personality.as_deref()?)?.outcome();
     let texts = studio.quiz.painter_text(outcome.painter);
     let slot = |p: Painter, ko: &str, en: &str| articket_ticket::QuizSlot {
-        painter: p.id().to_owned(),
+        painter: p,
         label_ko: p.name_ko().to_owned(),
         label_en: p.name_en().to_owned(),
         line_ko: ko.to_owned(),
@@ -29,19 +32,33 @@ fn quiz_part(studio: &Studio, visit: &Visit) -> Option<articket_ticket::QuizPart
 }
 
 /// What a visit's ticket shows: its finished paintings, name, date, number and link.
-/// Reads the painting files, so call it off the async threads.
-pub fn ticket_content(studio: &Studio, visit: &Visit) -> Result<TicketContent, String> {
+/// Paintings come from `fresh` (as the painters left them) where there, else from their
+/// files: call it off the async threads.
+pub fn ticket_content(
+    studio: &Studio,
+    visit: &Visit,
+    fresh: &[(Painter, Arc<RgbImage>)],
+) -> Result<TicketContent, String> {
     let mut paintings = Vec::new();
     for r in &visit.results {
         let (painter, Some(file)) = (r.painter, &r.image_file) else {
             continue;
         };
+        let image = match fresh.iter().find(|(p, _)| *p == painter) {
+            Some((_, pixels)) => Picture::Pixels(pixels.clone()),
+            None => studio
+                .store
+                .files()
+                .read(file)
+                .map_err(|e| e.to_string())?
+                .into(),
+        };
         paintings.push(TicketPainting {
-            painter: painter.id().to_owned(),
+            painter,
             label_en: painter.name_en().to_owned(),
             label_ko: painter.name_ko().to_owned(),
             tagline: None,
-            image: studio.store.files().read(file).map_err(|e| e.to_string())?,
+            image,
         });
     }
     Ok(TicketContent {

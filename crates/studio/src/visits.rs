@@ -125,7 +125,11 @@ impl Studio {
             photo_jpeg: jpeg,
             stylizer,
         };
-        painting::enqueue(self.clone(), sitting, painters);
+        painting::enqueue(
+            self.clone(),
+            sitting,
+            painters.into_iter().map(painting::Job::new).collect(),
+        );
         Ok(())
     }
 
@@ -145,7 +149,7 @@ impl Studio {
             .await?
             .map_err(|e| StudioError::internal("retry: the stored photo", e))?;
         sitting.stylizer = stylizer;
-        painting::enqueue(self.clone(), sitting, vec![painter]);
+        painting::enqueue(self.clone(), sitting, vec![painting::Job::new(painter)]);
         self.hub.publish(
             &visit.room_id,
             &RoomEvent::Painter {
@@ -273,8 +277,8 @@ impl Studio {
     ) -> StudioResult<Option<Vec<u8>>> {
         let studio = self.clone();
         self.cpu(move || -> Result<Option<Vec<u8>>, String> {
-            let mut content = tickets::ticket_content(&studio, &visit)?;
-            content.paintings.retain(|p| p.painter == painter.id());
+            let mut content = tickets::ticket_content(&studio, &visit, &[])?;
+            content.paintings.retain(|p| p.painter == painter);
             let Some(p) = content.paintings.first_mut() else {
                 return Ok(None);
             };

@@ -8,8 +8,10 @@ use std::fmt::Write as _;
 
 use base64::Engine as _;
 
+use articket_style::Painter;
+
 use crate::{
-    xml_escape, TicketContent, TicketDesign, FONT_FAMILY, PHONE_TICKET_SIZE, SERIF_FAMILY,
+    xml_escape, Picture, TicketContent, TicketDesign, FONT_FAMILY, PHONE_TICKET_SIZE, SERIF_FAMILY,
 };
 
 /// A painting's place: its top-left corner and size (3:4).
@@ -100,16 +102,30 @@ fn qr_svg(link: &str, x: f64, y: f64, size: f64, ink: &str) -> String {
     )
 }
 
-fn image_data(bytes: &[u8]) -> (&'static str, String) {
+/// A painting as a data URL. Pixels are encoded as JPEG here: only the SVG tickets
+/// inline their paintings (the PNG ticket pastes pixels). An image that cannot be
+/// encoded (none the painters make) leaves its frame blank.
+fn data_url(picture: &Picture) -> String {
+    let encoded;
+    let bytes = match picture {
+        Picture::Encoded(bytes) => bytes.as_slice(),
+        Picture::Pixels(pixels) => {
+            let mut jpeg = Vec::new();
+            let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 92);
+            if pixels.write_with_encoder(encoder).is_err() {
+                return BLANK_PNG.to_owned();
+            }
+            encoded = jpeg;
+            encoded.as_slice()
+        }
+    };
     let mime = if bytes.starts_with(b"\x89PNG") {
         "image/png"
     } else {
         "image/jpeg"
     };
-    (
-        mime,
-        base64::engine::general_purpose::STANDARD.encode(bytes),
-    )
+    let data = base64::engine::general_purpose::STANDARD.encode(bytes);
+    format!("data:{mime};base64,{data}")
 }
 
 /// The portrait phone ticket (1080×1920), paintings inlined as data URLs.
@@ -132,11 +148,11 @@ pub fn phone_ticket(
     let area_h = if single_tagline { 1140.0 } else { 1240.0 };
     let placed = cells(content.paintings.len(), (80.0, 320.0, 920.0, area_h));
     for (p, cell) in content.paintings.iter().zip(placed.iter().copied()) {
-        let color = design.color_of(&p.painter);
+        let color = design.color_of(p.painter);
         let image = if inline_images {
-            let (mime, data) = image_data(&p.image);
+            let url = data_url(&p.image);
             format!(
-                r##"<image x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" preserveAspectRatio="xMidYMid slice" xlink:href="data:{mime};base64,{data}"/>"##,
+                r##"<image x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" preserveAspectRatio="xMidYMid slice" xlink:href="{url}"/>"##,
                 cell.x, cell.y, cell.w, cell.h
             )
         } else {
@@ -275,7 +291,7 @@ pub fn quiz_ticket(
     let mut s = card_top(design);
     let mut placed = Vec::new();
     let main = &quiz.painter;
-    let color = design.color_of(&main.painter);
+    let color = design.color_of(main.painter);
     let title_ko = format!("{} · 나의 화가는 {}", quiz.code, main.label_ko);
     let title_en = format!("{} · My painter is {}", quiz.code, main.label_en);
     let _ = write!(
@@ -295,7 +311,7 @@ pub fn quiz_ticket(
         h: 560.0,
     };
     frame(&mut s, big, color, design);
-    if let Some(i) = index_of(content, &main.painter) {
+    if let Some(i) = index_of(content, main.painter) {
         placed.push((i, big));
     }
     let mut y = 1044.0;
@@ -315,7 +331,7 @@ pub fn quiz_ticket(
         (&quiz.good, 290.0, "잘 맞는 화가", "Good match"),
         (&quiz.bad, 790.0, "안 맞는 화가", "Bad match"),
     ] {
-        let color = design.color_of(&slot.painter);
+        let color = design.color_of(slot.painter);
         let cell = Cell {
             x: centre - 90.0,
             y: top,
@@ -323,7 +339,7 @@ pub fn quiz_ticket(
             h: 240.0,
         };
         frame(&mut s, cell, color, design);
-        if let Some(i) = index_of(content, &slot.painter) {
+        if let Some(i) = index_of(content, slot.painter) {
             placed.push((i, cell));
         }
         let label = format!("{role_ko} · {} ({role_en})", slot.label_ko);
@@ -369,7 +385,7 @@ fn frame(s: &mut String, cell: Cell, color: &str, design: &TicketDesign) {
     );
 }
 
-fn index_of(content: &TicketContent, painter: &str) -> Option<usize> {
+fn index_of(content: &TicketContent, painter: Painter) -> Option<usize> {
     content.paintings.iter().position(|p| p.painter == painter)
 }
 
@@ -403,10 +419,7 @@ pub fn fill_template(template: &str, content: &TicketContent, design: &TicketDes
         .replace("{{count}}", &content.paintings.len().to_string());
     for i in 0..4 {
         let p = content.paintings.get(i);
-        let url = p.map(|p| {
-            let (mime, data) = image_data(&p.image);
-            format!("data:{mime};base64,{data}")
-        });
+        let url = p.map(|p| data_url(&p.image));
         out = out
             .replace(
                 &format!("{{{{painting{}}}}}", i + 1),
@@ -419,7 +432,7 @@ pub fn fill_template(template: &str, content: &TicketContent, design: &TicketDes
             )
             .replace(
                 &format!("{{{{color{}}}}}", i + 1),
-                p.map_or(design.ink.as_str(), |p| design.color_of(&p.painter)),
+                p.map_or(design.ink.as_str(), |p| design.color_of(p.painter)),
             );
     }
     let qr = content
@@ -453,10 +466,7 @@ pub fn fill_quiz_template(
         ("good", &quiz.good),
         ("bad", &quiz.bad),
     ] {
-        let url = index_of(content, &slot.painter).map(|i| {
-            let (mime, data) = image_data(&content.paintings[i].image);
-            format!("data:{mime};base64,{data}")
-        });
+        let url = index_of(content, slot.painter).map(|i| data_url(&content.paintings[i].image));
         out = out
             .replace(
                 &format!("{{{{{key}_painting}}}}"),
@@ -468,7 +478,7 @@ pub fn fill_quiz_template(
             )
             .replace(
                 &format!("{{{{{key}_color}}}}"),
-                design.color_of(&slot.painter),
+                design.color_of(slot.painter),
             )
             .replace(
                 &format!("{{{{{key}_line_ko}}}}"),

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use articket_style::Painter;
 use resvg::{tiny_skia, usvg};
 
 pub mod layout;
@@ -34,16 +35,34 @@ pub(crate) const SERIF_FAMILY: &str = "EB Garamond";
 
 /// One painter's result as it appears on a ticket.
 pub struct TicketPainting {
-    /// The painter's id ("picasso", "renoir", "vangogh", "lichtenstein"): picks its
-    /// theme colour.
-    pub painter: String,
+    /// Picks the painting's frame colour.
+    pub painter: Painter,
     pub label_en: String,
     pub label_ko: String,
     /// A one-line tagline (Korean, English), shown when the ticket holds this painting
     /// alone: the single-painter ticket.
     pub tagline: Option<(String, String)>,
-    /// The painting, JPEG or PNG bytes as stored.
-    pub image: Vec<u8>,
+    pub image: Picture,
+}
+
+/// A painting for a ticket: as the painter left it (no decoding), or as stored.
+#[derive(Debug, Clone)]
+pub enum Picture {
+    Pixels(std::sync::Arc<image::RgbImage>),
+    /// JPEG or PNG bytes.
+    Encoded(Vec<u8>),
+}
+
+impl From<Vec<u8>> for Picture {
+    fn from(bytes: Vec<u8>) -> Picture {
+        Picture::Encoded(bytes)
+    }
+}
+
+impl From<image::RgbImage> for Picture {
+    fn from(pixels: image::RgbImage) -> Picture {
+        Picture::Pixels(std::sync::Arc::new(pixels))
+    }
 }
 
 /// Everything a ticket shows.
@@ -65,7 +84,7 @@ pub struct TicketContent {
 /// One painter on a quiz ticket, with the line the ticket says about them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuizSlot {
-    pub painter: String,
+    pub painter: Painter,
     pub label_ko: String,
     pub label_en: String,
     pub line_ko: String,
@@ -124,8 +143,10 @@ impl Default for TicketDesign {
 }
 
 impl TicketDesign {
-    fn color_of(&self, painter: &str) -> &str {
-        self.painter_colors.of(painter).unwrap_or(self.ink.as_str())
+    fn color_of(&self, painter: Painter) -> &str {
+        self.painter_colors
+            .of(painter.id())
+            .unwrap_or(self.ink.as_str())
     }
 }
 

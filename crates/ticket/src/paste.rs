@@ -2,17 +2,24 @@
 //! to their cell (crop to fill, Lanczos-3, SIMD), and copied pixel for pixel. Quicker
 //! than letting the SVG renderer scale each image bicubically, and sharper too.
 
-use fast_image_resize::images::Image;
+use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use resvg::tiny_skia::Pixmap;
 
 use crate::layout::Cell;
-use crate::TicketError;
+use crate::{Picture, TicketError};
 
-pub fn painting(pixmap: &mut Pixmap, bytes: &[u8], cell: Cell) -> Result<(), TicketError> {
-    let img = image::load_from_memory(bytes)
-        .map_err(|e| TicketError::Painting(e.to_string()))?
-        .into_rgb8();
+pub fn painting(pixmap: &mut Pixmap, picture: &Picture, cell: Cell) -> Result<(), TicketError> {
+    let decoded;
+    let img = match picture {
+        Picture::Pixels(pixels) => pixels.as_ref(),
+        Picture::Encoded(bytes) => {
+            decoded = image::load_from_memory(bytes)
+                .map_err(|e| TicketError::Painting(e.to_string()))?
+                .into_rgb8();
+            &decoded
+        }
+    };
     let (x0, y0) = (cell.x.round() as i64, cell.y.round() as i64);
     let (w, h) = (cell.w.round() as u32, cell.h.round() as u32);
     if w == 0 || h == 0 || img.width() == 0 || img.height() == 0 {
@@ -24,7 +31,7 @@ pub fn painting(pixmap: &mut Pixmap, bytes: &[u8], cell: Cell) -> Result<(), Tic
     let (cw, ch) = ((w as f64 / scale).min(iw), (h as f64 / scale).min(ih));
     let (cx, cy) = ((iw - cw) / 2.0, (ih - ch) / 2.0);
     let (sw, sh) = (img.width(), img.height());
-    let src = Image::from_vec_u8(sw, sh, img.into_raw(), PixelType::U8x3)
+    let src = ImageRef::new(sw, sh, img.as_raw(), PixelType::U8x3)
         .map_err(|e| TicketError::Painting(e.to_string()))?;
     let mut dst = Image::new(w, h, PixelType::U8x3);
     let options = ResizeOptions::new()

@@ -4,6 +4,7 @@
 //!
 //! Errors are sentences naming the file; the caller adds the config key.
 
+use articket_style::Painter;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -59,8 +60,8 @@ pub fn check_templates(renderer: &TicketRenderer) -> Result<(), String> {
     renderer
         .phone_ticket_png(&sample)
         .map_err(|e| format!("phone.svg does not render: {e}"))?;
-    let slot = |painter: &str, ko: &str, en: &str| QuizSlot {
-        painter: painter.into(),
+    let slot = |painter: Painter, ko: &str, en: &str| QuizSlot {
+        painter,
         label_ko: ko.into(),
         label_en: en.into(),
         line_ko: "예시".into(),
@@ -69,9 +70,9 @@ pub fn check_templates(renderer: &TicketRenderer) -> Result<(), String> {
     let quiz_sample = TicketContent {
         quiz: Some(QuizPart {
             code: "ENFP".into(),
-            painter: slot("lichtenstein", "리히텐슈타인", "Lichtenstein"),
-            good: slot("vangogh", "반 고흐", "Van Gogh"),
-            bad: slot("renoir", "르누아르", "Renoir"),
+            painter: slot(Painter::Lichtenstein, "리히텐슈타인", "Lichtenstein"),
+            good: slot(Painter::VanGogh, "반 고흐", "Van Gogh"),
+            bad: slot(Painter::Renoir, "르누아르", "Renoir"),
         }),
         ..sample
     };

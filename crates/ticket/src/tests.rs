@@ -8,11 +8,11 @@ fn painting(painter: &str, color: [u8; 3]) -> TicketPainting {
         .encode_image(&img)
         .unwrap();
     TicketPainting {
-        painter: painter.into(),
+        painter: painter.parse().unwrap(),
         label_en: "Picasso".into(),
         label_ko: "피카소".into(),
         tagline: None,
-        image: jpeg,
+        image: jpeg.into(),
     }
 }
 
@@ -291,7 +291,7 @@ fn an_operators_template_is_filled_and_rendered() {
 
 fn slot(painter: &str, ko: &str, en: &str) -> QuizSlot {
     QuizSlot {
-        painter: painter.into(),
+        painter: painter.parse().unwrap(),
         label_ko: ko.into(),
         label_en: en.into(),
         line_ko: "잘 어울리는 화가와 함께라면 당신의 그림은 더 빛나요.".into(),
@@ -355,7 +355,7 @@ fn a_quiz_ticket_shows_the_visitors_painter_large_and_the_matches_small() {
     assert_eq!(red, 0);
 
     // A match whose painting failed leaves an empty frame, not a hole in the layout.
-    c.paintings.retain(|p| p.painter != "renoir");
+    c.paintings.retain(|p| p.painter != Painter::Renoir);
     let (_, placed) = layout::quiz_ticket(&c, &quiz, &TicketDesign::default());
     assert_eq!(placed.len(), 2);
     let img = render(&c);
@@ -419,5 +419,34 @@ fn an_operators_quiz_template_gets_the_quiz_placeholders() {
     assert!(
         close(img.get_pixel(900, 50), [0x03, 0x6B, 0x82]),
         "the background"
+    );
+}
+
+/// A painting handed over as pixels (straight from the painter) makes the same ticket
+/// as the same pixels stored losslessly and decoded again.
+#[test]
+fn pixels_from_the_painter_make_the_same_ticket_as_stored_bytes() {
+    let img = RgbImage::from_fn(90, 120, |x, y| Rgb([(x * 2) as u8, (y * 2) as u8, 90]));
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let with = |image: Picture| {
+        let mut c = content("Pixels", 1);
+        c.paintings[0].image = image;
+        render(&c)
+    };
+    let from_pixels = with(img.clone().into());
+    let from_png = with(png.into());
+    assert!(from_pixels == from_png, "pixels and their PNG render alike");
+    assert!(
+        from_pixels != with(RgbImage::from_pixel(90, 120, Rgb([0, 0, 0])).into()),
+        "the painting is on the ticket"
+    );
+    let mut c = content("Svg", 1);
+    c.paintings[0].image = img.into();
+    let svg = layout::phone_ticket_svg(&c, &TicketDesign::default());
+    assert!(
+        svg.contains("data:image/jpeg;base64,/9j/"),
+        "pixels inlined as JPEG"
     );
 }

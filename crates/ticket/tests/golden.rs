@@ -29,11 +29,11 @@ fn card(painter: &str, hue: [u8; 3]) -> TicketPainting {
         _ => ("Lichtenstein", "리히텐슈타인"),
     };
     TicketPainting {
-        painter: painter.into(),
+        painter: painter.parse().unwrap(),
         label_en: en.into(),
         label_ko: ko.into(),
         tagline: None,
-        image: png,
+        image: png.into(),
     }
 }
 

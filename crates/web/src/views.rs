@@ -100,7 +100,8 @@ impl From<&Visit> for VisitView {
                     status: r.status,
                     attempts: r.attempts,
                     image_url: r.image_file.as_deref().map(file_url),
-                    error: r.error.clone(),
+                    // A try's error is for the operator; a visitor sees a painter's last word.
+                    error: r.error.clone().filter(|_| r.status == ResultStatus::Failed),
                 })
                 .collect(),
             ticket_url: v.ticket_file.as_deref().map(file_url),
