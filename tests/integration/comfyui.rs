@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use articket_a1111::{Captioner, ServerSettings};
 use articket_comfyui::fake::FakeComfy;
+use articket_pool::{Captioner, ServerSettings};
 use articket_web::config::AiBackend;
 use articket_web::Config;
 use serde_json::Value;
@@ -156,7 +156,7 @@ async fn real_comfyui_paints_a_whole_visit_and_keeps_no_history() {
         .spawn()
         .expect("start ComfyUI");
     let url = format!("http://127.0.0.1:{port}");
-    articket_a1111::client::install_tls_provider();
+    articket_pool::http::install_tls_provider();
     let http = reqwest::Client::new();
     let started = std::time::Instant::now();
     while http

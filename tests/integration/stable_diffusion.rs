@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use articket_a1111::fake::{FakeA1111, Fault};
-use articket_a1111::{Captioner, ServerSettings};
+use articket_pool::{Captioner, ServerSettings};
 use articket_web::config::{AiBackend, Fallback};
 use articket_web::Config;
 use serde_json::Value;
@@ -274,7 +274,7 @@ async fn controlnet_units_reach_the_server_in_the_extensions_shape() {
     let fake = FakeA1111::start(Duration::from_millis(20)).await;
     let server = TestServer::start_with(|c| {
         use_servers(c, &[&fake]);
-        c.ai.a1111.picasso.controlnet = vec![articket_a1111::ControlNetUnit {
+        c.ai.a1111.picasso.controlnet = vec![articket_pool::ControlNetUnit {
             module: "lineart_realistic".into(),
             model: "control_v11p_sd15_lineart [43d4be0d]".into(),
             weight: 0.8,

@@ -75,7 +75,7 @@ impl TestServer {
     /// Starts a server on `data_dir` (kept after the server stops).
     pub async fn start_in(data_dir: &Path, tweak: impl FnOnce(&mut Config)) -> TestServer {
         // The test clients share reqwest's build, which has no default TLS provider.
-        articket_a1111::client::install_tls_provider();
+        articket_pool::http::install_tls_provider();
         let mut config = Config::default();
         config.server.bind = "127.0.0.1:0".parse().unwrap();
         config.server.data_dir = data_dir.to_owned();
@@ -109,7 +109,7 @@ impl TestServer {
 
     /// A booth running in another process (started by the test), reached at `base`.
     pub async fn external(base: String, data_dir: &Path) -> TestServer {
-        articket_a1111::client::install_tls_provider();
+        articket_pool::http::install_tls_provider();
         let server = TestServer {
             base,
             data_dir: data_dir.to_owned(),

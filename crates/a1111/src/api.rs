@@ -105,6 +105,34 @@ pub struct ProgressResponse {
     pub textinfo: Option<String>,
 }
 
+impl ProgressResponse {
+    /// The answer of a server at `step` of `steps` with `job_count` jobs under way (the
+    /// fake server and `articket worker` both answer with it).
+    pub fn at(step: usize, steps: usize, job_count: usize, job_timestamp: &str) -> Self {
+        let progress = if steps == 0 {
+            0.0
+        } else {
+            step as f32 / steps as f32
+        };
+        ProgressResponse {
+            progress,
+            eta_relative: if progress > 0.0 { 1.0 - progress } else { 0.0 },
+            state: ProgressState {
+                skipped: false,
+                interrupted: false,
+                job: if job_count > 0 { "img2img" } else { "" }.to_owned(),
+                job_count: job_count as i64,
+                job_timestamp: job_timestamp.to_owned(),
+                job_no: 0,
+                sampling_step: step as i64,
+                sampling_steps: steps as i64,
+            },
+            current_image: None,
+            textinfo: None,
+        }
+    }
+}
+
 /// The `state` object inside [`ProgressResponse`] (A1111's `shared.state.dict()`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

@@ -24,7 +24,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::api::A1111_IMG2IMG_FIELDS;
+use crate::api::{ProgressResponse, A1111_IMG2IMG_FIELDS};
 use crate::client::{decode_image, encode_base64};
 
 /// A fault for one request.
@@ -571,27 +571,12 @@ async fn progress(State(state): State<Arc<FakeState>>, headers: HeaderMap) -> Re
         return r;
     }
     let p = state.progress.lock().unwrap();
-    let fraction = if p.steps == 0 {
-        0.0
-    } else {
-        p.step as f64 / p.steps as f64
-    };
-    Json(json!({
-        "progress": fraction,
-        "eta_relative": if fraction > 0.0 { 1.0 - fraction } else { 0.0 },
-        "state": {
-            "skipped": false,
-            "interrupted": false,
-            "job": if p.job_count > 0 { "img2img" } else { "" },
-            "job_count": p.job_count,
-            "job_timestamp": "20261125120000",
-            "job_no": 0,
-            "sampling_step": p.step,
-            "sampling_steps": p.steps,
-        },
-        "current_image": null,
-        "textinfo": null,
-    }))
+    Json(ProgressResponse::at(
+        p.step as usize,
+        p.steps as usize,
+        p.job_count as usize,
+        "20261125120000",
+    ))
     .into_response()
 }
 

@@ -1,12 +1,12 @@
 //! One ComfyUI server's calls: upload the photo, queue the workflow, follow it on the
 //! socket (or over HTTP when the socket stalls), fetch the picture, clean up. Every
-//! failure is an [`articket_a1111::client::CallError`], sorted into "try again" or
+//! failure is an [`articket_pool::CallError`], sorted into "try again" or
 //! "the request is wrong", as the A1111 client sorts them.
 
 use std::time::Duration;
 
-use articket_a1111::client::{network, status_error, CallError, Endpoint};
-use articket_a1111::ServerSettings;
+use articket_pool::http::{network, status_error, CallError, Endpoint};
+use articket_pool::ServerSettings;
 use futures_util::StreamExt;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -62,35 +62,17 @@ impl ComfyServer {
         }
     }
 
-    async fn send(&self, rb: reqwest::RequestBuilder) -> Result<Vec<u8>, CallError> {
-        let response = rb.send().await.map_err(network)?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(network)?;
-        if !status.is_success() {
-            return Err(status_error(status, &bytes));
-        }
-        Ok(bytes.to_vec())
-    }
-
-    async fn json(&self, rb: reqwest::RequestBuilder) -> Result<Value, CallError> {
-        let bytes = self.send(rb).await?;
-        serde_json::from_slice(&bytes).map_err(|e| {
-            CallError::Malformed(format!(
-                "the answer is not JSON ({e}): {}",
-                articket_a1111::client::snippet(&bytes)
-            ))
-        })
-    }
-
     /// `GET /system_stats`: the health probe.
     pub async fn system_stats(&self, timeout: Duration) -> Result<Value, CallError> {
-        self.json(self.request(reqwest::Method::GET, "/system_stats", timeout))
+        self.endpoint
+            .json::<Value>(self.request(reqwest::Method::GET, "/system_stats", timeout))
             .await
     }
 
     /// `GET /object_info`: every node class with its inputs and their choices.
     pub async fn object_info(&self, timeout: Duration) -> Result<Value, CallError> {
-        self.json(self.request(reqwest::Method::GET, "/object_info", timeout))
+        self.endpoint
+            .json::<Value>(self.request(reqwest::Method::GET, "/object_info", timeout))
             .await
     }
 
@@ -112,7 +94,7 @@ impl ComfyServer {
             .text("type", "input")
             .text("subfolder", subfolder.to_owned())
             .text("overwrite", "true");
-        let answer = self
+        let answer: Value = self
             .json(
                 self.request(reqwest::Method::POST, "/upload/image", timeout)
                     .multipart(form),
@@ -171,7 +153,7 @@ impl ComfyServer {
         timeout: Duration,
     ) -> Result<Option<Value>, CallError> {
         let answer = self
-            .json(self.request(
+            .json::<Value>(self.request(
                 reqwest::Method::GET,
                 &format!("/history/{prompt_id}"),
                 timeout,
@@ -190,7 +172,7 @@ impl ComfyServer {
             .append_pair("type", &image.kind);
         let path = format!("/view?{}", url.query().unwrap_or(""));
         let rb = self.request(reqwest::Method::GET, &path, timeout);
-        self.send(rb).await
+        self.endpoint.send(rb).await
     }
 
     /// `POST /history {"delete": [id]}`: forgets a fetched job, so the server keeps no
@@ -203,7 +185,7 @@ impl ComfyServer {
         let rb = self
             .request(reqwest::Method::POST, "/history", timeout)
             .json(&serde_json::json!({ "delete": [prompt_id] }));
-        self.send(rb).await.map(|_| ())
+        self.endpoint.send(rb).await.map(|_| ())
     }
 
     /// `POST /queue {"delete": [id]}`: takes a job off the queue before it runs.
@@ -211,13 +193,13 @@ impl ComfyServer {
         let rb = self
             .request(reqwest::Method::POST, "/queue", timeout)
             .json(&serde_json::json!({ "delete": [prompt_id] }));
-        self.send(rb).await.map(|_| ())
+        self.endpoint.send(rb).await.map(|_| ())
     }
 
     /// `GET /queue`: the ids of the jobs running now.
     pub async fn running(&self, timeout: Duration) -> Result<Vec<String>, CallError> {
         let answer = self
-            .json(self.request(reqwest::Method::GET, "/queue", timeout))
+            .json::<Value>(self.request(reqwest::Method::GET, "/queue", timeout))
             .await?;
         Ok(answer["queue_running"]
             .as_array()
@@ -240,7 +222,7 @@ impl ComfyServer {
     /// `POST /interrupt`: stops the job running now (ComfyUI has one at a time).
     pub async fn interrupt(&self) {
         let rb = self.request(reqwest::Method::POST, "/interrupt", Duration::from_secs(5));
-        if let Err(e) = self.send(rb).await {
+        if let Err(e) = self.endpoint.send(rb).await {
             tracing::warn!(server = %self.label, "interrupt failed: {e}");
         }
     }
@@ -404,7 +386,7 @@ pub fn images_of(entry: &Value) -> Vec<ImageRef> {
 /// A 400 from `/prompt`, as a sentence naming the nodes and what each got wrong.
 fn node_errors(bytes: &[u8]) -> String {
     let Ok(answer) = serde_json::from_slice::<Value>(bytes) else {
-        return articket_a1111::client::snippet(bytes);
+        return articket_pool::http::snippet(bytes);
     };
     let mut parts = Vec::new();
     if let Some(nodes) = answer["node_errors"].as_object() {

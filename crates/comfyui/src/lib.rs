@@ -3,8 +3,8 @@
 //!
 //! - [`workflow`]: loading and checking workflows, and filling their placeholders.
 //! - [`client`]: one server's calls (upload, prompt, socket, history, view, interrupt).
-//! - [`pool`]: the shared fair queue (from `articket_a1111::dispatch`) in front of the
-//!   servers, health, and the [`articket_style::Stylizer`] implementation.
+//! - [`pool`]: the protocol on the shared pool (crates/pool): health with the workflows
+//!   checked against each server, and one job from upload to picture.
 //! - `fake` (feature `fake`): a protocol-faithful fake ComfyUI with fault injection.
 //!
 //! The settings are `[ai]`'s, shared with the A1111 pool (servers, dispatch, time
@@ -16,5 +16,5 @@ pub mod fake;
 pub mod pool;
 pub mod workflow;
 
-pub use pool::ComfyPool;
+pub use pool::{Comfy, ComfyPool};
 pub use workflow::{Workflow, WorkflowError};

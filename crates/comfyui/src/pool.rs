@@ -1,6 +1,6 @@
-//! The ComfyUI pool: the shared queue ([`articket_a1111::dispatch`]) in front of every
-//! ComfyUI server, health from `/system_stats`, and the [`Stylizer`] that runs the
-//! painter's workflow for each job.
+//! The ComfyUI protocol on the shared pool ([`articket_pool::Pool`]): health from
+//! `/system_stats` (with the workflows checked against each server's `/object_info`
+//! the first time it answers), and each job the painter's workflow.
 //!
 //! One job, start to end: upload the photo (`/upload/image`), open a socket with our
 //! own client id (`/ws`), queue the filled workflow (`/prompt`), follow `progress` and
@@ -10,58 +10,41 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use articket_a1111::client::CallError;
-use articket_a1111::dispatch::{Dispatcher, PoolStatus};
-use articket_a1111::pool::{clean_caption, painter_seed, CaptionCache};
-use articket_a1111::{A1111Settings, Captioner, SeedPolicy};
-use articket_style::{BoxFuture, PaintJob, Painter, Progress, StyleError, Stylizer, Update};
+use articket_pool::seed::seed_of;
+use articket_pool::{AiSettings, CallError, Captioner, Painting, Pool, PoolCore, Probe, Protocol};
+use articket_style::{BoxFuture, Painter, Update};
 use image::RgbImage;
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::client::{images_of, outcome_of, ComfyServer, Event, Outcome};
 use crate::workflow::{Fill, Workflow};
+pub use articket_pool::dispatch::PoolStatus;
 
 /// Where our uploads and outputs go on the server (`input/articket`, `output/articket`).
 pub const SUBFOLDER: &str = "articket";
 
-/// The ComfyUI backend.
-#[derive(Clone)]
-pub struct ComfyPool {
-    shared: Arc<Shared>,
-}
+/// The ComfyUI backend: the shared pool speaking [`Comfy`].
+pub type ComfyPool = Pool<Comfy>;
 
-struct Shared {
-    settings: A1111Settings,
+/// The ComfyUI protocol: one client per server, and each painter's workflow.
+pub struct Comfy {
     servers: Vec<ComfyServer>,
-    http: reqwest::Client,
-    queue: Dispatcher,
-    captions: CaptionCache,
     workflows: HashMap<Painter, Arc<Workflow>>,
     /// Servers whose `/object_info` has been checked against the workflows.
-    checked: std::sync::Mutex<Vec<bool>>,
-    probe_now: Notify,
+    checked: Mutex<Vec<bool>>,
 }
 
-impl ComfyPool {
-    /// Loads and checks the workflows, probes every server once (checking the
-    /// workflows against each that answers), and starts the health task. An error is a
-    /// sentence naming the key or the file and node.
-    pub async fn start(settings: A1111Settings) -> Result<ComfyPool, String> {
-        settings
-            .validate()
-            .map_err(|(k, m)| format!("ai.{k}: {m}"))?;
-        let workflows = load_workflows(&settings)?;
-        let http = articket_a1111::client::http_client()?;
-        let servers: Vec<ComfyServer> = settings
-            .servers
-            .iter()
-            .map(|s| ComfyServer::new(s.clone(), http.clone()))
-            .collect();
-        let queue = Dispatcher::for_settings(&settings);
+impl Protocol for Comfy {
+    const BACKEND: &'static str = "comfyui";
+    const REQUEST: &'static str = "the workflow";
+
+    /// Loads and checks the workflows. An error is a sentence naming the key or the
+    /// file and node.
+    fn new(settings: &AiSettings, http: &reqwest::Client) -> Result<Self, String> {
+        let workflows = load_workflows(settings)?;
         if settings.captioner == Captioner::Clip
             || (settings.captioner == Captioner::Blip && settings.blip_url.is_empty())
         {
@@ -70,108 +53,70 @@ impl ComfyPool {
                  [ai] captioner = \"blip\" with a blip_url"
             );
         }
-        let shared = Arc::new(Shared {
-            checked: std::sync::Mutex::new(vec![false; servers.len()]),
-            settings,
+        let servers: Vec<ComfyServer> = settings
+            .servers
+            .iter()
+            .map(|s| ComfyServer::new(s.clone(), http.clone()))
+            .collect();
+        Ok(Comfy {
+            checked: Mutex::new(vec![false; servers.len()]),
             servers,
-            http,
-            queue,
-            captions: CaptionCache::default(),
             workflows,
-            probe_now: Notify::new(),
-        });
-        probe_all(&shared, true).await?;
-        tokio::spawn(health_task(Arc::downgrade(&shared)));
-        Ok(ComfyPool { shared })
+        })
     }
 
-    pub fn status(&self) -> PoolStatus {
-        self.shared.queue.status()
-    }
-
-    /// The photo's caption, made once per visit by the BLIP server if one is set;
-    /// otherwise, or when it fails, the neutral phrase.
-    async fn caption(&self, job: &PaintJob) -> String {
-        let s = &self.shared.settings;
-        if s.captioner != Captioner::Blip || s.blip_url.is_empty() {
-            return s.neutral_caption.clone();
-        }
-        self.shared
-            .captions
-            .get_or_make(&job.visit_id, || async {
-                let timeout = Duration::from_secs(s.caption_timeout_secs);
-                let jpeg = job.photo_jpeg.to_vec();
-                match articket_a1111::client::blip_caption(&self.shared.http, &s.blip_url, jpeg, timeout)
-                    .await
-                    .map(|c| clean_caption(&c))
-                {
-                    Ok(c) if !c.is_empty() => c,
-                    Ok(_) => s.neutral_caption.clone(),
-                    Err(e) => {
-                        tracing::warn!(visit_id = %job.visit_id, "captioning failed, using the neutral phrase: {e}");
-                        s.neutral_caption.clone()
-                    }
+    /// A server answering for the first time has the workflows checked against its
+    /// `/object_info`.
+    fn probe<'a>(&'a self, pool: &'a PoolCore, index: usize) -> BoxFuture<'a, Probe> {
+        Box::pin(async move {
+            if let Err(e) = self.servers[index].system_stats(pool.probe_timeout()).await {
+                return Probe::Down(e.to_string());
+            }
+            if self.checked.lock().unwrap_or_else(|p| p.into_inner())[index] {
+                return Probe::Up;
+            }
+            match self.check_server(index).await {
+                Ok(()) => {
+                    self.checked.lock().unwrap_or_else(|p| p.into_inner())[index] = true;
+                    Probe::Up
                 }
-            })
-            .await
+                Err(e) => Probe::Unfit(e),
+            }
+        })
     }
 
-    async fn paint_job(&self, job: PaintJob, progress: Progress) -> Result<RgbImage, StyleError> {
-        let caption = self.caption(&job).await;
-        let slot = self.shared.queue.acquire(&job.visit_id, &progress).await?;
-        progress(Update::Started);
-        let server = self.shared.servers[slot.index()].clone();
-        let mut cleanup = Cleanup {
-            server: server.clone(),
-            prompt_id: None,
-            running: true,
-            armed: true,
-        };
-        let result = self
-            .run(&job, &caption, &server, &progress, &mut cleanup)
-            .await;
-        match result {
-            Ok(image) => {
-                progress(Update::Progress(1.0));
-                Ok(image)
-            }
-            Err(e) => {
-                let what = format!("{} ({}): {e}", server.label, job.painter);
-                Err(match e {
-                    CallError::Network(_) => {
-                        self.shared.probe_now.notify_one();
-                        StyleError::Unavailable(what)
-                    }
-                    CallError::Server { .. } | CallError::Malformed(_) => StyleError::Failed(what),
-                    CallError::Rejected { .. } => {
-                        tracing::error!(
-                            "the server refused the workflow; check its settings: {what}"
-                        );
-                        StyleError::Rejected(format!("settings: {what}"))
-                    }
-                })
-            }
-        }
+    fn paint<'a>(&'a self, p: Painting<'a, Self>) -> BoxFuture<'a, Result<RgbImage, CallError>> {
+        Box::pin(async move {
+            let server = self.servers[p.slot.index()].clone();
+            let mut cleanup = Cleanup {
+                server: server.clone(),
+                prompt_id: None,
+                running: true,
+                armed: true,
+            };
+            self.run(&p, &server, &mut cleanup).await
+        })
     }
+}
 
+impl Comfy {
     /// One job on one server; `cleanup` learns the prompt id as soon as there is one,
     /// so an abandoned job is taken off the server.
     async fn run(
         &self,
-        job: &PaintJob,
-        caption: &str,
+        p: &Painting<'_, Self>,
         server: &ComfyServer,
-        progress: &Progress,
         cleanup: &mut Cleanup,
     ) -> Result<RgbImage, CallError> {
-        let s = &self.shared.settings;
+        let (job, caption, progress) = (p.job, p.caption, p.progress);
+        let s = p.pool.settings();
         let short = Duration::from_secs(10);
         let deadline = Instant::now() + Duration::from_secs(s.request_timeout_secs);
         let nonce = format!("{:016x}", rand::random::<u64>());
         let client_id = format!("articket-{nonce}");
         let visit: String = job.visit_id.chars().take(12).collect();
         let name = format!("{visit}-{}-{nonce}", job.painter.id());
-        let jpeg = articket_a1111::pool::photo_jpeg(job);
+        let jpeg = p.jpeg.clone();
         // The socket first, so no message about the job can be missed.
         let mut socket = match server.connect(&client_id, short).await {
             Ok(socket) => Some(socket),
@@ -184,13 +129,10 @@ impl ComfyPool {
             .upload_image(jpeg, SUBFOLDER, &format!("{name}.jpg"), short)
             .await?;
         let g = s.generation(job.painter);
-        let seed = match g.seed {
-            SeedPolicy::Visit => painter_seed(job.seed, job.painter),
-            SeedPolicy::Random => rand::random::<u64>() >> 33,
-        };
+        let seed = seed_of(g.seed, job.seed, job.painter);
         let prompt = g.prompt.replace("{caption}", caption);
         let negative = g.negative_prompt.replace("{caption}", caption);
-        let workflow = &self.shared.workflows[&job.painter];
+        let workflow = &self.workflows[&job.painter];
         let filled = workflow.fill(&Fill {
             input_image: &input,
             prompt: &prompt,
@@ -278,6 +220,26 @@ impl ComfyPool {
         }
         Ok(picture)
     }
+
+    /// Every workflow against one server's node classes and model files.
+    async fn check_server(&self, index: usize) -> Result<(), String> {
+        let server = &self.servers[index];
+        let info = server
+            .object_info(Duration::from_secs(30))
+            .await
+            .map_err(|e| format!("{}: cannot read /object_info: {e}", server.label))?;
+        let mut seen = Vec::new();
+        for workflow in self.workflows.values() {
+            if seen.contains(&workflow.file) {
+                continue;
+            }
+            seen.push(workflow.file.clone());
+            workflow
+                .check_against(&info, &server.label)
+                .map_err(|e| format!("ai workflow {e}"))?;
+        }
+        Ok(())
+    }
 }
 
 /// The job's history entry, waiting up to 2 s for it to be stored.
@@ -337,26 +299,8 @@ impl Drop for Cleanup {
     }
 }
 
-impl Stylizer for ComfyPool {
-    fn backend(&self) -> &'static str {
-        "comfyui"
-    }
-
-    fn available(&self) -> bool {
-        self.shared.queue.available()
-    }
-
-    fn paint(
-        &self,
-        job: PaintJob,
-        progress: Progress,
-    ) -> BoxFuture<'_, Result<RgbImage, StyleError>> {
-        Box::pin(self.paint_job(job, progress))
-    }
-}
-
 /// Each painter's workflow: its own (`[ai.<painter>] workflow`) or the shared one.
-fn load_workflows(settings: &A1111Settings) -> Result<HashMap<Painter, Arc<Workflow>>, String> {
+fn load_workflows(settings: &AiSettings) -> Result<HashMap<Painter, Arc<Workflow>>, String> {
     let mut loaded: HashMap<String, Arc<Workflow>> = HashMap::new();
     let mut out = HashMap::new();
     for painter in Painter::ALL {
@@ -383,63 +327,4 @@ fn load_workflows(settings: &A1111Settings) -> Result<HashMap<Painter, Arc<Workf
         out.insert(painter, workflow);
     }
     Ok(out)
-}
-
-/// Probes every server. A server answering for the first time has the workflows
-/// checked against its `/object_info`; at start-up (`strict`) a failed check stops
-/// the booth, later it keeps the server out of rotation.
-async fn probe_all(shared: &Arc<Shared>, strict: bool) -> Result<(), String> {
-    let interval = Duration::from_secs_f64(shared.settings.health_interval_secs);
-    let timeout = interval.clamp(Duration::from_millis(500), Duration::from_secs(5));
-    let probes = shared.servers.iter().map(|s| s.system_stats(timeout));
-    let results = futures_util::future::join_all(probes).await;
-    for (i, r) in results.into_iter().enumerate() {
-        let mut health = r.map(|_| ()).map_err(|e| e.to_string());
-        let checked = shared.checked.lock().unwrap_or_else(|p| p.into_inner())[i];
-        if health.is_ok() && !checked {
-            match check_server(shared, i).await {
-                Ok(()) => shared.checked.lock().unwrap_or_else(|p| p.into_inner())[i] = true,
-                Err(e) if strict => return Err(e),
-                Err(e) => {
-                    tracing::error!(server = %shared.servers[i].label, "{e}");
-                    health = Err(e);
-                }
-            }
-        }
-        shared.queue.set_health(i, health);
-    }
-    Ok(())
-}
-
-/// Every workflow against one server's node classes and model files.
-async fn check_server(shared: &Shared, index: usize) -> Result<(), String> {
-    let server = &shared.servers[index];
-    let info = server
-        .object_info(Duration::from_secs(30))
-        .await
-        .map_err(|e| format!("{}: cannot read /object_info: {e}", server.label))?;
-    let mut seen = Vec::new();
-    for workflow in shared.workflows.values() {
-        if seen.contains(&workflow.file) {
-            continue;
-        }
-        seen.push(workflow.file.clone());
-        workflow
-            .check_against(&info, &server.label)
-            .map_err(|e| format!("ai workflow {e}"))?;
-    }
-    Ok(())
-}
-
-async fn health_task(shared: Weak<Shared>) {
-    loop {
-        let Some(s) = shared.upgrade() else { return };
-        let interval = Duration::from_secs_f64(s.settings.health_interval_secs);
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = s.probe_now.notified() => {}
-        }
-        let _ = probe_all(&s, false).await;
-        drop(s);
-    }
 }

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use articket_a1111::{A1111Settings, ServerSettings};
 use articket_comfyui::fake::{FakeComfy, Fault};
 use articket_comfyui::ComfyPool;
+use articket_pool::{AiSettings, ServerSettings};
 use articket_style::{PaintJob, Painter, Progress, StyleError, Stylizer, Update};
 use image::RgbImage;
 
@@ -20,7 +20,7 @@ const INVERT: &str = r#"{
 
 struct Booth {
     _dir: tempfile::TempDir,
-    settings: A1111Settings,
+    settings: AiSettings,
 }
 
 /// Settings for `servers`, every painter running `workflow`.
@@ -28,7 +28,7 @@ fn booth(servers: &[&FakeComfy], workflow: &str) -> Booth {
     let dir = tempfile::tempdir().unwrap();
     let path: PathBuf = dir.path().join("workflow.json");
     std::fs::write(&path, workflow).unwrap();
-    let settings = A1111Settings {
+    let settings = AiSettings {
         servers: servers
             .iter()
             .map(|s| ServerSettings::at(s.url.clone()))
@@ -38,8 +38,8 @@ fn booth(servers: &[&FakeComfy], workflow: &str) -> Booth {
         progress_interval_secs: 0.05,
         socket_stall_secs: 0.3,
         request_timeout_secs: 5,
-        captioner: articket_a1111::Captioner::None,
-        ..A1111Settings::default()
+        captioner: articket_pool::Captioner::None,
+        ..AiSettings::default()
     };
     Booth {
         _dir: dir,
@@ -189,7 +189,7 @@ async fn the_painters_prompts_seed_and_settings_fill_the_workflow() {
     assert_eq!(p["6"]["inputs"]["cfg"], 7.0);
     assert_eq!(
         p["6"]["inputs"]["seed"],
-        articket_a1111::pool::painter_seed(7, Painter::Renoir)
+        articket_pool::seed::seed_of(articket_pool::SeedPolicy::Visit, 7, Painter::Renoir)
     );
 }
 

@@ -283,7 +283,7 @@ pub struct AiConfig {
     /// What paints when every server is down.
     pub fallback: Fallback,
     /// Servers, dispatch, captions, time limits and per-painter settings.
-    pub a1111: articket_a1111::A1111Settings,
+    pub a1111: articket_pool::AiSettings,
     /// `[ai.local]`: the in-process engine (`backend = "local"`).
     pub local: LocalSettings,
 }
@@ -891,7 +891,7 @@ mod tests {
             "Bearer 0123456789abcdef"
         );
         // The other painters keep their defaults.
-        assert_eq!(a.renoir, articket_a1111::A1111Settings::default().renoir);
+        assert_eq!(a.renoir, articket_pool::AiSettings::default().renoir);
         assert_eq!(c.ai.local.model_dir, PathBuf::from("models/sd15"));
         assert_eq!(c.ai.local.max_batch, 8);
     }

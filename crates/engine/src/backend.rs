@@ -4,8 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use articket_a1111::pool::{output_size, painter_seed, CaptionCache};
-use articket_a1111::{A1111Settings, SeedPolicy};
+use articket_pool::caption::Captions;
+use articket_pool::photo::output_size;
+use articket_pool::seed::seed_of;
+use articket_pool::AiSettings;
 use articket_style::{BoxFuture, PaintJob, Painter, Progress, StyleError, Stylizer, Update};
 use image::RgbImage;
 
@@ -14,11 +16,11 @@ use crate::{EngineError, EngineService, Img2Img, Sampler};
 
 pub struct LocalBackend {
     service: EngineService,
-    settings: A1111Settings,
+    settings: AiSettings,
     /// The captioners, and which one `[ai] captioner` picks ("clip", "blip").
     captioner: Option<Arc<dyn Captioner>>,
     /// Recent visits' captions, so a visit's painters share one.
-    captions: CaptionCache,
+    captions: Captions,
 }
 
 impl LocalBackend {
@@ -26,7 +28,7 @@ impl LocalBackend {
     /// paints with DDIM).
     pub fn new(
         service: EngineService,
-        settings: A1111Settings,
+        settings: AiSettings,
         captioner: Option<Arc<dyn Captioner>>,
     ) -> LocalBackend {
         for p in Painter::ALL {
@@ -39,7 +41,7 @@ impl LocalBackend {
             service,
             settings,
             captioner,
-            captions: CaptionCache::default(),
+            captions: Captions::default(),
         }
     }
 
@@ -54,23 +56,12 @@ impl LocalBackend {
             return neutral;
         };
         self.captions
-            .get_or_make(&job.visit_id, || async move {
+            .caption(&job.visit_id, &neutral, || async move {
                 let photo = job.photo.clone();
                 match tokio::task::spawn_blocking(move || captioner.caption(&photo, model)).await {
-                    Ok(Some(Ok(c))) if !c.is_empty() => c,
-                    Ok(Some(Ok(_))) => neutral,
-                    Ok(None) => {
-                        tracing::warn!(visit_id = %job.visit_id, "no {model} captioner is loaded; using the neutral phrase");
-                        neutral
-                    }
-                    Ok(Some(Err(e))) => {
-                        tracing::warn!(visit_id = %job.visit_id, "captioning failed, using the neutral phrase: {e}");
-                        neutral
-                    }
-                    Err(e) => {
-                        tracing::warn!(visit_id = %job.visit_id, "captioning crashed, using the neutral phrase: {e}");
-                        neutral
-                    }
+                    Ok(Some(caption)) => caption.map_err(|e| e.to_string()),
+                    Ok(None) => Err(format!("no {model} captioner is loaded")),
+                    Err(e) => Err(format!("captioning crashed: {e}")),
                 }
             })
             .await
@@ -85,10 +76,7 @@ impl LocalBackend {
             _ => output_size(job.photo.dimensions(), g.long_side),
         };
         let round = |v: u32| ((v as usize / m).max(1)) * m;
-        let seed = match g.seed {
-            SeedPolicy::Random => rand::random(),
-            SeedPolicy::Visit => painter_seed(job.seed, job.painter),
-        };
+        let seed = seed_of(g.seed, job.seed, job.painter);
         Img2Img {
             image: (*job.photo).clone(),
             prompt: g.prompt.replace("{caption}", caption),

@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use articket_a1111::api::{Img2ImgRequest, InterrogateRequest};
+use articket_a1111::api::{Img2ImgRequest, InterrogateRequest, ProgressResponse};
 use articket_a1111::client::{decode_image, encode_base64};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -58,11 +58,11 @@ impl CaptionModel {
     }
 
     /// The model `[ai] captioner` picks, if it picks one.
-    pub fn configured(captioner: articket_a1111::Captioner) -> Option<CaptionModel> {
+    pub fn configured(captioner: articket_pool::Captioner) -> Option<CaptionModel> {
         match captioner {
-            articket_a1111::Captioner::Clip => Some(CaptionModel::Clip),
-            articket_a1111::Captioner::Blip => Some(CaptionModel::Blip),
-            articket_a1111::Captioner::None => None,
+            articket_pool::Captioner::Clip => Some(CaptionModel::Clip),
+            articket_pool::Captioner::Blip => Some(CaptionModel::Blip),
+            articket_pool::Captioner::None => None,
         }
     }
 }
@@ -338,23 +338,7 @@ async fn interrogate(
 
 async fn progress(State(worker): State<Arc<Worker>>) -> Response {
     let p = worker.service.progress();
-    Json(json!({
-        "progress": p.fraction(),
-        "eta_relative": 0.0,
-        "state": {
-            "skipped": false,
-            "interrupted": false,
-            "job": if p.job_count > 0 { "img2img" } else { "" },
-            "job_count": p.job_count,
-            "job_timestamp": "0",
-            "job_no": 0,
-            "sampling_step": p.step,
-            "sampling_steps": p.steps,
-        },
-        "current_image": null,
-        "textinfo": null,
-    }))
-    .into_response()
+    Json(ProgressResponse::at(p.step, p.steps, p.job_count, "0")).into_response()
 }
 
 async fn sd_models(State(worker): State<Arc<Worker>>) -> Response {

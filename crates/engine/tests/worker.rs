@@ -5,11 +5,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use articket_a1111::{A1111Pool, A1111Settings, Captioner as CaptionSource, ServerSettings};
+use articket_a1111::A1111Pool;
 use articket_engine::backend::LocalBackend;
 use articket_engine::blip::BlipCaptioner;
 use articket_engine::caption::{Captioners, ClipCaptioner, DETAILS, MOODS, SUBJECTS};
 use articket_engine::{tiny, worker, Engine, EngineService};
+use articket_pool::{AiSettings, Captioner as CaptionSource, ServerSettings};
 use articket_style::{PaintJob, Painter, Stylizer};
 use candle_core::{DType, Device};
 use image::{Rgb, RgbImage};
@@ -49,8 +50,8 @@ fn photo() -> Arc<RgbImage> {
     }))
 }
 
-fn settings_for(addr: SocketAddr) -> A1111Settings {
-    let mut s = A1111Settings {
+fn settings_for(addr: SocketAddr) -> AiSettings {
+    let mut s = AiSettings {
         servers: vec![ServerSettings {
             url: format!("http://{addr}"),
             user: None,
@@ -136,7 +137,7 @@ fn png_b64() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_speaks_a1111s_shapes_and_errors() {
-    articket_a1111::client::install_tls_provider();
+    articket_pool::http::install_tls_provider();
     let w = start_worker().await;
     let ok = json!({
         "init_images": [png_b64()], "prompt": "a portrait", "steps": 4, "denoising_strength": 0.5,

@@ -1,6 +1,7 @@
-//! The `[ai]` settings this backend reads: the servers, how painters are spread over
-//! them, captions, time limits, and each painter's generation settings. Defaults suit
-//! an SD 1.5-class checkpoint; docs/ai.md explains each choice.
+//! The `[ai]` settings every Stable Diffusion backend reads (the server pools and our
+//! engine): the servers, how painters are spread over them, captions, time limits, and
+//! each painter's generation settings. Defaults suit an SD 1.5-class checkpoint;
+//! docs/ai.md explains each choice.
 
 use std::collections::BTreeMap;
 
@@ -77,7 +78,7 @@ pub enum Captioner {
 pub enum SeedPolicy {
     /// From the visit id and painter: a retry paints the same picture.
     Visit,
-    /// A fresh random seed for every request (`-1`).
+    /// A fresh random seed for every request.
     Random,
 }
 
@@ -163,7 +164,7 @@ pub const CONTROL_MODES: [&str; 3] = [
 /// Everything the pool needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct A1111Settings {
+pub struct AiSettings {
     pub servers: Vec<ServerSettings>,
     pub dispatch: Dispatch,
     pub captioner: Captioner,
@@ -195,7 +196,7 @@ pub struct A1111Settings {
     pub lichtenstein: GenerationSettings,
 }
 
-impl A1111Settings {
+impl AiSettings {
     pub fn generation(&self, painter: Painter) -> &GenerationSettings {
         match painter {
             Painter::Picasso => &self.picasso,
@@ -379,7 +380,7 @@ impl Default for GenerationSettings {
     }
 }
 
-impl Default for A1111Settings {
+impl Default for AiSettings {
     fn default() -> Self {
         Self {
             servers: Vec::new(),

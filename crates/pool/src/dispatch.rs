@@ -1,6 +1,6 @@
 //! The queue in front of a set of Stable Diffusion servers, whatever their API: one
 //! FIFO across all visits, per-server slots, health, and each visit's place in line.
-//! The A1111 pool and the ComfyUI pool (crates/comfyui) both paint through it.
+//! The A1111 pool and the ComfyUI pool both paint through it.
 //!
 //! Both kinds of server run one generation at a time (a global queue), so requests
 //! piling up on a server only wait there, out of sight. The dispatcher keeps them here
@@ -80,6 +80,14 @@ struct Waiter {
 
 impl Dispatcher {
     /// A queue over `servers` (label, url), all unhealthy until probed.
+    /// Server `index`'s label, for logs and errors.
+    pub fn label(&self, index: usize) -> &str {
+        self.inner
+            .servers
+            .get(index)
+            .map_or("?", |(label, _)| label)
+    }
+
     pub fn new(servers: Vec<(String, String)>, dispatch: Dispatch, max_in_flight: usize) -> Self {
         let sched = Sched {
             servers: servers
@@ -129,7 +137,7 @@ impl Dispatcher {
     }
 
     /// A queue over the servers `[ai]` lists, with its dispatch and slots per server.
-    pub fn for_settings(settings: &crate::A1111Settings) -> Self {
+    pub fn for_settings(settings: &crate::AiSettings) -> Self {
         Dispatcher::new(
             settings
                 .servers
