@@ -7,6 +7,7 @@ use std::process::ExitCode;
 mod bench;
 mod bench_parity;
 mod bench_sd;
+mod bench_ticket;
 mod loadtest;
 mod stylize;
 mod worker;
@@ -183,7 +184,7 @@ fn main() -> ExitCode {
         Some(Command::Bench(BenchCommand::Sd(args))) => bench_sd::run(&args),
         Some(Command::Bench(BenchCommand::Parity(args))) => bench_parity::run(&args),
         Some(Command::Bench(BenchCommand::Ticket { rounds, samples })) => {
-            bench::ticket(rounds, samples.as_deref())
+            bench_ticket::ticket(rounds, samples.as_deref())
         }
         Some(Command::Serve(args)) => serve(args),
         Some(Command::HashPassword) => hash_password(),

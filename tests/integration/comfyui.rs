@@ -49,7 +49,7 @@ async fn assert_all_inverted(server: &TestServer, state: &Value) {
 pub(crate) fn use_comfyui(c: &mut Config, url: &str, workflow: &std::path::Path) {
     c.ai.enabled = true;
     c.ai.backend = AiBackend::ComfyUi;
-    let a = &mut c.ai.a1111;
+    let a = &mut c.ai.sd;
     a.servers = vec![ServerSettings {
         url: url.to_owned(),
         user: None,

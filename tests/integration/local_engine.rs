@@ -19,7 +19,7 @@ async fn a_visit_is_painted_by_the_local_engine() {
         c.ai.local.model_dir = models.path().join("sd");
         c.ai.local.clip_dir = models.path().join("clip");
         c.ai.local.device = "cpu".into();
-        let a = &mut c.ai.a1111;
+        let a = &mut c.ai.sd;
         for g in [
             &mut a.picasso,
             &mut a.renoir,

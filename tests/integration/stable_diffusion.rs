@@ -14,7 +14,7 @@ use crate::util::*;
 pub(crate) fn use_servers(c: &mut Config, servers: &[&FakeA1111]) {
     c.ai.enabled = true;
     c.ai.backend = AiBackend::A1111;
-    let a = &mut c.ai.a1111;
+    let a = &mut c.ai.sd;
     a.servers = servers
         .iter()
         .map(|s| ServerSettings::at(s.url.clone()))
@@ -143,7 +143,7 @@ async fn a_request_the_server_refuses_is_not_retried() {
     let fake = FakeA1111::start(Duration::from_millis(20)).await;
     let server = TestServer::start_with(|c| {
         use_servers(c, &[&fake]);
-        c.ai.a1111.picasso.sampler = "Typo Sampler".into();
+        c.ai.sd.picasso.sampler = "Typo Sampler".into();
     })
     .await;
     let (phone, _) = paint_visit(&server, "Bo", Duration::from_secs(30)).await;
@@ -206,7 +206,7 @@ async fn a_hanging_server_cannot_hold_a_visit_past_its_deadline() {
         use_servers(c, &[&fake]);
         c.painting.timeout_secs = 1;
         c.painting.visit_timeout_secs = 3;
-        c.ai.a1111.request_timeout_secs = 60;
+        c.ai.sd.request_timeout_secs = 60;
     })
     .await;
     let start = Instant::now();
@@ -274,7 +274,7 @@ async fn controlnet_units_reach_the_server_in_the_extensions_shape() {
     let fake = FakeA1111::start(Duration::from_millis(20)).await;
     let server = TestServer::start_with(|c| {
         use_servers(c, &[&fake]);
-        c.ai.a1111.picasso.controlnet = vec![articket_pool::ControlNetUnit {
+        c.ai.sd.picasso.controlnet = vec![articket_pool::ControlNetUnit {
             module: "lineart_realistic".into(),
             model: "control_v11p_sd15_lineart [43d4be0d]".into(),
             weight: 0.8,

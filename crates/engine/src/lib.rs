@@ -24,6 +24,9 @@ pub mod config;
 pub mod conv;
 pub mod layout;
 pub mod pipeline;
+mod prep;
+#[cfg(any(test, feature = "test-models"))]
+mod random;
 pub mod sampler;
 pub mod service;
 pub mod text;

@@ -7,10 +7,11 @@ use std::path::Path;
 use candle_core::{DType, Device, IndexOp, Tensor, D};
 use candle_nn::VarBuilder;
 use image::RgbImage;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 
 use crate::clip::{Activation, ClipText};
 use crate::layout::{read_json, Family, ModelFiles};
+use crate::prep::{crop_to_fill, gaussian_from};
 pub use crate::sampler::Sampler;
 use crate::sampler::{Denoiser, NoiseSchedule, Prediction, Spacing};
 use crate::text::Tokenizer;
@@ -473,36 +474,4 @@ fn noise_schedule(files: &ModelFiles) -> Result<NoiseSchedule, EngineError> {
     }
     NoiseSchedule::from_config(&read_json(&path)?)
         .map_err(|e| EngineError::Load(format!("{}: {e}", path.display())))
-}
-
-/// The centre of `img` at the aspect ratio of w:h, resized to w×h (Lanczos).
-pub fn crop_to_fill(img: &RgbImage, w: u32, h: u32) -> RgbImage {
-    let (iw, ih) = img.dimensions();
-    let scale = f64::max(w as f64 / iw as f64, h as f64 / ih as f64);
-    let (cw, ch) = (
-        ((w as f64 / scale).round() as u32).clamp(1, iw),
-        ((h as f64 / scale).round() as u32).clamp(1, ih),
-    );
-    let (x, y) = ((iw - cw) / 2, (ih - ch) / 2);
-    let crop = image::imageops::crop_imm(img, x, y, cw, ch).to_image();
-    if (cw, ch) == (w, h) {
-        crop
-    } else {
-        image::imageops::resize(&crop, w, h, image::imageops::FilterType::Lanczos3)
-    }
-}
-
-/// The next `count` standard normal numbers from `rng` (Box–Muller).
-pub fn gaussian_from(rng: &mut rand::rngs::StdRng, count: usize) -> Vec<f32> {
-    let mut out = Vec::with_capacity(count + 1);
-    while out.len() < count {
-        let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
-        let u2: f64 = rng.random();
-        let r = (-2.0 * u1.ln()).sqrt();
-        let a = std::f64::consts::TAU * u2;
-        out.push((r * a.cos()) as f32);
-        out.push((r * a.sin()) as f32);
-    }
-    out.truncate(count);
-    out
 }

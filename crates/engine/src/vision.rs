@@ -7,7 +7,7 @@ use candle_core::{Device, Tensor};
 use image::RgbImage;
 
 use crate::layout::LayoutError;
-use crate::pipeline::crop_to_fill;
+use crate::prep::crop_to_fill;
 use crate::EngineError;
 
 /// The three files of a transformers checkpoint folder (config, weights, tokenizer),

@@ -21,7 +21,7 @@ use axum::{Json, Router};
 use image::RgbImage;
 use serde_json::{json, Value};
 
-use crate::pipeline::crop_to_fill;
+use crate::prep::crop_to_fill;
 use crate::{EngineError, EngineService, Img2Img, Sampler};
 
 /// Most images one request may ask for (batch_size × n_iter).

@@ -62,7 +62,7 @@ impl Backends {
                 pool: None,
             },
             AiBackend::A1111 => {
-                let pool = A1111Pool::start(config.ai.a1111.clone())
+                let pool = A1111Pool::start(config.ai.sd.clone())
                     .await
                     .map_err(|e| anyhow::anyhow!("cannot start the painting servers' pool: {e}"))?;
                 let active: Arc<dyn Stylizer> = Arc::new(pool.clone());
@@ -75,7 +75,7 @@ impl Backends {
                 }
             }
             AiBackend::ComfyUi => {
-                let pool = ComfyPool::start(config.ai.a1111.clone())
+                let pool = ComfyPool::start(config.ai.sd.clone())
                     .await
                     .map_err(|e| anyhow::anyhow!("cannot start the ComfyUI servers' pool: {e}"))?;
                 let active: Arc<dyn Stylizer> = Arc::new(pool.clone());
@@ -202,7 +202,7 @@ async fn local_backend(config: &Config) -> anyhow::Result<Arc<dyn Stylizer>> {
     );
     Ok(Arc::new(LocalBackend::new(
         service,
-        config.ai.a1111.clone(),
+        config.ai.sd.clone(),
         captioner,
     )))
 }

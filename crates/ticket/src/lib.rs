@@ -16,6 +16,7 @@ pub use print::Paper;
 mod resources;
 pub use resources::{check_templates, load_design_files, Promo};
 mod sheet;
+pub mod template;
 pub use names::clean_name;
 pub use sheet::SheetRow;
 
@@ -118,11 +119,11 @@ pub struct TicketDesign {
     pub painter_colors: PainterColors,
     /// The event's logo, drawn in the card's top-left corner (fitted, alpha kept).
     pub logo: Option<Arc<image::RgbaImage>>,
-    /// An operator's own SVG template for the phone ticket (see [`layout::fill_template`]),
+    /// An operator's own SVG template for the phone ticket (see [`template::fill_template`]),
     /// used instead of the built-in layout.
     pub template: Option<Arc<String>>,
     /// An operator's own SVG template for the quiz ticket (see
-    /// [`layout::fill_quiz_template`]); without it quiz tickets use the built-in layout.
+    /// [`template::fill_quiz_template`]); without it quiz tickets use the built-in layout.
     pub quiz_template: Option<Arc<String>>,
 }
 
@@ -251,7 +252,7 @@ impl TicketRenderer {
         content: &TicketContent,
     ) -> Result<tiny_skia::Pixmap, TicketError> {
         if let (Some(quiz), Some(template)) = (&content.quiz, &self.design.quiz_template) {
-            return self.render_pixmap(&layout::fill_quiz_template(
+            return self.render_pixmap(&template::fill_quiz_template(
                 template,
                 content,
                 quiz,
@@ -270,7 +271,7 @@ impl TicketRenderer {
             return Ok(pixmap);
         }
         if let Some(template) = &self.design.template {
-            return self.render_pixmap(&layout::fill_template(template, content, &self.design));
+            return self.render_pixmap(&template::fill_template(template, content, &self.design));
         }
         let (svg, cells) = layout::phone_ticket(content, &self.design, false);
         let mut pixmap = self.render_pixmap(&svg)?;

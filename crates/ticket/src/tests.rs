@@ -275,7 +275,7 @@ fn an_operators_template_is_filled_and_rendered() {
     };
     let r = TicketRenderer::new().with_design(design.clone());
     let c = content("<Ada>", 2);
-    let svg = layout::fill_template(template, &c, &design);
+    let svg = template::fill_template(template, &c, &design);
     assert!(svg.contains("&lt;Ada&gt; No. 0042") && svg.contains("#CA0000"));
     let img = image::load_from_memory(&r.phone_ticket_png(&c).unwrap())
         .unwrap()
@@ -392,7 +392,7 @@ fn an_operators_quiz_template_gets_the_quiz_placeholders() {
         good: slot("vangogh", "반 고흐", "Van Gogh"),
         bad: slot("renoir", "르누아르", "Renoir"),
     };
-    let svg = layout::fill_quiz_template(template, &c, &quiz, &TicketDesign::default());
+    let svg = template::fill_quiz_template(template, &c, &quiz, &TicketDesign::default());
     assert!(!svg.contains("{{"), "every placeholder is filled: {svg}");
     assert!(svg.contains("ENFP 리히텐슈타인 · Lichtenstein With the right painter"));
     assert!(svg.contains("&lt;Ada&gt;"), "text is escaped");

@@ -3,6 +3,8 @@
 //! but `login` needs the operator's session cookie; kiosk tokens and phone cookies do
 //! not open it.
 
+use axum::routing::{get, post};
+use axum::Router;
 use std::net::SocketAddr;
 
 use axum::extract::rejection::JsonRejection;
@@ -18,6 +20,21 @@ use crate::error::{json_body, AppError, AppResult, Code};
 use crate::state::AppState;
 use crate::views::file_url;
 use articket_studio::events::RoomEvent;
+
+/// /api/admin: the operator's calls.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/admin/login", post(login))
+        .route("/admin/logout", post(logout))
+        .route("/admin/status", get(status))
+        .route("/admin/log", get(log))
+        .route("/admin/gallery", get(gallery))
+        .route("/admin/charts/{name}", get(chart))
+        .route("/admin/showcase", get(showcase))
+        .route("/admin/visits/{number}/delete", post(delete_visit))
+        .route("/admin/pause", post(pause))
+        .route("/admin/reset-kiosk", post(reset_kiosk))
+}
 
 /// Proof that the request comes from a logged-in operator.
 pub struct OperatorSession;

@@ -2,6 +2,8 @@
 //! with `?kiosk_token=`, the phone with its cookie. The socket only pushes; clients
 //! re-read `GET /api/visits/{id}` after every (re)connect, so nothing is lost.
 
+use axum::routing::get;
+use axum::Router;
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -17,6 +19,11 @@ use crate::auth;
 use crate::error::{AppError, AppResult, Code};
 use crate::origin::same_origin;
 use crate::state::AppState;
+
+/// /api: a room's event socket.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/rooms/{room_id}/events", get(socket))
+}
 
 const PING_EVERY: Duration = Duration::from_secs(20);
 /// Clients have nothing to say on the socket but pongs and a close; more messages than

@@ -4,11 +4,18 @@
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
 
 use articket_store::FileKind;
 
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
+
+/// Stored images and tickets.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/files/{name}", get(serve))
+}
 
 pub async fn serve(
     State(state): State<AppState>,

@@ -2,8 +2,17 @@
 //! names, ids, files or server URLs.
 
 use axum::http::header;
+use axum::routing::get;
+use axum::Router;
 
 use crate::state::AppState;
+
+/// Health and metrics for monitoring.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+}
 
 /// `GET /healthz`: liveness plus how full the intake pool is.
 pub async fn healthz(

@@ -5,7 +5,9 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::post;
 use axum::Json;
+use axum::Router;
 use serde::Deserialize;
 
 use articket_rooms::{new_id, same_secret, token_hash};
@@ -15,6 +17,11 @@ use crate::error::{AppError, AppResult, Code};
 use crate::state::AppState;
 use articket_studio::clock::now;
 use articket_studio::events::RoomEvent;
+
+/// /api: a phone joining a room.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/join", post(join))
+}
 
 #[derive(Deserialize)]
 pub struct JoinRequest {

@@ -1,9 +1,9 @@
-//! The router, split by concern: pages and assets, rooms (kiosk), join (phone), visits,
-//! room events (WebSocket) and stored files.
+//! The router: each concern's module exports its own routes (pages, files, health at
+//! the top; rooms, events, showcase, join, visits, admin under /api); this file merges
+//! them and adds the guards and headers every response gets.
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue};
-use axum::routing::{get, post};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -127,43 +127,12 @@ pub fn router(state: AppState) -> Router {
     let upload_limit =
         usize::try_from(body_limit(&state, "/api/visits/x/photo")).unwrap_or(usize::MAX);
     let api = Router::new()
-        .route("/rooms", post(rooms::create))
-        .route("/rooms/{room_id}", get(rooms::show))
-        .route("/rooms/{room_id}/qr.svg", get(rooms::qr_svg))
-        .route("/rooms/{room_id}/events", get(events::socket))
-        .route("/rooms/{room_id}/showcase", get(showcase::show))
-        .route("/samples/{painter}", get(showcase::sample))
-        .route("/join", post(join::join))
-        .route("/visits/{visit_id}", get(visits::show))
-        .route(
-            "/visits/{visit_id}/photo",
-            post(visits::upload_photo).layer(DefaultBodyLimit::max(upload_limit)),
-        )
-        .route("/visits/{visit_id}/finish", post(visits::finish))
-        .route("/visits/{visit_id}/print", post(visits::print))
-        .route("/promo", get(visits::promo))
-        .route("/quiz", get(visits::quiz))
-        .route("/visits/{visit_id}/answers", post(visits::answers))
-        .route("/visits/{visit_id}/saved", post(visits::ticket_saved))
-        .route("/admin/login", post(admin::login))
-        .route("/admin/logout", post(admin::logout))
-        .route("/admin/status", get(admin::status))
-        .route("/admin/log", get(admin::log))
-        .route("/admin/gallery", get(admin::gallery))
-        .route("/admin/charts/{name}", get(admin::chart))
-        .route("/admin/showcase", get(admin::showcase))
-        .route("/admin/visits/{number}/delete", post(admin::delete_visit))
-        .route("/admin/pause", post(admin::pause))
-        .route("/admin/reset-kiosk", post(admin::reset_kiosk))
-        .route("/visits/{visit_id}/delete", post(visits::delete))
-        .route(
-            "/visits/{visit_id}/tickets/{painter}",
-            get(visits::single_ticket),
-        )
-        .route(
-            "/visits/{visit_id}/painters/{painter}/retry",
-            post(visits::retry_painter),
-        )
+        .merge(rooms::routes())
+        .merge(events::routes())
+        .merge(showcase::routes())
+        .merge(join::routes())
+        .merge(visits::routes(upload_limit))
+        .merge(admin::routes())
         .fallback(|| async { crate::error::AppError::not_found() })
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
@@ -171,14 +140,9 @@ pub fn router(state: AppState) -> Router {
         ));
 
     Router::new()
-        .route("/", get(pages::kiosk))
-        .route("/admin", get(pages::admin))
-        .route("/j/{room_id}", get(pages::phone))
-        .route("/v/{visit_id}", get(pages::phone))
-        .route("/assets/{*path}", get(pages::asset))
-        .route("/files/{name}", get(files::serve))
-        .route("/healthz", get(health::healthz))
-        .route("/metrics", get(health::metrics))
+        .merge(pages::routes())
+        .merge(files::routes())
+        .merge(health::routes())
         .nest("/api", api)
         .fallback(|| async { crate::error::AppError::not_found() })
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))

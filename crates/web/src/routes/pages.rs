@@ -4,10 +4,23 @@
 use axum::extract::Path;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
 use rust_embed::RustEmbed;
 
 use super::ids::check_id;
 use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+/// The pages and their assets.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(kiosk))
+        .route("/admin", get(admin))
+        .route("/j/{room_id}", get(phone))
+        .route("/v/{visit_id}", get(phone))
+        .route("/assets/{*path}", get(asset))
+}
 
 #[derive(RustEmbed)]
 #[folder = "../../assets/web/"]

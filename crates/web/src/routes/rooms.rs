@@ -3,7 +3,9 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
+use axum::routing::{get, post};
 use axum::Json;
+use axum::Router;
 use serde::{Deserialize, Serialize};
 
 use articket_rooms::{new_id, token_hash};
@@ -15,6 +17,14 @@ use crate::error::{AppError, AppResult, Code};
 use crate::state::AppState;
 use crate::views::VisitView;
 use articket_studio::clock::now;
+
+/// /api: the kiosk's rooms.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/rooms", post(create))
+        .route("/rooms/{room_id}", get(show))
+        .route("/rooms/{room_id}/qr.svg", get(qr_svg))
+}
 
 #[derive(Serialize)]
 pub struct NewRoom {

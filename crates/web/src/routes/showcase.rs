@@ -4,7 +4,9 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
+use axum::routing::get;
 use axum::Json;
+use axum::Router;
 use serde::Serialize;
 
 use articket_style::Painter;
@@ -14,6 +16,13 @@ use crate::auth;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::views::file_url;
+
+/// /api: the kiosk's attract loop and the painters' samples.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/rooms/{room_id}/showcase", get(show))
+        .route("/samples/{painter}", get(sample))
+}
 
 #[derive(Serialize)]
 pub struct Showcase {

@@ -1,9 +1,12 @@
 //! A visit: read its state, upload its one photo, and say "finished".
 
 use axum::extract::multipart::MultipartRejection;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
 use axum::Json;
+use axum::Router;
 
 use articket_store::{Visit, VisitStatus};
 use articket_studio::NewPhoto;
@@ -15,6 +18,29 @@ use crate::auth::{self, Viewer};
 use crate::error::{AppError, AppResult, Code};
 use crate::state::AppState;
 use crate::views::VisitView;
+
+/// /api: a visit, from its photo to its ticket, the quiz, and deleting it. The photo
+/// upload alone takes bodies up to `upload_limit` bytes.
+pub fn routes(upload_limit: usize) -> Router<AppState> {
+    Router::new()
+        .route("/visits/{visit_id}", get(show))
+        .route(
+            "/visits/{visit_id}/photo",
+            post(upload_photo).layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/visits/{visit_id}/finish", post(finish))
+        .route("/visits/{visit_id}/print", post(print))
+        .route("/promo", get(promo))
+        .route("/quiz", get(quiz))
+        .route("/visits/{visit_id}/answers", post(answers))
+        .route("/visits/{visit_id}/saved", post(ticket_saved))
+        .route("/visits/{visit_id}/delete", post(delete))
+        .route("/visits/{visit_id}/tickets/{painter}", get(single_ticket))
+        .route(
+            "/visits/{visit_id}/painters/{painter}/retry",
+            post(retry_painter),
+        )
+}
 
 /// Loads the visit and checks that the caller is its kiosk or its phone.
 async fn visit_for(

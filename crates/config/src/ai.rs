@@ -1,0 +1,156 @@
+//! `[ai]`: whether Stable Diffusion paints, with which backend, and its settings: our
+//! own keys, the pool's (crates/pool) and `[ai.local]`'s.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::{key_error, ConfigError};
+
+/// `[ai]`: whether Stable Diffusion paints, and how.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AiConfig {
+    /// false: the built-in CPU renderer paints, whatever `backend` says.
+    pub enabled: bool,
+    pub backend: AiBackend,
+    /// What paints when every server is down.
+    pub fallback: Fallback,
+    /// Servers, dispatch, captions, time limits and per-painter settings.
+    pub sd: articket_pool::AiSettings,
+    /// `[ai.local]`: the in-process engine (`backend = "local"`).
+    pub local: LocalSettings,
+}
+
+/// `[ai.local]`: where the model is and how the engine runs it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocalSettings {
+    /// A Stable Diffusion model in the diffusers layout (docs/models.md).
+    pub model_dir: PathBuf,
+    /// Optional CLIP model (transformers layout) for `captioner = "clip"`.
+    pub clip_dir: PathBuf,
+    /// Optional BLIP captioning model (transformers layout) for `captioner = "blip"`.
+    pub blip_dir: PathBuf,
+    /// "cpu", "cuda" or "cuda:N".
+    pub device: String,
+    /// "f32", "f16" or "bf16"; empty: f32 on the CPU, bf16 on a GPU.
+    pub dtype: String,
+    /// Paintings that may wait for the device; more are refused and retried later.
+    pub queue: usize,
+    /// Paintings per UNet batch (a visit's four painters go together).
+    pub max_batch: usize,
+    /// How long the device waits for a visit's other painters to join a batch.
+    pub batch_window_ms: u64,
+}
+
+impl Default for LocalSettings {
+    fn default() -> Self {
+        Self {
+            model_dir: PathBuf::new(),
+            clip_dir: PathBuf::new(),
+            blip_dir: PathBuf::new(),
+            device: "cuda:0".into(),
+            dtype: String::new(),
+            queue: 16,
+            max_batch: 8,
+            batch_window_ms: 50,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AiBackend {
+    #[default]
+    Builtin,
+    /// Remote servers speaking the AUTOMATIC1111 API.
+    A1111,
+    /// Remote ComfyUI servers running the operator's workflows.
+    #[serde(rename = "comfyui")]
+    ComfyUi,
+    /// Our own candle engine in-process.
+    Local,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Fallback {
+    /// New visits are told the painters are offline (HTTP 503).
+    #[default]
+    None,
+    /// New visits are painted by the built-in renderer, and the operator is told.
+    Builtin,
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+struct AiMode {
+    enabled: bool,
+    backend: AiBackend,
+    fallback: Fallback,
+}
+
+impl Default for AiMode {
+    fn default() -> Self {
+        let d = AiConfig::default();
+        Self {
+            enabled: d.enabled,
+            backend: d.backend,
+            fallback: d.fallback,
+        }
+    }
+}
+
+impl AiConfig {
+    /// Reads `[ai]`: our three keys, then everything else as the pool's settings.
+    pub(crate) fn from_value(value: toml::Value) -> Result<AiConfig, ConfigError> {
+        let toml::Value::Table(mut table) = value else {
+            return Err(key_error("ai", "must be a table"));
+        };
+        let local = table.remove("local");
+        let mut mode = toml::Table::new();
+        for key in ["enabled", "backend", "fallback"] {
+            if let Some(v) = table.remove(key) {
+                mode.insert(key.to_owned(), v);
+            }
+        }
+        let prefixed = |e: serde_path_to_error::Error<toml::de::Error>| {
+            let path = e.path().to_string();
+            let key = if path == "." {
+                "ai".to_owned()
+            } else {
+                format!("ai.{path}")
+            };
+            key_error(&key, e.into_inner().message().to_owned())
+        };
+        let mode: AiMode =
+            serde_path_to_error::deserialize(toml::Value::Table(mode)).map_err(prefixed)?;
+        let sd = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(prefixed)?;
+        let local = match local {
+            Some(v) => serde_path_to_error::deserialize(v).map_err(|e| {
+                let path = e.path().to_string();
+                key_error(
+                    &format!("ai.local.{path}"),
+                    e.into_inner().message().to_owned(),
+                )
+            })?,
+            None => LocalSettings::default(),
+        };
+        Ok(AiConfig {
+            enabled: mode.enabled,
+            backend: mode.backend,
+            fallback: mode.fallback,
+            sd,
+            local,
+        })
+    }
+
+    /// The backend that paints, after `enabled` has had its say.
+    pub fn active_backend(&self) -> AiBackend {
+        if self.enabled {
+            self.backend
+        } else {
+            AiBackend::Builtin
+        }
+    }
+}

@@ -1,0 +1,179 @@
+use super::*;
+
+fn load_str(toml: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("articket.toml");
+    std::fs::write(&path, toml).unwrap();
+    Config::load(
+        Some(&path),
+        env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+    )
+}
+
+#[test]
+fn defaults_need_no_file() {
+    let c = Config::load(None, Vec::new()).unwrap();
+    assert_eq!(c, Config::default());
+    assert_eq!(c.server.bind.port(), 8080);
+    assert!(!c.ai.enabled);
+}
+
+#[test]
+fn the_example_file_parses_and_equals_the_defaults() {
+    let text = include_str!("../../../articket.example.toml");
+    let uncommented: String = text
+        .lines()
+        .map(|l| {
+            l.strip_prefix("# ")
+                .filter(|l| l.contains(" = ") && !l.starts_with('#'))
+                .unwrap_or(l)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(load_str(&uncommented, &[]).unwrap(), Config::default());
+}
+
+#[test]
+fn the_example_files_server_and_painter_samples_are_valid() {
+    let text = include_str!("../../../articket.example.toml");
+    let samples: String = text
+        .lines()
+        .map(|l| l.strip_prefix("## ").unwrap_or(l))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let c = load_str(&samples, &[]).unwrap();
+    let a = &c.ai.sd;
+    assert_eq!(a.servers.len(), 2);
+    assert_eq!(a.servers[1].user.as_deref(), Some("booth"));
+    assert_eq!(a.vangogh.width, Some(768));
+    assert_eq!(
+        a.vangogh.override_settings["sd_model_checkpoint"],
+        "vangogh-style-v2"
+    );
+    assert!(a.vangogh.alwayson_scripts.contains_key("ADetailer"));
+    assert_eq!(
+        a.vangogh.controlnet[0].model,
+        "control_v11p_sd15_lineart [43d4be0d]"
+    );
+    assert_eq!(a.vangogh.controlnet[0].guidance_end, 0.8);
+    assert_eq!(a.vangogh.workflow, "docs/comfyui/img2img-lineart.json");
+    assert_eq!(
+        a.servers[1].headers["Authorization"],
+        "Bearer 0123456789abcdef"
+    );
+    // The other painters keep their defaults.
+    assert_eq!(a.renoir, articket_pool::AiSettings::default().renoir);
+    assert_eq!(c.ai.local.model_dir, PathBuf::from("models/sd15"));
+    assert_eq!(c.ai.local.max_batch, 8);
+}
+
+#[test]
+fn env_overrides_the_file() {
+    let c = load_str(
+        "[server]\nbind = \"127.0.0.1:9000\"\n[upload]\nlong_side = 300\n",
+        &[
+            ("ARTICKET__UPLOAD__LONG_SIDE", "256"),
+            ("ARTICKET__SERVER__DATA_DIR", "/tmp/booth"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.server.bind, "127.0.0.1:9000".parse().unwrap());
+    assert_eq!(c.upload.intake.long_side, 256);
+    assert_eq!(c.server.data_dir, PathBuf::from("/tmp/booth"));
+}
+
+#[test]
+fn painter_knobs_are_overridden_one_by_one() {
+    let c = load_str(
+        "[painting.builtin.vangogh]\nstroke_length = 14\n[painting.builtin.picasso]\npalette = [\"#112233\"]\n",
+        &[],
+    )
+    .unwrap();
+    let b = &c.painting.builtin;
+    assert_eq!(b.vangogh.stroke_length, 14.0);
+    assert_eq!(
+        b.picasso.palette,
+        vec![articket_style::builtin::Hex(0x112233)]
+    );
+    // Everything not named keeps its default.
+    let defaults = articket_style::builtin::BuiltinParams::default();
+    assert_eq!(b.vangogh.swirl_size, defaults.vangogh.swirl_size);
+    assert_eq!(b.renoir, defaults.renoir);
+    assert_eq!(b.lichtenstein, defaults.lichtenstein);
+}
+
+#[test]
+fn errors_name_the_key() {
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
+        ("[server]\nbind = \"nonsense\"", &[], "server.bind"),
+        ("[upload]\nlong_side = 10", &[], "upload.long_side"),
+        ("[upload]\nlong_side = \"big\"", &[], "upload.long_side"),
+        ("[upload]\nqueue = \"many\"", &[], "upload.queue"),
+        ("[ticket]\nrenoir = 5", &[], "ticket.renoir"),
+        ("[print]\npaper = \"a4\"", &[], "print.paper"),
+        ("[upload]\nmax_byte = 10", &[], "upload"),
+        (
+            "[painting]\npainters = [\"monet\"]",
+            &[],
+            "painting.painters",
+        ),
+        ("[painting]\npainters = []", &[], "painting.painters"),
+        (
+            "[painting.builtin.lichtenstein]\npalette = [\"#D7262B\", \"red\", \"#1F5FAD\", \"#111111\", \"#F7F3E8\", \"#F4C3A0\"]",
+            &[],
+            "painting.builtin.lichtenstein.palette",
+        ),
+        (
+            "[painting.builtin.vangogh]\nstroke_length = 0",
+            &[],
+            "painting.builtin.vangogh.stroke_length",
+        ),
+        ("[painting.builtin.monet]\nx = 1", &[], "painting.builtin"),
+        ("[ai]\nenabled = true\nbackend = \"a1111\"", &[], "ai.servers"),
+        (
+            "[ai]\nenabled = true\nbackend = \"local\"",
+            &[],
+            if cfg!(feature = "engine") { "ai.local.model_dir" } else { "ai.backend" },
+        ),
+        ("[ai.local]\nqueue = \"x\"", &[], "ai.local.queue"),
+        ("[ticket]\nbackground = \"blue\"", &[], "ticket.background"),
+        ("[ai]\nbackend = \"gpu\"", &[], "ai.backend"),
+        ("[ai]\nenabled = true\nbackend = \"comfyui\"", &[], "ai.servers"),
+        (
+            "[ai]\nenabled = true\nbackend = \"comfyui\"\nservers = [{ url = \"http://gpu:8188\" }]",
+            &[],
+            "ai.workflow",
+        ),
+        (
+            "[ai]\nservers = [{ url = \"http://gpu:8188\", headers = { \"Bad Name\" = \"x\" } }]",
+            &[],
+            "ai.servers[0].headers",
+        ),
+        (
+            "[[ai.picasso.controlnet]]\nmodel = \"control_v11p_sd15_lineart\"\ncontrol_mode = \"bogus\"",
+            &[],
+            "ai.picasso.controlnet[0].control_mode",
+        ),
+        ("[[ai.renoir.controlnet]]\nmodule = \"canny\"", &[], "ai.renoir.controlnet[0].model"),
+        ("[ai]\ndispatch = \"random\"", &[], "ai.dispatch"),
+        ("[ai]\nservers = [{ url = \"gpu:7860\" }]", &[], "ai.servers[0].url"),
+        ("[ai.vangogh]\nresize_mode = 0", &[], "ai.vangogh.resize_mode"),
+        ("[ai.renoir]\nsteps = 2\ndenoising_strength = 0.3", &[], "ai.renoir.steps"),
+        ("[ai.picasso]\nprompt_typo = \"x\"", &[], "ai.picasso"),
+        (
+            "",
+            &[("ARTICKET__KIOSK__IDLE_RESET_SECS", "-5")],
+            "kiosk.idle_reset_secs",
+        ),
+        (
+            "[server]\npublic_url = \"booth.local\"",
+            &[],
+            "server.public_url",
+        ),
+    ];
+    for (toml, env, key) in cases {
+        let err = load_str(toml, env).unwrap_err().to_string();
+        assert!(err.contains(&format!("`{key}")), "{toml:?}: {err}");
+    }
+}
