@@ -5,9 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod bench;
+#[cfg(feature = "bench")]
+mod bench_intake;
 mod bench_parity;
+#[cfg(feature = "bench")]
 mod bench_sd;
 mod bench_ticket;
+#[cfg(feature = "bench")]
 mod loadtest;
 mod stylize;
 mod worker;
@@ -62,6 +66,7 @@ enum Command {
     Worker(worker::WorkerArgs),
     /// Play many kiosk-and-phone visits against a booth and report throughput,
     /// latency, errors, cross-room events and the server's peak memory.
+    #[cfg(feature = "bench")]
     Loadtest(loadtest::LoadArgs),
     /// Print an argon2 hash of the operator password (read from standard input) for
     /// `[admin] password_hash`.
@@ -73,8 +78,9 @@ enum Command {
 
 #[derive(Subcommand)]
 enum BenchCommand {
-    /// Intake of generated 12 MP camera JPEGs vs Pillow and libvips (needs
-    /// `pip install -r bench/requirements.txt`).
+    /// Intake of generated 12 MP camera JPEGs vs Pillow and libvips (a build with
+    /// `--features bench`; needs `pip install -r bench/requirements.txt`).
+    #[cfg(feature = "bench")]
     Intake {
         /// How many different photos to generate.
         #[arg(long, default_value_t = 4)]
@@ -101,7 +107,9 @@ enum BenchCommand {
         real: Vec<std::path::PathBuf>,
     },
     /// The candle engine at full size with random weights: 4 painters batched vs one
-    /// by one, images/s and peak GPU memory (needs `--features engine` or `cuda`).
+    /// by one, images/s and peak GPU memory (a build with `--features bench` and
+    /// `engine` or `cuda`).
+    #[cfg(feature = "bench")]
     Sd(bench_sd::SdArgs),
     /// Our engine against diffusers' outputs on a parity fixture, on any device and
     /// number type (the GPU box's check; `cargo test` runs it in f32 on the CPU).
@@ -115,6 +123,7 @@ enum BenchCommand {
         samples: Option<PathBuf>,
     },
     /// (internal) One intake in a fresh process, printing its peak memory.
+    #[cfg(feature = "bench")]
     #[command(hide = true)]
     IntakeMemory { file: PathBuf },
 }
@@ -159,11 +168,12 @@ fn main() -> ExitCode {
             name,
             config: load_config(config.as_deref()),
         }),
+        #[cfg(feature = "bench")]
         Some(Command::Bench(BenchCommand::Intake {
             photos,
             rounds,
             python,
-        })) => bench::intake(&bench::BenchArgs {
+        })) => bench_intake::intake(&bench::BenchArgs {
             photos: photos.max(1),
             rounds: rounds.max(1),
             python,
@@ -180,7 +190,11 @@ fn main() -> ExitCode {
             rounds: rounds.max(1),
             python,
         }),
-        Some(Command::Bench(BenchCommand::IntakeMemory { file })) => bench::intake_memory(&file),
+        #[cfg(feature = "bench")]
+        Some(Command::Bench(BenchCommand::IntakeMemory { file })) => {
+            bench_intake::intake_memory(&file)
+        }
+        #[cfg(feature = "bench")]
         Some(Command::Bench(BenchCommand::Sd(args))) => bench_sd::run(&args),
         Some(Command::Bench(BenchCommand::Parity(args))) => bench_parity::run(&args),
         Some(Command::Bench(BenchCommand::Ticket { rounds, samples })) => {
@@ -188,6 +202,7 @@ fn main() -> ExitCode {
         }
         Some(Command::Serve(args)) => serve(args),
         Some(Command::HashPassword) => hash_password(),
+        #[cfg(feature = "bench")]
         Some(Command::Loadtest(args)) => loadtest::run(args),
         Some(Command::Worker(args)) => worker::run(args),
         None => serve(cli.serve),

@@ -1,10 +1,10 @@
 //! `articket stylize`: the painters offline, on files or on the built-in sample portraits.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{bail, Context as _};
-use articket_style::{builtin, samples, Painter};
+use articket_studio::{Offline, OfflinePainting};
+use articket_style::{samples, Painter};
 use articket_ticket::{SheetRow, TicketContent, TicketPainting, TicketRenderer};
 use articket_web::Config;
 use image::RgbImage;
@@ -31,35 +31,49 @@ pub fn run(args: &StylizeArgs) -> anyhow::Result<()> {
     } else {
         args.painters.clone()
     };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    // The booth's own painting code: the configured backend with its fallback, and a
+    // visit's tries per painter.
+    let studio = runtime.block_on(Offline::start(config.clone()))?;
     if let Some(sheet) = &args.contact_sheet {
-        return contact_sheet(config, &args.inputs, &painters, sheet);
+        return contact_sheet(&runtime, &studio, config, &args.inputs, &painters, sheet);
     }
     let (Some(out), [input]) = (&args.out, &args.inputs[..]) else {
         bail!("name exactly one photo to stylize with --out (or use --contact-sheet)");
     };
     let photo = load(config, input)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    println!("painting with the {} painters", studio.backend());
+    let results = runtime.block_on(studio.paint("stylize", photo, &painters, SEED))?;
     let mut paintings = Vec::new();
-    for &painter in &painters {
-        let started = Instant::now();
-        let img = builtin::render(painter, &photo, SEED, &config.painting.builtin);
-        let elapsed = started.elapsed();
+    for OfflinePainting {
+        painter,
+        took,
+        painting,
+    } in results
+    {
+        let ms = took.as_secs_f64() * 1e3;
+        let img = match painting {
+            Ok(img) => img,
+            Err(e) => {
+                println!("{:<13} {ms:>6.1} ms  failed: {e}", painter.id());
+                continue;
+            }
+        };
         let jpeg = articket_intake::encode_jpeg(&img, config.upload.intake.jpeg_quality)?;
         let path = out.join(format!("{}.jpg", painter.id()));
         std::fs::write(&path, &jpeg).with_context(|| format!("cannot write {}", path.display()))?;
-        println!(
-            "{:<13} {:>6.1} ms  {}",
-            painter.id(),
-            elapsed.as_secs_f64() * 1e3,
-            path.display()
-        );
+        println!("{:<13} {ms:>6.1} ms  {}", painter.id(), path.display());
         paintings.push(TicketPainting {
             painter,
             label_en: painter.name_en().into(),
             label_ko: painter.name_ko().into(),
             tagline: None,
-            image: jpeg.into(),
+            image: img.into(),
         });
+    }
+    if paintings.is_empty() {
+        bail!("no painter finished, so there is no ticket");
     }
     let ticket = TicketRenderer::new()
         .with_design(config.ticket.design())
@@ -85,6 +99,8 @@ fn load(config: &Config, input: &Path) -> anyhow::Result<RgbImage> {
 }
 
 fn contact_sheet(
+    runtime: &tokio::runtime::Runtime,
+    studio: &Offline,
     config: &Config,
     inputs: &[PathBuf],
     painters: &[Painter],
@@ -115,13 +131,12 @@ fn contact_sheet(
     let mut rows = Vec::new();
     for (label, photo) in &photos {
         let mut images = vec![png(photo)?];
-        for &painter in painters {
-            images.push(png(&builtin::render(
-                painter,
-                photo,
-                SEED,
-                &config.painting.builtin,
-            ))?);
+        let painted = runtime.block_on(studio.paint(label, photo.clone(), painters, SEED))?;
+        for p in painted {
+            let img = p
+                .painting
+                .with_context(|| format!("{} could not paint {label}", p.painter.name_en()))?;
+            images.push(png(&img)?);
         }
         rows.push(SheetRow {
             label: label.clone(),

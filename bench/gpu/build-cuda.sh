@@ -42,7 +42,7 @@ nm --undefined-only target/cuda/release/deps/libcudarc-*.rlib 2>/dev/null \
   | awk '$1 == "U" && $2 ~ /^cu[A-Z]/ { print "void " $2 "(void) {}" }' | sort -u > "$LINK/stub.c"
 cc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$LINK/libcuda.so" "$LINK/stub.c"
 
-cargo build --release --features cuda
+cargo build --release --features cuda,bench
 # The kernels' PTX makes the binary about 90 MB stripped; it travels as xz (about 14 MB),
 # which bench/gpu/run.sh unpacks.
 BIN=target/cuda/release/articket

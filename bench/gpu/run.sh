@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Step 10's GPU check, for a machine with an NVIDIA GPU, PyTorch and diffusers, and no
 # Rust and no internet. Run from the repository root with a binary built elsewhere
-# (`cargo build --release --features cuda`, see docs/models.md):
+# (`cargo build --release --features cuda,bench`, see docs/models.md):
 #
 #   bench/gpu/run.sh [--device cuda|cpu] [--dtype bf16|f16|f32] [--size 512] [--steps 20]
 #

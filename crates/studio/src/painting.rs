@@ -8,9 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use articket_store::{PainterResult, ResultStatus, Visit};
-use articket_style::{PaintJob, Painter, Progress, StyleError, Stylizer, Update};
+use articket_style::{BoxFuture, PaintJob, Painter, Progress, StyleError, Stylizer, Update};
 use image::RgbImage;
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::clock::now;
@@ -20,6 +19,7 @@ use crate::events::RoomEvent;
 use crate::finishing::finish_visit;
 use crate::log::visit_label;
 use crate::studio::Studio;
+use crate::tries::{paint_tries, Tries, TryEvents};
 
 /// The message a visitor sees on a painter that gave up. Details go to the log.
 const PAINTER_FAILED: &str = "This painter could not finish. 이 화가는 그림을 완성하지 못했어요.";
@@ -234,18 +234,8 @@ struct VisitRef {
     place: Arc<AtomicUsize>,
 }
 
-/// Which tries a job makes, from when, and until when.
-struct Tries {
-    first: u32,
-    /// Unix seconds.
-    not_before: Option<i64>,
-    deadline: Instant,
-}
-
-/// One painter with retries. Each try has `painting.timeout_secs` from the moment a
-/// painter starts on it (time in a queue does not count); all tries together end at the
-/// visit's deadline. Errors that cannot heal by trying again end it at once. Store
-/// errors end the job; painting errors are retried.
+/// One painter of a visit: its tries, each recorded in the store and announced to the
+/// room, and then its painting stored, or the painter marked failed.
 async fn paint_one(
     visit: &VisitRef,
     job: PaintJob,
@@ -259,137 +249,111 @@ async fn paint_one(
     );
     let painter = job.painter;
     let cfg = &studio.config.painting;
-    let limit = Duration::from_secs(cfg.timeout_secs);
-    let deadline = tries.deadline;
-    if let Some(at) = tries.not_before {
-        // The rest of a pause that a restart interrupted.
-        let wait = Duration::from_secs(u64::try_from(at - now()).unwrap_or(0));
-        tokio::time::sleep_until(deadline.min(Instant::now() + wait)).await;
-    }
-    for attempt in tries.first..=cfg.attempts {
-        // When every server is down, a retry goes to the fallback if there is one.
-        let stylizer = studio.backends.for_try(&primary);
-        let started = Arc::new(Notify::new());
-        let work = stylizer.paint(job.clone(), reporter(visit, painter, started.clone()));
-        tokio::pin!(work);
-        let mut try_deadline = deadline;
-        let mut running = false;
-        let outcome = loop {
-            tokio::select! {
-                result = &mut work => break result,
-                _ = started.notified(), if !running => {
-                    // Queued until a painter takes it: only now is it "painting", and
-                    // only now does the try count.
-                    running = true;
-                    try_deadline = deadline.min(Instant::now() + limit);
-                    let (v, p) = (visit_id.to_owned(), job.painter);
-                    studio
-                        .db(move |s| s.result_started(&v, p, attempt, now()))
-                        .await?;
-                    announce(studio, room_id, visit_id, painter, ResultStatus::Painting, None);
-                }
-                _ = tokio::time::sleep_until(try_deadline) => {
-                    break Err(StyleError::Unavailable(if try_deadline == deadline {
-                        "the visit ran out of time".to_owned()
-                    } else {
-                        format!("no result within {} s", limit.as_secs())
-                    }));
-                }
-            }
-        };
-        let error = match outcome {
-            Ok(painting) => {
-                let quality = studio.config.upload.intake.jpeg_quality;
-                let painting = Arc::new(painting);
-                let pixels = painting.clone();
-                let jpeg = studio
-                    .cpu(move || articket_intake::encode_jpeg(&pixels, quality))
-                    .await?;
-                match jpeg {
-                    Ok(jpeg) => {
-                        let (v, p) = (visit_id.to_owned(), job.painter);
-                        let file = studio
-                            .db(move |s| s.put_painting(&v, p, &jpeg, now()))
-                            .await?;
-                        studio.running.paintings.keep(visit_id, painter, painting);
-                        announce(
-                            studio,
-                            room_id,
-                            visit_id,
-                            painter,
-                            ResultStatus::Done,
-                            Some(file_url(&file)),
-                        );
-                        studio.log.info(format!(
-                            "{}: {} finished",
-                            visit.label,
-                            job.painter.name_en()
-                        ));
-                        return Ok(());
-                    }
-                    Err(e) => StyleError::Failed(e.to_string()),
-                }
-            }
-            Err(e) => e,
-        };
-        let backend = stylizer.backend();
-        studio.log.warn(format!(
-            "{}: {} failed (try {attempt} of {}, {backend}): {error}",
-            visit.label,
-            job.painter.name_en(),
-            cfg.attempts
-        ));
-        if !error.is_retryable() {
+    let events = VisitTries { visit, painter };
+    let outcome = paint_tries(&studio.backends, cfg, &primary, &job, tries, &events).await?;
+    let painting = match outcome {
+        Ok(painting) => Arc::new(painting),
+        Err(_) => {
+            studio.log.error(format!(
+                "{}: {} gave up; the visitor may tap \"try again\"",
+                visit.label,
+                painter.name_en()
+            ));
+            return fail_painter(studio, room_id, visit_id, painter).await;
+        }
+    };
+    let quality = studio.config.upload.intake.jpeg_quality;
+    let pixels = painting.clone();
+    let jpeg = studio
+        .cpu(move || articket_intake::encode_jpeg(&pixels, quality))
+        .await?;
+    let jpeg = match jpeg {
+        Ok(jpeg) => jpeg,
+        Err(e) => {
             tracing::error!(
                 visit_id,
                 painter = painter.id(),
-                attempt,
-                backend,
-                "painter refused, not retrying: {error}"
+                "the painting cannot be stored: {e}"
             );
-            break;
+            return fail_painter(studio, room_id, visit_id, painter).await;
         }
-        tracing::warn!(
-            visit_id,
-            painter = painter.id(),
-            attempt,
-            attempts = cfg.attempts,
-            backend,
-            "painter failed: {error}"
-        );
-        if attempt < cfg.attempts {
-            let pause = backoff(cfg.backoff_ms, attempt);
-            if Instant::now() + pause >= deadline {
-                tracing::warn!(
-                    visit_id,
-                    painter = painter.id(),
-                    "no time left before the visit's deadline"
-                );
-                break;
-            }
-            // The job waits queued, durably: a restart keeps the pause and the count.
-            let (v, p, e) = (visit_id.to_owned(), job.painter, error.to_string());
-            let due = now() + pause.as_secs_f64().ceil() as i64;
-            studio
-                .db(move |s| s.result_retry_at(&v, p, &e, due, now()))
-                .await?;
-            tokio::time::sleep(pause).await;
-        }
-    }
-    studio.log.error(format!(
-        "{}: {} gave up; the visitor may tap \"try again\"",
-        visit.label,
-        job.painter.name_en()
-    ));
-    fail_painter(studio, room_id, visit_id, job.painter).await
+    };
+    let v = visit_id.to_owned();
+    let file = studio
+        .db(move |s| s.put_painting(&v, painter, &jpeg, now()))
+        .await?;
+    studio.running.paintings.keep(visit_id, painter, painting);
+    announce(
+        studio,
+        room_id,
+        visit_id,
+        painter,
+        ResultStatus::Done,
+        Some(file_url(&file)),
+    );
+    studio
+        .log
+        .info(format!("{}: {} finished", visit.label, painter.name_en()));
+    Ok(())
 }
 
-/// Exponential backoff with jitter: about base, 2×base, 4×base…, each between half and
-/// one and a half of that, so retries from many visits do not arrive in step.
-fn backoff(base_ms: u64, attempt: u32) -> Duration {
-    let nominal = base_ms.saturating_mul(1 << (attempt - 1).min(16));
-    let jitter = 0.5 + rand::random::<f64>();
-    Duration::from_millis((nominal as f64 * jitter) as u64)
+/// A visit's painter's tries: each start and failure stored (so a restart knows where
+/// the job stood), announced to the room, and written to the operator log.
+struct VisitTries<'a> {
+    visit: &'a VisitRef,
+    painter: Painter,
+}
+
+impl TryEvents for VisitTries<'_> {
+    fn started(&self, attempt: u32) -> BoxFuture<'_, StudioResult<()>> {
+        Box::pin(async move {
+            let (studio, painter) = (&self.visit.studio, self.painter);
+            let v = self.visit.visit_id.clone();
+            studio
+                .db(move |s| s.result_started(&v, painter, attempt, now()))
+                .await?;
+            announce(
+                studio,
+                &self.visit.room_id,
+                &self.visit.visit_id,
+                painter,
+                ResultStatus::Painting,
+                None,
+            );
+            Ok(())
+        })
+    }
+
+    fn failed<'a>(
+        &'a self,
+        attempt: u32,
+        backend: &'static str,
+        error: &'a StyleError,
+        pause: Option<Duration>,
+    ) -> BoxFuture<'a, StudioResult<()>> {
+        Box::pin(async move {
+            let (studio, painter) = (&self.visit.studio, self.painter);
+            studio.log.warn(format!(
+                "{}: {} failed (try {attempt} of {}, {backend}): {error}",
+                self.visit.label,
+                painter.name_en(),
+                studio.config.painting.attempts
+            ));
+            if let Some(pause) = pause {
+                // The job waits queued, durably: a restart keeps the pause and the count.
+                let (v, e) = (self.visit.visit_id.clone(), error.to_string());
+                let due = now() + pause.as_secs_f64().ceil() as i64;
+                studio
+                    .db(move |s| s.result_retry_at(&v, painter, &e, due, now()))
+                    .await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn progress(&self) -> Progress {
+        reporter(self.visit, self.painter)
+    }
 }
 
 async fn fail_painter(
@@ -441,8 +405,8 @@ fn announce(
 const SERVED: usize = usize::MAX - 1;
 
 /// The callback a backend reports to: progress in steps of at least 10 % (to keep
-/// sockets quiet), the visit's place in the queue when it changes, and the start of work.
-fn reporter(visit: &VisitRef, painter: Painter, started: Arc<Notify>) -> Progress {
+/// sockets quiet), and the visit's place in the queue when it changes.
+fn reporter(visit: &VisitRef, painter: Painter) -> Progress {
     let last = AtomicU32::new(0);
     let (hub, room_id, visit_id, painter, place) = (
         visit.studio.hub.clone(),
@@ -455,7 +419,6 @@ fn reporter(visit: &VisitRef, painter: Painter, started: Arc<Notify>) -> Progres
         Update::Started => {
             // Once one painter of the visit is at work, its place in line is moot.
             place.store(SERVED, Ordering::Relaxed);
-            started.notify_one()
         }
         Update::Queued { visits_ahead } => {
             let before = place.load(Ordering::Relaxed);

@@ -1,0 +1,114 @@
+//! Painting without a booth (`articket stylize`): photos through the configured
+//! backend (the built-in painters, a server pool, or the local engine, with the
+//! fallback), with the same tries as a visit, and nothing stored or announced.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use articket_config::Config;
+use articket_style::{BoxFuture, PaintJob, Painter, Progress, StyleError};
+use image::RgbImage;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use crate::backends::Backends;
+use crate::error::StudioResult;
+use crate::tries::{paint_tries, Tries, TryEvents};
+
+/// The configured painters, started.
+pub struct Offline {
+    config: Config,
+    backends: Backends,
+}
+
+/// One painter's outcome for one photo.
+pub struct OfflinePainting {
+    pub painter: Painter,
+    /// From the first try's start to the painting (or the last error).
+    pub took: Duration,
+    pub painting: Result<RgbImage, StyleError>,
+}
+
+impl Offline {
+    /// Starts the configured backend: probes the servers or loads the model.
+    pub async fn start(config: Config) -> anyhow::Result<Offline> {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let backends = Backends::start(&config, Arc::new(Semaphore::new(threads))).await?;
+        Ok(Offline { config, backends })
+    }
+
+    /// The backend that paints ("builtin", "a1111", "comfyui", "local").
+    pub fn backend(&self) -> &'static str {
+        self.backends.for_retry().backend()
+    }
+
+    /// Paints `photo` (after intake) as each of `painters`, all at once. `name` names
+    /// the photo to the backends (they caption a photo once per name).
+    pub async fn paint(
+        &self,
+        name: &str,
+        photo: RgbImage,
+        painters: &[Painter],
+        seed: u64,
+    ) -> StudioResult<Vec<OfflinePainting>> {
+        let quality = self.config.upload.intake.jpeg_quality;
+        // Without a JPEG (it cannot be made), a server pool makes one itself and says
+        // why it cannot.
+        let jpeg: Arc<[u8]> = articket_intake::encode_jpeg(&photo, quality)
+            .map(Into::into)
+            .unwrap_or_else(|_| Arc::from(Vec::new()));
+        let photo = Arc::new(photo);
+        let cfg = &self.config.painting;
+        let deadline = Instant::now() + Duration::from_secs(cfg.visit_timeout_secs);
+        let primary = self.backends.for_retry();
+        let each = painters.iter().map(|&painter| {
+            let job = PaintJob {
+                painter,
+                visit_id: name.into(),
+                photo: photo.clone(),
+                photo_jpeg: jpeg.clone(),
+                seed,
+            };
+            let primary = primary.clone();
+            async move {
+                let tries = Tries {
+                    first: 1,
+                    not_before: None,
+                    deadline,
+                };
+                let started = std::time::Instant::now();
+                let painting =
+                    paint_tries(&self.backends, cfg, &primary, &job, tries, &Quiet).await?;
+                Ok(OfflinePainting {
+                    painter,
+                    took: started.elapsed(),
+                    painting,
+                })
+            }
+        });
+        futures_util::future::try_join_all(each).await
+    }
+}
+
+/// Offline tries report nothing beyond the log lines every try writes.
+struct Quiet;
+
+impl TryEvents for Quiet {
+    fn started(&self, _attempt: u32) -> BoxFuture<'_, StudioResult<()>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn failed<'a>(
+        &'a self,
+        _attempt: u32,
+        _backend: &'static str,
+        _error: &'a StyleError,
+        _pause: Option<Duration>,
+    ) -> BoxFuture<'a, StudioResult<()>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn progress(&self) -> Progress {
+        Arc::new(|_| {})
+    }
+}
