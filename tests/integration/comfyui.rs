@@ -87,8 +87,12 @@ async fn a_visit_is_painted_by_comfyui_with_progress_and_leaves_nothing_in_its_h
     let state = phone.visit(&server).await;
     assert_all_inverted(&server, &state).await;
     assert_eq!(fake.prompts().len(), 4);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(fake.history_len(), 0, "every job's history was deleted");
+    wait_until(
+        "every job's history was deleted",
+        Duration::from_secs(5),
+        || async { fake.history_len() == 0 },
+    )
+    .await;
 
     let health: Value = get_json(&reqwest::Client::new(), &server, "/healthz").await;
     assert_eq!(health["painters"]["backend"], "comfyui");
@@ -207,16 +211,22 @@ async fn real_comfyui_paints_a_whole_visit_and_keeps_no_history() {
     let count = |d: std::path::PathBuf| std::fs::read_dir(d).map(|r| r.count()).unwrap_or(0);
     assert_eq!(count(output.join("articket")), 4);
     assert_eq!(count(input.join("articket")), 4);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let history: Value = http
-        .get(format!("{url}/history"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(history, serde_json::json!({}), "the history was cleaned");
+    wait_until(
+        "the history was cleaned",
+        Duration::from_secs(10),
+        || async {
+            let history: Value = http
+                .get(format!("{url}/history"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            history == serde_json::json!({})
+        },
+    )
+    .await;
     comfy.kill().await.unwrap();
 }
 
@@ -243,9 +253,13 @@ async fn a_failed_comfyui_job_is_retried_and_an_offline_server_falls_back_to_the
     );
 
     fake.set_online(false);
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let health: Value = get_json(&reqwest::Client::new(), &server, "/healthz").await;
-    assert_eq!(health["painters"]["available"], false);
+    let http = reqwest::Client::new();
+    wait_until(
+        "the booth sees the server offline",
+        Duration::from_secs(10),
+        || async { get_json(&http, &server, "/healthz").await["painters"]["available"] == false },
+    )
+    .await;
     let (phone, events) = paint_visit(&server, "Ada", Duration::from_secs(60)).await;
     let done = events.last().unwrap();
     assert_eq!(done["status"], "done", "painted by the built-in renderer");

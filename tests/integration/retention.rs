@@ -240,7 +240,11 @@ async fn with_a_one_second_retention_a_visit_deleted_mid_painting_leaves_no_file
 
     // Its painters stop: the server is given nothing more for it. Without that, all
     // four paintings would have been requested within about 2.1 s of the upload.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    wait_painters_idle(&server, Duration::from_secs(5)).await;
+    wait_until("the server is idle", Duration::from_secs(5), || async {
+        !sd.busy()
+    })
+    .await;
     let requested = sd
         .calls()
         .iter()
@@ -249,7 +253,6 @@ async fn with_a_one_second_retention_a_visit_deleted_mid_painting_leaves_no_file
     assert!(requested < 4, "{requested} paintings were requested");
     // And whatever was under way when it was deleted left no file behind.
     server.wait_no_files(Duration::from_secs(5)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(server.stored_files(), Vec::<String>::new());
     assert_eq!(phone.get_visit(&server).await.status(), 404);
 }

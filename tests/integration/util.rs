@@ -40,6 +40,31 @@ pub async fn operator(server: &TestServer) -> reqwest::Client {
     http
 }
 
+/// Waits until `check` holds, asking every 20 ms; fails the test after `limit`.
+pub async fn wait_until<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within {limit:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until no visit has painters at work (the operator's status says so).
+pub async fn wait_painters_idle(server: &TestServer, limit: Duration) {
+    let http = operator(server).await;
+    wait_until("no visit has painters at work", limit, || async {
+        get_json(&http, server, "/api/admin/status").await["rooms"]["painting"] == 0
+    })
+    .await;
+}
+
 /// GETs `path` and parses the JSON answer, whatever its status.
 pub async fn get_json(http: &reqwest::Client, server: &TestServer, path: &str) -> Value {
     http.get(server.url(path))

@@ -178,6 +178,11 @@ impl FakeA1111 {
     }
 
     /// Every generation and caption request so far, in the order work began.
+    /// Whether a generation is under way (a request holds the queue lock).
+    pub fn busy(&self) -> bool {
+        self.state.queue_lock.try_lock().is_err()
+    }
+
     pub fn calls(&self) -> Vec<Call> {
         let mut calls = self.state.calls.lock().unwrap().clone();
         calls.sort_by_key(|c| c.started);

@@ -231,8 +231,10 @@ async fn a_failed_job_is_retryable_and_its_history_is_deleted() {
     pool.paint(job("visit-d", Painter::VanGogh), progress)
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(fake.history_len(), 0);
+    wait_until("nothing of the failed job is left", || {
+        fake.history_len() == 0
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -252,8 +254,10 @@ async fn a_hung_job_is_interrupted_at_its_deadline_and_the_server_is_free_again(
     pool.paint(job("visit-e", Painter::Lichtenstein), progress)
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!((fake.history_len(), fake.queue_len()), (0, 0));
+    wait_until("the server is free and clean again", || {
+        (fake.history_len(), fake.queue_len()) == (0, 0)
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -320,8 +324,7 @@ async fn a_server_going_away_is_taken_out_and_comes_back() {
     let pool = ComfyPool::start(b.settings.clone()).await.unwrap();
     assert!(pool.available());
     fake.set_online(false);
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(!pool.available(), "the health probe took it out");
+    wait_until("the health probe took it out", || !pool.available()).await;
     let (progress, _) = recorder();
     let err = pool
         .paint(job("visit-g", Painter::Renoir), progress.clone())
@@ -329,8 +332,7 @@ async fn a_server_going_away_is_taken_out_and_comes_back() {
         .unwrap_err();
     assert!(matches!(err, StyleError::Unavailable(_)), "{err}");
     fake.set_online(true);
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(pool.available(), "back in rotation");
+    wait_until("back in rotation", || pool.available()).await;
     pool.paint(job("visit-g", Painter::Renoir), progress)
         .await
         .unwrap();
@@ -370,4 +372,13 @@ async fn visits_take_turns_on_a_server_and_learn_their_place() {
         .lock()
         .unwrap()
         .contains(&Update::Queued { visits_ahead: 1 }));
+}
+
+/// Waits until `check` holds, asking every 10 ms; fails after 10 s.
+async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !check() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

@@ -203,6 +203,21 @@ pub struct Canvas {
 }
 
 impl Canvas {
+    /// The canvas at half size, each pixel the average of a 2×2 block (the odd edge
+    /// repeats): for work that looks the same at half size for a quarter of the cost.
+    pub fn halve(&self) -> Canvas {
+        Canvas::from_fn(self.w.div_ceil(2), self.h.div_ceil(2), |x, y| {
+            let (x, y) = (2 * x as isize, 2 * y as isize);
+            let s = [
+                self.get(x, y),
+                self.get(x + 1, y),
+                self.get(x, y + 1),
+                self.get(x + 1, y + 1),
+            ];
+            [0, 1, 2].map(|c| (s[0][c] + s[1][c] + s[2][c] + s[3][c]) * 0.25)
+        })
+    }
+
     pub fn from_image(img: &RgbImage) -> Self {
         Self {
             w: img.width() as usize,

@@ -274,3 +274,17 @@ fn painter_ids_round_trip() {
     }
     assert!("monet".parse::<Painter>().is_err());
 }
+
+#[test]
+fn halving_averages_each_2x2_block_and_repeats_the_odd_edge() {
+    // 3×2: columns 0, 1 average to 127.5 / 255; column 2 stands alone (repeated).
+    let img = RgbImage::from_fn(3, 2, |x, _| match x {
+        0 => Rgb([0, 0, 0]),
+        1 => Rgb([255, 255, 255]),
+        _ => Rgb([255, 0, 0]),
+    });
+    let half = canvas::Canvas::from_image(&img).halve();
+    assert_eq!((half.w, half.h), (2, 1));
+    assert_eq!(half.get(0, 0), [0.5, 0.5, 0.5]);
+    assert_eq!(half.get(1, 0), [1.0, 0.0, 0.0]);
+}

@@ -30,7 +30,7 @@ struct Field {
 pub fn paint(photo: &RgbImage, seed: u64, p: &VanGoghParams) -> RgbImage {
     let src = Canvas::from_image(photo);
     let (w, h) = (src.w, src.h);
-    let half = halve(&src);
+    let half = src.halve();
     let field = flow_field(&half, seed, p, scaled_f(w, h, 1.0));
 
     // Bristles: blotches about a stroke wide, plus fine grain; smeared along the flow they
@@ -86,20 +86,6 @@ pub fn paint(photo: &RgbImage, seed: u64, p: &VanGoghParams) -> RgbImage {
         q
     });
     out.to_image()
-}
-
-/// Halves a canvas by 2×2 averages.
-fn halve(src: &Canvas) -> Canvas {
-    Canvas::from_fn(src.w.div_ceil(2), src.h.div_ceil(2), |x, y| {
-        let (x, y) = (2 * x as isize, 2 * y as isize);
-        let s = [
-            src.get(x, y),
-            src.get(x + 1, y),
-            src.get(x, y + 1),
-            src.get(x + 1, y + 1),
-        ];
-        [0, 1, 2].map(|c| (s[0][c] + s[1][c] + s[2][c] + s[3][c]) * 0.25)
-    })
 }
 
 /// The stroke direction on `half`'s grid: the edge tangent of the smoothed structure
