@@ -110,12 +110,12 @@ async fn a_visit_interrupted_mid_painting_is_resumed_on_start() {
 
 /// The real binary on `port`, painting through the fake Stable Diffusion server at
 /// `sd_url`, with its data in `dir`.
-fn spawn_booth(dir: &std::path::Path, port: u16, sd_url: &str) -> std::process::Child {
+fn spawn_booth(dir: &std::path::Path, port: u16, sd_url: &str) -> Booth {
     spawn_booth_on(dir, port, &[sd_url])
 }
 
 /// The real binary on `port`, painting through the fake servers at `sd_urls`.
-fn spawn_booth_on(dir: &std::path::Path, port: u16, sd_urls: &[&str]) -> std::process::Child {
+fn spawn_booth_on(dir: &std::path::Path, port: u16, sd_urls: &[&str]) -> Booth {
     let servers: String = sd_urls
         .iter()
         .map(|url| format!("[[ai.servers]]\nurl = \"{url}\"\n"))
@@ -162,7 +162,27 @@ prompt = "a portrait of {{caption}} by Lichtenstein"
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .spawn()
+        .map(Booth)
         .unwrap()
+}
+
+/// The booth's process: killed with SIGKILL by [`Booth::kill`], or when the test ends
+/// (a failed assertion included), so no booth outlives its test.
+struct Booth(std::process::Child);
+
+impl Booth {
+    /// SIGKILL: no shutdown code runs.
+    fn kill(&mut self) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+    }
+}
+
+impl Drop for Booth {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// kill -9 in the middle of a visit: after a restart, the painting finished before the
@@ -190,8 +210,7 @@ async fn a_booth_killed_mid_visit_keeps_finished_work_and_completes_the_rest() {
     let first_url = first["image_url"].as_str().unwrap().to_owned();
     let (_, _, first_bytes) = get_bytes(&server, &first_url).await;
 
-    booth.kill().unwrap(); // SIGKILL: no shutdown code runs
-    booth.wait().unwrap();
+    booth.kill(); // SIGKILL: no shutdown code runs
     drop(socket);
     assert!(
         reqwest::get(server.url("/healthz")).await.is_err(),
@@ -200,15 +219,7 @@ async fn a_booth_killed_mid_visit_keeps_finished_work_and_completes_the_rest() {
 
     let mut booth = spawn_booth(dir.path(), port, &sd.url);
     let server = TestServer::external(base, &dir.path().join("data")).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let visit = loop {
-        let v = phone.visit(&server).await;
-        if v["status"] == "done" || v["status"] == "failed" {
-            break v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "not finished: {v}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let visit = ended_visit(&phone, &server).await;
     assert_eq!(visit["status"], "done", "{visit}");
     let results = visit["results"].as_array().unwrap();
     assert_eq!(results.len(), 4);
@@ -232,8 +243,7 @@ async fn a_booth_killed_mid_visit_keeps_finished_work_and_completes_the_rest() {
     for name in server.stored_files() {
         assert!(!name.starts_with('.') && !name.contains("tmp"), "{name}");
     }
-    booth.kill().unwrap();
-    booth.wait().unwrap();
+    booth.kill();
 }
 
 /// Which painter an img2img request was for, by its prompt (the booth's test config
@@ -320,8 +330,7 @@ async fn after_kill_9_exactly_the_unfinished_painters_run_again() {
         assert!(tokio::time::Instant::now() < deadline, "{v}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    booth.kill().unwrap(); // SIGKILL: no shutdown code runs
-    booth.wait().unwrap();
+    booth.kill(); // SIGKILL: no shutdown code runs
     for f in &fakes {
         f.clear_faults();
     }
@@ -329,15 +338,7 @@ async fn after_kill_9_exactly_the_unfinished_painters_run_again() {
     let restarted = std::time::Instant::now();
     let mut booth = spawn_booth_on(dir.path(), port, &urls);
     let server = TestServer::external(base, &dir.path().join("data")).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let visit = loop {
-        let v = phone.visit(&server).await;
-        if v["status"] == "done" || v["status"] == "failed" {
-            break v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "not finished: {v}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let visit = ended_visit(&phone, &server).await;
     assert_eq!(visit["status"], "done", "{visit}");
     assert_eq!(
         painted_after(&fakes, restarted),
@@ -357,6 +358,18 @@ async fn after_kill_9_exactly_the_unfinished_painters_run_again() {
         }
     }
     assert!(visit["ticket_url"].is_string(), "{visit}");
-    booth.kill().unwrap();
-    booth.wait().unwrap();
+    booth.kill();
+}
+
+/// The phone's visit once it has ended (done or failed), within a minute.
+async fn ended_visit(phone: &Phone, server: &TestServer) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let v = phone.visit(server).await;
+        if v["status"] == "done" || v["status"] == "failed" {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not finished: {v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
