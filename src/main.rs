@@ -286,19 +286,35 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(config.server.bind)
             .await
             .with_context(|| format!("cannot listen on {} (server.bind)", config.server.bind))?;
-        let base = articket_web::advertised_base_url(&config, listener.local_addr()?);
-        print_banner(&base, &config, operator_password.as_deref());
+        let local = listener.local_addr()?;
+        let base = articket_web::advertised_base_url(&config, local);
+        // Everything that can fail at start-up fails here, before the banner.
+        let booth = articket_web::open(config, local).await?;
+        print_banner(
+            &base,
+            booth.config(),
+            operator_password.as_deref(),
+            &booth.painters(),
+        );
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
             tracing::info!("shutting down");
         };
-        articket_web::launch_with_listener(config, listener, shutdown).await
+        articket_web::serve(booth, listener, shutdown).await
     })
 }
 
-fn print_banner(base: &str, config: &Config, operator_password: Option<&str>) {
+fn print_banner(base: &str, config: &Config, operator_password: Option<&str>, painters: &[String]) {
     println!();
     println!("  ARTICKET booth is running.");
+    if config.server.bind.ip().is_loopback() {
+        println!(
+            "  NOTE: listening on {} only: phones cannot reach the booth. To let phones in,\n        \
+             start it with --bind 0.0.0.0:{} (or set [server] bind).",
+            config.server.bind.ip(),
+            config.server.bind.port()
+        );
+    }
     println!("  Kiosk screen: open {base}/ on the booth PC (full screen: F11)");
     match operator_password {
         Some(p) => println!(
@@ -307,6 +323,19 @@ fn print_banner(base: &str, config: &Config, operator_password: Option<&str>) {
         None => println!("  Operator:     {base}/admin"),
     }
     println!("  Data folder:  {}", config.server.data_dir.display());
+    let (first, servers) = painters
+        .split_first()
+        .map_or(("", &[][..]), |(f, r)| (f.as_str(), r));
+    println!("  Painters:     {first}");
+    for line in servers {
+        println!("              {line}");
+    }
+    if config.ai.enabled && config.ai.backend == articket_web::config::AiBackend::Builtin {
+        println!(
+            "  NOTE: [ai] enabled = true, but no AI backend is set: the built-in painters paint.\n        \
+             Set [ai] backend = \"a1111\", \"comfyui\" or \"local\" (docs/ai.md)."
+        );
+    }
     if let Some(qr) = articket_web::qr::terminal(&format!("{base}/")) {
         println!("\n{qr}");
     }

@@ -84,6 +84,9 @@ async function refreshStatus() {
   say($("booth-state"), s.paused ? ["일시 정지됨", "Paused: no new visitors"] : ["운영 중", "Open for visitors"]);
   say($("pause"), s.paused ? ["다시 열기", "Resume the booth"] : ["일시 정지", "Pause the booth"]);
   document.body.dataset.paused = String(s.paused);
+  // The painters' outage, with its reason, above everything else.
+  $("outage").hidden = !s.outage;
+  if (s.outage) say($("outage"), ["화가 서버가 응답하지 않아요: " + s.outage, "The painters cannot take work: " + s.outage]);
   stats($("today"), [
     [["방문", "Visits"], d.visits],
     [["만든 티켓", "Tickets made"], d.tickets],

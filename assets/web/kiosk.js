@@ -31,10 +31,19 @@ async function newRoom() {
   clearTimeout(kiosk.resetTimer);
   if (kiosk.socket) kiosk.socket.close();
   const res = await getJson("/api/rooms", { method: "POST" });
-  const paused = res.status === 503 && res.body && res.body.code === "booth-paused";
+  // A paused booth shows a break; with no painter answering (and no fallback), the
+  // painters are resting. Either way the kiosk asks again until it gets a room.
+  const code = res.status === 503 && res.body ? res.body.code : null;
+  const paused = code === "booth-paused";
+  const resting = code === "painters-offline";
   $("paused").hidden = !paused;
-  if (paused) { $("welcome").hidden = true; $("visit").hidden = true; setStage("paused"); }
-  if (!res.ok) { setTimeout(newRoom, paused ? 5000 : 3000); return; }
+  $("resting").hidden = !resting;
+  if (paused || resting) {
+    $("welcome").hidden = true;
+    $("visit").hidden = true;
+    setStage(paused ? "paused" : "resting");
+  }
+  if (!res.ok) { setTimeout(newRoom, paused || resting ? 5000 : 3000); return; }
   kiosk.room = res.body;
   $("qr").src = kiosk.room.qr_svg_url;
   $("qr").dataset.roomId = kiosk.room.room_id;
@@ -74,7 +83,11 @@ function onEvent(ev) {
   // operator's "reset kiosk" and "pause" also start over (a paused booth shows a break).
   if (ev.type === "visit_deleted" || ev.type === "kiosk_reset") { newRoom(); return; }
   // Paused mid-visit: the visit finishes on screen, and the next reset shows the break.
-  if (ev.type === "booth_paused") { if (!kiosk.visitId) newRoom(); return; }
+  // The same when the painters stop answering: a kiosk with no visitor shows them resting.
+  if (ev.type === "booth_paused" || ev.type === "painters_resting") {
+    if (!kiosk.visitId) newRoom();
+    return;
+  }
   if (ev.type === "visitor_finished") {
     say($("visit-status"), T.thanks);
     clearTimeout(kiosk.resetTimer);

@@ -88,7 +88,7 @@ async fn a_visit_interrupted_mid_painting_is_resumed_on_start() {
             .unwrap();
     }
     let _server = TestServer::start_in(dir.path(), |_| {}).await;
-    let store = articket_store::Store::open(dir.path()).unwrap();
+    let store = articket_store::Store::open_read_only(dir.path()).unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let visit = store.visit(&visit_id).unwrap().unwrap();

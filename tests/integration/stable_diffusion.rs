@@ -225,13 +225,66 @@ async fn a_hanging_server_cannot_hold_a_visit_past_its_deadline() {
     }
 }
 
+/// The operator log's lines, as text.
+async fn log_lines(server: &TestServer) -> Vec<String> {
+    let op = operator(server).await;
+    let log = get_json(&op, server, "/api/admin/log?after=0").await;
+    log["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn health(server: &TestServer) -> Value {
+    get_json(&reqwest::Client::new(), server, "/healthz").await
+}
+
+/// With `fallback = "none"`, the only server going down turns the booth to "resting":
+/// `/healthz` says degraded, kiosks get no new room (they show the painters resting), a
+/// phone that had joined is told to try again and keeps its place, and the operator
+/// hears it once. When the server answers again, all of it comes back by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_every_server_down_visitors_hear_so_or_get_the_builtin_painters() {
+async fn with_no_fallback_a_dead_server_rests_the_kiosks_until_it_answers() {
     let fake = FakeA1111::start(Duration::from_millis(20)).await;
-    fake.set_online(false);
-    let server = TestServer::start_with(|c| use_servers(c, &[&fake])).await;
+    let server = TestServer::start_with(|c| {
+        use_servers(c, &[&fake]);
+        c.ai.fallback = Fallback::None;
+    })
+    .await;
+    assert_eq!(health(&server).await["status"], "ok");
     let kiosk = Kiosk::open(&server).await;
     let phone = Phone::join(&server, &kiosk).await;
+    let mut socket = kiosk.socket(&server).await;
+
+    fake.set_online(false);
+    wait_until(
+        "the booth sees the server down",
+        Duration::from_secs(10),
+        || async { health(&server).await["status"] == "degraded" },
+    )
+    .await;
+    // The waiting kiosk is told to rest.
+    events_until(&mut socket, Duration::from_secs(10), |e| {
+        is_type(e, "painters_resting")
+    })
+    .await;
+    let h = health(&server).await;
+    assert_eq!(h["painters"]["servers"][0]["healthy"], false, "{h}");
+    assert!(h["reason"].as_str().unwrap().contains("turned away"), "{h}");
+    assert!(
+        h.to_string().find(&fake.url).is_none(),
+        "healthz leaks server URLs"
+    );
+    let res = reqwest::Client::new()
+        .post(server.url("/api/rooms"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503, "no new room while resting");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "painters-offline");
     let res = phone.upload(&server, "Di", camera_photo(), "p.jpg").await;
     assert_eq!(res.status(), 503);
     assert!(res.headers().contains_key("retry-after"));
@@ -239,27 +292,47 @@ async fn with_every_server_down_visitors_hear_so_or_get_the_builtin_painters() {
     assert_eq!(body["code"], "painters-offline");
     // Nothing was taken: the same phone can upload once a server answers.
     assert_eq!(phone.visit(&server).await["status"], "waiting");
-    let health: Value = reqwest::get(server.url("/healthz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        health["painters"]["servers"][0]["healthy"], false,
-        "{health}"
-    );
-    assert!(
-        health.to_string().find(&fake.url).is_none(),
-        "healthz leaks server URLs"
-    );
-    server.stop().await;
 
-    let server = TestServer::start_with(|c| {
-        use_servers(c, &[&fake]);
-        c.ai.fallback = Fallback::Builtin;
+    fake.set_online(true);
+    wait_until(
+        "the server answers again",
+        Duration::from_secs(10),
+        || async { health(&server).await["status"] == "ok" },
+    )
+    .await;
+    Kiosk::open(&server).await;
+    let res = phone.upload(&server, "Di", camera_photo(), "p.jpg").await;
+    assert_eq!(res.status(), 202);
+    let lines = log_lines(&server).await;
+    let down: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("no painting server answers"))
+        .collect();
+    assert_eq!(down.len(), 1, "the outage is told once: {lines:#?}");
+    assert!(
+        down[0].contains("kiosks show that the painters are resting"),
+        "{down:?}"
+    );
+    assert!(!down[0].contains("<html"), "{down:?}");
+    let up = lines.iter().filter(|l| l.contains("answer again")).count();
+    assert_eq!(up, 1, "and its end once: {lines:#?}");
+}
+
+/// By default the built-in painters stand in: a visitor gets paintings while every
+/// server is down, and `/healthz` says why it is degraded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_the_built_in_painters_stand_in_for_a_dead_server() {
+    let fake = FakeA1111::start(Duration::from_millis(20)).await;
+    fake.set_online(false);
+    let server = TestServer::start_with(|c| use_servers(c, &[&fake])).await;
+    wait_until("the outage is noticed", Duration::from_secs(10), || async {
+        health(&server).await["status"] == "degraded"
     })
     .await;
+    assert!(health(&server).await["reason"]
+        .as_str()
+        .unwrap()
+        .contains("builtin painters paint meanwhile"));
     let (phone, events) = paint_visit(&server, "Di", Duration::from_secs(60)).await;
     assert_eq!(events.last().unwrap()["status"], "done");
     let state = phone.visit(&server).await;
@@ -267,6 +340,46 @@ async fn with_every_server_down_visitors_hear_so_or_get_the_builtin_painters() {
         assert_eq!(r["status"], "done", "{r}");
     }
     assert_eq!(fake.calls().len(), 0);
+    let op = operator(&server).await;
+    let status = get_json(&op, &server, "/api/admin/status").await;
+    assert!(
+        status["outage"]
+            .as_str()
+            .unwrap()
+            .contains("cannot connect"),
+        "the operator sees why: {status}"
+    );
+}
+
+/// Known mistakes are named with their fix: an A1111 started without `--api`, one that
+/// lists no checkpoint, a ComfyUI address under `backend = "a1111"`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn known_server_mistakes_are_named_with_their_fix() {
+    let no_api = FakeA1111::start(Duration::from_millis(20)).await;
+    no_api.set_api(false);
+    let no_model = FakeA1111::start(Duration::from_millis(20)).await;
+    no_model.set_checkpoints(false);
+    let comfy = articket_comfyui::fake::FakeComfy::start(Duration::from_millis(20)).await;
+    let server = TestServer::start_with(|c| {
+        use_servers(c, &[&no_api, &no_model]);
+        c.ai.sd.servers.push(ServerSettings::at(comfy.url.clone()));
+    })
+    .await;
+    let op = operator(&server).await;
+    let outage = get_json(&op, &server, "/api/admin/status").await["outage"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        outage.contains("start AUTOMATIC1111 (or Forge) with --api"),
+        "{outage}"
+    );
+    assert!(outage.contains("lists no checkpoint"), "{outage}");
+    assert!(
+        outage.contains("is a ComfyUI server: set [ai] backend = \"comfyui\""),
+        "{outage}"
+    );
+    assert!(!outage.contains("Not Found"), "{outage}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -86,6 +86,22 @@ pub async fn progress(server: &Server, timeout: Duration) -> Result<ProgressResp
     .await
 }
 
+/// The checkpoints the server can load (`GET /sdapi/v1/sd-models`): their titles.
+pub async fn checkpoints(server: &Server, timeout: Duration) -> Result<Vec<String>, CallError> {
+    let models: Vec<serde_json::Value> = call(
+        server,
+        reqwest::Method::GET,
+        "/sdapi/v1/sd-models",
+        None::<&()>,
+        timeout,
+    )
+    .await?;
+    Ok(models
+        .iter()
+        .map(|m| m["title"].as_str().unwrap_or_default().to_owned())
+        .collect())
+}
+
 /// Asks the server to stop its current job (after we gave up waiting for it).
 pub async fn interrupt(server: &Server) {
     let _ = server

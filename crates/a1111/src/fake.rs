@@ -63,6 +63,10 @@ struct Progress {
 }
 
 struct FakeState {
+    /// false: started without `--api`: every `/sdapi` path is 404, as the web UI alone.
+    api: AtomicBool,
+    /// false: no checkpoint in models/Stable-diffusion (`sd-models` lists none).
+    checkpoints: AtomicBool,
     calls: Mutex<Vec<Call>>,
     faults: Mutex<VecDeque<Fault>>,
     prompt_faults: Mutex<Vec<(String, Fault)>>,
@@ -114,6 +118,8 @@ impl FakeA1111 {
             faults: Mutex::new(VecDeque::new()),
             prompt_faults: Mutex::new(Vec::new()),
             online: AtomicBool::new(true),
+            api: AtomicBool::new(true),
+            checkpoints: AtomicBool::new(true),
             work: Mutex::new(work),
             queue_lock: tokio::sync::Mutex::new(()),
             progress: Mutex::new(Progress::default()),
@@ -178,6 +184,16 @@ impl FakeA1111 {
     }
 
     /// Every generation and caption request so far, in the order work began.
+    /// As if started without `--api` (false): every API path answers 404.
+    pub fn set_api(&self, on: bool) {
+        self.state.api.store(on, Ordering::SeqCst);
+    }
+
+    /// As if its models folder had no checkpoint (false).
+    pub fn set_checkpoints(&self, any: bool) {
+        self.state.checkpoints.store(any, Ordering::SeqCst);
+    }
+
     /// Whether a generation is under way (a request holds the queue lock).
     pub fn busy(&self) -> bool {
         self.state.queue_lock.try_lock().is_err()
@@ -219,6 +235,9 @@ fn error(status: StatusCode, detail: impl Into<Value>) -> Response {
 fn gate(state: &FakeState, headers: &HeaderMap) -> Option<Response> {
     if !state.online.load(Ordering::SeqCst) {
         return Some(dropped_connection());
+    }
+    if !state.api.load(Ordering::SeqCst) {
+        return Some(error(StatusCode::NOT_FOUND, "Not Found"));
     }
     if let Some(expected) = &state.auth {
         let given = headers.get("authorization").and_then(|v| v.to_str().ok());
@@ -596,6 +615,9 @@ async fn interrupt(State(state): State<Arc<FakeState>>, headers: HeaderMap) -> R
 async fn sd_models(State(state): State<Arc<FakeState>>, headers: HeaderMap) -> Response {
     if let Some(r) = gate(&state, &headers) {
         return r;
+    }
+    if !state.checkpoints.load(Ordering::SeqCst) {
+        return Json(json!([])).into_response();
     }
     Json(json!([{
         "title": "v1-5-pruned-emaonly.safetensors [6ce0161689]",

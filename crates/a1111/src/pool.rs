@@ -11,7 +11,9 @@ use articket_style::{BoxFuture, PaintJob, Progress, Update};
 use image::RgbImage;
 
 use crate::api::Img2ImgRequest;
-use crate::client::{encode_base64, img2img, interrogate, interrupt, progress, Server};
+use crate::client::{
+    checkpoints, encode_base64, img2img, interrogate, interrupt, progress, Server,
+};
 pub use articket_pool::dispatch::{PoolStatus, ServerStatus};
 
 /// The AUTOMATIC1111 backend: the shared pool speaking [`A1111`].
@@ -20,6 +22,32 @@ pub type A1111Pool = Pool<A1111>;
 /// The AUTOMATIC1111 protocol: one client per server.
 pub struct A1111 {
     servers: Vec<Server>,
+    /// Servers seen to list a checkpoint.
+    checked: std::sync::Mutex<Vec<bool>>,
+}
+
+/// A failed health probe in words, with the fix for the known mistakes: no `--api`, a
+/// ComfyUI address, refused credentials.
+async fn diagnose(server: &Server, error: CallError, timeout: Duration) -> String {
+    match error {
+        CallError::Rejected {
+            status: 401 | 403, ..
+        } => "the server refused our credentials: check user and password under [[ai.servers]] \
+             (the server's --api-auth)"
+            .to_owned(),
+        CallError::Rejected { status: 404, .. } => {
+            let rb = server.request(reqwest::Method::GET, "/system_stats", timeout);
+            if server.json::<serde_json::Value>(rb).await.is_ok() {
+                "this address is a ComfyUI server: set [ai] backend = \"comfyui\" (docs/ai.md)"
+                    .to_owned()
+            } else {
+                "the server answers but has no API at /sdapi/v1: start AUTOMATIC1111 (or Forge) \
+                 with --api"
+                    .to_owned()
+            }
+        }
+        e => e.to_string(),
+    }
 }
 
 impl Protocol for A1111 {
@@ -27,18 +55,41 @@ impl Protocol for A1111 {
     const REQUEST: &'static str = "the request";
 
     fn new(settings: &AiSettings, http: &reqwest::Client) -> Result<Self, String> {
-        let servers = settings
+        let servers: Vec<Server> = settings
             .servers
             .iter()
             .map(|s| Server::new(s.clone(), http.clone()))
             .collect();
-        Ok(A1111 { servers })
+        Ok(A1111 {
+            checked: std::sync::Mutex::new(vec![false; servers.len()]),
+            servers,
+        })
     }
 
+    /// Up when `/sdapi/v1/progress` answers and, the first time, the server lists a
+    /// checkpoint. Known mistakes are named with their fix.
     fn probe<'a>(&'a self, pool: &'a PoolCore, index: usize) -> BoxFuture<'a, Probe> {
         Box::pin(async move {
-            match progress(&self.servers[index], pool.probe_timeout()).await {
-                Ok(_) => Probe::Up,
+            let server = &self.servers[index];
+            let timeout = pool.probe_timeout();
+            match progress(server, timeout).await {
+                Ok(_) => {}
+                Err(e) => return Probe::Down(diagnose(server, e, timeout).await),
+            }
+            if self.checked.lock().unwrap_or_else(|p| p.into_inner())[index] {
+                return Probe::Up;
+            }
+            match checkpoints(server, timeout).await {
+                Ok(list) if list.is_empty() => Probe::Down(
+                    "the server lists no checkpoint: put a Stable Diffusion model in its \
+                     models/Stable-diffusion folder and restart it"
+                        .to_owned(),
+                ),
+                // A server without the models endpoint (some forks) may still paint.
+                Ok(_) | Err(CallError::Rejected { .. }) => {
+                    self.checked.lock().unwrap_or_else(|p| p.into_inner())[index] = true;
+                    Probe::Up
+                }
                 Err(e) => Probe::Down(e.to_string()),
             }
         })

@@ -69,8 +69,36 @@ impl Protocol for Comfy {
     /// `/object_info`.
     fn probe<'a>(&'a self, pool: &'a PoolCore, index: usize) -> BoxFuture<'a, Probe> {
         Box::pin(async move {
-            if let Err(e) = self.servers[index].system_stats(pool.probe_timeout()).await {
-                return Probe::Down(e.to_string());
+            let server = &self.servers[index];
+            match server.system_stats(pool.probe_timeout()).await {
+                Ok(_) => {}
+                Err(CallError::Rejected {
+                    status: 401 | 403, ..
+                }) => {
+                    return Probe::Down(
+                        "the server refused our credentials: check user, password and headers \
+                         under [[ai.servers]]"
+                            .to_owned(),
+                    )
+                }
+                Err(CallError::Rejected { status: 404, .. }) => {
+                    let rb = server.request(
+                        reqwest::Method::GET,
+                        "/sdapi/v1/progress",
+                        pool.probe_timeout(),
+                    );
+                    return Probe::Down(
+                        if server.json::<serde_json::Value>(rb).await.is_ok() {
+                            "this address is an AUTOMATIC1111-style server: set [ai] backend = \
+                             \"a1111\" (docs/ai.md)"
+                        } else {
+                            "no ComfyUI answers at this address (/system_stats is missing): \
+                             check the port (ComfyUI's default is 8188)"
+                        }
+                        .to_owned(),
+                    );
+                }
+                Err(e) => return Probe::Down(e.to_string()),
             }
             if self.checked.lock().unwrap_or_else(|p| p.into_inner())[index] {
                 return Probe::Up;

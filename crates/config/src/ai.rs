@@ -75,10 +75,12 @@ pub enum AiBackend {
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Fallback {
-    /// New visits are told the painters are offline (HTTP 503).
-    #[default]
+    /// New visits are told the painters are offline (HTTP 503), and kiosks show that
+    /// the painters are resting instead of a QR code.
     None,
-    /// New visits are painted by the built-in renderer, and the operator is told.
+    /// New visits are painted by the built-in renderer, and the operator is told: the
+    /// default, so a server that stops answering never turns a visitor away.
+    #[default]
     Builtin,
 }
 

@@ -48,6 +48,13 @@ pub struct FileStore {
 
 impl FileStore {
     /// Opens the directory, creating it, and removes temp files a crash left behind.
+    /// The files under `dir`, as they are (for reading beside a running booth).
+    pub fn at(dir: &Path) -> FileStore {
+        FileStore {
+            dir: dir.to_owned(),
+        }
+    }
+
     pub fn open(dir: &Path) -> std::io::Result<FileStore> {
         std::fs::create_dir_all(dir)?;
         for entry in std::fs::read_dir(dir)? {

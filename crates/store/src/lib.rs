@@ -47,6 +47,20 @@ pub enum StoreError {
     PhotoAlreadyReceived,
     #[error("no such visit")]
     NoSuchVisit,
+    /// The data folder cannot be made or written.
+    #[error(
+        "the data folder {} cannot be used ({reason}): give this user write access to it, \
+         or choose another with --data-dir or [server] data_dir",
+        path.display()
+    )]
+    DataDir { path: PathBuf, reason: String },
+    /// Another booth holds the data folder.
+    #[error(
+        "another booth is using the data folder {} ({holder}): stop it first, or give this \
+         booth its own folder with --data-dir or [server] data_dir",
+        path.display()
+    )]
+    InUse { path: PathBuf, holder: String },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -132,13 +146,16 @@ pub struct Store {
     db: Mutex<Connection>,
     files: FileStore,
     path: PathBuf,
+    /// `articket.lock`, locked while the store is open: one booth per data folder.
+    /// (None for a read-only store.)
+    _lock: Option<std::fs::File>,
 }
 
 impl Store {
     /// Opens (creating if needed) the store under `data_dir`: `articket.sqlite3` and
     /// `files/`. Applies pending migrations. Never deletes existing data.
     pub fn open(data_dir: &Path) -> Result<Store> {
-        std::fs::create_dir_all(data_dir)?;
+        let lock = lock_folder(data_dir)?;
         let files = FileStore::open(&data_dir.join("files"))?;
         let path = data_dir.join("articket.sqlite3");
         let mut conn = Connection::open(&path)?;
@@ -151,6 +168,24 @@ impl Store {
             db: Mutex::new(conn),
             files,
             path,
+            _lock: Some(lock),
+        })
+    }
+
+    /// Opens an existing store only to read it, beside a running booth (tools and
+    /// tests): no lock, no migrations, nothing cleaned up.
+    pub fn open_read_only(data_dir: &Path) -> Result<Store> {
+        let path = data_dir.join("articket.sqlite3");
+        let conn = Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(Store {
+            db: Mutex::new(conn),
+            files: FileStore::at(&data_dir.join("files")),
+            path,
+            _lock: None,
         })
     }
 
@@ -168,6 +203,47 @@ impl Store {
         // one transaction), so a poisoned lock is safe to reuse.
         self.db.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// Makes the data folder if needed and locks it for this process (the lock ends with
+/// the process, however it ends). The lock file says who holds it, so a second booth
+/// can name the first.
+fn lock_folder(data_dir: &Path) -> Result<std::fs::File> {
+    use std::io::{Read, Seek, Write};
+    let unusable = |e: std::io::Error| StoreError::DataDir {
+        path: data_dir.to_owned(),
+        reason: e.to_string(),
+    };
+    std::fs::create_dir_all(data_dir).map_err(unusable)?;
+    let path = data_dir.join("articket.lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(unusable)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            return Err(StoreError::InUse {
+                path: data_dir.to_owned(),
+                holder: if holder.is_empty() {
+                    "a booth that is starting".to_owned()
+                } else {
+                    holder.to_owned()
+                },
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(unusable(e)),
+    }
+    file.set_len(0).map_err(unusable)?;
+    file.rewind().map_err(unusable)?;
+    write!(file, "process {}", std::process::id()).map_err(unusable)?;
+    Ok(file)
 }
 
 /// An UPDATE of one visit's rows that changed nothing means the visit is gone.

@@ -88,7 +88,7 @@ impl Store {
     pub fn print_log(&self, limit: usize) -> Result<(Vec<PrintEntry>, u64, u64)> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT p.id, p.visit_id, v.rowid, p.status, p.message, p.requested_at
+            "SELECT p.id, p.visit_id, v.number, p.status, p.message, p.requested_at
              FROM prints p JOIN visits v ON v.id = p.visit_id ORDER BY p.id DESC LIMIT ?1",
         )?;
         let entries = stmt

@@ -70,10 +70,15 @@ impl Store {
                 StoreError::NoSuchRoom
             });
         }
+        let number: i64 = tx.query_row(
+            "UPDATE counters SET value = value + 1 WHERE name = 'visit_number' RETURNING value",
+            [],
+            |r| r.get(0),
+        )?;
         tx.execute(
-            "INSERT INTO visits (id, room_id, participant_token_hash, status, created_at, updated_at)
-             VALUES (?1, ?2, ?3, 'waiting', ?4, ?4)",
-            params![visit_id, room_id, participant_token_hash, now],
+            "INSERT INTO visits (id, room_id, participant_token_hash, status, created_at, updated_at, number)
+             VALUES (?1, ?2, ?3, 'waiting', ?4, ?4, ?5)",
+            params![visit_id, room_id, participant_token_hash, now, number],
         )?;
         tx.commit()?;
         Ok(())

@@ -93,11 +93,24 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE visits ADD COLUMN on_screen INTEGER NOT NULL DEFAULT 0;",
     // 7: painter jobs: when a queued painter's next try is due, after a failed try.
     "ALTER TABLE results ADD COLUMN next_try_at INTEGER;",
+    // 8: visit numbers from a counter that only grows, so a deleted visit's number is
+    // never given again (the rowid was, after deleting the newest visit).
+    "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    ALTER TABLE visits ADD COLUMN number INTEGER;
+    UPDATE visits SET number = rowid;
+    INSERT INTO counters (name, value)
+      SELECT 'visit_number', COALESCE(MAX(rowid), 0) FROM visits;
+    CREATE UNIQUE INDEX visits_by_number ON visits(number);",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    migrate_to(conn, MIGRATIONS.len())
+}
+
+/// Applies the pending migrations up to schema `version` (tests build old stores).
+pub(crate) fn migrate_to(conn: &mut Connection, version: usize) -> rusqlite::Result<()> {
     let current: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+    for (i, sql) in MIGRATIONS.iter().enumerate().take(version).skip(current) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i + 1)?;

@@ -26,10 +26,10 @@ impl Store {
     fn finished_paintings(&self, on_screen: bool, limit: usize) -> Result<Vec<RecentPainting>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT v.rowid, r.painter, r.image_file
+            "SELECT v.number, r.painter, r.image_file
              FROM results r JOIN visits v ON v.id = r.visit_id
              WHERE r.status = 'done' AND r.image_file IS NOT NULL AND (v.on_screen = 1 OR NOT ?2)
-             ORDER BY r.done_ms DESC, v.rowid DESC, r.position LIMIT ?1",
+             ORDER BY r.done_ms DESC, v.number DESC, r.position LIMIT ?1",
         )?;
         let rows = stmt
             .query_map(params![limit as i64, on_screen], |r| {

@@ -528,3 +528,98 @@ fn quantiles_are_nearest_rank() {
     assert_eq!(quantile(&v, 0.5), Some(51));
     assert_eq!(quantile(&v, 0.95), Some(95));
 }
+
+/// A visit's number is never given twice: not after deleting the newest visit, not
+/// after reopening the store, and a store from before numbers were counted keeps its
+/// visits' numbers and goes on from the highest.
+#[test]
+fn visit_numbers_are_never_given_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let joined = |store: &Store| {
+        let (r, v) = (id(), id());
+        store.create_room(&room(&r)).unwrap();
+        store.join_room(&r, &v, "p", 2).unwrap();
+        let number = store.visit(&v).unwrap().unwrap().number;
+        (v, number)
+    };
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let numbers: Vec<i64> = (0..3).map(|_| joined(&store).1).collect();
+        assert_eq!(numbers, [1, 2, 3]);
+        let (newest, four) = joined(&store);
+        assert_eq!(four, 4);
+        store.delete_visit(&newest).unwrap();
+        assert_eq!(
+            joined(&store).1,
+            5,
+            "the deleted newest visit's number stays gone"
+        );
+        assert_eq!(store.visit_by_number(4).unwrap(), None);
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(joined(&store).1, 6, "and after reopening");
+
+    // A store written before schema 8: numbers were rowids.
+    let old = tempfile::tempdir().unwrap();
+    {
+        let mut conn = rusqlite::Connection::open(old.path().join("articket.sqlite3")).unwrap();
+        schema::migrate_to(&mut conn, 7).unwrap();
+        for (i, v) in ["a", "b", "c"].iter().enumerate() {
+            conn.execute(
+                "INSERT INTO rooms (id, kiosk_token_hash, created_at) VALUES (?1, 'k', 1)",
+                [format!("room-{v}")],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO visits (rowid, id, room_id, participant_token_hash, status, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, 'p', 'waiting', 1, 1)",
+                rusqlite::params![(i * 2 + 1) as i64, format!("visit-{v}"), format!("room-{v}")],
+            )
+            .unwrap();
+        }
+    }
+    let store = Store::open(old.path()).unwrap();
+    assert_eq!(store.visit("visit-c").unwrap().unwrap().number, 5);
+    assert_eq!(
+        store.visit_by_number(3).unwrap().map(|(v, _)| v).as_deref(),
+        Some("visit-b")
+    );
+    assert_eq!(joined(&store).1, 6);
+}
+
+/// One booth per data folder: a second store on the same folder is refused, naming the
+/// process that holds it, until the first is closed; a read-only store may look on.
+#[test]
+fn a_data_folder_holds_one_store_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Store::open(dir.path()).unwrap();
+    let refused = Store::open(dir.path()).err().expect("refused");
+    let text = refused.to_string();
+    assert!(matches!(refused, StoreError::InUse { .. }), "{text}");
+    assert!(
+        text.contains(&format!("process {}", std::process::id())) && text.contains("--data-dir"),
+        "{text}"
+    );
+    let reader = Store::open_read_only(dir.path()).unwrap();
+    assert_eq!(reader.counts().unwrap().visits, Vec::new());
+    drop(first);
+    Store::open(dir.path()).expect("free again once the first is closed");
+}
+
+/// A data folder that cannot be made is named, with the fix. (A file stands where a
+/// folder should be: unlike permissions, that stops root too.)
+#[test]
+fn a_data_folder_that_cannot_be_made_is_named_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-folder");
+    std::fs::write(&file, b"x").unwrap();
+    let err = Store::open(&file.join("data")).err().expect("refused");
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::DataDir { .. }), "{text}");
+    assert!(
+        text.contains("not-a-folder/data")
+            && text.contains("write access")
+            && text.contains("--data-dir"),
+        "{text}"
+    );
+}

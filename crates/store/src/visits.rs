@@ -20,7 +20,7 @@ pub struct Visit {
     pub ticket_file: Option<String>,
     pub created_at: i64,
     pub finished_at: Option<i64>,
-    /// The visit's running number in this booth (SQLite's rowid): the ticket's
+    /// The visit's running number in this booth, never given twice: the ticket's
     /// "No. 0042".
     pub number: i64,
     pub mode: VisitMode,
@@ -50,7 +50,7 @@ impl Store {
         let conn = self.conn();
         let visit = conn
             .query_row(
-                "SELECT id, room_id, participant_token_hash, status, name, photo_file, ticket_file, created_at, finished_at, rowid,
+                "SELECT id, room_id, participant_token_hash, status, name, photo_file, ticket_file, created_at, finished_at, number,
                         mode, answers, personality, on_screen
                  FROM visits WHERE id = ?1",
                 [visit_id],
@@ -102,7 +102,7 @@ impl Store {
         Ok(self
             .conn()
             .query_row(
-                "SELECT id, room_id FROM visits WHERE rowid = ?1",
+                "SELECT id, room_id FROM visits WHERE number = ?1",
                 [number],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )

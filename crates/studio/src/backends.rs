@@ -12,7 +12,6 @@ use tokio::sync::Semaphore;
 use articket_config::{AiBackend, Config, Fallback};
 
 use crate::error::{StudioError, StudioResult};
-use crate::log::OpsLog;
 
 pub struct Backends {
     /// The configured backend.
@@ -96,24 +95,87 @@ impl Backends {
     }
 
     /// The backend a new visit paints with: the configured one when it can take work,
-    /// else the fallback (and the operator is told), else [`StudioError::PaintersOffline`].
-    pub fn for_new_visit(&self, log: &OpsLog) -> StudioResult<Arc<dyn Stylizer>> {
+    /// else the fallback, else [`StudioError::PaintersOffline`]. (The operator hears of
+    /// an outage once, from the outage watcher, not once per visitor.)
+    pub fn for_new_visit(&self) -> StudioResult<Arc<dyn Stylizer>> {
         if self.active.available() {
             return Ok(self.active.clone());
         }
         if let Some(fallback) = &self.fallback {
-            tracing::warn!(
+            tracing::info!(
                 "no painting server is answering; this visit is painted by the {} renderer",
                 fallback.backend()
             );
-            log.warn(format!(
-                "No painting server is answering; a visit is painted by the {} renderer",
-                fallback.backend()
-            ));
             return Ok(fallback.clone());
         }
-        log.error("No painting server is answering; a visitor was turned away");
+        tracing::warn!("no painting server is answering; a visitor was turned away");
         Err(StudioError::PaintersOffline)
+    }
+
+    /// Why the configured backend cannot take work now, if it cannot: each server's
+    /// last error.
+    pub fn outage(&self) -> Option<String> {
+        if self.active.available() {
+            return None;
+        }
+        let servers: Vec<String> = self
+            .pool
+            .as_ref()
+            .map(|p| p.status().servers)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| match s.last_error {
+                Some(e) => format!("{}: {e}", s.label),
+                None => format!("{}: busy", s.label),
+            })
+            .collect();
+        Some(if servers.is_empty() {
+            format!("the {} painters cannot take work", self.active.backend())
+        } else {
+            format!("no painting server answers ({})", servers.join("; "))
+        })
+    }
+
+    /// Whether new visitors are turned away now: nothing answers and nothing falls back.
+    pub fn turning_away(&self) -> bool {
+        !self.active.available() && self.fallback.is_none()
+    }
+
+    /// The backend that paints while it can ("builtin", "a1111", "comfyui", "local").
+    pub fn active_name(&self) -> &'static str {
+        self.active.backend()
+    }
+
+    /// What paints, in words for the start-up banner: the backend, what falls back,
+    /// and each server's state now.
+    pub fn describe(&self) -> Vec<String> {
+        let active = match self.active.backend() {
+            "builtin" => "the built-in painters".to_owned(),
+            "local" => "our own engine, in this process".to_owned(),
+            name => format!("{name} servers"),
+        };
+        let fallback = match self.fallback_name() {
+            Some(f) => format!("; when no server answers, the {f} painters"),
+            None if self.pool.is_some() => {
+                "; when no server answers, kiosks show the painters resting".to_owned()
+            }
+            None => String::new(),
+        };
+        let mut lines = vec![format!("{active}{fallback}")];
+        if let Some(pool) = &self.pool {
+            for s in pool.status().servers {
+                lines.push(match s.last_error {
+                    None => format!("  {} ({}): answering", s.label, s.url),
+                    Some(e) => format!("  {} ({}): NOT ANSWERING: {e}", s.label, s.url),
+                });
+            }
+        }
+        lines
+    }
+
+    /// The fallback's name, if there is one.
+    pub fn fallback_name(&self) -> Option<&'static str> {
+        self.fallback.as_ref().map(|f| f.backend())
     }
 
     /// The backend for painters tried again (after a restart or a "try again").

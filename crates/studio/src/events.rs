@@ -56,6 +56,9 @@ pub enum RoomEvent {
     KioskReset,
     /// The operator paused the booth (kiosks show a break screen) or resumed it.
     BoothPaused { paused: bool },
+    /// No painter answers and nothing falls back: kiosks with no visitor show that the
+    /// painters are resting, until a server answers again.
+    PaintersResting,
 }
 
 /// The URL of a stored file, as events and views carry it: a capability URL under

@@ -16,6 +16,7 @@ mod backends;
 mod error;
 mod finishing;
 mod offline;
+mod outage;
 mod painting;
 mod print;
 mod retention;

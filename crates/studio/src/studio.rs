@@ -56,11 +56,12 @@ impl Studio {
     /// Opens the store, starts the painting backends and checks the ticket design, so
     /// a broken setting stops the booth at start-up rather than failing every visit.
     pub async fn open(config: Config, base_url: String) -> anyhow::Result<Studio> {
-        let store = Store::open(&config.server.data_dir).map_err(|e| {
-            anyhow::anyhow!(
+        let store = Store::open(&config.server.data_dir).map_err(|e| match e {
+            StoreError::DataDir { .. } | StoreError::InUse { .. } => anyhow::anyhow!("{e}"),
+            e => anyhow::anyhow!(
                 "cannot open the store in {}: {e}",
                 config.server.data_dir.display()
-            )
+            ),
         })?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let cpu_workers = match config.server.cpu_workers {

@@ -48,6 +48,16 @@ impl Studio {
             Err(e) => tracing::error!("could not resume unfinished visits: {e}"),
         }
         tokio::spawn(retention::sweep_forever(self.clone()));
+        tokio::spawn(crate::outage::watch(self.clone()));
+    }
+
+    /// Whether a new visitor may start: not when no painter answers and nothing falls
+    /// back ([`StudioError::PaintersOffline`]; kiosks then show the painters resting).
+    pub fn accepting_visitors(&self) -> StudioResult<()> {
+        if self.backends.turning_away() {
+            return Err(StudioError::PaintersOffline);
+        }
+        Ok(())
     }
 
     /// The visit, if it exists.
@@ -60,7 +70,7 @@ impl Studio {
     /// [`StudioError::PaintersOffline`] when none can take it. Asked before the photo is
     /// read, so a visitor is not kept waiting for nothing.
     pub fn painters_ready(&self) -> StudioResult<Arc<dyn Stylizer>> {
-        self.backends.for_new_visit(&self.log)
+        self.backends.for_new_visit()
     }
 
     /// Takes a waiting visit's photo: stores it, tells the room, and sets the painters

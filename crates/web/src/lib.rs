@@ -30,16 +30,32 @@ pub fn app(state: AppState) -> axum::Router {
     routes::router(state)
 }
 
-/// Serves the booth on `listener` until `shutdown` resolves. Opens the studio (store,
-/// backends), lets it resume visits a previous run left unfinished, then answers
-/// requests.
+/// Opens the booth for the address it listens on: the data folder (made, and locked
+/// against a second booth), the store and its migrations, the painting backends and the
+/// ticket design; then resumes the visits a previous run left unfinished. Every
+/// start-up failure happens here, before the booth says it is running.
+pub async fn open(config: Config, local_addr: std::net::SocketAddr) -> anyhow::Result<AppState> {
+    let state = AppState::build(config, local_addr).await?;
+    state.studio.start().await;
+    Ok(state)
+}
+
+/// Serves the booth on `listener` until `shutdown` resolves: [`open`], then [`serve`].
 pub async fn launch_with_listener(
     config: Config,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let state = AppState::build(config, listener.local_addr()?).await?;
-    state.studio.start().await;
+    let state = open(config, listener.local_addr()?).await?;
+    serve(state, listener, shutdown).await
+}
+
+/// Answers requests for an opened booth until `shutdown` resolves.
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let closing = state.clone();
     axum::serve(
         listener,

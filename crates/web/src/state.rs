@@ -68,6 +68,11 @@ impl AppState {
         })))
     }
 
+    /// What paints, in words for the start-up banner (see `Backends::describe`).
+    pub fn painters(&self) -> Vec<String> {
+        self.studio.backends.describe()
+    }
+
     /// The booth's configuration.
     pub fn config(&self) -> &Config {
         &self.studio.config

@@ -132,6 +132,8 @@ pub async fn status(
         "gallery": state.config().admin.gallery,
         "today": today,
         "backend": state.studio.backends.status_json(),
+        // Why the painters cannot take work now (server errors included), if they cannot.
+        "outage": state.studio.backends.outage(),
         "rooms": {
             "waiting_for_phone": open_rooms,
             "watched": state.studio.hub.watched_rooms(),

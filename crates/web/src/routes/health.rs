@@ -14,7 +14,9 @@ pub fn routes() -> Router<AppState> {
         .route("/metrics", get(metrics))
 }
 
-/// `GET /healthz`: liveness plus how full the intake pool is.
+/// `GET /healthz`: liveness, how full the intake pool is, and `"degraded"` (with the
+/// reason, in general words: server errors stay in the operator's log) while the
+/// configured painters cannot take work.
 pub async fn healthz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> axum::Json<serde_json::Value> {
@@ -23,8 +25,20 @@ pub async fn healthz(
         Ok((_, printed, failed)) => serde_json::json!({ "printed": printed, "failed": failed }),
         Err(_) => serde_json::Value::Null,
     };
+    let backends = &state.studio.backends;
+    let (status, reason) = match backends.outage() {
+        None => ("ok", None),
+        Some(_) => (
+            "degraded",
+            Some(match backends.fallback_name() {
+                Some(f) => format!("no painting server answers; the {f} painters paint meanwhile"),
+                None => "no painting server answers; new visitors are turned away".to_owned(),
+            }),
+        ),
+    };
     axum::Json(serde_json::json!({
-        "status": "ok",
+        "status": status,
+        "reason": reason,
         "prints": prints,
         "intake": {
             "workers": intake.workers,

@@ -71,6 +71,7 @@ pub async fn join(
     if state.operator.paused() {
         return Err(super::admin::paused_error());
     }
+    state.studio.accepting_visitors()?;
     if !room
         .join_secret
         .as_deref()

@@ -46,6 +46,8 @@ pub async fn create(State(state): State<AppState>) -> AppResult<(StatusCode, Jso
     if state.operator.paused() {
         return Err(super::admin::paused_error());
     }
+    // No painter answers and nothing falls back: the kiosk shows the painters resting.
+    state.studio.accepting_visitors()?;
     // A kiosk holds one waiting room at a time and makes a fresh one every few minutes,
     // so many waiting rooms in the last hour mean someone is making them on purpose.
     let since = now() - 3600;
