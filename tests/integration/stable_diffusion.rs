@@ -346,7 +346,7 @@ async fn by_default_the_built_in_painters_stand_in_for_a_dead_server() {
         status["outage"]
             .as_str()
             .unwrap()
-            .contains("cannot connect"),
+            .contains("the connection failed"),
         "the operator sees why: {status}"
     );
 }
