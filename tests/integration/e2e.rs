@@ -763,3 +763,60 @@ echo "request id is booth-1 (1 file(s))""#,
     assert_first_party(&browser, &kiosk, &server, "kiosk");
     browser.assert_clean(&kiosk, "kiosk").await;
 }
+
+/// With no fallback, the kiosk in a real browser swaps its QR code for "the painters
+/// are resting" when the only server stops answering, and shows a fresh QR code by
+/// itself when it answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kiosk_rests_while_the_only_server_is_down_and_comes_back_by_itself() {
+    let Some(mut browser) = Browser::launch().await else {
+        return;
+    };
+    let fake = articket_a1111::fake::FakeA1111::start(Duration::from_millis(20)).await;
+    let server = TestServer::start_with(|c| {
+        crate::stable_diffusion::use_servers(c, &[&fake]);
+        c.ai.fallback = articket_web::config::Fallback::None;
+    })
+    .await;
+    let kiosk = open_kiosk(&mut browser, &server).await;
+    let first: String = browser
+        .eval(&kiosk, "kiosk.room.room_id")
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    fake.set_online(false);
+    browser
+        .wait_for(
+            &kiosk,
+            "document.body.dataset.stage === 'resting' && !document.getElementById('resting').hidden
+             && document.getElementById('welcome').hidden",
+            Duration::from_secs(20),
+            "the painters resting instead of the QR code",
+        )
+        .await;
+    let text = browser
+        .eval(&kiosk, "document.getElementById('resting').innerText")
+        .await;
+    let text = text.as_str().unwrap();
+    assert!(
+        text.contains("The painters are resting") && text.contains("화가들이"),
+        "{text}"
+    );
+    std::fs::write(
+        screenshot_dir().join("kiosk-resting.png"),
+        browser.screenshot(&kiosk).await,
+    )
+    .unwrap();
+
+    fake.set_online(true);
+    wait_for_qr(&mut browser, &kiosk, Some(&first)).await;
+    assert_eq!(
+        browser
+            .eval(&kiosk, "document.getElementById('resting').hidden")
+            .await,
+        true
+    );
+    browser.assert_clean(&kiosk, "kiosk").await;
+}

@@ -303,6 +303,17 @@ async fn with_no_fallback_a_dead_server_rests_the_kiosks_until_it_answers() {
     Kiosk::open(&server).await;
     let res = phone.upload(&server, "Di", camera_photo(), "p.jpg").await;
     assert_eq!(res.status(), 202);
+    wait_until(
+        "the log tells the end of the outage",
+        Duration::from_secs(10),
+        || async {
+            log_lines(&server)
+                .await
+                .iter()
+                .any(|l| l.contains("answer again"))
+        },
+    )
+    .await;
     let lines = log_lines(&server).await;
     let down: Vec<&String> = lines
         .iter()
