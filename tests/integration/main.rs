@@ -19,6 +19,7 @@ mod restart;
 mod retention;
 mod show;
 mod stable_diffusion;
+mod startup;
 mod stylize;
 mod uploads;
 mod visit;

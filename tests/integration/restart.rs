@@ -166,25 +166,6 @@ prompt = "a portrait of {{caption}} by Lichtenstein"
         .unwrap()
 }
 
-/// The booth's process: killed with SIGKILL by [`Booth::kill`], or when the test ends
-/// (a failed assertion included), so no booth outlives its test.
-struct Booth(std::process::Child);
-
-impl Booth {
-    /// SIGKILL: no shutdown code runs.
-    fn kill(&mut self) {
-        self.0.kill().unwrap();
-        self.0.wait().unwrap();
-    }
-}
-
-impl Drop for Booth {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// kill -9 in the middle of a visit: after a restart, the painting finished before the
 /// crash is served unchanged, the others are painted, and the visit ends with a ticket.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

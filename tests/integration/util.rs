@@ -452,3 +452,22 @@ pub async fn paint_visit(server: &TestServer, name: &str, limit: Duration) -> (P
     let events = events_until(&mut socket, limit, |e| is_type(e, "visit_done")).await;
     (phone, events)
 }
+
+/// The booth's process: killed with SIGKILL by [`Booth::kill`], or when the test ends
+/// (a failed assertion included), so no booth outlives its test.
+pub struct Booth(pub std::process::Child);
+
+impl Booth {
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill(&mut self) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+    }
+}
+
+impl Drop for Booth {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
