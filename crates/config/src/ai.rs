@@ -123,7 +123,8 @@ impl AiConfig {
             } else {
                 format!("ai.{path}")
             };
-            key_error(&key, e.into_inner().message().to_owned())
+            let message = crate::messages::explain(&key, e.into_inner().message());
+            key_error(&key, message)
         };
         let mode: AiMode =
             serde_path_to_error::deserialize(toml::Value::Table(mode)).map_err(prefixed)?;
@@ -131,9 +132,14 @@ impl AiConfig {
         let local = match local {
             Some(v) => serde_path_to_error::deserialize(v).map_err(|e| {
                 let path = e.path().to_string();
+                let key = if path == "." {
+                    "ai.local".to_owned()
+                } else {
+                    format!("ai.local.{path}")
+                };
                 key_error(
-                    &format!("ai.local.{path}"),
-                    e.into_inner().message().to_owned(),
+                    &key,
+                    crate::messages::explain(&key, e.into_inner().message()),
                 )
             })?,
             None => LocalSettings::default(),

@@ -6,6 +6,7 @@ mod admin;
 mod ai;
 mod kiosk;
 mod limits;
+mod messages;
 mod painting;
 mod print;
 mod privacy;
@@ -63,10 +64,13 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("config file {path} is not valid TOML: {message}")]
+    #[error("config file {path} is not valid TOML:\n{message}")]
     Syntax { path: PathBuf, message: String },
     #[error("config key `{key}`: {message}")]
     Key { key: String, message: String },
+    /// About the file as a whole (an unknown section).
+    #[error("config: {0}")]
+    File(String),
 }
 
 /// Whether `s` is a PHC string of an argon2 hash (for config validation).
@@ -116,10 +120,11 @@ impl Config {
                     path: path.to_owned(),
                     source,
                 })?;
+                // toml's own text gives the line, the column and the line itself.
                 text.parse::<toml::Table>()
                     .map_err(|e| ConfigError::Syntax {
                         path: path.to_owned(),
-                        message: e.message().to_owned(),
+                        message: e.to_string().trim_end().to_owned(),
                     })?
             }
             None => toml::Table::new(),
@@ -130,7 +135,11 @@ impl Config {
             serde_path_to_error::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
                 let key = e.path().to_string();
                 let key = flattened_key(&table, &key).unwrap_or(key);
-                key_error(&key, e.into_inner().message().to_owned())
+                let message = messages::explain(&key, e.into_inner().message());
+                if message.starts_with("unknown section") || key == "." {
+                    return ConfigError::File(message);
+                }
+                key_error(&key, message)
             })?;
         if let Some(ai) = ai {
             config.ai = AiConfig::from_value(ai)?;

@@ -177,3 +177,47 @@ fn errors_name_the_key() {
         assert!(err.contains(&format!("`{key}")), "{toml:?}: {err}");
     }
 }
+
+/// What an operator reads for the usual mistakes: the key, the closest valid key, the
+/// section's keys, types in words, and a syntax error's line and column.
+#[test]
+fn mistakes_are_explained_in_an_operators_words() {
+    let said = |toml: &str| load_str(toml, &[]).unwrap_err().to_string();
+    let m = said("[upload]\nlong_sid = 900");
+    assert!(
+        m.contains("config key `upload`: unknown key `long_sid`; did you mean `long_side`?")
+            && m.contains("The keys of [upload] are:")
+            && m.contains("max_bytes")
+            && m.contains("queue"),
+        "{m}"
+    );
+    let m = said("[ia]\nenabled = true");
+    assert!(
+        m.contains("unknown section [ia]; did you mean [ai]?"),
+        "{m}"
+    );
+    assert!(
+        m.contains("ai, ") || m.contains("ai."),
+        "the list names [ai]: {m}"
+    );
+    let m = said("[ai]\nenabeld = true");
+    assert!(
+        m.contains("unknown key `enabeld`; did you mean `enabled`?"),
+        "{m}"
+    );
+    assert!(m.contains("backend") && m.contains("fallback"), "{m}");
+    let m = said("[upload]\nlong_side = \"big\"");
+    assert!(
+        m.contains("`upload.long_side`") && m.contains("expected a whole number"),
+        "{m}"
+    );
+    let m = said("[kiosk]\nidle_reset_secs = 1.5");
+    assert!(m.contains("expected a whole number"), "{m}");
+    let m = said("[upload]\nlong_side = = 3");
+    assert!(
+        m.contains("line 2, column") && m.contains("long_side = = 3"),
+        "{m}"
+    );
+    let m = said("[upload]\nqueue = 1\nqueue = 2");
+    assert!(m.contains("line 3") && m.contains("duplicate key"), "{m}");
+}
