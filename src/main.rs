@@ -11,6 +11,7 @@ mod bench_parity;
 #[cfg(feature = "bench")]
 mod bench_sd;
 mod bench_ticket;
+mod check_ai;
 #[cfg(feature = "bench")]
 mod loadtest;
 mod stylize;
@@ -68,6 +69,13 @@ enum Command {
     /// latency, errors, cross-room events and the server's peak memory.
     #[cfg(feature = "bench")]
     Loadtest(loadtest::LoadArgs),
+    /// Check the configured painting backend: each server's state, one test painting,
+    /// the time a visitor will wait, and what to fix.
+    CheckAi {
+        /// The config file; `articket.toml` in the working directory if present.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Print an argon2 hash of the operator password (read from standard input) for
     /// `[admin] password_hash`.
     HashPassword,
@@ -202,6 +210,7 @@ fn main() -> ExitCode {
         }
         Some(Command::Serve(args)) => serve(args),
         Some(Command::HashPassword) => hash_password(),
+        Some(Command::CheckAi { config }) => check_ai::run(load_config(config.as_deref())),
         #[cfg(feature = "bench")]
         Some(Command::Loadtest(args)) => loadtest::run(args),
         Some(Command::Worker(args)) => worker::run(args),

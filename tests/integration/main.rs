@@ -6,6 +6,7 @@ mod util;
 
 mod admin;
 mod bench;
+mod check_ai;
 mod comfyui;
 mod e2e;
 mod isolation;

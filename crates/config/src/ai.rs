@@ -1,6 +1,7 @@
 //! `[ai]`: whether Stable Diffusion paints, with which backend, and its settings: our
 //! own keys, the pool's (crates/pool) and `[ai.local]`'s.
 
+pub use articket_pool::{AiSettings, Dispatch};
 use std::path::PathBuf;
 
 use serde::Deserialize;

@@ -141,6 +141,11 @@ impl Backends {
         !self.active.available() && self.fallback.is_none()
     }
 
+    /// The configured backend itself.
+    pub fn active(&self) -> &Arc<dyn Stylizer> {
+        &self.active
+    }
+
     /// The backend that paints while it can ("builtin", "a1111", "comfyui", "local").
     pub fn active_name(&self) -> &'static str {
         self.active.backend()

@@ -42,6 +42,52 @@ impl Offline {
         self.backends.for_retry().backend()
     }
 
+    /// What paints, and each server's state (as the start-up banner says it).
+    pub fn describe(&self) -> Vec<String> {
+        self.backends.describe()
+    }
+
+    /// Each server's label and, when it does not answer, why (with the fix for the
+    /// known mistakes).
+    pub fn servers(&self) -> Vec<(String, Option<String>)> {
+        self.backends
+            .pool()
+            .map(|p| p.status().servers)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| (s.label, s.last_error))
+            .collect()
+    }
+
+    /// One painting by the configured backend itself (never the fallback), in one try:
+    /// the check that it can paint, and how long it takes.
+    pub async fn test_painting(
+        &self,
+        photo: RgbImage,
+        painter: Painter,
+    ) -> Result<(RgbImage, Duration), StyleError> {
+        let quality = self.config.upload.intake.jpeg_quality;
+        let jpeg: Arc<[u8]> = articket_intake::encode_jpeg(&photo, quality)
+            .map(Into::into)
+            .unwrap_or_else(|_| Arc::from(Vec::new()));
+        let job = PaintJob {
+            painter,
+            visit_id: "check-ai".into(),
+            photo: Arc::new(photo),
+            photo_jpeg: jpeg,
+            seed: 1,
+        };
+        let started = std::time::Instant::now();
+        let limit = Duration::from_secs(self.config.painting.timeout_secs.max(1));
+        let painting =
+            tokio::time::timeout(limit, self.backends.active().paint(job, Arc::new(|_| {})))
+                .await
+                .map_err(|_| {
+                    StyleError::Unavailable(format!("no result within {} s", limit.as_secs()))
+                })??;
+        Ok((painting, started.elapsed()))
+    }
+
     /// Paints `photo` (after intake) as each of `painters`, all at once. `name` names
     /// the photo to the backends (they caption a photo once per name).
     pub async fn paint(
