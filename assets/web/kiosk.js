@@ -29,6 +29,9 @@ function setStage(stage) {
 async function newRoom() {
   clearTimeout(kiosk.idleTimer);
   clearTimeout(kiosk.resetTimer);
+  clearTimeout(kiosk.resultsTimer);
+  kiosk.resultsTimer = null;
+  kiosk.finishing = false;
   if (kiosk.socket) kiosk.socket.close();
   const res = await getJson("/api/rooms", { method: "POST" });
   // A paused booth shows a break; with no painter answering (and no fallback), the
@@ -91,6 +94,7 @@ function onEvent(ev) {
   if (ev.type === "visitor_finished") {
     say($("visit-status"), T.thanks);
     clearTimeout(kiosk.resetTimer);
+    kiosk.finishing = true;
     kiosk.resetTimer = setTimeout(newRoom, kiosk.room.finished_hold_secs * 1000);
     return;
   }
@@ -126,6 +130,10 @@ async function refresh() {
   markRoles(v);
   const over = v.status === "done" || v.status === "failed";
   setStage(over ? "results" : "painting");
+  // The results stay up `results_secs` for the visitor, then the next person's turn.
+  if (over && !kiosk.resultsTimer && !kiosk.finishing) {
+    kiosk.resultsTimer = setTimeout(newRoom, room.results_secs * 1000);
+  }
   const printable = room.print_enabled && v.ticket_url;
   $("print-box").hidden = !printable;
   $("finale").hidden = !over;

@@ -820,3 +820,51 @@ async fn the_kiosk_rests_while_the_only_server_is_down_and_comes_back_by_itself(
     );
     browser.assert_clean(&kiosk, "kiosk").await;
 }
+
+/// The kiosk gives the next person their turn by itself: `results_secs` after the
+/// ticket is ready, a fresh QR code, though the visitor never tapped "finish".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kiosk_returns_to_a_fresh_qr_code_results_secs_after_the_ticket() {
+    let Some(mut browser) = Browser::launch().await else {
+        return;
+    };
+    let server = TestServer::start_with(|c| c.kiosk.results_secs = 2).await;
+    let files = tempfile::tempdir().unwrap();
+    let photo = files.path().join("me.jpg");
+    std::fs::write(&photo, camera_photo()).unwrap();
+    let kiosk = open_kiosk(&mut browser, &server).await;
+    let first: String = browser
+        .eval(&kiosk, "kiosk.room.room_id")
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let join_url = wait_for_qr(&mut browser, &kiosk, None).await;
+    let phone = open_phone(&mut browser, &join_url).await;
+    send_photo(&mut browser, &phone, "Ada", &photo).await;
+    browser.tap(&phone, "#send").await;
+    browser
+        .wait_for(
+            &kiosk,
+            "document.body.dataset.stage === 'results'",
+            Duration::from_secs(90),
+            "the results on the kiosk",
+        )
+        .await;
+    let shown = std::time::Instant::now();
+    wait_for_qr(&mut browser, &kiosk, Some(&first)).await;
+    let after = shown.elapsed();
+    assert!(
+        after >= Duration::from_millis(1500) && after < Duration::from_secs(15),
+        "the results stayed {after:?}"
+    );
+    // The visitor's phone keeps its results.
+    browser
+        .wait_for(
+            &phone,
+            FOUR_DONE,
+            Duration::from_secs(10),
+            "the paintings still on the phone",
+        )
+        .await;
+}

@@ -35,6 +35,8 @@ pub struct NewRoom {
     /// The kiosk resets after this long without activity in a visit.
     idle_reset_secs: u64,
     finished_hold_secs: u64,
+    /// The kiosk shows a finished visit's results this long.
+    results_secs: u64,
     /// The kiosk shows a print button.
     print_enabled: bool,
     /// The waiting screen re-reads its attract loop this often.
@@ -78,6 +80,7 @@ pub async fn create(State(state): State<AppState>) -> AppResult<(StatusCode, Jso
             join_url,
             idle_reset_secs: state.config().kiosk.idle_reset_secs,
             finished_hold_secs: state.config().kiosk.finished_hold_secs,
+            results_secs: state.config().kiosk.results_secs,
             attract_refresh_secs: state.config().kiosk.attract_refresh_secs,
             print_enabled: state.config().print.enabled,
         }),
