@@ -14,6 +14,7 @@
 pub struct ParityArgs {
     /// A parity fixture directory (model + expected.safetensors).
     pub fixture: std::path::PathBuf,
+    /// "cpu", or "cuda" (a `--features cuda` build).
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// f32, f16 or bf16 (default: f32 on the CPU, bf16 on a GPU).

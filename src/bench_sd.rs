@@ -16,12 +16,16 @@ pub struct SdArgs {
     /// sd15, sdxl-turbo or all.
     #[arg(long, default_value = "all")]
     pub arch: String,
+    /// The painting's width and height, in pixels.
     #[arg(long, default_value_t = 512)]
     pub size: usize,
+    /// Sampler steps (img2img runs about steps × strength of them).
     #[arg(long, default_value_t = 20)]
     pub steps: usize,
+    /// img2img denoising strength, 0 to 1.
     #[arg(long, default_value_t = 0.6)]
     pub strength: f64,
+    /// Timed rounds; the median is reported.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
     /// Use the tiny test model instead, at most 64 px (checks the command on a machine

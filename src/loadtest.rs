@@ -14,8 +14,10 @@ pub struct LoadArgs {
     /// on loopback with a fresh data folder and no per-address limits.
     #[arg(long)]
     url: Option<String>,
+    /// Visits to play in all.
     #[arg(long, default_value_t = 100)]
     visits: usize,
+    /// Visits under way at once.
     #[arg(long, default_value_t = 10)]
     concurrency: usize,
     /// Seconds one visit may take before it counts as an error.

@@ -59,6 +59,8 @@ enum Command {
         /// The name on the ticket.
         #[arg(long, default_value = "Articket")]
         name: String,
+        /// The config file (its painters and [ai] settings); `articket.toml` in the
+        /// working directory if present.
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -106,8 +108,10 @@ enum BenchCommand {
         /// How many sample portraits to paint per round.
         #[arg(long, default_value_t = 3)]
         photos: usize,
+        /// Rounds over all photos, per painter and per anchor.
         #[arg(long, default_value_t = 5)]
         rounds: usize,
+        /// The Python interpreter that has OpenCV (opencv-contrib-python).
         #[arg(long, default_value = "python3")]
         python: String,
         /// Real photographs to paint instead of the drawn samples (repeatable).
@@ -124,6 +128,7 @@ enum BenchCommand {
     Parity(bench_parity::ParityArgs),
     /// The phone ticket's render time with four real paintings (target: 50 ms).
     Ticket {
+        /// Renders to time; the median is reported.
         #[arg(long, default_value_t = 20)]
         rounds: usize,
         /// Also write docs-style samples of every layout (ticket-1..4.png) here.
@@ -349,4 +354,38 @@ fn print_banner(base: &str, config: &Config, operator_password: Option<&str>, pa
         println!("\n{qr}");
     }
     println!("  Press Ctrl+C to stop.\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every subcommand and flag says what it is for in `--help`.
+    #[test]
+    fn every_command_and_flag_has_a_description() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") || arg.is_hide_set() {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} --{id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.is_hide_set() || sub.get_name() == "help" {
+                    continue;
+                }
+                let name = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() {
+                    missing.push(name.clone());
+                }
+                walk(sub, &name, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "articket", &mut missing);
+        assert!(missing.is_empty(), "no description: {missing:#?}");
+    }
 }

@@ -200,6 +200,7 @@ async fn pages_are_served_with_a_strict_csp_and_no_inline_script() {
         "/assets/kiosk.js",
         "/assets/phone.js",
         "/assets/style.css",
+        "/assets/favicon.svg",
     ] {
         assert_eq!(
             reqwest::get(server.url(asset)).await.unwrap().status(),
@@ -207,6 +208,10 @@ async fn pages_are_served_with_a_strict_csp_and_no_inline_script() {
             "{asset}"
         );
     }
+    // The icon browsers ask for on every load is there.
+    let icon = reqwest::get(server.url("/favicon.ico")).await.unwrap();
+    assert_eq!(icon.status(), 200);
+    assert_eq!(icon.headers()["content-type"], "image/svg+xml");
     assert_eq!(
         reqwest::get(server.url("/j/not-an-id"))
             .await

@@ -20,6 +20,7 @@ pub fn routes() -> Router<AppState> {
         .route("/j/{room_id}", get(phone))
         .route("/v/{visit_id}", get(phone))
         .route("/assets/{*path}", get(asset))
+        .route("/favicon.ico", get(favicon))
 }
 
 #[derive(RustEmbed)]
@@ -63,6 +64,11 @@ pub async fn admin() -> AppResult<Response> {
 pub async fn phone(Path(id): Path<String>) -> AppResult<Response> {
     check_id(&id)?;
     embedded("phone.html")
+}
+
+/// `/favicon.ico`, which browsers ask for on their own: the booth's icon (SVG).
+pub async fn favicon() -> AppResult<Response> {
+    embedded("favicon.svg")
 }
 
 pub async fn asset(Path(path): Path<String>) -> AppResult<Response> {
