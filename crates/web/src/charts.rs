@@ -25,18 +25,19 @@ const WARM: &str = "#d9822b";
 
 /// Visits begun in each hour, as bars.
 pub fn visits_per_hour(hours: &[HourStats], title: &str) -> String {
+    let hours = busy_span(hours);
     let max = hours.iter().map(|h| h.visits).max().unwrap_or(0);
-    // At least 2, so the middle line is a whole visit.
-    let top = nice_ceiling(max as f64).max(2.0);
+    // Even, so the middle line is a whole number of visits too.
+    let top = (nice_ceiling(max as f64).max(2.0) / 2.0).ceil() * 2.0;
     let mut svg = open(title);
-    axes(&mut svg, hours.len(), top, "");
+    axes(&mut svg, hours, top, "");
     let slot = plot_width() / hours.len().max(1) as f64;
-    for h in hours {
+    for (i, h) in hours.iter().enumerate() {
         if h.visits == 0 {
             continue;
         }
         let bar = plot_height() * h.visits as f64 / top;
-        let x = LEFT + slot * h.hour as f64 + slot * 0.15;
+        let x = LEFT + slot * i as f64 + slot * 0.15;
         let _ = write!(
             svg,
             r#"<rect class="bar" data-hour="{hour}" data-value="{v}" x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{bar:.1}" fill="{ACCENT}"><title>{hour:02}:00 — {v}</title></rect>"#,
@@ -56,6 +57,7 @@ pub fn visits_per_hour(hours: &[HourStats], title: &str) -> String {
 /// Per hour, the median time to a painting as a bar and the 95th percentile as a tick
 /// above it, in seconds.
 pub fn time_to_painting(hours: &[HourStats], title: &str) -> String {
+    let hours = busy_span(hours);
     let secs = |ms: Option<i64>| ms.map(|v| v as f64 / 1000.0);
     let max = hours
         .iter()
@@ -63,14 +65,14 @@ pub fn time_to_painting(hours: &[HourStats], title: &str) -> String {
         .fold(0.0, f64::max);
     let top = nice_ceiling(max);
     let mut svg = open(title);
-    axes(&mut svg, hours.len(), top, " s");
+    axes(&mut svg, hours, top, " s");
     let slot = plot_width() / hours.len().max(1) as f64;
     let y_of = |v: f64| TOP + plot_height() - plot_height() * v / top;
-    for h in hours {
+    for (i, h) in hours.iter().enumerate() {
         let (Some(median), Some(p95)) = (secs(h.latency_median_ms), secs(h.latency_p95_ms)) else {
             continue;
         };
-        let x = LEFT + slot * h.hour as f64 + slot * 0.2;
+        let x = LEFT + slot * i as f64 + slot * 0.2;
         let w = slot * 0.6;
         let _ = write!(
             svg,
@@ -121,8 +123,31 @@ fn number(v: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
+/// The hours worth drawing: from an hour before the first visit to an hour after the
+/// last, at least eight hours wide; the whole day when there were none.
+fn busy_span(hours: &[HourStats]) -> &[HourStats] {
+    let busy = |h: &&HourStats| h.visits > 0;
+    let (Some(first), Some(last)) = (
+        hours.iter().position(|h| busy(&h)),
+        hours.iter().rposition(|h| busy(&h)),
+    ) else {
+        return hours;
+    };
+    const MIN: usize = 8;
+    let mut start = first.saturating_sub(1);
+    let mut end = (last + 2).min(hours.len());
+    while end - start < MIN.min(hours.len()) {
+        if end < hours.len() {
+            end += 1;
+        } else {
+            start -= 1;
+        }
+    }
+    &hours[start..end]
+}
+
 /// The frame, the hours along the bottom and three values up the side.
-fn axes(svg: &mut String, hours: usize, top: f64, unit: &str) {
+fn axes(svg: &mut String, hours: &[HourStats], top: f64, unit: &str) {
     let base = TOP + plot_height();
     for i in 0..=2 {
         let v = top * i as f64 / 2.0;
@@ -136,13 +161,15 @@ fn axes(svg: &mut String, hours: usize, top: f64, unit: &str) {
             ty = y + 4.0,
         );
     }
-    let slot = plot_width() / hours.max(1) as f64;
-    for h in (0..hours).step_by(3) {
+    let slot = plot_width() / hours.len().max(1) as f64;
+    let every = if hours.len() > 12 { 3 } else { 1 };
+    for (i, h) in hours.iter().enumerate().step_by(every) {
         let _ = write!(
             svg,
             r#"<text x="{x:.1}" y="{y}" font-size="11" text-anchor="middle" fill="{MUTED}">{h}</text>"#,
-            x = LEFT + slot * (h as f64 + 0.5),
+            x = LEFT + slot * (i as f64 + 0.5),
             y = H - 8.0,
+            h = h.hour,
         );
     }
     let _ = write!(
@@ -278,4 +305,29 @@ mod tests {
         assert_eq!(number(2.5), "2.5");
         assert_eq!(number(10.0), "10");
     }
+
+    /// The visits chart counts in whole visits, and spans the hours of the event, not
+    /// the whole day.
+    #[test]
+    fn visit_ticks_are_whole_and_the_axis_spans_the_busy_hours() {
+        // Three visits at most: the scale tops at an even number, so its middle is whole.
+        let svg = visits_per_hour(&day(|h| (u64::from(h == 12) * 3, None, None)), "v");
+        let labels: Vec<&str> = svg
+            .split("text-anchor=\"end\" fill=\"#6a6f9a\">")
+            .skip(1)
+            .map(|t| t.split('<').next().unwrap())
+            .collect();
+        assert_eq!(labels, ["0", "3", "6"], "{svg}");
+        // Visits from 10:00 to 17:00: the hours shown run 9 to 18, one label each.
+        let event = day(|h| (u64::from((10..=17).contains(&h)), None, None));
+        let svg = visits_per_hour(&event, "v");
+        let hours: Vec<&str> = svg
+            .split("text-anchor=\"middle\" fill=\"#6a6f9a\">")
+            .skip(1)
+            .map(|t| t.split('<').next().unwrap())
+            .collect();
+        let want: Vec<String> = (9..=18).map(|h| h.to_string()).collect();
+        assert_eq!(hours, want, "{svg}");
+    }
+
 }
