@@ -4,6 +4,8 @@
 
 const $ = (id) => document.getElementById(id);
 let visitId = null;
+// Set when the page was opened from a ticket's results link (read-only).
+let resultsKey = null;
 let roomId = null;
 let socket = null;
 // Set once the visitor deleted their photos: nothing is fetched or shown after that.
@@ -36,17 +38,22 @@ async function start() {
     visitId = res.body.visit_id;
   } else {
     visitId = parts[2];
+    // The ticket's "My results" link: its key rides in the fragment. It shows this
+    // visit's results, read-only, on any phone.
+    resultsKey = new URLSearchParams(location.hash.slice(1)).get("k");
+    if (resultsKey) document.body.dataset.resultsOnly = "true";
   }
   await refresh();
 }
 
 async function refresh() {
   if (deleted) return;
-  const res = await getJson(`/api/visits/${visitId}`);
+  const headers = resultsKey ? { "X-Results-Key": resultsKey } : {};
+  const res = await getJson(`/api/visits/${visitId}`, { headers });
   if (deleted) return;
   if (!res.ok) { showMessage(errorText(res.body)); return; }
   const v = res.body;
-  if (!socket) {
+  if (!socket && !resultsKey) {
     roomId = v.room_id;
     socket = openRoomSocket(
       `/api/rooms/${roomId}/events`,
@@ -70,8 +77,10 @@ async function refresh() {
   showQuiz(v, answer);
   renderCards($("cards"), v.results);
   markRoles(v);
-  offerRetries(v);
-  offerSingleTickets(v);
+  if (!resultsKey) {
+    offerRetries(v);
+    offerSingleTickets(v);
+  }
   if (v.status !== "painting") $("queue").hidden = true;
   const status = { painting: T.painting, done: T.done, failed: T.failedAll }[v.status];
   say($("visit-status"), v.finished ? T.thanks : status);

@@ -690,7 +690,8 @@ async fn a_quiz_visit_shows_the_questions_on_both_screens_and_ends_with_a_quiz_t
             "document.getElementById('ticket').getAttribute('src')",
         )
         .await;
-    let (_, _, png) = get_bytes(&server, ticket_url.as_str().unwrap()).await;
+    let ticket_path = ticket_url.as_str().unwrap().replacen(&server.base, "", 1);
+    let (_, _, png) = get_bytes(&server, &ticket_path).await;
     save("18-quiz-ticket.png", &png);
     for (tab, page) in [(&kiosk, "kiosk"), (&phone, "phone")] {
         assert_first_party(&browser, tab, &server, page);
@@ -865,6 +866,103 @@ async fn the_kiosk_returns_to_a_fresh_qr_code_results_secs_after_the_ticket() {
             FOUR_DONE,
             Duration::from_secs(10),
             "the paintings still on the phone",
+        )
+        .await;
+}
+
+/// The ticket's "My results" QR code opens the visit's results in another browser (no
+/// cookie of the visit's), read-only, until the visitor deletes their photos.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tickets_results_link_works_from_another_phone_until_the_photos_are_deleted() {
+    let Some(mut browser) = Browser::launch().await else {
+        return;
+    };
+    let server = TestServer::start().await;
+    let files = tempfile::tempdir().unwrap();
+    let photo = files.path().join("me.jpg");
+    std::fs::write(&photo, camera_photo()).unwrap();
+    let kiosk = open_kiosk(&mut browser, &server).await;
+    let join_url = wait_for_qr(&mut browser, &kiosk, None).await;
+    let phone = open_phone(&mut browser, &join_url).await;
+    send_photo(&mut browser, &phone, "Link", &photo).await;
+    browser.tap(&phone, "#send").await;
+    browser
+        .wait_for(
+            &phone,
+            "!document.getElementById('ticket-box').hidden && document.getElementById('ticket').complete",
+            Duration::from_secs(90),
+            "the ticket",
+        )
+        .await;
+    let note = browser
+        .eval(&phone, "document.getElementById('link-note').innerText")
+        .await;
+    assert!(note.as_str().unwrap().contains("private to you"), "{note}");
+    // What the ticket's QR code says, read from the ticket picture itself.
+    let ticket_url = browser
+        .eval(&phone, "document.getElementById('ticket').src")
+        .await;
+    let ticket_path = ticket_url.as_str().unwrap().replacen(&server.base, "", 1);
+    let (_, _, png) = get_bytes(&server, &ticket_path).await;
+    let link = read_qr(&png);
+    let visit_id: String = browser
+        .eval(&phone, "location.pathname.split('/')[2]")
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        link.starts_with(&server.url(&format!("/v/{visit_id}#k="))),
+        "{link}"
+    );
+
+    // Another phone, another browser context: the results and the ticket, no actions.
+    let other = browser.tab(IPHONE.0, IPHONE.1, true).await;
+    browser.goto(&other, &link).await;
+    browser
+        .wait_for(
+            &other,
+            FOUR_DONE,
+            Duration::from_secs(20),
+            "the paintings on another phone",
+        )
+        .await;
+    browser
+        .wait_for(
+            &other,
+            "!document.getElementById('ticket-box').hidden",
+            Duration::from_secs(10),
+            "the ticket on another phone",
+        )
+        .await;
+    for hidden in ["#delete", "#finish"] {
+        let shown = browser
+            .eval(
+                &other,
+                &format!("getComputedStyle(document.querySelector('{hidden}')).display !== 'none'"),
+            )
+            .await;
+        assert_eq!(shown, json!(false), "{hidden} on a results link");
+    }
+    save("10-results-link.png", &browser.screenshot(&other).await);
+    browser.assert_clean(&other, "results link").await;
+    // Without the key, the same address is no way in.
+    let res = reqwest::get(server.url(&format!("/api/visits/{visit_id}")))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+
+    // "Delete my photos" ends the link too.
+    browser.eval(&phone, "window.confirm = () => true").await;
+    browser.tap(&phone, "#delete").await;
+    server.wait_no_files(Duration::from_secs(10)).await;
+    browser.eval(&other, "location.reload()").await;
+    browser
+        .wait_for(
+            &other,
+            "document.getElementById('visit').hidden && document.body.innerText.includes('Not found')",
+            Duration::from_secs(10),
+            "the link gone with the photos",
         )
         .await;
 }

@@ -101,6 +101,9 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO counters (name, value)
       SELECT 'visit_number', COALESCE(MAX(rowid), 0) FROM visits;
     CREATE UNIQUE INDEX visits_by_number ON visits(number);",
+    // 9: the key of the visit's own results link (the ticket's "My results" QR code),
+    // which opens its paintings and ticket on any phone until the visit is deleted.
+    "ALTER TABLE visits ADD COLUMN results_key TEXT;",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -30,6 +30,8 @@ pub struct Visit {
     pub personality: Option<String>,
     /// The visitor agreed to have their paintings shown on the booth's screen.
     pub on_screen: bool,
+    /// The key of the visit's results link, once its ticket has one.
+    pub results_key: Option<String>,
     pub results: Vec<PainterResult>,
 }
 
@@ -51,7 +53,7 @@ impl Store {
         let visit = conn
             .query_row(
                 "SELECT id, room_id, participant_token_hash, status, name, photo_file, ticket_file, created_at, finished_at, number,
-                        mode, answers, personality, on_screen
+                        mode, answers, personality, on_screen, results_key
                  FROM visits WHERE id = ?1",
                 [visit_id],
                 |r| {
@@ -70,6 +72,7 @@ impl Store {
                         answers: r.get(11)?,
                         personality: r.get(12)?,
                         on_screen: r.get(13)?,
+                        results_key: r.get(14)?,
                         results: Vec::new(),
                     })
                 },
@@ -98,6 +101,23 @@ impl Store {
 
     /// The (visit id, room id) of the visit with this running number (the operator's
     /// "#42").
+    /// The key of the visit's results link: made the first time it is asked for, the
+    /// same ever after. `NoSuchVisit` when the visit is gone.
+    pub fn results_key(&self, visit_id: &str, fresh: &str) -> Result<String> {
+        let conn = self.conn();
+        conn.execute(
+            "UPDATE visits SET results_key = ?2 WHERE id = ?1 AND results_key IS NULL",
+            params![visit_id, fresh],
+        )?;
+        conn.query_row(
+            "SELECT results_key FROM visits WHERE id = ?1",
+            [visit_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or(StoreError::NoSuchVisit)
+    }
+
     pub fn visit_by_number(&self, number: i64) -> Result<Option<(String, String)>> {
         Ok(self
             .conn()

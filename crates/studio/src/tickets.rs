@@ -31,6 +31,20 @@ fn quiz_part(studio: &Studio, visit: &Visit) -> Option<articket_ticket::QuizPart
     })
 }
 
+/// The visit's own results link, for its ticket's QR code: opens its paintings and
+/// ticket on any phone until the visit is deleted. The key rides in the fragment, which
+/// browsers never send to a server. Reads the store: call it off the async threads.
+pub fn results_link(studio: &Studio, visit: &Visit) -> Result<String, String> {
+    let key = match &visit.results_key {
+        Some(key) => key.clone(),
+        None => studio
+            .store
+            .results_key(&visit.id, &articket_rooms::new_id())
+            .map_err(|e| e.to_string())?,
+    };
+    Ok(format!("{}/v/{}#k={key}", studio.base_url, visit.id))
+}
+
 /// What a visit's ticket shows: its finished paintings, name, date, number and link.
 /// Paintings come from `fresh` (as the painters left them) where there, else from their
 /// files: call it off the async threads.
@@ -65,7 +79,7 @@ pub fn ticket_content(
         name: visit.name.clone().unwrap_or_default(),
         date: ticket_date(visit.created_at),
         serial: Some(visit.number - 1 + studio.config.ticket.serial_start),
-        link: Some(format!("{}/v/{}", studio.base_url, visit.id)),
+        link: Some(results_link(studio, visit)?),
         paintings,
         quiz: quiz_part(studio, visit),
     })

@@ -10,6 +10,24 @@ use articket_store::{Room, Visit};
 pub enum Viewer {
     Kiosk,
     Phone,
+    /// Anyone with the visit's results link (its ticket's QR code): may read the
+    /// visit's results, nothing more.
+    Results,
+}
+
+/// The header the phone page sends a results link's key in (read from the link's
+/// `#k=` fragment, which never reaches a server log).
+pub const RESULTS_KEY_HEADER: &str = "x-results-key";
+
+/// Whether the request carries the visit's results key.
+pub fn has_results_key(visit: &Visit, headers: &HeaderMap) -> bool {
+    let given = headers
+        .get(RESULTS_KEY_HEADER)
+        .and_then(|v| v.to_str().ok());
+    match (given, visit.results_key.as_deref()) {
+        (Some(given), Some(key)) => same_secret(&token_hash(given), &token_hash(key)),
+        _ => false,
+    }
 }
 
 /// The participant cookie's name. One per visit, so a phone that visits twice keeps
@@ -48,7 +66,8 @@ pub fn is_phone(visit: &Visit, headers: &HeaderMap) -> bool {
         .is_some_and(|t| same_secret(&token_hash(t), &visit.participant_token_hash))
 }
 
-/// The kiosk of the visit's room, or the visit's phone; anyone else gets `None`.
+/// The kiosk of the visit's room, the visit's phone, or a holder of its results link;
+/// anyone else gets `None`.
 pub fn viewer(
     room: &Room,
     visit: Option<&Visit>,
@@ -59,6 +78,8 @@ pub fn viewer(
         Some(Viewer::Kiosk)
     } else if visit.is_some_and(|v| is_phone(v, headers)) {
         Some(Viewer::Phone)
+    } else if visit.is_some_and(|v| has_results_key(v, headers)) {
+        Some(Viewer::Results)
     } else {
         None
     }

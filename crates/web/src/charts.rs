@@ -329,5 +329,4 @@ mod tests {
         let want: Vec<String> = (9..=18).map(|h| h.to_string()).collect();
         assert_eq!(hours, want, "{svg}");
     }
-
 }
