@@ -77,3 +77,57 @@ pub async fn asset(Path(path): Path<String>) -> AppResult<Response> {
     }
     embedded(&path)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    fn hangul(c: char) -> bool {
+        matches!(c, '\u{1100}'..='\u{11FF}' | '\u{3130}'..='\u{318F}' | '\u{AC00}'..='\u{D7A3}')
+    }
+
+    /// Every Hangul character a page, its script or the server's messages can show is in
+    /// both weights of the bundled Hangul font, which the pages fall back to on a
+    /// machine without a Korean font of its own (the operator's table header once
+    /// showed boxes there).
+    #[test]
+    fn every_hangul_character_the_pages_show_is_in_the_bundled_fonts() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut texts = String::new();
+        for dir in [
+            "assets/web",
+            "crates/web/src",
+            "crates/studio/src",
+            "crates/quiz/src",
+        ] {
+            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+                let path = entry.unwrap().path();
+                if let Ok(text) = std::fs::read_to_string(&path) {
+                    texts.push_str(&text);
+                }
+            }
+        }
+        // The quiz's questions and painters' texts, as shipped.
+        for entry in std::fs::read_dir(root.join("assets")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml" || e == "json") {
+                texts.push_str(&std::fs::read_to_string(&path).unwrap());
+            }
+        }
+        let wanted: BTreeSet<char> = texts.chars().filter(|&c| hangul(c)).collect();
+        assert!(
+            wanted.len() > 200,
+            "the pages' Hangul was found: {}",
+            wanted.len()
+        );
+        for font in ["ArticketHangul-Regular.ttf", "ArticketHangul-Bold.ttf"] {
+            let data = std::fs::read(root.join("assets/fonts").join(font)).unwrap();
+            let face = ttf_parser::Face::parse(&data, 0).unwrap();
+            let missing: String = wanted
+                .iter()
+                .filter(|&&c| face.glyph_index(c).is_none())
+                .collect();
+            assert!(missing.is_empty(), "{font} lacks: {missing}");
+        }
+    }
+}
