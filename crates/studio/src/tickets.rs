@@ -14,8 +14,17 @@ use crate::studio::Studio;
 /// The quiz part of a quiz visit's ticket: its type, its painter with their
 /// description, and the good and bad matches with that painter's line about each.
 fn quiz_part(studio: &Studio, visit: &Visit) -> Option<articket_ticket::QuizPart> {
-    let outcome = articket_quiz::TypeCode::parse(visit.personality.as_deref()?)?.outcome();
-    let texts = studio.quiz.painter_text(outcome.painter);
+    let code = articket_quiz::TypeCode::parse(visit.personality.as_deref()?)?;
+    Some(quiz_part_of(&studio.quiz, code))
+}
+
+/// The quiz part of a ticket for type `code`, with `quiz`'s texts.
+fn quiz_part_of(
+    quiz: &articket_quiz::Quiz,
+    code: articket_quiz::TypeCode,
+) -> articket_ticket::QuizPart {
+    let outcome = code.outcome();
+    let texts = quiz.painter_text(outcome.painter);
     let slot = |p: Painter, ko: &str, en: &str| articket_ticket::QuizSlot {
         painter: p,
         label_ko: p.name_ko().to_owned(),
@@ -23,12 +32,12 @@ fn quiz_part(studio: &Studio, visit: &Visit) -> Option<articket_ticket::QuizPart
         line_ko: ko.to_owned(),
         line_en: en.to_owned(),
     };
-    Some(articket_ticket::QuizPart {
+    articket_ticket::QuizPart {
         code: outcome.code.to_string(),
         painter: slot(outcome.painter, &texts.ko, &texts.en),
         good: slot(outcome.good, &texts.good_ko, &texts.good_en),
         bad: slot(outcome.bad, &texts.bad_ko, &texts.bad_en),
-    })
+    }
 }
 
 /// The visit's own results link, for its ticket's QR code: opens its paintings and
@@ -83,4 +92,64 @@ pub fn ticket_content(
         paintings,
         quiz: quiz_part(studio, visit),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use articket_ticket::layout::QUIZ_TEXT_END;
+    use articket_ticket::{TicketContent, TicketDesign};
+
+    /// Every type's quiz ticket, with the longest name a visitor may type, keeps its
+    /// texts above the foot: none runs under the QR code or the name.
+    #[test]
+    fn no_quiz_tickets_text_runs_into_its_foot() {
+        let quiz = articket_quiz::Quiz::builtin();
+        let letters = [('E', 'I'), ('N', 'S'), ('F', 'T'), ('P', 'J')];
+        for bits in 0..16u32 {
+            let code: Vec<char> = letters
+                .iter()
+                .enumerate()
+                .map(|(i, (a, b))| if bits >> i & 1 == 0 { *a } else { *b })
+                .collect();
+            let code = articket_quiz::TypeCode([code[0], code[1], code[2], code[3]]);
+            let part = quiz_part_of(&quiz, code);
+            let content = TicketContent {
+                name: "가나다라마바사아자차카타파하가나다라마바사아자".into(),
+                date: "2026.12.02".into(),
+                serial: Some(9999),
+                link: Some(format!(
+                    "http://192.168.100.200:8080/v/{}#k={}",
+                    "a".repeat(32),
+                    "b".repeat(32)
+                )),
+                paintings: Vec::new(),
+                quiz: Some(part.clone()),
+            };
+            let (svg, _) =
+                articket_ticket::layout::quiz_ticket(&content, &part, &TicketDesign::default());
+            for text in svg.split("<text ").skip(1) {
+                let attr = |name: &str| -> Option<f64> {
+                    text.split(&format!("{name}=\""))
+                        .nth(1)?
+                        .split('"')
+                        .next()?
+                        .parse()
+                        .ok()
+                };
+                let (Some(x), Some(y), Some(size)) = (attr("x"), attr("y"), attr("font-size"))
+                else {
+                    continue;
+                };
+                // The matches' texts (centred at 290 and 790) end above the foot.
+                if x == 290.0 || x == 790.0 {
+                    assert!(
+                        y + size * 0.3 <= QUIZ_TEXT_END + 10.0,
+                        "{code}: text at y {y} (size {size}) runs into the foot: {}",
+                        text.split('>').nth(1).unwrap_or("")
+                    );
+                }
+            }
+        }
+    }
 }

@@ -285,6 +285,9 @@ fn wrap(text: &str, width: f64, max: f64, min: f64) -> (Vec<String>, f64) {
 /// line. Returns the SVG and, for each painting drawn, its index in
 /// `content.paintings` and its cell. A painter whose painting failed gets an empty
 /// frame.
+/// Where the quiz ticket's texts must end: above the foot (name, date, QR code at 1600).
+pub const QUIZ_TEXT_END: f64 = 1585.0;
+
 pub fn quiz_ticket(
     content: &TicketContent,
     quiz: &crate::QuizPart,
@@ -330,37 +333,61 @@ pub fn quiz_ticket(
         }
     }
     let top = (y + 10.0).max(1130.0);
-    for (slot, centre, role_ko, role_en) in [
+    // The matches' texts, wrapped first: the frames above them shrink so the texts
+    // end above the foot, whose QR code sits under the right-hand match.
+    let slots = [
         (&quiz.good, 290.0, "잘 맞는 화가", "Good match"),
         (&quiz.bad, 790.0, "안 맞는 화가", "Bad match"),
-    ] {
+    ]
+    .map(|(slot, centre, role_ko, role_en)| {
+        let label = format!("{role_ko} · {} ({role_en})", slot.label_ko);
+        let lines: Vec<(Vec<String>, f64, f64)> =
+            [(&slot.line_ko, 24.0, 1.0), (&slot.line_en, 21.0, 0.7)]
+                .into_iter()
+                .map(|(text, max, opacity)| {
+                    let (lines, size) = wrap(text, 460.0, max, 19.0);
+                    (lines, size, opacity)
+                })
+                .collect();
+        (slot, centre, label, lines)
+    });
+    let text_height = slots
+        .iter()
+        .map(|(_, _, _, lines)| {
+            44.0 + 38.0
+                + lines
+                    .iter()
+                    .map(|(l, size, _)| l.len() as f64 * size * 1.25)
+                    .sum::<f64>()
+        })
+        .fold(0.0, f64::max);
+    let frame_h = (QUIZ_TEXT_END - top - text_height).clamp(120.0, 240.0);
+    for (slot, centre, label, lines) in &slots {
         let color = design.color_of(slot.painter);
         let cell = Cell {
-            x: centre - 90.0,
+            x: centre - frame_h * 0.375,
             y: top,
-            w: 180.0,
-            h: 240.0,
+            w: frame_h * 0.75,
+            h: frame_h,
         };
         frame(&mut s, cell, color, design);
         if let Some(i) = index_of(content, slot.painter) {
             placed.push((i, cell));
         }
-        let label = format!("{role_ko} · {} ({role_en})", slot.label_ko);
         let mut y = cell.y + cell.h + 44.0;
         let _ = writeln!(
             s,
             r##"<text x="{centre}" y="{y:.1}" text-anchor="middle" font-size="{:.1}" font-weight="bold" fill="{color}">{}</text>"##,
-            fit_font(&label, 460.0, 28.0),
-            xml_escape(&label)
+            fit_font(label, 460.0, 28.0),
+            xml_escape(label)
         );
         y += 38.0;
-        for (text, max, opacity) in [(&slot.line_ko, 24.0, 1.0), (&slot.line_en, 21.0, 0.7)] {
-            let (lines, size) = wrap(text, 460.0, max, 19.0);
+        for (lines, size, opacity) in lines {
             for line in lines {
                 let _ = writeln!(
                     s,
                     r##"<text x="{centre}" y="{y:.1}" text-anchor="middle" font-size="{size:.1}" fill="{ink}" fill-opacity="{opacity}">{}</text>"##,
-                    xml_escape(&line)
+                    xml_escape(line)
                 );
                 y += size * 1.25;
             }
