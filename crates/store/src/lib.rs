@@ -147,8 +147,8 @@ pub struct Store {
     files: FileStore,
     path: PathBuf,
     /// `articket.lock`, locked while the store is open: one booth per data folder.
-    /// (None for a read-only store.)
-    _lock: Option<std::fs::File>,
+    /// (None for a read-only store, or once released.)
+    lock: Mutex<Option<std::fs::File>>,
 }
 
 impl Store {
@@ -168,7 +168,7 @@ impl Store {
             db: Mutex::new(conn),
             files,
             path,
-            _lock: Some(lock),
+            lock: Mutex::new(Some(lock)),
         })
     }
 
@@ -185,8 +185,14 @@ impl Store {
             db: Mutex::new(conn),
             files: FileStore::at(&data_dir.join("files")),
             path,
-            _lock: None,
+            lock: Mutex::new(None),
         })
+    }
+
+    /// Frees the data folder for another booth now, though this store may still be in
+    /// use (a server shutting down with requests still under way).
+    pub fn release(&self) {
+        drop(self.lock.lock().unwrap_or_else(|p| p.into_inner()).take());
     }
 
     pub fn files(&self) -> &FileStore {

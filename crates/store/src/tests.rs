@@ -603,7 +603,9 @@ fn a_data_folder_holds_one_store_at_a_time() {
     let reader = Store::open_read_only(dir.path()).unwrap();
     assert_eq!(reader.counts().unwrap().visits, Vec::new());
     drop(first);
-    Store::open(dir.path()).expect("free again once the first is closed");
+    let second = Store::open(dir.path()).expect("free again once the first is closed");
+    second.release();
+    Store::open(dir.path()).expect("free once released, though the second is still open");
 }
 
 /// A data folder that cannot be made is named, with the fix. (A file stands where a

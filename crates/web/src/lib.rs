@@ -57,7 +57,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let closing = state.clone();
-    axum::serve(
+    let store = state.studio.store.clone();
+    let served = axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
@@ -65,7 +66,10 @@ pub async fn serve(
         shutdown.await;
         closing.close();
     })
-    .await?;
+    .await;
+    // The data folder is free for the next booth, even while a socket still lingers.
+    store.release();
+    served?;
     Ok(())
 }
 
