@@ -183,6 +183,8 @@ const isIos = /iPad|iPhone|iPod/.test(navigator.userAgent)
   || (navigator.platform === "MacIntel" && navigator.maxTouchPoints > 1);
 $("save-ticket").addEventListener("click", async (e) => {
   const url = $("save-ticket").getAttribute("href");
+  // Saved: "Finish" becomes the step in reach.
+  document.body.dataset.saved = "true";
   // Counted for the operator's "tickets saved"; the answer does not matter.
   if (url) fetch(`/api/visits/${visitId}/saved`, { method: "POST", credentials: "same-origin" }).catch(() => {});
   if (!url || !navigator.canShare) {

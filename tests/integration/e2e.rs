@@ -966,3 +966,71 @@ async fn the_tickets_results_link_works_from_another_phone_until_the_photos_are_
         )
         .await;
 }
+
+/// Whether `selector` is wholly on screen without scrolling (at the top of the page).
+async fn in_reach(browser: &mut Browser, tab: &Tab, selector: &str) -> bool {
+    browser.eval(tab, "window.scrollTo(0, 0)").await;
+    let js = format!(
+        "(() => {{ const r = document.querySelector('{selector}').getBoundingClientRect();
+           return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight; }})()"
+    );
+    browser.eval(tab, &js).await == json!(true)
+}
+
+/// On an iPhone-sized screen (390×844) the phone's next step is always in reach
+/// without scrolling: "Paint me" once the photo preview shows (with the mode choice
+/// too), then "Save ticket", then "Finish".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_phones_next_step_is_always_on_screen() {
+    let Some(mut browser) = Browser::launch().await else {
+        return;
+    };
+    let server =
+        TestServer::start_with(|c| c.quiz.mode = articket_web::config::VisitMode::Both).await;
+    let files = tempfile::tempdir().unwrap();
+    let photo = files.path().join("me.jpg");
+    std::fs::write(&photo, camera_photo()).unwrap();
+    let kiosk = open_kiosk(&mut browser, &server).await;
+    let join_url = wait_for_qr(&mut browser, &kiosk, None).await;
+    let phone = open_phone(&mut browser, &join_url).await;
+    assert_eq!(
+        browser
+            .eval(&phone, "document.getElementById('mode-choice').hidden")
+            .await,
+        json!(false),
+        "the mode choice takes its room"
+    );
+    send_photo(&mut browser, &phone, "Reach", &photo).await;
+    save("11-phone-paint-me.png", &browser.screenshot(&phone).await);
+    assert!(in_reach(&mut browser, &phone, "#send").await, "Paint me");
+    browser.tap(&phone, "#send").await;
+    browser
+        .wait_for(
+            &phone,
+            "!document.getElementById('ticket-box').hidden && document.getElementById('ticket').complete",
+            Duration::from_secs(90),
+            "the ticket",
+        )
+        .await;
+    save(
+        "12-phone-save-ticket.png",
+        &browser.screenshot(&phone).await,
+    );
+    assert!(
+        in_reach(&mut browser, &phone, "#save-ticket").await,
+        "Save ticket"
+    );
+    browser
+        .eval(&phone, "document.getElementById('save-ticket').click()")
+        .await;
+    browser
+        .wait_for(
+            &phone,
+            "document.body.dataset.saved === 'true'",
+            Duration::from_secs(5),
+            "saved",
+        )
+        .await;
+    assert!(in_reach(&mut browser, &phone, "#finish").await, "Finish");
+    browser.assert_clean(&phone, "phone").await;
+}
