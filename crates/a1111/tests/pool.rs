@@ -439,7 +439,10 @@ async fn servers_behind_api_auth_need_the_credentials() {
     let wrong = A1111Pool::start(s.clone()).await.unwrap();
     assert!(!wrong.available());
     let error = wrong.status().servers[0].last_error.clone().unwrap();
-    assert!(error.contains("401"), "{error}");
+    assert!(
+        error.contains("refused our credentials") && error.contains("--api-auth"),
+        "{error}"
+    );
 
     s.servers[0].user = Some("booth".into());
     s.servers[0].password = Some("s3cret".into());
