@@ -26,6 +26,9 @@ function setStage(stage) {
   document.body.dataset.stage = stage;
 }
 
+// The four painters, in the order the booth shows them.
+const PAINTERS = ["picasso", "renoir", "vangogh", "lichtenstein"];
+
 async function newRoom() {
   clearTimeout(kiosk.idleTimer);
   clearTimeout(kiosk.resetTimer);
@@ -126,10 +129,19 @@ async function refresh() {
   showQuiz(v, null);
   // A quiz on screen takes room from the frames (see style.css).
   document.body.toggleAttribute("data-quiz", !$("quiz").hidden || !$("quiz-result").hidden);
-  renderCards($("cards"), v.results);
+  // Joined, no photo yet: the four frames wait for the visitor.
+  const waiting = v.status === "waiting";
+  renderCards($("cards"), waiting ? PAINTERS.map((painter) => ({ painter, status: "ready" })) : v.results);
+  if (!waiting) {
+    // Frames of painters this visit does not get (a quiz visit, a chosen few) go.
+    const wanted = new Set(v.results.map((r) => r.painter));
+    for (const card of $("cards").querySelectorAll(".card")) {
+      if (!wanted.has(card.dataset.painter)) card.remove();
+    }
+  }
   markRoles(v);
   const over = v.status === "done" || v.status === "failed";
-  setStage(over ? "results" : "painting");
+  setStage(over ? "results" : waiting ? "joined" : "painting");
   // The results stay up `results_secs` for the visitor, then the next person's turn.
   if (over && !kiosk.resultsTimer && !kiosk.finishing) {
     kiosk.resultsTimer = setTimeout(newRoom, room.results_secs * 1000);

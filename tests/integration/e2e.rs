@@ -156,6 +156,25 @@ async fn one_visit_from_qr_code_to_saved_ticket_and_a_fresh_qr_code() {
             .await,
         json!(true)
     );
+    // The kiosk greets the visitor large, over the four frames waiting for them.
+    browser
+        .wait_for(
+            &kiosk,
+            "document.body.dataset.stage === 'joined'
+             && document.querySelectorAll('#cards .card[data-status=ready]').length === 4",
+            Duration::from_secs(10),
+            "the kiosk's greeting",
+        )
+        .await;
+    let greeting = browser
+        .eval(&kiosk, "document.getElementById('visit-status').innerText")
+        .await;
+    let greeting = greeting.as_str().unwrap();
+    assert!(
+        greeting.contains("take or choose a photo") && greeting.contains("사진을 찍거나"),
+        "{greeting}"
+    );
+    save("01b-kiosk-joined.png", &browser.screenshot(&kiosk).await);
     send_photo(&mut browser, &phone, "김민지", &photo).await;
     // The name field draws Hangul with the page's fonts (a bare <input> falls back to
     // the system font, which on a machine without Korean fonts shows empty boxes).
