@@ -69,6 +69,7 @@ const T = {
     "unknown-painter": ["이 부스에 없는 화가예요.", "This booth has no such painter."],
     "not-a-quiz": ["이 방문에는 질문이 없어요.", "This visit has no quiz."],
     "photo-first": ["먼저 사진을 보내 주세요.", "Please send your photo first."],
+    "typing-malformed": ["이름을 보내지 못했어요.", "The name did not come through."],
     "answers-malformed": ["답을 읽지 못했어요. 다시 골라 주세요.", "The answer did not come through. Please choose again."],
   },
 };

@@ -94,6 +94,11 @@ function onEvent(ev) {
     if (!kiosk.visitId) newRoom();
     return;
   }
+  // The name as the visitor types it, before the photo.
+  if (ev.type === "visitor_typing") {
+    if (document.body.dataset.stage === "joined") $("visitor-name").textContent = ev.name;
+    return;
+  }
   if (ev.type === "visitor_finished") {
     say($("visit-status"), T.thanks);
     clearTimeout(kiosk.resetTimer);
@@ -123,7 +128,8 @@ async function refresh() {
   if (v.status !== "painting") $("queue").hidden = true;
   $("welcome").hidden = true;
   $("visit").hidden = false;
-  $("visitor-name").textContent = v.name || "";
+  // Before the photo the name comes as it is typed (visitor_typing); after, as stored.
+  if (v.status !== "waiting") $("visitor-name").textContent = v.name || "";
   if (v.photo_url && $("photo").getAttribute("src") !== v.photo_url) $("photo").src = v.photo_url;
   $("photo-card").hidden = !v.photo_url;
   showQuiz(v, null);

@@ -150,6 +150,20 @@ $("photo-input").addEventListener("change", () => {
   if (file) { $("preview").src = URL.createObjectURL(file); $("preview").hidden = false; }
 });
 
+// The kiosk greets the visitor by name as they type it (a moment after each key).
+let typingTimer = null;
+$("name").addEventListener("input", () => {
+  clearTimeout(typingTimer);
+  typingTimer = setTimeout(() => {
+    fetch(`/api/visits/${visitId}/typing`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ name: $("name").value }),
+    }).catch(() => {});
+  }, 300);
+});
+
 $("upload").addEventListener("submit", async (e) => {
   e.preventDefault();
   $("send").disabled = true;

@@ -176,6 +176,15 @@ async fn one_visit_from_qr_code_to_saved_ticket_and_a_fresh_qr_code() {
     );
     save("01b-kiosk-joined.png", &browser.screenshot(&kiosk).await);
     send_photo(&mut browser, &phone, "김민지", &photo).await;
+    // The kiosk greets the visitor by the name as typed, before the photo is sent.
+    browser
+        .wait_for(
+            &kiosk,
+            "document.getElementById('visitor-name').textContent === '김민지'",
+            Duration::from_secs(10),
+            "the typed name on the kiosk",
+        )
+        .await;
     // The name field draws Hangul with the page's fonts (a bare <input> falls back to
     // the system font, which on a machine without Korean fonts shows empty boxes).
     assert_eq!(

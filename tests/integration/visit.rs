@@ -227,3 +227,56 @@ async fn pages_are_served_with_a_strict_csp_and_no_inline_script() {
         .unwrap();
     assert_eq!(health["status"], "ok");
 }
+
+/// The name as the visitor types it reaches the kiosk (cleaned, cut to the booth's
+/// length) before the photo, only from the visit's own phone, and never after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_typed_name_reaches_the_kiosk_before_the_photo_only() {
+    let server = TestServer::start_with(|c| c.upload.max_name_chars = 5).await;
+    let kiosk = Kiosk::open(&server).await;
+    let mut socket = kiosk.socket(&server).await;
+    let phone = Phone::join(&server, &kiosk).await;
+    let typing = |http: &reqwest::Client, body: &str| {
+        http.post(server.url(&format!("/api/visits/{}/typing", phone.visit_id)))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+    };
+    let res = typing(&phone.http, r#"{"name": "  김민지입니다 "}"#)
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let events = events_until(&mut socket, Duration::from_secs(5), |e| {
+        is_type(e, "visitor_typing")
+    })
+    .await;
+    assert_eq!(
+        events.last().unwrap()["name"],
+        "김민지입니",
+        "cleaned and cut to 5"
+    );
+    let res = typing(&phone.http, "not json").await.unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "typing-malformed");
+    let stranger = typing(&reqwest::Client::new(), r#"{"name": "x"}"#)
+        .await
+        .unwrap();
+    assert_eq!(stranger.status(), 404, "only the visit's phone");
+    assert_eq!(
+        phone
+            .upload(&server, "Ada", camera_photo(), "p.jpg")
+            .await
+            .status(),
+        202
+    );
+    typing(&phone.http, r#"{"name": "Later"}"#).await.unwrap();
+    let after = events_until(&mut socket, Duration::from_secs(10), |e| {
+        is_type(e, "visit_done")
+    })
+    .await;
+    assert!(
+        !after.iter().any(|e| is_type(e, "visitor_typing")),
+        "no name after the photo: {after:?}"
+    );
+}

@@ -40,6 +40,9 @@ pub enum RoomEvent {
     /// The visit's photos and records were deleted (by the visitor, or at the end of the
     /// retention period); the kiosk resets.
     VisitDeleted { visit_id: String },
+    /// The name as the visitor types it on the phone, before the photo: the kiosk greets
+    /// them by it. Never stored.
+    VisitorTyping { visit_id: String, name: String },
     /// The visitor tapped "finish"; the kiosk may reset.
     VisitorFinished { visit_id: String },
     /// A quiz visitor answered a question; `personality` and `painter` come with the

@@ -235,6 +235,20 @@ impl Studio {
     }
 
     /// The visitor tapped "finish": the kiosk may reset.
+    /// The name as the visitor types it (already cleaned): told to the room's kiosk
+    /// while the visit waits for its photo, and kept nowhere.
+    pub fn visitor_typing(&self, visit: &Visit, name: &str) {
+        if visit.status == VisitStatus::Waiting {
+            self.hub.publish(
+                &visit.room_id,
+                &RoomEvent::VisitorTyping {
+                    visit_id: visit.id.clone(),
+                    name: name.to_owned(),
+                },
+            );
+        }
+    }
+
     pub async fn visitor_finished(&self, visit: &Visit) -> StudioResult<()> {
         let v = visit.id.clone();
         self.db(move |s| s.visitor_finished(&v, now())).await?;

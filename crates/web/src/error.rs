@@ -57,6 +57,7 @@ codes! {
     PhotoAlreadyReceived = "photo-already-received", Visitor;
     TooManyUploads = "too-many-uploads", Visitor;
     PhotoEmpty = "photo-empty", Visitor;
+    TypingMalformed = "typing-malformed", Visitor;
     PhotoTooLarge = "photo-too-large", Visitor;
     PhotoTooManyPixels = "photo-too-many-pixels", Visitor;
     PhotoHeic = "photo-heic", Visitor;

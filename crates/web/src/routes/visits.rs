@@ -29,6 +29,7 @@ pub fn routes(upload_limit: usize) -> Router<AppState> {
             post(upload_photo).layer(DefaultBodyLimit::max(upload_limit)),
         )
         .route("/visits/{visit_id}/finish", post(finish))
+        .route("/visits/{visit_id}/typing", post(typing))
         .route("/visits/{visit_id}/print", post(print))
         .route("/promo", get(promo))
         .route("/quiz", get(quiz))
@@ -214,6 +215,26 @@ fn quiz_chosen(state: &AppState, asked: Option<&str>) -> AppResult<bool> {
 #[derive(serde::Deserialize)]
 pub struct AnswersBody {
     answers: String,
+}
+
+#[derive(serde::Deserialize)]
+pub struct TypingBody {
+    name: String,
+}
+
+/// `POST /api/visits/{visit_id}/typing {"name": "…"}`: the name as the visitor types
+/// it, for the kiosk's greeting; only before the photo, and nothing is stored.
+pub async fn typing(
+    State(state): State<AppState>,
+    Path(visit_id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<TypingBody>, axum::extract::rejection::JsonRejection>,
+) -> AppResult<StatusCode> {
+    let visit = phone_visit(&state, &visit_id, &headers).await?;
+    let req = crate::error::json_body(body, Code::TypingMalformed, "Send {\"name\": \"…\"}.")?;
+    let name = articket_ticket::clean_name(&req.name, state.config().upload.max_name_chars);
+    state.studio.visitor_typing(&visit, &name);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /api/visits/{visit_id}/answers {"answers": "abba"}`: the quiz so far. Each
