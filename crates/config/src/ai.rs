@@ -129,7 +129,9 @@ impl AiConfig {
         };
         let mode: AiMode =
             serde_path_to_error::deserialize(toml::Value::Table(mode)).map_err(prefixed)?;
-        let sd = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(prefixed)?;
+        let mut sd: AiSettings =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(prefixed)?;
+        sd.fill_painter_defaults();
         let local = match local {
             Some(v) => serde_path_to_error::deserialize(v).map_err(|e| {
                 let path = e.path().to_string();

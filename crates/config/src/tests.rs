@@ -221,3 +221,30 @@ fn mistakes_are_explained_in_an_operators_words() {
     let m = said("[upload]\nqueue = 1\nqueue = 2");
     assert!(m.contains("line 3") && m.contains("duplicate key"), "{m}");
 }
+
+/// A painter's section that changes one thing keeps that painter's own prompt and
+/// strength (it used to fall back to a generic "a painting of …").
+#[test]
+fn a_partial_painter_section_keeps_the_painters_own_prompt() {
+    let c = load_str(
+        "[ai.picasso]\nlong_side = 512\n[ai.renoir]\nprompt = \"mine {caption}\"",
+        &[],
+    )
+    .unwrap();
+    let defaults = articket_pool::AiSettings::default();
+    assert_eq!(c.ai.sd.picasso.long_side, 512);
+    assert_eq!(c.ai.sd.picasso.prompt, defaults.picasso.prompt);
+    assert_eq!(
+        c.ai.sd.picasso.denoising_strength,
+        defaults.picasso.denoising_strength
+    );
+    assert_eq!(c.ai.sd.renoir.prompt, "mine {caption}");
+    assert_eq!(
+        c.ai.sd.renoir.denoising_strength,
+        defaults.renoir.denoising_strength
+    );
+    assert_eq!(
+        c.ai.sd.vangogh, defaults.vangogh,
+        "untouched sections stay whole"
+    );
+}

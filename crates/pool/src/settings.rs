@@ -86,12 +86,16 @@ pub enum SeedPolicy {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GenerationSettings {
-    /// The prompt; `{caption}` is replaced by the photo's caption.
+    /// The prompt; `{caption}` is replaced by the photo's caption. Left out (or empty)
+    /// in a painter's section: that painter's own default.
+    #[serde(default = "unset_prompt")]
     pub prompt: String,
     pub negative_prompt: String,
     /// Sampler steps. img2img runs only about steps × denoising_strength of them.
     pub steps: u32,
     pub cfg_scale: f32,
+    /// Left out of a painter's section: that painter's own default.
+    #[serde(default = "unset_strength")]
     pub denoising_strength: f32,
     /// A1111 ≥ 1.9 names the sampler and the schedule separately ("DPM++ 2M" and
     /// "Karras"). For older servers write `sampler = "DPM++ 2M Karras"`, `scheduler = ""`.
@@ -353,6 +357,17 @@ impl GenerationSettings {
     }
 }
 
+/// What a painter's section that leaves out its prompt reads as, until
+/// [`AiSettings::fill_painter_defaults`] puts the painter's own there.
+fn unset_prompt() -> String {
+    String::new()
+}
+
+/// The same for the denoising strength.
+fn unset_strength() -> f32 {
+    -1.0
+}
+
 impl Default for GenerationSettings {
     fn default() -> Self {
         Self {
@@ -376,6 +391,25 @@ impl Default for GenerationSettings {
             alwayson_scripts: BTreeMap::new(),
             controlnet: Vec::new(),
             workflow: String::new(),
+        }
+    }
+}
+
+impl AiSettings {
+    /// A painter's section read from a file keeps its painter's own prompt and
+    /// strength where it leaves them out (`[ai.picasso] long_side = 512` changes the
+    /// size only). Call after deserializing.
+    pub fn fill_painter_defaults(&mut self) {
+        let defaults = AiSettings::default();
+        for painter in Painter::ALL {
+            let own = defaults.generation(painter).clone();
+            let g = self.generation_mut(painter);
+            if g.prompt.trim().is_empty() {
+                g.prompt = own.prompt;
+            }
+            if g.denoising_strength < 0.0 {
+                g.denoising_strength = own.denoising_strength;
+            }
         }
     }
 }
