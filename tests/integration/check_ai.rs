@@ -7,6 +7,8 @@ use std::time::Duration;
 use articket_a1111::fake::FakeA1111;
 use articket_comfyui::fake::FakeComfy;
 
+use crate::util::free_port;
+
 /// Runs `articket check-ai --config CONFIG`: (success, stdout and stderr together).
 async fn check_ai(config: &Path) -> (bool, String) {
     let config = config.to_owned();
@@ -83,11 +85,7 @@ async fn a_working_comfyui_is_ready() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_address_is_not_ready_and_says_so() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let url = format!("http://127.0.0.1:{port}");
     let (ok, out) = check_ai(&config_for(dir.path(), "a1111", &url, "")).await;

@@ -134,11 +134,7 @@ async fn real_comfyui_paints_a_whole_visit_and_keeps_no_history() {
     let (input, output) = (tmp.path().join("input"), tmp.path().join("output"));
     std::fs::create_dir_all(&input).unwrap();
     std::fs::create_dir_all(&output).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let log = std::fs::File::create(tmp.path().join("comfyui.log")).unwrap();
     let mut comfy = tokio::process::Command::new(&python)
         .current_dir(&dir)

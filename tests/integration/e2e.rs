@@ -91,6 +91,26 @@ pub(crate) async fn send_photo(
         .await;
 }
 
+/// A camera photo in a temp folder (kept while the folder lives).
+pub(crate) fn photo_file() -> (tempfile::TempDir, std::path::PathBuf) {
+    let files = tempfile::tempdir().unwrap();
+    let photo = files.path().join("me.jpg");
+    std::fs::write(&photo, camera_photo()).unwrap();
+    (files, photo)
+}
+
+/// A kiosk showing its QR code, and a phone that scanned it.
+pub(crate) async fn kiosk_and_phone(browser: &mut Browser, server: &TestServer) -> (Tab, Tab) {
+    let kiosk = open_kiosk(browser, server).await;
+    let join_url = wait_for_qr(browser, &kiosk, None).await;
+    let phone = open_phone(browser, &join_url).await;
+    (kiosk, phone)
+}
+
+/// The phone shows its ticket, loaded.
+pub(crate) const TICKET_SHOWN: &str =
+    "!document.getElementById('ticket-box').hidden && document.getElementById('ticket').complete";
+
 /// The image URLs of a page's finished cards, sorted.
 pub(crate) async fn shown_paintings(browser: &mut Browser, tab: &Tab) -> Vec<String> {
     let v = browser
@@ -858,18 +878,14 @@ async fn the_kiosk_returns_to_a_fresh_qr_code_results_secs_after_the_ticket() {
         return;
     };
     let server = TestServer::start_with(|c| c.kiosk.results_secs = 2).await;
-    let files = tempfile::tempdir().unwrap();
-    let photo = files.path().join("me.jpg");
-    std::fs::write(&photo, camera_photo()).unwrap();
-    let kiosk = open_kiosk(&mut browser, &server).await;
+    let (_files, photo) = photo_file();
+    let (kiosk, phone) = kiosk_and_phone(&mut browser, &server).await;
     let first: String = browser
         .eval(&kiosk, "kiosk.room.room_id")
         .await
         .as_str()
         .unwrap()
         .to_owned();
-    let join_url = wait_for_qr(&mut browser, &kiosk, None).await;
-    let phone = open_phone(&mut browser, &join_url).await;
     send_photo(&mut browser, &phone, "Ada", &photo).await;
     browser.tap(&phone, "#send").await;
     browser
@@ -906,21 +922,12 @@ async fn the_tickets_results_link_works_from_another_phone_until_the_photos_are_
         return;
     };
     let server = TestServer::start().await;
-    let files = tempfile::tempdir().unwrap();
-    let photo = files.path().join("me.jpg");
-    std::fs::write(&photo, camera_photo()).unwrap();
-    let kiosk = open_kiosk(&mut browser, &server).await;
-    let join_url = wait_for_qr(&mut browser, &kiosk, None).await;
-    let phone = open_phone(&mut browser, &join_url).await;
+    let (_files, photo) = photo_file();
+    let (_kiosk, phone) = kiosk_and_phone(&mut browser, &server).await;
     send_photo(&mut browser, &phone, "Link", &photo).await;
     browser.tap(&phone, "#send").await;
     browser
-        .wait_for(
-            &phone,
-            "!document.getElementById('ticket-box').hidden && document.getElementById('ticket').complete",
-            Duration::from_secs(90),
-            "the ticket",
-        )
+        .wait_for(&phone, TICKET_SHOWN, Duration::from_secs(90), "the ticket")
         .await;
     let note = browser
         .eval(&phone, "document.getElementById('link-note').innerText")
@@ -1015,12 +1022,8 @@ async fn the_phones_next_step_is_always_on_screen() {
     };
     let server =
         TestServer::start_with(|c| c.quiz.mode = articket_web::config::VisitMode::Both).await;
-    let files = tempfile::tempdir().unwrap();
-    let photo = files.path().join("me.jpg");
-    std::fs::write(&photo, camera_photo()).unwrap();
-    let kiosk = open_kiosk(&mut browser, &server).await;
-    let join_url = wait_for_qr(&mut browser, &kiosk, None).await;
-    let phone = open_phone(&mut browser, &join_url).await;
+    let (_files, photo) = photo_file();
+    let (_kiosk, phone) = kiosk_and_phone(&mut browser, &server).await;
     assert_eq!(
         browser
             .eval(&phone, "document.getElementById('mode-choice').hidden")
@@ -1033,12 +1036,7 @@ async fn the_phones_next_step_is_always_on_screen() {
     assert!(in_reach(&mut browser, &phone, "#send").await, "Paint me");
     browser.tap(&phone, "#send").await;
     browser
-        .wait_for(
-            &phone,
-            "!document.getElementById('ticket-box').hidden && document.getElementById('ticket').complete",
-            Duration::from_secs(90),
-            "the ticket",
-        )
+        .wait_for(&phone, TICKET_SHOWN, Duration::from_secs(90), "the ticket")
         .await;
     save(
         "12-phone-save-ticket.png",

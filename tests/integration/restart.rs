@@ -173,11 +173,7 @@ async fn a_booth_killed_mid_visit_keeps_finished_work_and_completes_the_rest() {
     // One server, one painting at a time, 700 ms each: a visit takes about 3 s.
     let sd = articket_a1111::fake::FakeA1111::start(Duration::from_millis(700)).await;
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut booth = spawn_booth(dir.path(), port, &sd.url);
     let server = TestServer::external(base.clone(), &dir.path().join("data")).await;
@@ -290,11 +286,7 @@ async fn after_kill_9_exactly_the_unfinished_painters_run_again() {
     }
     let urls: Vec<&str> = fakes.iter().map(|f| f.url.as_str()).collect();
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut booth = spawn_booth_on(dir.path(), port, &urls);
     let server = TestServer::external(base.clone(), &dir.path().join("data")).await;

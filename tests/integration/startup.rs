@@ -5,14 +5,6 @@ use std::process::{Command, Stdio};
 
 use crate::util::*;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `articket serve` on loopback with `args`; waits for it to exit (a failure) and
 /// returns (exit code, stdout, stderr).
 fn failed_start(args: &[&str], data_dir: &std::path::Path) -> (Option<i32>, String, String) {

@@ -471,3 +471,12 @@ impl Drop for Booth {
         let _ = self.0.wait();
     }
 }
+
+/// A loopback port nothing listens on (for a server a test starts, or a dead address).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -22,8 +22,6 @@ pub type A1111Pool = Pool<A1111>;
 /// The AUTOMATIC1111 protocol: one client per server.
 pub struct A1111 {
     servers: Vec<Server>,
-    /// Servers seen to list a checkpoint.
-    checked: std::sync::Mutex<Vec<bool>>,
 }
 
 /// A failed health probe in words, with the fix for the known mistakes: no `--api`, a
@@ -60,14 +58,10 @@ impl Protocol for A1111 {
             .iter()
             .map(|s| Server::new(s.clone(), http.clone()))
             .collect();
-        Ok(A1111 {
-            checked: std::sync::Mutex::new(vec![false; servers.len()]),
-            servers,
-        })
+        Ok(A1111 { servers })
     }
 
-    /// Up when `/sdapi/v1/progress` answers and, the first time, the server lists a
-    /// checkpoint. Known mistakes are named with their fix.
+    /// Up when `/sdapi/v1/progress` answers. Known mistakes are named with their fix.
     fn probe<'a>(&'a self, pool: &'a PoolCore, index: usize) -> BoxFuture<'a, Probe> {
         Box::pin(async move {
             let server = &self.servers[index];
@@ -76,20 +70,21 @@ impl Protocol for A1111 {
                 Ok(_) => {}
                 Err(e) => return Probe::Down(diagnose(server, e, timeout).await),
             }
-            if self.checked.lock().unwrap_or_else(|p| p.into_inner())[index] {
-                return Probe::Up;
-            }
-            match checkpoints(server, timeout).await {
+            Probe::Up
+        })
+    }
+
+    /// A server that answers lists a checkpoint (some forks lack the endpoint: they may
+    /// still paint).
+    fn first_answer<'a>(&'a self, pool: &'a PoolCore, index: usize) -> BoxFuture<'a, Probe> {
+        Box::pin(async move {
+            match checkpoints(&self.servers[index], pool.probe_timeout()).await {
                 Ok(list) if list.is_empty() => Probe::Down(
                     "the server lists no checkpoint: put a Stable Diffusion model in its \
                      models/Stable-diffusion folder and restart it"
                         .to_owned(),
                 ),
-                // A server without the models endpoint (some forks) may still paint.
-                Ok(_) | Err(CallError::Rejected { .. }) => {
-                    self.checked.lock().unwrap_or_else(|p| p.into_inner())[index] = true;
-                    Probe::Up
-                }
+                Ok(_) | Err(CallError::Rejected { .. }) => Probe::Up,
                 Err(e) => Probe::Down(e.to_string()),
             }
         })

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use articket_pool::seed::seed_of;
@@ -33,8 +33,6 @@ pub type ComfyPool = Pool<Comfy>;
 pub struct Comfy {
     servers: Vec<ComfyServer>,
     workflows: HashMap<Painter, Arc<Workflow>>,
-    /// Servers whose `/object_info` has been checked against the workflows.
-    checked: Mutex<Vec<bool>>,
 }
 
 impl Protocol for Comfy {
@@ -58,15 +56,9 @@ impl Protocol for Comfy {
             .iter()
             .map(|s| ComfyServer::new(s.clone(), http.clone()))
             .collect();
-        Ok(Comfy {
-            checked: Mutex::new(vec![false; servers.len()]),
-            servers,
-            workflows,
-        })
+        Ok(Comfy { servers, workflows })
     }
 
-    /// A server answering for the first time has the workflows checked against its
-    /// `/object_info`.
     fn probe<'a>(&'a self, pool: &'a PoolCore, index: usize) -> BoxFuture<'a, Probe> {
         Box::pin(async move {
             let server = &self.servers[index];
@@ -100,14 +92,15 @@ impl Protocol for Comfy {
                 }
                 Err(e) => return Probe::Down(e.to_string()),
             }
-            if self.checked.lock().unwrap_or_else(|p| p.into_inner())[index] {
-                return Probe::Up;
-            }
+            Probe::Up
+        })
+    }
+
+    /// The workflows against the server's `/object_info`.
+    fn first_answer<'a>(&'a self, _pool: &'a PoolCore, index: usize) -> BoxFuture<'a, Probe> {
+        Box::pin(async move {
             match self.check_server(index).await {
-                Ok(()) => {
-                    self.checked.lock().unwrap_or_else(|p| p.into_inner())[index] = true;
-                    Probe::Up
-                }
+                Ok(()) => Probe::Up,
                 Err(e) => Probe::Unfit(e),
             }
         })

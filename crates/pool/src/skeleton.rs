@@ -40,6 +40,12 @@ pub trait Protocol: Send + Sync + Sized + 'static {
     /// Asks server `index` whether it is up.
     fn probe<'a>(&'a self, pool: &'a PoolCore, index: usize) -> BoxFuture<'a, Probe>;
 
+    /// Once per server, the first time it is up: can it do the booth's work (a model to
+    /// load, the workflows' nodes)? Asked again at the next probe until it says Up.
+    fn first_answer<'a>(&'a self, _pool: &'a PoolCore, _index: usize) -> BoxFuture<'a, Probe> {
+        Box::pin(async { Probe::Up })
+    }
+
     /// A caption made by the painting servers themselves (`captioner = "clip"`, or
     /// "blip" without a BLIP server), or None when this kind has no such API.
     fn caption<'a>(
@@ -76,6 +82,8 @@ pub struct PoolCore {
     pub http: reqwest::Client,
     pub queue: Dispatcher,
     captions: Captions,
+    /// Servers whose first answer ([`Protocol::first_answer`]) was Up.
+    checked: std::sync::Mutex<Vec<bool>>,
     /// Wakes the health task for an immediate probe (after a job's network error).
     probe_now: Notify,
 }
@@ -108,12 +116,14 @@ impl<P: Protocol> Pool<P> {
         let http = http_client()?;
         let protocol = P::new(&settings, &http)?;
         let queue = Dispatcher::for_settings(&settings);
+        let servers = settings.servers.len();
         let shared = Arc::new(Shared {
             core: PoolCore {
                 settings,
                 http,
                 queue,
                 captions: Captions::default(),
+                checked: std::sync::Mutex::new(vec![false; servers]),
                 probe_now: Notify::new(),
             },
             protocol,
@@ -249,7 +259,19 @@ impl PoolCore {
 /// unfit server stops the booth; later it stays out of rotation.
 async fn probe_all<P: Protocol>(shared: &Shared<P>, strict: bool) -> Result<(), String> {
     let core = &shared.core;
-    let probes = (0..core.settings.servers.len()).map(|i| shared.protocol.probe(core, i));
+    let checked = |i: usize| core.checked.lock().unwrap_or_else(|p| p.into_inner())[i];
+    let probes = (0..core.settings.servers.len()).map(|i| async move {
+        match shared.protocol.probe(core, i).await {
+            Probe::Up if !checked(i) => {
+                let first = shared.protocol.first_answer(core, i).await;
+                if first == Probe::Up {
+                    core.checked.lock().unwrap_or_else(|p| p.into_inner())[i] = true;
+                }
+                first
+            }
+            probe => probe,
+        }
+    });
     let results = futures_util::future::join_all(probes).await;
     for (i, probe) in results.into_iter().enumerate() {
         let health = match probe {

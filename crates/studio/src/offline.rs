@@ -42,6 +42,14 @@ impl Offline {
         self.backends.for_retry().backend()
     }
 
+    /// The photo as intake would send it. Without a JPEG (it cannot be made), a server
+    /// pool makes one itself and says why it cannot.
+    fn jpeg_of(&self, photo: &RgbImage) -> Arc<[u8]> {
+        articket_intake::encode_jpeg(photo, self.config.upload.intake.jpeg_quality)
+            .map(Into::into)
+            .unwrap_or_else(|_| Arc::from(Vec::new()))
+    }
+
     /// What paints, and each server's state (as the start-up banner says it).
     pub fn describe(&self) -> Vec<String> {
         self.backends.describe()
@@ -66,10 +74,7 @@ impl Offline {
         photo: RgbImage,
         painter: Painter,
     ) -> Result<(RgbImage, Duration), StyleError> {
-        let quality = self.config.upload.intake.jpeg_quality;
-        let jpeg: Arc<[u8]> = articket_intake::encode_jpeg(&photo, quality)
-            .map(Into::into)
-            .unwrap_or_else(|_| Arc::from(Vec::new()));
+        let jpeg = self.jpeg_of(&photo);
         let job = PaintJob {
             painter,
             visit_id: "check-ai".into(),
@@ -97,12 +102,7 @@ impl Offline {
         painters: &[Painter],
         seed: u64,
     ) -> StudioResult<Vec<OfflinePainting>> {
-        let quality = self.config.upload.intake.jpeg_quality;
-        // Without a JPEG (it cannot be made), a server pool makes one itself and says
-        // why it cannot.
-        let jpeg: Arc<[u8]> = articket_intake::encode_jpeg(&photo, quality)
-            .map(Into::into)
-            .unwrap_or_else(|_| Arc::from(Vec::new()));
+        let jpeg = self.jpeg_of(&photo);
         let photo = Arc::new(photo);
         let cfg = &self.config.painting;
         let deadline = Instant::now() + Duration::from_secs(cfg.visit_timeout_secs);
