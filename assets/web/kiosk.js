@@ -1,4 +1,4 @@
-// The kiosk: shows a fresh room's QR code over the attract loop, then the visit live,
+// The kiosk: shows a fresh room's QR code amid the attract loop, then the visit live,
 // then resets. The page's stage (welcome, painting, results) is `body[data-stage]`;
 // the stylesheet sizes everything from the screen for each.
 "use strict";
@@ -14,11 +14,10 @@ const kiosk = {
   attractTimer: null,
   refreshTimer: null,
   attractNext: 0,   // the tile that changes next
-  attractCursor: 0, // the painting it shows next
+  attractCursor: {}, // per painter: the painting its tile shows next
 };
 
 const $ = (id) => document.getElementById(id);
-const TILES = 8;
 // The finale where the booth prints; elsewhere it is T.done.
 const donePrint = ["완성! 휴대폰에 티켓을 저장하거나 여기서 인쇄하세요", "Done! Save your ticket on your phone, or print it here"];
 
@@ -185,53 +184,64 @@ async function loadShowcase() {
   kiosk.refreshTimer = setTimeout(loadShowcase, every);
 }
 
+// One tile per painter, beside the QR card (never behind it): each tile cycles through
+// that painter's paintings, or shows the painter's sample when it has none.
 function drawAttract() {
   const box = $("attract");
-  while (box.children.length < TILES) {
-    const tile = document.createElement("figure");
-    tile.className = "tile";
-    const img = document.createElement("img");
-    img.alt = "";
-    img.addEventListener("load", () => tile.classList.add("shown"));
-    // A painting deleted since the list was read: show the next one instead.
-    img.addEventListener("error", () => { tile.classList.remove("shown"); img.removeAttribute("src"); });
-    const cap = document.createElement("figcaption");
-    tile.append(img, cap);
-    box.append(tile);
+  if (box.children.length === 0) {
+    for (const painter of PAINTERS) {
+      const tile = document.createElement("figure");
+      tile.className = "tile";
+      tile.dataset.painter = painter;
+      const img = document.createElement("img");
+      img.alt = "";
+      img.addEventListener("load", () => tile.classList.add("shown"));
+      // A painting deleted since the list was read: show nothing until the next one.
+      img.addEventListener("error", () => { tile.classList.remove("shown"); img.removeAttribute("src"); });
+      const cap = document.createElement("figcaption");
+      say(cap, T.painter[painter]);
+      tile.append(img, cap);
+      box.append(tile);
+    }
   }
-  const list = kiosk.showcase;
-  const urls = new Set(list.map((p) => p.image_url));
-  [...box.children].forEach((tile, i) => {
+  for (const tile of box.children) {
+    const urls = attractList(tile.dataset.painter);
     const img = tile.querySelector("img");
-    // Tiles keep what they show while it is still in the list, so a refresh does not
-    // flash the whole screen; anything no longer listed goes at once.
-    if (img.getAttribute("src") && urls.has(img.getAttribute("src"))) return;
-    if (list.length === 0) { img.removeAttribute("src"); tile.classList.remove("shown"); return; }
-    showInTile(tile, list[i % list.length]);
-  });
-  kiosk.attractCursor = TILES % Math.max(1, list.length);
+    // A tile keeps what it shows while that is still listed, so a refresh does not
+    // flash the screen; anything no longer listed goes at once.
+    if (img.getAttribute("src") && urls.includes(img.getAttribute("src"))) continue;
+    kiosk.attractCursor[tile.dataset.painter] = 0;
+    showInTile(tile, urls[0]);
+  }
   clearInterval(kiosk.attractTimer);
   kiosk.attractTimer = setInterval(stepAttract, 4000);
 }
 
-function showInTile(tile, painting) {
+// The image URLs one painter's tile cycles through, newest first.
+function attractList(painter) {
+  const mine = kiosk.showcase.filter((p) => p.painter === painter).map((p) => p.image_url);
+  return mine.length ? mine : [`/api/samples/${painter}`];
+}
+
+function showInTile(tile, url) {
   const img = tile.querySelector("img");
-  tile.dataset.painter = painting.painter;
-  say(tile.querySelector("figcaption"), T.painter[painting.painter] || [painting.painter, painting.painter]);
-  if (img.getAttribute("src") !== painting.image_url) {
+  if (img.getAttribute("src") !== url) {
     tile.classList.remove("shown");
-    img.src = painting.image_url;
+    img.src = url;
   }
 }
 
-// Every few seconds one tile turns to the next painting in the list.
+// Every few seconds the next tile turns to its painter's next painting.
 function stepAttract() {
-  if ($("welcome").hidden || kiosk.showcase.length === 0) return;
+  if ($("welcome").hidden) return;
   const tiles = $("attract").children;
+  if (tiles.length === 0) return;
   const tile = tiles[kiosk.attractNext % tiles.length];
-  kiosk.attractCursor = (kiosk.attractCursor + 1) % kiosk.showcase.length;
-  showInTile(tile, kiosk.showcase[kiosk.attractCursor]);
   kiosk.attractNext += 1;
+  const painter = tile.dataset.painter;
+  const urls = attractList(painter);
+  kiosk.attractCursor[painter] = ((kiosk.attractCursor[painter] || 0) + 1) % urls.length;
+  showInTile(tile, urls[kiosk.attractCursor[painter]]);
 }
 
 // Print: the server prints a press once, so a double tap is harmless; the answer (or

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::browser::{read_qr, screenshot_dir, Browser, Tab};
+use crate::glyphs::assert_glyphs_drawn;
 use crate::util::*;
 
 const KIOSK: (u32, u32) = (1280, 800);
@@ -165,6 +166,7 @@ async fn one_visit_from_qr_code_to_saved_ticket_and_a_fresh_qr_code() {
         "{join_url}"
     );
     save("01-kiosk-qr.png", &browser.screenshot(&kiosk).await);
+    assert_glyphs_drawn(&mut browser, &kiosk, "kiosk waiting", 15).await;
 
     let phone = open_phone(&mut browser, &join_url).await;
     assert_eq!(
@@ -195,6 +197,8 @@ async fn one_visit_from_qr_code_to_saved_ticket_and_a_fresh_qr_code() {
         "{greeting}"
     );
     save("01b-kiosk-joined.png", &browser.screenshot(&kiosk).await);
+    assert_glyphs_drawn(&mut browser, &kiosk, "kiosk joined", 15).await;
+    assert_glyphs_drawn(&mut browser, &phone, "phone joined", 15).await;
     send_photo(&mut browser, &phone, "김민지", &photo).await;
     // The kiosk greets the visitor by the name as typed, before the photo is sent.
     browser
@@ -232,6 +236,7 @@ async fn one_visit_from_qr_code_to_saved_ticket_and_a_fresh_qr_code() {
         )
         .await;
     save("03-phone-results.png", &browser.screenshot(&phone).await);
+    assert_glyphs_drawn(&mut browser, &phone, "phone results", 15).await;
 
     // The kiosk shows the same four paintings and the name.
     browser
@@ -255,6 +260,7 @@ async fn one_visit_from_qr_code_to_saved_ticket_and_a_fresh_qr_code() {
         json!("김민지")
     );
     save("04-kiosk-results.png", &browser.screenshot(&kiosk).await);
+    assert_glyphs_drawn(&mut browser, &kiosk, "kiosk results", 15).await;
 
     // "Save ticket" saves a 1080×1920 PNG (headless Chromium has no share sheet, so the
     // link downloads, as on a desktop browser).
@@ -608,6 +614,7 @@ async fn deleting_photos_resets_the_kiosk_and_the_operator_can_pause_the_booth()
         )
         .await;
     save("12-kiosk-paused.png", &browser.screenshot(&kiosk).await);
+    assert_glyphs_drawn(&mut browser, &kiosk, "kiosk paused", 10).await;
     browser
         .wait_for(
             &admin,
@@ -617,6 +624,12 @@ async fn deleting_photos_resets_the_kiosk_and_the_operator_can_pause_the_booth()
         )
         .await;
     save("13-operator.png", &browser.screenshot(&admin).await);
+    // The painter table's header once showed "□□ · Painter" here.
+    let fonts = assert_glyphs_drawn(&mut browser, &admin, "operator", 10).await;
+    assert!(
+        fonts.iter().any(|f| f.starts_with("ArticketHangul")),
+        "{fonts:?}"
+    );
     browser.tap(&admin, "#pause").await;
     wait_for_qr(&mut browser, &kiosk, paused_room.as_str()).await;
     assert_eq!(
@@ -673,10 +686,20 @@ async fn a_quiz_visit_shows_the_questions_on_both_screens_and_ends_with_a_quiz_t
                 )
                 .await;
         }
+        // Both answers in reach on an iPhone-sized screen, at every question.
+        for answer in ["a", "b"] {
+            let button = format!("#quiz button[data-answer={answer}]");
+            assert!(
+                in_reach(&mut browser, &phone, &button).await,
+                "{progress}: answer {answer}"
+            );
+        }
         if i == 2 {
             save("14-phone-quiz.png", &browser.screenshot(&phone).await);
             save("15-kiosk-quiz.png", &browser.screenshot(&kiosk).await);
             crate::show::assert_no_scroll(&mut browser, &kiosk, "kiosk quiz").await;
+            assert_glyphs_drawn(&mut browser, &phone, "phone quiz", 15).await;
+            assert_glyphs_drawn(&mut browser, &kiosk, "kiosk quiz", 15).await;
         }
         browser
             .tap(&phone, &format!("#quiz button[data-answer={key}]"))
@@ -731,6 +754,28 @@ async fn a_quiz_visit_shows_the_questions_on_both_screens_and_ends_with_a_quiz_t
     save(
         "17-kiosk-quiz-result.png",
         &browser.screenshot(&kiosk).await,
+    );
+    assert_glyphs_drawn(&mut browser, &phone, "phone quiz result", 15).await;
+    assert_glyphs_drawn(&mut browser, &kiosk, "kiosk quiz result", 15).await;
+    // In quiz mode too, the phone's next step is on screen: "Save ticket", then "Finish".
+    assert!(
+        in_reach(&mut browser, &phone, "#save-ticket").await,
+        "Save ticket (quiz)"
+    );
+    browser
+        .eval(&phone, "document.getElementById('save-ticket').click()")
+        .await;
+    browser
+        .wait_for(
+            &phone,
+            "document.body.dataset.saved === 'true'",
+            Duration::from_secs(5),
+            "saved",
+        )
+        .await;
+    assert!(
+        in_reach(&mut browser, &phone, "#finish").await,
+        "Finish (quiz)"
     );
     let ticket_url = browser
         .eval(

@@ -2,6 +2,7 @@
 //! exactly as the kiosk and phone pages drive it. One binary, so it links once.
 
 mod browser;
+mod glyphs;
 mod util;
 
 mod admin;

@@ -95,13 +95,46 @@ async fn the_kiosk_fills_a_tv_a_4k_monitor_and_a_portrait_totem_at_every_stage()
         browser
             .wait_for(
                 &kiosk,
-                "document.querySelectorAll('#attract .tile.shown').length >= 4",
+                "document.querySelectorAll('#attract .tile.shown').length === 4",
                 Duration::from_secs(20),
                 "the attract loop's samples",
             )
             .await;
         settle(&mut browser, &kiosk).await;
         assert_no_scroll(&mut browser, &kiosk, &format!("{label} waiting")).await;
+        // Each painter once, every tile in full view and none behind the QR card.
+        let painters = browser
+            .eval(
+                &kiosk,
+                "[...document.querySelectorAll('#attract .tile')].map((t) => t.dataset.painter + ' ' + t.querySelector('img').getAttribute('src'))",
+            )
+            .await;
+        assert_eq!(
+            painters,
+            json!([
+                "picasso /api/samples/picasso",
+                "renoir /api/samples/renoir",
+                "vangogh /api/samples/vangogh",
+                "lichtenstein /api/samples/lichtenstein"
+            ]),
+            "{label}"
+        );
+        let card = boxes(&mut browser, &kiosk, "#welcome .invite").await[0];
+        let tiles = boxes(&mut browser, &kiosk, "#attract .tile").await;
+        assert_eq!(tiles.len(), 4, "{label}: four tiles on screen");
+        for t in &tiles {
+            let overlap_x = (t[0] + t[2]).min(card[0] + card[2]) - t[0].max(card[0]);
+            let overlap_y = (t[1] + t[3]).min(card[1] + card[3]) - t[1].max(card[1]);
+            assert!(
+                overlap_x <= 0.0 || overlap_y <= 0.0,
+                "{label}: tile {t:?} under the QR card {card:?}"
+            );
+            // Large enough to see a face from across the booth.
+            assert!(
+                t[2] >= w.min(h) as f64 * 0.2 && t[3] >= w.min(h) as f64 * 0.2,
+                "{label}: tile {t:?}"
+            );
+        }
         // The QR code is large: at least a third of the screen's short side.
         let qr = boxes(&mut browser, &kiosk, "#qr").await[0];
         assert!(qr[2] >= w.min(h) as f64 / 3.0, "{label}: QR {}px", qr[2]);
@@ -375,7 +408,7 @@ async fn only_visitors_who_agreed_join_the_attract_loop_and_leave_it_when_they_d
     browser
         .wait_for(
             &kiosk,
-            "kiosk.showcaseSamples === true && document.querySelectorAll('#attract .tile.shown').length === 8",
+            "kiosk.showcaseSamples === true && document.querySelectorAll('#attract .tile.shown').length === 4",
             Duration::from_secs(20),
             "the samples",
         )
@@ -487,12 +520,16 @@ async fn the_showcase_needs_the_kiosks_token_and_samples_are_jpegs() {
         .await
         .unwrap();
     assert_eq!(v["samples"], json!(true));
+    // Painted from the real photographs: Grace Hopper (512×600) for Picasso and
+    // Lichtenstein, Eileen Collins and the cameraman (512×512) for the other two.
+    let mut sizes = Vec::new();
     for p in v["paintings"].as_array().unwrap() {
         let (status, _, bytes) = get_bytes(&server, p["image_url"].as_str().unwrap()).await;
         assert_eq!(status, 200);
         let img = image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg).unwrap();
-        assert_eq!((img.width(), img.height()), (384, 512));
+        sizes.push((img.width(), img.height()));
     }
+    assert_eq!(sizes, [(512, 600), (512, 512), (512, 512), (512, 600)]);
     let res = http
         .get(server.url("/api/samples/monet"))
         .send()

@@ -75,7 +75,7 @@ pub async fn show(
     }))
 }
 
-/// `GET /api/samples/{painter}`: a built-in painter on a drawn sample portrait (no
+/// `GET /api/samples/{painter}`: a built-in painter on a public-domain photograph (no
 /// visitor's data, so anyone may see it).
 pub async fn sample(
     State(state): State<AppState>,
