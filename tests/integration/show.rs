@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use articket_a1111::fake::FakeA1111;
+use articket_a1111::fake::{FakeA1111, Fault};
 use serde_json::{json, Value};
 
 use crate::browser::{Browser, Tab};
@@ -80,8 +80,11 @@ async fn the_kiosk_fills_a_tv_a_4k_monitor_and_a_portrait_totem_at_every_stage()
     let Some(mut browser) = Browser::launch().await else {
         return;
     };
-    // A Stable Diffusion server that reports its steps, slowly enough to see them.
+    // A Stable Diffusion server that reports its steps, slowly enough to see them; one
+    // painter much slower, so the painting stage lasts while the test looks at it (a
+    // 4K screenshot on a loaded machine took longer than the whole visit once).
     let fake = FakeA1111::start(Duration::from_millis(900)).await;
+    fake.fault_when_prompt_contains("Lichtenstein", Fault::Slow(Duration::from_secs(8)));
     let server = TestServer::start_with(|c| {
         crate::stable_diffusion::use_servers(c, &[&fake]);
         c.print.enabled = true;
