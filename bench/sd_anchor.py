@@ -1,7 +1,10 @@
 """The anchor for `articket bench sd`: the same img2img job through diffusers on PyTorch,
 with the same model directory, size, steps, strength, guidance and sampler.
 
-    python bench/sd_anchor.py MODEL_DIR SIZE STEPS STRENGTH SAMPLER ROUNDS DEVICE DTYPE
+    python bench/sd_anchor.py MODEL_DIR SIZE STEPS STRENGTH SAMPLER ROUNDS DEVICE DTYPE [CFG [TINY_VAE_DIR]]
+
+With CFG ≤ 1 diffusers runs no unconditional pass; with TINY_VAE_DIR, an AutoencoderTiny
+(TAESD) replaces the pipeline's VAE, as `articket bench sd --tiny-vae` does for ours.
 
 Prints one JSON line: the median seconds for one painting and for four in one batch.
 """
@@ -16,6 +19,7 @@ import torch
 from PIL import Image
 
 from diffusers import (
+    AutoencoderTiny,
     DDIMScheduler,
     DPMSolverMultistepScheduler,
     EulerAncestralDiscreteScheduler,
@@ -26,6 +30,8 @@ from diffusers import (
 
 def main():
     model, size, steps, strength, sampler, rounds, device, dtype = sys.argv[1:9]
+    cfg = float(sys.argv[9]) if len(sys.argv) > 9 else 7.0
+    tiny_vae = sys.argv[10] if len(sys.argv) > 10 else None
     size, steps, strength, rounds = int(size), int(steps), float(strength), int(rounds)
     dtype = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}[dtype]
     index = json.load(open(f"{model}/model_index.json"))
@@ -36,6 +42,8 @@ def main():
     )
     kw = {"safety_checker": None} if cls is StableDiffusionImg2ImgPipeline else {}
     pipe = cls.from_pretrained(model, torch_dtype=dtype, **kw).to(device)
+    if tiny_vae:
+        pipe.vae = AutoencoderTiny.from_pretrained(tiny_vae, torch_dtype=dtype).to(device)
     pipe.set_progress_bar_config(disable=True)
     config = pipe.scheduler.config
     pipe.scheduler = {
@@ -53,11 +61,11 @@ def main():
         g = [torch.Generator(device).manual_seed(i) for i in range(n)]
         pipe(
             prompt=[f"a {s} portrait of a person" for s in styles[:n]],
-            negative_prompt=["photo, blurry"] * n,
+            negative_prompt=["photo, blurry"] * n if cfg > 1 else None,
             image=[photo] * n,
             strength=strength,
             num_inference_steps=steps,
-            guidance_scale=7.0,
+            guidance_scale=cfg,
             generator=g,
             output_type="np",
         )

@@ -25,6 +25,13 @@ pub struct SdArgs {
     /// img2img denoising strength, 0 to 1.
     #[arg(long, default_value_t = 0.6)]
     pub strength: f64,
+    /// Classifier-free guidance; 1 or less runs no unconditional pass (few-step models
+    /// such as SD-Turbo run at 0 or 1).
+    #[arg(long, default_value_t = 7.0)]
+    pub cfg: f64,
+    /// A tiny autoencoder (TAESD, TAESDXL) to encode and decode with, in both engines.
+    #[arg(long)]
+    pub tiny_vae: Option<std::path::PathBuf>,
     /// Timed rounds; the median is reported.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
@@ -60,8 +67,18 @@ pub fn run(a: &SdArgs) -> anyhow::Result<()> {
     };
     let gpu = gpu_name();
     println!(
-        "device {} ({}), {:?}, {} steps at strength {}, {} rounds",
-        a.device, gpu, dtype, a.steps, a.strength, a.rounds
+        "device {} ({}), {:?}, {} steps at strength {}, cfg {}, {}, {} rounds",
+        a.device,
+        gpu,
+        dtype,
+        a.steps,
+        a.strength,
+        a.cfg,
+        match &a.tiny_vae {
+            Some(t) => format!("tiny autoencoder {}", t.display()),
+            None => "full VAE".to_owned(),
+        },
+        a.rounds
     );
     let memory = MemoryWatch::start(!device.is_cpu());
     let sampler = Sampler::from_a1111(&a.sampler)
@@ -73,7 +90,7 @@ pub fn run(a: &SdArgs) -> anyhow::Result<()> {
     let one = a.tiny || a.model.is_some();
     for arch in if one { vec![Arch::Sd15] } else { archs } {
         let started = Instant::now();
-        let engine = if let Some(dir) = &a.model {
+        let mut engine = if let Some(dir) = &a.model {
             Engine::load(dir, &device, dtype, articket_engine::FLASH_ATTN)?
         } else if a.tiny {
             articket_engine::tiny::write_tiny_sd(tiny_dir.path())?;
@@ -81,6 +98,9 @@ pub fn run(a: &SdArgs) -> anyhow::Result<()> {
         } else {
             Engine::random(arch, &device, dtype, articket_engine::FLASH_ATTN)?
         };
+        if let Some(tiny) = &a.tiny_vae {
+            engine.use_tiny_vae(tiny)?;
+        }
         let m = engine.size_multiple();
         // The tiny VAE only halves the picture, so its attention runs over 16 times as
         // many positions as a real model's: keep it small.
@@ -111,7 +131,7 @@ pub fn run(a: &SdArgs) -> anyhow::Result<()> {
                 negative_prompt: "photo, blurry".into(),
                 steps: a.steps,
                 strength: a.strength,
-                cfg_scale: 7.0,
+                cfg_scale: a.cfg,
                 seed: i as u64,
                 sampler,
                 width: size,
@@ -200,7 +220,9 @@ fn diffusers_anchor(
             a.rounds.to_string(),
             dev.into(),
             dt.into(),
+            a.cfg.to_string(),
         ])
+        .args(a.tiny_vae.iter())
         .output()?;
     if !out.status.success() {
         anyhow::bail!(

@@ -14,6 +14,10 @@ pub struct WorkerArgs {
     /// Optional BLIP captioning model (transformers layout) answering "blip".
     #[arg(long)]
     pub blip_dir: Option<PathBuf>,
+    /// Optional tiny autoencoder (TAESD, TAESDXL) instead of the full VAE: faster, a
+    /// little less detail.
+    #[arg(long)]
+    pub tiny_vae: Option<PathBuf>,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cuda:0")]
     pub device: String,
@@ -46,14 +50,21 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
     let device = articket_engine::device(&args.device)?;
     let dtype = articket_engine::dtype(&device, args.dtype.as_deref())?;
     let started = std::time::Instant::now();
-    let engine = Engine::load(&args.model_dir, &device, dtype, articket_engine::FLASH_ATTN)?;
+    let mut engine = Engine::load(&args.model_dir, &device, dtype, articket_engine::FLASH_ATTN)?;
+    if let Some(tiny) = &args.tiny_vae {
+        engine.use_tiny_vae(tiny)?;
+    }
     println!(
-        "  model {} ({:?}) loaded on {} as {:?} in {:.1} s",
+        "  model {} ({:?}) loaded on {} as {:?} in {:.1} s{}",
         engine.files.name(),
         engine.files.family,
         args.device,
         dtype,
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        match &args.tiny_vae {
+            Some(t) => format!(", tiny autoencoder {}", t.display()),
+            None => String::new(),
+        }
     );
     let captioners = Captioners {
         clip: args

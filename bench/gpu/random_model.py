@@ -3,9 +3,11 @@ transformers write a real one (`save_pretrained`), for timing: trained weights c
 same to run. Both `articket bench sd --model` and the diffusers anchor load the same
 directory, so they time the same weights.
 
-    python bench/gpu/random_model.py sd15|sdxl-turbo OUT_DIR [f16|bf16|f32]
+    python bench/gpu/random_model.py sd15|sd-turbo|sdxl-turbo|taesd OUT_DIR [f16|bf16|f32]
 
-The shapes are the published checkpoints' (SD 1.5; SDXL-Turbo, which is SDXL's shape).
+The shapes are the published checkpoints' (SD 1.5; SD-Turbo, which is SD 2.1's shape
+with its trailing Euler schedule; SDXL-Turbo, which is SDXL's shape; TAESD, diffusers'
+`AutoencoderTiny` at its default size, as madebyollin/taesd publishes it).
 The tokenizer is the parity fixtures' small CLIP vocabulary: token ids only index the
 embedding table, so its size does not change the work.
 """
@@ -16,7 +18,9 @@ from pathlib import Path
 import torch
 from diffusers import (
     AutoencoderKL,
+    AutoencoderTiny,
     EulerAncestralDiscreteScheduler,
+    EulerDiscreteScheduler,
     PNDMScheduler,
     StableDiffusionImg2ImgPipeline,
     StableDiffusionXLImg2ImgPipeline,
@@ -55,7 +59,31 @@ def main():
     # last (id 673), well inside 49408.
     tok = make_fixtures.tokenizer(make_fixtures.VOCAB_DIR, pad="<|endoftext|>")
     torch.manual_seed(0)
-    if arch == "sd15":
+    if arch == "taesd":
+        AutoencoderTiny().to(dtype).save_pretrained(out, safe_serialization=True)
+        print(f"{arch}: written to {out}")
+        return
+    if arch == "sd-turbo":
+        tok = make_fixtures.tokenizer(make_fixtures.VOCAB_DIR, pad="!")
+        unet = UNet2DConditionModel(
+            block_out_channels=(320, 640, 1280, 1280), cross_attention_dim=1024,
+            down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+            up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+            attention_head_dim=(5, 10, 20, 20), use_linear_projection=True,
+            layers_per_block=2, sample_size=64,
+        )
+        # OpenCLIP ViT-H as SD 2.x ships it: 23 of its 24 layers, GELU.
+        text = CLIPTextModel(clip(1024, 23, 16, 4096, "gelu", 1024))
+        text.config.eos_token_id = tok.eos_token_id
+        pipe = StableDiffusionImg2ImgPipeline(
+            vae=vae(0.18215), text_encoder=text, tokenizer=tok, unet=unet,
+            scheduler=EulerDiscreteScheduler(
+                beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                steps_offset=1, timestep_spacing="trailing", prediction_type="epsilon",
+            ),
+            safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+        )
+    elif arch == "sd15":
         unet = UNet2DConditionModel(
             block_out_channels=(320, 640, 1280, 1280), cross_attention_dim=768,
             down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),

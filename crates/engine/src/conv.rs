@@ -215,6 +215,23 @@ impl Conv2d {
             padding,
         })
     }
+
+    /// A convolution saved without a bias (`bias=False` in PyTorch).
+    pub fn without_bias(
+        vb: nn::VarBuilder,
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> Result<Self> {
+        Ok(Conv2d {
+            weight: vb.get((c_out, c_in, kernel, kernel), "weight")?,
+            bias: None,
+            stride,
+            padding,
+        })
+    }
 }
 
 impl Module for Conv2d {

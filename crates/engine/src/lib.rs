@@ -29,6 +29,7 @@ mod prep;
 mod random;
 pub mod sampler;
 pub mod service;
+pub mod taesd;
 pub mod text;
 #[cfg(any(test, feature = "test-models"))]
 pub mod tiny;

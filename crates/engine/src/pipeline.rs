@@ -14,6 +14,7 @@ use crate::layout::{read_json, Family, ModelFiles};
 use crate::prep::{crop_to_fill, gaussian_from};
 pub use crate::sampler::Sampler;
 use crate::sampler::{Denoiser, NoiseSchedule, Prediction, Spacing};
+use crate::taesd::TinyVae;
 use crate::text::Tokenizer;
 use crate::unet::{Conditioning, Unet};
 use crate::vae::Vae;
@@ -45,11 +46,28 @@ pub struct Img2Img {
 }
 
 impl Img2Img {
-    /// Jobs that can share one UNet batch: same size and schedule.
+    /// Jobs that can share one UNet batch: same size and schedule, and all guided or
+    /// none.
     pub fn batches_with(&self, other: &Img2Img) -> bool {
-        (self.width, self.height, self.steps, self.sampler)
-            == (other.width, other.height, other.steps, other.sampler)
-            && self.strength == other.strength
+        (
+            self.width,
+            self.height,
+            self.steps,
+            self.sampler,
+            self.guided(),
+        ) == (
+            other.width,
+            other.height,
+            other.steps,
+            other.sampler,
+            other.guided(),
+        ) && self.strength == other.strength
+    }
+
+    /// Classifier-free guidance runs only above 1, as in diffusers: at 1 it would give
+    /// the prompt's prediction anyway, at twice the cost.
+    pub fn guided(&self) -> bool {
+        self.cfg_scale > 1.0
     }
 
     /// Denoising steps that actually run: about steps × strength.
@@ -80,6 +98,9 @@ pub struct Engine {
     pub(crate) unet: Unet,
     pub(crate) vae: Vae,
     pub(crate) vae_scale: f64,
+    /// The tiny autoencoder, when configured: it then encodes and decodes instead of
+    /// the full VAE.
+    pub(crate) tiny: Option<TinyVae>,
     /// Pixels per latent cell: 8 for real models.
     pub(crate) vae_factor: usize,
     pub(crate) prompters: Vec<Prompter>,
@@ -182,9 +203,24 @@ impl Engine {
             unet,
             vae,
             vae_scale,
+            tiny: None,
             prompters,
             schedule,
         })
+    }
+
+    /// Encodes and decodes with the tiny autoencoder in `dir` from now on (TAESD for
+    /// SD 1.x/2.x, TAESDXL for SDXL) instead of the full VAE.
+    pub fn use_tiny_vae(&mut self, dir: &Path) -> Result<(), EngineError> {
+        let channels = self.unet.shape().in_channels;
+        self.tiny = Some(TinyVae::load(
+            dir,
+            self.dtype,
+            &self.device,
+            channels,
+            self.vae_factor,
+        )?);
+        Ok(())
     }
 
     /// Pixels per latent cell: output sizes must be multiples of it.
@@ -306,7 +342,10 @@ impl Engine {
         h: usize,
     ) -> candle_core::Result<Tensor> {
         let x = self.to_tensor(images, w, h)?;
-        self.vae.mean(&x)? * self.vae_scale
+        match &self.tiny {
+            Some(tiny) => tiny.encode(&x)? * tiny.shape.scaling_factor,
+            None => self.vae.mean(&x)? * self.vae_scale,
+        }
     }
 
     /// The UNet's prediction for `latents` (B, …) at timestep `t`, given the
@@ -341,7 +380,10 @@ impl Engine {
 
     /// Latents back to pixels in [0, 1], (N, 3, H, W), in f32.
     pub fn decode_unit(&self, latents: &Tensor) -> candle_core::Result<Tensor> {
-        let images = self.vae.decode(&(latents / self.vae_scale)?)?;
+        let images = match &self.tiny {
+            Some(tiny) => tiny.decode(&(latents / tiny.shape.scaling_factor)?)?,
+            None => self.vae.decode(&(latents / self.vae_scale)?)?,
+        };
         ((images.to_dtype(DType::F32)? / 2.)? + 0.5)?.clamp(0f32, 1f32)
     }
 
@@ -367,13 +409,18 @@ impl Engine {
             let images = self.decode(&clean)?;
             return Ok((clean, images));
         }
-        // One encoder pass: the negatives' rows first, then the prompts', as the
-        // guidance below splits the UNet's batch.
-        let texts: Vec<&str> = jobs
-            .iter()
-            .map(|j| j.negative_prompt.as_str())
-            .chain(jobs.iter().map(|j| j.prompt.as_str()))
-            .collect();
+        // One encoder pass: with guidance, the negatives' rows first, then the
+        // prompts', as the guidance below splits the UNet's batch. Without (cfg ≤ 1, as
+        // few-step models run), only the prompts: no unconditional pass at all, as in
+        // diffusers.
+        let guided = jobs[0].guided();
+        let negatives = jobs.iter().map(|j| j.negative_prompt.as_str());
+        let prompts = jobs.iter().map(|j| j.prompt.as_str());
+        let texts: Vec<&str> = if guided {
+            negatives.chain(prompts).collect()
+        } else {
+            prompts.collect()
+        };
         let text = self.text_conditioning(&texts)?;
 
         let shape = clean.dims().to_vec();
@@ -388,12 +435,16 @@ impl Engine {
         let cfg = Tensor::from_vec(cfg, (n, 1, 1, 1), &self.device)?.to_dtype(latents.dtype())?;
         for i in start..plan.len() {
             let scaled = denoiser.scale_input(&latents, i)?;
-            let input = Tensor::cat(&[&scaled, &scaled], 0)?;
-            let pred = self.predict(&input, plan.timesteps[i], &text)?;
-            let uncond = pred.i(0..n)?;
-            let cond = pred.i(n..2 * n)?;
-            let guided = (&uncond + (cond - &uncond)?.broadcast_mul(&cfg)?)?;
-            latents = denoiser.step(&guided, i, &latents, &mut draw)?;
+            let prediction = if guided {
+                let input = Tensor::cat(&[&scaled, &scaled], 0)?;
+                let pred = self.predict(&input, plan.timesteps[i], &text)?;
+                let uncond = pred.i(0..n)?;
+                let cond = pred.i(n..2 * n)?;
+                (&uncond + (cond - &uncond)?.broadcast_mul(&cfg)?)?
+            } else {
+                self.predict(&scaled, plan.timesteps[i], &text)?
+            };
+            latents = denoiser.step(&prediction, i, &latents, &mut draw)?;
             on_steps(n);
         }
         let images = self.decode(&latents)?;

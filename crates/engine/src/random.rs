@@ -161,6 +161,7 @@ impl Engine {
                 } else {
                     0.18215
                 },
+                tiny: None,
                 prompters,
                 schedule: NoiseSchedule::stable_diffusion(
                     Prediction::Epsilon,

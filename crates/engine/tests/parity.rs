@@ -451,3 +451,126 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+// ---- Few-step models: SD-Turbo's shape and schedule, and the tiny autoencoder ----------
+//
+// `tests/fixtures/parity/sd-turbo` and `taesd` are written by
+// `bench/parity/make_turbo_fixtures.py`: SD-Turbo's architecture (linear projections,
+// per-block heads, GELU text encoder, "!" padding) and published scheduler config
+// (Euler, trailing timesteps), and an `AutoencoderTiny`.
+
+fn turbo(tiny: bool) -> Case {
+    let mut case = load("sd-turbo");
+    if tiny {
+        case.engine.use_tiny_vae(&fixtures().join("taesd")).unwrap();
+    }
+    case
+}
+
+#[test]
+fn the_tiny_autoencoder_encodes_and_decodes_like_diffusers() {
+    let full = turbo(false);
+    let tiny = turbo(true);
+    let img = photo(&tiny);
+    let lat = tiny.engine.image_latents(&[&img], 64, 64).unwrap();
+    close("TAESD encode", &lat, &tiny.get("taesd.latents"), TOL);
+    // TAESD decodes the full VAE's latents: they share one latent space.
+    let full_latents = full.engine.image_latents(&[&img], 64, 64).unwrap();
+    let dec = tiny.engine.decode_unit(&full_latents).unwrap();
+    close("TAESD decode", &dec, &tiny.get("taesd.decoded"), TOL);
+}
+
+/// SD-Turbo as it is used: Euler a on trailing timesteps, 1 to 4 steps, guidance 0 (no
+/// unconditional pass, so the prompt alone steers), with the full VAE and with TAESD;
+/// and one guided run at cfg 2.
+#[test]
+fn turbo_img2img_matches_diffusers_in_one_to_four_steps() {
+    for tiny in [false, true] {
+        let case = turbo(tiny);
+        let label = if tiny { "turbo_taesd" } else { "turbo" };
+        let mut runs = vec![(1, 10, 0.0), (2, 5, 0.0), (4, 5, 0.0), (4, 10, 0.0)];
+        if !tiny {
+            runs.push((2, 5, 2.0));
+        }
+        for (steps, tenths, cfg) in runs {
+            let mut k = format!("img2img.{label}.n{steps}.s{tenths}");
+            if cfg > 1.0 {
+                k.push_str(&format!(".cfg{}", cfg as u32));
+            }
+            let job = Img2Img {
+                image: photo(&case),
+                prompt: case.meta["prompt"].clone(),
+                negative_prompt: if cfg > 1.0 {
+                    case.meta["negative"].clone()
+                } else {
+                    String::new()
+                },
+                steps,
+                strength: tenths as f64 / 10.0,
+                cfg_scale: cfg,
+                seed: 0,
+                sampler: Sampler::EulerAncestral,
+                width: 64,
+                height: 64,
+            };
+            let noise = case.get(&format!("{k}.noise"));
+            let draws = noise.dim(0).unwrap();
+            let mut used = 0;
+            let mut feed = |shape: &[usize]| {
+                let t = noise.i(used)?;
+                used += 1;
+                assert_eq!(t.dims(), shape);
+                Ok(t)
+            };
+            let mut unet_steps = 0;
+            let (latents, images) = case
+                .engine
+                .img2img_with_noise(&[&job], &mut feed, &mut |n| unet_steps += n)
+                .unwrap();
+            assert_eq!(used, draws, "{k}: every reference draw used");
+            assert_eq!(
+                unet_steps,
+                articket_engine::sampler::denoising_steps(steps, tenths as f64 / 10.0),
+                "{k}: the steps diffusers runs"
+            );
+            close(
+                &format!("{k} latents"),
+                &latents,
+                &case.get(&format!("{k}.latents")),
+                TOL,
+            );
+            let got =
+                Tensor::from_vec(images[0].as_raw().clone(), (64, 64, 3), &Device::Cpu).unwrap();
+            let m = mean_diff(&got, &case.get(&format!("{k}.image")));
+            eprintln!("{k} image: mean |diff| {m:.4}/255");
+            assert!(m <= 1.0, "{k}: mean |diff| {m}/255");
+        }
+    }
+}
+
+/// A TAESDXL-sized autoencoder on a model whose latents differ is refused with the
+/// reason; a folder without one says what it lacks.
+#[test]
+fn a_tiny_autoencoder_that_does_not_fit_is_refused() {
+    let mut case = load("sd-turbo");
+    let empty = tempfile::tempdir().unwrap();
+    let e = case
+        .engine
+        .use_tiny_vae(empty.path())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no tiny autoencoder here"), "{e}");
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(&fixtures().join("taesd"), copy.path());
+    let config = copy.path().join("config.json");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["latent_channels"] = serde_json::json!(16);
+    std::fs::write(&config, v.to_string()).unwrap();
+    let e = case
+        .engine
+        .use_tiny_vae(copy.path())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("do not fit this model"), "{e}");
+}

@@ -239,14 +239,18 @@ async fn local_backend(config: &Config) -> anyhow::Result<Arc<dyn Stylizer>> {
         let device = articket_engine::device(&l.device)?;
         let dtype = articket_engine::dtype(&device, Some(&l.dtype))?;
         let started = std::time::Instant::now();
-        let engine = Engine::load(&l.model_dir, &device, dtype, articket_engine::FLASH_ATTN)?;
+        let mut engine = Engine::load(&l.model_dir, &device, dtype, articket_engine::FLASH_ATTN)?;
+        let dir = |p: &std::path::Path| (!p.as_os_str().is_empty()).then(|| p.to_owned());
+        if let Some(tiny) = dir(&l.tiny_vae) {
+            engine.use_tiny_vae(&tiny)?;
+        }
         tracing::info!(
             model = %engine.files.name(),
             device = %l.device,
+            tiny_vae = %l.tiny_vae.display(),
             "Stable Diffusion model loaded in {:.1} s",
             started.elapsed().as_secs_f64()
         );
-        let dir = |p: &std::path::Path| (!p.as_os_str().is_empty()).then(|| p.to_owned());
         let captioners = Captioners {
             clip: dir(&l.clip_dir)
                 .map(|d| ClipCaptioner::load(&d, &device))
