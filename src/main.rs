@@ -14,6 +14,7 @@ mod bench_ticket;
 mod check_ai;
 #[cfg(feature = "bench")]
 mod loadtest;
+mod models;
 mod stylize;
 mod worker;
 
@@ -78,6 +79,10 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Fetch Stable Diffusion models, tiny autoencoders and captioners from the Hugging
+    /// Face Hub into models/, and list what is there.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
     /// Print an argon2 hash of the operator password (read from standard input) for
     /// `[admin] password_hash`.
     HashPassword,
@@ -215,6 +220,7 @@ fn main() -> ExitCode {
         }
         Some(Command::Serve(args)) => serve(args),
         Some(Command::HashPassword) => hash_password(),
+        Some(Command::Models(cmd)) => models::run(cmd),
         Some(Command::CheckAi { config }) => check_ai::run(load_config(config.as_deref())),
         #[cfg(feature = "bench")]
         Some(Command::Loadtest(args)) => loadtest::run(args),

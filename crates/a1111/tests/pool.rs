@@ -185,9 +185,11 @@ async fn parallel_dispatch_paints_on_both_servers_at_once_and_sequential_on_one(
 #[tokio::test]
 async fn visits_take_turns_on_a_busy_server_and_learn_their_place() {
     let server = FakeA1111::start(Duration::from_millis(60)).await;
-    let pool = A1111Pool::start(settings(&[&server], Dispatch::Parallel))
-        .await
-        .unwrap();
+    // Probes with time to spare: this test is about turns, and one probe slower than
+    // 0.5 s on a loaded machine took the only server out (and failed every waiting job).
+    let mut s = settings(&[&server], Dispatch::Parallel);
+    s.health_interval_secs = 2.0;
+    let pool = A1111Pool::start(s).await.unwrap();
     let mut handles = Vec::new();
     let mut updates = Vec::new();
     for (i, visit) in ["A", "B", "C"].into_iter().enumerate() {
