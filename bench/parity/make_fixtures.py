@@ -13,7 +13,7 @@ Two shapes, each a complete model directory as `save_pretrained` writes it:
 Next to each model, `expected.safetensors` holds the inputs and diffusers' outputs for
 every stage: token ids, text embeddings, the VAE latent mean × scaling factor, the UNet's
 noise prediction with classifier-free guidance, one or two scheduler steps for each
-sampler (DDIM, Euler a, DPM++ 2M Karras), the VAE decode, and whole img2img runs at
+sampler (DDIM, Euler a, DPM++ 2M Karras, LCM), the VAE decode, and whole img2img runs at
 strengths 0.3, 0.6 and 0.9 with every noise tensor the run drew. The Rust test
 `crates/engine/tests/parity.rs` reads them; CI needs no PyTorch.
 
@@ -41,6 +41,7 @@ from diffusers import (
     EulerAncestralDiscreteScheduler,
     PNDMScheduler,
     EulerDiscreteScheduler,
+    LCMScheduler,
     StableDiffusionImg2ImgPipeline,
     StableDiffusionXLImg2ImgPipeline,
     UNet2DConditionModel,
@@ -58,7 +59,7 @@ SIZE = 64
 STEPS = 10
 CFG = 7.5
 STRENGTHS = (0.3, 0.6, 0.9)
-SAMPLERS = ("ddim", "euler_a", "dpmpp_2m_karras")
+SAMPLERS = ("ddim", "euler_a", "dpmpp_2m_karras", "lcm")
 
 
 # ---------------------------------------------------------------------------------------
@@ -298,6 +299,8 @@ def scheduler_for(pipe, sampler):
         return DDIMScheduler.from_config(config)
     if sampler == "euler_a":
         return EulerAncestralDiscreteScheduler.from_config(config)
+    if sampler == "lcm":
+        return LCMScheduler.from_config(config)
     if sampler == "dpmpp_2m_karras":
         return DPMSolverMultistepScheduler.from_config(
             config, use_karras_sigmas=True, algorithm_type="dpmsolver++", solver_order=2
@@ -322,8 +325,9 @@ def patch_randn(recorder):
     import diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img as p1
     import diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl_img2img as p2
     import diffusers.schedulers.scheduling_euler_ancestral_discrete as s1
+    import diffusers.schedulers.scheduling_lcm as s2
 
-    for m in (p1, p2, s1):
+    for m in (p1, p2, s1, s2):
         m.randn_tensor = recorder
 
 
@@ -425,8 +429,10 @@ def expected(pipe, xl):
             out[f"sched.{sampler}.sigmas"] = s.sigmas.to(torch.float64)
         x = sample.clone()
         noises = list(step_noise)
-        if sampler == "euler_a":
-            import diffusers.schedulers.scheduling_euler_ancestral_discrete as m
+        if sampler in ("euler_a", "lcm"):
+            import diffusers.schedulers.scheduling_euler_ancestral_discrete as m1
+            import diffusers.schedulers.scheduling_lcm as m2
+            m = m1 if sampler == "euler_a" else m2
             saved = m.randn_tensor
             m.randn_tensor = lambda *a, **k: noises.pop(0)
         for i in range(3):
@@ -435,7 +441,7 @@ def expected(pipe, xl):
             out[f"sched.{sampler}.scaled{i}"] = scaled.contiguous()
             x = s.step(eps[i], t, x).prev_sample
             out[f"sched.{sampler}.step{i}"] = x.contiguous()
-        if sampler == "euler_a":
+        if sampler in ("euler_a", "lcm"):
             m.randn_tensor = saved
 
     # VAE decode, as pixels in [0, 1] before rounding.

@@ -223,6 +223,12 @@ impl Engine {
         Ok(())
     }
 
+    /// Whether the model is a few-step one: its scheduler spaces timesteps from the end
+    /// ("trailing"), as SD-Turbo's and SDXL-Turbo's published configs do.
+    pub fn is_few_step(&self) -> bool {
+        self.schedule.spacing == Spacing::Trailing
+    }
+
     /// Pixels per latent cell: output sizes must be multiples of it.
     pub fn size_multiple(&self) -> usize {
         self.vae_factor

@@ -1,7 +1,8 @@
 //! The samplers, ours, written to compute what diffusers' schedulers compute (the parity
-//! test checks each step against them): DDIM (eta 0), Euler a, and DPM++ 2M with Karras
+//! test checks each step against them): DDIM (eta 0), Euler a, DPM++ 2M with Karras
 //! sigmas (A1111's default, diffusers' `DPMSolverMultistepScheduler` with
-//! `use_karras_sigmas`).
+//! `use_karras_sigmas`), and LCM (diffusers' `LCMScheduler`: consistency steps on the
+//! distillation's timestep grid, for LCM models and LCM-LoRA).
 //!
 //! Every random draw comes from a caller's noise source, so Euler a is as reproducible
 //! for a seed as the others, on every device, and a test can feed the reference's
@@ -19,14 +20,17 @@ pub enum Sampler {
     EulerAncestral,
     /// "DPM++ 2M Karras": second-order multistep on Karras sigmas.
     DpmPp2mKarras,
+    /// "LCM": a latent consistency model's steps, with fresh noise between them.
+    Lcm,
 }
 
 impl Sampler {
     /// Every sampler, in the order the worker lists them.
-    pub const ALL: [Sampler; 3] = [
+    pub const ALL: [Sampler; 4] = [
         Sampler::DpmPp2mKarras,
         Sampler::EulerAncestral,
         Sampler::Ddim,
+        Sampler::Lcm,
     ];
 
     pub fn a1111_name(self) -> &'static str {
@@ -34,6 +38,7 @@ impl Sampler {
             Sampler::Ddim => "DDIM",
             Sampler::EulerAncestral => "Euler a",
             Sampler::DpmPp2mKarras => "DPM++ 2M Karras",
+            Sampler::Lcm => "LCM",
         }
     }
 
@@ -44,6 +49,7 @@ impl Sampler {
             Sampler::Ddim => &["ddim"],
             Sampler::EulerAncestral => &["k_euler_a", "k_euler_ancestral"],
             Sampler::DpmPp2mKarras => &["k_dpmpp_2m_ka", "DPM++ 2M", "k_dpmpp_2m"],
+            Sampler::Lcm => &["lcm", "k_lcm"],
         }
     }
 
@@ -80,6 +86,12 @@ pub struct NoiseSchedule {
     /// DDIM clamps its x₀ prediction to ±this (diffusers' `clip_sample`, which is on
     /// when a config does not mention it; the published SD configs turn it off).
     pub clip_sample: Option<f64>,
+    /// LCM: the distillation's step count (its timestep grid) and the boundary
+    /// condition's timestep scaling.
+    pub original_inference_steps: usize,
+    pub timestep_scaling: f64,
+    /// LCM's own `clip_sample`, which is off when a config does not mention it.
+    pub lcm_clip: Option<f64>,
 }
 
 impl NoiseSchedule {
@@ -124,6 +136,9 @@ impl NoiseSchedule {
             steps_offset,
             set_alpha_to_one,
             clip_sample,
+            original_inference_steps: 50,
+            timestep_scaling: 10.0,
+            lcm_clip: None,
         }
     }
 
@@ -150,7 +165,7 @@ impl NoiseSchedule {
             Some("linspace") => Spacing::Linspace,
             Some(other) => return Err(format!("timestep_spacing {other:?} is not supported")),
         };
-        Ok(NoiseSchedule::new(
+        let mut schedule = NoiseSchedule::new(
             v.get("num_train_timesteps")
                 .and_then(Value::as_u64)
                 .unwrap_or(1000) as usize,
@@ -168,7 +183,39 @@ impl NoiseSchedule {
                 .and_then(Value::as_bool)
                 .unwrap_or(true)
                 .then(|| f("clip_sample_range", 1.0)),
-        ))
+        );
+        if let Some(n) = v.get("original_inference_steps").and_then(Value::as_u64) {
+            schedule.original_inference_steps = (n as usize).clamp(1, schedule.train_steps());
+        }
+        schedule.timestep_scaling = f("timestep_scaling", 10.0);
+        schedule.lcm_clip = v
+            .get("clip_sample")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+            .then(|| f("clip_sample_range", 1.0));
+        Ok(schedule)
+    }
+
+    /// LCM's timesteps: `steps` picked evenly (by index) from the distillation's grid of
+    /// `original_inference_steps`, largest first, as diffusers' `LCMScheduler`.
+    fn lcm_timesteps(&self, steps: usize) -> Vec<f64> {
+        let original = self.original_inference_steps;
+        let k = self.train_steps() / original;
+        let grid: Vec<usize> = (1..=original).rev().map(|i| i * k - 1).collect();
+        let steps = steps.min(grid.len());
+        (0..steps)
+            // numpy's linspace: start + i × step, floored.
+            .map(|i| grid[(i as f64 * (grid.len() as f64 / steps as f64)).floor() as usize] as f64)
+            .collect()
+    }
+
+    /// LCM's boundary condition at timestep `t`: (c_skip, c_out).
+    fn lcm_scalings(&self, t: f64) -> (f64, f64) {
+        let sigma_data = 0.5f64;
+        let s = t * self.timestep_scaling;
+        let c_skip = sigma_data * sigma_data / (s * s + sigma_data * sigma_data);
+        let c_out = s / (s * s + sigma_data * sigma_data).sqrt();
+        (c_skip, c_out)
     }
 
     fn train_steps(&self) -> usize {
@@ -257,6 +304,7 @@ impl NoiseSchedule {
                 s.push(0.0);
                 (t, s)
             }
+            Sampler::Lcm => (self.lcm_timesteps(steps), Vec::new()),
         };
         Plan {
             sampler,
@@ -353,7 +401,7 @@ impl<'a> Denoiser<'a> {
     /// Clean latents noised to the level of step `i` (img2img's start).
     pub fn add_noise(&self, x0: &Tensor, noise: &Tensor, i: usize) -> Result<Tensor> {
         match self.plan.sampler {
-            Sampler::Ddim => {
+            Sampler::Ddim | Sampler::Lcm => {
                 let a = self.schedule.alpha(self.plan.timesteps[i]);
                 (x0 * a.sqrt())? + (noise * (1.0 - a).sqrt())?
             }
@@ -372,11 +420,12 @@ impl<'a> Denoiser<'a> {
                 let s = self.plan.sigmas[i];
                 x / (s * s + 1.0).sqrt()
             }
-            Sampler::Ddim | Sampler::DpmPp2mKarras => Ok(x.clone()),
+            Sampler::Ddim | Sampler::DpmPp2mKarras | Sampler::Lcm => Ok(x.clone()),
         }
     }
 
-    /// Step `i` from `x` with the model's output; `noise` is drawn only by Euler a.
+    /// Step `i` from `x` with the model's output; `noise` is drawn by Euler a, and by
+    /// LCM between its steps.
     pub fn step(
         &mut self,
         out: &Tensor,
@@ -457,6 +506,33 @@ impl<'a> Denoiser<'a> {
                 };
                 self.previous = Some(x0);
                 Ok(next)
+            }
+            Sampler::Lcm => {
+                let t = self.plan.timesteps[i];
+                let last = i + 1 == self.plan.len();
+                let a = self.schedule.alpha(t);
+                let a_prev = if last {
+                    // diffusers keeps the last step's own timestep here; unused below.
+                    a
+                } else {
+                    self.schedule.alpha(self.plan.timesteps[i + 1])
+                };
+                let x0 = if v {
+                    ((x * a.sqrt())? - (out * (1.0 - a).sqrt())?)?
+                } else {
+                    ((x - (out * (1.0 - a).sqrt())?)? / a.sqrt())?
+                };
+                let x0 = match self.schedule.lcm_clip {
+                    Some(r) => x0.clamp(-r, r)?,
+                    None => x0,
+                };
+                let (c_skip, c_out) = self.schedule.lcm_scalings(t);
+                let denoised = ((x0 * c_out)? + (x * c_skip)?)?;
+                if last {
+                    Ok(denoised)
+                } else {
+                    (denoised * a_prev.sqrt())? + (noise()? * (1.0 - a_prev).sqrt())?
+                }
             }
         }
     }

@@ -42,6 +42,9 @@ pub struct EngineService {
     progress: Arc<Mutex<DeviceProgress>>,
     pub model_name: String,
     pub size_multiple: usize,
+    /// A few-step model (SD-Turbo, SDXL-Turbo): trained for 1 to 4 steps without
+    /// guidance.
+    pub few_step: bool,
 }
 
 impl EngineService {
@@ -58,6 +61,7 @@ impl EngineService {
         let progress = Arc::new(Mutex::new(DeviceProgress::default()));
         let model_name = engine.files.name();
         let size_multiple = engine.size_multiple();
+        let few_step = engine.is_few_step();
         let shared = progress.clone();
         std::thread::Builder::new()
             .name("articket-engine".into())
@@ -118,6 +122,7 @@ impl EngineService {
             progress,
             model_name,
             size_multiple,
+            few_step,
         }
     }
 

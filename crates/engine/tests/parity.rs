@@ -117,6 +117,7 @@ fn sampler_key(s: Sampler) -> &'static str {
         Sampler::Ddim => "ddim",
         Sampler::EulerAncestral => "euler_a",
         Sampler::DpmPp2mKarras => "dpmpp_2m_karras",
+        Sampler::Lcm => "lcm",
     }
 }
 
@@ -332,12 +333,13 @@ fn every_sampler_steps_like_diffusers() {
                     TOL,
                 );
             }
-            let drew = if sampler == Sampler::EulerAncestral {
-                3
-            } else {
-                0
+            // Euler a draws each step; LCM between steps (none of these three is its
+            // last of 20).
+            let drew = match sampler {
+                Sampler::EulerAncestral | Sampler::Lcm => 3,
+                _ => 0,
             };
-            assert_eq!(k, drew, "{key} draws noise only when ancestral");
+            assert_eq!(k, drew, "{key} draws noise only when ancestral or LCM");
         }
     }
 }

@@ -216,7 +216,7 @@ async fn the_worker_speaks_a1111s_shapes_and_errors() {
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    assert_eq!(listed, ["DPM++ 2M Karras", "Euler a", "DDIM"]);
+    assert_eq!(listed, ["DPM++ 2M Karras", "Euler a", "DDIM", "LCM"]);
     for s in samplers.as_array().unwrap() {
         let aliases = s["aliases"].as_array().unwrap().iter();
         for name in std::iter::once(&s["name"]).chain(aliases) {

@@ -271,11 +271,10 @@ async fn local_backend(config: &Config) -> anyhow::Result<Arc<dyn Stylizer>> {
         l.max_batch,
         std::time::Duration::from_millis(l.batch_window_ms),
     );
-    Ok(Arc::new(LocalBackend::new(
-        service,
-        config.ai.sd.clone(),
-        captioner,
-    )))
+    let backend = Arc::new(LocalBackend::new(service, config.ai.sd.clone(), captioner));
+    let warm = backend.clone();
+    tokio::spawn(async move { warm.warm_up().await });
+    Ok(backend)
 }
 
 #[cfg(not(feature = "engine"))]
