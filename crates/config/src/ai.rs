@@ -41,7 +41,8 @@ pub struct LocalSettings {
     pub dtype: String,
     /// Paintings that may wait for the device; more are refused and retried later.
     pub queue: usize,
-    /// Paintings per UNet batch (a visit's four painters go together).
+    /// Paintings per UNet batch on a GPU (a visit's four painters go together); on the
+    /// CPU they run one by one.
     pub max_batch: usize,
     /// How long the device waits for a visit's other painters to join a batch.
     pub batch_window_ms: u64,
