@@ -758,25 +758,7 @@ async fn a_quiz_visit_shows_the_questions_on_both_screens_and_ends_with_a_quiz_t
     assert_glyphs_drawn(&mut browser, &phone, "phone quiz result", 15).await;
     assert_glyphs_drawn(&mut browser, &kiosk, "kiosk quiz result", 15).await;
     // In quiz mode too, the phone's next step is on screen: "Save ticket", then "Finish".
-    assert!(
-        in_reach(&mut browser, &phone, "#save-ticket").await,
-        "Save ticket (quiz)"
-    );
-    browser
-        .eval(&phone, "document.getElementById('save-ticket').click()")
-        .await;
-    browser
-        .wait_for(
-            &phone,
-            "document.body.dataset.saved === 'true'",
-            Duration::from_secs(5),
-            "saved",
-        )
-        .await;
-    assert!(
-        in_reach(&mut browser, &phone, "#finish").await,
-        "Finish (quiz)"
-    );
+    save_then_finish_in_reach(&mut browser, &phone, "quiz").await;
     let ticket_url = browser
         .eval(
             &phone,
@@ -1047,6 +1029,26 @@ async fn the_tickets_results_link_works_from_another_phone_until_the_photos_are_
         .await;
 }
 
+/// "Save ticket" is on screen without scrolling; once tapped, "Finish" is.
+async fn save_then_finish_in_reach(browser: &mut Browser, phone: &Tab, mode: &str) {
+    assert!(
+        in_reach(browser, phone, "#save-ticket").await,
+        "Save ticket ({mode})"
+    );
+    browser
+        .eval(phone, "document.getElementById('save-ticket').click()")
+        .await;
+    browser
+        .wait_for(
+            phone,
+            "document.body.dataset.saved === 'true'",
+            Duration::from_secs(5),
+            "saved",
+        )
+        .await;
+    assert!(in_reach(browser, phone, "#finish").await, "Finish ({mode})");
+}
+
 /// Whether `selector` is wholly on screen without scrolling (at the top of the page).
 async fn in_reach(browser: &mut Browser, tab: &Tab, selector: &str) -> bool {
     browser.eval(tab, "window.scrollTo(0, 0)").await;
@@ -1087,21 +1089,6 @@ async fn the_phones_next_step_is_always_on_screen() {
         "12-phone-save-ticket.png",
         &browser.screenshot(&phone).await,
     );
-    assert!(
-        in_reach(&mut browser, &phone, "#save-ticket").await,
-        "Save ticket"
-    );
-    browser
-        .eval(&phone, "document.getElementById('save-ticket').click()")
-        .await;
-    browser
-        .wait_for(
-            &phone,
-            "document.body.dataset.saved === 'true'",
-            Duration::from_secs(5),
-            "saved",
-        )
-        .await;
-    assert!(in_reach(&mut browser, &phone, "#finish").await, "Finish");
+    save_then_finish_in_reach(&mut browser, &phone, "convert").await;
     browser.assert_clean(&phone, "phone").await;
 }

@@ -208,12 +208,9 @@ impl Conv2d {
         stride: usize,
         padding: usize,
     ) -> Result<Self> {
-        Ok(Conv2d {
-            weight: vb.get((c_out, c_in, kernel, kernel), "weight")?,
-            bias: Some(vb.get(c_out, "bias")?),
-            stride,
-            padding,
-        })
+        let mut conv = Conv2d::without_bias(vb.clone(), c_in, c_out, kernel, stride, padding)?;
+        conv.bias = Some(vb.get(c_out, "bias")?);
+        Ok(conv)
     }
 
     /// A convolution saved without a bias (`bias=False` in PyTorch).

@@ -347,7 +347,6 @@ fn every_sampler_steps_like_diffusers() {
 #[test]
 fn whole_img2img_matches_at_three_strengths() {
     for (name, case) in cases() {
-        let e = &case.engine;
         for sampler in Sampler::ALL {
             let key = sampler_key(sampler);
             for strength in [3, 6, 9] {
@@ -364,34 +363,42 @@ fn whole_img2img_matches_at_three_strengths() {
                     width: 64,
                     height: 64,
                 };
-                let noise = case.get(&format!("{k}.noise"));
-                let draws = noise.dim(0).unwrap();
-                let mut used = 0;
-                let mut feed = |shape: &[usize]| {
-                    let t = noise.i(used)?;
-                    used += 1;
-                    assert_eq!(t.dims(), shape);
-                    Ok(t)
-                };
-                let (latents, images) = e
-                    .img2img_with_noise(&[&job], &mut feed, &mut |_| {})
-                    .unwrap();
-                assert_eq!(used, draws, "{name} {k}: every reference draw used");
-                close(
-                    &format!("{name} {k} latents"),
-                    &latents,
-                    &case.get(&format!("{k}.latents")),
-                    TOL,
-                );
-                let got = Tensor::from_vec(images[0].as_raw().clone(), (64, 64, 3), &Device::Cpu)
-                    .unwrap();
-                let want = case.get(&format!("{k}.image"));
-                let m = mean_diff(&got, &want);
-                eprintln!("{name} {k} image: mean |diff| {m:.4}/255");
-                assert!(m <= 1.0, "{name} {k}: mean |diff| {m}/255");
+                run_recorded(case, &job, &format!("{name} {k}"), &k);
             }
         }
     }
+}
+
+/// Runs `job` fed with the noise the reference drew (`{key}.noise`), checks that every
+/// draw was used and that the latents and the picture match `{key}.latents` and
+/// `{key}.image`; returns how many UNet steps ran.
+fn run_recorded(case: &Case, job: &Img2Img, label: &str, key: &str) -> usize {
+    let noise = case.get(&format!("{key}.noise"));
+    let draws = noise.dim(0).unwrap();
+    let mut used = 0;
+    let mut feed = |shape: &[usize]| {
+        let t = noise.i(used)?;
+        used += 1;
+        assert_eq!(t.dims(), shape);
+        Ok(t)
+    };
+    let mut unet_steps = 0;
+    let (latents, images) = case
+        .engine
+        .img2img_with_noise(&[job], &mut feed, &mut |n| unet_steps += n)
+        .unwrap();
+    assert_eq!(used, draws, "{label}: every reference draw used");
+    close(
+        &format!("{label} latents"),
+        &latents,
+        &case.get(&format!("{key}.latents")),
+        TOL,
+    );
+    let got = Tensor::from_vec(images[0].as_raw().clone(), (64, 64, 3), &Device::Cpu).unwrap();
+    let m = mean_diff(&got, &case.get(&format!("{key}.image")));
+    eprintln!("{label} image: mean |diff| {m:.4}/255");
+    assert!(m <= 1.0, "{label}: mean |diff| {m}/255");
+    unet_steps
 }
 
 /// The published checkpoints name the CLIP text encoder's tensors `text_model.…`;
@@ -515,37 +522,12 @@ fn turbo_img2img_matches_diffusers_in_one_to_four_steps() {
                 width: 64,
                 height: 64,
             };
-            let noise = case.get(&format!("{k}.noise"));
-            let draws = noise.dim(0).unwrap();
-            let mut used = 0;
-            let mut feed = |shape: &[usize]| {
-                let t = noise.i(used)?;
-                used += 1;
-                assert_eq!(t.dims(), shape);
-                Ok(t)
-            };
-            let mut unet_steps = 0;
-            let (latents, images) = case
-                .engine
-                .img2img_with_noise(&[&job], &mut feed, &mut |n| unet_steps += n)
-                .unwrap();
-            assert_eq!(used, draws, "{k}: every reference draw used");
+            let unet_steps = run_recorded(&case, &job, &k, &k);
             assert_eq!(
                 unet_steps,
                 articket_engine::sampler::denoising_steps(steps, tenths as f64 / 10.0),
                 "{k}: the steps diffusers runs"
             );
-            close(
-                &format!("{k} latents"),
-                &latents,
-                &case.get(&format!("{k}.latents")),
-                TOL,
-            );
-            let got =
-                Tensor::from_vec(images[0].as_raw().clone(), (64, 64, 3), &Device::Cpu).unwrap();
-            let m = mean_diff(&got, &case.get(&format!("{k}.image")));
-            eprintln!("{k} image: mean |diff| {m:.4}/255");
-            assert!(m <= 1.0, "{k}: mean |diff| {m}/255");
         }
     }
 }
