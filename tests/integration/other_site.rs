@@ -88,7 +88,12 @@ async fn a_page_on_another_port_cannot_pause_or_reset_the_booth_with_the_operato
     assert_eq!(sent.as_array().map(Vec::len), Some(3), "{sent}");
 
     browser
-        .eval(&other, "document.getElementById('reset').submit()")
+        // Submitted after the evaluation returns: a submit inside it navigates away
+        // before DevTools answers ("Inspected target navigated or closed", seen once).
+        .eval(
+            &other,
+            "setTimeout(() => document.getElementById('reset').submit(), 0)",
+        )
         .await;
     browser
         .wait_for(
@@ -108,7 +113,12 @@ async fn a_page_on_another_port_cannot_pause_or_reset_the_booth_with_the_operato
         )
         .await;
     browser
-        .eval(&other, "document.getElementById('pause').submit()")
+        // Submitted after the evaluation returns: a submit inside it navigates away
+        // before DevTools answers ("Inspected target navigated or closed", seen once).
+        .eval(
+            &other,
+            "setTimeout(() => document.getElementById('pause').submit(), 0)",
+        )
         .await;
     browser
         .wait_for(
