@@ -35,6 +35,33 @@ pub enum ModelsCommand {
     },
 }
 
+/// For a Stable Diffusion folder, the booth's own start-up check (every file there, every
+/// config one the engine builds), in words; `None` for other folders, or in a build
+/// without the engine.
+#[cfg(feature = "engine")]
+fn loads(dir: &std::path::Path) -> Option<String> {
+    use articket_engine::{config, ModelFiles};
+    if !dir.join("unet").is_dir() {
+        return None;
+    }
+    let check = || -> Result<(), articket_engine::LayoutError> {
+        let files = ModelFiles::locate(dir)?;
+        config::unet(&files.unet_config)?;
+        config::vae(&files.vae_config)?;
+        config::text(&files.text_config)?;
+        Ok(())
+    };
+    Some(match check() {
+        Ok(()) => "loads: yes".to_owned(),
+        Err(e) => format!("loads: no: {}", e.to_string().replace('\n', " ")),
+    })
+}
+
+#[cfg(not(feature = "engine"))]
+fn loads(_: &std::path::Path) -> Option<String> {
+    None
+}
+
 pub fn run(cmd: ModelsCommand) -> anyhow::Result<()> {
     match cmd {
         ModelsCommand::Pull {
@@ -93,6 +120,9 @@ pub fn run(cmd: ModelsCommand) -> anyhow::Result<()> {
                         human(f.bytes),
                         f.family
                     );
+                    if let Some(verdict) = loads(&dir.join(&f.name)) {
+                        println!("  {:<24} {verdict}", "");
+                    }
                 }
             }
             println!("\nShort names for `articket models pull`:");

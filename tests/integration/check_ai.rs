@@ -115,3 +115,63 @@ async fn an_a1111_without_api_is_told_to_add_it() {
     );
     assert!(!out.contains("Not Found"), "no raw 404 page: {out}");
 }
+
+/// `articket models list` runs the booth's own load check on each model folder: a whole
+/// model (written by diffusers) loads, one missing its UNet weights says which file.
+#[cfg(feature = "engine")]
+#[test]
+fn models_list_says_which_folders_load_and_what_is_missing() {
+    let models = tempfile::tempdir().unwrap();
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/engine/tests/fixtures/parity/sd-turbo");
+    let copy = |to: &Path| {
+        for entry in walk(&fixture) {
+            let rel = entry.strip_prefix(&fixture).unwrap();
+            std::fs::create_dir_all(to.join(rel).parent().unwrap()).unwrap();
+            std::fs::copy(&entry, to.join(rel)).unwrap();
+        }
+    };
+    copy(&models.path().join("turbo"));
+    copy(&models.path().join("broken"));
+    std::fs::remove_file(
+        models
+            .path()
+            .join("broken/unet/diffusion_pytorch_model.safetensors"),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_articket"))
+        .args(["models", "list", "--dir"])
+        .arg(models.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let after = |name: &str| {
+        let at = text
+            .find(&format!("  {name} "))
+            .unwrap_or_else(|| panic!("{text}"));
+        text[at..].lines().nth(1).unwrap().trim().to_owned()
+    };
+    assert_eq!(after("turbo"), "loads: yes", "{text}");
+    let broken = after("broken");
+    assert!(
+        broken.starts_with("loads: no")
+            && broken.contains("unet/diffusion_pytorch_model.safetensors"),
+        "{broken}"
+    );
+    assert!(text.contains("sd-turbo") && text.contains("Stability AI Community License"));
+}
+
+#[cfg(feature = "engine")]
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
