@@ -49,6 +49,9 @@ fn loads(dir: &std::path::Path) -> Option<String> {
         config::unet(&files.unet_config)?;
         config::vae(&files.vae_config)?;
         config::text(&files.text_config)?;
+        if let Some((text2, _, _)) = &files.text2 {
+            config::text(text2)?;
+        }
         Ok(())
     };
     Some(match check() {

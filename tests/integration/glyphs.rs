@@ -6,7 +6,7 @@
 //! box with the first font of the stack, which then does not have it: the check below
 //! catches exactly that. The operator's painter table once showed "□□ · Painter" this way.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::process::Command;
 
@@ -128,10 +128,18 @@ pub async fn assert_glyphs_drawn(
     );
     let mut missing = Vec::new();
     let mut used = BTreeSet::new();
+    // Each bundled font file read once per check, not once per character.
+    let mut bundled: HashMap<String, Vec<u8>> = HashMap::new();
     for (c, font, custom) in &drawn {
         used.insert(font.clone());
         let has = if *custom {
-            bundled_has(font, *c)
+            let data = bundled
+                .entry(font.clone())
+                .or_insert_with(|| bundled_font(font));
+            ttf_parser::Face::parse(data, 0)
+                .unwrap()
+                .glyph_index(*c)
+                .is_some()
         } else {
             system_has(font, *c)
         };
@@ -151,17 +159,15 @@ fn is_hangul(c: char) -> bool {
     matches!(c, '\u{1100}'..='\u{11FF}' | '\u{3130}'..='\u{318F}' | '\u{AC00}'..='\u{D7A3}')
 }
 
-/// Whether the bundled web font `name` (its PostScript name) has `c`.
-fn bundled_has(name: &str, c: char) -> bool {
+/// The file of the bundled web font `name` (its PostScript name).
+fn bundled_font(name: &str) -> Vec<u8> {
     let Some((_, file)) = BUNDLED.iter().find(|(n, _)| *n == name) else {
         panic!("a web font that is not ours: {name}");
     };
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("assets/fonts")
         .join(file);
-    let data = std::fs::read(path).unwrap();
-    let face = ttf_parser::Face::parse(&data, 0).unwrap();
-    face.glyph_index(c).is_some()
+    std::fs::read(path).unwrap()
 }
 
 /// Whether the installed font `name` (PostScript or family name) has `c`, as

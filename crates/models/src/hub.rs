@@ -61,8 +61,6 @@ pub struct RepoInfo {
     /// The commit the revision names.
     pub sha: String,
     pub siblings: Vec<RepoFile>,
-    #[serde(default)]
-    pub gated: serde_json::Value,
 }
 
 /// What a download reports as it goes.
@@ -288,6 +286,7 @@ pub struct Bar {
     total: Option<u64>,
     start: Instant,
     from: u64,
+    done: u64,
     last: Option<Instant>,
 }
 
@@ -298,6 +297,7 @@ impl Default for Bar {
             total: None,
             start: Instant::now(),
             from: 0,
+            done: 0,
             last: None,
         }
     }
@@ -344,6 +344,7 @@ impl Progress for Bar {
         self.total = total;
         self.start = Instant::now();
         self.from = resumed_from;
+        self.done = resumed_from;
         self.last = None;
         if resumed_from > 0 {
             println!("  {file}: resuming at {}", human(resumed_from));
@@ -351,6 +352,7 @@ impl Progress for Bar {
     }
 
     fn advanced(&mut self, done: u64) {
+        self.done = done;
         if self
             .last
             .is_some_and(|l| l.elapsed() < Duration::from_millis(250))
@@ -364,7 +366,6 @@ impl Progress for Bar {
     }
 
     fn finished(&mut self) {
-        let done = self.total.unwrap_or(self.from);
-        println!("\r{}\x1b[K", self.line(done.max(self.from)));
+        println!("\r{}\x1b[K", self.line(self.done));
     }
 }

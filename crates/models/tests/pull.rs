@@ -207,6 +207,16 @@ impl Progress for Quiet {
     fn finished(&mut self) {}
 }
 
+/// `pull` at the repository's main branch, printing nothing.
+async fn pull_main(
+    hub: &Hub,
+    target: &Target,
+    models: &std::path::Path,
+    consent: Consent<'_>,
+) -> Result<std::path::PathBuf, PullError> {
+    pull(hub, target, "main", models, consent, &mut Quiet::default()).await
+}
+
 fn target() -> Target {
     Target::parse("acme/tiny-turbo").unwrap()
 }
@@ -273,16 +283,9 @@ async fn a_pull_fetches_the_fp16_weights_and_configs_checks_them_and_resumes_a_b
 
     // Pulling again downloads nothing.
     let before = fake.seen.lock().unwrap().len();
-    pull(
-        &hub,
-        &target(),
-        "main",
-        models.path(),
-        Consent::Given,
-        &mut Quiet::default(),
-    )
-    .await
-    .unwrap();
+    pull_main(&hub, &target(), models.path(), Consent::Given)
+        .await
+        .unwrap();
     assert_eq!(fake.seen.lock().unwrap().len(), before);
 
     // `models list` says what it is and how big.
@@ -310,16 +313,9 @@ async fn a_part_left_by_a_killed_pull_is_resumed_and_a_corrupt_file_is_caught() 
     let dir = models.path().join("tiny-turbo");
     std::fs::create_dir_all(dir.join("unet")).unwrap();
     std::fs::write(dir.join(format!("{unet}.part")), &files[unet][..100_000]).unwrap();
-    let err = pull(
-        &hub,
-        &target(),
-        "main",
-        models.path(),
-        Consent::Given,
-        &mut Quiet::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = pull_main(&hub, &target(), models.path(), Consent::Given)
+        .await
+        .unwrap_err();
     // The corrupt file fails the pull with its name, and its part is gone.
     let msg = err.to_string();
     assert!(
@@ -346,16 +342,9 @@ async fn the_licence_is_asked_once_and_a_no_downloads_nothing() {
     let hub = Hub::new(&url, None).unwrap();
     let models = tempfile::tempdir().unwrap();
     let mut no = Cursor::new(b"n\n".to_vec());
-    let err = pull(
-        &hub,
-        &target(),
-        "main",
-        models.path(),
-        Consent::Ask(&mut no),
-        &mut Quiet::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = pull_main(&hub, &target(), models.path(), Consent::Ask(&mut no))
+        .await
+        .unwrap_err();
     assert!(matches!(err, PullError::Declined), "{err}");
     assert_eq!(
         *fake.listings.lock().unwrap(),
@@ -365,29 +354,15 @@ async fn the_licence_is_asked_once_and_a_no_downloads_nothing() {
     assert!(!models.path().join("tiny-turbo").exists());
 
     let mut yes = Cursor::new(b"y\n".to_vec());
-    pull(
-        &hub,
-        &target(),
-        "main",
-        models.path(),
-        Consent::Ask(&mut yes),
-        &mut Quiet::default(),
-    )
-    .await
-    .unwrap();
+    pull_main(&hub, &target(), models.path(), Consent::Ask(&mut yes))
+        .await
+        .unwrap();
     assert!(models.path().join("tiny-turbo/.licence-accepted").is_file());
     // Asked once: an input with no answer is not read again.
     let mut silent = Cursor::new(Vec::new());
-    pull(
-        &hub,
-        &target(),
-        "main",
-        models.path(),
-        Consent::Ask(&mut silent),
-        &mut Quiet::default(),
-    )
-    .await
-    .unwrap();
+    pull_main(&hub, &target(), models.path(), Consent::Ask(&mut silent))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -400,42 +375,21 @@ async fn a_gated_repository_asks_for_hf_token_and_an_unknown_one_says_so() {
     let models = tempfile::tempdir().unwrap();
     let gated = Target::parse("gated/tiny-turbo").unwrap();
     let hub = Hub::new(&url, None).unwrap();
-    let err = pull(
-        &hub,
-        &gated,
-        "main",
-        models.path(),
-        Consent::Given,
-        &mut Quiet::default(),
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    let err = pull_main(&hub, &gated, models.path(), Consent::Given)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("HF_TOKEN"), "{err}");
     let with_token = Hub::new(&url, Some("hf_test".into())).unwrap();
-    pull(
-        &with_token,
-        &gated,
-        "main",
-        models.path(),
-        Consent::Given,
-        &mut Quiet::default(),
-    )
-    .await
-    .unwrap();
+    pull_main(&with_token, &gated, models.path(), Consent::Given)
+        .await
+        .unwrap();
 
     let missing = Target::parse("acme/no-such-model").unwrap();
-    let err = pull(
-        &hub,
-        &missing,
-        "main",
-        models.path(),
-        Consent::Given,
-        &mut Quiet::default(),
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    let err = pull_main(&hub, &missing, models.path(), Consent::Given)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("no such repository"), "{err}");
     let err = Target::parse("sd-trubo").unwrap_err().to_string();
     assert!(err.contains("sd-turbo"), "{err}");
