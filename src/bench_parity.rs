@@ -124,6 +124,7 @@ pub fn run(a: &ParityArgs) -> anyhow::Result<()> {
         sampler: Sampler::DpmPp2mKarras,
         width: w,
         height: h,
+        loras: Vec::new(),
     };
     let noise = get("img2img.dpmpp_2m_karras.s6.noise")?;
     let mut used = 0;

@@ -136,6 +136,7 @@ pub fn run(a: &SdArgs) -> anyhow::Result<()> {
                 sampler,
                 width: size,
                 height: size,
+                loras: Vec::new(),
             })
             .collect();
         // Warm-up: kernels, allocator, caches.

@@ -36,6 +36,13 @@ pub struct WorkerArgs {
     /// Paintings per UNet batch.
     #[arg(long, default_value_t = 8)]
     pub max_batch: usize,
+    /// The folder `<lora:name:weight>` in a prompt finds `name.safetensors` in
+    /// (diffusers or kohya LoRAs).
+    #[arg(long, default_value = "loras")]
+    pub loras: PathBuf,
+    /// LoRA combinations kept fused in memory (each copies the weights it changes).
+    #[arg(long, default_value_t = 2)]
+    pub keep_fused: usize,
 }
 
 #[cfg(feature = "engine")]
@@ -54,6 +61,7 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
     if let Some(tiny) = &args.tiny_vae {
         engine.use_tiny_vae(tiny)?;
     }
+    engine.keep_fused(args.keep_fused);
     println!(
         "  model {} ({:?}) loaded on {} as {:?} in {:.1} s{}",
         engine.files.name(),
@@ -86,7 +94,18 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
         args.max_batch,
         std::time::Duration::from_millis(50),
     );
-    let app = worker::router(service, captioner, args.api_auth);
+    let loras = args.loras.is_dir().then(|| args.loras.clone());
+    match &loras {
+        Some(dir) => println!(
+            "  LoRAs from {} (<lora:name:weight> in prompts)",
+            dir.display()
+        ),
+        None => println!(
+            "  no LoRA folder at {} (--loras DIR for <lora:name:weight>)",
+            args.loras.display()
+        ),
+    }
+    let app = worker::router(service, captioner, args.api_auth, loras);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.bind)

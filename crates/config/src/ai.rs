@@ -46,6 +46,57 @@ pub struct LocalSettings {
     pub max_batch: usize,
     /// How long the device waits for a visit's other painters to join a batch.
     pub batch_window_ms: u64,
+    /// `[[ai.local.lora]]`: LoRAs fused into the model for every painter (an LCM-LoRA,
+    /// a house style).
+    pub lora: Vec<LoraEntry>,
+    /// `[[ai.local.<painter>.lora]]`: LoRAs for one painter only, after the shared ones.
+    pub picasso: LocalPainter,
+    pub renoir: LocalPainter,
+    pub vangogh: LocalPainter,
+    pub lichtenstein: LocalPainter,
+}
+
+/// `[ai.local.<painter>]`: what the local engine adds for one painter.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocalPainter {
+    pub lora: Vec<LoraEntry>,
+}
+
+/// One LoRA file (safetensors: diffusers/PEFT or kohya format) and its weight.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LoraEntry {
+    pub file: PathBuf,
+    #[serde(default = "one")]
+    pub weight: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl LocalSettings {
+    /// `[[ai.local.<painter>.lora]]`: one painter's own LoRAs.
+    pub fn painter_loras(&self, painter: articket_style::Painter) -> &[LoraEntry] {
+        use articket_style::Painter;
+        let own = match painter {
+            Painter::Picasso => &self.picasso,
+            Painter::Renoir => &self.renoir,
+            Painter::VanGogh => &self.vangogh,
+            Painter::Lichtenstein => &self.lichtenstein,
+        };
+        &own.lora
+    }
+
+    /// The LoRAs one painter paints with: the shared ones, then the painter's own.
+    pub fn loras_for(&self, painter: articket_style::Painter) -> Vec<LoraEntry> {
+        self.lora
+            .iter()
+            .chain(self.painter_loras(painter))
+            .cloned()
+            .collect()
+    }
 }
 
 impl Default for LocalSettings {
@@ -60,6 +111,11 @@ impl Default for LocalSettings {
             queue: 16,
             max_batch: 8,
             batch_window_ms: 50,
+            lora: Vec::new(),
+            picasso: LocalPainter::default(),
+            renoir: LocalPainter::default(),
+            vangogh: LocalPainter::default(),
+            lichtenstein: LocalPainter::default(),
         }
     }
 }

@@ -185,7 +185,37 @@ impl Config {
                     "backend = \"local\" needs the model's folder (see docs/models.md)",
                 ));
             }
-            AiBackend::Local => {}
+            AiBackend::Local => {
+                let lists = std::iter::once(("ai.local.lora".to_owned(), &ai.local.lora[..]))
+                    .chain(
+                        Painter::ALL
+                            .iter()
+                            .map(|&p| (format!("ai.local.{p}.lora"), ai.local.painter_loras(p))),
+                    );
+                for (key, list) in lists {
+                    for entry in list {
+                        if !entry.file.is_file() {
+                            return Err(key_error(
+                                &key,
+                                format!(
+                                    "no LoRA file at {} (a .safetensors file, diffusers or kohya format)",
+                                    entry.file.display()
+                                ),
+                            ));
+                        }
+                        if !entry.weight.is_finite() || entry.weight.abs() > 4.0 {
+                            return Err(key_error(
+                                &key,
+                                format!(
+                                    "weight {} for {} is out of range: LoRAs take -4 to 4, usually 0.5 to 1",
+                                    entry.weight,
+                                    entry.file.display()
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
         }
         Ok(())
     }

@@ -12,7 +12,7 @@ use articket_style::{BoxFuture, PaintJob, Painter, Progress, StyleError, Stylize
 use image::RgbImage;
 
 use crate::worker::{CaptionModel, Captioner};
-use crate::{EngineError, EngineService, Img2Img, Sampler};
+use crate::{EngineError, EngineService, Img2Img, LoraRef, Sampler};
 
 pub struct LocalBackend {
     service: EngineService,
@@ -21,6 +21,8 @@ pub struct LocalBackend {
     captioner: Option<Arc<dyn Captioner>>,
     /// Recent visits' captions, so a visit's painters share one.
     captions: Captions,
+    /// Each painter's LoRAs (`[[ai.local.<painter>.lora]]`), in `Painter::ALL` order.
+    loras: [Vec<LoraRef>; 4],
 }
 
 impl LocalBackend {
@@ -45,7 +47,13 @@ impl LocalBackend {
             settings,
             captioner,
             captions: Captions::default(),
+            loras: Default::default(),
         }
+    }
+
+    /// Paints `painter` with these LoRAs fused into the model.
+    pub fn set_loras(&mut self, painter: Painter, loras: Vec<LoraRef>) {
+        self.loras[painter_index(painter)] = loras;
     }
 
     /// The visit's caption from the captioner `[ai] captioner` names, made once; the
@@ -121,8 +129,16 @@ impl LocalBackend {
             sampler: Sampler::from_a1111(&g.sampler).unwrap_or(Sampler::Ddim),
             width: round(w),
             height: round(h),
+            loras: self.loras[painter_index(job.painter)].clone(),
         }
     }
+}
+
+fn painter_index(p: Painter) -> usize {
+    Painter::ALL
+        .iter()
+        .position(|&q| q == p)
+        .expect("every painter is in ALL")
 }
 
 /// A few-step model gets few-step settings where the operator kept the defaults made

@@ -9,6 +9,7 @@
 //! - [`clip`]: our CLIP text encoder (both tensor layouts, SDXL's pooled output).
 //! - [`unet`]: our UNet, with SDXL's added conditioning.
 //! - [`sampler`]: DDIM, Euler a and DPM++ 2M Karras, step for step as diffusers.
+//! - [`lora`]: LoRA files (diffusers/PEFT and kohya), fused into the weights at load.
 //! - [`pipeline`]: the img2img pipeline with batching and classifier-free guidance.
 //! - [`tiny`]: builds tiny random-weight models in the real file formats, for tests.
 //!
@@ -23,6 +24,7 @@ pub mod clip;
 pub mod config;
 pub mod conv;
 pub mod layout;
+pub mod lora;
 pub mod pipeline;
 mod prep;
 #[cfg(any(test, feature = "test-models"))]
@@ -40,6 +42,7 @@ pub mod worker;
 
 pub use candle_core;
 pub use layout::{Family, LayoutError, ModelFiles};
+pub use lora::LoraRef;
 pub use pipeline::{Arch, Engine, Img2Img, Sampler};
 pub use service::EngineService;
 

@@ -2,7 +2,9 @@
 //! classifier-free guidance → decoded. Jobs of the same size and schedule go through
 //! the UNet together as one batch.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use candle_core::{DType, Device, IndexOp, Tensor, D};
 use candle_nn::VarBuilder;
@@ -11,6 +13,7 @@ use rand::SeedableRng;
 
 use crate::clip::{Activation, ClipText};
 use crate::layout::{read_json, Family, ModelFiles};
+use crate::lora::{LoraRef, Part, Weights};
 use crate::prep::{crop_to_fill, gaussian_from};
 pub use crate::sampler::Sampler;
 use crate::sampler::{Denoiser, NoiseSchedule, Prediction, Spacing};
@@ -43,25 +46,29 @@ pub struct Img2Img {
     /// cropped to this aspect ratio and resized, never stretched.
     pub width: usize,
     pub height: usize,
+    /// LoRAs fused into the model for this painting (none: the model as it is).
+    pub loras: Vec<LoraRef>,
 }
 
 impl Img2Img {
-    /// Jobs that can share one UNet batch: same size and schedule, and all guided or
-    /// none.
+    /// Jobs that can share one UNet batch: same size, schedule and LoRAs, and all
+    /// guided or none.
     pub fn batches_with(&self, other: &Img2Img) -> bool {
-        (
-            self.width,
-            self.height,
-            self.steps,
-            self.sampler,
-            self.guided(),
-        ) == (
-            other.width,
-            other.height,
-            other.steps,
-            other.sampler,
-            other.guided(),
-        ) && self.strength == other.strength
+        self.loras == other.loras
+            && (
+                self.width,
+                self.height,
+                self.steps,
+                self.sampler,
+                self.guided(),
+            ) == (
+                other.width,
+                other.height,
+                other.steps,
+                other.sampler,
+                other.guided(),
+            )
+            && self.strength == other.strength
     }
 
     /// Classifier-free guidance runs only above 1, as in diffusers: at 1 it would give
@@ -76,10 +83,13 @@ impl Img2Img {
     }
 }
 
-/// A prompt encoder: its tokenizer and CLIP text model.
+/// A prompt encoder: its tokenizer and CLIP text model, and how that was built (to
+/// build it again with LoRAs fused).
 pub(crate) struct Prompter {
-    pub(crate) tokenizer: Tokenizer,
+    pub(crate) tokenizer: Arc<Tokenizer>,
     pub(crate) model: ClipText,
+    pub(crate) shape: config::TextShape,
+    pub(crate) act: Activation,
 }
 
 /// Prompts as the UNet takes them.
@@ -96,15 +106,37 @@ pub struct Engine {
     pub device: Device,
     pub dtype: DType,
     pub(crate) unet: Unet,
-    pub(crate) vae: Vae,
+    pub(crate) vae: Arc<Vae>,
     pub(crate) vae_scale: f64,
     /// The tiny autoencoder, when configured: it then encodes and decodes instead of
     /// the full VAE.
-    pub(crate) tiny: Option<TinyVae>,
+    pub(crate) tiny: Option<Arc<TinyVae>>,
     /// Pixels per latent cell: 8 for real models.
     pub(crate) vae_factor: usize,
     pub(crate) prompters: Vec<Prompter>,
     pub(crate) schedule: NoiseSchedule,
+    pub(crate) flash_attn: bool,
+    /// The UNet's and text encoders' weights as loaded, which LoRAs are fused into;
+    /// `None` for models built in memory.
+    pub(crate) weights: Option<Arc<HashMap<Part, Weights>>>,
+    /// The model with LoRAs fused, most recently used first (see [`Engine::keep_fused`]).
+    pub(crate) fused: Mutex<Vec<(Vec<LoraRef>, Arc<Engine>)>>,
+    pub(crate) keep_fused: usize,
+}
+
+/// Every tensor of a safetensors file, in `dtype` on `device`.
+fn read_weights(path: &Path, dtype: DType, device: &Device) -> Result<Weights, EngineError> {
+    let st = unsafe { candle_core::safetensors::MmapedSafetensors::new(path) }
+        .map_err(load_err(path))?;
+    let mut out = HashMap::new();
+    for (name, _) in st.tensors() {
+        let t = st
+            .load(&name, device)
+            .and_then(|t| t.to_dtype(dtype))
+            .map_err(load_err(path))?;
+        out.insert(name, t);
+    }
+    Ok(out)
 }
 
 /// One line for a load error: candle's message without its backtrace, after the file.
@@ -124,24 +156,14 @@ fn load_err(path: &Path) -> impl Fn(candle_core::Error) -> EngineError + '_ {
     }
 }
 
-fn text_model(
-    config_path: &Path,
-    shape: &config::TextShape,
-    weights: &Path,
-    eos: u32,
-    device: &Device,
-    dtype: DType,
-) -> Result<ClipText, EngineError> {
-    let act = Activation::from_config(&shape.activation).ok_or_else(|| {
+fn activation(config_path: &Path, shape: &config::TextShape) -> Result<Activation, EngineError> {
+    Activation::from_config(&shape.activation).ok_or_else(|| {
         EngineError::Load(format!(
             "{}: hidden_act {:?} is not supported (quick_gelu or gelu)",
             config_path.display(),
             shape.activation
         ))
-    })?;
-    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], dtype, device) }
-        .map_err(load_err(weights))?;
-    ClipText::new(vb, shape, act, eos).map_err(load_err(weights))
+    })
 }
 
 impl Engine {
@@ -157,11 +179,12 @@ impl Engine {
         let unet_shape = config::unet(&files.unet_config)?;
         let (vae_cfg, vae_scale) = config::vae(&files.vae_config)?;
 
-        let vb =
-            unsafe { VarBuilder::from_mmaped_safetensors(&[&files.unet_weights], dtype, device) }
-                .map_err(load_err(&files.unet_weights))?;
+        let mut weights = HashMap::new();
+        let unet_weights = read_weights(&files.unet_weights, dtype, device)?;
+        let vb = VarBuilder::from_tensors(unet_weights.clone(), dtype, device);
         let unet =
             Unet::new(vb, unet_shape, use_flash_attn).map_err(load_err(&files.unet_weights))?;
+        weights.insert(Part::Unet, unet_weights);
         let vb =
             unsafe { VarBuilder::from_mmaped_safetensors(&[&files.vae_weights], dtype, device) }
                 .map_err(load_err(&files.vae_weights))?;
@@ -174,19 +197,22 @@ impl Engine {
             files.tokenizer.clone(),
         )];
         parts.extend(files.text2.clone());
-        for (config_path, weights, tok) in parts {
+        for (i, (config_path, weights_path, tok)) in parts.into_iter().enumerate() {
             let shape = config::text(&config_path)?;
+            let act = activation(&config_path, &shape)?;
             let tok_dir = tok.parent().unwrap_or(Path::new("."));
             let tokenizer = Tokenizer::load_dir(tok_dir, shape.max_positions)?;
-            let model = text_model(
-                &config_path,
-                &shape,
-                &weights,
-                tokenizer.eos(),
-                device,
-                dtype,
-            )?;
-            prompters.push(Prompter { tokenizer, model });
+            let text_weights = read_weights(&weights_path, dtype, device)?;
+            let vb = VarBuilder::from_tensors(text_weights.clone(), dtype, device);
+            let model =
+                ClipText::new(vb, &shape, act, tokenizer.eos()).map_err(load_err(&weights_path))?;
+            weights.insert(Part::Text(i), text_weights);
+            prompters.push(Prompter {
+                tokenizer: Arc::new(tokenizer),
+                model,
+                shape,
+                act,
+            });
         }
         let schedule = noise_schedule(&files)?;
         if files.family == Family::Sdxl && unet.shape().text_time.is_none() {
@@ -201,25 +227,106 @@ impl Engine {
             device: device.clone(),
             dtype,
             unet,
-            vae,
+            vae: Arc::new(vae),
             vae_scale,
             tiny: None,
             prompters,
             schedule,
+            flash_attn: use_flash_attn,
+            weights: Some(Arc::new(weights)),
+            fused: Mutex::new(Vec::new()),
+            keep_fused: 4,
         })
+    }
+
+    /// How many LoRA combinations stay fused in memory (each holds its own copy of
+    /// the weights its LoRAs change): 4 by default, one per painter.
+    pub fn keep_fused(&mut self, n: usize) {
+        self.keep_fused = n.max(1);
+    }
+
+    /// This model with `loras` fused into its UNet and text encoders: only the weights
+    /// they change are copied; the rest, the autoencoders and tokenizers are shared.
+    /// Kept for reuse (the most recently used [`Engine::keep_fused`] combinations).
+    pub fn with_loras(&self, loras: &[LoraRef]) -> Result<Arc<Engine>, EngineError> {
+        {
+            let mut cache = self.fused.lock().unwrap();
+            if let Some(i) = cache.iter().position(|(k, _)| k.as_slice() == loras) {
+                let hit = cache.remove(i);
+                let engine = hit.1.clone();
+                cache.insert(0, hit);
+                return Ok(engine);
+            }
+        }
+        let weights = self.weights.as_ref().ok_or_else(|| {
+            EngineError::Load("this model was built in memory; LoRAs need its files".into())
+        })?;
+        let parts: HashMap<Part, &Weights> = weights.iter().map(|(p, w)| (*p, w)).collect();
+        let started = std::time::Instant::now();
+        let changed = crate::lora::fuse(loras, &parts, self.dtype)?;
+        let with = |part: Part| -> Weights {
+            let mut w = weights[&part].clone();
+            if let Some(c) = changed.get(&part) {
+                w.extend(c.iter().map(|(k, t)| (k.clone(), t.clone())));
+            }
+            w
+        };
+        let build = || -> candle_core::Result<Engine> {
+            let vb = VarBuilder::from_tensors(with(Part::Unet), self.dtype, &self.device);
+            let unet = Unet::new(vb, self.unet.shape().clone(), self.flash_attn)?;
+            let mut prompters = Vec::new();
+            for (i, p) in self.prompters.iter().enumerate() {
+                let vb = VarBuilder::from_tensors(with(Part::Text(i)), self.dtype, &self.device);
+                prompters.push(Prompter {
+                    tokenizer: p.tokenizer.clone(),
+                    model: ClipText::new(vb, &p.shape, p.act, p.tokenizer.eos())?,
+                    shape: p.shape.clone(),
+                    act: p.act,
+                });
+            }
+            Ok(Engine {
+                files: self.files.clone(),
+                device: self.device.clone(),
+                dtype: self.dtype,
+                unet,
+                vae: self.vae.clone(),
+                vae_scale: self.vae_scale,
+                tiny: self.tiny.clone(),
+                vae_factor: self.vae_factor,
+                prompters,
+                schedule: self.schedule.clone(),
+                flash_attn: self.flash_attn,
+                weights: None,
+                fused: Mutex::new(Vec::new()),
+                keep_fused: 1,
+            })
+        };
+        let engine = Arc::new(build().map_err(|e| EngineError::Load(e.to_string()))?);
+        let copied: usize = changed.values().map(|c| c.len()).sum();
+        tracing::info!(
+            loras = %loras.iter().map(|l| format!("{} × {}", l.path.display(), l.weight)).collect::<Vec<_>>().join(", "),
+            "LoRAs fused into {copied} weights in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        let mut cache = self.fused.lock().unwrap();
+        cache.insert(0, (loras.to_vec(), engine.clone()));
+        cache.truncate(self.keep_fused);
+        Ok(engine)
     }
 
     /// Encodes and decodes with the tiny autoencoder in `dir` from now on (TAESD for
     /// SD 1.x/2.x, TAESDXL for SDXL) instead of the full VAE.
     pub fn use_tiny_vae(&mut self, dir: &Path) -> Result<(), EngineError> {
         let channels = self.unet.shape().in_channels;
-        self.tiny = Some(TinyVae::load(
+        self.tiny = Some(Arc::new(TinyVae::load(
             dir,
             self.dtype,
             &self.device,
             channels,
             self.vae_factor,
-        )?);
+        )?));
+        // Fused models made before share the old autoencoder.
+        self.fused.lock().unwrap().clear();
         Ok(())
     }
 
@@ -260,6 +367,12 @@ impl Engine {
                 .collect();
             left.retain(|i| !group.contains(i));
             let batch: Vec<&Img2Img> = group.iter().map(|&i| &jobs[i]).collect();
+            if !batch[0].loras.is_empty() {
+                // Fused here (and kept) so that a LoRA that does not fit is the
+                // request's fault, not the engine's.
+                self.with_loras(&batch[0].loras)
+                    .map_err(|e| EngineError::Input(e.to_string()))?;
+            }
             let images = self
                 .run_batch(&batch, &mut |n| {
                     done_steps += n;
@@ -397,6 +510,22 @@ impl Engine {
     /// for Euler a, once per step, each time for the whole batch). Returns the final
     /// latents and the paintings.
     pub fn img2img_with_noise(
+        &self,
+        jobs: &[&Img2Img],
+        noise: &mut dyn FnMut(&[usize]) -> candle_core::Result<Tensor>,
+        on_steps: &mut dyn FnMut(usize),
+    ) -> candle_core::Result<(Tensor, Vec<RgbImage>)> {
+        if jobs[0].loras.is_empty() {
+            return self.denoise(jobs, noise, on_steps);
+        }
+        let fused = self
+            .with_loras(&jobs[0].loras)
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        fused.denoise(jobs, noise, on_steps)
+    }
+
+    /// [`Engine::img2img_with_noise`] with this model as it is, LoRAs aside.
+    fn denoise(
         &self,
         jobs: &[&Img2Img],
         noise: &mut dyn FnMut(&[usize]) -> candle_core::Result<Tensor>,

@@ -130,7 +130,12 @@ impl Engine {
                     act,
                     tokenizer.eos(),
                 )?;
-                prompters.push(Prompter { tokenizer, model });
+                prompters.push(Prompter {
+                    tokenizer: std::sync::Arc::new(tokenizer),
+                    model,
+                    shape: shape.clone(),
+                    act,
+                });
             }
             let name = match arch {
                 Arch::Sd15 => "random-sd15",
@@ -155,7 +160,7 @@ impl Engine {
                 device: device.clone(),
                 dtype,
                 unet,
-                vae,
+                vae: std::sync::Arc::new(vae),
                 vae_scale: if family == Family::Sdxl {
                     0.13025
                 } else {
@@ -163,6 +168,10 @@ impl Engine {
                 },
                 tiny: None,
                 prompters,
+                flash_attn: use_flash_attn,
+                weights: None,
+                fused: Default::default(),
+                keep_fused: 1,
                 schedule: NoiseSchedule::stable_diffusion(
                     Prediction::Epsilon,
                     if arch == Arch::SdxlTurbo {

@@ -3,11 +3,13 @@
 //!
 //! Endpoints: `POST /sdapi/v1/img2img`, `POST /sdapi/v1/interrogate`,
 //! `GET /sdapi/v1/progress`, `GET /sdapi/v1/sd-models`, `GET /sdapi/v1/samplers`,
-//! `GET /internal/ping`. Field names, defaults and answers follow A1111. Fields we do
+//! `GET /sdapi/v1/loras`, `GET /internal/ping`. LoRAs come as A1111's prompt syntax,
+//! `<lora:name:weight>`, from the worker's LoRA folder. Field names, defaults and answers follow A1111. Fields we do
 //! not use are ignored and logged once each. Bad requests get a 4xx with A1111's
 //! error shape (`{"detail": ...}`).
 
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use articket_a1111::api::{Img2ImgRequest, InterrogateRequest, ProgressResponse};
@@ -22,7 +24,7 @@ use image::RgbImage;
 use serde_json::{json, Value};
 
 use crate::prep::crop_to_fill;
-use crate::{EngineError, EngineService, Img2Img, Sampler};
+use crate::{EngineError, EngineService, Img2Img, LoraRef, Sampler};
 
 /// Most images one request may ask for (batch_size × n_iter).
 const MAX_IMAGES: u32 = 8;
@@ -78,6 +80,8 @@ struct Worker {
     captioner: Option<Arc<dyn Captioner>>,
     /// `user:password` for HTTP basic auth, as A1111's `--api-auth`.
     auth: Option<String>,
+    /// Where `<lora:name:w>` finds `name.safetensors`.
+    loras: Option<PathBuf>,
     unknown_logged: Mutex<HashSet<String>>,
 }
 
@@ -86,6 +90,7 @@ pub fn router(
     service: EngineService,
     captioner: Option<Arc<dyn Captioner>>,
     api_auth: Option<String>,
+    loras: Option<PathBuf>,
 ) -> Router {
     let worker = Arc::new(Worker {
         service,
@@ -97,6 +102,7 @@ pub fn router(
                 base64::engine::general_purpose::STANDARD.encode(a)
             )
         }),
+        loras,
         unknown_logged: Mutex::new(HashSet::new()),
     });
     Router::new()
@@ -105,6 +111,7 @@ pub fn router(
         .route("/sdapi/v1/progress", get(progress))
         .route("/sdapi/v1/sd-models", get(sd_models))
         .route("/sdapi/v1/samplers", get(samplers))
+        .route("/sdapi/v1/loras", get(list_loras))
         .route("/internal/ping", get(|| async { Json(json!({})) }))
         .with_state(worker)
 }
@@ -236,11 +243,19 @@ async fn img2img(State(worker): State<Arc<Worker>>, headers: HeaderMap, body: By
     } else {
         req.seed
     };
+    let (prompt, loras) = match lora_tags(&req.prompt) {
+        Ok(found) => found,
+        Err(e) => return invalid("prompt", e),
+    };
+    let loras = match worker.lora_files(&loras) {
+        Ok(l) => l,
+        Err(e) => return detail(StatusCode::NOT_FOUND, e),
+    };
     let fitted = fit(&init, w, h, req.resize_mode);
     let jobs: Vec<Img2Img> = (0..count)
         .map(|i| Img2Img {
             image: fitted.clone(),
-            prompt: req.prompt.clone(),
+            prompt: prompt.clone(),
             negative_prompt: req.negative_prompt.clone(),
             steps: req.steps.max(1) as usize,
             strength: req.denoising_strength as f64,
@@ -249,6 +264,7 @@ async fn img2img(State(worker): State<Arc<Worker>>, headers: HeaderMap, body: By
             sampler,
             width: w as usize,
             height: h as usize,
+            loras: loras.clone(),
         })
         .collect();
     let results =
@@ -352,6 +368,115 @@ async fn sd_models(State(worker): State<Arc<Worker>>) -> Response {
         "config": null,
     }]))
     .into_response()
+}
+
+/// The LoRA files `<lora:name:w>` can name, as A1111's `/sdapi/v1/loras` lists them.
+async fn list_loras(State(worker): State<Arc<Worker>>) -> Response {
+    let mut list = Vec::new();
+    if let Some(dir) = &worker.loras {
+        let mut names = Vec::new();
+        lora_names(dir, dir, &mut names);
+        names.sort();
+        for (name, path) in names {
+            list.push(json!({
+                "name": name, "alias": name, "path": path.display().to_string(), "metadata": {},
+            }));
+        }
+    }
+    Json(list).into_response()
+}
+
+/// Every `*.safetensors` under `dir`, named by its path below `root` without the
+/// extension (A1111 names LoRAs in subfolders the same way).
+fn lora_names(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            lora_names(root, &path, out);
+        } else if path.extension().is_some_and(|x| x == "safetensors") {
+            if let Ok(rel) = path.with_extension("").strip_prefix(root) {
+                out.push((rel.to_string_lossy().replace('\\', "/"), path.clone()));
+            }
+        }
+    }
+}
+
+/// Takes A1111's `<lora:name>` and `<lora:name:weight>` tags out of a prompt (a third
+/// number, A1111's separate UNet weight, is refused rather than half-obeyed).
+pub fn lora_tags(prompt: &str) -> Result<(String, Vec<(String, f64)>), String> {
+    let mut rest = prompt;
+    let mut text = String::with_capacity(prompt.len());
+    let mut tags = Vec::new();
+    while let Some(start) = rest.find("<lora:") {
+        text.push_str(&rest[..start]);
+        let after = &rest[start + "<lora:".len()..];
+        let Some(end) = after.find('>') else {
+            return Err(format!("unclosed LoRA tag: {}", &rest[start..]));
+        };
+        let parts: Vec<&str> = after[..end].split(':').map(str::trim).collect();
+        let weight = match parts.as_slice() {
+            [_] => 1.0,
+            [_, w] => w
+                .parse::<f64>()
+                .ok()
+                .filter(|w| w.is_finite())
+                .ok_or_else(|| format!("<lora:{}>: {w:?} is not a weight", &after[..end]))?,
+            _ => {
+                return Err(format!(
+                    "<lora:{}>: give one weight (<lora:name:0.8>); separate text-encoder and UNet weights are not supported",
+                    &after[..end]
+                ))
+            }
+        };
+        if parts[0].is_empty() {
+            return Err("a LoRA tag without a name".into());
+        }
+        tags.push((parts[0].to_owned(), weight));
+        rest = &after[end + 1..];
+    }
+    text.push_str(rest);
+    Ok((text.split_whitespace().collect::<Vec<_>>().join(" "), tags))
+}
+
+impl Worker {
+    /// The files `<lora:…>` tags name, from the LoRA folder.
+    fn lora_files(&self, tags: &[(String, f64)]) -> Result<Vec<LoraRef>, String> {
+        if tags.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(dir) = &self.loras else {
+            return Err("this worker has no LoRA folder (start it with --loras DIR)".into());
+        };
+        let mut out = Vec::new();
+        for (name, weight) in tags {
+            let safe =
+                !name.split(['/', '\\']).any(|c| c == ".." || c.is_empty()) && !name.contains(':');
+            let path = dir.join(format!("{name}.safetensors"));
+            if !safe || !path.is_file() {
+                let mut names = Vec::new();
+                lora_names(dir, dir, &mut names);
+                let mut names: Vec<String> = names.into_iter().map(|(n, _)| n).collect();
+                names.sort();
+                return Err(format!(
+                    "LoRA not found: {name} (in {}: {})",
+                    dir.display(),
+                    if names.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        names.join(", ")
+                    }
+                ));
+            }
+            out.push(LoraRef {
+                path,
+                weight: *weight,
+            });
+        }
+        Ok(out)
+    }
 }
 
 /// Exactly the samplers the engine implements, with every alias its parser accepts.

@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 use articket_engine::pipeline::TextConditioning;
 use articket_engine::sampler::{Denoiser, NoiseSchedule};
 use articket_engine::text::Tokenizer;
-use articket_engine::{max_abs, Engine, Img2Img, Sampler};
+use articket_engine::{max_abs, Engine, Img2Img, LoraRef, Sampler};
 use candle_core::{DType, Device, IndexOp, Tensor};
 
 const TOL: f32 = 1e-3;
@@ -362,6 +362,7 @@ fn whole_img2img_matches_at_three_strengths() {
                     sampler,
                     width: 64,
                     height: 64,
+                    loras: Vec::new(),
                 };
                 run_recorded(case, &job, &format!("{name} {k}"), &k);
             }
@@ -521,6 +522,7 @@ fn turbo_img2img_matches_diffusers_in_one_to_four_steps() {
                 sampler: Sampler::EulerAncestral,
                 width: 64,
                 height: 64,
+                loras: Vec::new(),
             };
             let unet_steps = run_recorded(&case, &job, &k, &k);
             assert_eq!(
@@ -557,4 +559,140 @@ fn a_tiny_autoencoder_that_does_not_fit_is_refused() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("do not fit this model"), "{e}");
+}
+
+// `tests/fixtures/parity/lora` is written by `bench/parity/make_lora_fixtures.py`:
+// one PEFT adapter on the tiny SD 1.5 model's UNet (attention, feed-forward,
+// projections, 3×3 convolutions, time embeddings; rank 4, alpha 8) and text encoder,
+// saved by diffusers' `save_lora_weights`, and the same through diffusers'
+// `convert_state_dict_to_kohya` with alpha 2 on the UNet; what diffusers paints after
+// `load_lora_weights` + `fuse_lora(lora_scale=0.8)`.
+
+fn lora_case() -> Case {
+    let engine = Engine::load(&fixtures().join("sd15"), &Device::Cpu, DType::F32, false).unwrap();
+    let path = fixtures().join("lora/expected.safetensors");
+    Case {
+        engine,
+        expected: candle_core::safetensors::load(&path, &Device::Cpu).unwrap(),
+        meta: articket_engine::fixture_metadata(&path).unwrap(),
+    }
+}
+
+fn lora_file(name: &str, weight: f64) -> LoraRef {
+    LoraRef {
+        path: fixtures().join("lora").join(name),
+        weight,
+    }
+}
+
+#[test]
+fn loras_in_both_formats_fuse_like_diffusers() {
+    let case = lora_case();
+    let weight: f64 = case.meta["weight"].parse().unwrap();
+    for label in ["peft", "kohya"] {
+        let lora = lora_file(&format!("{label}.safetensors"), weight);
+        let fused = case.engine.with_loras(std::slice::from_ref(&lora)).unwrap();
+        let text = fused.text_conditioning(&[&case.meta["prompt"]]).unwrap();
+        close(
+            &format!("{label} text"),
+            &text.context,
+            &case.get(&format!("lora.{label}.text")),
+            TOL,
+        );
+        let key = format!("img2img.lora_{label}");
+        let job = Img2Img {
+            image: photo(sd15()),
+            prompt: case.meta["prompt"].clone(),
+            negative_prompt: case.meta["negative"].clone(),
+            steps: case.meta["steps"].parse().unwrap(),
+            strength: case.meta["strength"].parse().unwrap(),
+            cfg_scale: case.meta["cfg"].parse().unwrap(),
+            seed: 0,
+            sampler: Sampler::EulerAncestral,
+            width: 64,
+            height: 64,
+            loras: vec![lora],
+        };
+        run_recorded(&case, &job, &key, &key);
+    }
+    // The base model is untouched by the fusions.
+    let plain = case
+        .engine
+        .text_conditioning(&[&case.meta["prompt"]])
+        .unwrap();
+    let base = sd15()
+        .engine
+        .text_conditioning(&[&case.meta["prompt"]])
+        .unwrap();
+    close("base text after fusing", &plain.context, &base.context, 0.0);
+}
+
+/// Writes `kohya.safetensors` again with its keys renamed by `rename` (`None` drops
+/// the tensor).
+fn kohya_variant(dir: &Path, rename: impl Fn(&str) -> Option<String>) -> PathBuf {
+    let src = fixtures().join("lora/kohya.safetensors");
+    let tensors = candle_core::safetensors::load(&src, &Device::Cpu).unwrap();
+    let renamed: HashMap<String, Tensor> = tensors
+        .into_iter()
+        .filter_map(|(k, t)| Some((rename(&k)?, t)))
+        .collect();
+    let path = dir.join("variant.safetensors");
+    candle_core::safetensors::save(&renamed, &path).unwrap();
+    path
+}
+
+#[test]
+fn a_lora_for_another_model_stops_the_load_naming_the_file_and_the_first_unmatched_layer() {
+    let case = lora_case();
+    let dir = tempfile::tempdir().unwrap();
+    // SDXL's kohya files name the UNet the original way (`input_blocks_…`): none of
+    // it matches a diffusers UNet; its text encoder layers would.
+    let ldm = |k: &str| {
+        Some(
+            k.replace("lora_unet_down_blocks_", "lora_unet_input_blocks_")
+                .replace("lora_unet_up_blocks_", "lora_unet_output_blocks_")
+                .replace("lora_unet_mid_block_", "lora_unet_middle_block_"),
+        )
+    };
+    let path = kohya_variant(dir.path(), |k| {
+        k.starts_with("lora_unet_").then(|| ldm(k)).flatten()
+    });
+    let err = case
+        .engine
+        .with_loras(&[LoraRef {
+            path: path.clone(),
+            weight: 1.0,
+        }])
+        .err()
+        .expect("nothing matches")
+        .to_string();
+    assert!(err.contains(&path.display().to_string()), "{err}");
+    assert!(err.contains("match nothing"), "{err}");
+    assert!(
+        err.contains("`lora_unet_input_blocks_0_"),
+        "names the first layer: {err}"
+    );
+
+    // Half of the layers (more, here) unmatched: refused too.
+    let path = kohya_variant(dir.path(), ldm);
+    let err = case
+        .engine
+        .with_loras(&[LoraRef { path, weight: 1.0 }])
+        .err()
+        .expect("half unmatched")
+        .to_string();
+    assert!(err.contains("layers match nothing"), "{err}");
+
+    // A DoRA file: named, not half-applied.
+    let path = kohya_variant(dir.path(), |k| Some(k.replace(".alpha", ".dora_scale")));
+    let err = case
+        .engine
+        .with_loras(&[LoraRef { path, weight: 1.0 }])
+        .err()
+        .expect("DoRA")
+        .to_string();
+    assert!(err.contains("DoRA files are not supported"), "{err}");
+
+    // And the engine still paints without it.
+    assert!(case.engine.text_conditioning(&["a"]).is_ok());
 }

@@ -45,6 +45,7 @@ fn job(prompt: &str, seed: u64, strength: f64) -> Img2Img {
         sampler: Sampler::Ddim,
         width: 48,
         height: 64,
+        loras: Vec::new(),
     }
 }
 

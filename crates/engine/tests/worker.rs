@@ -33,7 +33,7 @@ async fn start_worker() -> Running {
         clip: Some(ClipCaptioner::load(&dir.path().join("clip"), &Device::Cpu).unwrap()),
         blip: Some(BlipCaptioner::load(&dir.path().join("blip"), &Device::Cpu).unwrap()),
     };
-    let app = worker::router(service.clone(), Some(Arc::new(captioners)), None);
+    let app = worker::router(service.clone(), Some(Arc::new(captioners)), None, None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

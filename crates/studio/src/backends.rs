@@ -244,6 +244,15 @@ async fn local_backend(config: &Config) -> anyhow::Result<Arc<dyn Stylizer>> {
         if let Some(tiny) = dir(&l.tiny_vae) {
             engine.use_tiny_vae(&tiny)?;
         }
+        // Each painter's LoRAs fused now, so a file that does not fit stops the start
+        // (naming the file and the first layer that matches nothing), and no visitor
+        // waits for a fusion.
+        let sets = articket_style::Painter::ALL.map(|p| loras_of(&l, p));
+        let distinct = sets.iter().filter(|s| !s.is_empty()).count();
+        engine.keep_fused(distinct.max(1));
+        for set in sets.iter().filter(|s| !s.is_empty()) {
+            engine.with_loras(set)?;
+        }
         tracing::info!(
             model = %engine.files.name(),
             device = %l.device,
@@ -271,10 +280,29 @@ async fn local_backend(config: &Config) -> anyhow::Result<Arc<dyn Stylizer>> {
         l.max_batch,
         std::time::Duration::from_millis(l.batch_window_ms),
     );
-    let backend = Arc::new(LocalBackend::new(service, config.ai.sd.clone(), captioner));
+    let mut backend = LocalBackend::new(service, config.ai.sd.clone(), captioner);
+    for p in articket_style::Painter::ALL {
+        backend.set_loras(p, loras_of(l, p));
+    }
+    let backend = Arc::new(backend);
     let warm = backend.clone();
     tokio::spawn(async move { warm.warm_up().await });
     Ok(backend)
+}
+
+/// `[[ai.local.lora]]` and `[[ai.local.<painter>.lora]]` as the engine takes them.
+#[cfg(feature = "engine")]
+fn loras_of(
+    l: &articket_config::LocalSettings,
+    painter: articket_style::Painter,
+) -> Vec<articket_engine::LoraRef> {
+    l.loras_for(painter)
+        .into_iter()
+        .map(|e| articket_engine::LoraRef {
+            path: e.file,
+            weight: e.weight,
+        })
+        .collect()
 }
 
 #[cfg(not(feature = "engine"))]
