@@ -32,6 +32,10 @@ pub struct SdArgs {
     /// A tiny autoencoder (TAESD, TAESDXL) to encode and decode with, in both engines.
     #[arg(long)]
     pub tiny_vae: Option<std::path::PathBuf>,
+    /// A LoRA file to fuse into `--model` (weight 1): the fusion is timed, and the four
+    /// painters one by one again with it, to show it costs nothing per step.
+    #[arg(long, requires = "model")]
+    pub lora: Option<std::path::PathBuf>,
     /// Timed rounds; the median is reported.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
@@ -164,6 +168,36 @@ pub fn run(a: &SdArgs) -> anyhow::Result<()> {
             4.0 / s
         );
         println!("  batched is {:.2}x faster", s / b);
+        if let Some(file) = &a.lora {
+            let lora = vec![articket_engine::LoraRef {
+                path: file.clone(),
+                weight: 1.0,
+            }];
+            let t = Instant::now();
+            engine.with_loras(&lora)?;
+            let fuse = t.elapsed().as_secs_f64();
+            let with: Vec<Img2Img> = jobs
+                .iter()
+                .map(|j| Img2Img {
+                    loras: lora.clone(),
+                    ..j.clone()
+                })
+                .collect();
+            let mut timed = Vec::new();
+            for _ in 0..a.rounds.max(1) {
+                let t = Instant::now();
+                for j in &with {
+                    engine.img2img(std::slice::from_ref(j), &mut |_, _| {})?;
+                }
+                timed.push(t.elapsed().as_secs_f64());
+            }
+            let l = median(&mut timed);
+            println!("  LoRA {} fused in {fuse:.2} s", file.display());
+            println!(
+                "  4 painters with it:     {l:8.3} s  ({:.2}x without)",
+                l / s
+            );
+        }
         if let (Some(python), Some(dir)) = (&a.anchor, &a.model) {
             let (one_d, four_d) = diffusers_anchor(python, dir, a, size, &device, dtype)?;
             let one_ours = s / 4.0;

@@ -248,3 +248,44 @@ fn a_partial_painter_section_keeps_the_painters_own_prompt() {
         "untouched sections stay whole"
     );
 }
+
+#[test]
+fn loras_for_a_painter_are_the_shared_ones_then_its_own_and_must_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let lcm = dir.path().join("lcm.safetensors");
+    let ink = dir.path().join("ink.safetensors");
+    std::fs::write(&lcm, b"x").unwrap();
+    std::fs::write(&ink, b"x").unwrap();
+    let text = format!(
+        "[ai]\nenabled = true\nbackend = \"local\"\n[ai.local]\nmodel_dir = \"m\"\n\
+         [[ai.local.lora]]\nfile = {lcm:?}\n\
+         [[ai.local.lichtenstein.lora]]\nfile = {ink:?}\nweight = 0.7\n"
+    );
+    let c = load_str(&text, &[]);
+    if !cfg!(feature = "engine") {
+        assert!(c.is_err(), "no local engine in this build");
+        return;
+    }
+    let c = c.unwrap();
+    let l = c.ai.local.loras_for(articket_style::Painter::Lichtenstein);
+    assert_eq!(
+        l.iter()
+            .map(|e| (e.file.clone(), e.weight))
+            .collect::<Vec<_>>(),
+        [(lcm.clone(), 1.0), (ink.clone(), 0.7)]
+    );
+    assert_eq!(
+        c.ai.local.loras_for(articket_style::Painter::Renoir).len(),
+        1
+    );
+
+    let missing = text.replace("ink.safetensors", "gone.safetensors");
+    let e = load_str(&missing, &[]).unwrap_err().to_string();
+    assert!(
+        e.contains("ai.local.lichtenstein.lora") && e.contains("gone.safetensors"),
+        "{e}"
+    );
+    let heavy = text.replace("weight = 0.7", "weight = 70");
+    let e = load_str(&heavy, &[]).unwrap_err().to_string();
+    assert!(e.contains("out of range"), "{e}");
+}

@@ -294,3 +294,87 @@ print("OK", caption)
     );
     assert!(stdout.starts_with("OK "), "{stdout}");
 }
+
+/// `<lora:name:weight>` in the prompt fuses `name.safetensors` from the worker's LoRA
+/// folder (the parity fixtures' SD 1.5 model and LoRAs, written by diffusers), as
+/// A1111 clients write it; `/sdapi/v1/loras` lists what is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lora_tags_in_the_prompt_fuse_files_from_the_lora_folder() {
+    articket_pool::http::install_tls_provider();
+    let parity = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity");
+    let loras = tempfile::tempdir().unwrap();
+    std::fs::create_dir(loras.path().join("styles")).unwrap();
+    std::fs::copy(
+        parity.join("lora/peft.safetensors"),
+        loras.path().join("ink.safetensors"),
+    )
+    .unwrap();
+    std::fs::copy(
+        parity.join("lora/kohya.safetensors"),
+        loras.path().join("styles/oil.safetensors"),
+    )
+    .unwrap();
+    let engine = Engine::load(&parity.join("sd15"), &Device::Cpu, DType::F32, false).unwrap();
+    let service = EngineService::start(engine, 16, 8, Duration::from_millis(30));
+    let app = worker::router(service, None, None, Some(loras.path().to_owned()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let listed = get(addr, "/sdapi/v1/loras").await;
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ink", "styles/oil"]);
+
+    let paint = |prompt: &str| {
+        let body = json!({
+            "init_images": [png_b64()], "prompt": prompt, "steps": 4, "denoising_strength": 0.6,
+            "sampler_name": "Euler a", "width": 64, "height": 64, "seed": 9, "cfg_scale": 1
+        });
+        async move {
+            let (status, body) = post(addr, "/sdapi/v1/img2img", body).await;
+            (status, body)
+        }
+    };
+    let image = |body: &Value| {
+        articket_a1111::client::decode_image(body["images"][0].as_str().unwrap())
+            .unwrap()
+            .into_raw()
+    };
+    let (s, plain) = paint("a portrait").await;
+    assert_eq!(s, 200, "{plain}");
+    let (s, ink) = paint("a portrait <lora:ink:0.8>").await;
+    assert_eq!(s, 200, "{ink}");
+    let (s, zero) = paint("a <lora:ink:0> portrait").await;
+    assert_eq!(s, 200, "{zero}");
+    let (s, both) = paint("a portrait <lora:ink:0.8> <lora:styles/oil:0.5>").await;
+    assert_eq!(s, 200, "{both}");
+    assert_ne!(image(&ink), image(&plain), "the LoRA changes the painting");
+    assert_eq!(
+        image(&zero),
+        image(&plain),
+        "weight 0 is the model itself; the tag is not prompt text"
+    );
+    assert_ne!(image(&both), image(&ink), "a second LoRA adds to the first");
+
+    let (s, body) = paint("a portrait <lora:missing:1>").await;
+    assert_eq!(s, 404, "{body}");
+    let msg = body["detail"].as_str().unwrap();
+    assert!(
+        msg.contains("LoRA not found: missing") && msg.contains("ink, styles/oil"),
+        "{msg}"
+    );
+    for bad in [
+        "<lora:ink:0.5:0.7>",
+        "<lora:ink:strong>",
+        "<lora:ink",
+        "<lora:../sd15:1>",
+    ] {
+        let (s, body) = paint(&format!("a portrait {bad}")).await;
+        assert!(s == 422 || s == 404, "{bad}: {s} {body}");
+    }
+}
