@@ -132,7 +132,7 @@ pub fn run(a: &ParityArgs) -> anyhow::Result<()> {
         used += 1;
         noise.i(used - 1)
     };
-    let (lat, images) = engine.img2img_with_noise(&[&job], &mut feed, &mut |_| {})?;
+    let (lat, images) = engine.img2img_with_noise(&[&job], &mut feed, &mut |_, _| {})?;
     check(
         "img2img DPM++ 2M Karras 0.6",
         &lat,

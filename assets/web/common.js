@@ -235,6 +235,7 @@ function renderCards(container, results) {
       card.append(frame, cap);
       container.append(card);
     }
+    if (r.status !== "painting") delete card.dataset.preview;
     if (r.status !== "painting" && card.dataset.progress) {
       delete card.dataset.progress;
       card.querySelector(".progress div").style.width = "";
@@ -257,6 +258,17 @@ function showProgress(container, painter, fraction) {
   const pct = Math.round(Math.max(0, Math.min(1, fraction)) * 100);
   card.dataset.progress = String(pct);
   card.querySelector(".progress div").style.width = `${pct}%`;
+}
+
+// A look at a painting as it emerges (`preview` events): shown in the painter's
+// frame until the painting itself arrives. Previews live only in the server's memory.
+function showPreview(container, painter, url) {
+  const card = container.querySelector(`[data-painter="${painter}"]`);
+  if (!card || card.dataset.status === "done") return;
+  const img = card.querySelector("img");
+  card.dataset.preview = "1";
+  img.src = url;
+  img.hidden = false;
 }
 
 // The visit's place in the painters' queue, from `queue` events. Hidden once a painter

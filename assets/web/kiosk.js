@@ -105,6 +105,12 @@ function onEvent(ev) {
     kiosk.resetTimer = setTimeout(newRoom, kiosk.room.finished_hold_secs * 1000);
     return;
   }
+  // A preview needs no re-read either: the frame shows it.
+  if (ev.type === "preview") {
+    showPreview($("cards"), ev.painter, ev.url);
+    touch();
+    return;
+  }
   // Step progress needs no re-read: the card's bar moves.
   if (ev.type === "painter" && ev.status === "painting" && ev.progress != null && !ev.image_url) {
     showProgress($("cards"), ev.painter, ev.progress);

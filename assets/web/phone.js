@@ -57,7 +57,11 @@ async function refresh() {
     roomId = v.room_id;
     socket = openRoomSocket(
       `/api/rooms/${roomId}/events`,
-      (ev) => { trackQueue($("queue"), visitId, ev); refresh(); },
+      (ev) => {
+        if (ev.type === "preview") { if (ev.visit_id === visitId) showPreview($("cards"), ev.painter, ev.url); return; }
+        trackQueue($("queue"), visitId, ev);
+        refresh();
+      },
       () => refresh(),
     );
     window.articketSocket = socket;

@@ -86,6 +86,23 @@ pub async fn progress(server: &Server, timeout: Duration) -> Result<ProgressResp
     .await
 }
 
+/// The progress with the live preview, `current_image` (base64), where the server
+/// makes previews (A1111's "Live previews" setting, on by default; our worker with a
+/// tiny autoencoder).
+pub async fn progress_with_image(
+    server: &Server,
+    timeout: Duration,
+) -> Result<ProgressResponse, CallError> {
+    call(
+        server,
+        reqwest::Method::GET,
+        "/sdapi/v1/progress?skip_current_image=false",
+        None::<&()>,
+        timeout,
+    )
+    .await
+}
+
 /// The checkpoints the server can load (`GET /sdapi/v1/sd-models`): their titles.
 pub async fn checkpoints(server: &Server, timeout: Duration) -> Result<Vec<String>, CallError> {
     let models: Vec<serde_json::Value> = call(

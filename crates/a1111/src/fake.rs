@@ -60,6 +60,9 @@ struct Progress {
     step: u32,
     steps: u32,
     job_count: i64,
+    /// The live preview (base64 PNG), as A1111 with "Live previews" on: the photo
+    /// turning into the painting, a new one each step.
+    current_image: Option<String>,
 }
 
 struct FakeState {
@@ -507,11 +510,16 @@ async fn img2img(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: 
             step: 0,
             steps: run,
             job_count: 1,
+            current_image: None,
         };
     }
+    let small = image::imageops::resize(&init, 64, 64, image::imageops::FilterType::Triangle);
     for step in 1..=run {
         tokio::time::sleep(work / run).await;
-        state.progress.lock().unwrap().step = step;
+        let preview = live_preview(&small, step, run);
+        let mut p = state.progress.lock().unwrap();
+        p.step = step;
+        p.current_image = preview;
     }
     *state.progress.lock().unwrap() = Progress::default();
     let width = body.get("width").and_then(Value::as_u64).unwrap_or(512) as u32;
@@ -590,18 +598,40 @@ async fn interrogate(
     Json(json!({ "caption": caption })).into_response()
 }
 
-async fn progress(State(state): State<Arc<FakeState>>, headers: HeaderMap) -> Response {
+/// The photo darkened towards the painting's step: a distinct PNG each step.
+fn live_preview(small: &image::RgbImage, step: u32, steps: u32) -> Option<String> {
+    let t = step as f32 / steps.max(1) as f32;
+    let img = image::RgbImage::from_fn(small.width(), small.height(), |x, y| {
+        let p = small.get_pixel(x, y).0;
+        image::Rgb(p.map(|c| (c as f32 * (1.0 - 0.5 * t)) as u8))
+    });
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .ok()?;
+    Some(encode_base64(&png))
+}
+
+async fn progress(
+    State(state): State<Arc<FakeState>>,
+    headers: HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
     if let Some(r) = gate(&state, &headers) {
         return r;
     }
     let p = state.progress.lock().unwrap();
-    Json(ProgressResponse::at(
+    let mut answer = ProgressResponse::at(
         p.step as usize,
         p.steps as usize,
         p.job_count as usize,
         "20261125120000",
-    ))
-    .into_response()
+    );
+    // A1111 sends the preview unless asked not to.
+    let skip = query.is_some_and(|q| q.contains("skip_current_image=true"));
+    if !skip {
+        answer.current_image = p.current_image.clone();
+    }
+    Json(answer).into_response()
 }
 
 async fn interrupt(State(state): State<Arc<FakeState>>, headers: HeaderMap) -> Response {

@@ -12,7 +12,8 @@ use image::RgbImage;
 
 use crate::api::Img2ImgRequest;
 use crate::client::{
-    checkpoints, encode_base64, img2img, interrogate, interrupt, progress, Server,
+    checkpoints, decode_image, encode_base64, img2img, interrogate, interrupt, progress,
+    progress_with_image, Server,
 };
 pub use articket_pool::dispatch::{PoolStatus, ServerStatus};
 
@@ -131,16 +132,28 @@ impl Protocol for A1111 {
             let mut tick =
                 tokio::time::interval(Duration::from_secs_f64(settings.progress_interval_secs));
             tick.tick().await;
+            let mut last_preview = None;
             loop {
                 tokio::select! {
                     result = &mut call => break result,
                     _ = tick.tick() => {
                         // Progress is per server, not per job: only meaningful while
-                        // ours is the only job on it.
+                        // ours is the only job on it. So is its live preview.
                         if p.slot.alone() {
-                            if let Ok(r) = progress(server, Duration::from_secs(2)).await {
+                            if let Ok(r) = progress_with_image(server, Duration::from_secs(2)).await {
                                 if r.progress > 0.0 {
                                     (p.progress)(Update::Progress(r.progress.clamp(0.0, 0.99)));
+                                }
+                                if let Some(b64) = r.current_image.filter(|i| !i.is_empty()) {
+                                    if last_preview.as_ref() != Some(&b64) {
+                                        let preview = decode_image(&b64)
+                                            .ok()
+                                            .and_then(|i| articket_style::preview_jpeg(&i));
+                                        if let Some(jpeg) = preview {
+                                            (p.progress)(Update::Preview(jpeg));
+                                        }
+                                        last_preview = Some(b64);
+                                    }
                                 }
                             }
                         }

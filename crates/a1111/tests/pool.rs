@@ -432,6 +432,23 @@ async fn a_lone_job_reports_step_progress_and_start() {
         fractions.windows(2).all(|w| w[0] <= w[1]),
         "progress went backwards: {fractions:?}"
     );
+    // The live preview (`current_image`) comes along, as small JPEGs, each new one once.
+    let previews: Vec<Vec<u8>> = seen
+        .iter()
+        .filter_map(|u| match u {
+            Update::Preview(j) => Some(j.to_vec()),
+            _ => None,
+        })
+        .collect();
+    assert!(previews.len() >= 2, "{} previews", previews.len());
+    assert!(
+        previews.windows(2).all(|w| w[0] != w[1]),
+        "each preview is new"
+    );
+    for jpeg in &previews {
+        let img = image::load_from_memory_with_format(jpeg, image::ImageFormat::Jpeg).unwrap();
+        assert!(img.width().max(img.height()) <= articket_style::PREVIEW_LONG_SIDE);
+    }
 }
 
 #[tokio::test]

@@ -53,6 +53,32 @@ pub enum Event {
     Progress { value: u64, max: u64 },
     /// The job ended.
     Ended(Outcome),
+    /// A live preview's image bytes (JPEG or PNG), from a binary frame; sent when the
+    /// server runs with `--preview-method auto` (or `taesd`, `latent2rgb`).
+    Preview(Vec<u8>),
+}
+
+/// The image in a binary socket frame, if it is a preview for `prompt_id`: event 1
+/// (`PREVIEW_IMAGE`: 4-byte event, 4-byte format, image) or event 4
+/// (`PREVIEW_IMAGE_WITH_METADATA`: 4-byte event, 4-byte metadata length, JSON metadata
+/// naming the prompt, image). All numbers big-endian.
+pub fn preview_of(frame: &[u8], prompt_id: &str) -> Option<Vec<u8>> {
+    let word = |at: usize| -> Option<u32> {
+        Some(u32::from_be_bytes(frame.get(at..at + 4)?.try_into().ok()?))
+    };
+    match word(0)? {
+        1 => Some(frame.get(8..)?.to_vec()),
+        4 => {
+            let len = word(4)? as usize;
+            let meta: Value = serde_json::from_slice(frame.get(8..8 + len)?).ok()?;
+            let ours = meta
+                .get("prompt_id")
+                .and_then(Value::as_str)
+                .is_none_or(|p| p == prompt_id);
+            ours.then(|| frame.get(8 + len..).map(<[u8]>::to_vec))?
+        }
+        _ => None,
+    }
 }
 
 impl ComfyServer {
@@ -261,8 +287,8 @@ pub struct Socket {
 }
 
 impl Socket {
-    /// The next event about `prompt_id`; `Ok(None)` when the socket closed. Binary
-    /// frames (previews) and messages about other jobs are skipped.
+    /// The next event about `prompt_id`; `Ok(None)` when the socket closed. Messages
+    /// about other jobs are skipped.
     pub async fn next(&mut self, prompt_id: &str) -> Result<Option<Event>, CallError> {
         loop {
             let Some(message) = self.stream.next().await else {
@@ -273,7 +299,13 @@ impl Socket {
             let text = match message {
                 Message::Text(t) => t,
                 Message::Close(_) => return Ok(None),
-                // Previews (4-byte type, 4-byte format, image) and pings: not ours to read.
+                // Previews: the socket is the job's own (its client id), so event 1's
+                // are ours; event 4's name their prompt.
+                Message::Binary(frame) => match preview_of(&frame, prompt_id) {
+                    Some(image) if !image.is_empty() => return Ok(Some(Event::Preview(image))),
+                    _ => continue,
+                },
+                // Pings and pongs: not ours to read.
                 _ => continue,
             };
             let Ok(value) = serde_json::from_str::<Value>(text.as_str()) else {
@@ -423,4 +455,29 @@ fn node_errors(bytes: &[u8]) -> String {
         });
     }
     parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preview_frames_give_their_image_and_skip_other_prompts() {
+        let mut one = vec![0, 0, 0, 1, 0, 0, 0, 2];
+        one.extend_from_slice(b"png-bytes");
+        assert_eq!(preview_of(&one, "p1").as_deref(), Some(&b"png-bytes"[..]));
+        let meta = br#"{"node_id":"3","prompt_id":"p2"}"#;
+        let mut four = vec![0, 0, 0, 4];
+        four.extend_from_slice(&(meta.len() as u32).to_be_bytes());
+        four.extend_from_slice(meta);
+        four.extend_from_slice(b"jpeg");
+        assert_eq!(preview_of(&four, "p2").as_deref(), Some(&b"jpeg"[..]));
+        assert_eq!(preview_of(&four, "p1"), None, "another job's preview");
+        assert_eq!(
+            preview_of(&[0, 0, 0, 3, 1], "p1"),
+            None,
+            "text frames are not previews"
+        );
+        assert_eq!(preview_of(&[0, 0], "p1"), None);
+    }
 }

@@ -597,10 +597,12 @@ async fn execute(state: &FakeState, job: &Job, fault: Option<&Fault>) -> Value {
                         data["node"] = json!(node_id);
                     }
                     send("progress", data);
-                    if step == 1 && !silent {
-                        // A preview: event 1 (PREVIEW_IMAGE), format 1 (JPEG), image bytes.
+                    if !silent {
+                        // A preview each step, as ComfyUI with `--preview-method auto`:
+                        // event 1 (PREVIEW_IMAGE), format 1 (JPEG), a real JPEG whose
+                        // shade follows the step.
                         let mut frame = vec![0, 0, 0, 1, 0, 0, 0, 1];
-                        frame.extend_from_slice(&[0xFF, 0xD8, 0xFF, 0xD9]);
+                        frame.extend_from_slice(&preview_frame_jpeg(step, steps));
                         if let Some(tx) = state.sockets.lock().unwrap().get(&job.client_id) {
                             let _ = tx.send(Message::Binary(frame.into()));
                         }
@@ -671,4 +673,15 @@ async fn execute(state: &FakeState, job: &Job, fault: Option<&Fault>) -> Value {
     send("executing", json!({"node": null, "prompt_id": id}));
     json!({"prompt": [job.number, id, job.prompt, {}, []], "outputs": outputs,
            "status": {"status_str": "success", "completed": true, "messages": messages}})
+}
+
+/// A small JPEG for preview frames: a gradient whose brightness is the step's.
+fn preview_frame_jpeg(step: u64, steps: u64) -> Vec<u8> {
+    let level = (40 + 200 * step / steps.max(1)) as u8;
+    let img = image::RgbImage::from_fn(48, 48, |x, y| {
+        image::Rgb([level, (x * 5) as u8, (y * 5) as u8])
+    });
+    let mut out = Vec::new();
+    let _ = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80).encode_image(&img);
+    out
 }

@@ -178,6 +178,12 @@ impl Comfy {
                         progress(Update::Progress(fraction.clamp(0.0, 0.99)));
                         continue;
                     }
+                    Ok(Ok(Some(Event::Preview(image)))) => {
+                        if let Some(jpeg) = articket_style::preview_from_bytes(&image) {
+                            progress(Update::Preview(jpeg));
+                        }
+                        continue;
+                    }
                     Ok(Ok(Some(Event::Started))) => continue,
                     Ok(Ok(Some(Event::Ended(outcome)))) => break outcome,
                     Ok(Ok(None)) | Ok(Err(_)) => {

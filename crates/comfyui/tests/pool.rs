@@ -128,6 +128,19 @@ async fn a_whole_visit_is_painted_by_the_servers_workflow_and_leaves_no_history(
                 "progress seen: {steps:?}"
             );
             assert_eq!(steps.last(), Some(&1.0));
+            // The binary preview frames, one per step, as JPEGs of their own.
+            let previews: Vec<&[u8]> = updates
+                .iter()
+                .filter_map(|u| match u {
+                    Update::Preview(j) => Some(&j[..]),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(previews.len(), 4, "one per step");
+            assert!(previews.windows(2).all(|w| w[0] != w[1]));
+            for jpeg in previews {
+                image::load_from_memory_with_format(jpeg, image::ImageFormat::Jpeg).unwrap();
+            }
         }
         let prompts = fake.prompts();
         assert_eq!(prompts.len(), 4);

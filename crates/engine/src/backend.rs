@@ -183,7 +183,12 @@ impl Stylizer for LocalBackend {
     ) -> BoxFuture<'_, Result<RgbImage, StyleError>> {
         Box::pin(async move {
             let caption = self.caption(&job).await;
-            let work = self.service.paint(self.job(&job, &caption));
+            let sink = progress.clone();
+            let preview: crate::service::PreviewSink =
+                Arc::new(move |jpeg| sink(Update::Preview(jpeg)));
+            let work = self
+                .service
+                .paint_previewed(self.job(&job, &caption), Some(preview));
             tokio::pin!(work);
             progress(Update::Started);
             let mut tick = tokio::time::interval(Duration::from_millis(500));

@@ -348,6 +348,18 @@ impl Engine {
         jobs: &[Img2Img],
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Vec<RgbImage>, EngineError> {
+        self.img2img_previewed(jobs, progress, None)
+    }
+
+    /// [`Engine::img2img`], and with a tiny autoencoder loaded, `preview(job index,
+    /// picture)` after each step but the last: the latents so far, decoded by the tiny
+    /// autoencoder at half size (a few milliseconds).
+    pub fn img2img_previewed(
+        &self,
+        jobs: &[Img2Img],
+        progress: &mut dyn FnMut(usize, usize),
+        mut preview: Option<&mut dyn FnMut(usize, RgbImage)>,
+    ) -> Result<Vec<RgbImage>, EngineError> {
         for job in jobs {
             self.check(job)?;
         }
@@ -373,12 +385,33 @@ impl Engine {
                 self.with_loras(&batch[0].loras)
                     .map_err(|e| EngineError::Input(e.to_string()))?;
             }
+            let steps = batch[0].denoising_steps();
+            let mut step = 0;
+            let mut failed_preview = None;
             let images = self
-                .run_batch(&batch, &mut |n| {
+                .run_batch(&batch, &mut |n, latents| {
                     done_steps += n;
-                    progress(done_steps, total)
+                    step += 1;
+                    progress(done_steps, total);
+                    let Some(sink) = preview.as_deref_mut() else {
+                        return;
+                    };
+                    if step >= steps || self.tiny.is_none() {
+                        return;
+                    }
+                    match self.preview_images(latents) {
+                        Ok(pictures) => {
+                            for (&i, p) in group.iter().zip(pictures) {
+                                sink(i, p);
+                            }
+                        }
+                        Err(e) => failed_preview = Some(e),
+                    }
                 })
                 .map_err(|e| EngineError::Run(e.to_string()))?;
+            if let Some(e) = failed_preview {
+                tracing::warn!("a preview could not be decoded: {e}");
+            }
             for (i, img) in group.into_iter().zip(images) {
                 out[i] = Some(img);
             }
@@ -497,6 +530,18 @@ impl Engine {
         )
     }
 
+    /// Latents as small pictures through the tiny autoencoder: halved first where the
+    /// latents are large enough, so a preview costs a quarter of a decode.
+    pub fn preview_images(&self, latents: &Tensor) -> candle_core::Result<Vec<RgbImage>> {
+        let (_, _, h, w) = latents.dims4()?;
+        let small = if h >= 16 && w >= 16 && h % 2 == 0 && w % 2 == 0 {
+            latents.avg_pool2d(2)?
+        } else {
+            latents.clone()
+        };
+        self.decode(&small)
+    }
+
     /// Latents back to pixels in [0, 1], (N, 3, H, W), in f32.
     pub fn decode_unit(&self, latents: &Tensor) -> candle_core::Result<Tensor> {
         let images = match &self.tiny {
@@ -507,13 +552,14 @@ impl Engine {
     }
 
     /// One batch of img2img with the noise from `noise` (called once for the start and,
-    /// for Euler a, once per step, each time for the whole batch). Returns the final
-    /// latents and the paintings.
+    /// for Euler a, once per step, each time for the whole batch); `on_steps` gets the
+    /// batch's size and latents after each step. Returns the final latents and the
+    /// paintings.
     pub fn img2img_with_noise(
         &self,
         jobs: &[&Img2Img],
         noise: &mut dyn FnMut(&[usize]) -> candle_core::Result<Tensor>,
-        on_steps: &mut dyn FnMut(usize),
+        on_steps: &mut dyn FnMut(usize, &Tensor),
     ) -> candle_core::Result<(Tensor, Vec<RgbImage>)> {
         if jobs[0].loras.is_empty() {
             return self.denoise(jobs, noise, on_steps);
@@ -529,7 +575,7 @@ impl Engine {
         &self,
         jobs: &[&Img2Img],
         noise: &mut dyn FnMut(&[usize]) -> candle_core::Result<Tensor>,
-        on_steps: &mut dyn FnMut(usize),
+        on_steps: &mut dyn FnMut(usize, &Tensor),
     ) -> candle_core::Result<(Tensor, Vec<RgbImage>)> {
         let n = jobs.len();
         let (w, h) = (jobs[0].width, jobs[0].height);
@@ -580,7 +626,7 @@ impl Engine {
                 self.predict(&scaled, plan.timesteps[i], &text)?
             };
             latents = denoiser.step(&prediction, i, &latents, &mut draw)?;
-            on_steps(n);
+            on_steps(n, &latents);
         }
         let images = self.decode(&latents)?;
         Ok((latents, images))
@@ -589,7 +635,7 @@ impl Engine {
     fn run_batch(
         &self,
         jobs: &[&Img2Img],
-        on_steps: &mut dyn FnMut(usize),
+        on_steps: &mut dyn FnMut(usize, &Tensor),
     ) -> candle_core::Result<Vec<RgbImage>> {
         // Each job draws from its own seeded stream, on the CPU, so a painting depends
         // on its seed alone: not on the device, nor on the jobs it was batched with.

@@ -30,9 +30,13 @@ impl DeviceProgress {
     }
 }
 
+/// Receives a painting's previews as small JPEGs.
+pub type PreviewSink = Arc<dyn Fn(Arc<[u8]>) + Send + Sync>;
+
 struct Request {
     job: Img2Img,
     reply: oneshot::Sender<Result<RgbImage, EngineError>>,
+    preview: Option<PreviewSink>,
 }
 
 /// A cheap handle to the device thread.
@@ -40,6 +44,8 @@ struct Request {
 pub struct EngineService {
     tx: SyncSender<Request>,
     progress: Arc<Mutex<DeviceProgress>>,
+    /// The latest preview of the batch being painted (for A1111's `current_image`).
+    latest_preview: Arc<Mutex<Option<Arc<[u8]>>>>,
     pub model_name: String,
     pub size_multiple: usize,
     /// A few-step model (SD-Turbo, SDXL-Turbo): trained for 1 to 4 steps without
@@ -66,6 +72,8 @@ impl EngineService {
         let few_step = engine.is_few_step();
         let max_batch = if engine.device.is_cpu() { 1 } else { max_batch };
         let shared = progress.clone();
+        let latest_preview = Arc::new(Mutex::new(None::<Arc<[u8]>>));
+        let latest = latest_preview.clone();
         std::thread::Builder::new()
             .name("articket-engine".into())
             .spawn(move || {
@@ -84,22 +92,38 @@ impl EngineService {
                         continue;
                     }
                     let jobs: Vec<Img2Img> = batch.iter().map(|r| r.job.clone()).collect();
+                    let sinks: Vec<Option<PreviewSink>> =
+                        batch.iter().map(|r| r.preview.clone()).collect();
+                    let wants_previews = sinks.iter().any(Option::is_some);
+                    let mut send_preview = |i: usize, picture: RgbImage| {
+                        if let (Some(sink), Some(jpeg)) =
+                            (&sinks[i], articket_style::preview_jpeg(&picture))
+                        {
+                            *latest.lock().unwrap() = Some(jpeg.clone());
+                            sink(jpeg);
+                        }
+                    };
                     let count = jobs.len();
                     // A panic inside candle must not take the device thread, and with it
                     // every later painting, down with it.
                     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        engine.img2img(&jobs, &mut |step, steps| {
-                            *shared.lock().unwrap() = DeviceProgress {
-                                job_count: count,
-                                step,
-                                steps,
-                            };
-                        })
+                        engine.img2img_previewed(
+                            &jobs,
+                            &mut |step, steps| {
+                                *shared.lock().unwrap() = DeviceProgress {
+                                    job_count: count,
+                                    step,
+                                    steps,
+                                };
+                            },
+                            wants_previews.then_some(&mut send_preview as &mut dyn FnMut(_, _)),
+                        )
                     }))
                     .unwrap_or_else(|_| {
                         Err(EngineError::Run("the engine panicked; see the log".into()))
                     });
                     *shared.lock().unwrap() = DeviceProgress::default();
+                    *latest.lock().unwrap() = None;
                     match result {
                         Ok(images) => {
                             for (r, img) in batch.into_iter().zip(images) {
@@ -123,6 +147,7 @@ impl EngineService {
         EngineService {
             tx,
             progress,
+            latest_preview,
             model_name,
             size_multiple,
             few_step,
@@ -131,8 +156,22 @@ impl EngineService {
 
     /// Queues one painting and waits for it. `Busy` when the queue is full.
     pub async fn paint(&self, job: Img2Img) -> Result<RgbImage, EngineError> {
+        self.paint_previewed(job, None).await
+    }
+
+    /// [`EngineService::paint`], with previews on the way where the engine makes them
+    /// (a tiny autoencoder loaded).
+    pub async fn paint_previewed(
+        &self,
+        job: Img2Img,
+        preview: Option<PreviewSink>,
+    ) -> Result<RgbImage, EngineError> {
         let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(Request { job, reply }) {
+        match self.tx.try_send(Request {
+            job,
+            reply,
+            preview,
+        }) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(EngineError::Busy),
             Err(TrySendError::Disconnected(_)) => {
@@ -145,5 +184,10 @@ impl EngineService {
 
     pub fn progress(&self) -> DeviceProgress {
         *self.progress.lock().unwrap()
+    }
+
+    /// The latest preview (JPEG) of the paintings under way, if the engine makes them.
+    pub fn current_preview(&self) -> Option<Arc<[u8]>> {
+        self.latest_preview.lock().unwrap().clone()
     }
 }

@@ -267,8 +267,13 @@ async fn img2img(State(worker): State<Arc<Worker>>, headers: HeaderMap, body: By
             loras: loras.clone(),
         })
         .collect();
-    let results =
-        futures_util::future::join_all(jobs.into_iter().map(|j| worker.service.paint(j))).await;
+    // Previews are made (with a tiny autoencoder) for `current_image` in progress.
+    let keep: crate::service::PreviewSink = Arc::new(|_| {});
+    let results = futures_util::future::join_all(
+        jobs.into_iter()
+            .map(|j| worker.service.paint_previewed(j, Some(keep.clone()))),
+    )
+    .await;
     let mut images = Vec::new();
     for r in results {
         match r {
@@ -352,9 +357,22 @@ async fn interrogate(
     }
 }
 
-async fn progress(State(worker): State<Arc<Worker>>) -> Response {
+/// A1111's progress, with `current_image` (base64 JPEG) while a painting emerges,
+/// unless `skip_current_image=true`.
+async fn progress(
+    State(worker): State<Arc<Worker>>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
     let p = worker.service.progress();
-    Json(ProgressResponse::at(p.step, p.steps, p.job_count, "0")).into_response()
+    let mut answer = ProgressResponse::at(p.step, p.steps, p.job_count, "0");
+    let skip = query.is_some_and(|q| {
+        q.split('&')
+            .any(|kv| kv.eq_ignore_ascii_case("skip_current_image=true"))
+    });
+    if !skip {
+        answer.current_image = worker.service.current_preview().map(|j| encode_base64(&j));
+    }
+    Json(answer).into_response()
 }
 
 async fn sd_models(State(worker): State<Arc<Worker>>) -> Response {

@@ -386,7 +386,7 @@ fn run_recorded(case: &Case, job: &Img2Img, label: &str, key: &str) -> usize {
     let mut unet_steps = 0;
     let (latents, images) = case
         .engine
-        .img2img_with_noise(&[job], &mut feed, &mut |n| unet_steps += n)
+        .img2img_with_noise(&[job], &mut feed, &mut |n, _| unet_steps += n)
         .unwrap();
     assert_eq!(used, draws, "{label}: every reference draw used");
     close(
@@ -695,4 +695,59 @@ fn a_lora_for_another_model_stops_the_load_naming_the_file_and_the_first_unmatch
 
     // And the engine still paints without it.
     assert!(case.engine.text_conditioning(&["a"]).is_ok());
+}
+
+/// With a tiny autoencoder, each step but the last sends a preview: the latents so
+/// far, decoded small; they change step by step and end near the painting. Without
+/// one, no previews (a full VAE decode per step would cost seconds on a CPU).
+#[test]
+fn previews_come_each_step_from_the_tiny_autoencoder() {
+    let tiny = turbo(true);
+    let job = Img2Img {
+        image: photo(&tiny),
+        prompt: tiny.meta["prompt"].clone(),
+        negative_prompt: String::new(),
+        steps: 4,
+        strength: 1.0,
+        cfg_scale: 0.0,
+        seed: 3,
+        sampler: Sampler::EulerAncestral,
+        width: 64,
+        height: 64,
+        loras: Vec::new(),
+    };
+    let mut previews: Vec<(usize, image::RgbImage)> = Vec::new();
+    let mut sink = |i: usize, p: image::RgbImage| previews.push((i, p));
+    let painted = tiny
+        .engine
+        .img2img_previewed(std::slice::from_ref(&job), &mut |_, _| {}, Some(&mut sink))
+        .unwrap();
+    assert_eq!(previews.len(), 3, "one per step but the last");
+    assert!(previews
+        .iter()
+        .all(|(i, p)| *i == 0 && p.dimensions() == (64, 64)));
+    assert!(
+        previews.windows(2).all(|w| w[0].1 != w[1].1),
+        "each step differs"
+    );
+    // The last preview is closer to the painting than the first.
+    let dist = |a: &image::RgbImage| -> u64 {
+        a.as_raw()
+            .iter()
+            .zip(painted[0].as_raw())
+            .map(|(&x, &y)| (x as i64 - y as i64).unsigned_abs())
+            .sum()
+    };
+    assert!(dist(&previews[2].1) < dist(&previews[0].1));
+    // The same painting as without previews.
+    let plain = tiny.engine.img2img(&[job.clone()], &mut |_, _| {}).unwrap();
+    assert_eq!(plain[0], painted[0]);
+
+    let full = turbo(false);
+    let mut none = 0;
+    let mut count = |_: usize, _: image::RgbImage| none += 1;
+    full.engine
+        .img2img_previewed(&[job], &mut |_, _| {}, Some(&mut count))
+        .unwrap();
+    assert_eq!(none, 0);
 }

@@ -31,6 +31,13 @@ pub enum RoomEvent {
         image_url: Option<String>,
         error: Option<String>,
     },
+    /// A look at a painting as it emerges (`url`: a small JPEG, held in memory until
+    /// the next preview or the painting).
+    Preview {
+        visit_id: String,
+        painter: Painter,
+        url: String,
+    },
     /// Every painter is finished; the ticket is ready if any painter succeeded.
     VisitDone {
         visit_id: String,

@@ -83,6 +83,7 @@ pub async fn finish_visit(
             .log
             .error(format!("{label}: no ticket, no painting succeeded"));
     }
+    studio.previews.clear_visit(visit_id);
     studio.hub.publish(
         room_id,
         &RoomEvent::VisitDone {

@@ -11,6 +11,7 @@
 pub mod clock;
 pub mod events;
 pub mod log;
+pub mod previews;
 
 mod backends;
 mod error;

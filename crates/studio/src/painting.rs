@@ -388,6 +388,7 @@ fn announce(
     status: ResultStatus,
     image_url: Option<String>,
 ) {
+    studio.previews.clear(visit_id, painter);
     studio.hub.publish(
         room_id,
         &RoomEvent::Painter {
@@ -408,6 +409,7 @@ const SERVED: usize = usize::MAX - 1;
 /// sockets quiet), and the visit's place in the queue when it changes.
 fn reporter(visit: &VisitRef, painter: Painter) -> Progress {
     let last = AtomicU32::new(0);
+    let studio = visit.studio.clone();
     let (hub, room_id, visit_id, painter, place) = (
         visit.studio.hub.clone(),
         visit.room_id.clone(),
@@ -445,6 +447,23 @@ fn reporter(visit: &VisitRef, painter: Painter) -> Progress {
                         progress: Some(pct as f32 / 100.0),
                         image_url: None,
                         error: None,
+                    },
+                );
+            }
+        }
+        Update::Preview(jpeg) => {
+            // Announced to this room only; the URL dies with the next preview. A
+            // deleted visit's painter may still be finishing a step: nothing is kept.
+            if !studio.running.tasks.is_painting(&visit_id) {
+                return;
+            }
+            if let Some(url) = studio.previews.offer(&visit_id, painter, jpeg) {
+                hub.publish(
+                    &room_id,
+                    &RoomEvent::Preview {
+                        visit_id: visit_id.clone(),
+                        painter,
+                        url,
                     },
                 );
             }

@@ -17,6 +17,7 @@ pub async fn delete_visit(studio: &Studio, room_id: &str, visit_id: &str) -> Stu
         tracing::info!(visit_id, "stopped its painters");
     }
     drop(studio.running.paintings.take(visit_id));
+    studio.previews.clear_visit(visit_id);
     for name in files {
         if let Err(e) = studio.store.files().remove(&name) {
             tracing::warn!(visit_id, "cannot delete {name}: {e}");

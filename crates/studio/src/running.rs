@@ -82,6 +82,14 @@ impl PaintingTasks {
         !tasks.is_empty()
     }
 
+    /// Whether the visit has painters at work (not finished, not deleted).
+    pub fn is_painting(&self, visit_id: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(visit_id)
+    }
+
     /// How many visits have painters at work.
     pub fn visits(&self) -> usize {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).len()

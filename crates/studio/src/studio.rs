@@ -35,6 +35,8 @@ pub struct Inner {
     /// Bounds CPU-heavy work (built-in painters, tickets) across all visits.
     pub cpu: Arc<Semaphore>,
     pub(crate) running: Running,
+    /// Paintings in progress as they emerge, in memory only.
+    pub previews: crate::previews::Previews,
     /// Flips to true when the booth shuts down.
     closing: watch::Sender<bool>,
 }
@@ -84,6 +86,7 @@ impl Studio {
             tickets,
             cpu,
             running: Default::default(),
+            previews: Default::default(),
             closing: watch::channel(false).0,
         })))
     }

@@ -108,7 +108,7 @@ pub struct PaintJob {
 }
 
 /// What a backend tells the visit about one job while it works on it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Update {
     /// The job waits for a free painter; `visits_ahead` other visits are served first.
     Queued { visits_ahead: usize },
@@ -117,6 +117,47 @@ pub enum Update {
     Started,
     /// Fraction done, 0.0 to 1.0.
     Progress(f32),
+    /// A look at the painting as it emerges: a small JPEG. Shown live in the painter's
+    /// frame and never stored.
+    Preview(Arc<[u8]>),
+}
+
+/// Previews are at most this many pixels on their long side: enough for a painter's
+/// frame on a phone, a few kilobytes as JPEG.
+pub const PREVIEW_LONG_SIDE: u32 = 256;
+
+/// A picture as an [`Update::Preview`]: shrunk to [`PREVIEW_LONG_SIDE`] and encoded as
+/// JPEG at quality 70; `None` if it cannot be encoded (an empty picture).
+pub fn preview_jpeg(picture: &RgbImage) -> Option<Arc<[u8]>> {
+    let (w, h) = picture.dimensions();
+    if w == 0 || h == 0 {
+        return None;
+    }
+    let long = w.max(h);
+    let shrunk;
+    let picture = if long > PREVIEW_LONG_SIDE {
+        let scale = PREVIEW_LONG_SIDE as f64 / long as f64;
+        let (nw, nh) = (
+            ((w as f64 * scale).round() as u32).max(1),
+            ((h as f64 * scale).round() as u32).max(1),
+        );
+        shrunk = image::imageops::resize(picture, nw, nh, image::imageops::FilterType::Triangle);
+        &shrunk
+    } else {
+        picture
+    };
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 70)
+        .encode_image(picture)
+        .ok()?;
+    Some(out.into())
+}
+
+/// A preview a server sent (JPEG, PNG, WebP…) as an [`Update::Preview`]; `None` when it
+/// is not a picture.
+pub fn preview_from_bytes(bytes: &[u8]) -> Option<Arc<[u8]>> {
+    let picture = image::load_from_memory(bytes).ok()?.to_rgb8();
+    preview_jpeg(&picture)
 }
 
 /// Receives [`Update`]s. Cheap to call; backends call it freely.

@@ -1,5 +1,7 @@
 //! `GET /files/{name}`: stored images. The random name is the capability; only names
 //! of the exact shape the store makes are looked up, so no path can escape the folder.
+//! `GET /previews/{token}`: a painting in progress, from memory, while it is the
+//! painter's latest preview (the token is announced to the visit's room only).
 
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -14,7 +16,30 @@ use crate::state::AppState;
 
 /// Stored images and tickets.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/files/{name}", get(serve))
+    Router::new()
+        .route("/files/{name}", get(serve))
+        .route("/previews/{token}", get(preview))
+}
+
+async fn preview(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> AppResult<impl IntoResponse> {
+    if !articket_rooms::is_id(&token) {
+        return Err(AppError::not_found());
+    }
+    let jpeg = state
+        .studio
+        .previews
+        .get(&token)
+        .ok_or_else(AppError::not_found)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/jpeg"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        jpeg.to_vec(),
+    ))
 }
 
 pub async fn serve(
