@@ -15,6 +15,7 @@ mod load;
 mod local_engine;
 mod logs;
 mod other_site;
+mod previews;
 mod print;
 mod quiz;
 mod restart;
