@@ -378,3 +378,50 @@ async fn lora_tags_in_the_prompt_fuse_files_from_the_lora_folder() {
         assert!(s == 422 || s == 404, "{bad}: {s} {body}");
     }
 }
+
+/// With a tiny autoencoder, `/sdapi/v1/progress` carries the painting as it emerges in
+/// `current_image`, as A1111 with live previews on; not with `skip_current_image`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_carries_the_live_preview() {
+    articket_pool::http::install_tls_provider();
+    let parity = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity");
+    let mut engine =
+        Engine::load(&parity.join("sd-turbo"), &Device::Cpu, DType::F32, false).unwrap();
+    engine.use_tiny_vae(&parity.join("taesd")).unwrap();
+    let service = EngineService::start(engine, 16, 8, Duration::from_millis(30));
+    let app = worker::router(service, None, None, None);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let body = json!({
+        "init_images": [png_b64()], "prompt": "a portrait", "steps": 40, "denoising_strength": 1.0,
+        "sampler_name": "Euler a", "width": 128, "height": 128, "seed": 1, "cfg_scale": 1
+    });
+    let painting = tokio::spawn(async move { post(addr, "/sdapi/v1/img2img", body).await });
+    let mut previews = Vec::new();
+    let mut skipped_had_image = false;
+    while !painting.is_finished() {
+        let p = get(addr, "/sdapi/v1/progress").await;
+        if let Some(img) = p["current_image"].as_str() {
+            if previews.last().map(String::as_str) != Some(img) {
+                previews.push(img.to_owned());
+            }
+        }
+        let s = get(addr, "/sdapi/v1/progress?skip_current_image=true").await;
+        skipped_had_image |= !s["current_image"].is_null();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, _) = painting.await.unwrap();
+    assert_eq!(status, 200);
+    assert!(previews.len() >= 2, "{} distinct previews", previews.len());
+    for p in &previews {
+        let img = articket_a1111::client::decode_image(p).unwrap();
+        assert_eq!(img.dimensions(), (64, 64), "half the painting's size");
+    }
+    assert!(!skipped_had_image);
+    assert!(
+        get(addr, "/sdapi/v1/progress").await["current_image"].is_null(),
+        "none once idle"
+    );
+}
