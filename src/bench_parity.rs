@@ -98,6 +98,7 @@ pub fn run(a: &ParityArgs) -> anyhow::Result<()> {
         } else {
             None
         },
+        guidance: None,
     };
     let latents = on(get("unet.latents")?)?;
     let pred = engine.predict(&Tensor::cat(&[&latents, &latents], 0)?, 500.0, &cond)?;

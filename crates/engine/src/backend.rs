@@ -33,8 +33,10 @@ impl LocalBackend {
         mut settings: AiSettings,
         captioner: Option<Arc<dyn Captioner>>,
     ) -> LocalBackend {
-        if service.few_step {
-            few_step_defaults(&mut settings);
+        if service.lcm_distilled {
+            few_step_defaults(&mut settings, FewStep::LcmDistilled);
+        } else if service.few_step {
+            few_step_defaults(&mut settings, FewStep::Turbo);
         }
         for p in Painter::ALL {
             let name = &settings.generation(p).sampler;
@@ -141,21 +143,38 @@ fn painter_index(p: Painter) -> usize {
         .expect("every painter is in ALL")
 }
 
+/// Which kind of few-step model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FewStep {
+    /// SD-Turbo, SDXL-Turbo: trailing timesteps, no guidance.
+    Turbo,
+    /// LCM Dreamshaper: LCM, guided through its embedding.
+    LcmDistilled,
+}
+
 /// A few-step model gets few-step settings where the operator kept the defaults made
 /// for SD 1.5 (30 steps of DPM++ 2M at cfg 7 and 768 px would take 15 guided steps at
-/// a size the model was not trained for): 4 steps of Euler a, so each painter's own
-/// strength runs ⌊4 × strength⌋ of them (2 for 0.5 to 0.74, 3 from 0.75); cfg 1, which
-/// runs no unconditional pass; 512 px, SD-Turbo's training size. As in diffusers' and
-/// Stability AI's SD-Turbo examples (img2img: 2 steps at strength 0.5, guidance 0).
-pub fn few_step_defaults(settings: &mut AiSettings) {
+/// a size the model was not trained for), at 512 px, the training size of both kinds:
+/// - Turbo: 4 steps of Euler a, so each painter's own strength runs ⌊4 × strength⌋ of
+///   them (2 for 0.5 to 0.74, 3 from 0.75); cfg 1, which runs no unconditional pass. As
+///   in diffusers' and Stability AI's SD-Turbo examples (img2img: 2 steps at strength
+///   0.5, guidance 0).
+/// - LCM-distilled: 4 steps of LCM (all 4 run, inside each painter's strength) at cfg
+///   8, the guidance its model card and diffusers' example use; the embedding carries
+///   it, so no step runs twice.
+pub fn few_step_defaults(settings: &mut AiSettings, kind: FewStep) {
+    let (sampler, cfg) = match kind {
+        FewStep::Turbo => ("Euler a", 1.0),
+        FewStep::LcmDistilled => ("LCM", 8.0),
+    };
     let stock = articket_pool::GenerationSettings::default();
     let mut changed = Vec::new();
     for p in Painter::ALL {
         let g = settings.generation_mut(p);
         if g.steps == stock.steps && g.cfg_scale == stock.cfg_scale && g.sampler == stock.sampler {
             g.steps = 4;
-            g.cfg_scale = 1.0;
-            g.sampler = "Euler a".into();
+            g.cfg_scale = cfg;
+            g.sampler = sampler.into();
             if g.long_side == stock.long_side && g.width.is_none() {
                 g.long_side = 512;
             }
@@ -165,7 +184,7 @@ pub fn few_step_defaults(settings: &mut AiSettings) {
     if !changed.is_empty() {
         tracing::info!(
             painters = %changed.join(", "),
-            "a few-step model: painting with 4 steps of Euler a at cfg 1 and 512 px \
+            "a few-step model: painting with 4 steps of {sampler} at cfg {cfg} and 512 px \
              (set steps, cfg_scale and sampler under [ai] to choose otherwise)"
         );
     }
@@ -227,7 +246,7 @@ mod tests {
         let mut s = AiSettings::default();
         s.generation_mut(Painter::Renoir).steps = 8;
         s.generation_mut(Painter::VanGogh).long_side = 640;
-        few_step_defaults(&mut s);
+        few_step_defaults(&mut s, FewStep::Turbo);
         let p = s.generation(Painter::Picasso);
         assert_eq!(
             (p.steps, p.cfg_scale, p.sampler.as_str(), p.long_side),
@@ -246,5 +265,13 @@ mod tests {
         assert_eq!(s.generation(Painter::Renoir).sampler, "DPM++ 2M");
         let v = s.generation(Painter::VanGogh);
         assert_eq!((v.steps, v.long_side), (4, 640), "their size, our steps");
+
+        let mut lcm = AiSettings::default();
+        few_step_defaults(&mut lcm, FewStep::LcmDistilled);
+        let p = lcm.generation(Painter::Picasso);
+        assert_eq!(
+            (p.steps, p.cfg_scale, p.sampler.as_str(), p.long_side),
+            (4, 8.0, "LCM", 512)
+        );
     }
 }

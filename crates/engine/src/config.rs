@@ -119,11 +119,7 @@ pub fn unet(path: &Path) -> Result<UnetShape, LayoutError> {
             ));
         }
     }
-    for key in [
-        "class_embed_type",
-        "time_cond_proj_dim",
-        "encoder_hid_dim_type",
-    ] {
+    for key in ["class_embed_type", "encoder_hid_dim_type"] {
         if v.get(key).is_some_and(|x| !x.is_null()) {
             return Err(bad(path, format!("`{key}` is not supported")));
         }
@@ -199,6 +195,10 @@ pub fn unet(path: &Path) -> Result<UnetShape, LayoutError> {
             .and_then(Value::as_bool)
             .unwrap_or(false),
         text_time,
+        time_cond_proj_dim: v
+            .get("time_cond_proj_dim")
+            .and_then(Value::as_u64)
+            .map(|d| d as usize),
     })
 }
 

@@ -98,6 +98,8 @@ pub struct TextConditioning {
     pub context: Tensor,
     /// SDXL: the pooled embedding of the last encoder, (B, pooled width).
     pub pooled: Option<Tensor>,
+    /// LCM-distilled models: the guidance-scale embedding, (B, time_cond_proj_dim).
+    pub guidance: Option<Tensor>,
 }
 
 /// A loaded model, resident on its device.
@@ -336,6 +338,24 @@ impl Engine {
         self.schedule.spacing == Spacing::Trailing
     }
 
+    /// Whether the model was distilled with a guidance embedding (LCM Dreamshaper:
+    /// `time_cond_proj_dim`): it then paints with LCM, guided through that embedding
+    /// (one UNet pass per step), and img2img runs every step inside the strength.
+    pub fn is_lcm_distilled(&self) -> bool {
+        self.unet.shape().time_cond_proj_dim.is_some()
+    }
+
+    /// The UNet steps a job runs on this model.
+    pub fn steps_run(&self, job: &Img2Img) -> usize {
+        if self.is_lcm_distilled() {
+            self.schedule
+                .lcm_img2img_plan(job.steps, job.strength)
+                .len()
+        } else {
+            job.denoising_steps()
+        }
+    }
+
     /// Pixels per latent cell: output sizes must be multiples of it.
     pub fn size_multiple(&self) -> usize {
         self.vae_factor
@@ -363,11 +383,7 @@ impl Engine {
         for job in jobs {
             self.check(job)?;
         }
-        let total: usize = jobs
-            .iter()
-            .map(Img2Img::denoising_steps)
-            .sum::<usize>()
-            .max(1);
+        let total: usize = jobs.iter().map(|j| self.steps_run(j)).sum::<usize>().max(1);
         let mut done_steps = 0;
         let mut out: Vec<Option<RgbImage>> = vec![None; jobs.len()];
         let mut left: Vec<usize> = (0..jobs.len()).collect();
@@ -385,7 +401,7 @@ impl Engine {
                 self.with_loras(&batch[0].loras)
                     .map_err(|e| EngineError::Input(e.to_string()))?;
             }
-            let steps = batch[0].denoising_steps();
+            let steps = self.steps_run(batch[0]);
             let mut step = 0;
             let mut failed_preview = None;
             let images = self
@@ -483,6 +499,7 @@ impl Engine {
         Ok(TextConditioning {
             context: Tensor::cat(&hidden, D::Minus1)?.to_dtype(self.dtype)?,
             pooled: if sdxl { pooled } else { None },
+            guidance: None,
         })
     }
 
@@ -526,6 +543,7 @@ impl Engine {
             &Conditioning {
                 context: &text.context,
                 text_time,
+                guidance: text.guidance.as_ref(),
             },
         )
     }
@@ -582,8 +600,19 @@ impl Engine {
         let images: Vec<&RgbImage> = jobs.iter().map(|j| &j.image).collect();
         let clean = self.image_latents(&images, w, h)?;
 
-        let plan = self.schedule.plan(jobs[0].sampler, jobs[0].steps);
-        let start = plan.start_for(jobs[0].strength);
+        let distilled = self.unet.shape().time_cond_proj_dim;
+        let (plan, start) = match distilled {
+            Some(_) => (
+                self.schedule
+                    .lcm_img2img_plan(jobs[0].steps, jobs[0].strength),
+                0,
+            ),
+            None => {
+                let plan = self.schedule.plan(jobs[0].sampler, jobs[0].steps);
+                let start = plan.start_for(jobs[0].strength);
+                (plan, start)
+            }
+        };
         if start == plan.len() {
             // steps × strength < 1: no denoising step would run; the photo comes back
             // through the VAE unchanged in style.
@@ -594,7 +623,8 @@ impl Engine {
         // prompts', as the guidance below splits the UNet's batch. Without (cfg ≤ 1, as
         // few-step models run), only the prompts: no unconditional pass at all, as in
         // diffusers.
-        let guided = jobs[0].guided();
+        // An LCM-distilled model takes guidance as an embedding: no unconditional pass.
+        let guided = jobs[0].guided() && distilled.is_none();
         let negatives = jobs.iter().map(|j| j.negative_prompt.as_str());
         let prompts = jobs.iter().map(|j| j.prompt.as_str());
         let texts: Vec<&str> = if guided {
@@ -602,7 +632,12 @@ impl Engine {
         } else {
             prompts.collect()
         };
-        let text = self.text_conditioning(&texts)?;
+        let mut text = self.text_conditioning(&texts)?;
+        if let Some(dim) = distilled {
+            // As diffusers' LCM pipelines: w = guidance − 1 (Imagen's formulation).
+            let w: Vec<f32> = jobs.iter().map(|j| j.cfg_scale as f32 - 1.0).collect();
+            text.guidance = Some(guidance_embedding(&w, dim, &self.device)?.to_dtype(self.dtype)?);
+        }
 
         let shape = clean.dims().to_vec();
         let mut draw = || -> candle_core::Result<Tensor> {
@@ -687,6 +722,25 @@ impl Engine {
             .to_device(&self.device)?
             .to_dtype(self.dtype)
     }
+}
+
+/// The guidance-scale embedding of LCM-distilled models (from VDM), computed in f32 as
+/// diffusers' `get_guidance_scale_embedding`: sin and cos of 1000·w at geometric
+/// frequencies; (B, dim).
+pub fn guidance_embedding(w: &[f32], dim: usize, device: &Device) -> candle_core::Result<Tensor> {
+    let half = dim / 2;
+    let step = 10000f32.ln() / (half as f32 - 1.0).max(1.0);
+    let freqs: Vec<f32> = (0..half).map(|i| (i as f32 * -step).exp()).collect();
+    let mut data = Vec::with_capacity(w.len() * dim);
+    for &w in w {
+        let w = w * 1000.0;
+        data.extend(freqs.iter().map(|f| (w * f).sin()));
+        data.extend(freqs.iter().map(|f| (w * f).cos()));
+        if dim % 2 == 1 {
+            data.push(0.0);
+        }
+    }
+    Tensor::from_vec(data, (w.len(), dim), device)
 }
 
 /// The model's noise schedule from `scheduler/scheduler_config.json` (Stable

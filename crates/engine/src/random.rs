@@ -100,6 +100,7 @@ impl Engine {
                 freq_shift: 0.,
                 center_input_sample: false,
                 text_time,
+                time_cond_proj_dim: None,
             };
             let vae_cfg = sdvae::AutoEncoderKLConfig {
                 block_out_channels: vec![128, 256, 512, 512],

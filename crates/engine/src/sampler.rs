@@ -197,11 +197,15 @@ impl NoiseSchedule {
     }
 
     /// LCM's timesteps: `steps` picked evenly (by index) from the distillation's grid of
-    /// `original_inference_steps`, largest first, as diffusers' `LCMScheduler`.
-    fn lcm_timesteps(&self, steps: usize) -> Vec<f64> {
+    /// `original_inference_steps`, largest first, as diffusers' `LCMScheduler`. With
+    /// `strength` below 1 (LCM-distilled models' img2img), the grid stops at that
+    /// fraction of it, and all `steps` run inside it.
+    fn lcm_timesteps(&self, steps: usize, strength: f64) -> Vec<f64> {
         let original = self.original_inference_steps;
         let k = self.train_steps() / original;
-        let grid: Vec<usize> = (1..=original).rev().map(|i| i * k - 1).collect();
+        // Python's int(): truncation.
+        let top = (original as f64 * strength) as usize;
+        let grid: Vec<usize> = (1..=top.min(original)).rev().map(|i| i * k - 1).collect();
         let steps = steps.min(grid.len());
         (0..steps)
             // numpy's linspace: start + i × step, floored.
@@ -304,12 +308,23 @@ impl NoiseSchedule {
                 s.push(0.0);
                 (t, s)
             }
-            Sampler::Lcm => (self.lcm_timesteps(steps), Vec::new()),
+            Sampler::Lcm => (self.lcm_timesteps(steps, 1.0), Vec::new()),
         };
         Plan {
             sampler,
             timesteps,
             sigmas,
+        }
+    }
+
+    /// img2img for an LCM-distilled model, as diffusers' `LatentConsistencyModelImg2Img
+    /// Pipeline`: LCM over the first `strength` of the distillation grid, every one of
+    /// `steps` run from the start (empty when the grid is).
+    pub fn lcm_img2img_plan(&self, steps: usize, strength: f64) -> Plan {
+        Plan {
+            sampler: Sampler::Lcm,
+            timesteps: self.lcm_timesteps(steps.max(1), strength),
+            sigmas: Vec::new(),
         }
     }
 

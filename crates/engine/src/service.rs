@@ -51,6 +51,9 @@ pub struct EngineService {
     /// A few-step model (SD-Turbo, SDXL-Turbo): trained for 1 to 4 steps without
     /// guidance.
     pub few_step: bool,
+    /// An LCM-distilled model (LCM Dreamshaper): 2 to 8 steps of LCM, guided through
+    /// its embedding.
+    pub lcm_distilled: bool,
 }
 
 impl EngineService {
@@ -70,6 +73,7 @@ impl EngineService {
         let model_name = engine.files.name();
         let size_multiple = engine.size_multiple();
         let few_step = engine.is_few_step();
+        let lcm_distilled = engine.is_lcm_distilled();
         let max_batch = if engine.device.is_cpu() { 1 } else { max_batch };
         let shared = progress.clone();
         let latest_preview = Arc::new(Mutex::new(None::<Arc<[u8]>>));
@@ -151,6 +155,7 @@ impl EngineService {
             model_name,
             size_multiple,
             few_step,
+            lcm_distilled,
         }
     }
 

@@ -48,6 +48,9 @@ pub struct UnetShape {
     pub freq_shift: f64,
     pub center_input_sample: bool,
     pub text_time: Option<TextTime>,
+    /// LCM-distilled models (LCM Dreamshaper): the width of the guidance-scale
+    /// embedding added to the timestep's (`time_embedding.cond_proj`).
+    pub time_cond_proj_dim: Option<usize>,
 }
 
 enum Sampling {
@@ -68,6 +71,8 @@ pub struct Conditioning<'a> {
     pub context: &'a Tensor,
     /// SDXL: (B, pooled) and (B, 6).
     pub text_time: Option<(&'a Tensor, &'a Tensor)>,
+    /// LCM-distilled models: the guidance-scale embedding, (B, time_cond_proj_dim).
+    pub guidance: Option<&'a Tensor>,
 }
 
 pub struct Unet {
@@ -77,6 +82,8 @@ pub struct Unet {
     time_embedding: TimestepEmbedding,
     add_time_proj: Option<Timesteps>,
     add_embedding: Option<TimestepEmbedding>,
+    /// `time_embedding.cond_proj`: the guidance embedding into the timestep's.
+    cond_proj: Option<nn::Linear>,
     down: Vec<Level>,
     mid_resnets: Vec<ResnetBlock>,
     mid_attentions: Vec<Transformer2D>,
@@ -161,6 +168,10 @@ impl Unet {
         let conv_in = conv3(vb.pp("conv_in"), shape.in_channels, c0, 1, 1)?;
         let time_proj = Timesteps::new(c0, shape.flip_sin_to_cos, shape.freq_shift);
         let time_embedding = TimestepEmbedding::new(vb.pp("time_embedding"), c0, temb)?;
+        let cond_proj = shape
+            .time_cond_proj_dim
+            .map(|d| nn::linear_no_bias(d, c0, vb.pp("time_embedding").pp("cond_proj")))
+            .transpose()?;
         let (add_time_proj, add_embedding) = match shape.text_time {
             Some(tt) => (
                 Some(Timesteps::new(
@@ -282,6 +293,7 @@ impl Unet {
             time_embedding,
             add_time_proj,
             add_embedding,
+            cond_proj,
             down,
             mid_resnets,
             mid_attentions,
@@ -308,9 +320,12 @@ impl Unet {
 
         // Time, computed in f32 as diffusers does, then in the model's type.
         let t = (Tensor::ones(b, candle_core::DType::F32, device)? * timestep)?;
-        let mut emb = self
-            .time_embedding
-            .forward(&self.time_proj.forward(&t)?.to_dtype(dtype)?)?;
+        let mut t_emb = self.time_proj.forward(&t)?.to_dtype(dtype)?;
+        if let (Some(proj), Some(guidance)) = (&self.cond_proj, cond.guidance) {
+            // As diffusers' `TimestepEmbedding`: the condition joins before linear_1.
+            t_emb = (t_emb + proj.forward(&guidance.to_dtype(dtype)?)?)?;
+        }
+        let mut emb = self.time_embedding.forward(&t_emb)?;
         match (&self.add_time_proj, &self.add_embedding, cond.text_time) {
             (Some(proj), Some(embed), Some((text_embeds, time_ids))) => {
                 let ids = time_ids.to_dtype(candle_core::DType::F32)?.flatten_all()?;

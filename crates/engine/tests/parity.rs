@@ -238,6 +238,7 @@ fn unet_noise_predictions_match_with_guidance() {
                 )
                 .unwrap()
             }),
+            guidance: None,
         };
         let latents = case.get("unet.latents");
         let input = Tensor::cat(&[&latents, &latents], 0).unwrap();
@@ -270,6 +271,7 @@ fn unet_noise_predictions_match_with_guidance() {
             let bare = TextConditioning {
                 context: text.context.clone(),
                 pooled: None,
+                guidance: None,
             };
             assert!(e.predict(&input, 500.0, &bare).is_err());
         }
@@ -750,4 +752,59 @@ fn previews_come_each_step_from_the_tiny_autoencoder() {
         .img2img_previewed(&[job], &mut |_, _| {}, Some(&mut count))
         .unwrap();
     assert_eq!(none, 0);
+}
+
+// `tests/fixtures/parity/lcm` is written by `bench/parity/make_lcm_fixtures.py`: LCM
+// Dreamshaper v7's shape (SD 1.5's UNet with the guidance embedding,
+// `time_cond_proj_dim`) and published LCMScheduler config, and what diffusers'
+// `LatentConsistencyModelImg2ImgPipeline` paints with it.
+
+/// LCM-distilled img2img as diffusers runs it: the strength limits the distillation
+/// grid and every step runs inside it; guidance goes in through the embedding (w = cfg
+/// − 1), with no unconditional pass; cfg 1 still adds the embedding of w = 0.
+#[test]
+fn lcm_distilled_img2img_matches_diffusers_with_its_guidance_embedding() {
+    let case = load("lcm");
+    assert!(case.engine.is_lcm_distilled());
+    let emb = articket_engine::pipeline::guidance_embedding(&[7.0], 32, &Device::Cpu).unwrap();
+    close(
+        "guidance embedding",
+        &emb,
+        &case.get("lcm.guidance_embedding.w7"),
+        1e-5,
+    );
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("lcm/scheduler/scheduler_config.json")).unwrap(),
+    )
+    .unwrap();
+    let schedule = NoiseSchedule::from_config(&config).unwrap();
+    for (steps, tenths, g) in [(4, 5, 80), (2, 10, 80), (4, 3, 10), (1, 6, 85)] {
+        let key = format!("img2img.lcm.n{steps}.s{tenths}.g{g}");
+        let strength = tenths as f64 / 10.0;
+        let plan = schedule.lcm_img2img_plan(steps, strength);
+        let want: Vec<f64> = case
+            .get(&format!("{key}.timesteps"))
+            .to_vec1::<f32>()
+            .unwrap()
+            .into_iter()
+            .map(f64::from)
+            .collect();
+        assert_eq!(plan.timesteps, want, "{key}: diffusers' timesteps");
+        let job = Img2Img {
+            image: photo(&case),
+            prompt: case.meta["prompt"].clone(),
+            negative_prompt: String::new(),
+            steps,
+            strength,
+            cfg_scale: g as f64 / 10.0,
+            seed: 0,
+            sampler: Sampler::Lcm,
+            width: 64,
+            height: 64,
+            loras: Vec::new(),
+        };
+        let unet_steps = run_recorded(&case, &job, &key, &key);
+        assert_eq!(unet_steps, steps, "{key}: every step runs, one pass each");
+        assert_eq!(case.engine.steps_run(&job), steps);
+    }
 }

@@ -85,7 +85,7 @@ pub const CATALOG: &[Entry] = &[
         repo: "SimianLuo/LCM_Dreamshaper_v7",
         kind: Kind::Diffusion,
         licence: MIT,
-        about: "LCM Dreamshaper v7: 2 to 8 steps (its guidance embedding is not read yet)",
+        about: "LCM Dreamshaper v7: 2 to 8 steps, guided through its embedding (one pass a step)",
     },
     Entry {
         name: "sd15",
