@@ -808,3 +808,54 @@ fn lcm_distilled_img2img_matches_diffusers_with_its_guidance_embedding() {
         assert_eq!(case.engine.steps_run(&job), steps);
     }
 }
+
+// `tests/fixtures/parity/sdxl-turbo` is written by
+// `bench/parity/make_sdxl_turbo_fixtures.py`: SDXL-Turbo's published scheduler config
+// (Euler a, trailing timesteps) for the tiny SDXL model of `sdxl/`, and what diffusers'
+// SDXL img2img pipeline paints with it at guidance 0.
+
+/// SDXL-Turbo as it is used: Euler a on trailing timesteps, 1 to 4 steps, no guidance
+/// (no unconditional pass: the test counts the UNet steps), both text encoders, the
+/// pooled embedding and the time ids.
+#[test]
+fn sdxl_turbo_img2img_matches_diffusers_in_one_to_four_steps() {
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(&fixtures().join("sdxl"), copy.path());
+    std::fs::copy(
+        fixtures().join("sdxl-turbo/scheduler/scheduler_config.json"),
+        copy.path().join("scheduler/scheduler_config.json"),
+    )
+    .unwrap();
+    let path = fixtures().join("sdxl-turbo/expected.safetensors");
+    let case = Case {
+        engine: Engine::load(copy.path(), &Device::Cpu, DType::F32, false).unwrap(),
+        expected: candle_core::safetensors::load(&path, &Device::Cpu).unwrap(),
+        meta: articket_engine::fixture_metadata(&path).unwrap(),
+    };
+    assert!(
+        case.engine.is_few_step(),
+        "trailing timesteps: a few-step model"
+    );
+    for (steps, tenths) in [(1, 10), (2, 5), (4, 5), (4, 10)] {
+        let key = format!("img2img.sdxl_turbo.n{steps}.s{tenths}");
+        let job = Img2Img {
+            image: photo(&case),
+            prompt: case.meta["prompt"].clone(),
+            negative_prompt: String::new(),
+            steps,
+            strength: tenths as f64 / 10.0,
+            cfg_scale: 0.0,
+            seed: 0,
+            sampler: Sampler::EulerAncestral,
+            width: 64,
+            height: 64,
+            loras: Vec::new(),
+        };
+        let unet_steps = run_recorded(&case, &job, &key, &key);
+        assert_eq!(
+            unet_steps,
+            articket_engine::sampler::denoising_steps(steps, tenths as f64 / 10.0),
+            "{key}: the steps diffusers runs, one pass each"
+        );
+    }
+}
