@@ -53,6 +53,11 @@ pub struct SdArgs {
     /// (bench/sd_anchor.py) on the same device, as the anchor. Needs `--model`.
     #[arg(long)]
     pub anchor: Option<String>,
+    /// A Python with openvino, diffusers and PyTorch: time the four paintings one by
+    /// one through OpenVINO on the CPU as FastSD CPU runs them (bench/openvino_anchor.py;
+    /// needs `--model` and `--tiny-vae`), at OpenVINO's default precision and in f32.
+    #[arg(long, requires_all = ["model", "tiny_vae"])]
+    pub openvino: Option<String>,
 }
 
 #[cfg(feature = "engine")]
@@ -207,6 +212,15 @@ pub fn run(a: &SdArgs) -> anyhow::Result<()> {
                 b / four_d
             );
         }
+        if let (Some(python), Some(dir), Some(tiny)) = (&a.openvino, &a.model, &a.tiny_vae) {
+            for precision in ["", "f32"] {
+                let (four, label) = openvino_anchor(python, dir, tiny, a, size, precision)?;
+                println!(
+                    "  OpenVINO ({label}), 4 one by one: {four:8.3} s   ours {s:8.3} s   ours/OpenVINO {:.2}x",
+                    s / four
+                );
+            }
+        }
         if arch == Arch::Sd15 && !a.tiny && !device.is_cpu() {
             println!(
                 "  target: 4 painters < 1.0 s on one H100: {}",
@@ -237,39 +251,25 @@ fn diffusers_anchor(
     device: &articket_engine::candle_core::Device,
     dtype: articket_engine::candle_core::DType,
 ) -> anyhow::Result<(f64, f64)> {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/sd_anchor.py");
     let dev = if device.is_cpu() { "cpu" } else { "cuda" };
     let dt = match dtype {
         articket_engine::candle_core::DType::F16 => "f16",
         articket_engine::candle_core::DType::BF16 => "bf16",
         _ => "f32",
     };
-    let out = std::process::Command::new(python)
-        .arg(&script)
-        .arg(model)
-        .args([
-            size.to_string(),
-            a.steps.to_string(),
-            a.strength.to_string(),
-            a.sampler.clone(),
-            a.rounds.to_string(),
-            dev.into(),
-            dt.into(),
-            a.cfg.to_string(),
-        ])
-        .args(a.tiny_vae.iter())
-        .output()?;
-    if !out.status.success() {
-        anyhow::bail!(
-            "the diffusers anchor failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-        );
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let v: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or(""))?;
+    let mut args = vec![
+        model.display().to_string(),
+        size.to_string(),
+        a.steps.to_string(),
+        a.strength.to_string(),
+        a.sampler.clone(),
+        a.rounds.to_string(),
+        dev.into(),
+        dt.into(),
+        a.cfg.to_string(),
+    ];
+    args.extend(a.tiny_vae.iter().map(|t| t.display().to_string()));
+    let v = python_json(python, "sd_anchor.py", &args, "the diffusers anchor")?;
     println!(
         "  diffusers anchor: torch {}, {} threads",
         v["torch"].as_str().unwrap_or("?"),
@@ -279,6 +279,72 @@ fn diffusers_anchor(
         v["one"].as_f64().unwrap_or(f64::NAN),
         v["four"].as_f64().unwrap_or(f64::NAN),
     ))
+}
+
+/// Runs bench/openvino_anchor.py with `python`: (seconds for four paintings one by one,
+/// the precision OpenVINO ran at).
+#[cfg(feature = "engine")]
+fn openvino_anchor(
+    python: &str,
+    model: &std::path::Path,
+    tiny: &std::path::Path,
+    a: &SdArgs,
+    size: usize,
+    precision: &str,
+) -> anyhow::Result<(f64, String)> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let args = [
+        model.display().to_string(),
+        tiny.display().to_string(),
+        size.to_string(),
+        a.steps.to_string(),
+        a.strength.to_string(),
+        a.rounds.to_string(),
+        threads.to_string(),
+        precision.to_owned(),
+    ];
+    let v = python_json(python, "openvino_anchor.py", &args, "the OpenVINO anchor")?;
+    Ok((
+        v["four_one_by_one"].as_f64().unwrap_or(f64::NAN),
+        format!(
+            "{}, {}",
+            v["openvino"]
+                .as_str()
+                .unwrap_or("?")
+                .split('-')
+                .next()
+                .unwrap_or("?"),
+            v["precision"].as_str().unwrap_or("?")
+        ),
+    ))
+}
+
+/// Runs `bench/{script}` with `python` and `args`; its last line of output, as JSON.
+#[cfg(feature = "engine")]
+fn python_json(
+    python: &str,
+    script: &str,
+    args: &[String],
+    what: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("bench")
+        .join(script);
+    let out = std::process::Command::new(python)
+        .arg(&path)
+        .args(args)
+        .output()?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "{what} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(serde_json::from_str(text.lines().last().unwrap_or(""))?)
 }
 
 #[cfg(feature = "engine")]

@@ -205,10 +205,9 @@ def randomize(module, seed):
     return module
 
 
-def sd15():
-    tok = tokenizer(VOCAB_DIR, pad="<|endoftext|>")
-    text = randomize(CLIPTextModel(clip_config(len(tok), "quick_gelu")), 1).eval()
-    unet = UNet2DConditionModel(
+def sd15_unet(**extra):
+    """SD 1.5's UNet shape, narrow: conv projections, 4 heads, 32-wide text."""
+    return UNet2DConditionModel(
         block_out_channels=(16, 32),
         layers_per_block=2,
         sample_size=SIZE // 8,
@@ -219,8 +218,14 @@ def sd15():
         cross_attention_dim=32,
         attention_head_dim=4,
         norm_num_groups=8,
+        **extra,
     )
-    unet = randomize(unet, 2).eval()
+
+
+def sd15():
+    tok = tokenizer(VOCAB_DIR, pad="<|endoftext|>")
+    text = randomize(CLIPTextModel(clip_config(len(tok), "quick_gelu")), 1).eval()
+    unet = randomize(sd15_unet(), 2).eval()
     scheduler = PNDMScheduler(
         beta_start=0.00085,
         beta_end=0.012,

@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import save_file
 
 import diffusers
-from diffusers import LatentConsistencyModelImg2ImgPipeline, LCMScheduler, UNet2DConditionModel
+from diffusers import LatentConsistencyModelImg2ImgPipeline, LCMScheduler
 from transformers import CLIPTextModel
 
 import make_fixtures as base
@@ -31,20 +31,7 @@ COND_DIM = 32
 def lcm_model():
     tok = base.tokenizer(base.VOCAB_DIR, pad="<|endoftext|>")
     text = base.randomize(CLIPTextModel(base.clip_config(len(tok), "quick_gelu")), 51).eval()
-    unet = UNet2DConditionModel(
-        block_out_channels=(16, 32),
-        layers_per_block=2,
-        sample_size=base.SIZE // 8,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=32,
-        attention_head_dim=4,
-        norm_num_groups=8,
-        time_cond_proj_dim=COND_DIM,
-    )
-    unet = base.randomize(unet, 52).eval()
+    unet = base.randomize(base.sd15_unet(time_cond_proj_dim=COND_DIM), 52).eval()
     with torch.no_grad():
         # A guidance embedding strong enough that a wrong one shows.
         unet.time_embedding.cond_proj.weight.mul_(4.0)

@@ -128,13 +128,8 @@ async fn previews_from_the_local_engine() {
         c.ai.local.model_dir = fixtures.join("sd-turbo");
         c.ai.local.tiny_vae = fixtures.join("taesd");
         c.ai.local.device = "cpu".into();
-        let a = &mut c.ai.sd;
-        for g in [
-            &mut a.picasso,
-            &mut a.renoir,
-            &mut a.vangogh,
-            &mut a.lichtenstein,
-        ] {
+        for p in articket_style::Painter::ALL {
+            let g = c.ai.sd.generation_mut(p);
             g.sampler = "Euler a".into();
             g.steps = 12;
             g.denoising_strength = 1.0;

@@ -61,6 +61,7 @@ fn err(path: &Path, msg: impl std::fmt::Display) -> EngineError {
 }
 
 /// The roles a tensor plays, from the end of its key.
+#[derive(Clone, Copy)]
 enum Role {
     Down,
     Up,
@@ -80,13 +81,8 @@ fn split(key: &str) -> Option<(String, Role)> {
         (".lora_linear_layer.up.weight", Role::Up),
         (".alpha", Role::Alpha),
     ];
-    for (end, role) in ENDINGS {
+    for &(end, role) in ENDINGS {
         if let Some(name) = key.strip_suffix(end) {
-            let role = match role {
-                Role::Down => Role::Down,
-                Role::Up => Role::Up,
-                Role::Alpha => Role::Alpha,
-            };
             return Some((name.to_owned(), role));
         }
     }
@@ -200,13 +196,13 @@ pub(crate) fn read(path: &Path) -> Result<Vec<Layer>, EngineError> {
     let mut keys: Vec<&String> = tensors.keys().collect();
     keys.sort();
     #[derive(Default)]
-    struct Parts {
+    struct Pieces {
         key: String,
         down: Option<Tensor>,
         up: Option<Tensor>,
         alpha: Option<f64>,
     }
-    let mut layers: HashMap<String, Parts> = HashMap::new();
+    let mut layers: HashMap<String, Pieces> = HashMap::new();
     let mut order = Vec::new();
     for key in keys {
         for (kind, what) in [
@@ -228,7 +224,7 @@ pub(crate) fn read(path: &Path) -> Result<Vec<Layer>, EngineError> {
         };
         let entry = layers.entry(name.clone()).or_insert_with(|| {
             order.push(name.clone());
-            Parts {
+            Pieces {
                 key: key.clone(),
                 ..Default::default()
             }
