@@ -742,7 +742,10 @@ fn previews_come_each_step_from_the_tiny_autoencoder() {
     };
     assert!(dist(&previews[2].1) < dist(&previews[0].1));
     // The same painting as without previews.
-    let plain = tiny.engine.img2img(&[job.clone()], &mut |_, _| {}).unwrap();
+    let plain = tiny
+        .engine
+        .img2img(std::slice::from_ref(&job), &mut |_, _| {})
+        .unwrap();
     assert_eq!(plain[0], painted[0]);
 
     let full = turbo(false);
