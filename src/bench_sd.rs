@@ -39,6 +39,10 @@ pub struct SdArgs {
     /// Timed rounds; the median is reported.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
+    /// On the CPU, run the convolutions (the UNet's and the tiny autoencoder's) in
+    /// bf16 where the processor has AVX-512 BF16.
+    #[arg(long)]
+    pub cpu_bf16: bool,
     /// Use the tiny test model instead, at most 64 px (checks the command on a machine
     /// without a GPU; its times mean nothing).
     #[arg(long)]
@@ -90,6 +94,13 @@ pub fn run(a: &SdArgs) -> anyhow::Result<()> {
         a.rounds
     );
     let memory = MemoryWatch::start(!device.is_cpu());
+    if a.cpu_bf16 {
+        let on = articket_engine::bf16::enable(true);
+        println!(
+            "convolutions in bf16: {}",
+            if on { "yes" } else { "no (no AVX-512 BF16)" }
+        );
+    }
     let sampler = Sampler::from_a1111(&a.sampler)
         .ok_or_else(|| anyhow::anyhow!("unknown --sampler {:?}", a.sampler))?;
     if a.anchor.is_some() && a.model.is_none() {
@@ -234,6 +245,71 @@ pub fn run(a: &SdArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// `articket bench gemm`: the UNet's products at SD size on one core, f32 against bf16.
+#[cfg(feature = "engine")]
+pub fn gemm(rounds: usize) -> anyhow::Result<()> {
+    use articket_engine::bf16::{available, Bf16Weights};
+    use articket_engine::conv::matmul_f32;
+    use std::time::Instant;
+    if !available() {
+        anyhow::bail!("this processor has no AVX-512 BF16: nothing to compare");
+    }
+    // (what, m, k, n): C (m×n) = A (m×k, the weights) · B (k×n).
+    let shapes = [
+        (
+            "3x3 conv, 320 channels, a tile of 1024 pixels",
+            320,
+            320 * 9,
+            1024,
+        ),
+        (
+            "attention projection 320x320 over 4096 tokens",
+            320,
+            320,
+            4096,
+        ),
+        ("feed-forward 320 -> 2560 over 4096 tokens", 2560, 320, 4096),
+        ("3x3 conv, 1280 channels at 8x8", 1280, 1280 * 9, 64),
+    ];
+    println!("one core, median of {rounds} rounds");
+    for (what, m, k, n) in shapes {
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i % 97) as f32 - 48.0) / 97.0)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| ((i % 89) as f32 - 44.0) / 89.0)
+            .collect();
+        let mut c = vec![0f32; m * n];
+        let packed = Bf16Weights::pack(&a, m, k);
+        let time = |f: &mut dyn FnMut()| {
+            f();
+            let mut t: Vec<f64> = (0..rounds.max(1))
+                .map(|_| {
+                    let s = Instant::now();
+                    f();
+                    s.elapsed().as_secs_f64()
+                })
+                .collect();
+            median(&mut t)
+        };
+        let f32_s = time(&mut || matmul_f32(&a, m, k, &b, n, &mut c));
+        let bf_s = time(&mut || packed.matmul(&b, n, n, &mut c, n));
+        let gflop = 2.0 * (m * k * n) as f64 / 1e9;
+        println!(
+            "  {what}: f32 {:.1} GFLOP/s, bf16 {:.1} GFLOP/s, bf16 takes {:.2}x the time",
+            gflop / f32_s,
+            gflop / bf_s,
+            bf_s / f32_s
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "engine"))]
+pub fn gemm(_: usize) -> anyhow::Result<()> {
+    anyhow::bail!("this build has no engine; build with `--features engine`")
 }
 
 #[cfg(not(feature = "engine"))]

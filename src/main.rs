@@ -128,6 +128,14 @@ enum BenchCommand {
     /// `engine` or `cuda`).
     #[cfg(feature = "bench")]
     Sd(bench_sd::SdArgs),
+    /// The UNet's matrix products at full SD size on one core: our f32 kernel (gemm)
+    /// against the bf16 kernel for processors with AVX-512 BF16, in the same run.
+    #[cfg(feature = "bench")]
+    Gemm {
+        /// Timed rounds per shape; the median is reported.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
     /// Our engine against diffusers' outputs on a parity fixture, on any device and
     /// number type (the GPU box's check; `cargo test` runs it in f32 on the CPU).
     Parity(bench_parity::ParityArgs),
@@ -214,6 +222,8 @@ fn main() -> ExitCode {
         }
         #[cfg(feature = "bench")]
         Some(Command::Bench(BenchCommand::Sd(args))) => bench_sd::run(&args),
+        #[cfg(feature = "bench")]
+        Some(Command::Bench(BenchCommand::Gemm { rounds })) => bench_sd::gemm(rounds),
         Some(Command::Bench(BenchCommand::Parity(args))) => bench_parity::run(&args),
         Some(Command::Bench(BenchCommand::Ticket { rounds, samples })) => {
             bench_ticket::ticket(rounds, samples.as_deref())

@@ -8,6 +8,7 @@
 //! per call at 512² and spent most of its time in page faults and passes over it (see
 //! docs/benchmarks.md). On a GPU the plain form runs, or flash attention when built in.
 
+use crate::bf16::{Bf16Weights, PackedB};
 use candle_core::{CpuStorage, DType, Layout, Module, Result, Shape, Tensor, D};
 use candle_nn as nn;
 
@@ -52,6 +53,21 @@ impl candle_core::CustomOp3 for CpuAttention {
         let (q, k, v) = (&q[q0..], &k[k0..], &v[v0..]);
         let mut out = vec![0f32; b * n * d];
         let scale = self.scale;
+        // bf16 where asked for: each row's keys (as kᵀ) and values packed once, for
+        // all its query blocks.
+        let packed: Option<Vec<(PackedB, PackedB)>> = crate::bf16::in_use().then(|| {
+            (0..b)
+                .into_par_iter()
+                .map(|bi| {
+                    let kb = &k[bi * m * d..][..m * d];
+                    let vb = &v[bi * m * d..][..m * d];
+                    (
+                        PackedB::pack(kb, d, m, (1, d)),
+                        PackedB::pack(vb, m, d, (d, 1)),
+                    )
+                })
+                .collect()
+        });
         out.par_chunks_mut(QUERY_BLOCK * d)
             .enumerate()
             .for_each_init(
@@ -66,6 +82,15 @@ impl candle_core::CustomOp3 for CpuAttention {
                     let kb = &k[bi * m * d..][..m * d];
                     let vb = &v[bi * m * d..][..m * d];
                     let s = &mut scores[..rows * m];
+                    if let Some(packed) = &packed {
+                        let (kt, vp) = &packed[bi];
+                        Bf16Weights::pack_scaled(qb, rows, d, scale).matmul_packed(kt, s, m);
+                        for row in s.chunks_mut(m) {
+                            softmax(row);
+                        }
+                        Bf16Weights::pack(s, rows, m).matmul_packed(vp, o, d);
+                        return;
+                    }
                     // s = qb · kbᵀ × scale
                     unsafe {
                         crate::conv::matmul(
@@ -213,10 +238,10 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tenso
 }
 
 struct Attention {
-    to_q: nn::Linear,
-    to_k: nn::Linear,
-    to_v: nn::Linear,
-    to_out: nn::Linear,
+    to_q: crate::linear::Linear,
+    to_k: crate::linear::Linear,
+    to_v: crate::linear::Linear,
+    to_out: crate::linear::Linear,
     heads: usize,
     flash: bool,
 }
@@ -230,10 +255,10 @@ impl Attention {
         flash: bool,
     ) -> Result<Self> {
         Ok(Attention {
-            to_q: nn::linear_no_bias(dim, dim, vb.pp("to_q"))?,
-            to_k: nn::linear_no_bias(context, dim, vb.pp("to_k"))?,
-            to_v: nn::linear_no_bias(context, dim, vb.pp("to_v"))?,
-            to_out: nn::linear(dim, dim, vb.pp("to_out.0"))?,
+            to_q: crate::linear::linear_no_bias(dim, dim, vb.pp("to_q"))?,
+            to_k: crate::linear::linear_no_bias(context, dim, vb.pp("to_k"))?,
+            to_v: crate::linear::linear_no_bias(context, dim, vb.pp("to_v"))?,
+            to_out: crate::linear::linear(dim, dim, vb.pp("to_out.0"))?,
             heads,
             flash,
         })
@@ -291,8 +316,8 @@ struct Block {
     norm2: nn::LayerNorm,
     attn2: Attention,
     norm3: nn::LayerNorm,
-    ff_in: nn::Linear,
-    ff_out: nn::Linear,
+    ff_in: crate::linear::Linear,
+    ff_out: crate::linear::Linear,
 }
 
 impl Block {
@@ -313,7 +338,7 @@ impl Block {
 
 enum Projection {
     Conv(nn::Conv2d),
-    Linear(nn::Linear),
+    Linear(crate::linear::Linear),
 }
 
 /// diffusers' `Transformer2DModel` as Stable Diffusion's UNet uses it.
@@ -341,7 +366,7 @@ impl Transformer2D {
         let c = s.channels;
         let proj = |vb: nn::VarBuilder| -> Result<Projection> {
             Ok(if s.linear_projection {
-                Projection::Linear(nn::linear(c, c, vb)?)
+                Projection::Linear(crate::linear::linear(c, c, vb)?)
             } else {
                 Projection::Conv(nn::conv2d(c, c, 1, Default::default(), vb)?)
             })
@@ -356,8 +381,8 @@ impl Transformer2D {
                 norm2: ln(vb.pp("norm2"))?,
                 attn2: Attention::new(vb.pp("attn2"), c, s.context_dim, s.heads, s.flash_attn)?,
                 norm3: ln(vb.pp("norm3"))?,
-                ff_in: nn::linear(c, c * 8, vb.pp("ff.net.0.proj"))?,
-                ff_out: nn::linear(c * 4, c, vb.pp("ff.net.2"))?,
+                ff_in: crate::linear::linear(c, c * 8, vb.pp("ff.net.0.proj"))?,
+                ff_out: crate::linear::linear(c * 4, c, vb.pp("ff.net.2"))?,
             });
         }
         Ok(Transformer2D {

@@ -80,6 +80,10 @@ impl candle_core::CustomOp2 for CpuConv {
         let tiles = oh.div_ceil(rows);
         let mut out = vec![0f32; b * o * oh * ow];
         let dst = Out(out.as_mut_ptr());
+        // bf16 where asked for and the processor has it: the weights packed once per
+        // call (a small cost beside the product they take part in).
+        let packed = crate::bf16::in_use()
+            .then(|| crate::bf16::Bf16Weights::pack(&w[..o * depth], o, depth));
         (0..b * tiles).into_par_iter().for_each_init(
             || vec![0f32; depth * rows * ow],
             |cols, job| {
@@ -134,6 +138,10 @@ impl candle_core::CustomOp2 for CpuConv {
                 // outlives the parallel loop.
                 unsafe {
                     let d = dst.at(bi * o * oh * ow + y0 * ow);
+                    if let Some(p) = &packed {
+                        p.matmul_raw(cols.as_ptr(), n, n, d, oh * ow);
+                        return;
+                    }
                     matmul(
                         (o, n, depth),
                         d,
@@ -189,6 +197,25 @@ pub(crate) unsafe fn matmul(
         false,
         gemm::Parallelism::None,
     )
+}
+
+/// dst (m×n) = a (m×k) · b (k×n), all row-major f32, on the calling thread: the f32
+/// kernel the convolution and attention use, for benchmarks.
+pub fn matmul_f32(a: &[f32], m: usize, k: usize, b: &[f32], n: usize, dst: &mut [f32]) {
+    assert!(a.len() >= m * k && b.len() >= k * n && dst.len() >= m * n);
+    // SAFETY: the slices cover the matrices (asserted).
+    unsafe {
+        matmul(
+            (m, n, k),
+            dst.as_mut_ptr(),
+            n,
+            a.as_ptr(),
+            k,
+            b.as_ptr(),
+            (1, n as isize),
+            1.0,
+        )
+    }
 }
 
 /// A 2-D convolution with diffusers' weight names (`weight`, `bias`).

@@ -18,12 +18,14 @@
 
 pub mod attention;
 pub mod backend;
+pub mod bf16;
 pub mod blip;
 pub mod caption;
 pub mod clip;
 pub mod config;
 pub mod conv;
 pub mod layout;
+pub mod linear;
 pub mod lora;
 pub mod pipeline;
 mod prep;

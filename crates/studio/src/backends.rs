@@ -238,6 +238,17 @@ async fn local_backend(config: &Config) -> anyhow::Result<Arc<dyn Stylizer>> {
     let (engine, captioner) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let device = articket_engine::device(&l.device)?;
         let dtype = articket_engine::dtype(&device, Some(&l.dtype))?;
+        if device.is_cpu() {
+            let bf16 = articket_engine::bf16::enable(l.cpu_bf16);
+            tracing::info!(
+                "CPU matrix products in {}",
+                match (bf16, l.cpu_bf16) {
+                    (true, _) => "bf16 (AVX-512 BF16; [ai.local] cpu_bf16 = false for f32)",
+                    (false, true) => "f32 (this processor has no AVX-512 BF16)",
+                    (false, false) => "f32 ([ai.local] cpu_bf16 = false)",
+                }
+            );
+        }
         let started = std::time::Instant::now();
         let mut engine = Engine::load(&l.model_dir, &device, dtype, articket_engine::FLASH_ATTN)?;
         let dir = |p: &std::path::Path| (!p.as_os_str().is_empty()).then(|| p.to_owned());
