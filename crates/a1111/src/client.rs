@@ -76,14 +76,7 @@ pub async fn interrogate(
 
 /// The server's progress on its current job; also the health probe.
 pub async fn progress(server: &Server, timeout: Duration) -> Result<ProgressResponse, CallError> {
-    call(
-        server,
-        reqwest::Method::GET,
-        "/sdapi/v1/progress?skip_current_image=true",
-        None::<&()>,
-        timeout,
-    )
-    .await
+    progress_call(server, timeout, true).await
 }
 
 /// The progress with the live preview, `current_image` (base64), where the server
@@ -93,14 +86,16 @@ pub async fn progress_with_image(
     server: &Server,
     timeout: Duration,
 ) -> Result<ProgressResponse, CallError> {
-    call(
-        server,
-        reqwest::Method::GET,
-        "/sdapi/v1/progress?skip_current_image=false",
-        None::<&()>,
-        timeout,
-    )
-    .await
+    progress_call(server, timeout, false).await
+}
+
+async fn progress_call(
+    server: &Server,
+    timeout: Duration,
+    skip_image: bool,
+) -> Result<ProgressResponse, CallError> {
+    let path = format!("/sdapi/v1/progress?skip_current_image={skip_image}");
+    call(server, reqwest::Method::GET, &path, None::<&()>, timeout).await
 }
 
 /// The checkpoints the server can load (`GET /sdapi/v1/sd-models`): their titles.

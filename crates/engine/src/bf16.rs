@@ -104,6 +104,14 @@ impl Bf16Weights {
         }
     }
 
+    /// A weight tensor (out, …) packed as out × (the rest), when it is f32 and the
+    /// kernel can run: what the layers cache on first use.
+    pub fn from_weight(w: &candle_core::Tensor) -> Option<Bf16Weights> {
+        let m = w.dim(0).ok()?;
+        let flat = w.flatten_all().ok()?.to_vec1::<f32>().ok()?;
+        (m > 0 && available()).then(|| Bf16Weights::pack(&flat, m, flat.len() / m))
+    }
+
     pub fn rows(&self) -> usize {
         self.m
     }
@@ -114,18 +122,12 @@ impl Bf16Weights {
         assert!(available(), "this processor has no AVX-512 BF16");
         assert_eq!(b.pairs, self.pairs, "inner sizes differ");
         assert!(dst.len() >= (self.m - 1) * dst_rs + b.n);
-        let mut tile = [0f32; MR * NR];
         for (pi, panel) in b.panels.chunks(self.pairs * NR).enumerate() {
             let j0 = pi * NR;
-            let w = NR.min(b.n - j0);
-            for blk in 0..self.m.div_ceil(MR) {
-                let a = &self.packed[blk * self.pairs * MR..][..self.pairs * MR];
-                // SAFETY: the feature is present (asserted).
-                unsafe { kernel(a, panel, self.pairs, &mut tile) };
-                for r in 0..MR.min(self.m - blk * MR) {
-                    dst[(blk * MR + r) * dst_rs + j0..][..w].copy_from_slice(&tile[r * NR..][..w]);
-                }
-            }
+            // SAFETY: the feature is present and dst covers the product (asserted).
+            unsafe {
+                self.panel_product(panel, j0, NR.min(b.n - j0), dst.as_mut_ptr(), (dst_rs, 1))
+            };
         }
     }
 
@@ -168,22 +170,36 @@ impl Bf16Weights {
         (dst_rs, dst_cs): (usize, usize),
     ) {
         let mut panel = vec![0u32; self.pairs * NR];
-        let mut tile = [0f32; MR * NR];
         for j0 in (0..n).step_by(NR) {
             let w = NR.min(n - j0);
             pack_panel(b, (b_rs, b_cs), self.k, j0, w, &mut panel);
-            for blk in 0..self.m.div_ceil(MR) {
-                let a = &self.packed[blk * self.pairs * MR..][..self.pairs * MR];
-                kernel(a, &panel, self.pairs, &mut tile);
-                let rows = MR.min(self.m - blk * MR);
-                for r in 0..rows {
-                    let row = dst.add((blk * MR + r) * dst_rs + j0 * dst_cs);
-                    if dst_cs == 1 {
-                        std::ptr::copy_nonoverlapping(tile.as_ptr().add(r * NR), row, w);
-                    } else {
-                        for c in 0..w {
-                            *row.add(c * dst_cs) = tile[r * NR + c];
-                        }
+            self.panel_product(&panel, j0, w, dst, (dst_rs, dst_cs));
+        }
+    }
+
+    /// Columns j0..j0+w of dst = A · one packed panel of B, tile by tile.
+    ///
+    /// # Safety
+    /// As [`Bf16Weights::matmul_strided`].
+    unsafe fn panel_product(
+        &self,
+        panel: &[u32],
+        j0: usize,
+        w: usize,
+        dst: *mut f32,
+        (dst_rs, dst_cs): (usize, usize),
+    ) {
+        let mut tile = [0f32; MR * NR];
+        for blk in 0..self.m.div_ceil(MR) {
+            let a = &self.packed[blk * self.pairs * MR..][..self.pairs * MR];
+            kernel(a, panel, self.pairs, &mut tile);
+            for r in 0..MR.min(self.m - blk * MR) {
+                let row = dst.add((blk * MR + r) * dst_rs + j0 * dst_cs);
+                if dst_cs == 1 {
+                    std::ptr::copy_nonoverlapping(tile.as_ptr().add(r * NR), row, w);
+                } else {
+                    for c in 0..w {
+                        *row.add(c * dst_cs) = tile[r * NR + c];
                     }
                 }
             }

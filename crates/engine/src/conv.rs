@@ -15,9 +15,11 @@ use candle_nn as nn;
 /// Gathered patches per tile: at most this many floats (4 MiB).
 const TILE_FLOATS: usize = 1 << 20;
 
-struct CpuConv {
+struct CpuConv<'a> {
     stride: usize,
     padding: usize,
+    /// The weights packed for the bf16 kernel, when it runs.
+    packed: Option<&'a crate::bf16::Bf16Weights>,
 }
 
 /// A pointer to the output that tasks share; each writes its own rows only.
@@ -36,7 +38,7 @@ impl Out {
     }
 }
 
-impl candle_core::CustomOp2 for CpuConv {
+impl candle_core::CustomOp2 for CpuConv<'_> {
     fn name(&self) -> &'static str {
         "articket-cpu-conv2d"
     }
@@ -80,10 +82,7 @@ impl candle_core::CustomOp2 for CpuConv {
         let tiles = oh.div_ceil(rows);
         let mut out = vec![0f32; b * o * oh * ow];
         let dst = Out(out.as_mut_ptr());
-        // bf16 where asked for and the processor has it: the weights packed once per
-        // call (a small cost beside the product they take part in).
-        let packed = crate::bf16::in_use()
-            .then(|| crate::bf16::Bf16Weights::pack(&w[..o * depth], o, depth));
+        let packed = self.packed;
         (0..b * tiles).into_par_iter().for_each_init(
             || vec![0f32; depth * rows * ow],
             |cols, job| {
@@ -138,7 +137,7 @@ impl candle_core::CustomOp2 for CpuConv {
                 // outlives the parallel loop.
                 unsafe {
                     let d = dst.at(bi * o * oh * ow + y0 * ow);
-                    if let Some(p) = &packed {
+                    if let Some(p) = packed {
                         p.matmul_raw(cols.as_ptr(), n, n, d, oh * ow);
                         return;
                     }
@@ -224,6 +223,8 @@ pub struct Conv2d {
     bias: Option<Tensor>,
     stride: usize,
     padding: usize,
+    /// The weights packed for the bf16 kernel, on first use.
+    packed: std::sync::OnceLock<Option<crate::bf16::Bf16Weights>>,
 }
 
 impl Conv2d {
@@ -254,6 +255,7 @@ impl Conv2d {
             bias: None,
             stride,
             padding,
+            packed: std::sync::OnceLock::new(),
         })
     }
 }
@@ -276,6 +278,15 @@ impl Module for Conv2d {
                 &CpuConv {
                     stride: self.stride,
                     padding: self.padding,
+                    // bf16 where asked for and the processor has it; the weights are
+                    // packed once, not at every step.
+                    packed: crate::bf16::in_use()
+                        .then(|| {
+                            self.packed
+                                .get_or_init(|| crate::bf16::Bf16Weights::from_weight(&self.weight))
+                                .as_ref()
+                        })
+                        .flatten(),
                 },
             )?
         } else {
@@ -389,6 +400,7 @@ mod tests {
                     &CpuConv {
                         stride: s,
                         padding: p,
+                        packed: None,
                     },
                 )
                 .unwrap();

@@ -93,12 +93,9 @@ impl Module for Linear {
         if !fits {
             return self.inner.forward(x);
         }
-        let packed = self.packed.get_or_init(|| {
-            let w = self.inner.weight();
-            let (o, i) = w.dims2().ok()?;
-            let flat = w.flatten_all().ok()?.to_vec1::<f32>().ok()?;
-            Some(Bf16Weights::pack(&flat, o, i))
-        });
+        let packed = self
+            .packed
+            .get_or_init(|| Bf16Weights::from_weight(self.inner.weight()));
         let Some(packed) = packed else {
             return self.inner.forward(x);
         };

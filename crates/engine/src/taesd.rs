@@ -152,7 +152,7 @@ impl Block {
 /// One entry of a `nn.Sequential`.
 enum Layer {
     Conv(Conv2d),
-    Block(Block),
+    Block(Box<Block>),
     Relu,
     Upsample,
 }
@@ -201,7 +201,7 @@ impl TinyVae {
             }));
             for _ in 0..blocks {
                 let at = encoder.len().to_string();
-                encoder.push(Layer::Block(Block::new(e.pp(&at), c, c)?));
+                encoder.push(Layer::Block(Box::new(Block::new(e.pp(&at), c, c)?)));
             }
         }
         let last = *shape.encoder_channels.last().expect("checked non-empty");
@@ -237,7 +237,7 @@ impl TinyVae {
             // As in diffusers, every block keeps its level's width.
             for _ in 0..blocks {
                 let at = decoder.len().to_string();
-                decoder.push(Layer::Block(Block::new(d.pp(&at), c, c)?));
+                decoder.push(Layer::Block(Box::new(Block::new(d.pp(&at), c, c)?)));
             }
             let final_block = i == n - 1;
             if !final_block {
