@@ -188,10 +188,15 @@ pub(crate) fn read(path: &Path) -> Result<Vec<Layer>, EngineError> {
     if !path.is_file() {
         return Err(err(path, "no such file"));
     }
-    let tensors = candle_core::safetensors::load(path, &Device::Cpu)
-        .map_err(|e| err(path, format!("not a safetensors file ({e})")))?;
-    let meta = crate::fixture_metadata(path)?;
-    let peft = PeftConfig::read(&meta);
+    // Read once: the tensors and the header's metadata come from the same bytes.
+    let bytes = std::fs::read(path).map_err(|e| err(path, e))?;
+    let not_safetensors =
+        |e: &dyn std::fmt::Display| err(path, format!("not a safetensors file ({e})"));
+    let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
+        .map_err(|e| not_safetensors(&e))?;
+    let (_, header) =
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| not_safetensors(&e))?;
+    let peft = PeftConfig::read(&header.metadata().clone().unwrap_or_default());
 
     let mut keys: Vec<&String> = tensors.keys().collect();
     keys.sort();

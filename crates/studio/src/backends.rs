@@ -258,10 +258,15 @@ async fn local_backend(config: &Config) -> anyhow::Result<Arc<dyn Stylizer>> {
         // Each painter's LoRAs fused now, so a file that does not fit stops the start
         // (naming the file and the first layer that matches nothing), and no visitor
         // waits for a fusion.
-        let sets = articket_style::Painter::ALL.map(|p| loras_of(&l, p));
-        let distinct = sets.iter().filter(|s| !s.is_empty()).count();
-        engine.keep_fused(distinct.max(1));
-        for set in sets.iter().filter(|s| !s.is_empty()) {
+        let mut sets: Vec<_> = Vec::new();
+        for p in articket_style::Painter::ALL {
+            let set = loras_of(&l, p);
+            if !set.is_empty() && !sets.contains(&set) {
+                sets.push(set);
+            }
+        }
+        engine.keep_fused(sets.len().max(1));
+        for set in &sets {
             engine.with_loras(set)?;
         }
         tracing::info!(
