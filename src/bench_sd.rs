@@ -250,7 +250,7 @@ pub fn run(a: &SdArgs) -> anyhow::Result<()> {
 /// `articket bench gemm`: the UNet's products at SD size on one core, f32 against bf16.
 #[cfg(feature = "engine")]
 pub fn gemm(rounds: usize) -> anyhow::Result<()> {
-    use articket_engine::bf16::{available, Bf16Weights};
+    use articket_engine::bf16::{available, Bf16Weights, Kernel};
     use articket_engine::conv::matmul_f32;
     use std::time::Instant;
     if !available() {
@@ -282,7 +282,7 @@ pub fn gemm(rounds: usize) -> anyhow::Result<()> {
             .map(|i| ((i % 89) as f32 - 44.0) / 89.0)
             .collect();
         let mut c = vec![0f32; m * n];
-        let packed = Bf16Weights::pack(&a, m, k);
+        let packed = Bf16Weights::pack_for(Kernel::Avx512, &a, m, k, 1.0);
         let time = |f: &mut dyn FnMut()| {
             f();
             let mut t: Vec<f64> = (0..rounds.max(1))
@@ -297,11 +297,66 @@ pub fn gemm(rounds: usize) -> anyhow::Result<()> {
         let f32_s = time(&mut || matmul_f32(&a, m, k, &b, n, &mut c));
         let bf_s = time(&mut || packed.matmul(&b, n, n, &mut c, n));
         let gflop = 2.0 * (m * k * n) as f64 / 1e9;
-        println!(
-            "  {what}: f32 {:.1} GFLOP/s, bf16 {:.1} GFLOP/s, bf16 takes {:.2}x the time",
+        print!(
+            "  {what}: f32 {:.1} GFLOP/s, bf16 {:.1} GFLOP/s ({:.2}x the time)",
             gflop / f32_s,
             gflop / bf_s,
             bf_s / f32_s
+        );
+        if articket_engine::amx::available() {
+            let tiles = Bf16Weights::pack_for(Kernel::Amx, &a, m, k, 1.0);
+            let amx_s = time(&mut || tiles.matmul(&b, n, n, &mut c, n));
+            print!(
+                ", AMX {:.1} GFLOP/s ({:.2}x the time)",
+                gflop / amx_s,
+                amx_s / f32_s
+            );
+        }
+        println!();
+    }
+    convolutions(rounds)
+}
+
+/// The convolutions as the models run them (all threads, gather and packing included):
+/// each UNet level's 3×3 convolution and TAESD's at full resolution.
+#[cfg(feature = "engine")]
+fn convolutions(rounds: usize) -> anyhow::Result<()> {
+    use articket_engine::candle_core::{DType, Device, Module, Tensor};
+    use articket_engine::conv::Conv2d;
+    use std::time::Instant;
+    let dev = Device::Cpu;
+    articket_engine::bf16::enable(true);
+    println!(
+        "\nconvolutions in the models, {} threads, bf16 ({:?}), median of {rounds} rounds",
+        rayon::current_num_threads(),
+        articket_engine::bf16::Kernel::current()
+    );
+    let shapes = [
+        ("UNet 320 -> 320 at 64x64", 320, 320, 64),
+        ("UNet 640 -> 640 at 32x32", 640, 640, 32),
+        ("UNet 1280 -> 1280 at 16x16", 1280, 1280, 16),
+        ("UNet 1280 -> 1280 at 8x8", 1280, 1280, 8),
+        ("UNet 2560 -> 1280 at 8x8", 2560, 1280, 8),
+        ("TAESD 64 -> 64 at 512x512", 64, 64, 512),
+        ("TAESD 64 -> 64 at 128x128", 64, 64, 128),
+    ];
+    for (what, c, o, size) in shapes {
+        let vb = articket_engine::candle_nn::VarBuilder::zeros(DType::F32, &dev);
+        let conv = Conv2d::new(vb, c, o, 3, 1, 1)?;
+        let x = Tensor::randn(0f32, 1.0, (1, c, size, size), &dev)?;
+        conv.forward(&x)?;
+        let mut t: Vec<f64> = (0..rounds.max(1))
+            .map(|_| {
+                let s = Instant::now();
+                conv.forward(&x).map(|_| s.elapsed().as_secs_f64())
+            })
+            .collect::<Result<_, _>>()?;
+        let secs = median(&mut t);
+        let gflop = 2.0 * (c * 9 * o * size * size) as f64 / 1e9;
+        println!(
+            "  {what}: {:.1} ms, {:.1} GFLOP/s",
+            secs * 1e3,
+            gflop / secs
         );
     }
     Ok(())

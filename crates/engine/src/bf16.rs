@@ -14,6 +14,8 @@ use std::arch::x86_64::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static ON: AtomicBool = AtomicBool::new(false);
+static AMX: AtomicBool = AtomicBool::new(false);
+static AMX_ALLOWED: AtomicBool = AtomicBool::new(true);
 
 /// Runs the CPU's convolutions, linear layers over many tokens and attention in bf16
 /// from now on, in this whole process (one engine per process), where the processor
@@ -21,12 +23,50 @@ static ON: AtomicBool = AtomicBool::new(false);
 pub fn enable(on: bool) -> bool {
     let on = on && available();
     ON.store(on, Ordering::Relaxed);
+    AMX.store(
+        on && AMX_ALLOWED.load(Ordering::Relaxed) && crate::amx::available(),
+        Ordering::Relaxed,
+    );
     on
+}
+
+/// Whether [`enable`] may use AMX's tiles where the processor has them (it does unless
+/// told not to, before `enable`; for comparing the two kernels).
+pub fn allow_amx(allowed: bool) {
+    AMX_ALLOWED.store(allowed, Ordering::Relaxed);
 }
 
 /// Whether the CPU kernels run in bf16.
 pub fn in_use() -> bool {
     ON.load(Ordering::Relaxed)
+}
+
+/// Which kernel bf16 products run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// `vdpbf16ps` on AVX-512 registers, a 6×32 tile (AMD Zen 4 and later, Intel Xeons).
+    Avx512,
+    /// AMX's tiles, 32×32 (Intel Sapphire Rapids and later): [`crate::amx`].
+    Amx,
+}
+
+impl Kernel {
+    /// The kernel [`enable`] chose: AMX where present and allowed, else AVX-512.
+    pub fn current() -> Kernel {
+        if AMX.load(Ordering::Relaxed) {
+            Kernel::Amx
+        } else {
+            Kernel::Avx512
+        }
+    }
+
+    /// Pairs of k a packed panel of B holds for `k`: AMX reads whole tiles of 16.
+    fn panel_pairs(self, k: usize) -> usize {
+        match self {
+            Kernel::Avx512 => k.div_ceil(2),
+            Kernel::Amx => k.div_ceil(2).div_ceil(crate::amx::PAIRS) * crate::amx::PAIRS,
+        }
+    }
 }
 
 /// Rows of A per micro-kernel tile.
@@ -56,13 +96,15 @@ fn to_bf16(x: f32) -> u16 {
     ((bits + round) >> 16) as u16
 }
 
-/// A (m×k) packed for the micro-kernel: blocks of MR rows, each as k/2 pairs of MR
-/// 32-bit words (low half: even k, high half: odd k); zero-padded to whole blocks and
-/// pairs.
+/// A (m×k) packed for the kernel, in 32-bit words of two bf16 (low half: even k, high
+/// half: odd k), zero-padded. For AVX-512: blocks of MR rows, each as k/2 pairs of MR
+/// words. For AMX: plain rows of `pp` words (whole tiles of 16), blocks of 32 rows.
 pub struct Bf16Weights {
     m: usize,
     k: usize,
-    pairs: usize,
+    /// Pairs a panel of B holds (k/2, rounded up to whole AMX tiles for AMX).
+    pp: usize,
+    kernel: Kernel,
     packed: Vec<u32>,
 }
 
@@ -72,9 +114,31 @@ impl Bf16Weights {
         Self::pack_scaled(a, m, k, 1.0)
     }
 
-    /// Packs `scale` × row-major `a` (m×k).
+    /// Packs `scale` × row-major `a` (m×k), for the kernel [`enable`] chose.
     pub fn pack_scaled(a: &[f32], m: usize, k: usize, scale: f32) -> Bf16Weights {
+        Self::pack_for(Kernel::current(), a, m, k, scale)
+    }
+
+    /// Packs `scale` × row-major `a` (m×k) for `kernel`.
+    pub fn pack_for(kernel: Kernel, a: &[f32], m: usize, k: usize, scale: f32) -> Bf16Weights {
         assert!(a.len() >= m * k);
+        let pp = kernel.panel_pairs(k);
+        if kernel == Kernel::Amx {
+            assert!(crate::amx::available(), "this processor has no AMX");
+            let rows = m.div_ceil(crate::amx::ROWS) * crate::amx::ROWS;
+            let mut packed = vec![0u32; rows * pp];
+            for (row, dst) in packed.chunks_mut(pp).take(m).enumerate() {
+                // SAFETY: AMX implies AVX-512 BF16 (checked by amx::available).
+                unsafe { pack_row(&a[row * k..][..k], scale, dst) };
+            }
+            return Bf16Weights {
+                m,
+                k,
+                pp,
+                kernel,
+                packed,
+            };
+        }
         let pairs = k.div_ceil(2);
         let blocks = m.div_ceil(MR);
         let mut packed = vec![0u32; blocks * pairs * MR];
@@ -99,7 +163,8 @@ impl Bf16Weights {
         Bf16Weights {
             m,
             k,
-            pairs,
+            pp,
+            kernel,
             packed,
         }
     }
@@ -116,13 +181,19 @@ impl Bf16Weights {
         self.m
     }
 
+    /// The kernel these weights are packed for.
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
+    }
+
     /// dst (m×n, rows `dst_rs` apart) = A · B, B packed beforehand (reused across many
     /// A, as attention's keys and values are across its query blocks).
     pub fn matmul_packed(&self, b: &PackedB, dst: &mut [f32], dst_rs: usize) {
         assert!(available(), "this processor has no AVX-512 BF16");
-        assert_eq!(b.pairs, self.pairs, "inner sizes differ");
+        assert_eq!(b.kernel, self.kernel, "packed for different kernels");
+        assert_eq!(b.pp, self.pp, "inner sizes differ");
         assert!(dst.len() >= (self.m - 1) * dst_rs + b.n);
-        for (pi, panel) in b.panels.chunks(self.pairs * NR).enumerate() {
+        for (pi, panel) in b.panels.chunks(self.pp * NR).enumerate() {
             let j0 = pi * NR;
             // SAFETY: the feature is present and dst covers the product (asserted).
             unsafe {
@@ -169,7 +240,8 @@ impl Bf16Weights {
         dst: *mut f32,
         (dst_rs, dst_cs): (usize, usize),
     ) {
-        let mut panel = vec![0u32; self.pairs * NR];
+        // Rows past k's pairs stay zero (AMX reads whole tiles).
+        let mut panel = vec![0u32; self.pp * NR];
         for j0 in (0..n).step_by(NR) {
             let w = NR.min(n - j0);
             pack_panel(b, (b_rs, b_cs), self.k, j0, w, &mut panel);
@@ -189,12 +261,9 @@ impl Bf16Weights {
         dst: *mut f32,
         (dst_rs, dst_cs): (usize, usize),
     ) {
-        let mut tile = [0f32; MR * NR];
-        for blk in 0..self.m.div_ceil(MR) {
-            let a = &self.packed[blk * self.pairs * MR..][..self.pairs * MR];
-            kernel(a, panel, self.pairs, &mut tile);
-            for r in 0..MR.min(self.m - blk * MR) {
-                let row = dst.add((blk * MR + r) * dst_rs + j0 * dst_cs);
+        let copy = |tile: &[f32], rows: usize, r0: usize| {
+            for r in 0..rows {
+                let row = dst.add((r0 + r) * dst_rs + j0 * dst_cs);
                 if dst_cs == 1 {
                     std::ptr::copy_nonoverlapping(tile.as_ptr().add(r * NR), row, w);
                 } else {
@@ -203,6 +272,24 @@ impl Bf16Weights {
                     }
                 }
             }
+        };
+        if self.kernel == Kernel::Amx {
+            const ROWS: usize = crate::amx::ROWS;
+            let mut tile = [0f32; ROWS * NR];
+            for blk in 0..self.m.div_ceil(ROWS) {
+                let a = self.packed[blk * ROWS * self.pp..].as_ptr();
+                let steps = self.pp / crate::amx::PAIRS;
+                crate::amx::product(a, self.pp * 4, panel.as_ptr(), steps, &mut tile);
+                copy(&tile, ROWS.min(self.m - blk * ROWS), blk * ROWS);
+            }
+            return;
+        }
+        let mut tile = [0f32; MR * NR];
+        let pairs = self.k.div_ceil(2);
+        for blk in 0..self.m.div_ceil(MR) {
+            let a = &self.packed[blk * pairs * MR..][..pairs * MR];
+            kernel(a, panel, pairs, &mut tile);
+            copy(&tile, MR.min(self.m - blk * MR), blk * MR);
         }
     }
 }
@@ -210,24 +297,52 @@ impl Bf16Weights {
 /// B (k×n) packed into all its column panels once.
 pub struct PackedB {
     n: usize,
-    pairs: usize,
+    pp: usize,
+    kernel: Kernel,
     panels: Vec<u32>,
 }
 
 impl PackedB {
-    /// Packs b (k×n) read at (row, column) strides. Panics unless [`available`].
+    /// Packs b (k×n) read at (row, column) strides, for the kernel [`enable`] chose.
+    /// Panics unless [`available`].
     pub fn pack(b: &[f32], k: usize, n: usize, strides: (usize, usize)) -> PackedB {
         assert!(available(), "this processor has no AVX-512 BF16");
         assert!(b.len() > (k - 1) * strides.0 + (n - 1) * strides.1);
-        let pairs = k.div_ceil(2);
+        let kernel = Kernel::current();
+        let pp = kernel.panel_pairs(k);
         let count = n.div_ceil(NR);
-        let mut panels = vec![0u32; count * pairs * NR];
-        for (pi, panel) in panels.chunks_mut(pairs * NR).enumerate() {
+        let mut panels = vec![0u32; count * pp * NR];
+        for (pi, panel) in panels.chunks_mut(pp * NR).enumerate() {
             let j0 = pi * NR;
             // SAFETY: the feature is present; b covers the matrix (asserted).
             unsafe { pack_panel(b.as_ptr(), strides, k, j0, NR.min(n - j0), panel) };
         }
-        PackedB { n, pairs, panels }
+        PackedB {
+            n,
+            pp,
+            kernel,
+            panels,
+        }
+    }
+}
+
+/// One row of A as bf16 pairs: dst[p] = (scale·src[2p], scale·src[2p+1]), zero past
+/// src's end.
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn pack_row(src: &[f32], scale: f32, dst: &mut [u32]) {
+    let s = _mm512_set1_ps(scale);
+    let whole = src.len() / 32;
+    for i in 0..whole {
+        let lo = _mm512_mul_ps(_mm512_loadu_ps(src.as_ptr().add(32 * i)), s);
+        let hi = _mm512_mul_ps(_mm512_loadu_ps(src.as_ptr().add(32 * i + 16)), s);
+        // Lower half of the result from the second operand: lo's 16, then hi's.
+        let v: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo));
+        _mm512_storeu_si512(dst.as_mut_ptr().add(16 * i).cast(), v);
+    }
+    let rest = &src[32 * whole..];
+    for (p, d) in dst[16 * whole..].iter_mut().enumerate() {
+        let at = |i: usize| rest.get(i).map_or(0.0, |v| v * scale);
+        *d = to_bf16(at(2 * p)) as u32 | ((to_bf16(at(2 * p + 1)) as u32) << 16);
     }
 }
 
@@ -329,18 +444,68 @@ mod tests {
         let b: Vec<f32> = (0..k * n)
             .map(|i| ((i * 104729) % 97) as f32 / 40.0 - 1.2)
             .collect();
-        let w = Bf16Weights::pack(&a, m, k);
-        let mut c = vec![f32::NAN; m * (n + 3)];
-        w.matmul(&b, n, n, &mut c, n + 3);
-        for i in 0..m {
-            for j in 0..n {
-                let want: f64 = (0..k)
-                    .map(|t| bf(a[i * k + t]) as f64 * bf(b[t * n + j]) as f64)
-                    .sum();
-                let got = c[i * (n + 3) + j] as f64;
-                assert!((got - want).abs() < 1e-4, "({i},{j}): {got} vs {want}");
+        for kernel in kernels() {
+            let w = Bf16Weights::pack_for(kernel, &a, m, k, 1.0);
+            let mut c = vec![f32::NAN; m * (n + 3)];
+            w.matmul(&b, n, n, &mut c, n + 3);
+            for i in 0..m {
+                for j in 0..n {
+                    let want: f64 = (0..k)
+                        .map(|t| bf(a[i * k + t]) as f64 * bf(b[t * n + j]) as f64)
+                        .sum();
+                    let got = c[i * (n + 3) + j] as f64;
+                    assert!(
+                        (got - want).abs() < 1e-4,
+                        "{kernel:?} ({i},{j}): {got} vs {want}"
+                    );
+                }
+                assert!(c[i * (n + 3) + n].is_nan(), "nothing written past n");
             }
-            assert!(c[i * (n + 3) + n].is_nan(), "nothing written past n");
+        }
+    }
+
+    /// The kernels this processor runs: AVX-512 BF16 always (the callers check), AMX
+    /// where present (an AMX-less machine tests one).
+    fn kernels() -> Vec<Kernel> {
+        let mut k = vec![Kernel::Avx512];
+        if crate::amx::available() {
+            k.push(Kernel::Amx);
+        } else {
+            eprintln!("no AMX here: its kernel is not tested");
+        }
+        k
+    }
+
+    /// Sizes past one AMX tile in every direction (m > 32, k > 32 and odd, n past one
+    /// panel), with a scale, both kernels alike.
+    #[test]
+    fn both_kernels_agree_past_a_tile() {
+        if !available() {
+            return;
+        }
+        let (m, k, n) = (70, 99, 75);
+        let a: Vec<f32> = (0..m * k).map(|i| ((i * 31) % 53) as f32 / 26.0 - 1.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| ((i * 17) % 61) as f32 / 30.0 - 1.0).collect();
+        let want: Vec<f64> = (0..m * n)
+            .map(|ij| {
+                let (i, j) = (ij / n, ij % n);
+                (0..k)
+                    .map(|t| bf(a[i * k + t] * 0.5) as f64 * bf(b[t * n + j]) as f64)
+                    .sum()
+            })
+            .collect();
+        for kernel in kernels() {
+            let w = Bf16Weights::pack_for(kernel, &a, m, k, 0.5);
+            let mut c = vec![0f32; m * n];
+            w.matmul(&b, n, n, &mut c, n);
+            for (ij, (&got, &want)) in c.iter().zip(&want).enumerate() {
+                assert!(
+                    (got as f64 - want).abs() < 1e-4,
+                    "{kernel:?} ({}, {}): {got} vs {want}",
+                    ij / n,
+                    ij % n
+                );
+            }
         }
     }
 
@@ -353,15 +518,17 @@ mod tests {
         let (m, k, n) = (7, 10, 40);
         let a: Vec<f32> = (0..m * k).map(|i| (i % 13) as f32 / 8.0 - 0.7).collect();
         let x: Vec<f32> = (0..n * k).map(|i| (i % 11) as f32 / 6.0 - 0.9).collect();
-        let w = Bf16Weights::pack(&a, m, k);
-        let mut y = vec![0f32; n * m];
-        unsafe { w.matmul_strided(x.as_ptr(), (1, k), n, y.as_mut_ptr(), (1, m)) };
-        for j in 0..n {
-            for i in 0..m {
-                let want: f64 = (0..k)
-                    .map(|t| bf(a[i * k + t]) as f64 * bf(x[j * k + t]) as f64)
-                    .sum();
-                assert!((y[j * m + i] as f64 - want).abs() < 1e-4);
+        for kernel in kernels() {
+            let w = Bf16Weights::pack_for(kernel, &a, m, k, 1.0);
+            let mut y = vec![0f32; n * m];
+            unsafe { w.matmul_strided(x.as_ptr(), (1, k), n, y.as_mut_ptr(), (1, m)) };
+            for j in 0..n {
+                for i in 0..m {
+                    let want: f64 = (0..k)
+                        .map(|t| bf(a[i * k + t]) as f64 * bf(x[j * k + t]) as f64)
+                        .sum();
+                    assert!((y[j * m + i] as f64 - want).abs() < 1e-4, "{kernel:?}");
+                }
             }
         }
     }

@@ -16,6 +16,7 @@
 //! Build with `--features cuda` (and `flash-attn`) for a GPU. The CPU build runs the
 //! same code, slowly, and is what the tests use.
 
+pub mod amx;
 pub mod attention;
 pub mod backend;
 pub mod bf16;
@@ -43,6 +44,7 @@ mod vision;
 pub mod worker;
 
 pub use candle_core;
+pub use candle_nn;
 pub use layout::{Family, LayoutError, ModelFiles};
 pub use lora::LoraRef;
 pub use pipeline::{Arch, Engine, Img2Img, Sampler};
