@@ -25,6 +25,7 @@ pub mod caption;
 pub mod clip;
 pub mod config;
 pub mod conv;
+pub mod cpu;
 pub mod layout;
 pub mod linear;
 pub mod lora;

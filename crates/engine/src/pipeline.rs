@@ -178,6 +178,9 @@ impl Engine {
         use_flash_attn: bool,
     ) -> Result<Engine, EngineError> {
         let files = ModelFiles::locate(dir)?;
+        if device.is_cpu() {
+            crate::cpu::keep_freed_memory();
+        }
         let unet_shape = config::unet(&files.unet_config)?;
         let (vae_cfg, vae_scale) = config::vae(&files.vae_config)?;
 

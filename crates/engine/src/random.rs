@@ -29,6 +29,9 @@ impl Engine {
         use crate::unet::{TextTime, UnetLevel, UnetShape};
         use candle_nn::VarMap;
         use candle_transformers::models::stable_diffusion::vae as sdvae;
+        if device.is_cpu() {
+            crate::cpu::keep_freed_memory();
+        }
         let run = || -> candle_core::Result<Engine> {
             let lv = |channels, transformer_layers, heads| UnetLevel {
                 channels,

@@ -1,0 +1,41 @@
+//! Process settings for painting on the CPU.
+//!
+//! A UNet step allocates and frees hundreds of tensors of a few to tens of megabytes
+//! (TAESD's at full resolution are 64 MiB). glibc's malloc serves blocks that large
+//! with fresh `mmap`s and hands freed heap tops back to the kernel, so every step paid
+//! for page faults and for the kernel clearing the same pages again: a quarter of the
+//! CPU time of an SD-Turbo painting once its products ran on AMX (docs/benchmarks.md).
+//! [`keep_freed_memory`] tells malloc to keep such blocks in its heap for reuse. The
+//! process's peak memory stays what it was (the blocks are the same ones); it is not
+//! given back between paintings, which suits a booth that paints all day.
+
+/// Keeps freed memory in the process for the next allocations (once per process; glibc
+/// on Linux only, elsewhere nothing). Returns whether malloc took the settings.
+pub fn keep_freed_memory() -> bool {
+    static DONE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *DONE.get_or_init(set)
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn set() -> bool {
+    // Blocks up to 32 MiB (the most mallopt allows) from the heap, and the heap's free
+    // top never trimmed.
+    const MMAP_THRESHOLD: libc::c_int = 32 << 20;
+    // SAFETY: mallopt only changes malloc's parameters (glibc locks its arenas).
+    let (mmap, trim) = unsafe {
+        (
+            libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD),
+            libc::mallopt(libc::M_TRIM_THRESHOLD, libc::c_int::MAX),
+        )
+    };
+    let ok = mmap == 1 && trim == 1;
+    if !ok {
+        tracing::warn!("malloc refused to keep freed memory: CPU paintings fault more pages");
+    }
+    ok
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn set() -> bool {
+    false
+}
