@@ -81,6 +81,23 @@ pub unsafe fn product(
     steps: usize,
     out: &mut [f32; ROWS * 32],
 ) {
+    product_to(a, a_stride, b, steps, out.as_mut_ptr(), 32)
+}
+
+/// [`product`] stored straight into 32 rows of 32 f32 at `out`, rows `out_rs` floats
+/// apart.
+///
+/// # Safety
+/// As [`product`]; `out` must cover the 32 rows.
+#[cfg(target_arch = "x86_64")]
+pub unsafe fn product_to(
+    a: *const u32,
+    a_stride: usize,
+    b: *const u32,
+    steps: usize,
+    out: *mut f32,
+    out_rs: usize,
+) {
     use std::arch::asm;
     CONFIGURED.with(|done| {
         if !done.get() {
@@ -119,7 +136,7 @@ pub unsafe fn product(
             options(nostack, readonly)
         );
     }
-    let o = out.as_mut_ptr().cast::<u8>();
+    let (o, cs) = (out.cast::<u8>(), out_rs * 4);
     asm!(
         "tilestored [{c0} + {cs}*1], tmm0",
         "tilestored [{c1} + {cs}*1], tmm1",
@@ -127,14 +144,19 @@ pub unsafe fn product(
         "tilestored [{c3} + {cs}*1], tmm3",
         c0 = in(reg) o,
         c1 = in(reg) o.add(64),
-        c2 = in(reg) o.add(16 * 128),
-        c3 = in(reg) o.add(16 * 128 + 64),
-        cs = in(reg) 128usize,
+        c2 = in(reg) o.add(16 * cs),
+        c3 = in(reg) o.add(16 * cs + 64),
+        cs = in(reg) cs,
         options(nostack)
     );
 }
 
 #[cfg(not(target_arch = "x86_64"))]
 pub unsafe fn product(_: *const u32, _: usize, _: *const u32, _: usize, _: &mut [f32; ROWS * 32]) {
+    unreachable!("AMX is x86-64 only")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub unsafe fn product_to(_: *const u32, _: usize, _: *const u32, _: usize, _: *mut f32, _: usize) {
     unreachable!("AMX is x86-64 only")
 }

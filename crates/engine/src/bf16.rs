@@ -72,7 +72,7 @@ impl Kernel {
 /// Rows of A per micro-kernel tile.
 const MR: usize = 6;
 /// Columns of B per panel (two registers of 16).
-const NR: usize = 32;
+pub const NR: usize = 32;
 
 /// Whether this processor can run [`Bf16Weights::matmul`].
 pub fn available() -> bool {
@@ -276,11 +276,18 @@ impl Bf16Weights {
         if self.kernel == Kernel::Amx {
             const ROWS: usize = crate::amx::ROWS;
             let mut tile = [0f32; ROWS * NR];
+            let steps = self.pp / crate::amx::PAIRS;
             for blk in 0..self.m.div_ceil(ROWS) {
                 let a = self.packed[blk * ROWS * self.pp..].as_ptr();
-                let steps = self.pp / crate::amx::PAIRS;
+                let rows = ROWS.min(self.m - blk * ROWS);
+                if rows == ROWS && w == NR && dst_cs == 1 {
+                    // A whole tile of C: straight into dst.
+                    let d = dst.add(blk * ROWS * dst_rs + j0);
+                    crate::amx::product_to(a, self.pp * 4, panel.as_ptr(), steps, d, dst_rs);
+                    continue;
+                }
                 crate::amx::product(a, self.pp * 4, panel.as_ptr(), steps, &mut tile);
-                copy(&tile, ROWS.min(self.m - blk * ROWS), blk * ROWS);
+                copy(&tile, rows, blk * ROWS);
             }
             return;
         }
@@ -322,6 +329,60 @@ impl PackedB {
             pp,
             kernel,
             panels,
+        }
+    }
+}
+
+impl Bf16Weights {
+    /// Pairs of k a panel of B holds for these weights (what
+    /// [`Bf16Weights::product_panel`] reads; rows past k must be zero).
+    pub fn panel_pairs(&self) -> usize {
+        self.pp
+    }
+
+    /// dst (m × NR, rows `dst_rs` apart) = A · one panel of B packed by
+    /// [`pack_panel_with`], its first `w` columns stored.
+    ///
+    /// # Safety
+    /// [`available`] must be true; `dst` must cover m rows of `w` at `dst_rs`, and no
+    /// one else may touch them meanwhile.
+    pub unsafe fn product_panel(&self, panel: &[u32], w: usize, dst: *mut f32, dst_rs: usize) {
+        assert!(panel.len() >= self.pp * NR && w <= NR);
+        self.panel_product(panel, 0, w, dst, (dst_rs, 1));
+    }
+}
+
+/// Packs a panel of B (k × NR) whose rows `fill(kk, row)` writes (all NR values, zeros
+/// where there are none): a convolution's patches go from its input to the panel with
+/// no gathered copy in between. Rows of the panel past k's pairs are left as they are
+/// (zero them once).
+///
+/// # Safety
+/// [`available`] must be true, and `panel` hold k's pairs × NR words.
+#[target_feature(enable = "avx512f,avx512bf16,avx512bw")]
+pub unsafe fn pack_panel_with(k: usize, panel: &mut [u32], mut fill: impl FnMut(usize, &mut [f32; NR])) {
+    let pairs = k.div_ceil(2);
+    assert!(panel.len() >= pairs * NR);
+    let mut even = [0f32; NR];
+    let mut odd = [0f32; NR];
+    for p in 0..pairs {
+        fill(2 * p, &mut even);
+        if 2 * p + 1 < k {
+            fill(2 * p + 1, &mut odd);
+        } else {
+            odd.fill(0.0);
+        }
+        for half in 0..2 {
+            let e = _mm512_loadu_ps(even.as_ptr().add(half * 16));
+            let o = _mm512_loadu_ps(odd.as_ptr().add(half * 16));
+            let e16 = _mm512_cvtepu16_epi32(std::mem::transmute::<__m256bh, __m256i>(
+                _mm512_cvtneps_pbh(e),
+            ));
+            let o16 = _mm512_cvtepu16_epi32(std::mem::transmute::<__m256bh, __m256i>(
+                _mm512_cvtneps_pbh(o),
+            ));
+            let pair = _mm512_or_si512(e16, _mm512_slli_epi32(o16, 16));
+            _mm512_storeu_si512(panel.as_mut_ptr().add(p * NR + half * 16).cast(), pair);
         }
     }
 }

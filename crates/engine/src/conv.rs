@@ -10,6 +10,8 @@
 //! convolution runs.
 
 use candle_core::{CpuStorage, DType, Layout, Module, Result, Shape, Tensor};
+
+use crate::bf16::NR;
 use candle_nn as nn;
 
 /// Gathered patches per tile: at most this many floats (4 MiB).
@@ -83,6 +85,51 @@ impl candle_core::CustomOp2 for CpuConv<'_> {
         let mut out = vec![0f32; b * o * oh * ow];
         let dst = Out(out.as_mut_ptr());
         let packed = self.packed;
+        if let Some(weights) = packed.filter(|_| s == 1 && ow % NR == 0) {
+            // bf16, stride 1, whole panels per output row: each panel of 32 output
+            // pixels is packed straight from the input's rows.
+            let pp = weights.panel_pairs();
+            (0..b * tiles).into_par_iter().for_each_init(
+                || vec![0u32; pp * NR],
+                |panel, job| {
+                    let (bi, tile) = (job / tiles, job % tiles);
+                    let img = &x[bi * c * h * wd..][..c * h * wd];
+                    for y in tile * rows..(tile * rows + rows).min(oh) {
+                        for x0 in (0..ow).step_by(NR) {
+                            let fill = |kk: usize, row: &mut [f32; NR]| {
+                                let (ci, kh, kw) = (kk / (k * k), (kk / k) % k, kk % k);
+                                let iy = (y + kh) as isize - p as isize;
+                                if iy < 0 || iy >= h as isize {
+                                    row.fill(0.0);
+                                    return;
+                                }
+                                let src = &img[ci * h * wd + iy as usize * wd..][..wd];
+                                // Column j reads ix = x0 + j + kw - p, zero outside.
+                                let shift = (x0 + kw) as isize - p as isize;
+                                let lo = (-shift).clamp(0, NR as isize) as usize;
+                                let hi = (wd as isize - shift).clamp(0, NR as isize) as usize;
+                                row[..lo].fill(0.0);
+                                if hi > lo {
+                                    let from = (lo as isize + shift) as usize;
+                                    row[lo..hi].copy_from_slice(&src[from..from + hi - lo]);
+                                    row[hi..].fill(0.0);
+                                } else {
+                                    row[lo..].fill(0.0);
+                                }
+                            };
+                            // SAFETY: the kernel is available (the weights were packed
+                            // for it); each job writes only its own output rows.
+                            unsafe {
+                                crate::bf16::pack_panel_with(depth, panel, fill);
+                                let d = dst.at(bi * o * oh * ow + y * ow + x0);
+                                weights.product_panel(panel, NR, d, oh * ow);
+                            }
+                        }
+                    }
+                },
+            );
+            return Ok((CpuStorage::F32(out), Shape::from((b, o, oh, ow))));
+        }
         (0..b * tiles).into_par_iter().for_each_init(
             || vec![0f32; depth * rows * ow],
             |cols, job| {
@@ -379,6 +426,53 @@ impl ResnetBlock {
 mod tests {
     use super::*;
     use candle_core::Device;
+
+    /// In bf16, both ways of feeding the kernel (patches gathered for stride 2 and
+    /// narrow images; panels packed straight from the input for stride 1 and rows of
+    /// whole panels) compute candle's convolution of the bf16-rounded inputs, for each
+    /// kernel this processor has, with output channels past one AMX block.
+    #[test]
+    fn the_bf16_paths_match_candles_convolution_of_rounded_inputs() {
+        use crate::bf16::{Bf16Weights, Kernel};
+        if !crate::bf16::available() {
+            eprintln!("skipped: no AVX-512 BF16 here");
+            return;
+        }
+        let mut kernels = vec![Kernel::Avx512];
+        if crate::amx::available() {
+            kernels.push(Kernel::Amx);
+        }
+        let dev = Device::Cpu;
+        let round = |t: &Tensor| t.to_dtype(DType::BF16).unwrap().to_dtype(DType::F32).unwrap();
+        for (b, c, o, h, w, s, p) in [
+            (2, 5, 7, 9, 64, 1, 1),
+            (1, 3, 70, 33, 32, 1, 1),
+            (1, 16, 64, 8, 96, 1, 1),
+            (1, 6, 40, 16, 16, 2, 1),
+            (1, 4, 33, 7, 20, 1, 1),
+        ] {
+            let x = Tensor::randn(0f32, 1.0, (b, c, h, w), &dev).unwrap();
+            let k = Tensor::randn(0f32, 1.0, (o, c, 3, 3), &dev).unwrap();
+            let want = round(&x).conv2d(&round(&k), p, s, 1, 1).unwrap();
+            let flat: Vec<f32> = k.flatten_all().unwrap().to_vec1().unwrap();
+            for &kernel in &kernels {
+                let weights = Bf16Weights::pack_for(kernel, &flat, o, c * 9, 1.0);
+                let ours = x
+                    .apply_op2_no_bwd(
+                        &k,
+                        &CpuConv {
+                            stride: s,
+                            padding: p,
+                            packed: Some(&weights),
+                        },
+                    )
+                    .unwrap();
+                assert_eq!(ours.dims(), want.dims());
+                let diff = crate::max_abs(&(ours - &want).unwrap()).unwrap();
+                assert!(diff < 1e-3, "{kernel:?} {b}x{c}x{h}x{w}->{o} s{s}: {diff}");
+            }
+        }
+    }
 
     /// The CPU kernel computes what candle's convolution computes, for the shapes the
     /// models use: 3×3 with padding 1, stride 2 with padding 1 and with padding 0, odd
