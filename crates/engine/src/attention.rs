@@ -187,7 +187,7 @@ fn softmax_in_place(row: &mut [f32]) {
 /// Integer and float arithmetic only, so the loop vectorises, where `f32::exp` is a
 /// libm call per element and `as i32` a saturating conversion.
 #[inline(always)]
-fn fast_exp(x: f32) -> f32 {
+pub(crate) fn fast_exp(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
     // Adding 1.5 × 2^23 rounds to an integer and leaves it in the low mantissa bits.
@@ -343,7 +343,7 @@ enum Projection {
 
 /// diffusers' `Transformer2DModel` as Stable Diffusion's UNet uses it.
 pub struct Transformer2D {
-    norm: nn::GroupNorm,
+    norm: crate::norm::GroupNorm,
     proj_in: Projection,
     blocks: Vec<Block>,
     proj_out: Projection,
@@ -386,7 +386,7 @@ impl Transformer2D {
             });
         }
         Ok(Transformer2D {
-            norm: nn::group_norm(s.groups, c, 1e-6, vb.pp("norm"))?,
+            norm: crate::norm::group_norm(s.groups, c, 1e-6, vb.pp("norm"))?,
             proj_in: proj(vb.pp("proj_in"))?,
             blocks,
             proj_out: proj(vb.pp("proj_out"))?,

@@ -360,7 +360,11 @@ impl Bf16Weights {
 /// # Safety
 /// [`available`] must be true, and `panel` hold k's pairs × NR words.
 #[target_feature(enable = "avx512f,avx512bf16,avx512bw")]
-pub unsafe fn pack_panel_with(k: usize, panel: &mut [u32], mut fill: impl FnMut(usize, &mut [f32; NR])) {
+pub unsafe fn pack_panel_with(
+    k: usize,
+    panel: &mut [u32],
+    mut fill: impl FnMut(usize, &mut [f32; NR]),
+) {
     let pairs = k.div_ceil(2);
     assert!(panel.len() >= pairs * NR);
     let mut even = [0f32; NR];
@@ -545,8 +549,12 @@ mod tests {
             return;
         }
         let (m, k, n) = (70, 99, 75);
-        let a: Vec<f32> = (0..m * k).map(|i| ((i * 31) % 53) as f32 / 26.0 - 1.0).collect();
-        let b: Vec<f32> = (0..k * n).map(|i| ((i * 17) % 61) as f32 / 30.0 - 1.0).collect();
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 31) % 53) as f32 / 26.0 - 1.0)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 17) % 61) as f32 / 30.0 - 1.0)
+            .collect();
         let want: Vec<f64> = (0..m * n)
             .map(|ij| {
                 let (i, j) = (ij / n, ij % n);

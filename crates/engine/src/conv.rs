@@ -22,6 +22,31 @@ struct CpuConv<'a> {
     padding: usize,
     /// The weights packed for the bf16 kernel, when it runs.
     packed: Option<&'a crate::bf16::Bf16Weights>,
+    /// Added to each output channel, then ReLU if asked, while the output is in cache.
+    bias: Option<&'a [f32]>,
+    relu: bool,
+}
+
+impl CpuConv<'_> {
+    /// The bias and ReLU on `n` outputs of each of `o` channels, channel rows
+    /// `stride` apart.
+    ///
+    /// # Safety
+    /// `dst` must cover the rows, and no one else may touch them meanwhile.
+    unsafe fn finish(&self, dst: *mut f32, stride: usize, o: usize, n: usize) {
+        if self.bias.is_none() && !self.relu {
+            return;
+        }
+        for r in 0..o {
+            let row = std::slice::from_raw_parts_mut(dst.add(r * stride), n);
+            let b = self.bias.map_or(0.0, |b| b[r]);
+            if self.relu {
+                row.iter_mut().for_each(|v| *v = (*v + b).max(0.0));
+            } else {
+                row.iter_mut().for_each(|v| *v += b);
+            }
+        }
+    }
 }
 
 /// A pointer to the output that tasks share; each writes its own rows only.
@@ -123,6 +148,7 @@ impl candle_core::CustomOp2 for CpuConv<'_> {
                                 crate::bf16::pack_panel_with(depth, panel, fill);
                                 let d = dst.at(bi * o * oh * ow + y * ow + x0);
                                 weights.product_panel(panel, NR, d, oh * ow);
+                                self.finish(d, oh * ow, o, NR);
                             }
                         }
                     }
@@ -186,18 +212,19 @@ impl candle_core::CustomOp2 for CpuConv<'_> {
                     let d = dst.at(bi * o * oh * ow + y0 * ow);
                     if let Some(p) = packed {
                         p.matmul_raw(cols.as_ptr(), n, n, d, oh * ow);
-                        return;
+                    } else {
+                        matmul(
+                            (o, n, depth),
+                            d,
+                            oh * ow,
+                            w.as_ptr(),
+                            depth,
+                            cols.as_ptr(),
+                            (1, n as isize),
+                            1.0,
+                        );
                     }
-                    matmul(
-                        (o, n, depth),
-                        d,
-                        oh * ow,
-                        w.as_ptr(),
-                        depth,
-                        cols.as_ptr(),
-                        (1, n as isize),
-                        1.0,
-                    );
+                    self.finish(d, oh * ow, o, n);
                 }
             },
         );
@@ -272,6 +299,8 @@ pub struct Conv2d {
     padding: usize,
     /// The weights packed for the bf16 kernel, on first use.
     packed: std::sync::OnceLock<Option<crate::bf16::Bf16Weights>>,
+    /// The bias as f32 numbers for the CPU kernel, on first use.
+    host_bias: std::sync::OnceLock<Option<Vec<f32>>>,
 }
 
 impl Conv2d {
@@ -303,14 +332,57 @@ impl Conv2d {
             stride,
             padding,
             packed: std::sync::OnceLock::new(),
+            host_bias: std::sync::OnceLock::new(),
         })
     }
 }
 
 impl Module for Conv2d {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        self.run(xs, false)
+    }
+}
+
+impl Conv2d {
+    /// ReLU of the convolution, in the same pass on the CPU.
+    pub fn forward_relu(&self, xs: &Tensor) -> Result<Tensor> {
+        self.run(xs, true)
+    }
+
+    fn run(&self, xs: &Tensor, relu: bool) -> Result<Tensor> {
         let (o, c, k, _) = self.weight.dims4()?;
-        let ys = if k == 1 && self.stride == 1 && self.padding == 0 {
+        let cpu = xs.device().is_cpu() && xs.dtype() == DType::F32;
+        // bf16 where asked for and the processor has it; the weights are packed once,
+        // not at every step.
+        let packed = (cpu && crate::bf16::in_use())
+            .then(|| {
+                self.packed
+                    .get_or_init(|| crate::bf16::Bf16Weights::from_weight(&self.weight))
+                    .as_ref()
+            })
+            .flatten();
+        let pointwise = k == 1 && self.stride == 1 && self.padding == 0;
+        if cpu && (packed.is_some() || !pointwise) {
+            let bias = self
+                .host_bias
+                .get_or_init(|| {
+                    self.bias
+                        .as_ref()
+                        .and_then(|b| b.to_dtype(DType::F32).ok()?.to_vec1::<f32>().ok())
+                })
+                .as_deref();
+            return xs.contiguous()?.apply_op2_no_bwd(
+                &self.weight,
+                &CpuConv {
+                    stride: self.stride,
+                    padding: self.padding,
+                    packed,
+                    bias,
+                    relu,
+                },
+            );
+        }
+        let ys = if pointwise {
             // A 1×1 convolution is a matrix product per image (candle's CPU path copies
             // the input element by element first).
             let (b, _, h, w) = xs.dims4()?;
@@ -319,29 +391,17 @@ impl Module for Conv2d {
                 .reshape((1, o, c))?
                 .broadcast_matmul(&flat)?
                 .reshape((b, o, h, w))?
-        } else if xs.device().is_cpu() && xs.dtype() == DType::F32 {
-            xs.contiguous()?.apply_op2_no_bwd(
-                &self.weight,
-                &CpuConv {
-                    stride: self.stride,
-                    padding: self.padding,
-                    // bf16 where asked for and the processor has it; the weights are
-                    // packed once, not at every step.
-                    packed: crate::bf16::in_use()
-                        .then(|| {
-                            self.packed
-                                .get_or_init(|| crate::bf16::Bf16Weights::from_weight(&self.weight))
-                                .as_ref()
-                        })
-                        .flatten(),
-                },
-            )?
         } else {
             xs.conv2d(&self.weight, self.padding, self.stride, 1, 1)?
         };
-        match &self.bias {
-            Some(b) => ys.broadcast_add(&b.reshape((1, (), 1, 1))?),
-            None => Ok(ys),
+        let ys = match &self.bias {
+            Some(b) => ys.broadcast_add(&b.reshape((1, (), 1, 1))?)?,
+            None => ys,
+        };
+        if relu {
+            ys.relu()
+        } else {
+            Ok(ys)
         }
     }
 }
@@ -349,10 +409,10 @@ impl Module for Conv2d {
 /// diffusers' `ResnetBlock2D`: two 3×3 convolutions with group norms and SiLU, the
 /// timestep embedding added between them, and a 1×1 shortcut when the width changes.
 pub struct ResnetBlock {
-    norm1: nn::GroupNorm,
+    norm1: crate::norm::GroupNorm,
     conv1: Conv2d,
     time_proj: Option<nn::Linear>,
-    norm2: nn::GroupNorm,
+    norm2: crate::norm::GroupNorm,
     conv2: Conv2d,
     shortcut: Option<Conv2d>,
     scale: f64,
@@ -372,13 +432,13 @@ pub struct ResnetShape {
 impl ResnetBlock {
     pub fn new(vb: nn::VarBuilder, s: ResnetShape) -> Result<Self> {
         Ok(ResnetBlock {
-            norm1: nn::group_norm(s.groups, s.c_in, s.eps, vb.pp("norm1"))?,
+            norm1: crate::norm::group_norm(s.groups, s.c_in, s.eps, vb.pp("norm1"))?,
             conv1: Conv2d::new(vb.pp("conv1"), s.c_in, s.c_out, 3, 1, 1)?,
             time_proj: match s.temb {
                 Some(t) => Some(nn::linear(t, s.c_out, vb.pp("time_emb_proj"))?),
                 None => None,
             },
-            norm2: nn::group_norm(s.groups, s.c_out, s.eps, vb.pp("norm2"))?,
+            norm2: crate::norm::group_norm(s.groups, s.c_out, s.eps, vb.pp("norm2"))?,
             conv2: Conv2d::new(vb.pp("conv2"), s.c_out, s.c_out, 3, 1, 1)?,
             shortcut: if s.c_in != s.c_out {
                 Some(Conv2d::new(
@@ -397,18 +457,14 @@ impl ResnetBlock {
     }
 
     pub fn forward(&self, xs: &Tensor, temb: Option<&Tensor>) -> Result<Tensor> {
-        let h = self
-            .conv1
-            .forward(&nn::ops::silu(&self.norm1.forward(xs)?)?)?;
+        let h = self.conv1.forward(&self.norm1.forward_silu(xs)?)?;
         let h = match (&self.time_proj, temb) {
             (Some(p), Some(t)) => {
                 h.broadcast_add(&p.forward(&nn::ops::silu(t)?)?.unsqueeze(2)?.unsqueeze(3)?)?
             }
             _ => h,
         };
-        let h = self
-            .conv2
-            .forward(&nn::ops::silu(&self.norm2.forward(&h)?)?)?;
+        let h = self.conv2.forward(&self.norm2.forward_silu(&h)?)?;
         let shortcut = match &self.shortcut {
             Some(c) => c.forward(xs)?,
             None => xs.clone(),
@@ -443,7 +499,12 @@ mod tests {
             kernels.push(Kernel::Amx);
         }
         let dev = Device::Cpu;
-        let round = |t: &Tensor| t.to_dtype(DType::BF16).unwrap().to_dtype(DType::F32).unwrap();
+        let round = |t: &Tensor| {
+            t.to_dtype(DType::BF16)
+                .unwrap()
+                .to_dtype(DType::F32)
+                .unwrap()
+        };
         for (b, c, o, h, w, s, p) in [
             (2, 5, 7, 9, 64, 1, 1),
             (1, 3, 70, 33, 32, 1, 1),
@@ -455,21 +516,39 @@ mod tests {
             let k = Tensor::randn(0f32, 1.0, (o, c, 3, 3), &dev).unwrap();
             let want = round(&x).conv2d(&round(&k), p, s, 1, 1).unwrap();
             let flat: Vec<f32> = k.flatten_all().unwrap().to_vec1().unwrap();
+            let bias: Vec<f32> = (0..o).map(|i| i as f32 / 7.0 - 2.0).collect();
+            let biased = want
+                .broadcast_add(
+                    &Tensor::new(bias.as_slice(), &dev)
+                        .unwrap()
+                        .reshape((1, o, 1, 1))
+                        .unwrap(),
+                )
+                .unwrap()
+                .relu()
+                .unwrap();
             for &kernel in &kernels {
                 let weights = Bf16Weights::pack_for(kernel, &flat, o, c * 9, 1.0);
-                let ours = x
-                    .apply_op2_no_bwd(
-                        &k,
-                        &CpuConv {
-                            stride: s,
-                            padding: p,
-                            packed: Some(&weights),
-                        },
-                    )
-                    .unwrap();
-                assert_eq!(ours.dims(), want.dims());
-                let diff = crate::max_abs(&(ours - &want).unwrap()).unwrap();
-                assert!(diff < 1e-3, "{kernel:?} {b}x{c}x{h}x{w}->{o} s{s}: {diff}");
+                for (with_bias, want) in [(false, &want), (true, &biased)] {
+                    let ours = x
+                        .apply_op2_no_bwd(
+                            &k,
+                            &CpuConv {
+                                stride: s,
+                                padding: p,
+                                packed: Some(&weights),
+                                bias: with_bias.then_some(bias.as_slice()),
+                                relu: with_bias,
+                            },
+                        )
+                        .unwrap();
+                    assert_eq!(ours.dims(), want.dims());
+                    let diff = crate::max_abs(&(ours - want).unwrap()).unwrap();
+                    assert!(
+                        diff < 1e-3,
+                        "{kernel:?} {b}x{c}x{h}x{w}->{o} s{s} bias {with_bias}: {diff}"
+                    );
+                }
             }
         }
     }
@@ -495,6 +574,8 @@ mod tests {
                         stride: s,
                         padding: p,
                         packed: None,
+                        bias: None,
+                        relu: false,
                     },
                 )
                 .unwrap();

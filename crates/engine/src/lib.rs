@@ -29,6 +29,7 @@ pub mod cpu;
 pub mod layout;
 pub mod linear;
 pub mod lora;
+pub mod norm;
 pub mod pipeline;
 mod prep;
 #[cfg(any(test, feature = "test-models"))]

@@ -138,8 +138,8 @@ impl Block {
     }
 
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let h = self.convs[0].forward(xs)?.relu()?;
-        let h = self.convs[1].forward(&h)?.relu()?;
+        let h = self.convs[0].forward_relu(xs)?;
+        let h = self.convs[1].forward_relu(&h)?;
         let h = self.convs[2].forward(&h)?;
         let skip = match &self.skip {
             Some(s) => s.forward(xs)?,
@@ -171,8 +171,19 @@ impl Layer {
     }
 }
 
-fn run(layers: &[Layer], xs: Tensor) -> Result<Tensor> {
-    layers.iter().try_fold(xs, |xs, l| l.forward(&xs))
+fn run(layers: &[Layer], mut xs: Tensor) -> Result<Tensor> {
+    let mut i = 0;
+    while i < layers.len() {
+        // A convolution and the ReLU after it run as one pass.
+        if let (Layer::Conv(c), Some(Layer::Relu)) = (&layers[i], layers.get(i + 1)) {
+            xs = c.forward_relu(&xs)?;
+            i += 2;
+            continue;
+        }
+        xs = layers[i].forward(&xs)?;
+        i += 1;
+    }
+    Ok(xs)
 }
 
 /// The tiny autoencoder, loaded.

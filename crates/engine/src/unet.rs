@@ -88,7 +88,7 @@ pub struct Unet {
     mid_resnets: Vec<ResnetBlock>,
     mid_attentions: Vec<Transformer2D>,
     up: Vec<Level>,
-    norm_out: nn::GroupNorm,
+    norm_out: crate::norm::GroupNorm,
     conv_out: Conv2d,
 }
 
@@ -279,7 +279,7 @@ impl Unet {
                 sampling,
             });
         }
-        let norm_out = nn::group_norm(
+        let norm_out = crate::norm::group_norm(
             shape.norm_num_groups,
             c0,
             shape.norm_eps,
@@ -384,7 +384,7 @@ impl Unet {
                 xs = conv.forward(&xs.upsample_nearest2d(th, tw)?)?;
             }
         }
-        let xs = nn::ops::silu(&self.norm_out.forward(&xs)?)?;
+        let xs = self.norm_out.forward_silu(&xs)?;
         self.conv_out.forward(&xs)
     }
 }

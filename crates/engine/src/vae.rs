@@ -25,7 +25,7 @@ fn linear_any(vb: nn::VarBuilder, c: usize) -> Result<nn::Linear> {
 
 /// Single-head self-attention over all positions, with a residual.
 struct SelfAttention {
-    norm: nn::GroupNorm,
+    norm: crate::norm::GroupNorm,
     q: nn::Linear,
     k: nn::Linear,
     v: nn::Linear,
@@ -40,7 +40,7 @@ impl SelfAttention {
             ("query", "key", "value", "proj_attn")
         };
         Ok(SelfAttention {
-            norm: nn::group_norm(groups, c, EPS, vb.pp("group_norm"))?,
+            norm: crate::norm::group_norm(groups, c, EPS, vb.pp("group_norm"))?,
             q: linear_any(vb.pp(q), c)?,
             k: linear_any(vb.pp(k), c)?,
             v: linear_any(vb.pp(v), c)?,
@@ -116,14 +116,14 @@ pub struct Vae {
     enc_in: Conv2d,
     enc_levels: Vec<Level>,
     enc_mid: Mid,
-    enc_norm: nn::GroupNorm,
+    enc_norm: crate::norm::GroupNorm,
     enc_out: Conv2d,
     quant: Option<Conv2d>,
     post_quant: Option<Conv2d>,
     dec_in: Conv2d,
     dec_mid: Mid,
     dec_levels: Vec<Level>,
-    dec_norm: nn::GroupNorm,
+    dec_norm: crate::norm::GroupNorm,
     dec_out: Conv2d,
     latent: usize,
 }
@@ -189,7 +189,7 @@ impl Vae {
             enc_in: Conv2d::new(e.pp("conv_in"), 3, ch[0], 3, 1, 1)?,
             enc_levels,
             enc_mid: Mid::new(e.pp("mid_block"), last, g)?,
-            enc_norm: nn::group_norm(g, last, EPS, e.pp("conv_norm_out"))?,
+            enc_norm: crate::norm::group_norm(g, last, EPS, e.pp("conv_norm_out"))?,
             enc_out: Conv2d::new(e.pp("conv_out"), last, 2 * latent, 3, 1, 1)?,
             quant: if cfg.use_quant_conv {
                 Some(one(vb.pp("quant_conv"), 2 * latent)?)
@@ -204,7 +204,7 @@ impl Vae {
             dec_in: Conv2d::new(d.pp("conv_in"), latent, last, 3, 1, 1)?,
             dec_mid: Mid::new(d.pp("mid_block"), last, g)?,
             dec_levels,
-            dec_norm: nn::group_norm(g, ch[0], EPS, d.pp("conv_norm_out"))?,
+            dec_norm: crate::norm::group_norm(g, ch[0], EPS, d.pp("conv_norm_out"))?,
             dec_out: Conv2d::new(d.pp("conv_out"), ch[0], 3, 3, 1, 1)?,
             latent,
         })
@@ -222,7 +222,7 @@ impl Vae {
             }
         }
         let xs = self.enc_mid.forward(&xs)?;
-        let xs = nn::ops::silu(&self.enc_norm.forward(&xs)?)?;
+        let xs = self.enc_norm.forward_silu(&xs)?;
         let mut xs = self.enc_out.forward(&xs)?;
         if let Some(q) = &self.quant {
             xs = q.forward(&xs)?;
@@ -247,7 +247,7 @@ impl Vae {
                 xs = conv.forward(&xs.upsample_nearest2d(2 * h, 2 * w)?)?;
             }
         }
-        let xs = nn::ops::silu(&self.dec_norm.forward(&xs)?)?;
+        let xs = self.dec_norm.forward_silu(&xs)?;
         self.dec_out.forward(&xs)
     }
 }
