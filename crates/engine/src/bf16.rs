@@ -352,38 +352,46 @@ impl Bf16Weights {
     }
 }
 
-/// Packs a panel of B (k × NR) whose rows `fill(kk, row)` writes (all NR values, zeros
-/// where there are none): a convolution's patches go from its input to the panel with
-/// no gathered copy in between. Rows of the panel past k's pairs are left as they are
-/// (zero them once).
+/// Packs a panel of B (k × NR) whose rows `row(kk)` locates: `Some((at, lanes))` reads
+/// column j from `at + j` for each bit j set in `lanes` (zero elsewhere; the address of
+/// a lane not set is never read), `None` is a row of zeros. A convolution's patches go
+/// from its input to the panel this way, with no copy in between. Rows of the panel
+/// past k's pairs are left as they are (zero them once).
 ///
 /// # Safety
-/// [`available`] must be true, and `panel` hold k's pairs × NR words.
+/// [`available`] must be true, `panel` must hold k's pairs × NR words, and every lane
+/// `row` sets must be readable.
 #[target_feature(enable = "avx512f,avx512bf16,avx512bw")]
 pub unsafe fn pack_panel_with(
     k: usize,
     panel: &mut [u32],
-    mut fill: impl FnMut(usize, &mut [f32; NR]),
+    mut row: impl FnMut(usize) -> Option<(*const f32, u32)>,
 ) {
+    #[target_feature(enable = "avx512f")]
+    unsafe fn load(at: Option<(*const f32, u32)>) -> [__m512; 2] {
+        match at {
+            None => [_mm512_setzero_ps(); 2],
+            Some((p, lanes)) => [
+                _mm512_maskz_loadu_ps(lanes as u16, p),
+                _mm512_maskz_loadu_ps((lanes >> 16) as u16, p.wrapping_add(16)),
+            ],
+        }
+    }
     let pairs = k.div_ceil(2);
     assert!(panel.len() >= pairs * NR);
-    let mut even = [0f32; NR];
-    let mut odd = [0f32; NR];
     for p in 0..pairs {
-        fill(2 * p, &mut even);
-        if 2 * p + 1 < k {
-            fill(2 * p + 1, &mut odd);
+        let even = load(row(2 * p));
+        let odd = if 2 * p + 1 < k {
+            load(row(2 * p + 1))
         } else {
-            odd.fill(0.0);
-        }
+            [_mm512_setzero_ps(); 2]
+        };
         for half in 0..2 {
-            let e = _mm512_loadu_ps(even.as_ptr().add(half * 16));
-            let o = _mm512_loadu_ps(odd.as_ptr().add(half * 16));
             let e16 = _mm512_cvtepu16_epi32(std::mem::transmute::<__m256bh, __m256i>(
-                _mm512_cvtneps_pbh(e),
+                _mm512_cvtneps_pbh(even[half]),
             ));
             let o16 = _mm512_cvtepu16_epi32(std::mem::transmute::<__m256bh, __m256i>(
-                _mm512_cvtneps_pbh(o),
+                _mm512_cvtneps_pbh(odd[half]),
             ));
             let pair = _mm512_or_si512(e16, _mm512_slli_epi32(o16, 16));
             _mm512_storeu_si512(panel.as_mut_ptr().add(p * NR + half * 16).cast(), pair);

@@ -8,8 +8,9 @@
 //! embedding at the end token, through `text_projection` when the model has one (SDXL's
 //! second encoder: the `text_embeds` of its added conditioning).
 
+use crate::linear::{linear, linear_no_bias, Linear};
 use candle_core::{DType, Device, IndexOp, Module, Result, Tensor, D};
-use candle_nn::{embedding, layer_norm, linear, linear_no_bias, Embedding, LayerNorm, Linear};
+use candle_nn::{embedding, layer_norm, Embedding, LayerNorm};
 use candle_nn::{LayerNormConfig, VarBuilder};
 
 use crate::config::TextShape;

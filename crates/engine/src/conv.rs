@@ -121,31 +121,28 @@ impl candle_core::CustomOp2 for CpuConv<'_> {
                     let img = &x[bi * c * h * wd..][..c * h * wd];
                     for y in tile * rows..(tile * rows + rows).min(oh) {
                         for x0 in (0..ow).step_by(NR) {
-                            let fill = |kk: usize, row: &mut [f32; NR]| {
+                            let row = |kk: usize| {
                                 let (ci, kh, kw) = (kk / (k * k), (kk / k) % k, kk % k);
                                 let iy = (y + kh) as isize - p as isize;
                                 if iy < 0 || iy >= h as isize {
-                                    row.fill(0.0);
-                                    return;
+                                    return None;
                                 }
-                                let src = &img[ci * h * wd + iy as usize * wd..][..wd];
                                 // Column j reads ix = x0 + j + kw - p, zero outside.
                                 let shift = (x0 + kw) as isize - p as isize;
-                                let lo = (-shift).clamp(0, NR as isize) as usize;
-                                let hi = (wd as isize - shift).clamp(0, NR as isize) as usize;
-                                row[..lo].fill(0.0);
-                                if hi > lo {
-                                    let from = (lo as isize + shift) as usize;
-                                    row[lo..hi].copy_from_slice(&src[from..from + hi - lo]);
-                                    row[hi..].fill(0.0);
-                                } else {
-                                    row[lo..].fill(0.0);
+                                let lo = (-shift).clamp(0, NR as isize) as u32;
+                                let hi = (wd as isize - shift).clamp(0, NR as isize) as u32;
+                                if hi <= lo {
+                                    return None;
                                 }
+                                let lanes =
+                                    ((u64::from(u32::MAX) << lo) & !(u64::MAX << hi)) as u32;
+                                let start = ci * h * wd + iy as usize * wd;
+                                Some((img[start..].as_ptr().wrapping_offset(shift), lanes))
                             };
                             // SAFETY: the kernel is available (the weights were packed
                             // for it); each job writes only its own output rows.
                             unsafe {
-                                crate::bf16::pack_panel_with(depth, panel, fill);
+                                crate::bf16::pack_panel_with(depth, panel, row);
                                 let d = dst.at(bi * o * oh * ow + y * ow + x0);
                                 weights.product_panel(panel, NR, d, oh * ow);
                                 self.finish(d, oh * ow, o, NR);

@@ -1,13 +1,14 @@
 //! Process settings for painting on the CPU.
 //!
 //! A UNet step allocates and frees hundreds of tensors of a few to tens of megabytes
-//! (TAESD's at full resolution are 64 MiB). glibc's malloc serves blocks that large
-//! with fresh `mmap`s and hands freed heap tops back to the kernel, so every step paid
-//! for page faults and for the kernel clearing the same pages again: a quarter of the
-//! CPU time of an SD-Turbo painting once its products ran on AMX (docs/benchmarks.md).
-//! [`keep_freed_memory`] tells malloc to keep such blocks in its heap for reuse. The
-//! process's peak memory stays what it was (the blocks are the same ones); it is not
-//! given back between paintings, which suits a booth that paints all day.
+//! (TAESD's at full resolution are 64 MiB). glibc's malloc serves blocks over its mmap
+//! threshold (32 MiB at most) with fresh `mmap`s and hands freed heap tops back to the
+//! kernel, so every step paid for page faults and for the kernel clearing the same
+//! pages again: a quarter of the CPU time of an SD-Turbo painting once its products ran
+//! on AMX (docs/benchmarks.md). [`keep_freed_memory`] tells malloc to serve every block
+//! from its heaps and keep what is freed there for reuse. The process's peak memory
+//! stays what it was (the blocks are the same ones); it is not given back between
+//! paintings, which suits a booth that paints all day.
 
 /// Keeps freed memory in the process for the next allocations (once per process; glibc
 /// on Linux only, elsewhere nothing). Returns whether malloc took the settings.
@@ -18,13 +19,12 @@ pub fn keep_freed_memory() -> bool {
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn set() -> bool {
-    // Blocks up to 32 MiB (the most mallopt allows) from the heap, and the heap's free
-    // top never trimmed.
-    const MMAP_THRESHOLD: libc::c_int = 32 << 20;
+    // Every block from the heap (no mmap: blocks over 32 MiB would otherwise always be
+    // mapped afresh), and the heap's free top never trimmed.
     // SAFETY: mallopt only changes malloc's parameters (glibc locks its arenas).
     let (mmap, trim) = unsafe {
         (
-            libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD),
+            libc::mallopt(libc::M_MMAP_MAX, 0),
             libc::mallopt(libc::M_TRIM_THRESHOLD, libc::c_int::MAX),
         )
     };
