@@ -352,7 +352,8 @@ impl Bf16Weights {
     }
 }
 
-/// Packs a panel of B (k × NR) whose rows `row(kk)` locates: `Some((at, lanes))` reads
+/// Packs a panel of B (k × NR) whose rows `row(kk)` locates (called for kk = 0, 1, 2, …
+/// in turn): `Some((at, lanes))` reads
 /// column j from `at + j` for each bit j set in `lanes` (zero elsewhere; the address of
 /// a lane not set is never read), `None` is a row of zeros. A convolution's patches go
 /// from its input to the panel this way, with no copy in between. Rows of the panel

@@ -115,29 +115,39 @@ impl candle_core::CustomOp2 for CpuConv<'_> {
             // pixels is packed straight from the input's rows.
             let pp = weights.panel_pairs();
             (0..b * tiles).into_par_iter().for_each_init(
-                || vec![0u32; pp * NR],
-                |panel, job| {
+                || (vec![0u32; pp * NR], vec![(0isize, 0u32); k * k]),
+                |(panel, taps), job| {
                     let (bi, tile) = (job / tiles, job % tiles);
                     let img = &x[bi * c * h * wd..][..c * h * wd];
                     for y in tile * rows..(tile * rows + rows).min(oh) {
                         for x0 in (0..ow).step_by(NR) {
-                            let row = |kk: usize| {
-                                let (ci, kh, kw) = (kk / (k * k), (kk / k) % k, kk % k);
+                            // Where each (kh, kw) reads channel 0's row for this panel:
+                            // column j reads ix = x0 + j + kw - p, zero outside.
+                            for (t, at) in taps.iter_mut().enumerate() {
+                                let (kh, kw) = (t / k, t % k);
                                 let iy = (y + kh) as isize - p as isize;
-                                if iy < 0 || iy >= h as isize {
-                                    return None;
-                                }
-                                // Column j reads ix = x0 + j + kw - p, zero outside.
                                 let shift = (x0 + kw) as isize - p as isize;
                                 let lo = (-shift).clamp(0, NR as isize) as u32;
                                 let hi = (wd as isize - shift).clamp(0, NR as isize) as u32;
-                                if hi <= lo {
-                                    return None;
+                                *at = if iy < 0 || iy >= h as isize || hi <= lo {
+                                    (0, 0)
+                                } else {
+                                    let lanes = (u64::from(u32::MAX) << lo) & !(u64::MAX << hi);
+                                    (iy * wd as isize + shift, lanes as u32)
+                                };
+                            }
+                            // Rows come in order kk = (ci, kh, kw): step through them.
+                            let (mut t, mut plane) = (0, 0isize);
+                            let row = |_kk: usize| {
+                                let (at, lanes) = taps[t];
+                                let src = (lanes != 0)
+                                    .then(|| (img.as_ptr().wrapping_offset(plane + at), lanes));
+                                t += 1;
+                                if t == taps.len() {
+                                    t = 0;
+                                    plane += (h * wd) as isize;
                                 }
-                                let lanes =
-                                    ((u64::from(u32::MAX) << lo) & !(u64::MAX << hi)) as u32;
-                                let start = ci * h * wd + iy as usize * wd;
-                                Some((img[start..].as_ptr().wrapping_offset(shift), lanes))
+                                src
                             };
                             // SAFETY: the kernel is available (the weights were packed
                             // for it); each job writes only its own output rows.
