@@ -313,9 +313,19 @@ impl PackedB {
     /// Packs b (k×n) read at (row, column) strides, for the kernel [`enable`] chose.
     /// Panics unless [`available`].
     pub fn pack(b: &[f32], k: usize, n: usize, strides: (usize, usize)) -> PackedB {
+        Self::pack_for(Kernel::current(), b, k, n, strides)
+    }
+
+    /// [`PackedB::pack`] for `kernel`.
+    pub fn pack_for(
+        kernel: Kernel,
+        b: &[f32],
+        k: usize,
+        n: usize,
+        strides: (usize, usize),
+    ) -> PackedB {
         assert!(available(), "this processor has no AVX-512 BF16");
         assert!(b.len() > (k - 1) * strides.0 + (n - 1) * strides.1);
-        let kernel = Kernel::current();
         let pp = kernel.panel_pairs(k);
         let count = n.div_ceil(NR);
         let mut panels = vec![0u32; count * pp * NR];
