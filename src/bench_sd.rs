@@ -43,6 +43,10 @@ pub struct SdArgs {
     /// bf16 where the processor has AVX-512 BF16.
     #[arg(long)]
     pub cpu_bf16: bool,
+    /// With `--cpu-bf16`, keep to the AVX-512 kernel on a processor with AMX tiles (to
+    /// compare the two).
+    #[arg(long, requires = "cpu_bf16")]
+    pub no_amx: bool,
     /// Use the tiny test model instead, at most 64 px (checks the command on a machine
     /// without a GPU; its times mean nothing).
     #[arg(long)]
@@ -95,10 +99,15 @@ pub fn run(a: &SdArgs) -> anyhow::Result<()> {
     );
     let memory = MemoryWatch::start(!device.is_cpu());
     if a.cpu_bf16 {
+        articket_engine::bf16::allow_amx(!a.no_amx);
         let on = articket_engine::bf16::enable(true);
         println!(
-            "convolutions in bf16: {}",
-            if on { "yes" } else { "no (no AVX-512 BF16)" }
+            "products in bf16: {}",
+            if on {
+                format!("yes, on {:?}", articket_engine::bf16::Kernel::current())
+            } else {
+                "no (bf16 pays only on AMX or on an AMD processor with AVX-512 BF16)".to_owned()
+            }
         );
     }
     let sampler = Sampler::from_a1111(&a.sampler)

@@ -43,8 +43,8 @@ pub struct WorkerArgs {
     /// LoRA combinations kept fused in memory (each copies the weights it changes).
     #[arg(long, default_value_t = 2)]
     pub keep_fused: usize,
-    /// On a CPU with AVX-512 BF16, run the matrix products in bf16 with f32 sums
-    /// (`--cpu-bf16 false` for f32).
+    /// On a CPU where bf16 is faster (AMX, or AMD's AVX-512 BF16), run the matrix
+    /// products in bf16 with f32 sums (`--cpu-bf16 false` for f32).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub cpu_bf16: bool,
 }
@@ -60,7 +60,10 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
 
     let device = articket_engine::device(&args.device)?;
     if device.is_cpu() && articket_engine::bf16::enable(args.cpu_bf16) {
-        println!("  CPU matrix products in bf16 (AVX-512 BF16; --cpu-bf16 false for f32)");
+        println!(
+            "  CPU matrix products in bf16 ({}; --cpu-bf16 false for f32)",
+            articket_engine::bf16::Kernel::current().describe()
+        );
     }
     let dtype = articket_engine::dtype(&device, args.dtype.as_deref())?;
     let started = std::time::Instant::now();

@@ -46,9 +46,11 @@ pub struct LocalSettings {
     pub max_batch: usize,
     /// How long the device waits for a visit's other painters to join a batch.
     pub batch_window_ms: u64,
-    /// On a CPU with AVX-512 BF16 (AMD Zen 4 and later, recent Xeons), run the matrix
-    /// products in bf16 with f32 sums, as OpenVINO does by default: about 15 % faster
-    /// per painting, within half a grey level of f32 on average. Ignored elsewhere.
+    /// Run the CPU's matrix products in bf16 with f32 sums, as OpenVINO does by default,
+    /// where that is faster: on Intel Xeons with AMX (Sapphire Rapids and later; 2.3×
+    /// faster per painting than f32) and on AMD processors with AVX-512 BF16 (Zen 4 and
+    /// later; about 15 % faster). Within half a grey level of f32 on average. Ignored
+    /// elsewhere.
     pub cpu_bf16: bool,
     /// `[[ai.local.lora]]`: LoRAs fused into the model for every painter (an LCM-LoRA,
     /// a house style).

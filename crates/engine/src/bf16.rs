@@ -20,20 +20,42 @@ static AMX_ALLOWED: AtomicBool = AtomicBool::new(true);
 /// Runs the CPU's convolutions, linear layers over many tokens and attention in bf16
 /// from now on, in this whole process (one engine per process), where the processor
 /// can; returns whether it will.
+///
+/// Where it pays: on AMX's tiles where the processor has them (Intel Xeons from Sapphire
+/// Rapids on); else with `vdpbf16ps` on AMD processors (Zen 4 and later run it at twice
+/// the multiply-adds of an f32 FMA). Intel runs `vdpbf16ps` on one port where it has
+/// two for FMAs, so there f32 stays (docs/benchmarks.md: 31.2 s against 25.3 s in f32
+/// for the same four paintings), unless [`allow_amx`]`(false)` asked for AVX-512 BF16
+/// explicitly.
 pub fn enable(on: bool) -> bool {
-    let on = on && available();
+    let explicit = !AMX_ALLOWED.load(Ordering::Relaxed);
+    let amx = on && available() && !explicit && crate::amx::available();
+    let on = on && available() && (amx || explicit || amd());
     ON.store(on, Ordering::Relaxed);
-    AMX.store(
-        on && AMX_ALLOWED.load(Ordering::Relaxed) && crate::amx::available(),
-        Ordering::Relaxed,
-    );
+    AMX.store(amx, Ordering::Relaxed);
     on
 }
 
-/// Whether [`enable`] may use AMX's tiles where the processor has them (it does unless
-/// told not to, before `enable`; for comparing the two kernels).
+/// Keeps [`enable`] off AMX's tiles, on the AVX-512 kernel, whatever the processor
+/// (before `enable`; for comparing the two kernels).
 pub fn allow_amx(allowed: bool) {
     AMX_ALLOWED.store(allowed, Ordering::Relaxed);
+}
+
+/// Whether this is an AMD processor (CPUID's vendor string).
+fn amd() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let v = std::arch::x86_64::__cpuid(0);
+        // "AuthenticAMD" in EBX, EDX, ECX.
+        v.ebx == u32::from_le_bytes(*b"Auth")
+            && v.edx == u32::from_le_bytes(*b"enti")
+            && v.ecx == u32::from_le_bytes(*b"cAMD")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 /// Whether the CPU kernels run in bf16.
@@ -57,6 +79,14 @@ impl Kernel {
             Kernel::Amx
         } else {
             Kernel::Avx512
+        }
+    }
+
+    /// The instructions, in words for the start-up log.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Kernel::Avx512 => "AVX-512 BF16",
+            Kernel::Amx => "AMX tiles",
         }
     }
 

@@ -240,12 +240,16 @@ async fn local_backend(config: &Config) -> anyhow::Result<Arc<dyn Stylizer>> {
         let dtype = articket_engine::dtype(&device, Some(&l.dtype))?;
         if device.is_cpu() {
             let bf16 = articket_engine::bf16::enable(l.cpu_bf16);
+            let kernel = articket_engine::bf16::Kernel::current().describe();
             tracing::info!(
                 "CPU matrix products in {}",
                 match (bf16, l.cpu_bf16) {
-                    (true, _) => "bf16 (AVX-512 BF16; [ai.local] cpu_bf16 = false for f32)",
-                    (false, true) => "f32 (this processor has no AVX-512 BF16)",
-                    (false, false) => "f32 ([ai.local] cpu_bf16 = false)",
+                    (true, _) => format!("bf16 ({kernel}; [ai.local] cpu_bf16 = false for f32)"),
+                    (false, true) => {
+                        "f32 (bf16 pays only on AMX or on an AMD processor with AVX-512 BF16)"
+                            .to_owned()
+                    }
+                    (false, false) => "f32 ([ai.local] cpu_bf16 = false)".to_owned(),
                 }
             );
         }
