@@ -5,6 +5,10 @@
 //! - [`text`]: the CLIP tokenizer and text encoders.
 //! - [`vae`]: our VAE: the encoder to the latent mean (deterministic) and the decoder.
 //! - [`conv`]: convolutions and residual blocks (a fast CPU convolution).
+//! - [`norm`]: group norms, with the SiLU after them, as one CPU pass.
+//! - [`linear`]: linear layers, in bf16 on the CPU where that pays.
+//! - [`bf16`], [`amx`]: the CPU's bf16 matrix products (AVX-512 BF16, AMX tiles).
+//! - [`cpu`]: process settings for painting on the CPU (malloc keeps freed blocks).
 //! - [`attention`]: the UNet's transformer and a fused CPU attention.
 //! - [`clip`]: our CLIP text encoder (both tensor layouts, SDXL's pooled output).
 //! - [`unet`]: our UNet, with SDXL's added conditioning.
