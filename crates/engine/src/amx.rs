@@ -2,7 +2,7 @@
 //! registers of 16 rows × 64 bytes and one instruction, `tdpbf16ps`, that multiplies a
 //! 16×32 bf16 tile by a 32×16 one into a 16×16 f32 tile, sixteen times the
 //! multiply-adds of an AVX-512 FMA per cycle. OpenVINO (oneDNN) runs bf16 models on it
-//! where it exists; [`crate::bf16`] does too.
+//! where it exists; so does our bf16 module, on processors that have it.
 //!
 //! The tiles are used in one fixed shape: C is 32×32 f32 in tiles 0–3, A's 32 rows in
 //! tiles 4–5, B's 32 columns in tiles 6–7. Rust has no stable AMX intrinsics, so the

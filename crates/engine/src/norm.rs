@@ -86,7 +86,7 @@ impl candle_core::CustomOp1 for Fused<'_> {
                     if self.silu {
                         for (o, &v) in o.iter_mut().zip(src) {
                             let y = v * scale + shift;
-                            *o = y / (1.0 + crate::attention::fast_exp(-y));
+                            *o = y / (1.0 + crate::fastmath::fast_exp((-y).min(87.0)));
                         }
                     } else {
                         for (o, &v) in o.iter_mut().zip(src) {
