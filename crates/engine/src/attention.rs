@@ -126,11 +126,17 @@ impl candle_core::CustomOp3 for CpuAttention {
     }
 }
 
-/// Softmax of one row, in place, with AVX2 and FMA where the processor has them (the
-/// same code, compiled for 8-wide vectors; the portable build targets SSE2).
+/// Softmax of one row, in place, with AVX-512 or AVX2 and FMA where the processor has
+/// them (the same code, compiled for 16- or 8-wide vectors; the portable build targets
+/// SSE2).
 fn softmax(row: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the processor has the feature.
+            unsafe { softmax_avx512(row) };
+            return;
+        }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the processor has both features.
@@ -138,21 +144,26 @@ fn softmax(row: &mut [f32]) {
             return;
         }
     }
-    softmax_in_place(row);
+    softmax_in_place::<8>(row);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn softmax_avx2(row: &mut [f32]) {
-    softmax_in_place(row);
+    softmax_in_place::<8>(row);
 }
 
-/// Softmax of one row, in place. Eight independent lanes for the maximum and the sum,
-/// so that the compiler can keep them in vector registers (a single running float
-/// maximum or sum is a dependency chain it may not reorder).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn softmax_avx512(row: &mut [f32]) {
+    softmax_in_place::<16>(row);
+}
+
+/// Softmax of one row, in place. L independent lanes for the maximum and the sum, so
+/// that the compiler can keep them in vector registers (a single running float maximum
+/// or sum is a dependency chain it may not reorder).
 #[inline(always)]
-fn softmax_in_place(row: &mut [f32]) {
-    const L: usize = 8;
+fn softmax_in_place<const L: usize>(row: &mut [f32]) {
     let mut lanes = [f32::NEG_INFINITY; L];
     let mut chunks = row.chunks_exact(L);
     for c in &mut chunks {

@@ -49,6 +49,29 @@ impl CpuConv<'_> {
     }
 }
 
+/// An output buffer not yet written: no zeroing pass for what the products overwrite.
+struct Uninit(Vec<std::mem::MaybeUninit<f32>>);
+
+impl Uninit {
+    fn new(len: usize) -> Uninit {
+        let mut v = Vec::with_capacity(len);
+        // SAFETY: MaybeUninit needs no initialisation.
+        unsafe { v.set_len(len) };
+        Uninit(v)
+    }
+
+    fn as_mut_ptr(&mut self) -> *mut f32 {
+        self.0.as_mut_ptr().cast()
+    }
+
+    /// # Safety
+    /// Every element must have been written.
+    unsafe fn assume_init(self) -> Vec<f32> {
+        let mut v = std::mem::ManuallyDrop::new(self.0);
+        Vec::from_raw_parts(v.as_mut_ptr().cast(), v.len(), v.capacity())
+    }
+}
+
 /// A pointer to the output that tasks share; each writes its own rows only.
 #[derive(Clone, Copy)]
 struct Out(*mut f32);
@@ -107,7 +130,8 @@ impl candle_core::CustomOp2 for CpuConv<'_> {
         // Enough tiles for every thread, even for one small image.
         rows = rows.min(((b * oh).div_ceil(2 * threads)).max(1));
         let tiles = oh.div_ceil(rows);
-        let mut out = vec![0f32; b * o * oh * ow];
+        // Every element is written below (the products write whole rows): no zeroing.
+        let mut out = Uninit::new(b * o * oh * ow);
         let dst = Out(out.as_mut_ptr());
         let packed = self.packed;
         if let Some(weights) = packed.filter(|_| s == 1 && ow % NR == 0) {
@@ -161,7 +185,8 @@ impl candle_core::CustomOp2 for CpuConv<'_> {
                     }
                 },
             );
-            return Ok((CpuStorage::F32(out), Shape::from((b, o, oh, ow))));
+            return // SAFETY: every element was written (above).
+            Ok((CpuStorage::F32(unsafe { out.assume_init() }), Shape::from((b, o, oh, ow))));
         }
         (0..b * tiles).into_par_iter().for_each_init(
             || vec![0f32; depth * rows * ow],
@@ -235,7 +260,11 @@ impl candle_core::CustomOp2 for CpuConv<'_> {
                 }
             },
         );
-        Ok((CpuStorage::F32(out), Shape::from((b, o, oh, ow))))
+        // SAFETY: every element was written (above).
+        Ok((
+            CpuStorage::F32(unsafe { out.assume_init() }),
+            Shape::from((b, o, oh, ow)),
+        ))
     }
 }
 
@@ -521,42 +550,47 @@ mod tests {
             (1, 6, 40, 16, 16, 2, 1),
             (1, 4, 33, 7, 20, 1, 1),
         ] {
-            let x = Tensor::randn(0f32, 1.0, (b, c, h, w), &dev).unwrap();
-            let k = Tensor::randn(0f32, 1.0, (o, c, 3, 3), &dev).unwrap();
-            let want = round(&x).conv2d(&round(&k), p, s, 1, 1).unwrap();
-            let flat: Vec<f32> = k.flatten_all().unwrap().to_vec1().unwrap();
-            let bias: Vec<f32> = (0..o).map(|i| i as f32 / 7.0 - 2.0).collect();
-            let biased = want
-                .broadcast_add(
-                    &Tensor::new(bias.as_slice(), &dev)
-                        .unwrap()
-                        .reshape((1, o, 1, 1))
-                        .unwrap(),
-                )
-                .unwrap()
-                .relu()
-                .unwrap();
-            for &kernel in &kernels {
-                let weights = Bf16Weights::pack_for(kernel, &flat, o, c * 9, 1.0);
-                for (with_bias, want) in [(false, &want), (true, &biased)] {
-                    let ours = x
-                        .apply_op2_no_bwd(
-                            &k,
-                            &CpuConv {
-                                stride: s,
-                                padding: p,
-                                packed: Some(&weights),
-                                bias: with_bias.then_some(bias.as_slice()),
-                                relu: with_bias,
-                            },
-                        )
-                        .unwrap();
-                    assert_eq!(ours.dims(), want.dims());
-                    let diff = crate::max_abs(&(ours - want).unwrap()).unwrap();
-                    assert!(
-                        diff < 1e-3,
-                        "{kernel:?} {b}x{c}x{h}x{w}->{o} s{s} bias {with_bias}: {diff}"
-                    );
+            // 3×3 as given, and 1×1 (shortcuts) where the step is 1.
+            let sizes: &[usize] = if s == 1 { &[3, 1] } else { &[3] };
+            for &ks in sizes {
+                let pad = if ks == 1 { 0 } else { p };
+                let x = Tensor::randn(0f32, 1.0, (b, c, h, w), &dev).unwrap();
+                let k = Tensor::randn(0f32, 1.0, (o, c, ks, ks), &dev).unwrap();
+                let want = round(&x).conv2d(&round(&k), pad, s, 1, 1).unwrap();
+                let flat: Vec<f32> = k.flatten_all().unwrap().to_vec1().unwrap();
+                let bias: Vec<f32> = (0..o).map(|i| i as f32 / 7.0 - 2.0).collect();
+                let biased = want
+                    .broadcast_add(
+                        &Tensor::new(bias.as_slice(), &dev)
+                            .unwrap()
+                            .reshape((1, o, 1, 1))
+                            .unwrap(),
+                    )
+                    .unwrap()
+                    .relu()
+                    .unwrap();
+                for &kernel in &kernels {
+                    let weights = Bf16Weights::pack_for(kernel, &flat, o, c * ks * ks, 1.0);
+                    for (with_bias, want) in [(false, &want), (true, &biased)] {
+                        let ours = x
+                            .apply_op2_no_bwd(
+                                &k,
+                                &CpuConv {
+                                    stride: s,
+                                    padding: pad,
+                                    packed: Some(&weights),
+                                    bias: with_bias.then_some(bias.as_slice()),
+                                    relu: with_bias,
+                                },
+                            )
+                            .unwrap();
+                        assert_eq!(ours.dims(), want.dims());
+                        let diff = crate::max_abs(&(ours - want).unwrap()).unwrap();
+                        assert!(
+                            diff < 1e-3,
+                            "{kernel:?} {b}x{c}x{h}x{w}->{o} k{ks} s{s} bias {with_bias}: {diff}"
+                        );
+                    }
                 }
             }
         }
