@@ -203,7 +203,7 @@ impl Bf16Weights {
     /// kernel can run: what the layers cache on first use.
     pub fn from_weight(w: &candle_core::Tensor) -> Option<Bf16Weights> {
         let m = w.dim(0).ok()?;
-        let flat = w.flatten_all().ok()?.to_vec1::<f32>().ok()?;
+        let flat = crate::cpu::host_f32(w).ok()?;
         (m > 0 && available()).then(|| Bf16Weights::pack(&flat, m, flat.len() / m))
     }
 

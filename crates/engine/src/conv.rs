@@ -185,81 +185,82 @@ impl candle_core::CustomOp2 for CpuConv<'_> {
                     }
                 },
             );
-            return // SAFETY: every element was written (above).
-            Ok((CpuStorage::F32(unsafe { out.assume_init() }), Shape::from((b, o, oh, ow))));
-        }
-        (0..b * tiles).into_par_iter().for_each_init(
-            || vec![0f32; depth * rows * ow],
-            |cols, job| {
-                let (bi, tile) = (job / tiles, job % tiles);
-                let y0 = tile * rows;
-                let r = rows.min(oh - y0);
-                let n = r * ow;
-                let cols = &mut cols[..depth * n];
-                let img = &x[bi * c * h * wd..][..c * h * wd];
-                for ci in 0..c {
-                    let plane = &img[ci * h * wd..][..h * wd];
-                    for kh in 0..k {
-                        for kw in 0..k {
-                            let row_base = ((ci * k + kh) * k + kw) * n;
-                            for yy in 0..r {
-                                let line = &mut cols[row_base + yy * ow..][..ow];
-                                let iy = ((y0 + yy) * s + kh) as isize - p as isize;
-                                if iy < 0 || iy >= h as isize {
-                                    line.fill(0.0);
-                                    continue;
-                                }
-                                let src = &plane[iy as usize * wd..][..wd];
-                                if s == 1 {
-                                    // ix = ox + kw - p: one shifted copy with zero edges.
-                                    let shift = kw as isize - p as isize;
-                                    let lo = (-shift).clamp(0, ow as isize) as usize;
-                                    let hi = (wd as isize - shift).clamp(0, ow as isize) as usize;
-                                    line[..lo].fill(0.0);
-                                    if hi > lo {
-                                        let from = (lo as isize + shift) as usize;
-                                        line[lo..hi].copy_from_slice(&src[from..from + hi - lo]);
-                                        line[hi..].fill(0.0);
-                                    } else {
-                                        line[lo..].fill(0.0);
+        } else {
+            (0..b * tiles).into_par_iter().for_each_init(
+                || vec![0f32; depth * rows * ow],
+                |cols, job| {
+                    let (bi, tile) = (job / tiles, job % tiles);
+                    let y0 = tile * rows;
+                    let r = rows.min(oh - y0);
+                    let n = r * ow;
+                    let cols = &mut cols[..depth * n];
+                    let img = &x[bi * c * h * wd..][..c * h * wd];
+                    for ci in 0..c {
+                        let plane = &img[ci * h * wd..][..h * wd];
+                        for kh in 0..k {
+                            for kw in 0..k {
+                                let row_base = ((ci * k + kh) * k + kw) * n;
+                                for yy in 0..r {
+                                    let line = &mut cols[row_base + yy * ow..][..ow];
+                                    let iy = ((y0 + yy) * s + kh) as isize - p as isize;
+                                    if iy < 0 || iy >= h as isize {
+                                        line.fill(0.0);
+                                        continue;
                                     }
-                                } else {
-                                    for (ox, v) in line.iter_mut().enumerate() {
-                                        let ix = (ox * s + kw) as isize - p as isize;
-                                        *v = if ix < 0 || ix >= wd as isize {
-                                            0.0
+                                    let src = &plane[iy as usize * wd..][..wd];
+                                    if s == 1 {
+                                        // ix = ox + kw - p: one shifted copy with zero edges.
+                                        let shift = kw as isize - p as isize;
+                                        let lo = (-shift).clamp(0, ow as isize) as usize;
+                                        let hi =
+                                            (wd as isize - shift).clamp(0, ow as isize) as usize;
+                                        line[..lo].fill(0.0);
+                                        if hi > lo {
+                                            let from = (lo as isize + shift) as usize;
+                                            line[lo..hi]
+                                                .copy_from_slice(&src[from..from + hi - lo]);
+                                            line[hi..].fill(0.0);
                                         } else {
-                                            src[ix as usize]
-                                        };
+                                            line[lo..].fill(0.0);
+                                        }
+                                    } else {
+                                        for (ox, v) in line.iter_mut().enumerate() {
+                                            let ix = (ox * s + kw) as isize - p as isize;
+                                            *v = if ix < 0 || ix >= wd as isize {
+                                                0.0
+                                            } else {
+                                                src[ix as usize]
+                                            };
+                                        }
                                     }
                                 }
                             }
                         }
                     }
-                }
-                // out[bi, :, y0..y0+r, :] (o × n, row stride oh·ow) = w (o × depth) · cols.
-                // SAFETY: each (bi, tile) job writes only its own rows of `out`, which
-                // outlives the parallel loop.
-                unsafe {
-                    let d = dst.at(bi * o * oh * ow + y0 * ow);
-                    if let Some(p) = packed {
-                        p.matmul_raw(cols.as_ptr(), n, n, d, oh * ow);
-                    } else {
-                        matmul(
-                            (o, n, depth),
-                            d,
-                            oh * ow,
-                            w.as_ptr(),
-                            depth,
-                            cols.as_ptr(),
-                            (1, n as isize),
-                            1.0,
-                        );
+                    // out[bi, :, y0..y0+r, :] (o × n, row stride oh·ow) = w (o × depth) · cols.
+                    // SAFETY: each (bi, tile) job writes only its own rows of `out`, which
+                    // outlives the parallel loop.
+                    unsafe {
+                        let d = dst.at(bi * o * oh * ow + y0 * ow);
+                        if let Some(p) = packed {
+                            p.matmul_raw(cols.as_ptr(), n, n, d, oh * ow);
+                        } else {
+                            matmul(
+                                (o, n, depth),
+                                d,
+                                oh * ow,
+                                w.as_ptr(),
+                                depth,
+                                cols.as_ptr(),
+                                (1, n as isize),
+                                1.0,
+                            );
+                        }
+                        self.finish(d, oh * ow, o, n);
                     }
-                    self.finish(d, oh * ow, o, n);
-                }
-            },
-        );
+                },
+            );
+        }
         // SAFETY: every element was written (above).
         Ok((
             CpuStorage::F32(unsafe { out.assume_init() }),
@@ -401,11 +402,7 @@ impl Conv2d {
         if cpu && (packed.is_some() || !pointwise) {
             let bias = self
                 .host_bias
-                .get_or_init(|| {
-                    self.bias
-                        .as_ref()
-                        .and_then(|b| b.to_dtype(DType::F32).ok()?.to_vec1::<f32>().ok())
-                })
+                .get_or_init(|| crate::cpu::host_f32(self.bias.as_ref()?).ok())
                 .as_deref();
             return xs.contiguous()?.apply_op2_no_bwd(
                 &self.weight,

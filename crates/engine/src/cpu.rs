@@ -10,6 +10,14 @@
 //! stays what it was (the blocks are the same ones); it is not given back between
 //! paintings, which suits a booth that paints all day.
 
+/// A tensor's numbers as f32, flattened: the weights and biases the CPU kernels read
+/// from plain memory (packed or kept once per layer).
+pub(crate) fn host_f32(t: &candle_core::Tensor) -> candle_core::Result<Vec<f32>> {
+    t.flatten_all()?
+        .to_dtype(candle_core::DType::F32)?
+        .to_vec1::<f32>()
+}
+
 /// Keeps freed memory in the process for the next allocations (once per process; glibc
 /// on Linux only, elsewhere nothing). Returns whether malloc took the settings.
 pub fn keep_freed_memory() -> bool {

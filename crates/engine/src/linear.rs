@@ -124,7 +124,7 @@ impl Module for Linear {
             let w = self.inner.weight();
             if Kernel::current() == Kernel::Amx {
                 let (m, k) = w.dims2().ok()?;
-                let flat = w.flatten_all().ok()?.to_vec1::<f32>().ok()?;
+                let flat = crate::cpu::host_f32(w).ok()?;
                 Some(Packed::Panels(PackedB::pack_for(
                     Kernel::Amx,
                     &flat,
@@ -141,13 +141,7 @@ impl Module for Linear {
         };
         let bias = self
             .host_bias
-            .get_or_init(|| {
-                let b = self.inner.bias()?;
-                b.to_dtype(candle_core::DType::F32)
-                    .ok()?
-                    .to_vec1::<f32>()
-                    .ok()
-            })
+            .get_or_init(|| crate::cpu::host_f32(self.inner.bias()?).ok())
             .as_deref();
         x.contiguous()?.apply_op1_no_bwd(&Bf16Linear {
             weights: packed,

@@ -123,7 +123,7 @@ impl GroupNorm {
             return if silu { y.silu() } else { Ok(y) };
         }
         if self.host.get().is_none() {
-            let read = |t: &Tensor| t.to_dtype(DType::F32)?.to_vec1::<f32>();
+            let read = crate::cpu::host_f32;
             let _ = self.host.set((read(&self.weight)?, read(&self.bias)?));
         }
         let (weight, bias) = self.host.get().expect("set above");
