@@ -74,6 +74,7 @@ async fn visit(pool: &A1111Pool, photo: &Arc<RgbImage>, round: u64) -> f64 {
                 photo,
                 photo_jpeg: Arc::from(Vec::new()),
                 seed: round,
+                matte: None,
             };
             pool.paint(job, Arc::new(|_| {})).await
         })

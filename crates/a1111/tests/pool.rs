@@ -37,6 +37,7 @@ fn job(visit: &str, painter: Painter, seed: u64) -> PaintJob {
         photo: photo(),
         photo_jpeg: Arc::from(Vec::new()),
         seed,
+        matte: None,
     }
 }
 

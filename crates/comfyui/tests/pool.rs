@@ -66,6 +66,7 @@ fn job(visit: &str, painter: Painter) -> PaintJob {
         photo,
         photo_jpeg,
         seed: 7,
+        matte: None,
     }
 }
 

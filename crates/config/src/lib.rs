@@ -6,6 +6,7 @@ mod admin;
 mod ai;
 mod kiosk;
 mod limits;
+mod matting;
 mod messages;
 mod painting;
 mod print;
@@ -22,6 +23,7 @@ pub use admin::*;
 pub use ai::*;
 pub use kiosk::*;
 pub use limits::*;
+pub use matting::*;
 pub use painting::*;
 pub use print::*;
 pub use privacy::*;
@@ -50,6 +52,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub quiz: QuizConfig,
     pub painting: PaintingConfig,
+    pub matting: MattingConfig,
     pub ticket: TicketConfig,
     pub print: PrintConfig,
     /// Read by [`AiConfig::from_value`]: its keys mix our own with the pool's.

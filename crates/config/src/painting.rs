@@ -1,5 +1,9 @@
 //! `[painting]`: each painter's tries and time limits.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use articket_style::builtin::backdrop::Background;
 use articket_style::Painter;
 use serde::Deserialize;
 
@@ -19,6 +23,14 @@ pub struct PaintingConfig {
     pub visit_timeout_secs: u64,
     /// The built-in renderer's knobs per painter: `[painting.builtin.vangogh]` etc.
     pub builtin: articket_style::builtin::BuiltinParams,
+    /// What the built-in painters put behind the visitor when the photo has a matte
+    /// (`[matting]`): "photo" (the photo's own background), "painter" (the painter's
+    /// world) or "image" (`background_image`, painted by the painter).
+    pub background: Background,
+    /// Painters whose background differs: `[painting.backgrounds] vangogh = "photo"`.
+    pub backgrounds: BTreeMap<Painter, Background>,
+    /// The operator's picture for `background = "image"` (JPEG, PNG or WebP).
+    pub background_image: Option<PathBuf>,
 }
 
 impl Default for PaintingConfig {
@@ -30,6 +42,9 @@ impl Default for PaintingConfig {
             backoff_ms: 1000,
             visit_timeout_secs: 600,
             builtin: Default::default(),
+            background: Background::default(),
+            backgrounds: BTreeMap::new(),
+            background_image: None,
         }
     }
 }

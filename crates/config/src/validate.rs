@@ -5,6 +5,19 @@ use crate::*;
 impl Config {
     /// Checks values the types cannot, naming the offending key.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(128..=1024).contains(&self.matting.side) {
+            return Err(key_error("matting.side", "must be between 128 and 1024"));
+        }
+        let p = &self.painting;
+        let wants_image = std::iter::once(&p.background)
+            .chain(p.backgrounds.values())
+            .any(|b| *b == articket_style::builtin::backdrop::Background::Image);
+        if wants_image && p.background_image.is_none() {
+            return Err(key_error(
+                "painting.background_image",
+                "background = \"image\" needs the picture's file here",
+            ));
+        }
         let u = &self.upload;
         let i = &u.intake;
         if i.max_bytes == 0 || i.max_bytes > 200_000_000 {

@@ -94,6 +94,7 @@ impl LocalBackend {
             photo,
             photo_jpeg: Arc::from(Vec::new()),
             seed: 1,
+            matte: None,
         };
         let img2img = self.job(&job, &self.settings.neutral_caption);
         let steps = img2img.denoising_steps();

@@ -80,6 +80,7 @@ fn job(painter: Painter) -> PaintJob {
         photo: photo(),
         photo_jpeg: Arc::from(Vec::new()),
         seed: 11,
+        matte: None,
     }
 }
 

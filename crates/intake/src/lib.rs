@@ -12,7 +12,8 @@
 //! decompression bomb never gets its buffer. A JPEG is decoded straight to between one and
 //! two times the target size in the DCT domain, so a 12-megapixel photo is never decoded
 //! in full. Orientation is applied last, on the small picture. Only pixels survive: no
-//! EXIF, GPS, thumbnail or camera data reaches the output.
+//! EXIF, GPS, thumbnail or camera data reaches the output. Where the booth has a
+//! matting model, the pool then finds the person ([`articket_matting`]).
 
 mod color;
 mod error;
@@ -69,6 +70,9 @@ pub struct Photo {
     pub jpeg: Vec<u8>,
     /// The same pixels, decoded, for in-process renderers.
     pub image: RgbImage,
+    /// Which pixels are the person, at the photo's size: made by an [`IntakePool`] that
+    /// has a matting model ([`IntakePool::with_matter`]), `None` otherwise.
+    pub matte: Option<articket_matting::Matte>,
 }
 
 /// Runs the whole intake on one upload. CPU-bound: call it from a blocking thread, or
@@ -106,6 +110,7 @@ pub fn process(bytes: &[u8], opts: &IntakeOptions) -> Result<Photo, IntakeError>
     Ok(Photo {
         jpeg,
         image: upright,
+        matte: None,
     })
 }
 

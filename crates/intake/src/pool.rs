@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use articket_matting::Matter;
+
 use crate::{process, IntakeError, IntakeOptions, Photo};
 
 #[derive(Clone)]
@@ -17,6 +19,8 @@ pub struct IntakePool {
 }
 
 struct Inner {
+    /// Finds the person in each photo, when the booth has a matting model.
+    matter: Option<Arc<Matter>>,
     workers: usize,
     queue: usize,
     /// Places in the pool: running plus waiting.
@@ -46,6 +50,7 @@ impl IntakePool {
         let workers = workers.max(1);
         Self {
             inner: Arc::new(Inner {
+                matter: None,
                 workers,
                 queue,
                 places: Arc::new(Semaphore::new(workers + queue)),
@@ -53,6 +58,21 @@ impl IntakePool {
                 retry_after_secs: 2,
             }),
         }
+    }
+
+    /// The same pool, making each photo's matte with `matter` once it has passed intake
+    /// (on the same worker: matting is the heaviest part of a photo's intake).
+    pub fn with_matter(self, matter: Option<Arc<Matter>>) -> Self {
+        let inner =
+            Arc::into_inner(self.inner).expect("with_matter is called before the pool is shared");
+        Self {
+            inner: Arc::new(Inner { matter, ..inner }),
+        }
+    }
+
+    /// The matting model, if the pool has one.
+    pub fn matter(&self) -> Option<&Arc<Matter>> {
+        self.inner.matter.as_ref()
     }
 
     /// Takes a place, or answers `Busy` at once when every place is taken.
@@ -81,7 +101,9 @@ impl IntakePool {
 }
 
 impl Admission {
-    /// Waits for a worker, then runs [`process`] on a blocking thread.
+    /// Waits for a worker, then runs [`process`] on a blocking thread, and the matting
+    /// model on the result when the pool has one. A photo whose matting fails is kept
+    /// without a matte (the failure is logged): the visit goes on as without a model.
     pub async fn process(self, bytes: Vec<u8>, opts: IntakeOptions) -> Result<Photo, IntakeError> {
         let _worker = self
             .pool
@@ -91,8 +113,18 @@ impl Admission {
             .acquire_owned()
             .await
             .map_err(|e| IntakeError::Internal(e.to_string()))?;
-        tokio::task::spawn_blocking(move || process(&bytes, &opts))
-            .await
-            .map_err(|e| IntakeError::Internal(format!("intake worker: {e}")))?
+        let matter = self.pool.inner.matter.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut photo = process(&bytes, &opts)?;
+            if let Some(matter) = matter {
+                match matter.matte(&photo.image) {
+                    Ok(matte) => photo.matte = Some(matte),
+                    Err(e) => tracing::warn!("no matte for this photo: {e}"),
+                }
+            }
+            Ok(photo)
+        })
+        .await
+        .map_err(|e| IntakeError::Internal(format!("intake worker: {e}")))?
     }
 }

@@ -44,6 +44,7 @@ mod tests {
             photo: Arc::new(photo),
             photo_jpeg: jpeg.into(),
             seed: 1,
+            matte: None,
         }
     }
 

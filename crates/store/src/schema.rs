@@ -104,6 +104,9 @@ const MIGRATIONS: &[&str] = &[
     // 9: the key of the visit's own results link (the ticket's "My results" QR code),
     // which opens its paintings and ticket on any phone until the visit is deleted.
     "ALTER TABLE visits ADD COLUMN results_key TEXT;",
+    // 10: the visit's matte (which pixels of the photo are the person), a grey PNG kept
+    // with the photo and deleted with it.
+    "ALTER TABLE visits ADD COLUMN matte_file TEXT;",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -287,9 +287,18 @@ fn deleting_a_visit_removes_its_rows_and_names_its_files() {
     );
     assert!(store.room(&fresh).unwrap().is_some());
     assert_eq!(store.expired_visits(3).unwrap(), vec![v.clone()]);
+    assert!(store.set_matte(&v, "m.png").unwrap());
+    assert!(
+        !store.set_matte(&v, "other.png").unwrap(),
+        "a visit keeps its first matte"
+    );
+    assert_eq!(
+        store.visit(&v).unwrap().unwrap().matte_file.as_deref(),
+        Some("m.png")
+    );
     let mut files = store.delete_visit(&v).unwrap();
     files.sort();
-    assert_eq!(files, ["a.jpg", "photo.jpg", "t.png"]);
+    assert_eq!(files, ["a.jpg", "m.png", "photo.jpg", "t.png"]);
     assert!(store.visit(&v).unwrap().is_none());
     assert!(store.room(&r).unwrap().is_none());
     assert!(

@@ -32,6 +32,8 @@ pub struct Visit {
     pub on_screen: bool,
     /// The key of the visit's results link, once its ticket has one.
     pub results_key: Option<String>,
+    /// The matte of the photo (a grey PNG), when the booth has a matting model.
+    pub matte_file: Option<String>,
     pub results: Vec<PainterResult>,
 }
 
@@ -53,7 +55,7 @@ impl Store {
         let visit = conn
             .query_row(
                 "SELECT id, room_id, participant_token_hash, status, name, photo_file, ticket_file, created_at, finished_at, number,
-                        mode, answers, personality, on_screen, results_key
+                        mode, answers, personality, on_screen, results_key, matte_file
                  FROM visits WHERE id = ?1",
                 [visit_id],
                 |r| {
@@ -73,6 +75,7 @@ impl Store {
                         personality: r.get(12)?,
                         on_screen: r.get(13)?,
                         results_key: r.get(14)?,
+                        matte_file: r.get(15)?,
                         results: Vec::new(),
                     })
                 },
@@ -145,24 +148,35 @@ impl Store {
         )?)
     }
 
+    /// Records the matte file of a visit's photo. Returns false (and records nothing)
+    /// when the visit is gone or already has one: the caller deletes its file.
+    pub fn set_matte(&self, visit_id: &str, matte_file: &str) -> Result<bool> {
+        Ok(self.conn().execute(
+            "UPDATE visits SET matte_file = ?2 WHERE id = ?1 AND matte_file IS NULL",
+            [visit_id, matte_file],
+        )? == 1)
+    }
+
     /// Deletes a visit with its results, prints and room. Returns the names of the files
     /// it referenced (photo, paintings, ticket), for the caller to delete.
     pub fn delete_visit(&self, visit_id: &str) -> Result<Vec<String>> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let mut files: Vec<String> = Vec::new();
-        let row: Option<(String, Option<String>, Option<String>)> = tx
+        type Row = (String, Option<String>, Option<String>, Option<String>);
+        let row: Option<Row> = tx
             .query_row(
-                "SELECT room_id, photo_file, ticket_file FROM visits WHERE id = ?1",
+                "SELECT room_id, photo_file, ticket_file, matte_file FROM visits WHERE id = ?1",
                 [visit_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?;
-        let Some((room_id, photo, ticket)) = row else {
+        let Some((room_id, photo, ticket, matte)) = row else {
             return Ok(files);
         };
         files.extend(photo);
         files.extend(ticket);
+        files.extend(matte);
         {
             let mut stmt = tx.prepare(
                 "SELECT image_file FROM results WHERE visit_id = ?1 AND image_file IS NOT NULL",

@@ -51,8 +51,10 @@ impl ServerPool {
 impl Backends {
     /// Starts the configured backend: probes the servers or loads the model.
     pub async fn start(config: &Config, cpu: Arc<Semaphore>) -> anyhow::Result<Backends> {
-        let builtin: Arc<dyn Stylizer> =
-            Arc::new(BuiltinRenderer::new(cpu, config.painting.builtin.clone()));
+        let builtin: Arc<dyn Stylizer> = Arc::new(
+            BuiltinRenderer::new(cpu, config.painting.builtin.clone())
+                .with_backdrops(crate::matting::backdrops(config)?),
+        );
         let fallback = (config.ai.fallback == Fallback::Builtin).then(|| builtin.clone());
         Ok(match config.ai.active_backend() {
             AiBackend::Builtin => Backends {

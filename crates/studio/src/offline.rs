@@ -19,6 +19,8 @@ use crate::tries::{paint_tries, Tries, TryEvents};
 pub struct Offline {
     config: Config,
     backends: Backends,
+    /// Makes each photo's matte, as intake does in the booth.
+    matter: Option<Arc<articket_matting::Matter>>,
 }
 
 /// One painter's outcome for one photo.
@@ -34,7 +36,12 @@ impl Offline {
     pub async fn start(config: Config) -> anyhow::Result<Offline> {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let backends = Backends::start(&config, Arc::new(Semaphore::new(threads))).await?;
-        Ok(Offline { config, backends })
+        let matter = crate::matting::load_matter(&config)?;
+        Ok(Offline {
+            config,
+            backends,
+            matter,
+        })
     }
 
     /// The backend that paints ("builtin", "a1111", "comfyui", "local").
@@ -81,6 +88,7 @@ impl Offline {
             photo: Arc::new(photo),
             photo_jpeg: jpeg,
             seed: 1,
+            matte: None,
         };
         let started = std::time::Instant::now();
         let limit = Duration::from_secs(self.config.painting.timeout_secs.max(1));
@@ -103,6 +111,17 @@ impl Offline {
         seed: u64,
     ) -> StudioResult<Vec<OfflinePainting>> {
         let jpeg = self.jpeg_of(&photo);
+        let matte = match &self.matter {
+            Some(m) => {
+                let (m, p) = (m.clone(), photo.clone());
+                tokio::task::spawn_blocking(move || m.matte(&p))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .map(Arc::new)
+            }
+            None => None,
+        };
         let photo = Arc::new(photo);
         let cfg = &self.config.painting;
         let deadline = Instant::now() + Duration::from_secs(cfg.visit_timeout_secs);
@@ -114,6 +133,7 @@ impl Offline {
                 photo: photo.clone(),
                 photo_jpeg: jpeg.clone(),
                 seed,
+                matte: matte.clone(),
             };
             let primary = primary.clone();
             async move {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use articket_store::{PainterResult, ResultStatus, Visit};
 use articket_style::{BoxFuture, PaintJob, Painter, Progress, StyleError, Stylizer, Update};
-use image::RgbImage;
+use image::{GrayImage, RgbImage};
 use tokio::time::Instant;
 
 use crate::clock::now;
@@ -32,8 +32,19 @@ pub struct Sitting {
     pub label: String,
     pub photo: Arc<RgbImage>,
     pub photo_jpeg: Arc<[u8]>,
+    /// Which pixels of the photo are the person, when the booth has a matting model.
+    pub matte: Option<Arc<GrayImage>>,
     /// The backend chosen for this visit (the configured one, or the fallback).
     pub stylizer: Arc<dyn Stylizer>,
+}
+
+/// A matte as the PNG stored with the visit; `None` if it cannot be encoded.
+pub(crate) fn matte_png(matte: &GrayImage) -> Option<Vec<u8>> {
+    let mut png = Vec::new();
+    matte
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .ok()?;
+    Some(png)
 }
 
 /// Rebuilds a stored visit's sitting from its photo file, for a restart or a retry.
@@ -42,25 +53,35 @@ pub async fn load_sitting(studio: &Studio, visit: &Visit) -> StudioResult<Result
         return Ok(Err("the visit has no photo".into()));
     };
     let st = studio.clone();
+    let matte_file = visit.matte_file.clone();
     let decoded = studio
-        .cpu(move || -> Result<(Vec<u8>, RgbImage), String> {
-            let bytes = st
-                .store
-                .files()
-                .read(&photo_file)
-                .map_err(|e| e.to_string())?;
-            let img = image::load_from_memory(&bytes)
-                .map_err(|e| e.to_string())?
-                .into_rgb8();
-            Ok((bytes, img))
-        })
+        .cpu(
+            move || -> Result<(Vec<u8>, RgbImage, Option<GrayImage>), String> {
+                let bytes = st
+                    .store
+                    .files()
+                    .read(&photo_file)
+                    .map_err(|e| e.to_string())?;
+                let img = image::load_from_memory(&bytes)
+                    .map_err(|e| e.to_string())?
+                    .into_rgb8();
+                // A matte that cannot be read back is left out: the painters do without.
+                let matte = matte_file
+                    .and_then(|f| st.store.files().read(&f).ok())
+                    .and_then(|png| image::load_from_memory(&png).ok())
+                    .map(|m| m.into_luma8())
+                    .filter(|m| m.dimensions() == img.dimensions());
+                Ok((bytes, img, matte))
+            },
+        )
         .await?;
-    Ok(decoded.map(|(jpeg, img)| Sitting {
+    Ok(decoded.map(|(jpeg, img, matte)| Sitting {
         room_id: visit.room_id.clone(),
         visit_id: visit.id.clone(),
         label: visit_label(visit.number, visit.name.as_deref()),
         photo: Arc::new(img),
         photo_jpeg: jpeg.into(),
+        matte: matte.map(Arc::new),
         stylizer: studio.backends.for_retry(),
     }))
 }
@@ -195,6 +216,7 @@ async fn paint_visit(studio: &Studio, sitting: &Sitting, todo: Vec<Job>) -> Stud
             photo: sitting.photo.clone(),
             photo_jpeg: sitting.photo_jpeg.clone(),
             seed,
+            matte: sitting.matte.clone(),
         };
         let visit = VisitRef {
             studio: studio.clone(),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use articket_store::{FileKind, ResultStatus, Visit, VisitMode, VisitStatus};
 use articket_style::{Painter, Stylizer};
-use image::RgbImage;
+use image::{GrayImage, RgbImage};
 
 use crate::clock::now;
 use crate::error::{StudioError, StudioResult};
@@ -30,6 +30,8 @@ pub struct NewPhoto {
     pub quiz: bool,
     /// The visitor agreed to have their paintings shown on the booth's screen.
     pub on_screen: bool,
+    /// Which pixels of the photo are the person, when the booth has a matting model.
+    pub matte: Option<GrayImage>,
 }
 
 /// How far a quiz visit's answers are, and its outcome once all are in.
@@ -88,13 +90,16 @@ impl Studio {
             painters,
             quiz,
             on_screen,
+            matte,
         } = photo;
+        let matte = matte.map(Arc::new);
         let jpeg: Arc<[u8]> = jpeg.into();
-        let (v, n, bytes, ids) = (
+        let (v, n, bytes, ids, m) = (
             visit.id.clone(),
             name.clone(),
             jpeg.clone(),
             painters.clone(),
+            matte.clone(),
         );
         let photo_file = self
             .db(move |s| {
@@ -109,6 +114,12 @@ impl Studio {
                 }
                 if on_screen {
                     s.set_on_screen(&v, true)?;
+                }
+                if let Some(png) = m.as_deref().and_then(painting::matte_png) {
+                    let matte = s.files().put(&png, FileKind::Png)?;
+                    if !s.set_matte(&v, &matte)? {
+                        let _ = s.files().remove(&matte);
+                    }
                 }
                 Ok(file)
             })
@@ -133,6 +144,7 @@ impl Studio {
             label,
             photo: Arc::new(image),
             photo_jpeg: jpeg,
+            matte,
             stylizer,
         };
         painting::enqueue(

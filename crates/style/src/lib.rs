@@ -12,7 +12,7 @@ use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use image::RgbImage;
+use image::{GrayImage, RgbImage};
 use serde::{Deserialize, Serialize};
 
 pub mod builtin;
@@ -105,6 +105,9 @@ pub struct PaintJob {
     pub photo_jpeg: Arc<[u8]>,
     /// Seeds every random choice, so the same visit paints the same picture.
     pub seed: u64,
+    /// Which pixels of `photo` are the person (255) and which the background (0), at
+    /// the photo's size, when the booth has a matting model.
+    pub matte: Option<Arc<GrayImage>>,
 }
 
 /// What a backend tells the visit about one job while it works on it.

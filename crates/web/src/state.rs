@@ -50,7 +50,8 @@ impl AppState {
             0 => cores,
             n => n,
         };
-        let intake = IntakePool::new(intake_workers, config.upload.queue);
+        let matter = articket_studio::load_matter(&config)?;
+        let intake = IntakePool::new(intake_workers, config.upload.queue).with_matter(matter);
         let reach = Reach::new(&config, local_addr);
         let uploads = RateLimit::new(
             config.limits.uploads_per_minute,

@@ -9,6 +9,7 @@ use tokio::sync::Semaphore;
 
 use crate::{BoxFuture, PaintJob, Painter, Progress, StyleError, Stylizer, Update};
 
+pub mod backdrop;
 pub(crate) mod canvas;
 mod lichtenstein;
 mod params;
@@ -100,6 +101,7 @@ pub(crate) fn render_whole(
 pub struct BuiltinRenderer {
     cpu: Arc<Semaphore>,
     params: Arc<BuiltinParams>,
+    backdrops: Arc<backdrop::Backdrops>,
     faces: Arc<FaceCache>,
 }
 
@@ -140,7 +142,16 @@ impl BuiltinRenderer {
         Self {
             cpu,
             params: Arc::new(params),
+            backdrops: Arc::default(),
             faces: Arc::default(),
+        }
+    }
+
+    /// What the painters put behind the visitor when a photo comes with a matte.
+    pub fn with_backdrops(self, backdrops: backdrop::Backdrops) -> Self {
+        Self {
+            backdrops: Arc::new(backdrops),
+            ..self
         }
     }
 }
@@ -165,8 +176,13 @@ impl Stylizer for BuiltinRenderer {
             progress(Update::Started);
             progress(Update::Progress(0.05));
             let (params, faces) = (self.params.clone(), self.faces.clone());
+            let backdrops = self.backdrops.clone();
             let painting = tokio::task::spawn_blocking(move || {
-                render_finding_faces(job.painter, &job.photo, job.seed, &params, || {
+                // The faces are found on the photo itself, the same for every painter.
+                let composed =
+                    backdrops.compose(job.painter, &job.photo, job.matte.as_deref(), job.seed);
+                let picture = composed.as_ref().unwrap_or(&job.photo);
+                render_finding_faces(job.painter, picture, job.seed, &params, || {
                     faces.of(&job.visit_id, &job.photo)
                 })
             })

@@ -244,6 +244,7 @@ async fn builtin_backend_reports_progress_and_paints() {
         photo: photo.clone(),
         photo_jpeg: Arc::from(Vec::new()),
         seed: 3,
+        matte: None,
     };
     let img = renderer
         .paint(

@@ -150,6 +150,7 @@ pub async fn upload_photo(
                 painters,
                 quiz,
                 on_screen: form.on_screen,
+                matte: photo.matte,
             },
             stylizer,
         )
