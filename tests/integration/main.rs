@@ -14,6 +14,7 @@ mod isolation;
 mod load;
 mod local_engine;
 mod logs;
+mod matting;
 mod other_site;
 mod previews;
 mod print;
