@@ -7,6 +7,7 @@ use std::process::ExitCode;
 mod bench;
 #[cfg(feature = "bench")]
 mod bench_intake;
+mod bench_matting;
 mod bench_parity;
 #[cfg(feature = "bench")]
 mod bench_sd;
@@ -54,6 +55,10 @@ enum Command {
         /// Write a labelled grid of inputs x painters to this PNG file.
         #[arg(long)]
         contact_sheet: Option<PathBuf>,
+        /// On the contact sheet, paint each photo twice: with its own background and
+        /// with the configured `[painting] background` (needs a matting model).
+        #[arg(long, requires = "contact_sheet")]
+        backdrops: bool,
         /// Only these painters (repeatable); all four by default.
         #[arg(long = "painter")]
         painters: Vec<Painter>,
@@ -139,6 +144,10 @@ enum BenchCommand {
     /// Our engine against diffusers' outputs on a parity fixture, on any device and
     /// number type (the GPU box's check; `cargo test` runs it in f32 on the CPU).
     Parity(bench_parity::ParityArgs),
+    /// MODNet matting (tract) against onnxruntime on the same photos and threads, at
+    /// each model size, with what each size loses (needs
+    /// `pip install -r bench/matting/requirements.txt`).
+    Matting(bench_matting::MattingArgs),
     /// The phone ticket's render time with four real paintings (target: 50 ms).
     Ticket {
         /// Renders to time; the median is reported.
@@ -183,6 +192,7 @@ fn main() -> ExitCode {
             inputs,
             out,
             contact_sheet,
+            backdrops,
             painters,
             name,
             config,
@@ -193,6 +203,7 @@ fn main() -> ExitCode {
             painters,
             name,
             config: load_config(config.as_deref()),
+            backdrops,
         }),
         #[cfg(feature = "bench")]
         Some(Command::Bench(BenchCommand::Intake {
@@ -225,6 +236,7 @@ fn main() -> ExitCode {
         #[cfg(feature = "bench")]
         Some(Command::Bench(BenchCommand::Gemm { rounds })) => bench_sd::gemm(rounds),
         Some(Command::Bench(BenchCommand::Parity(args))) => bench_parity::run(&args),
+        Some(Command::Bench(BenchCommand::Matting(args))) => bench_matting::run(&args),
         Some(Command::Bench(BenchCommand::Ticket { rounds, samples })) => {
             bench_ticket::ticket(rounds, samples.as_deref())
         }

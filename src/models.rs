@@ -97,6 +97,18 @@ pub fn run(cmd: ModelsCommand) -> anyhow::Result<()> {
                 Some(Kind::Captioner) if target.folder.contains("blip") => "blip_dir",
                 Some(Kind::Captioner) => "clip_dir",
                 Some(Kind::Lora) => return Ok(()),
+                Some(Kind::Matting) => {
+                    let file = folder.join(articket_models::catalog::MATTING_FILE);
+                    if folder == std::path::Path::new("models/modnet") {
+                        println!("  the booth finds it there and paints backdrops behind visitors (docs/matting.md)");
+                    } else {
+                        println!(
+                            "  use it: [matting] model = \"{}\" in articket.toml",
+                            file.display()
+                        );
+                    }
+                    return Ok(());
+                }
                 _ => "model_dir",
             };
             println!(

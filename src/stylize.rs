@@ -16,6 +16,9 @@ pub struct StylizeArgs {
     pub painters: Vec<Painter>,
     pub name: String,
     pub config: anyhow::Result<Config>,
+    /// On a contact sheet, each photo twice: with its own background and with the
+    /// configured one (`[painting] background`, which needs `[matting]`).
+    pub backdrops: bool,
 }
 
 /// The seed of offline runs: fixed, so a contact sheet changes only when a renderer does.
@@ -36,7 +39,20 @@ pub fn run(args: &StylizeArgs) -> anyhow::Result<()> {
     // visit's tries per painter.
     let studio = runtime.block_on(Offline::start(config.clone()))?;
     if let Some(sheet) = &args.contact_sheet {
-        return contact_sheet(&runtime, &studio, config, &args.inputs, &painters, sheet);
+        let mut studios = vec![(String::new(), studio)];
+        if args.backdrops {
+            let mut plain = config.clone();
+            plain.painting.background = articket_style::builtin::backdrop::Background::Photo;
+            plain.painting.backgrounds.clear();
+            let backdrop = match config.painting.background {
+                articket_style::builtin::backdrop::Background::Image => "the event's picture",
+                _ => "the painter's world",
+            };
+            studios[0].0 = format!(", {backdrop}");
+            let plain = runtime.block_on(Offline::start(plain))?;
+            studios.insert(0, (", the photo's background".to_owned(), plain));
+        }
+        return contact_sheet(&runtime, &studios, config, &args.inputs, &painters, sheet);
     }
     let (Some(out), [input]) = (&args.out, &args.inputs[..]) else {
         bail!("name exactly one photo to stylize with --out (or use --contact-sheet)");
@@ -98,9 +114,11 @@ fn load(config: &Config, input: &Path) -> anyhow::Result<RgbImage> {
     Ok(photo.image)
 }
 
+/// A grid of photos × painters; each photo once per studio, labelled with the studio's
+/// suffix.
 fn contact_sheet(
     runtime: &tokio::runtime::Runtime,
-    studio: &Offline,
+    studios: &[(String, Offline)],
     config: &Config,
     inputs: &[PathBuf],
     painters: &[Painter],
@@ -130,18 +148,20 @@ fn contact_sheet(
     };
     let mut rows = Vec::new();
     for (label, photo) in &photos {
-        let mut images = vec![png(photo)?];
-        let painted = runtime.block_on(studio.paint(label, photo.clone(), painters, SEED))?;
-        for p in painted {
-            let img = p
-                .painting
-                .with_context(|| format!("{} could not paint {label}", p.painter.name_en()))?;
-            images.push(png(&img)?);
+        for (suffix, studio) in studios {
+            let mut images = vec![png(photo)?];
+            let painted = runtime.block_on(studio.paint(label, photo.clone(), painters, SEED))?;
+            for p in painted {
+                let img = p
+                    .painting
+                    .with_context(|| format!("{} could not paint {label}", p.painter.name_en()))?;
+                images.push(png(&img)?);
+            }
+            rows.push(SheetRow {
+                label: format!("{label}{suffix}"),
+                images,
+            });
         }
-        rows.push(SheetRow {
-            label: label.clone(),
-            images,
-        });
     }
     let mut columns = vec!["Photo\n사진".to_owned()];
     columns.extend(

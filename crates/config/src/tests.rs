@@ -289,3 +289,50 @@ fn loras_for_a_painter_are_the_shared_ones_then_its_own_and_must_exist() {
     let e = load_str(&heavy, &[]).unwrap_err().to_string();
     assert!(e.contains("out of range"), "{e}");
 }
+
+#[test]
+fn backgrounds_and_matting_are_read_and_checked() {
+    use articket_style::builtin::backdrop::Background;
+    let c = load_str(
+        "[painting]\nbackground = \"photo\"\nbackgrounds = { vangogh = \"painter\" }\n\
+         [matting]\nmodel = \"m/modnet.onnx\"\nside = 256\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(c.painting.background, Background::Photo);
+    assert_eq!(
+        c.painting.backgrounds[&Painter::VanGogh],
+        Background::Painter
+    );
+    assert_eq!(
+        c.matting.model_path(),
+        Some((PathBuf::from("m/modnet.onnx"), true))
+    );
+    assert_eq!(c.matting.side, 256);
+    let err = load_str("[painting]\nbackground = \"image\"\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("painting.background_image"), "{err}");
+    let err = load_str("[painting]\nbackgrounds = { renoir = \"image\" }\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("painting.background_image"), "{err}");
+    let err = load_str("[painting]\nbackground = \"sky\"\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("painting.background") && err.contains("photo"),
+        "{err}"
+    );
+    let err = load_str("[matting]\nside = 64\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("matting.side"), "{err}");
+    assert_eq!(
+        load_str("[matting]\nenabled = false\n", &[])
+            .unwrap()
+            .matting
+            .model_path(),
+        None
+    );
+}

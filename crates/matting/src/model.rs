@@ -83,12 +83,21 @@ impl Matter {
             plans.push(hit);
             return Ok(plan);
         }
-        let plan = self
-            .proto
-            .clone()
-            .with_input_fact(0, f32::fact([1, 3, h as usize, w as usize]).into())
-            .and_then(|m| m.into_optimized())
-            .and_then(|m| m.into_runnable())
+        // tract's direct convolution is slower than im2col and a matrix product on
+        // MODNet's wide full-resolution layers: 15 % of the run (docs/benchmarks.md).
+        let knobs = tract_onnx::tract_core::tract_data::knobs::KnobScope::new([(
+            "TRACT_DISABLE_DIRECT_SPATIAL",
+            "true",
+        )])
+        .map_err(|e| MattingError::Run(e.to_string()))?;
+        let plan = knobs
+            .enter(|| {
+                self.proto
+                    .clone()
+                    .with_input_fact(0, f32::fact([1, 3, h as usize, w as usize]).into())
+                    .and_then(|m| m.into_optimized())
+                    .and_then(|m| m.into_runnable())
+            })
             .map_err(|e| MattingError::Run(format!("preparing {w}×{h}: {e}")))?;
         plans.push(((w, h), plan.clone()));
         if plans.len() > PLANS {

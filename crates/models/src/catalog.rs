@@ -12,6 +12,8 @@ pub enum Kind {
     Captioner,
     /// A LoRA file.
     Lora,
+    /// A portrait matting model (MODNet's ONNX file: `[matting] model`).
+    Matting,
 }
 
 /// A model's licence, as its card names it.
@@ -52,6 +54,11 @@ const SDXL_TURBO: Licence = Licence {
     name: "Stability AI SDXL-Turbo licence (non-commercial research)",
     url: "https://huggingface.co/stabilityai/sdxl-turbo/blob/main/LICENSE.md",
     note: "the model card still shows a non-commercial licence: not for a paid or commercial event without Stability AI's agreement",
+};
+const APACHE_2: Licence = Licence {
+    name: "Apache-2.0",
+    url: "https://www.apache.org/licenses/LICENSE-2.0",
+    note: "free to use for any purpose",
 };
 const MIT: Licence = Licence {
     name: "MIT",
@@ -109,6 +116,13 @@ pub const CATALOG: &[Entry] = &[
         about: "the tiny autoencoder for SD 1.x and 2.x (sd-turbo, sd15)",
     },
     Entry {
+        name: "modnet",
+        repo: "Xenova/modnet",
+        kind: Kind::Matting,
+        licence: APACHE_2,
+        about: "portrait matting (MODNet, ONNX): the painters paint their world behind the visitor",
+    },
+    Entry {
         name: "taesdxl",
         repo: "madebyollin/taesdxl",
         kind: Kind::TinyVae,
@@ -144,11 +158,21 @@ pub const UNKNOWN_LICENCE: Licence = Licence {
     note: "check that its licence allows your event's use",
 };
 
+/// The ONNX file a matting repository is read for (where `[matting] model` looks).
+pub const MATTING_FILE: &str = "onnx/model.onnx";
+
 /// Which of a repository's files our engine reads, given all of them: the configs, the
 /// tokenizers, and for each weight file the fp16 variant where the repository has one
 /// (our engine converts on load), never the other formats (`.bin`, `.ckpt`, ONNX,
 /// Flax) nor a whole-pipeline single file.
 pub fn wanted(files: &[String]) -> Vec<String> {
+    // A matting repository (ONNX files, no diffusers configs): its full-precision
+    // `onnx/model.onnx` only, not the fp16 or quantised variants beside it.
+    if files.iter().any(|f| f == MATTING_FILE)
+        && !files.iter().any(|f| f.ends_with("model_index.json"))
+    {
+        return vec![MATTING_FILE.to_owned()];
+    }
     let has = |f: &str| files.iter().any(|x| x == f);
     let mut out = Vec::new();
     for f in files {
@@ -243,6 +267,20 @@ mod tests {
                 "vae/diffusion_pytorch_model.fp16.safetensors",
             ])
         );
+    }
+
+    #[test]
+    fn a_matting_repository_gives_its_full_precision_onnx_file_only() {
+        let files = names(&[
+            "README.md",
+            "config.json",
+            "onnx/model.onnx",
+            "onnx/model_fp16.onnx",
+            "onnx/model_quantized.onnx",
+            "preprocessor_config.json",
+        ]);
+        assert_eq!(wanted(&files), names(&["onnx/model.onnx"]));
+        assert_eq!(entry("modnet").unwrap().kind, Kind::Matting);
     }
 
     #[test]

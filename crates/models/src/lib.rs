@@ -247,6 +247,9 @@ fn family(dir: &Path) -> String {
     let json = |p: PathBuf| -> Option<serde_json::Value> {
         serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()
     };
+    if dir.join(catalog::MATTING_FILE).is_file() {
+        return "matting (MODNet ONNX)".to_owned();
+    }
     if let Some(unet) = json(dir.join("unet/config.json")) {
         return match unet.get("cross_attention_dim").and_then(|v| v.as_u64()) {
             Some(768) => "SD 1.x",

@@ -213,3 +213,49 @@ fn rate_over_many_seeds() {
         }
     }
 }
+
+/// The matte onnxruntime made of a photo (crates/matting's parity fixture, at the
+/// model's size), brought to the photo's size.
+fn matte_of(name: &str, (w, h): (u32, u32)) -> image::GrayImage {
+    let stem = name.split('.').next().unwrap();
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../matting/tests/fixtures")
+        .join(format!("{stem}-alpha.png"));
+    let alpha = image::open(path).unwrap().into_luma8();
+    image::imageops::resize(&alpha, w, h, image::imageops::FilterType::Triangle)
+}
+
+#[test]
+fn with_the_painters_world_behind_the_visitor_every_painter_still_keeps_the_face() {
+    use articket_style::builtin::backdrop::Backdrops;
+    use articket_style::builtin::render_with_faces;
+    let cascade = lbp::Cascade::load();
+    let params = BuiltinParams::default();
+    for name in FRONTAL {
+        let photo = portrait(name);
+        let face = cascade.detect(&photo)[0];
+        let matte = matte_of(name, photo.dimensions());
+        // As the renderer does: faces found on the photo, the composite painted.
+        let faces = faces::detect(&photo);
+        for painter in Painter::ALL {
+            for seed in [7, 42, 0xBEEF] {
+                let composed = Backdrops::default()
+                    .compose(painter, &photo, Some(&matte), seed)
+                    .expect("a matte and the painter's world");
+                let painting = render_with_faces(painter, &composed, &faces, seed, &params);
+                let found = cascade.detect_with(&painting, 1.05, 2);
+                let best = found.iter().map(|f| lbp::iou(f, &face)).fold(0.0, f32::max);
+                assert!(
+                    best >= 0.4,
+                    "{name}, {painter}, seed {seed}, painter's world: best IoU {best:.2}, found {found:?}"
+                );
+                // The background is the painter's: the top corners moved far from the photo.
+                let corner: lbp::Rect = (0.0, 0.0, 40.0, 40.0);
+                assert!(
+                    difference(&photo, &painting, corner) > 20.0,
+                    "{name}, {painter}: corner"
+                );
+            }
+        }
+    }
+}
