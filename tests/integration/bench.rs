@@ -10,7 +10,21 @@ use crate::util::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement; run explicitly in release mode"]
 async fn measure_upload_to_fourth_result() {
-    let server = TestServer::start().await;
+    measure(&TestServer::start().await, "").await;
+}
+
+/// The same with MODNet matting each photo at intake and the painters' worlds behind
+/// the visitor (needs target/test-models/modnet.onnx: bench/matting/fetch_modnet.sh).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; run explicitly in release mode"]
+async fn measure_upload_to_fourth_result_with_matting() {
+    let model = std::fs::canonicalize("target/test-models/modnet.onnx")
+        .expect("bench/matting/fetch_modnet.sh puts MODNet there");
+    let server = TestServer::start_with(|c| c.matting.model = Some(model)).await;
+    measure(&server, ", matting at 320 px").await;
+}
+
+async fn measure(server: &TestServer, what: &str) {
     let photo = camera_photo();
     let mut times = Vec::new();
     for _ in 0..20 {
@@ -36,7 +50,7 @@ async fn measure_upload_to_fourth_result() {
     times.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
-        "upload -> 4th result over {} visits (1600x1200 JPEG, EXIF 6): median {:.1} ms, min {:.1} ms, max {:.1} ms",
+        "upload -> 4th result over {} visits (1600x1200 JPEG, EXIF 6{what}): median {:.1} ms, min {:.1} ms, max {:.1} ms",
         times.len(),
         ms(times[times.len() / 2]),
         ms(times[0]),
