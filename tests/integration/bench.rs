@@ -28,13 +28,13 @@ async fn measure(server: &TestServer, what: &str) {
     let photo = camera_photo();
     let mut times = Vec::new();
     for _ in 0..20 {
-        let kiosk = Kiosk::open(&server).await;
-        let mut socket = kiosk.socket(&server).await;
-        let phone = Phone::join(&server, &kiosk).await;
+        let kiosk = Kiosk::open(server).await;
+        let mut socket = kiosk.socket(server).await;
+        let phone = Phone::join(server, &kiosk).await;
         let started = Instant::now();
         assert_eq!(
             phone
-                .upload(&server, "Bench", photo.clone(), "b.jpg")
+                .upload(server, "Bench", photo.clone(), "b.jpg")
                 .await
                 .status(),
             202
