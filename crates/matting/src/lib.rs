@@ -42,31 +42,5 @@ pub enum MattingError {
     Run(String),
 }
 
-/// The person's bounding box in a matte (pixels where alpha ≥ 50 %), or `None` when the
-/// matte holds no person: x, y, w, h.
-pub fn person_box(matte: &Matte) -> Option<(u32, u32, u32, u32)> {
-    let (w, h) = matte.dimensions();
-    let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
-    for (x, y, p) in matte.enumerate_pixels() {
-        if p[0] >= 128 {
-            x0 = x0.min(x);
-            y0 = y0.min(y);
-            x1 = x1.max(x);
-            y1 = y1.max(y);
-        }
-    }
-    if x0 > x1 {
-        return None;
-    }
-    debug_assert!(x1 < w && y1 < h);
-    Some((x0, y0, x1 - x0 + 1, y1 - y0 + 1))
-}
-
-/// The share of the photo that is person (mean alpha, 0–1).
-pub fn coverage(matte: &Matte) -> f32 {
-    let n = matte.as_raw().len().max(1);
-    matte.as_raw().iter().map(|&a| u64::from(a)).sum::<u64>() as f32 / (255.0 * n as f32)
-}
-
 #[cfg(test)]
 mod tests;

@@ -71,21 +71,6 @@ fn a_flat_alpha_stays_flat() {
 }
 
 #[test]
-fn the_person_box_is_where_alpha_passes_half() {
-    let mut m = Matte::new(40, 30);
-    assert_eq!(person_box(&m), None);
-    assert_eq!(coverage(&m), 0.0);
-    for y in 5..20 {
-        for x in 10..14 {
-            m.put_pixel(x, y, image::Luma([200]));
-        }
-    }
-    m.put_pixel(30, 25, image::Luma([100])); // below half: not the person
-    assert_eq!(person_box(&m), Some((10, 5, 4, 15)));
-    assert!((coverage(&m) - (60.0 * 200.0 + 100.0) / (255.0 * 1200.0)).abs() < 1e-6);
-}
-
-#[test]
 fn a_missing_or_broken_model_file_is_named_in_the_error() {
     let err = Matter::load(std::path::Path::new("/nonexistent/modnet.onnx"), 320)
         .err()

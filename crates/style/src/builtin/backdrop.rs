@@ -80,25 +80,32 @@ impl Backdrops {
     }
 }
 
+/// The person's box in a matte (pixels at least half person): x, y, w, h; `None` when
+/// the matte holds no one.
+pub fn person_box(matte: &GrayImage) -> Option<(u32, u32, u32, u32)> {
+    let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
+    for (x, y, p) in matte.enumerate_pixels() {
+        if p[0] >= 128 {
+            x0 = x0.min(x);
+            y0 = y0.min(y);
+            x1 = x1.max(x);
+            y1 = y1.max(y);
+        }
+    }
+    (x0 <= x1).then(|| (x0, y0, x1 - x0 + 1, y1 - y0 + 1))
+}
+
 /// Where the visitor's head is, as a fraction of the frame: the top middle of the
 /// person's box, a little down; the frame's upper middle when the matte holds no one.
 fn person_anchor(matte: &GrayImage) -> (f32, f32) {
     let (w, h) = matte.dimensions();
-    let (mut x0, mut x1, mut y0, mut y1) = (u32::MAX, 0, u32::MAX, 0);
-    for (x, y, p) in matte.enumerate_pixels() {
-        if p[0] >= 128 {
-            x0 = x0.min(x);
-            x1 = x1.max(x);
-            y0 = y0.min(y);
-            y1 = y1.max(y);
-        }
+    match person_box(matte) {
+        None => (0.5, 0.35),
+        Some((x, y, bw, bh)) => (
+            (x as f32 + bw as f32 * 0.5) / w as f32,
+            (y as f32 + bh as f32 * 0.15) / h as f32,
+        ),
     }
-    if x0 > x1 {
-        return (0.5, 0.35);
-    }
-    let cx = (x0 + x1) as f32 * 0.5 / w as f32;
-    let cy = (y0 as f32 + (y1 - y0) as f32 * 0.15) / h as f32;
-    (cx, cy)
 }
 
 /// `picture` scaled to cover `w`×`h` and cropped to it around its centre.
@@ -305,6 +312,20 @@ mod tests {
             let body = fx.abs() < w as f32 * 0.25 && y as f32 > h as f32 * 0.45;
             image::Luma([if head || body { 255 } else { 0 }])
         })
+    }
+
+    #[test]
+    fn the_person_box_is_where_the_matte_passes_half() {
+        let mut m = GrayImage::new(40, 30);
+        assert_eq!(person_box(&m), None);
+        for y in 5..20 {
+            for x in 10..14 {
+                m.put_pixel(x, y, image::Luma([200]));
+            }
+        }
+        m.put_pixel(30, 25, image::Luma([100])); // below half: not the person
+        assert_eq!(person_box(&m), Some((10, 5, 4, 15)));
+        assert_eq!(person_anchor(&m), (12.0 / 40.0, (5.0 + 15.0 * 0.15) / 30.0));
     }
 
     #[test]
