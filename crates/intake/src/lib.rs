@@ -13,7 +13,7 @@
 //! two times the target size in the DCT domain, so a 12-megapixel photo is never decoded
 //! in full. Orientation is applied last, on the small picture. Only pixels survive: no
 //! EXIF, GPS, thumbnail or camera data reaches the output. Where the booth has a
-//! matting model, the pool then finds the person ([`articket_matting`]).
+//! matting model, the pool then finds the person ([`Matting`]).
 
 mod color;
 mod error;
@@ -28,7 +28,7 @@ mod sniff;
 use image::RgbImage;
 
 pub use error::IntakeError;
-pub use pool::{IntakePool, PoolStats};
+pub use pool::{IntakePool, Matting, PoolStats};
 pub use sniff::{sniff, Format, Unsupported};
 
 /// Limits and output settings for intake. `Default` gives the booth defaults. The
@@ -71,8 +71,8 @@ pub struct Photo {
     /// The same pixels, decoded, for in-process renderers.
     pub image: RgbImage,
     /// Which pixels are the person, at the photo's size: made by an [`IntakePool`] that
-    /// has a matting model ([`IntakePool::with_matter`]), `None` otherwise.
-    pub matte: Option<articket_matting::Matte>,
+    /// has a matting model ([`IntakePool::with_matting`]), `None` otherwise.
+    pub matte: Option<image::GrayImage>,
 }
 
 /// Runs the whole intake on one upload. CPU-bound: call it from a blocking thread, or

@@ -9,9 +9,14 @@ use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use articket_matting::Matter;
+use image::{GrayImage, RgbImage};
 
 use crate::{process, IntakeError, IntakeOptions, Photo};
+
+/// Finds the person in a photo that passed intake: its matte, at the photo's size (the
+/// booth's is MODNet, `articket_matting::Matter::matte`). Kept a function here so
+/// intake, and everything that reads its options, does not link the model's runtime.
+pub type Matting = Arc<dyn Fn(&RgbImage) -> Result<GrayImage, String> + Send + Sync>;
 
 #[derive(Clone)]
 pub struct IntakePool {
@@ -20,7 +25,7 @@ pub struct IntakePool {
 
 struct Inner {
     /// Finds the person in each photo, when the booth has a matting model.
-    matter: Option<Arc<Matter>>,
+    matting: Option<Matting>,
     workers: usize,
     queue: usize,
     /// Places in the pool: running plus waiting.
@@ -50,7 +55,7 @@ impl IntakePool {
         let workers = workers.max(1);
         Self {
             inner: Arc::new(Inner {
-                matter: None,
+                matting: None,
                 workers,
                 queue,
                 places: Arc::new(Semaphore::new(workers + queue)),
@@ -60,19 +65,14 @@ impl IntakePool {
         }
     }
 
-    /// The same pool, making each photo's matte with `matter` once it has passed intake
-    /// (on the same worker: matting is the heaviest part of a photo's intake).
-    pub fn with_matter(self, matter: Option<Arc<Matter>>) -> Self {
+    /// The same pool, making each photo's matte with `matting` once it has passed
+    /// intake (on the same worker: matting is the heaviest part of a photo's intake).
+    pub fn with_matting(self, matting: Option<Matting>) -> Self {
         let inner =
-            Arc::into_inner(self.inner).expect("with_matter is called before the pool is shared");
+            Arc::into_inner(self.inner).expect("with_matting is called before the pool is shared");
         Self {
-            inner: Arc::new(Inner { matter, ..inner }),
+            inner: Arc::new(Inner { matting, ..inner }),
         }
-    }
-
-    /// The matting model, if the pool has one.
-    pub fn matter(&self) -> Option<&Arc<Matter>> {
-        self.inner.matter.as_ref()
     }
 
     /// Takes a place, or answers `Busy` at once when every place is taken.
@@ -113,11 +113,11 @@ impl Admission {
             .acquire_owned()
             .await
             .map_err(|e| IntakeError::Internal(e.to_string()))?;
-        let matter = self.pool.inner.matter.clone();
+        let matting = self.pool.inner.matting.clone();
         tokio::task::spawn_blocking(move || {
             let mut photo = process(&bytes, &opts)?;
-            if let Some(matter) = matter {
-                match matter.matte(&photo.image) {
+            if let Some(matting) = matting {
+                match matting(&photo.image) {
                     Ok(matte) => photo.matte = Some(matte),
                     Err(e) => tracing::warn!("no matte for this photo: {e}"),
                 }

@@ -259,3 +259,45 @@ fn with_the_painters_world_behind_the_visitor_every_painter_still_keeps_the_face
         }
     }
 }
+
+/// A full-length visitor (the wide shot) is painted again at a person's scale through
+/// their matte: with finer marks relative to the figure, the painting of the figure is
+/// closer to the photo than the whole-picture pass alone, and still a painting.
+#[test]
+fn a_small_standing_figure_is_painted_at_a_persons_scale() {
+    use articket_style::builtin::render_visit;
+    let (frame, (ox, oy, k)) = wide_shot();
+    let photo = portrait("astronaut.jpg");
+    let small_matte = matte_of(
+        "astronaut.jpg",
+        (
+            (photo.width() as f32 * k) as u32,
+            (photo.height() as f32 * k) as u32,
+        ),
+    );
+    let mut matte = image::GrayImage::new(frame.width(), frame.height());
+    image::imageops::replace(&mut matte, &small_matte, ox as i64, oy as i64);
+    let (bx, by, bw, bh) = articket_style::builtin::backdrop::person_box(&matte).unwrap();
+    assert!(bh < frame.height() / 2, "a small figure: {bh} px tall");
+    let figure = (bx as f32, by as f32, bw as f32, bh as f32);
+    let params = BuiltinParams::default();
+    let faces = faces::detect(&frame);
+    for painter in Painter::ALL {
+        let with = render_visit(painter, &frame, Some(&matte), 7, &params, || faces.clone());
+        let without = render_visit(painter, &frame, None, 7, &params, || faces.clone());
+        let (near, far) = (
+            difference(&frame, &with, figure),
+            difference(&frame, &without, figure),
+        );
+        println!(
+            "{painter}: figure {near:.1}/255 from the photo with the person pass, {far:.1} without"
+        );
+        assert!(near < far, "{painter}: {near:.1} against {far:.1}");
+        assert!(
+            near >= 8.0,
+            "{painter}: the figure is nearly the photo ({near:.1}/255)"
+        );
+        // Outside the figure's box nothing changes.
+        assert_eq!(with.get_pixel(2, 2), without.get_pixel(2, 2), "{painter}");
+    }
+}

@@ -50,8 +50,10 @@ impl AppState {
             0 => cores,
             n => n,
         };
-        let matter = articket_studio::load_matter(&config)?;
-        let intake = IntakePool::new(intake_workers, config.upload.queue).with_matter(matter);
+        let matting = articket_studio::load_matter(&config)?.map(|m| -> articket_intake::Matting {
+            Arc::new(move |photo| m.matte(photo).map_err(|e| e.to_string()))
+        });
+        let intake = IntakePool::new(intake_workers, config.upload.queue).with_matting(matting);
         let reach = Reach::new(&config, local_addr);
         let uploads = RateLimit::new(
             config.limits.uploads_per_minute,

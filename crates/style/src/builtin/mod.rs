@@ -13,6 +13,7 @@ pub mod backdrop;
 pub(crate) mod canvas;
 mod lichtenstein;
 mod params;
+pub mod person;
 mod picasso;
 pub mod portrait;
 mod renoir;
@@ -50,23 +51,40 @@ pub fn render_finding_faces(
     params: &BuiltinParams,
     faces: impl FnOnce() -> Vec<crate::faces::Face>,
 ) -> RgbImage {
+    render_visit(painter, photo, None, seed, params, faces)
+}
+
+/// [`render_finding_faces`] with the photo's matte, when there is one: a small
+/// standing figure is painted again at a person's scale ([`person`]) before the faces.
+pub fn render_visit(
+    painter: Painter,
+    photo: &RgbImage,
+    matte: Option<&image::GrayImage>,
+    seed: u64,
+    params: &BuiltinParams,
+    faces: impl FnOnce() -> Vec<crate::faces::Face>,
+) -> RgbImage {
+    let person = |whole: RgbImage| match matte {
+        Some(m) => person::paint_person(painter, photo, m, seed, params, whole),
+        None => whole,
+    };
     if painter == Painter::Picasso {
         // Picasso needs the faces first: around a face his background breaks into
         // larger planes than in a picture without one.
         let faces = faces();
         if faces.is_empty() {
-            return render_whole(painter, photo, seed, params, false);
+            return person(render_whole(painter, photo, seed, params, false));
         }
-        let whole = render_whole(
+        let whole = person(render_whole(
             painter,
             photo,
             seed,
             &portrait::backdrop_params(params),
             false,
-        );
+        ));
         return portrait::paint_faces(painter, photo, &faces, seed, params, whole);
     }
-    let whole = render_whole(painter, photo, seed, params, false);
+    let whole = person(render_whole(painter, photo, seed, params, false));
     let faces = faces();
     if faces.is_empty() {
         return whole;
@@ -182,7 +200,8 @@ impl Stylizer for BuiltinRenderer {
                 let composed =
                     backdrops.compose(job.painter, &job.photo, job.matte.as_deref(), job.seed);
                 let picture = composed.as_ref().unwrap_or(&job.photo);
-                render_finding_faces(job.painter, picture, job.seed, &params, || {
+                let matte = job.matte.as_deref();
+                render_visit(job.painter, picture, matte, job.seed, &params, || {
                     faces.of(&job.visit_id, &job.photo)
                 })
             })
