@@ -285,6 +285,13 @@ fn a_small_standing_figure_is_painted_at_a_persons_scale() {
     for painter in Painter::ALL {
         let with = render_visit(painter, &frame, Some(&matte), 7, &params, || faces.clone());
         let without = render_visit(painter, &frame, None, 7, &params, || faces.clone());
+        if let Ok(dir) = std::env::var("ARTICKET_FACES_DUMP") {
+            with.save(format!("{dir}/figure-{painter}-with.png"))
+                .unwrap();
+            without
+                .save(format!("{dir}/figure-{painter}-without.png"))
+                .unwrap();
+        }
         let (near, far) = (
             difference(&frame, &with, figure),
             difference(&frame, &without, figure),
