@@ -127,6 +127,10 @@ enum BenchCommand {
         /// Real photographs to paint instead of the drawn samples (repeatable).
         #[arg(long = "photo")]
         real: Vec<std::path::PathBuf>,
+        /// MODNet's ONNX file: also time a visit with the painters' worlds behind the
+        /// visitor (needs --photo).
+        #[arg(long, requires = "real")]
+        matting: Option<PathBuf>,
     },
     /// The candle engine at full size with random weights: 4 painters batched vs one
     /// by one, images/s and peak GPU memory (a build with `--features bench` and
@@ -215,14 +219,17 @@ fn main() -> ExitCode {
             rounds: rounds.max(1),
             python,
             real: Vec::new(),
+            matting: None,
         }),
         Some(Command::Bench(BenchCommand::Painters {
             photos,
             rounds,
             python,
             real,
+            matting,
         })) => bench::painters(&bench::BenchArgs {
             real,
+            matting,
             photos: photos.max(1),
             rounds: rounds.max(1),
             python,

@@ -67,13 +67,19 @@ impl Backdrops {
         let matte = matte.filter(|m| m.dimensions() == photo.dimensions())?;
         let behind = match self.of(painter) {
             Background::Photo => return None,
-            Background::Painter => scene(
-                painter,
-                photo.width(),
-                photo.height(),
-                person_anchor(matte),
-                seed,
-            ),
+            Background::Painter => {
+                // Drawn at half size and enlarged: the scene is smooth, the painter
+                // repaints it anyway, and it costs a quarter (docs/benchmarks.md).
+                let (w, h) = photo.dimensions();
+                let half = scene(
+                    painter,
+                    w.div_ceil(2),
+                    h.div_ceil(2),
+                    person_anchor(matte),
+                    seed,
+                );
+                crate::resize::resize(&half, w, h, crate::resize::FilterType::Bilinear)
+            }
             Background::Image => cover(self.image.as_deref()?, photo.width(), photo.height()),
         };
         Some(composite(photo, &behind, matte))
@@ -128,13 +134,21 @@ pub fn cover(picture: &RgbImage, w: u32, h: u32) -> RgbImage {
 /// the photo's pixels are still partly the old background: taken as they are they
 /// would draw a pale or dark outline around the visitor.
 pub fn composite(photo: &RgbImage, behind: &RgbImage, matte: &GrayImage) -> RgbImage {
-    RgbImage::from_fn(photo.width(), photo.height(), |x, y| {
-        let a = smoothstep(0.25, 0.85, f32::from(matte.get_pixel(x, y)[0]) / 255.0);
-        let (p, b) = (photo.get_pixel(x, y), behind.get_pixel(x, y));
-        Rgb(std::array::from_fn(|c| {
-            (f32::from(p[c]) * a + f32::from(b[c]) * (1.0 - a)).round() as u8
-        }))
-    })
+    let weight: [f32; 256] = std::array::from_fn(|a| smoothstep(0.25, 0.85, a as f32 / 255.0));
+    let mut out = RgbImage::new(photo.width(), photo.height());
+    let pixels = out
+        .as_mut()
+        .chunks_exact_mut(3)
+        .zip(photo.as_raw().chunks_exact(3))
+        .zip(behind.as_raw().chunks_exact(3))
+        .zip(matte.as_raw());
+    for (((o, p), b), &m) in pixels {
+        let a = weight[usize::from(m)];
+        for c in 0..3 {
+            o[c] = (f32::from(p[c]) * a + f32::from(b[c]) * (1.0 - a)).round() as u8;
+        }
+    }
+    out
 }
 
 /// The painter's world at `w`×`h`, with the visitor's head at `head` (fractions of the
@@ -458,5 +472,39 @@ mod tests {
             })
             .count();
         assert!(edges < 128 * 160 / 20, "{edges} hard edges");
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+
+    #[test]
+    #[ignore = "a measurement: cargo test --release -p articket-style --lib timing -- --ignored --nocapture"]
+    fn time_each_scene_and_the_composite() {
+        let photo = RgbImage::from_pixel(437, 512, Rgb([120, 100, 90]));
+        let matte = GrayImage::from_fn(437, 512, |x, _| {
+            image::Luma([if x > 150 && x < 300 { 255 } else { 0 }])
+        });
+        for painter in Painter::ALL {
+            let t = std::time::Instant::now();
+            for seed in 0..10 {
+                std::hint::black_box(scene(painter, 437, 512, (0.5, 0.3), seed));
+            }
+            let scene_ms = t.elapsed().as_secs_f64() * 100.0;
+            let t = std::time::Instant::now();
+            for seed in 0..10 {
+                std::hint::black_box(Backdrops::default().compose(
+                    painter,
+                    &photo,
+                    Some(&matte),
+                    seed,
+                ));
+            }
+            println!(
+                "{painter}: scene {scene_ms:.2} ms, compose {:.2} ms",
+                t.elapsed().as_secs_f64() * 100.0
+            );
+        }
     }
 }
