@@ -19,7 +19,6 @@ pub struct Matter {
     proto: InferenceModel,
     side: u32,
     plans: Mutex<Vec<((u32, u32), Plan)>>,
-    path: String,
 }
 
 /// The model's input size for a `w`×`h` photo at long side `side`: both sides multiples
@@ -58,7 +57,6 @@ impl Matter {
             proto,
             side: side.clamp(64, 1024),
             plans: Mutex::new(Vec::new()),
-            path: shown.clone(),
         };
         let (w, h) = input_size(384, 512, matter.side);
         matter.plan(w, h).map_err(|e| err(e.to_string()))?;
@@ -68,11 +66,6 @@ impl Matter {
     /// The long side the model looks at.
     pub fn side(&self) -> u32 {
         self.side
-    }
-
-    /// The file the model was read from.
-    pub fn path(&self) -> &str {
-        &self.path
     }
 
     fn plan(&self, w: u32, h: u32) -> Result<Plan, MattingError> {

@@ -372,6 +372,26 @@ pub fn scaled_f(w: usize, h: usize, at_512: f32) -> f32 {
     (w.max(h) as f32 / 512.0) * at_512
 }
 
+/// Blends `over` into `under` with its top left at (`x`, `y`): each of `over`'s pixels
+/// with the weight `weight(px, py)` (0 keeps `under`, 1 takes `over`).
+pub fn blend_in(
+    under: &mut RgbImage,
+    (x, y): (u32, u32),
+    over: &RgbImage,
+    weight: impl Fn(u32, u32) -> f32,
+) {
+    for (px, py, o) in over.enumerate_pixels() {
+        let m = weight(px, py);
+        if m <= 0.0 {
+            continue;
+        }
+        let u = under.get_pixel_mut(x + px, y + py);
+        for c in 0..3 {
+            u.0[c] = (f32::from(u.0[c]) * (1.0 - m) + f32::from(o.0[c]) * m).round() as u8;
+        }
+    }
+}
+
 pub fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
     let t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0);
     t * t * (3.0 - 2.0 * t)

@@ -12,7 +12,7 @@
 use image::{imageops, GrayImage, RgbImage};
 
 use super::backdrop::person_box;
-use super::canvas::smoothstep;
+use super::canvas::{blend_in, smoothstep};
 use super::params::BuiltinParams;
 use crate::resize::{resize, FilterType};
 use crate::Painter;
@@ -72,20 +72,9 @@ pub fn paint_person(
     let enlarged = resize(&crop, sw, sh, FilterType::CatmullRom);
     let painted = super::render_whole(painter, &enlarged, seed ^ 0x9E45, &fp, false);
     let painted = resize(&painted, rw, rh, FilterType::Bilinear);
-    for py in 0..rh {
-        for px in 0..rw {
-            let a = f32::from(matte.get_pixel(x0 + px, y0 + py)[0]) / 255.0;
-            let m = smoothstep(0.15, 0.7, a);
-            if m <= 0.0 {
-                continue;
-            }
-            let under = painting.get_pixel_mut(x0 + px, y0 + py);
-            let over = painted.get_pixel(px, py);
-            for c in 0..3 {
-                under.0[c] =
-                    (f32::from(under.0[c]) * (1.0 - m) + f32::from(over.0[c]) * m).round() as u8;
-            }
-        }
-    }
+    blend_in(&mut painting, (x0, y0), &painted, |px, py| {
+        let a = f32::from(matte.get_pixel(x0 + px, y0 + py)[0]) / 255.0;
+        smoothstep(0.15, 0.7, a)
+    });
     painting
 }

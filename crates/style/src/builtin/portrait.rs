@@ -153,24 +153,13 @@ pub fn paint_faces(
             face.y + face.h * 0.55 - y as f32,
         );
         let (rx, ry) = (face.w * 0.84, face.h * 1.07);
-        for py in 0..h {
-            for px in 0..w {
-                let dx = (px as f32 + 0.5 - cx) / rx;
-                let dy = (py as f32 + 0.5 - cy) / ry;
-                let r = (dx * dx + dy * dy).sqrt();
-                let t = 1.0 - ((r - inner) / (1.0 - inner)).clamp(0.0, 1.0);
-                let m = t * t * (3.0 - 2.0 * t);
-                if m <= 0.0 {
-                    continue;
-                }
-                let under = painting.get_pixel_mut(x + px, y + py);
-                let over = painted.get_pixel(px, py);
-                for c in 0..3 {
-                    under.0[c] =
-                        (under.0[c] as f32 * (1.0 - m) + over.0[c] as f32 * m).round() as u8;
-                }
-            }
-        }
+        super::canvas::blend_in(&mut painting, (x, y), &painted, |px, py| {
+            let dx = (px as f32 + 0.5 - cx) / rx;
+            let dy = (py as f32 + 0.5 - cy) / ry;
+            let r = (dx * dx + dy * dy).sqrt();
+            let t = 1.0 - ((r - inner) / (1.0 - inner)).clamp(0.0, 1.0);
+            t * t * (3.0 - 2.0 * t)
+        });
     }
     painting
 }
