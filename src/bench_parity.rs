@@ -126,6 +126,7 @@ pub fn run(a: &ParityArgs) -> anyhow::Result<()> {
         width: w,
         height: h,
         loras: Vec::new(),
+        change: None,
     };
     let noise = get("img2img.dpmpp_2m_karras.s6.noise")?;
     let mut used = 0;

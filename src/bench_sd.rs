@@ -166,6 +166,7 @@ pub fn run(a: &SdArgs) -> anyhow::Result<()> {
                 width: size,
                 height: size,
                 loras: Vec::new(),
+                change: None,
             })
             .collect();
         // Warm-up: kernels, allocator, caches.

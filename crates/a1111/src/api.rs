@@ -34,6 +34,12 @@ pub struct Img2ImgRequest {
     pub override_settings_restore_afterwards: bool,
     #[serde(skip_serializing_if = "Map::is_empty")]
     pub alwayson_scripts: Map<String, Value>,
+    /// Masked img2img: a base64 grey image at the init image's size, white where the
+    /// picture changes. Sent only with soft inpainting, which reads its greys as how
+    /// much each pixel changes; without it the mask is binary and the unmasked part
+    /// would be pasted back from the photo.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub mask: Option<InpaintMask>,
     pub send_images: bool,
     pub save_images: bool,
 }
@@ -58,10 +64,48 @@ impl Default for Img2ImgRequest {
             override_settings: Map::new(),
             override_settings_restore_afterwards: true,
             alwayson_scripts: Map::new(),
+            mask: None,
             send_images: true,
             save_images: false,
         }
     }
+}
+
+/// The inpainting fields of an img2img request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InpaintMask {
+    pub mask: String,
+    /// Gaussian blur of the mask's edge, in pixels.
+    #[serde(default = "default_mask_blur")]
+    pub mask_blur: u32,
+    /// 1: the masked area starts from the photo ("original"), as img2img does.
+    #[serde(default = "default_inpainting_fill")]
+    pub inpainting_fill: u8,
+    /// false: the whole picture at the requested size ("Whole picture"), not a crop
+    /// around the mask.
+    #[serde(default)]
+    pub inpaint_full_res: bool,
+    /// 0: white is what changes.
+    #[serde(default)]
+    pub inpainting_mask_invert: u8,
+}
+
+fn default_mask_blur() -> u32 {
+    4
+}
+
+fn default_inpainting_fill() -> u8 {
+    1
+}
+
+/// A1111's soft inpainting (built in since 1.8, `alwayson_scripts` key "soft
+/// inpainting"): its arguments in the order of its UI, at its defaults, enabled:
+/// enabled, schedule bias, preservation strength, transition contrast boost, mask
+/// influence, difference threshold, difference contrast.
+pub const SOFT_INPAINTING: &str = "soft inpainting";
+
+pub fn soft_inpainting_args() -> Value {
+    serde_json::json!({ "args": [true, 1.0, 0.5, 4.0, 0.0, 0.5, 2.0] })
 }
 
 /// The answer to img2img (and txt2img).
@@ -239,10 +283,19 @@ mod tests {
             .insert("sd_model_checkpoint".into(), "x".into());
         req.alwayson_scripts
             .insert("controlnet".into(), serde_json::json!({"args": []}));
+        req.mask = Some(InpaintMask {
+            mask: "iVBORw0KGgo=".into(),
+            mask_blur: 4,
+            inpainting_fill: 1,
+            inpaint_full_res: false,
+            inpainting_mask_invert: 0,
+        });
         let Value::Object(sent) = serde_json::to_value(&req).unwrap() else {
             panic!("not an object")
         };
-        assert!(sent.len() >= 19, "{sent:?}");
+        assert!(sent.len() >= 24, "{sent:?}");
+        assert!(sent["mask"].is_string() && sent["mask_blur"].is_u64());
+        assert!(sent["inpaint_full_res"].is_boolean() && sent["inpainting_fill"].is_u64());
         for key in sent.keys() {
             assert!(
                 A1111_IMG2IMG_FIELDS.contains(&key.as_str()),
@@ -260,7 +313,13 @@ mod tests {
     #[test]
     fn empty_optional_fields_are_left_out() {
         let sent = serde_json::to_value(Img2ImgRequest::default()).unwrap();
-        for key in ["scheduler", "override_settings", "alwayson_scripts"] {
+        for key in [
+            "scheduler",
+            "override_settings",
+            "alwayson_scripts",
+            "mask",
+            "mask_blur",
+        ] {
             assert!(sent.get(key).is_none(), "{key} was sent");
         }
     }

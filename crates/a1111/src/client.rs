@@ -114,6 +114,27 @@ pub async fn checkpoints(server: &Server, timeout: Duration) -> Result<Vec<Strin
         .collect())
 }
 
+/// `GET /sdapi/v1/scripts`: the img2img scripts the server has, by lower-case title
+/// ("soft inpainting" on A1111 1.8 and later).
+pub async fn img2img_scripts(server: &Server, timeout: Duration) -> Result<Vec<String>, CallError> {
+    let scripts: serde_json::Value = call(
+        server,
+        reqwest::Method::GET,
+        "/sdapi/v1/scripts",
+        None::<&()>,
+        timeout,
+    )
+    .await?;
+    Ok(scripts["img2img"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|s| s.as_str().map(str::to_lowercase))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
 /// Asks the server to stop its current job (after we gave up waiting for it).
 pub async fn interrupt(server: &Server) {
     let _ = server

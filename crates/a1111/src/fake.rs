@@ -70,6 +70,8 @@ struct FakeState {
     api: AtomicBool,
     /// false: no checkpoint in models/Stable-diffusion (`sd-models` lists none).
     checkpoints: AtomicBool,
+    /// false: a server before 1.8, without soft inpainting among its scripts.
+    soft_inpainting: AtomicBool,
     calls: Mutex<Vec<Call>>,
     faults: Mutex<VecDeque<Fault>>,
     prompt_faults: Mutex<Vec<(String, Fault)>>,
@@ -123,6 +125,7 @@ impl FakeA1111 {
             online: AtomicBool::new(true),
             api: AtomicBool::new(true),
             checkpoints: AtomicBool::new(true),
+            soft_inpainting: AtomicBool::new(true),
             work: Mutex::new(work),
             queue_lock: tokio::sync::Mutex::new(()),
             progress: Mutex::new(Progress::default()),
@@ -141,6 +144,7 @@ impl FakeA1111 {
             .route("/sdapi/v1/progress", get(progress))
             .route("/sdapi/v1/interrupt", post(interrupt))
             .route("/sdapi/v1/sd-models", get(sd_models))
+            .route("/sdapi/v1/scripts", get(scripts))
             .route("/blip", post(blip))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
@@ -198,6 +202,11 @@ impl FakeA1111 {
     }
 
     /// Whether a generation is under way (a request holds the queue lock).
+    /// Off: the server is older than 1.8 and lists no soft inpainting.
+    pub fn set_soft_inpainting(&self, on: bool) {
+        self.state.soft_inpainting.store(on, Ordering::SeqCst);
+    }
+
     pub fn busy(&self) -> bool {
         self.state.queue_lock.try_lock().is_err()
     }
@@ -321,9 +330,68 @@ fn validate_img2img(body: &Value) -> Result<(), Invalid> {
         validate_controlnet(controlnet).map_err(|m| ("alwayson_scripts", m))?;
     }
     match map.get("init_images") {
-        Some(Value::Array(list)) if !list.is_empty() && list.iter().all(Value::is_string) => Ok(()),
-        _ => Err(("init_images", "a list of base64 images is required".into())),
+        Some(Value::Array(list)) if !list.is_empty() && list.iter().all(Value::is_string) => {}
+        _ => return Err(("init_images", "a list of base64 images is required".into())),
     }
+    validate_mask(map)
+}
+
+/// An inpainting mask as A1111 reads it: a base64 image; `mask_blur`,
+/// `inpainting_fill` (0–3) and `inpainting_mask_invert` (0–1) integers;
+/// `inpaint_full_res` a boolean. Soft inpainting's `args` are its seven values, the
+/// first a boolean. A mask sent to a server without soft inpainting is refused here
+/// (A1111 would binarise it and paste the photo back wherever it is dark).
+fn validate_mask(map: &serde_json::Map<String, Value>) -> Result<(), Invalid> {
+    for key in ["mask_blur", "inpainting_fill", "inpainting_mask_invert"] {
+        if let Some(v) = map.get(key) {
+            if !v.is_u64() {
+                return Err((key, "value is not a valid integer".into()));
+            }
+        }
+    }
+    if map.get("inpainting_fill").and_then(Value::as_u64) > Some(3) {
+        return Err(("inpainting_fill", "must be 0 to 3".into()));
+    }
+    if map.get("inpainting_mask_invert").and_then(Value::as_u64) > Some(1) {
+        return Err(("inpainting_mask_invert", "must be 0 or 1".into()));
+    }
+    if map.get("inpaint_full_res").is_some_and(|v| !v.is_boolean()) {
+        return Err((
+            "inpaint_full_res",
+            "value could not be parsed to a boolean".into(),
+        ));
+    }
+    let soft = map
+        .get("alwayson_scripts")
+        .and_then(|s| s.get("soft inpainting"));
+    if let Some(soft) = soft {
+        let args = soft["args"].as_array();
+        let ok = args.is_some_and(|a| {
+            a.len() == 7 && a[0].is_boolean() && a[1..].iter().all(Value::is_number)
+        });
+        if !ok {
+            return Err((
+                "alwayson_scripts",
+                "soft inpainting takes {\"args\": [enabled, 6 numbers]}".into(),
+            ));
+        }
+    }
+    if let Some(mask) = map.get("mask") {
+        let Some(mask) = mask.as_str() else {
+            return Err(("mask", "str type expected".into()));
+        };
+        let mask = decode_image(mask).map_err(|e| ("mask", e))?;
+        let init = decode_image(map["init_images"][0].as_str().unwrap_or(""))
+            .map_err(|e| ("init_images", e))?;
+        let ratio = |(w, h): (u32, u32)| w as f64 / h as f64;
+        if (ratio(mask.dimensions()) / ratio(init.dimensions()) - 1.0).abs() > 0.02 {
+            return Err(("mask", "the mask's shape is not the init image's".into()));
+        }
+        if !soft.is_some_and(|s| s["args"][0] == true) {
+            return Err(("mask", "a soft mask needs soft inpainting enabled".into()));
+        }
+    }
+    Ok(())
 }
 
 /// The shape the sd-webui-controlnet extension's API documents for
@@ -534,9 +602,22 @@ async fn img2img(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: 
         ((seed >> 6) & 0x3f) as u8,
         ((seed >> 12) & 0x3f) as u8,
     ];
+    // With a mask, each pixel is painted as much as the mask is white: the rest is the
+    // photo, as soft inpainting keeps it.
+    let mask = body
+        .get("mask")
+        .and_then(Value::as_str)
+        .and_then(|m| decode_image(m).ok())
+        .map(|m| image::imageops::resize(&m, width, height, image::imageops::FilterType::Triangle));
     let painted = image::RgbImage::from_fn(width, height, |x, y| {
         let p = resized.get_pixel(x, y).0;
-        image::Rgb([0, 1, 2].map(|c| (p[c] & 0xC0).saturating_add(tint[c])))
+        let change = mask
+            .as_ref()
+            .map_or(1.0, |m| m.get_pixel(x, y)[0] as f32 / 255.0);
+        image::Rgb([0, 1, 2].map(|c| {
+            let full = (p[c] & 0xC0).saturating_add(tint[c]) as f32;
+            (p[c] as f32 + (full - p[c] as f32) * change).round() as u8
+        }))
     });
     let mut png = Vec::new();
     painted
@@ -657,6 +738,28 @@ async fn sd_models(State(state): State<Arc<FakeState>>, headers: HeaderMap) -> R
         "filename": "/models/Stable-diffusion/v1-5-pruned-emaonly.safetensors",
         "config": null,
     }]))
+    .into_response()
+}
+
+/// `GET /sdapi/v1/scripts`: A1111 1.8's built-in scripts by lower-case title, with
+/// soft inpainting among the always-on ones unless turned off.
+async fn scripts(State(state): State<Arc<FakeState>>, headers: HeaderMap) -> Response {
+    if let Some(r) = gate(&state, &headers) {
+        return r;
+    }
+    let mut img2img = vec![
+        "prompt matrix",
+        "prompts from file or textbox",
+        "x/y/z plot",
+        "extra options",
+    ];
+    if state.soft_inpainting.load(Ordering::SeqCst) {
+        img2img.push("soft inpainting");
+    }
+    Json(json!({
+        "txt2img": ["prompt matrix", "prompts from file or textbox", "x/y/z plot"],
+        "img2img": img2img,
+    }))
     .into_response()
 }
 

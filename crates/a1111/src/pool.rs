@@ -10,10 +10,10 @@ use articket_pool::{AiSettings, CallError, Painting, Pool, PoolCore, Probe, Prot
 use articket_style::{BoxFuture, PaintJob, Progress, Update};
 use image::RgbImage;
 
-use crate::api::Img2ImgRequest;
+use crate::api::{soft_inpainting_args, Img2ImgRequest, InpaintMask, SOFT_INPAINTING};
 use crate::client::{
-    checkpoints, decode_image, encode_base64, img2img, interrogate, interrupt, progress,
-    progress_with_image, Server,
+    checkpoints, decode_image, encode_base64, img2img, img2img_scripts, interrogate, interrupt,
+    progress, progress_with_image, Server,
 };
 pub use articket_pool::dispatch::{PoolStatus, ServerStatus};
 
@@ -23,6 +23,9 @@ pub type A1111Pool = Pool<A1111>;
 /// The AUTOMATIC1111 protocol: one client per server.
 pub struct A1111 {
     servers: Vec<Server>,
+    /// Per server: has soft inpainting (read at its first answer), so a painting with
+    /// a matte can go as a masked one.
+    soft_inpainting: Vec<std::sync::atomic::AtomicBool>,
 }
 
 /// A failed health probe in words, with the fix for the known mistakes: no `--api`, a
@@ -59,7 +62,11 @@ impl Protocol for A1111 {
             .iter()
             .map(|s| Server::new(s.clone(), http.clone()))
             .collect();
-        Ok(A1111 { servers })
+        let soft_inpainting = servers.iter().map(|_| Default::default()).collect();
+        Ok(A1111 {
+            servers,
+            soft_inpainting,
+        })
     }
 
     /// Up when `/sdapi/v1/progress` answers. Known mistakes are named with their fix.
@@ -76,10 +83,21 @@ impl Protocol for A1111 {
     }
 
     /// A server that answers lists a checkpoint (some forks lack the endpoint: they may
-    /// still paint).
+    /// still paint). Whether it has soft inpainting is noted.
     fn first_answer<'a>(&'a self, pool: &'a PoolCore, index: usize) -> BoxFuture<'a, Probe> {
         Box::pin(async move {
-            match checkpoints(&self.servers[index], pool.probe_timeout()).await {
+            let server = &self.servers[index];
+            let soft = img2img_scripts(server, pool.probe_timeout())
+                .await
+                .is_ok_and(|s| s.iter().any(|s| s == SOFT_INPAINTING));
+            self.soft_inpainting[index].store(soft, std::sync::atomic::Ordering::Relaxed);
+            if !soft {
+                tracing::info!(
+                    server = %server.label,
+                    "the server has no soft inpainting (A1111 1.8+): its paintings use no matte"
+                );
+            }
+            match checkpoints(server, pool.probe_timeout()).await {
                 Ok(list) if list.is_empty() => Probe::Down(
                     "the server lists no checkpoint: put a Stable Diffusion model in its \
                      models/Stable-diffusion folder and restart it"
@@ -124,8 +142,10 @@ impl Protocol for A1111 {
     fn paint<'a>(&'a self, p: Painting<'a, Self>) -> BoxFuture<'a, Result<RgbImage, CallError>> {
         Box::pin(async move {
             let settings = p.pool.settings();
-            let request = build_request(settings, p.job, &p.jpeg, p.caption);
-            let server = &self.servers[p.slot.index()];
+            let index = p.slot.index();
+            let soft = self.soft_inpainting[index].load(std::sync::atomic::Ordering::Relaxed);
+            let request = build_request(settings, p.job, &p.jpeg, p.caption, soft);
+            let server = &self.servers[index];
             let timeout = Duration::from_secs(settings.request_timeout_secs);
             let call = img2img(server, &request, timeout);
             tokio::pin!(call);
@@ -201,12 +221,15 @@ fn alwayson_scripts(
     scripts
 }
 
-/// The img2img request for one painter.
+/// The img2img request for one painter; with a matte and a server that has soft
+/// inpainting (`soft_inpainting`), a masked one: the background at its strength, the
+/// person at theirs.
 pub fn build_request(
     settings: &AiSettings,
     job: &PaintJob,
     jpeg: &[u8],
     caption: &str,
+    soft_inpainting: bool,
 ) -> Img2ImgRequest {
     let g = settings.generation(job.painter);
     let (width, height) = match (g.width, g.height) {
@@ -214,13 +237,27 @@ pub fn build_request(
         _ => output_size(job.photo.dimensions(), g.long_side),
     };
     let seed = seed_of(g.seed, job.seed, job.painter) as i64;
+    let masked = articket_pool::mask::masked(job, g).filter(|_| soft_inpainting);
+    let mut scripts = alwayson_scripts(g);
+    let mut denoising_strength = g.denoising_strength;
+    let mask = masked.map(|m| {
+        denoising_strength = m.strength;
+        scripts.insert(SOFT_INPAINTING.into(), soft_inpainting_args());
+        InpaintMask {
+            mask: encode_base64(&articket_pool::mask::png(&m.change)),
+            mask_blur: 4,
+            inpainting_fill: 1,
+            inpaint_full_res: false,
+            inpainting_mask_invert: 0,
+        }
+    });
     Img2ImgRequest {
         init_images: vec![encode_base64(jpeg)],
         prompt: g.prompt.replace("{caption}", caption),
         negative_prompt: g.negative_prompt.clone(),
         steps: g.steps,
         cfg_scale: g.cfg_scale,
-        denoising_strength: g.denoising_strength,
+        denoising_strength,
         sampler_name: g.sampler.clone(),
         scheduler: (!g.scheduler.is_empty()).then(|| g.scheduler.clone()),
         seed,
@@ -231,7 +268,8 @@ pub fn build_request(
         n_iter: 1,
         override_settings: g.override_settings.clone().into_iter().collect(),
         override_settings_restore_afterwards: true,
-        alwayson_scripts: alwayson_scripts(g),
+        alwayson_scripts: scripts,
+        mask,
         send_images: true,
         save_images: false,
     }

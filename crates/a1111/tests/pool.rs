@@ -221,6 +221,7 @@ async fn visits_take_turns_on_a_busy_server_and_learn_their_place() {
                         &job("x", p, v as u64 + 1),
                         b"jpeg",
                         "",
+                        false,
                     );
                     req.seed == seed
                 })
@@ -546,6 +547,125 @@ async fn the_fake_checks_the_controlnet_extensions_shape() {
         ("control_mode", serde_json::json!("Prompt first")),
         ("guidance_end", serde_json::json!(1.5)),
         ("model", serde_json::json!(3)),
+    ] {
+        let mut bad = good.clone();
+        bad[field] = value;
+        let res = send(bad).await.unwrap();
+        assert_eq!(res.status(), 422, "{field}");
+    }
+}
+
+/// A matte the size of [`photo`]: the person a centred band (255), the rest 0.
+fn matte() -> Arc<image::GrayImage> {
+    Arc::new(image::GrayImage::from_fn(384, 512, |x, _| {
+        image::Luma([if (128..256).contains(&x) { 255 } else { 0 }])
+    }))
+}
+
+/// With a matte and a server that has soft inpainting, the painting goes as a masked
+/// one: the person's share of the strength in the mask's greys, soft inpainting on,
+/// the whole picture, the run at the background's strength; the person comes back
+/// nearer the photo. A server without soft inpainting gets the plain request.
+#[tokio::test]
+async fn a_matte_goes_to_a1111_as_a_soft_inpainting_mask() {
+    let server = FakeA1111::start(Duration::from_millis(5)).await;
+    let mut s = settings(&[&server], Dispatch::Parallel);
+    s.renoir.denoising_strength = 0.6;
+    s.renoir.strength_person = Some(0.3);
+    let pool = A1111Pool::start(s.clone()).await.unwrap();
+    let masked = PaintJob {
+        matte: Some(matte()),
+        ..job("visit-m", Painter::Renoir, 3)
+    };
+    let img = pool.paint(masked.clone(), ignore()).await.unwrap();
+    let body = server.calls().last().unwrap().body.clone();
+    assert_eq!(body["denoising_strength"], 0.6);
+    assert_eq!(body["inpaint_full_res"], false);
+    assert_eq!(body["inpainting_fill"], 1);
+    assert_eq!(body["inpainting_mask_invert"], 0);
+    assert_eq!(body["alwayson_scripts"]["soft inpainting"]["args"][0], true);
+    let mask = articket_a1111::client::decode_image(body["mask"].as_str().unwrap()).unwrap();
+    assert_eq!(mask.dimensions(), (384, 512));
+    assert_eq!(
+        mask.get_pixel(10, 10)[0],
+        255,
+        "the background changes fully"
+    );
+    assert_eq!(
+        mask.get_pixel(192, 10)[0],
+        128,
+        "the person by half (0.3 of 0.6)"
+    );
+    // The fake keeps the photo where the mask is dark, as soft inpainting does.
+    let plain = pool
+        .paint(job("visit-m", Painter::Renoir, 3), ignore())
+        .await
+        .unwrap();
+    assert!(server.calls().last().unwrap().body.get("mask").is_none());
+    let resized = image::imageops::resize(
+        &*photo(),
+        img.width(),
+        img.height(),
+        image::imageops::FilterType::Triangle,
+    );
+    let off = |a: &RgbImage, x: u32| -> i32 {
+        let (p, q) = (a.get_pixel(x, 300), resized.get_pixel(x, 300));
+        (0..3).map(|c| (p[c] as i32 - q[c] as i32).abs()).sum()
+    };
+    let person_x = img.width() / 2;
+    assert!(
+        off(&img, person_x) < off(&plain, person_x),
+        "the person is nearer the photo"
+    );
+    assert_eq!(
+        off(&img, 5),
+        off(&plain, 5),
+        "the background is painted as before"
+    );
+
+    // A server before A1111 1.8: no soft inpainting, so no mask (it would binarise it).
+    let old = FakeA1111::start(Duration::from_millis(5)).await;
+    old.set_soft_inpainting(false);
+    let pool = A1111Pool::start(settings(&[&old], Dispatch::Parallel))
+        .await
+        .unwrap();
+    pool.paint(masked, ignore()).await.unwrap();
+    let body = old.calls().last().unwrap().body.clone();
+    assert!(body.get("mask").is_none() && body.get("alwayson_scripts").is_none());
+    let renoir = AiSettings::default().renoir.denoising_strength;
+    assert_eq!(body["denoising_strength"].as_f64().unwrap() as f32, renoir);
+}
+
+/// The fake refuses a mask it would misread: without soft inpainting, or not the
+/// init image's shape.
+#[tokio::test]
+async fn the_fake_checks_the_masks_shape() {
+    articket_pool::http::install_tls_provider();
+    let fake = FakeA1111::start(Duration::from_millis(1)).await;
+    let http = reqwest::Client::new();
+    let png = |w: u32, h: u32| {
+        let mut out = Vec::new();
+        RgbImage::new(w, h)
+            .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+            .unwrap();
+        articket_a1111::client::encode_base64(&out)
+    };
+    let soft =
+        serde_json::json!({"soft inpainting": {"args": [true, 1.0, 0.5, 4.0, 0.0, 0.5, 2.0]}});
+    let send = |body: serde_json::Value| {
+        http.post(format!("{}/sdapi/v1/img2img", fake.url))
+            .json(&body)
+            .send()
+    };
+    let good = serde_json::json!({"init_images": [png(16, 8)], "width": 64, "height": 32,
+        "mask": png(32, 16), "mask_blur": 4, "inpainting_fill": 1, "inpaint_full_res": false,
+        "inpainting_mask_invert": 0, "alwayson_scripts": soft});
+    assert_eq!(send(good.clone()).await.unwrap().status(), 200);
+    for (field, value) in [
+        ("mask", serde_json::json!(png(16, 16))),
+        ("alwayson_scripts", serde_json::json!({})),
+        ("inpaint_full_res", serde_json::json!("no")),
+        ("inpainting_fill", serde_json::json!(7)),
     ] {
         let mut bad = good.clone();
         bad[field] = value;

@@ -106,14 +106,19 @@ impl ComfyServer {
     /// `LoadImage` (`subfolder/name`, as the server stored it).
     pub async fn upload_image(
         &self,
-        jpeg: Vec<u8>,
+        bytes: Vec<u8>,
         subfolder: &str,
         name: &str,
         timeout: Duration,
     ) -> Result<String, CallError> {
-        let part = reqwest::multipart::Part::bytes(jpeg)
+        let mime = if name.ends_with(".png") {
+            "image/png"
+        } else {
+            "image/jpeg"
+        };
+        let part = reqwest::multipart::Part::bytes(bytes)
             .file_name(name.to_owned())
-            .mime_str("image/jpeg")
+            .mime_str(mime)
             .map_err(|e| CallError::Malformed(e.to_string()))?;
         let form = reqwest::multipart::Form::new()
             .part("image", part)

@@ -234,7 +234,12 @@ fn object_info() -> Value {
     let node = |required: Value, output: Value, output_node: bool| json!({"input": {"required": required}, "output": output, "output_node": output_node});
     json!({
         "LoadImage": node(json!({"image": [[], {"image_upload": true}]}), json!(["IMAGE", "MASK"]), false),
+        "LoadImageMask": node(json!({"image": [[], {"image_upload": true}], "channel": [["alpha", "red", "green", "blue"]]}), json!(["MASK"]), false),
+        "DifferentialDiffusion": node(json!({"model": ["MODEL"]}), json!(["MODEL"]), false),
+        "SetLatentNoiseMask": node(json!({"samples": ["LATENT"], "mask": ["MASK"]}), json!(["LATENT"]), false),
         "ImageInvert": node(json!({"image": ["IMAGE"]}), json!(["IMAGE"]), false),
+        "ImageScaleToTotalPixels": node(json!({"image": ["IMAGE"], "upscale_method": [["nearest-exact", "bilinear", "area", "bicubic", "lanczos"]],
+            "megapixels": ["FLOAT", {"default": 1.0}]}), json!(["IMAGE"]), false),
         "SaveImage": node(json!({"images": ["IMAGE"], "filename_prefix": ["STRING", {"default": "ComfyUI"}]}), json!([]), true),
         "PreviewImage": node(json!({"images": ["IMAGE"]}), json!([]), true),
         "CheckpointLoaderSimple": node(json!({"ckpt_name": [["fake-sd15.safetensors"]]}), json!(["MODEL", "CLIP", "VAE"]), false),
@@ -338,7 +343,7 @@ fn validate(state: &FakeState, prompt: &Value) -> Result<(), Box<Response>> {
             let Some(kind) = spec.get(name).and_then(|s| s.get(0)) else {
                 continue;
             };
-            if class == "LoadImage" && name == "image" {
+            if (class == "LoadImage" || class == "LoadImageMask") && name == "image" {
                 let file = value.as_str().unwrap_or("");
                 if !state.inputs.lock().unwrap().contains_key(file) {
                     errors.push(error(
@@ -553,6 +558,8 @@ async fn execute(state: &FakeState, job: &Job, fault: Option<&Fault>) -> Value {
     ids.sort_by_key(|i| i.parse::<u64>().unwrap_or(u64::MAX));
     let work = *state.work.lock().unwrap();
     let mut image: Option<image::RgbImage> = None;
+    // A LoadImageMask's mask (its red channel): KSampler changes each pixel as much.
+    let mut mask: Option<image::GrayImage> = None;
     let mut outputs = serde_json::Map::new();
     for node_id in ids {
         let node = &nodes[node_id];
@@ -569,6 +576,17 @@ async fn execute(state: &FakeState, job: &Job, fault: Option<&Fault>) -> Value {
                     .cloned()
                     .unwrap_or_default();
                 image = image::load_from_memory(&bytes).ok().map(|i| i.into_rgb8());
+            }
+            "LoadImageMask" => {
+                let file = node["inputs"]["image"].as_str().unwrap_or("");
+                let bytes = state.inputs.lock().unwrap().get(file).cloned();
+                mask = bytes
+                    .and_then(|b| image::load_from_memory(&b).ok())
+                    .map(|i| {
+                        image::GrayImage::from_fn(i.width(), i.height(), |x, y| {
+                            image::Luma([i.to_rgb8().get_pixel(x, y)[0]])
+                        })
+                    });
             }
             "ImageInvert" | "KSampler" => {
                 let steps = 4u64;
@@ -621,13 +639,25 @@ async fn execute(state: &FakeState, job: &Job, fault: Option<&Fault>) -> Value {
                                   "status": {"status_str": "error", "completed": false, "messages": messages}});
                 }
                 if let Some(img) = image.as_mut() {
-                    for p in img.pixels_mut() {
+                    let masked = mask.as_ref().filter(|_| class == "KSampler").map(|m| {
+                        image::imageops::resize(
+                            m,
+                            img.width(),
+                            img.height(),
+                            image::imageops::FilterType::Triangle,
+                        )
+                    });
+                    for (x, y, p) in img.enumerate_pixels_mut() {
+                        let change = masked
+                            .as_ref()
+                            .map_or(1.0, |m| m.get_pixel(x, y)[0] as f32 / 255.0);
                         for c in p.0.iter_mut() {
-                            *c = if class == "ImageInvert" {
+                            let done = if class == "ImageInvert" {
                                 255 - *c
                             } else {
                                 *c & 0xC0
                             };
+                            *c = (*c as f32 + (done as f32 - *c as f32) * change).round() as u8;
                         }
                     }
                 }

@@ -150,19 +150,39 @@ impl Comfy {
             .upload_image(jpeg, SUBFOLDER, &format!("{name}.jpg"), short)
             .await?;
         let g = s.generation(job.painter);
+        let workflow = &self.workflows[&job.painter];
+        // A workflow with `{{mask_image}}`: the matte's mask, or all change without one.
+        let mut denoise = g.denoising_strength;
+        let mask = if workflow.masked() {
+            let change = match articket_pool::mask::masked(job, g) {
+                Some(m) => {
+                    denoise = m.strength;
+                    m.change
+                }
+                None => {
+                    let (w, h) = job.photo.dimensions();
+                    image::GrayImage::from_pixel(w, h, image::Luma([255]))
+                }
+            };
+            let png = articket_pool::mask::png(&change);
+            let name = format!("{name}-mask.png");
+            Some(server.upload_image(png, SUBFOLDER, &name, short).await?)
+        } else {
+            None
+        };
         let seed = seed_of(g.seed, job.seed, job.painter);
         let prompt = g.prompt.replace("{caption}", caption);
         let negative = g.negative_prompt.replace("{caption}", caption);
-        let workflow = &self.workflows[&job.painter];
         let filled = workflow.fill(&Fill {
             input_image: &input,
+            mask_image: mask.as_deref(),
             prompt: &prompt,
             negative_prompt: &negative,
             caption,
             seed,
             steps: g.steps,
             cfg: g.cfg_scale,
-            denoise: g.denoising_strength,
+            denoise,
             filename_prefix: &format!("{SUBFOLDER}/{name}"),
         });
         let prompt_id = server.queue_prompt(&filled, &client_id, short).await?;

@@ -7,7 +7,11 @@
 //! - `"{{seed}}"`, `"{{steps}}"`, `"{{cfg}}"`, `"{{denoise}}"`: the whole value, filled
 //!   with a number from the painter's settings;
 //! - `{{prompt}}`, `{{negative_prompt}}` and `{{caption}}`: anywhere inside a string,
-//!   filled with the painter's prompts (the caption already in them) or the caption.
+//!   filled with the painter's prompts (the caption already in them) or the caption;
+//! - `"{{mask_image}}"` (optional): how much each pixel of the photo may change, as a
+//!   grey PNG at the photo's size (white: all of `{{denoise}}`), uploaded for the job,
+//!   as a `LoadImageMask` node's `image`. From the matte: the person gentler than the
+//!   background (`strength_person`, `strength_background`); all white without one.
 //!
 //! Every `filename_prefix` input (SaveImage and the like) is replaced with one unique
 //! to the job, so ComfyUI never answers from its cache with an old picture.
@@ -22,6 +26,7 @@ const NUMBERS: [&str; 4] = ["seed", "steps", "cfg", "denoise"];
 /// The placeholders that may sit inside text.
 const TEXTS: [&str; 3] = ["prompt", "negative_prompt", "caption"];
 const INPUT_IMAGE: &str = "input_image";
+const MASK_IMAGE: &str = "mask_image";
 
 /// Why a workflow cannot be used; the message names the file and the node.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,12 +41,16 @@ pub struct WorkflowError {
 pub struct Workflow {
     pub file: PathBuf,
     nodes: Map<String, Value>,
+    /// Takes `{{mask_image}}`.
+    masked: bool,
 }
 
 /// What one job fills in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fill<'a> {
     pub input_image: &'a str,
+    /// The uploaded mask, for a workflow that takes one.
+    pub mask_image: Option<&'a str>,
     pub prompt: &'a str,
     pub negative_prompt: &'a str,
     pub caption: &'a str,
@@ -99,6 +108,7 @@ impl Workflow {
                     let whole = text.trim() == format!("{{{{{placeholder}}}}}");
                     let known = if NUMBERS.contains(&placeholder.as_str())
                         || placeholder == INPUT_IMAGE
+                        || placeholder == MASK_IMAGE
                     {
                         if !whole {
                             return Err(fail(format!(
@@ -112,7 +122,7 @@ impl Workflow {
                     if !known {
                         return Err(fail(format!(
                             "node {id} ({class}), input {name}: unknown placeholder {{{{{placeholder}}}}}; \
-                             known: input_image, prompt, negative_prompt, caption, seed, steps, cfg, denoise"
+                             known: input_image, mask_image, prompt, negative_prompt, caption, seed, steps, cfg, denoise"
                         )));
                     }
                     found.insert(placeholder);
@@ -128,7 +138,13 @@ impl Workflow {
         Ok(Workflow {
             file: file.to_owned(),
             nodes,
+            masked: found.contains(MASK_IMAGE),
         })
+    }
+
+    /// Whether the workflow takes a mask (`{{mask_image}}`).
+    pub fn masked(&self) -> bool {
+        self.masked
     }
 
     /// The workflow for one job, ready for `POST /prompt`.
@@ -155,6 +171,8 @@ impl Workflow {
                     Value::from(round(fill.denoise))
                 } else if number(INPUT_IMAGE) {
                     Value::from(fill.input_image)
+                } else if number(MASK_IMAGE) {
+                    Value::from(fill.mask_image.unwrap_or_default())
                 } else if text.contains("{{") {
                     Value::from(
                         text.replace("{{prompt}}", fill.prompt)
@@ -253,12 +271,15 @@ mod tests {
                   "cfg": "{{cfg}}", "denoise": "{{denoise}}", "sampler_name": "dpmpp_2m"}},
             "3": {"class_type": "CLIPTextEncode", "inputs": {"text": "{{prompt}}, masterpiece"}},
             "4": {"class_type": "CLIPTextEncode", "inputs": {"text": "{{negative_prompt}}"}},
-            "5": {"class_type": "SaveImage", "inputs": {"filename_prefix": "x", "images": ["2", 0]}}
+            "5": {"class_type": "SaveImage", "inputs": {"filename_prefix": "x", "images": ["2", 0]}},
+            "6": {"class_type": "LoadImageMask", "inputs": {"image": "{{mask_image}}", "channel": "red"}}
         }"#,
         )
         .unwrap();
+        assert!(w.masked());
         let filled = w.fill(&Fill {
             input_image: "articket/a.jpg",
+            mask_image: Some("articket/a-mask.png"),
             prompt: "a cubist portrait of a woman",
             negative_prompt: "photo",
             caption: "a woman",
@@ -269,6 +290,7 @@ mod tests {
             filename_prefix: "articket/job-1",
         });
         assert_eq!(filled["1"]["inputs"]["image"], "articket/a.jpg");
+        assert_eq!(filled["6"]["inputs"]["image"], "articket/a-mask.png");
         let k = &filled["2"]["inputs"];
         assert_eq!(
             (

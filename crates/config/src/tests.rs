@@ -47,6 +47,10 @@ fn the_example_files_server_and_painter_samples_are_valid() {
     assert_eq!(a.servers[1].user.as_deref(), Some("booth"));
     assert_eq!(a.vangogh.width, Some(768));
     assert_eq!(
+        (a.vangogh.strength_person, a.vangogh.strength_background),
+        (Some(0.26), Some(0.65))
+    );
+    assert_eq!(
         a.vangogh.override_settings["sd_model_checkpoint"],
         "vangogh-style-v2"
     );
@@ -160,6 +164,12 @@ fn errors_name_the_key() {
         ("[ai]\nservers = [{ url = \"gpu:7860\" }]", &[], "ai.servers[0].url"),
         ("[ai.vangogh]\nresize_mode = 0", &[], "ai.vangogh.resize_mode"),
         ("[ai.renoir]\nsteps = 2\ndenoising_strength = 0.3", &[], "ai.renoir.steps"),
+        ("[ai.renoir]\nstrength_person = 1.5", &[], "ai.renoir.strength_person"),
+        (
+            "[ai.renoir]\nstrength_person = 0.0\nstrength_background = 0.0",
+            &[],
+            "ai.renoir.strength_background",
+        ),
         ("[ai.picasso]\nprompt_typo = \"x\"", &[], "ai.picasso"),
         (
             "",

@@ -12,7 +12,7 @@ use articket_style::{BoxFuture, PaintJob, Painter, Progress, StyleError, Stylize
 use image::RgbImage;
 
 use crate::worker::{CaptionModel, Captioner};
-use crate::{EngineError, EngineService, Img2Img, LoraRef, Sampler};
+use crate::{ChangeMap, EngineError, EngineService, Img2Img, LoraRef, Sampler};
 
 pub struct LocalBackend {
     service: EngineService,
@@ -121,18 +121,27 @@ impl LocalBackend {
         };
         let round = |v: u32| ((v as usize / m).max(1)) * m;
         let seed = seed_of(g.seed, job.seed, job.painter);
+        // With a matte: the background at its strength, the person at theirs.
+        let masked = articket_pool::mask::masked(job, g);
+        let strength = masked.as_ref().map_or(g.denoising_strength, |m| m.strength);
+        let change = masked.map(|m| {
+            let (w, h) = m.change.dimensions();
+            let values = m.change.pixels().map(|p| p[0] as f32 / 255.0).collect();
+            ChangeMap::new(w, h, values).expect("a whole grey image")
+        });
         Img2Img {
             image: (*job.photo).clone(),
             prompt: g.prompt.replace("{caption}", caption),
             negative_prompt: g.negative_prompt.clone(),
             steps: g.steps as usize,
-            strength: g.denoising_strength as f64,
+            strength: strength as f64,
             cfg_scale: g.cfg_scale as f64,
             seed,
             sampler: Sampler::from_a1111(&g.sampler).unwrap_or(Sampler::Ddim),
             width: round(w),
             height: round(h),
             loras: self.loras[painter_index(job.painter)].clone(),
+            change,
         }
     }
 }

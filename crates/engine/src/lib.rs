@@ -54,7 +54,7 @@ pub use candle_core;
 pub use candle_nn;
 pub use layout::{Family, LayoutError, ModelFiles};
 pub use lora::LoraRef;
-pub use pipeline::{Arch, Engine, Img2Img, Sampler};
+pub use pipeline::{Arch, ChangeMap, Engine, Img2Img, Sampler};
 pub use service::EngineService;
 
 /// The largest |x| in a tensor, in f32 (for comparing outputs with a reference).

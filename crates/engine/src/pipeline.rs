@@ -14,6 +14,7 @@ use rand::SeedableRng;
 use crate::clip::{Activation, ClipText};
 use crate::layout::{read_json, Family, ModelFiles};
 use crate::lora::{LoraRef, Part, Weights};
+pub use crate::prep::ChangeMap;
 use crate::prep::{crop_to_fill, gaussian_from};
 pub use crate::sampler::Sampler;
 use crate::sampler::{Denoiser, NoiseSchedule, Prediction, Spacing};
@@ -48,6 +49,10 @@ pub struct Img2Img {
     pub height: usize,
     /// LoRAs fused into the model for this painting (none: the model as it is).
     pub loras: Vec<LoraRef>,
+    /// How much of `strength` each pixel gets (differential diffusion), over the same
+    /// photo; none: all of it everywhere. The booth paints the person more gently than
+    /// the background with it.
+    pub change: Option<ChangeMap>,
 }
 
 impl Img2Img {
@@ -649,10 +654,22 @@ impl Engine {
                 .to_dtype(clean.dtype())
         };
         let mut denoiser = Denoiser::new(&self.schedule, &plan);
-        let mut latents = denoiser.add_noise(&clean, &draw()?, start)?;
+        let first_noise = draw()?;
+        let mut latents = denoiser.add_noise(&clean, &first_noise, start)?;
+        let keep = self.keep_map(jobs, &shape)?;
         let cfg: Vec<f32> = jobs.iter().map(|j| j.cfg_scale as f32).collect();
         let cfg = Tensor::from_vec(cfg, (n, 1, 1, 1), &self.device)?.to_dtype(latents.dtype())?;
+        let run = (plan.len() - start) as f32;
         for i in start..plan.len() {
+            if let (Some(keep), true) = (&keep, i > start) {
+                // Differential diffusion: where the photo is kept a while longer, the
+                // latents go back to the photo noised to this step, with the noise the
+                // run started from.
+                let threshold = (i - start) as f32 / run;
+                let mask = keep.gt(threshold)?.to_dtype(latents.dtype())?;
+                let photo = denoiser.add_noise(&clean, &first_noise, i)?;
+                latents = (&latents + (photo - &latents)?.broadcast_mul(&mask)?)?;
+            }
             let scaled = denoiser.scale_input(&latents, i)?;
             let prediction = if guided {
                 let input = Tensor::cat(&[&scaled, &scaled], 0)?;
@@ -668,6 +685,31 @@ impl Engine {
         }
         let images = self.decode(&latents)?;
         Ok((latents, images))
+    }
+
+    /// With a change map in any job: 1 − change on the latent grid, (N, 1, h, w) in
+    /// f32 (jobs without one: 0, all change). None when no job has one.
+    fn keep_map(&self, jobs: &[&Img2Img], shape: &[usize]) -> candle_core::Result<Option<Tensor>> {
+        if jobs.iter().all(|j| j.change.is_none()) {
+            return Ok(None);
+        }
+        let (lh, lw) = (shape[2], shape[3]);
+        let mut keep = Vec::with_capacity(jobs.len() * lh * lw);
+        for job in jobs {
+            match &job.change {
+                Some(map) => keep.extend(
+                    map.on_latent_grid(job.width as u32, job.height as u32, lw, lh)
+                        .into_iter()
+                        .map(|c| 1.0 - c),
+                ),
+                None => keep.extend(std::iter::repeat_n(0f32, lh * lw)),
+            }
+        }
+        Ok(Some(Tensor::from_vec(
+            keep,
+            (jobs.len(), 1, lh, lw),
+            &self.device,
+        )?))
     }
 
     fn run_batch(

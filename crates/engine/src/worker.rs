@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use articket_a1111::api::{Img2ImgRequest, InterrogateRequest, ProgressResponse};
+use articket_a1111::api::{Img2ImgRequest, InterrogateRequest, ProgressResponse, SOFT_INPAINTING};
 use articket_a1111::client::{decode_image, encode_base64};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -24,7 +24,7 @@ use image::RgbImage;
 use serde_json::{json, Value};
 
 use crate::prep::crop_to_fill;
-use crate::{EngineError, EngineService, Img2Img, LoraRef, Sampler};
+use crate::{ChangeMap, EngineError, EngineService, Img2Img, LoraRef, Sampler};
 
 /// Most images one request may ask for (batch_size × n_iter).
 const MAX_IMAGES: u32 = 8;
@@ -112,6 +112,7 @@ pub fn router(
         .route("/sdapi/v1/sd-models", get(sd_models))
         .route("/sdapi/v1/samplers", get(samplers))
         .route("/sdapi/v1/loras", get(list_loras))
+        .route("/sdapi/v1/scripts", get(scripts))
         .route("/internal/ping", get(|| async { Json(json!({})) }))
         .with_state(worker)
 }
@@ -192,6 +193,61 @@ fn fit(image: &RgbImage, w: u32, h: u32, resize_mode: u8) -> RgbImage {
     }
 }
 
+/// The request's mask as a change map over the fitted w×h picture, when soft
+/// inpainting is on: its greys are how much each pixel changes (Differential
+/// Diffusion, which A1111's soft inpainting builds on), blurred by `mask_blur`. A mask
+/// without soft inpainting asks for hard inpainting, which this worker does not do.
+fn change_map(req: &Img2ImgRequest, w: u32, h: u32) -> Result<Option<ChangeMap>, Response> {
+    let Some(mask) = &req.mask else {
+        return Ok(None);
+    };
+    let soft = req
+        .alwayson_scripts
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(SOFT_INPAINTING))
+        .is_some_and(|(_, v)| v["args"][0] == true);
+    if !soft {
+        return Err(invalid(
+            "mask",
+            "this worker paints a mask only with soft inpainting on \
+             (alwayson_scripts {\"soft inpainting\": {\"args\": [true, …]}})",
+        ));
+    }
+    let image = decode_image(&mask.mask).map_err(|e| {
+        detail(
+            StatusCode::BAD_REQUEST,
+            format!("Invalid encoded mask: {e}"),
+        )
+    })?;
+    let mut grey = image::imageops::grayscale(&fit(&image, w, h, req.resize_mode));
+    if mask.mask_blur > 0 {
+        grey = image::imageops::blur(&grey, mask.mask_blur as f32);
+    }
+    let invert = mask.inpainting_mask_invert == 1;
+    let values = grey
+        .pixels()
+        .map(|p| {
+            let v = p[0] as f32 / 255.0;
+            if invert {
+                1.0 - v
+            } else {
+                v
+            }
+        })
+        .collect();
+    Ok(Some(
+        ChangeMap::new(w, h, values).map_err(|e| invalid("mask", e))?,
+    ))
+}
+
+/// `GET /sdapi/v1/scripts`: soft inpainting, which this worker paints masks with.
+async fn scripts(State(worker): State<Arc<Worker>>, headers: HeaderMap) -> Response {
+    if let Some(r) = worker.check_auth(&headers) {
+        return r;
+    }
+    Json(json!({ "txt2img": [], "img2img": [SOFT_INPAINTING] })).into_response()
+}
+
 async fn img2img(State(worker): State<Arc<Worker>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Some(r) = worker.check_auth(&headers) {
         return r;
@@ -203,10 +259,17 @@ async fn img2img(State(worker): State<Arc<Worker>>, headers: HeaderMap, body: By
         Ok(r) => r,
         Err(e) => return invalid("body", e.to_string()),
     };
-    worker.note_unknown(
-        &body,
-        &serde_json::to_value(Img2ImgRequest::default()).unwrap_or_default(),
-    );
+    let known = Img2ImgRequest {
+        mask: Some(articket_a1111::api::InpaintMask {
+            mask: String::new(),
+            mask_blur: 4,
+            inpainting_fill: 1,
+            inpaint_full_res: false,
+            inpainting_mask_invert: 0,
+        }),
+        ..Default::default()
+    };
+    worker.note_unknown(&body, &serde_json::to_value(known).unwrap_or_default());
     let Some(first) = req.init_images.first() else {
         return detail(StatusCode::NOT_FOUND, "Init image not found");
     };
@@ -252,6 +315,10 @@ async fn img2img(State(worker): State<Arc<Worker>>, headers: HeaderMap, body: By
         Err(e) => return detail(StatusCode::NOT_FOUND, e),
     };
     let fitted = fit(&init, w, h, req.resize_mode);
+    let change = match change_map(&req, w, h) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     let jobs: Vec<Img2Img> = (0..count)
         .map(|i| Img2Img {
             image: fitted.clone(),
@@ -265,6 +332,7 @@ async fn img2img(State(worker): State<Arc<Worker>>, headers: HeaderMap, body: By
             width: w as usize,
             height: h as usize,
             loras: loras.clone(),
+            change: change.clone(),
         })
         .collect();
     // Previews are made (with a tiny autoencoder) for `current_image` in progress.

@@ -67,6 +67,7 @@ fn paint() -> image::RgbImage {
         width: 128,
         height: 128,
         loras: Vec::new(),
+        change: None,
     };
     engine
         .img2img(std::slice::from_ref(&job), &mut |_, _| {})

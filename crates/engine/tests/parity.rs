@@ -365,6 +365,7 @@ fn whole_img2img_matches_at_three_strengths() {
                     width: 64,
                     height: 64,
                     loras: Vec::new(),
+                    change: None,
                 };
                 run_recorded(case, &job, &format!("{name} {k}"), &k);
             }
@@ -376,7 +377,24 @@ fn whole_img2img_matches_at_three_strengths() {
 /// draw was used and that the latents and the picture match `{key}.latents` and
 /// `{key}.image`; returns how many UNet steps ran.
 fn run_recorded(case: &Case, job: &Img2Img, label: &str, key: &str) -> usize {
-    let noise = case.get(&format!("{key}.noise"));
+    run_recorded_in(&case.engine, &case.expected, job, label, key)
+}
+
+/// [`run_recorded`] against any file of recorded runs.
+fn run_recorded_in(
+    engine: &Engine,
+    expected: &HashMap<String, Tensor>,
+    job: &Img2Img,
+    label: &str,
+    key: &str,
+) -> usize {
+    let get = |k: String| {
+        expected
+            .get(&k)
+            .unwrap_or_else(|| panic!("the fixture has no {k}"))
+            .clone()
+    };
+    let noise = get(format!("{key}.noise"));
     let draws = noise.dim(0).unwrap();
     let mut used = 0;
     let mut feed = |shape: &[usize]| {
@@ -386,19 +404,18 @@ fn run_recorded(case: &Case, job: &Img2Img, label: &str, key: &str) -> usize {
         Ok(t)
     };
     let mut unet_steps = 0;
-    let (latents, images) = case
-        .engine
+    let (latents, images) = engine
         .img2img_with_noise(&[job], &mut feed, &mut |n, _| unet_steps += n)
         .unwrap();
     assert_eq!(used, draws, "{label}: every reference draw used");
     close(
         &format!("{label} latents"),
         &latents,
-        &case.get(&format!("{key}.latents")),
+        &get(format!("{key}.latents")),
         TOL,
     );
     let got = Tensor::from_vec(images[0].as_raw().clone(), (64, 64, 3), &Device::Cpu).unwrap();
-    let m = mean_diff(&got, &case.get(&format!("{key}.image")));
+    let m = mean_diff(&got, &get(format!("{key}.image")));
     eprintln!("{label} image: mean |diff| {m:.4}/255");
     assert!(m <= 1.0, "{label}: mean |diff| {m}/255");
     unet_steps
@@ -525,6 +542,7 @@ fn turbo_img2img_matches_diffusers_in_one_to_four_steps() {
                 width: 64,
                 height: 64,
                 loras: Vec::new(),
+                change: None,
             };
             let unet_steps = run_recorded(&case, &job, &k, &k);
             assert_eq!(
@@ -614,6 +632,7 @@ fn loras_in_both_formats_fuse_like_diffusers() {
             width: 64,
             height: 64,
             loras: vec![lora],
+            change: None,
         };
         run_recorded(&case, &job, &key, &key);
     }
@@ -717,6 +736,7 @@ fn previews_come_each_step_from_the_tiny_autoencoder() {
         width: 64,
         height: 64,
         loras: Vec::new(),
+        change: None,
     };
     let mut previews: Vec<(usize, image::RgbImage)> = Vec::new();
     let mut sink = |i: usize, p: image::RgbImage| previews.push((i, p));
@@ -805,6 +825,7 @@ fn lcm_distilled_img2img_matches_diffusers_with_its_guidance_embedding() {
             width: 64,
             height: 64,
             loras: Vec::new(),
+            change: None,
         };
         let unet_steps = run_recorded(&case, &job, &key, &key);
         assert_eq!(unet_steps, steps, "{key}: every step runs, one pass each");
@@ -853,6 +874,7 @@ fn sdxl_turbo_img2img_matches_diffusers_in_one_to_four_steps() {
             width: 64,
             height: 64,
             loras: Vec::new(),
+            change: None,
         };
         let unet_steps = run_recorded(&case, &job, &key, &key);
         assert_eq!(
@@ -861,4 +883,128 @@ fn sdxl_turbo_img2img_matches_diffusers_in_one_to_four_steps() {
             "{key}: the steps diffusers runs, one pass each"
         );
     }
+}
+
+/// Differential diffusion: `bench/parity/make_masked_fixtures.py` ran diffusers'
+/// img2img with each latent pixel set back to the noised photo at the start of every
+/// step i > 0 where its keep value (1 − change) exceeds i / N, on the SD 1.5 model with
+/// each sampler and on SD-Turbo in 2 and 4 steps (`masked.safetensors`). The engine,
+/// given the same change map, matches it; the cell the map keeps stays nearest the
+/// photo.
+#[test]
+fn masked_img2img_follows_the_change_map_like_diffusers() {
+    let turbo_case = turbo(false);
+    let runs: Vec<(&Case, &str, Vec<(String, Sampler, usize, f64, f64)>)> = vec![
+        (
+            sd15(),
+            "sd15",
+            Sampler::ALL
+                .iter()
+                .map(|&s| (format!("masked.{}.s6", sampler_key(s)), s, 10, 0.6, 7.5))
+                .collect(),
+        ),
+        (
+            &turbo_case,
+            "sd-turbo",
+            [(2, 10), (4, 10), (4, 5)]
+                .iter()
+                .map(|&(n, t)| {
+                    let key = format!("masked.turbo.n{n}.s{t}");
+                    (key, Sampler::EulerAncestral, n, t as f64 / 10.0, 0.0)
+                })
+                .collect(),
+        ),
+    ];
+    for (case, name, jobs) in runs {
+        let path = fixtures().join(name).join("masked.safetensors");
+        let expected = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+        let change = expected["change"]
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let map = articket_engine::ChangeMap::new(8, 8, change.clone()).unwrap();
+        for (key, sampler, steps, strength, cfg) in jobs {
+            let job = Img2Img {
+                image: photo(case),
+                prompt: case.meta["prompt"].clone(),
+                negative_prompt: if cfg > 1.0 {
+                    case.meta["negative"].clone()
+                } else {
+                    String::new()
+                },
+                steps,
+                strength,
+                cfg_scale: cfg,
+                seed: 0,
+                sampler,
+                width: 64,
+                height: 64,
+                loras: Vec::new(),
+                change: Some(map.clone()),
+            };
+            let label = format!("{name} {key}");
+            run_recorded_in(&case.engine, &expected, &job, &label, &key);
+            // The map did something: the painting is not the unmasked one, and the
+            // kept cell (change 0) is nearer the photo's latents than the background.
+            let plain = Img2Img {
+                change: None,
+                ..job.clone()
+            };
+            let noise = expected[&format!("{key}.noise")].clone();
+            let mut used = 0;
+            let mut feed = |shape: &[usize]| {
+                used += 1;
+                Ok(noise.i(used - 1)?.reshape(shape)?)
+            };
+            let (unmasked, _) = case
+                .engine
+                .img2img_with_noise(&[&plain], &mut feed, &mut |_, _| {})
+                .unwrap();
+            let masked = &expected[&format!("{key}.latents")];
+            let clean = case.engine.image_latents(&[&job.image], 64, 64).unwrap();
+            let off = |t: &Tensor, y: usize, x: usize| {
+                let a = t.i((0, .., y, x)).unwrap();
+                let b = clean.i((0, .., y, x)).unwrap();
+                max_diff(&a, &b)
+            };
+            assert!(
+                max_diff(masked, &unmasked) > 1e-2,
+                "{label}: the map changes the painting"
+            );
+            assert!(
+                off(masked, 4, 3) < off(&unmasked, 4, 3),
+                "{label}: the kept cell is nearer the photo with the map ({} against {})",
+                off(masked, 4, 3),
+                off(&unmasked, 4, 3)
+            );
+        }
+    }
+}
+
+/// A map that gives every pixel the whole strength paints exactly what no map does.
+#[test]
+fn a_change_map_of_ones_paints_the_unmasked_picture() {
+    let case = sd15();
+    let job = Img2Img {
+        image: photo(case),
+        prompt: case.meta["prompt"].clone(),
+        negative_prompt: case.meta["negative"].clone(),
+        steps: 10,
+        strength: 0.6,
+        cfg_scale: 7.5,
+        seed: 5,
+        sampler: Sampler::EulerAncestral,
+        width: 64,
+        height: 64,
+        loras: Vec::new(),
+        change: Some(articket_engine::ChangeMap::new(3, 3, vec![1.0; 9]).unwrap()),
+    };
+    let plain = Img2Img {
+        change: None,
+        ..job.clone()
+    };
+    let a = case.engine.img2img(&[job], &mut |_, _| {}).unwrap();
+    let b = case.engine.img2img(&[plain], &mut |_, _| {}).unwrap();
+    assert_eq!(a[0], b[0]);
 }

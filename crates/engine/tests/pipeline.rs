@@ -46,6 +46,7 @@ fn job(prompt: &str, seed: u64, strength: f64) -> Img2Img {
         width: 48,
         height: 64,
         loras: Vec::new(),
+        change: None,
     }
 }
 

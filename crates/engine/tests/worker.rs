@@ -426,3 +426,87 @@ async fn progress_carries_the_live_preview() {
         "none once idle"
     );
 }
+
+/// The person on the left half of [`photo`].
+fn matte() -> Arc<image::GrayImage> {
+    Arc::new(image::GrayImage::from_fn(96, 128, |x, _| {
+        image::Luma([if x < 48 { 255 } else { 0 }])
+    }))
+}
+
+/// Mean |a − b| over the columns `xs`.
+fn mean_off(a: &RgbImage, b: &RgbImage, xs: std::ops::Range<u32>) -> f64 {
+    let mut sum = 0u64;
+    let mut n = 0u64;
+    for y in 0..a.height() {
+        for x in xs.clone() {
+            for c in 0..3 {
+                sum += (a.get_pixel(x, y)[c] as i64 - b.get_pixel(x, y)[c] as i64).unsigned_abs();
+                n += 1;
+            }
+        }
+    }
+    sum as f64 / n as f64
+}
+
+/// A matte reaches the engine from both ways in: the local backend, and our server
+/// pool through the worker, which lists soft inpainting and paints the mask it is
+/// sent. Each masked painting differs from the plain one, most where the person is
+/// (the engine's algorithm itself is proven against diffusers in tests/parity.rs). A
+/// mask without soft inpainting is refused with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_matte_paints_the_person_more_gently_through_the_backend_and_the_worker() {
+    let w = start_worker().await;
+    let mut s = settings_for(w.addr);
+    s.captioner = CaptionSource::None;
+    s.renoir.strength_person = Some(0.1);
+    s.renoir.denoising_strength = 0.9;
+    let masked = PaintJob {
+        matte: Some(matte()),
+        ..job(Painter::Renoir)
+    };
+    let backend = LocalBackend::new(w.service.clone(), s.clone(), None);
+    let pool = A1111Pool::start(s).await.unwrap();
+    for (way, with, without) in [
+        (
+            "local backend",
+            backend
+                .paint(masked.clone(), Arc::new(|_| {}))
+                .await
+                .unwrap(),
+            backend
+                .paint(job(Painter::Renoir), Arc::new(|_| {}))
+                .await
+                .unwrap(),
+        ),
+        (
+            "worker",
+            pool.paint(masked.clone(), Arc::new(|_| {})).await.unwrap(),
+            pool.paint(job(Painter::Renoir), Arc::new(|_| {}))
+                .await
+                .unwrap(),
+        ),
+    ] {
+        let (person, background) = (
+            mean_off(&with, &without, 0..32),
+            mean_off(&with, &without, 32..64),
+        );
+        eprintln!("{way}: masked against plain, person {person:.1}, background {background:.1}");
+        assert!(
+            person > 1.0 && person > background,
+            "{way}: person {person}, background {background}"
+        );
+    }
+    assert_eq!(
+        get(w.addr, "/sdapi/v1/scripts").await["img2img"][0],
+        "soft inpainting"
+    );
+    let (status, body) = post(
+        w.addr,
+        "/sdapi/v1/img2img",
+        json!({"init_images": [png_b64()], "mask": png_b64(), "steps": 4, "width": 64, "height": 64}),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.to_string().contains("soft inpainting"), "{body}");
+}

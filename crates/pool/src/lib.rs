@@ -11,10 +11,13 @@
 //! - [`http`]: what every server client shares: [`CallError`], an endpoint with
 //!   credentials, the HTTP client, the BLIP captioning server.
 //! - [`caption`], [`seed`], [`photo`]: one caption cache, one seed rule, one output size.
+//! - [`mask`]: masked img2img from the matte: the person painted gently, the
+//!   background freely.
 
 pub mod caption;
 pub mod dispatch;
 pub mod http;
+pub mod mask;
 pub mod photo;
 pub mod seed;
 pub mod settings;

@@ -97,6 +97,13 @@ pub struct GenerationSettings {
     /// Left out of a painter's section: that painter's own default.
     #[serde(default = "unset_strength")]
     pub denoising_strength: f32,
+    /// With a matting model: how strongly the person is repainted (masked img2img);
+    /// unset: 0.4 × `denoising_strength`, which the few steps a painting runs round up
+    /// to about half. Equal to the background's: no mask at all.
+    pub strength_person: Option<f32>,
+    /// With a matting model: how strongly the background is repainted; unset:
+    /// `denoising_strength`.
+    pub strength_background: Option<f32>,
     /// A1111 ≥ 1.9 names the sampler and the schedule separately ("DPM++ 2M" and
     /// "Karras"). For older servers write `sampler = "DPM++ 2M Karras"`, `scheduler = ""`.
     pub sampler: String,
@@ -280,6 +287,20 @@ impl AiSettings {
                     "must be above 0 and at most 1".into(),
                 ));
             }
+            for (name, v) in [
+                ("strength_person", g.strength_person),
+                ("strength_background", g.strength_background),
+            ] {
+                if v.is_some_and(|v| !(0.0..=1.0).contains(&v)) {
+                    return Err((key(name), "must be from 0 to 1".into()));
+                }
+            }
+            if g.person_and_background() == (0.0, 0.0) {
+                return Err((
+                    key("strength_background"),
+                    "the person or the background must be repainted (above 0)".into(),
+                ));
+            }
             if (g.steps as f32 * g.denoising_strength) < 1.0 {
                 return Err((
                     key("steps"),
@@ -348,6 +369,22 @@ const NEGATIVE: &str = "photo, photorealistic, 3d render, blurry, lowres, jpeg a
     deformed face, disfigured, extra limbs, bad anatomy, text, watermark, signature, nsfw";
 
 impl GenerationSettings {
+    /// The person's and the background's strengths where a matte tells them apart, or
+    /// None when they are the same (the painting then needs no mask).
+    pub fn masked_strengths(&self) -> Option<(f32, f32)> {
+        let (person, background) = self.person_and_background();
+        (person != background).then_some((person, background))
+    }
+
+    /// `strength_person` and `strength_background`, defaults filled in.
+    fn person_and_background(&self) -> (f32, f32) {
+        let background = self.strength_background.unwrap_or(self.denoising_strength);
+        let person = self
+            .strength_person
+            .unwrap_or((0.4 * self.denoising_strength * 100.0).round() / 100.0);
+        (person, background)
+    }
+
     fn painter(prompt: &str, denoising_strength: f32) -> Self {
         Self {
             prompt: prompt.to_owned(),
@@ -378,6 +415,8 @@ impl Default for GenerationSettings {
             steps: 30,
             cfg_scale: 7.0,
             denoising_strength: 0.65,
+            strength_person: None,
+            strength_background: None,
             sampler: "DPM++ 2M".into(),
             scheduler: "Karras".into(),
             seed: SeedPolicy::Visit,
