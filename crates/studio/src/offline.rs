@@ -114,10 +114,11 @@ impl Offline {
         let matte = match &self.matter {
             Some(m) => {
                 let (m, p) = (m.clone(), photo.clone());
-                tokio::task::spawn_blocking(move || m.matte(&p))
+                tokio::task::spawn_blocking(move || crate::matting::matte_for(&m, &p))
                     .await
                     .ok()
                     .and_then(Result::ok)
+                    .flatten()
                     .map(Arc::new)
             }
             None => None,

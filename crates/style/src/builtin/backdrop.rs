@@ -86,6 +86,41 @@ impl Backdrops {
     }
 }
 
+/// Why a matte is not to be trusted, or `None` when it is: it holds no one (under 1 %
+/// of the picture is person: a landscape, an empty booth); the person does not reach
+/// the bottom quarter of the frame, as a visitor standing or sitting before the camera
+/// does (the model found a head and lost the body); or a face the detector found
+/// (`faces`: [`crate::faces::detect_every`]) lies mostly outside it (a second visitor
+/// it missed). Either way the photo's own background is the sensible one.
+pub fn doubt(matte: &GrayImage, faces: &[crate::faces::Face]) -> Option<&'static str> {
+    let (w, h) = matte.dimensions();
+    let person = matte.pixels().filter(|p| p[0] >= 128).count();
+    if (person as f64) < 0.01 * (w as f64 * h as f64) {
+        return Some("no one in it");
+    }
+    if person_box(matte).is_some_and(|(_, y, _, bh)| (y + bh) * 4 < h * 3) {
+        return Some("the person does not reach the bottom of the frame");
+    }
+    for f in faces {
+        // The face's middle: its box shrunk by a quarter on each side.
+        let x0 = (f.x + f.w * 0.25).max(0.0) as u32;
+        let y0 = (f.y + f.h * 0.25).max(0.0) as u32;
+        let x1 = ((f.x + f.w * 0.75) as u32).min(w);
+        let y1 = ((f.y + f.h * 0.75) as u32).min(h);
+        let (mut sum, mut n) = (0u64, 0u64);
+        for y in y0..y1 {
+            for x in x0..x1 {
+                sum += matte.get_pixel(x, y)[0] as u64;
+                n += 1;
+            }
+        }
+        if n > 0 && sum < n * 128 {
+            return Some("a face is outside it");
+        }
+    }
+    None
+}
+
 /// The person's box in a matte (pixels at least half person): x, y, w, h; `None` when
 /// the matte holds no one.
 pub fn person_box(matte: &GrayImage) -> Option<(u32, u32, u32, u32)> {
@@ -316,7 +351,50 @@ fn starry_night(w: u32, h: u32, s: f32, seed: u64, px: impl Fn([f32; 3]) -> Rgb<
 
 #[cfg(test)]
 mod tests {
+
     use super::*;
+
+    #[test]
+    fn a_matte_is_doubted_when_empty_headless_or_missing_a_face() {
+        use crate::faces::Face;
+        // A person from the middle down to the bottom edge, 40 % wide.
+        let person = GrayImage::from_fn(100, 100, |x, y| {
+            image::Luma([if (30..70).contains(&x) && y >= 20 {
+                255
+            } else {
+                0
+            }])
+        });
+        let face = Face {
+            x: 40.0,
+            y: 22.0,
+            w: 20.0,
+            h: 20.0,
+        };
+        assert_eq!(doubt(&person, &[face]), None);
+        assert_eq!(doubt(&GrayImage::new(100, 100), &[]), Some("no one in it"));
+        let head_only = GrayImage::from_fn(100, 100, |x, y| {
+            image::Luma([if (40..60).contains(&x) && (10..40).contains(&y) {
+                255
+            } else {
+                0
+            }])
+        });
+        assert_eq!(
+            doubt(&head_only, &[]),
+            Some("the person does not reach the bottom of the frame")
+        );
+        let second = Face {
+            x: 75.0,
+            y: 30.0,
+            w: 20.0,
+            h: 20.0,
+        };
+        assert_eq!(
+            doubt(&person, &[face, second]),
+            Some("a face is outside it")
+        );
+    }
 
     fn matte_with_person(w: u32, h: u32) -> GrayImage {
         // A person: a disc for the head over a rectangle for the body.
