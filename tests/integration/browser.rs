@@ -222,6 +222,16 @@ impl Browser {
         tab
     }
 
+    /// Closes `tab` with its browser context (cookies, storage and all).
+    pub async fn close(&mut self, tab: &Tab) {
+        self.call(
+            None,
+            "Target.disposeBrowserContext",
+            json!({ "browserContextId": tab.context }),
+        )
+        .await;
+    }
+
     /// Saves downloads of `tab`'s context into `dir` under their suggested names.
     pub async fn downloads_to(&mut self, tab: &Tab, dir: &Path) {
         self.call(

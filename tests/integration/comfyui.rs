@@ -221,7 +221,10 @@ async fn real_comfyui_composites_through_the_booths_mask() {
     let photo = std::fs::read("docs/samples/photos/grace_hopper.jpg").unwrap();
     let res = phone.upload(&server, "Grace", photo, "grace.jpg").await;
     assert_eq!(res.status(), 202);
-    events_until(&mut socket, Duration::from_secs(120), |e| is_type(e, "visit_done")).await;
+    events_until(&mut socket, Duration::from_secs(120), |e| {
+        is_type(e, "visit_done")
+    })
+    .await;
     let state = phone.visit(&server).await;
     let (_, _, stored) = get_bytes(&server, state["photo_url"].as_str().unwrap()).await;
     let photo = image::load_from_memory(&stored).unwrap().into_rgb8();
@@ -232,7 +235,10 @@ async fn real_comfyui_composites_through_the_booths_mask() {
         for y in y0..y0 + 24 {
             for x in x0..x0 + 24 {
                 for c in 0..3 {
-                    let (p, q) = (photo.get_pixel(x, y)[c] as f64, img.get_pixel(x, y)[c] as f64);
+                    let (p, q) = (
+                        photo.get_pixel(x, y)[c] as f64,
+                        img.get_pixel(x, y)[c] as f64,
+                    );
                     let inv = 255.0 - p;
                     toward += (q - p) * (inv - p);
                     span += (inv - p) * (inv - p);
@@ -248,8 +254,16 @@ async fn real_comfyui_composites_through_the_booths_mask() {
         let corner = inverted_share(&painted, 4, 4);
         let face = inverted_share(&painted, w / 2 - 12, h / 3);
         eprintln!("{}: backdrop {corner:.2}, face {face:.2}", r["painter"]);
-        assert!(corner > 0.9, "{}: the backdrop inverted ({corner})", r["painter"]);
-        assert!((0.3..0.5).contains(&face), "{}: the face 40 % ({face})", r["painter"]);
+        assert!(
+            corner > 0.9,
+            "{}: the backdrop inverted ({corner})",
+            r["painter"]
+        );
+        assert!(
+            (0.3..0.5).contains(&face),
+            "{}: the face 40 % ({face})",
+            r["painter"]
+        );
     }
     // A photo and a mask per painter.
     let uploads = std::fs::read_dir(input.join("articket")).unwrap().count();

@@ -164,7 +164,11 @@ mod tests {
         let b = Tensor::randn(0f32, 1.0, 12, &dev).unwrap();
         let vb = |dtype| {
             nn::VarBuilder::from_tensors(
-                [("weight".to_owned(), w.clone()), ("bias".to_owned(), b.clone())].into(),
+                [
+                    ("weight".to_owned(), w.clone()),
+                    ("bias".to_owned(), b.clone()),
+                ]
+                .into(),
                 dtype,
                 &dev,
             )
