@@ -197,7 +197,7 @@ fn fit(image: &RgbImage, w: u32, h: u32, resize_mode: u8) -> RgbImage {
 /// inpainting is on: its greys are how much each pixel changes (Differential
 /// Diffusion, which A1111's soft inpainting builds on), blurred by `mask_blur`. A mask
 /// without soft inpainting asks for hard inpainting, which this worker does not do.
-fn change_map(req: &Img2ImgRequest, w: u32, h: u32) -> Result<Option<ChangeMap>, Response> {
+fn change_map(req: &Img2ImgRequest, w: u32, h: u32) -> Result<Option<ChangeMap>, Box<Response>> {
     let Some(mask) = &req.mask else {
         return Ok(None);
     };
@@ -207,11 +207,11 @@ fn change_map(req: &Img2ImgRequest, w: u32, h: u32) -> Result<Option<ChangeMap>,
         .find(|(k, _)| k.eq_ignore_ascii_case(SOFT_INPAINTING))
         .is_some_and(|(_, v)| v["args"][0] == true);
     if !soft {
-        return Err(invalid(
+        return Err(Box::new(invalid(
             "mask",
             "this worker paints a mask only with soft inpainting on \
              (alwayson_scripts {\"soft inpainting\": {\"args\": [true, …]}})",
-        ));
+        )));
     }
     let image = decode_image(&mask.mask).map_err(|e| {
         detail(
@@ -317,7 +317,7 @@ async fn img2img(State(worker): State<Arc<Worker>>, headers: HeaderMap, body: By
     let fitted = fit(&init, w, h, req.resize_mode);
     let change = match change_map(&req, w, h) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let jobs: Vec<Img2Img> = (0..count)
         .map(|i| Img2Img {

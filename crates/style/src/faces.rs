@@ -57,28 +57,20 @@ fn model() -> Option<&'static rustface::Model> {
 /// small faces of a full-length photo (about 35–80 px); a photo with no face pays for
 /// both.
 pub fn detect(photo: &RgbImage) -> Vec<Face> {
-    let (w, h) = photo.dimensions();
-    if w < 24 || h < 24 {
-        return Vec::new();
-    }
-    let Some(model) = model() else {
-        return Vec::new();
-    };
-    let gray = image::imageops::grayscale(photo);
-    let long = w.max(h);
-    let mut faces = detect_at(model, &gray, DETECT_SIDE, None);
-    if faces.is_empty() && long > DETECT_SIDE {
-        // Faces above 80 px were the first look's to find.
-        faces = detect_at(model, &gray, FULL_SIDE, Some(80));
-    }
-    faces.sort_by(|a, b| b.area().total_cmp(&a.area()));
-    faces
+    two_looks(photo, false)
 }
 
 /// Every face in `photo`, small ones too, even where a large one is found: the shrunk
 /// look for faces above 80 px, and the photo's own size for those below (for checking
 /// that a matte holds every visitor; about twice the cost of [`detect`]).
 pub fn detect_every(photo: &RgbImage) -> Vec<Face> {
+    two_looks(photo, true)
+}
+
+/// The shrunk look, then the look at the photo's own size for faces up to 80 px: only
+/// when the first found none, or (`always`) every time, keeping the faces the first
+/// look did not find.
+fn two_looks(photo: &RgbImage, always: bool) -> Vec<Face> {
     let (w, h) = photo.dimensions();
     if w < 24 || h < 24 {
         return Vec::new();
@@ -88,7 +80,8 @@ pub fn detect_every(photo: &RgbImage) -> Vec<Face> {
     };
     let gray = image::imageops::grayscale(photo);
     let mut faces = detect_at(model, &gray, DETECT_SIDE, None);
-    if w.max(h) > DETECT_SIDE {
+    if (always || faces.is_empty()) && w.max(h) > DETECT_SIDE {
+        // Faces above 80 px were the first look's to find.
         for small in detect_at(model, &gray, FULL_SIDE, Some(80)) {
             if faces.iter().all(|f| f.iou(&small) < 0.3) {
                 faces.push(small);

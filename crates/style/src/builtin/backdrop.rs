@@ -68,17 +68,18 @@ impl Backdrops {
         let behind = match self.of(painter) {
             Background::Photo => return None,
             Background::Painter => {
-                // Drawn at half size and enlarged: the scene is smooth, the painter
-                // repaints it anyway, and it costs a quarter (docs/benchmarks.md).
+                // Drawn at a quarter of the size and enlarged: the scene is smooth,
+                // the painter repaints it anyway with strokes wider than its detail,
+                // and it costs a sixteenth (docs/benchmarks.md).
                 let (w, h) = photo.dimensions();
-                let half = scene(
+                let small = scene(
                     painter,
-                    w.div_ceil(2),
-                    h.div_ceil(2),
+                    w.div_ceil(SCENE_SCALE),
+                    h.div_ceil(SCENE_SCALE),
                     person_anchor(matte),
                     seed,
                 );
-                crate::resize::resize(&half, w, h, crate::resize::FilterType::Bilinear)
+                crate::resize::resize(&small, w, h, crate::resize::FilterType::Bilinear)
             }
             Background::Image => cover(self.image.as_deref()?, photo.width(), photo.height()),
         };
@@ -121,19 +122,36 @@ pub fn doubt(matte: &GrayImage, faces: &[crate::faces::Face]) -> Option<&'static
     None
 }
 
+/// How much smaller than the photo a painter's scene is drawn.
+const SCENE_SCALE: u32 = 4;
+
 /// The person's box in a matte (pixels at least half person): x, y, w, h; `None` when
 /// the matte holds no one.
 pub fn person_box(matte: &GrayImage) -> Option<(u32, u32, u32, u32)> {
-    let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
-    for (x, y, p) in matte.enumerate_pixels() {
-        if p[0] >= 128 {
-            x0 = x0.min(x);
-            y0 = y0.min(y);
-            x1 = x1.max(x);
-            y1 = y1.max(y);
-        }
+    let w = matte.width() as usize;
+    if w == 0 {
+        return None;
     }
-    (x0 <= x1).then(|| (x0, y0, x1 - x0 + 1, y1 - y0 + 1))
+    let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+    for (y, row) in matte.as_raw().chunks_exact(w).enumerate() {
+        // Row by row: the first and the last person pixel, if any.
+        let Some(first) = row.iter().position(|&v| v >= 128) else {
+            continue;
+        };
+        let last = row.iter().rposition(|&v| v >= 128).unwrap_or(first);
+        x0 = x0.min(first);
+        x1 = x1.max(last);
+        y0 = y0.min(y);
+        y1 = y;
+    }
+    (x0 <= x1).then(|| {
+        (
+            x0 as u32,
+            y0 as u32,
+            (x1 - x0 + 1) as u32,
+            (y1 - y0 + 1) as u32,
+        )
+    })
 }
 
 /// Where the visitor's head is, as a fraction of the frame: the top middle of the
@@ -169,7 +187,10 @@ pub fn cover(picture: &RgbImage, w: u32, h: u32) -> RgbImage {
 /// the photo's pixels are still partly the old background: taken as they are they
 /// would draw a pale or dark outline around the visitor.
 pub fn composite(photo: &RgbImage, behind: &RgbImage, matte: &GrayImage) -> RgbImage {
-    let weight: [f32; 256] = std::array::from_fn(|a| smoothstep(0.25, 0.85, a as f32 / 255.0));
+    // The photo's weight in 1/256ths, per matte value: whole rows of person or of
+    // background copy one side, and only the rim blends.
+    let weight: [u16; 256] =
+        std::array::from_fn(|a| (smoothstep(0.25, 0.85, a as f32 / 255.0) * 256.0).round() as u16);
     let mut out = RgbImage::new(photo.width(), photo.height());
     let pixels = out
         .as_mut()
@@ -179,8 +200,15 @@ pub fn composite(photo: &RgbImage, behind: &RgbImage, matte: &GrayImage) -> RgbI
         .zip(matte.as_raw());
     for (((o, p), b), &m) in pixels {
         let a = weight[usize::from(m)];
-        for c in 0..3 {
-            o[c] = (f32::from(p[c]) * a + f32::from(b[c]) * (1.0 - a)).round() as u8;
+        match a {
+            256 => o.copy_from_slice(p),
+            0 => o.copy_from_slice(b),
+            _ => {
+                for c in 0..3 {
+                    let v = u16::from(p[c]) * a + u16::from(b[c]) * (256 - a) + 128;
+                    o[c] = (v >> 8) as u8;
+                }
+            }
         }
     }
     out
@@ -353,6 +381,17 @@ fn starry_night(w: u32, h: u32, s: f32, seed: u64, px: impl Fn([f32; 3]) -> Rgb<
 mod tests {
 
     use super::*;
+
+    #[test]
+    fn the_person_box_spans_every_half_opaque_pixel() {
+        let mut m = GrayImage::new(40, 30);
+        m.put_pixel(5, 7, image::Luma([128]));
+        m.put_pixel(31, 20, image::Luma([255]));
+        m.put_pixel(12, 25, image::Luma([127]));
+        m.put_pixel(20, 12, image::Luma([200]));
+        assert_eq!(person_box(&m), Some((5, 7, 27, 14)));
+        assert_eq!(person_box(&GrayImage::new(40, 30)), None);
+    }
 
     #[test]
     fn a_matte_is_doubted_when_empty_headless_or_missing_a_face() {
