@@ -75,6 +75,7 @@ async fn visit(pool: &A1111Pool, photo: &Arc<RgbImage>, round: u64) -> f64 {
                 photo_jpeg: Arc::from(Vec::new()),
                 seed: round,
                 matte: None,
+                faces: None,
             };
             pool.paint(job, Arc::new(|_| {})).await
         })

@@ -38,6 +38,7 @@ fn job(visit: &str, painter: Painter, seed: u64) -> PaintJob {
         photo_jpeg: Arc::from(Vec::new()),
         seed,
         matte: None,
+        faces: None,
     }
 }
 
@@ -575,6 +576,7 @@ async fn a_matte_goes_to_a1111_as_a_soft_inpainting_mask() {
     let pool = A1111Pool::start(s.clone()).await.unwrap();
     let masked = PaintJob {
         matte: Some(matte()),
+        faces: None,
         ..job("visit-m", Painter::Renoir, 3)
     };
     let img = pool.paint(masked.clone(), ignore()).await.unwrap();

@@ -67,6 +67,7 @@ fn job(visit: &str, painter: Painter) -> PaintJob {
         photo_jpeg,
         seed: 7,
         matte: None,
+        faces: None,
     }
 }
 
@@ -420,6 +421,7 @@ async fn a_matte_goes_to_comfyui_as_a_differential_diffusion_mask() {
         image::GrayImage::from_fn(64, 48, |x, _| image::Luma([if x < 32 { 255 } else { 0 }]));
     let with = PaintJob {
         matte: Some(Arc::new(matte)),
+        faces: None,
         ..job("visit-m", Painter::Renoir)
     };
     let painted = pool.paint(with, Arc::new(|_| {})).await.unwrap();

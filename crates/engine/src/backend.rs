@@ -95,6 +95,7 @@ impl LocalBackend {
             photo_jpeg: Arc::from(Vec::new()),
             seed: 1,
             matte: None,
+            faces: None,
         };
         let img2img = self.job(&job, &self.settings.neutral_caption);
         let steps = img2img.denoising_steps();

@@ -81,6 +81,7 @@ fn job(painter: Painter) -> PaintJob {
         photo_jpeg: Arc::from(Vec::new()),
         seed: 11,
         matte: None,
+        faces: None,
     }
 }
 
@@ -463,6 +464,7 @@ async fn a_matte_paints_the_person_more_gently_through_the_backend_and_the_worke
     s.renoir.denoising_strength = 0.9;
     let masked = PaintJob {
         matte: Some(matte()),
+        faces: None,
         ..job(Painter::Renoir)
     };
     let backend = LocalBackend::new(w.service.clone(), s.clone(), None);

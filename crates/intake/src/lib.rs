@@ -28,7 +28,7 @@ mod sniff;
 use image::RgbImage;
 
 pub use error::IntakeError;
-pub use pool::{IntakePool, Matting, PoolStats};
+pub use pool::{IntakePool, Matting, Person, PoolStats};
 pub use sniff::{sniff, Format, Unsupported};
 
 /// Limits and output settings for intake. `Default` gives the booth defaults. The
@@ -73,6 +73,9 @@ pub struct Photo {
     /// Which pixels are the person, at the photo's size: made by an [`IntakePool`] that
     /// has a matting model ([`IntakePool::with_matting`]), `None` otherwise.
     pub matte: Option<image::GrayImage>,
+    /// The faces found with the matte (x, y, width, height in the photo's pixels), so
+    /// the painters need not look again; `None` when no one looked.
+    pub faces: Option<Vec<[f32; 4]>>,
 }
 
 /// Runs the whole intake on one upload. CPU-bound: call it from a blocking thread, or
@@ -111,6 +114,7 @@ pub fn process(bytes: &[u8], opts: &IntakeOptions) -> Result<Photo, IntakeError>
         jpeg,
         image: upright,
         matte: None,
+        faces: None,
     })
 }
 

@@ -13,12 +13,21 @@ use image::{GrayImage, RgbImage};
 
 use crate::{process, IntakeError, IntakeOptions, Photo};
 
-/// Finds the person in a photo that passed intake: its matte, at the photo's size, or
-/// `None` when the matte is not to be trusted (no one in it, or a face outside it; the
-/// booth's is `articket_studio::matte_for`, MODNet checked against the faces). Kept a
-/// function here so intake, and everything that reads its options, does not link the
-/// model's runtime.
-pub type Matting = Arc<dyn Fn(&RgbImage) -> Result<Option<GrayImage>, String> + Send + Sync>;
+/// Finds the person in a photo that passed intake ([`Person`]; the booth's is
+/// `articket_studio::person_in`, MODNet checked against the faces). Kept a function
+/// here so intake, and everything that reads its options, does not link the model's
+/// runtime.
+pub type Matting = Arc<dyn Fn(&RgbImage) -> Result<Person, String> + Send + Sync>;
+
+/// Who is in a photo.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Person {
+    /// The matte, at the photo's size, or `None` when it is not to be trusted (no one
+    /// in it, or a face outside it).
+    pub matte: Option<GrayImage>,
+    /// Every face found (x, y, width, height in the photo's pixels).
+    pub faces: Vec<[f32; 4]>,
+}
 
 #[derive(Clone)]
 pub struct IntakePool {
@@ -120,7 +129,10 @@ impl Admission {
             let mut photo = process(&bytes, &opts)?;
             if let Some(matting) = matting {
                 match matting(&photo.image) {
-                    Ok(matte) => photo.matte = matte,
+                    Ok(person) => {
+                        photo.matte = person.matte;
+                        photo.faces = Some(person.faces);
+                    }
                     Err(e) => tracing::warn!("no matte for this photo: {e}"),
                 }
             }

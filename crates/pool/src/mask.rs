@@ -60,6 +60,7 @@ mod tests {
             photo_jpeg: Arc::from(Vec::new()),
             seed: 1,
             matte: matte.map(Arc::new),
+            faces: None,
         }
     }
 

@@ -45,6 +45,7 @@ mod tests {
             photo_jpeg: jpeg.into(),
             seed: 1,
             matte: None,
+            faces: None,
         }
     }
 

@@ -7,6 +7,8 @@ use anyhow::Context as _;
 use articket_config::Config;
 use articket_matting::Matter;
 use articket_style::builtin::backdrop::Backdrops;
+use articket_intake::Person;
+use articket_style::faces::Face;
 use image::{GrayImage, RgbImage};
 
 /// Loads the matting model. `Ok(None)` when matting is off, or when no model was named
@@ -37,20 +39,39 @@ pub fn load_matter(config: &Config) -> anyhow::Result<Option<Arc<Matter>>> {
     Ok(Some(Arc::new(matter)))
 }
 
-/// The photo's matte, if it can be trusted: with no one in it (a landscape) or a face
-/// it leaves out (a second visitor it missed, a person it lost), the booth paints the
-/// photo's own background and every AI backend paints without a mask, and this says
-/// why in the log. An error is the model failing.
-pub fn matte_for(matter: &Matter, photo: &RgbImage) -> Result<Option<GrayImage>, String> {
+/// Who is in the photo: every face, and the matte if it can be trusted. With no one in
+/// it (a landscape) or a face it leaves out (a second visitor it missed, a person it
+/// lost), the booth paints the photo's own background and every AI backend paints
+/// without a mask, and this says why in the log. The faces go to the painters, which
+/// then need not look again. An error is the model failing.
+pub fn person_in(matter: &Matter, photo: &RgbImage) -> Result<Person, String> {
     let matte = matter.matte(photo).map_err(|e| e.to_string())?;
     let faces = articket_style::faces::detect_every(photo);
-    match articket_style::builtin::backdrop::doubt(&matte, &faces) {
+    let boxes = faces.iter().map(|f| [f.x, f.y, f.w, f.h]).collect();
+    let matte = match articket_style::builtin::backdrop::doubt(&matte, &faces) {
         Some(why) => {
             tracing::info!("the matte is not used ({why}): the photo keeps its own background");
-            Ok(None)
+            None
         }
-        None => Ok(Some(matte)),
-    }
+        None => Some(matte),
+    };
+    Ok(Person {
+        matte,
+        faces: boxes,
+    })
+}
+
+/// [`person_in`]'s matte alone.
+pub fn matte_for(matter: &Matter, photo: &RgbImage) -> Result<Option<GrayImage>, String> {
+    person_in(matter, photo).map(|p| p.matte)
+}
+
+/// Intake's face boxes as the painters take them.
+pub fn faces_of(boxes: &[[f32; 4]]) -> Vec<Face> {
+    boxes
+        .iter()
+        .map(|&[x, y, w, h]| Face { x, y, w, h })
+        .collect()
 }
 
 /// The built-in painters' backgrounds, with the operator's picture read.

@@ -89,6 +89,7 @@ impl Offline {
             photo_jpeg: jpeg,
             seed: 1,
             matte: None,
+            faces: None,
         };
         let started = std::time::Instant::now();
         let limit = Duration::from_secs(self.config.painting.timeout_secs.max(1));
@@ -111,18 +112,20 @@ impl Offline {
         seed: u64,
     ) -> StudioResult<Vec<OfflinePainting>> {
         let jpeg = self.jpeg_of(&photo);
-        let matte = match &self.matter {
+        let person = match &self.matter {
             Some(m) => {
                 let (m, p) = (m.clone(), photo.clone());
-                tokio::task::spawn_blocking(move || crate::matting::matte_for(&m, &p))
+                tokio::task::spawn_blocking(move || crate::matting::person_in(&m, &p))
                     .await
                     .ok()
                     .and_then(Result::ok)
-                    .flatten()
-                    .map(Arc::new)
             }
             None => None,
         };
+        let faces = person
+            .as_ref()
+            .map(|p| Arc::new(crate::matting::faces_of(&p.faces)));
+        let matte = person.and_then(|p| p.matte).map(Arc::new);
         let photo = Arc::new(photo);
         let cfg = &self.config.painting;
         let deadline = Instant::now() + Duration::from_secs(cfg.visit_timeout_secs);
@@ -135,6 +138,7 @@ impl Offline {
                 photo_jpeg: jpeg.clone(),
                 seed,
                 matte: matte.clone(),
+                faces: faces.clone(),
             };
             let primary = primary.clone();
             async move {

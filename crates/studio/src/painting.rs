@@ -34,6 +34,8 @@ pub struct Sitting {
     pub photo_jpeg: Arc<[u8]>,
     /// Which pixels of the photo are the person, when the booth has a matting model.
     pub matte: Option<Arc<GrayImage>>,
+    /// The faces intake found, for a fresh visit (a reloaded one looks again).
+    pub faces: Option<Arc<Vec<articket_style::faces::Face>>>,
     /// The backend chosen for this visit (the configured one, or the fallback).
     pub stylizer: Arc<dyn Stylizer>,
 }
@@ -82,6 +84,7 @@ pub async fn load_sitting(studio: &Studio, visit: &Visit) -> StudioResult<Result
         photo: Arc::new(img),
         photo_jpeg: jpeg.into(),
         matte: matte.map(Arc::new),
+        faces: None,
         stylizer: studio.backends.for_retry(),
     }))
 }
@@ -217,6 +220,7 @@ async fn paint_visit(studio: &Studio, sitting: &Sitting, todo: Vec<Job>) -> Stud
             photo_jpeg: sitting.photo_jpeg.clone(),
             seed,
             matte: sitting.matte.clone(),
+            faces: sitting.faces.clone(),
         };
         let visit = VisitRef {
             studio: studio.clone(),

@@ -32,6 +32,8 @@ pub struct NewPhoto {
     pub on_screen: bool,
     /// Which pixels of the photo are the person, when the booth has a matting model.
     pub matte: Option<GrayImage>,
+    /// The faces intake found with the matte, if it looked.
+    pub faces: Option<Vec<articket_style::faces::Face>>,
 }
 
 /// How far a quiz visit's answers are, and its outcome once all are in.
@@ -91,6 +93,7 @@ impl Studio {
             quiz,
             on_screen,
             matte,
+            faces,
         } = photo;
         let matte = matte.map(Arc::new);
         let jpeg: Arc<[u8]> = jpeg.into();
@@ -145,6 +148,7 @@ impl Studio {
             photo: Arc::new(image),
             photo_jpeg: jpeg,
             matte,
+            faces: faces.map(Arc::new),
             stylizer,
         };
         painting::enqueue(

@@ -108,6 +108,9 @@ pub struct PaintJob {
     /// Which pixels of `photo` are the person (255) and which the background (0), at
     /// the photo's size, when the booth has a matting model.
     pub matte: Option<Arc<GrayImage>>,
+    /// The faces intake found in `photo` while it looked for the person; `None` when it
+    /// did not look (a painter that needs them then finds them itself).
+    pub faces: Option<Arc<Vec<faces::Face>>>,
 }
 
 /// What a backend tells the visit about one job while it works on it.

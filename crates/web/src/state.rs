@@ -51,7 +51,7 @@ impl AppState {
             n => n,
         };
         let matting = articket_studio::load_matter(&config)?.map(|m| -> articket_intake::Matting {
-            Arc::new(move |photo| articket_studio::matte_for(&m, photo))
+            Arc::new(move |photo| articket_studio::person_in(&m, photo))
         });
         let intake = IntakePool::new(intake_workers, config.upload.queue).with_matting(matting);
         let reach = Reach::new(&config, local_addr);

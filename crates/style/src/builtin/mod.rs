@@ -123,8 +123,9 @@ pub struct BuiltinRenderer {
     faces: Arc<FaceCache>,
 }
 
-/// Recent visits' faces: the first of a visit's painters finds them, the others (and
-/// retries) reuse them, so a visit runs the detector once.
+/// Recent visits' faces: the first of a visit's painters finds them (or takes the ones
+/// intake found), the others (and retries) reuse them, so a visit runs the detector
+/// once.
 #[derive(Default)]
 struct FaceCache {
     visits: std::sync::Mutex<std::collections::VecDeque<FaceSlot>>,
@@ -136,7 +137,12 @@ type FaceSlot = (Arc<str>, Arc<std::sync::OnceLock<Vec<crate::faces::Face>>>);
 const FACE_CACHE: usize = 64;
 
 impl FaceCache {
-    fn of(&self, visit_id: &Arc<str>, photo: &RgbImage) -> Vec<crate::faces::Face> {
+    fn of(
+        &self,
+        visit_id: &Arc<str>,
+        photo: &RgbImage,
+        known: Option<&[crate::faces::Face]>,
+    ) -> Vec<crate::faces::Face> {
         let cell = {
             let mut visits = self.visits.lock().unwrap_or_else(|p| p.into_inner());
             match visits.iter().find(|(v, _)| v == visit_id) {
@@ -151,7 +157,11 @@ impl FaceCache {
                 }
             }
         };
-        cell.get_or_init(|| crate::faces::detect(photo)).clone()
+        cell.get_or_init(|| match known {
+            Some(faces) => faces.to_vec(),
+            None => crate::faces::detect(photo),
+        })
+        .clone()
     }
 }
 
@@ -202,7 +212,7 @@ impl Stylizer for BuiltinRenderer {
                 let picture = composed.as_ref().unwrap_or(&job.photo);
                 let matte = job.matte.as_deref();
                 render_visit(job.painter, picture, matte, job.seed, &params, || {
-                    faces.of(&job.visit_id, &job.photo)
+                    faces.of(&job.visit_id, &job.photo, job.faces.as_deref().map(Vec::as_slice))
                 })
             })
             .await

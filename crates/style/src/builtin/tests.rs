@@ -245,6 +245,7 @@ async fn builtin_backend_reports_progress_and_paints() {
         photo_jpeg: Arc::from(Vec::new()),
         seed: 3,
         matte: None,
+        faces: None,
     };
     let img = renderer
         .paint(
@@ -288,4 +289,38 @@ fn halving_averages_each_2x2_block_and_repeats_the_odd_edge() {
     assert_eq!((half.w, half.h), (2, 1));
     assert_eq!(half.get(0, 0), [0.5, 0.5, 0.5]);
     assert_eq!(half.get(1, 0), [1.0, 0.0, 0.0]);
+}
+
+/// Faces intake found come with the job, and the renderer paints with them instead of
+/// looking again: given none on Grace Hopper's portrait, it paints no face pass;
+/// given nothing, it finds her face itself.
+#[tokio::test]
+async fn the_faces_intake_found_are_the_ones_painted() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/samples/photos/grace_hopper.jpg");
+    let photo = Arc::new(image::open(path).unwrap().to_rgb8());
+    let params = BuiltinParams::default();
+    let found = crate::faces::detect(&photo);
+    assert_eq!(found.len(), 1);
+    for (visit, given, want) in [
+        ("told-none", Some(Vec::new()), Vec::new()),
+        ("looks-itself", None, found.clone()),
+    ] {
+        let renderer = BuiltinRenderer::new(Arc::new(Semaphore::new(1)), params.clone());
+        let job = PaintJob {
+            painter: Painter::Renoir,
+            visit_id: visit.into(),
+            photo: photo.clone(),
+            photo_jpeg: Arc::from(Vec::new()),
+            seed: 4,
+            matte: None,
+            faces: given.map(Arc::new),
+        };
+        let img = renderer.paint(job, Arc::new(|_| {})).await.unwrap();
+        assert_eq!(
+            img,
+            render_with_faces(Painter::Renoir, &photo, &want, 4, &params),
+            "{visit}"
+        );
+    }
 }

@@ -151,6 +151,7 @@ pub async fn upload_photo(
                 quiz,
                 on_screen: form.on_screen,
                 matte: photo.matte,
+                faces: photo.faces.as_deref().map(articket_studio::faces_of),
             },
             stylizer,
         )
