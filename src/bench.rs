@@ -100,7 +100,8 @@ pub fn painters(args: &BenchArgs) -> anyhow::Result<()> {
             photos
                 .iter()
                 .map(|p| {
-                    let person = articket_studio::person_in(&matter, p).map_err(anyhow::Error::msg)?;
+                    let person =
+                        articket_studio::person_in(&matter, p).map_err(anyhow::Error::msg)?;
                     // A matte the booth would drop is kept here: the world is what is timed.
                     let matte = match person.matte {
                         Some(m) => m,

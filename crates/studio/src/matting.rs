@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use articket_config::Config;
+use articket_intake::Person;
 use articket_matting::Matter;
 use articket_style::builtin::backdrop::Backdrops;
-use articket_intake::Person;
 use articket_style::faces::Face;
 use image::{GrayImage, RgbImage};
 

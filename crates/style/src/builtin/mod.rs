@@ -212,7 +212,11 @@ impl Stylizer for BuiltinRenderer {
                 let picture = composed.as_ref().unwrap_or(&job.photo);
                 let matte = job.matte.as_deref();
                 render_visit(job.painter, picture, matte, job.seed, &params, || {
-                    faces.of(&job.visit_id, &job.photo, job.faces.as_deref().map(Vec::as_slice))
+                    faces.of(
+                        &job.visit_id,
+                        &job.photo,
+                        job.faces.as_deref().map(Vec::as_slice),
+                    )
                 })
             })
             .await
