@@ -273,7 +273,7 @@ pub fn painters(args: &BenchArgs) -> anyhow::Result<()> {
     if let Some(m) = m_world {
         println!(
             "{:<34} {m:>10.1} {:>13.2}x",
-            "articket all four, world (intake's faces)",
+            "articket all four, painter's world",
             2.0 * oil / m
         );
     }
