@@ -180,7 +180,7 @@ fn photos_with_no_one_two_people_or_a_cut_person_get_a_sensible_matte_or_none() 
     let matter = articket_matting::Matter::load(&model, articket_matting::DEFAULT_SIDE).unwrap();
     let matte_of = |img: &image::RgbImage| {
         let started = std::time::Instant::now();
-        let matte = articket_studio::matte_for(&matter, img).unwrap();
+        let matte = articket_studio::person_in(&matter, img).unwrap().matte;
         eprintln!("matte and faces: {} ms", started.elapsed().as_millis());
         matte
     };

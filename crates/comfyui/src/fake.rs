@@ -583,8 +583,9 @@ async fn execute(state: &FakeState, job: &Job, fault: Option<&Fault>) -> Value {
                 mask = bytes
                     .and_then(|b| image::load_from_memory(&b).ok())
                     .map(|i| {
-                        image::GrayImage::from_fn(i.width(), i.height(), |x, y| {
-                            image::Luma([i.to_rgb8().get_pixel(x, y)[0]])
+                        let rgb = i.to_rgb8();
+                        image::GrayImage::from_fn(rgb.width(), rgb.height(), |x, y| {
+                            image::Luma([rgb.get_pixel(x, y)[0]])
                         })
                     });
             }

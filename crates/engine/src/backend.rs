@@ -125,11 +125,7 @@ impl LocalBackend {
         // With a matte: the background at its strength, the person at theirs.
         let masked = articket_pool::mask::masked(job, g);
         let strength = masked.as_ref().map_or(g.denoising_strength, |m| m.strength);
-        let change = masked.map(|m| {
-            let (w, h) = m.change.dimensions();
-            let values = m.change.pixels().map(|p| p[0] as f32 / 255.0).collect();
-            ChangeMap::new(w, h, values).expect("a whole grey image")
-        });
+        let change = masked.map(|m| ChangeMap::from_gray(&m.change));
         Img2Img {
             image: (*job.photo).clone(),
             prompt: g.prompt.replace("{caption}", caption),

@@ -76,6 +76,15 @@ impl ChangeMap {
         })
     }
 
+    /// A grey image's map: white is the whole strength, black none.
+    pub fn from_gray(grey: &image::GrayImage) -> ChangeMap {
+        ChangeMap {
+            width: grey.width(),
+            height: grey.height(),
+            values: grey.pixels().map(|p| p[0] as f32 / 255.0).collect(),
+        }
+    }
+
     pub fn dimensions(&self) -> (u32, u32) {
         (self.width, self.height)
     }

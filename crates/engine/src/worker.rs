@@ -223,21 +223,10 @@ fn change_map(req: &Img2ImgRequest, w: u32, h: u32) -> Result<Option<ChangeMap>,
     if mask.mask_blur > 0 {
         grey = image::imageops::blur(&grey, mask.mask_blur as f32);
     }
-    let invert = mask.inpainting_mask_invert == 1;
-    let values = grey
-        .pixels()
-        .map(|p| {
-            let v = p[0] as f32 / 255.0;
-            if invert {
-                1.0 - v
-            } else {
-                v
-            }
-        })
-        .collect();
-    Ok(Some(
-        ChangeMap::new(w, h, values).map_err(|e| invalid("mask", e))?,
-    ))
+    if mask.inpainting_mask_invert == 1 {
+        image::imageops::invert(&mut grey);
+    }
+    Ok(Some(ChangeMap::from_gray(&grey)))
 }
 
 /// `GET /sdapi/v1/scripts`: soft inpainting, which this worker paints masks with.

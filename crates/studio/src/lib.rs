@@ -32,7 +32,7 @@ pub use backends::{Backends, ServerPool};
 pub use error::{StudioError, StudioResult};
 pub use events::RoomEvent;
 pub use log::{Level, LogLine, OpsLog};
-pub use matting::{backdrops, faces_of, load_matter, matte_for, person_in};
+pub use matting::{backdrops, faces_of, load_matter, person_in};
 pub use offline::{Offline, OfflinePainting};
 pub use print::PrintOutcome;
 pub use studio::{Studio, Tickets};

@@ -9,7 +9,7 @@ use articket_intake::Person;
 use articket_matting::Matter;
 use articket_style::builtin::backdrop::Backdrops;
 use articket_style::faces::Face;
-use image::{GrayImage, RgbImage};
+use image::RgbImage;
 
 /// Loads the matting model. `Ok(None)` when matting is off, or when no model was named
 /// and none is at the default place (the log says how to add one). A model that was
@@ -59,11 +59,6 @@ pub fn person_in(matter: &Matter, photo: &RgbImage) -> Result<Person, String> {
         matte,
         faces: boxes,
     })
-}
-
-/// [`person_in`]'s matte alone.
-pub fn matte_for(matter: &Matter, photo: &RgbImage) -> Result<Option<GrayImage>, String> {
-    person_in(matter, photo).map(|p| p.matte)
 }
 
 /// Intake's face boxes as the painters take them.
