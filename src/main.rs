@@ -332,24 +332,22 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let operator_password = articket_web::admin::startup_password(&mut config);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(config.server.bind)
-            .await
-            .with_context(|| format!("cannot listen on {} (server.bind)", config.server.bind))?;
-        let local = listener.local_addr()?;
-        let base = articket_web::advertised_base_url(&config, local);
-        // Everything that can fail at start-up fails here, before the banner.
-        let booth = articket_web::open(config, local).await?;
-        print_banner(
-            &base,
-            booth.config(),
-            operator_password.as_deref(),
-            &booth.painters(),
-        );
+        let listeners = articket_web::Listeners::bind(&config).await?;
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
             tracing::info!("shutting down");
         };
-        articket_web::serve(booth, listener, shutdown).await
+        // Everything that can fail at start-up (HTTPS's certificate included) fails
+        // before the banner.
+        let ready = |booth: &articket_web::AppState| {
+            print_banner(
+                booth.base_url(),
+                booth.config(),
+                operator_password.as_deref(),
+                &booth.painters(),
+            )
+        };
+        articket_web::launch(config, listeners, ready, shutdown).await
     })
 }
 

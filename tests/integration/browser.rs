@@ -51,6 +51,11 @@ window.addEventListener("error", (e) => window.__errors.push(String(e.message)))
 impl Browser {
     /// Starts Chromium, or returns `None` (outside CI) when it is not installed.
     pub async fn launch() -> Option<Browser> {
+        Self::launch_with(&[]).await
+    }
+
+    /// [`Browser::launch`] with more command-line switches (host mapping, trusted keys).
+    pub async fn launch_with(extra: &[String]) -> Option<Browser> {
         let exe = ["chromium", "chromium-browser", "google-chrome"]
             .into_iter()
             .find(|c| {
@@ -83,6 +88,7 @@ impl Browser {
                 "--remote-debugging-address=127.0.0.1",
             ])
             .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(extra)
             .arg("about:blank")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -3,6 +3,7 @@
 
 mod browser;
 mod glyphs;
+mod https;
 mod util;
 
 mod admin;

@@ -132,6 +132,22 @@ impl TestServer {
         server
     }
 
+    /// A booth the test launched itself (over HTTPS, say), already answering at `base`.
+    pub fn running(
+        base: String,
+        tmp: tempfile::TempDir,
+        shutdown: tokio::sync::oneshot::Sender<()>,
+        task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    ) -> TestServer {
+        TestServer {
+            base,
+            data_dir: tmp.path().to_owned(),
+            _tmp: Some(tmp),
+            shutdown: Some(shutdown),
+            task: Some(task),
+        }
+    }
+
     /// A booth running in another process (started by the test), reached at `base`.
     pub async fn external(base: String, data_dir: &Path) -> TestServer {
         articket_pool::http::install_tls_provider();

@@ -110,6 +110,7 @@ impl Config {
                 ));
             }
         }
+        self.validate_tls()?;
         for p in &self.server.trusted_proxies {
             if Network::parse(p).is_none() {
                 return Err(key_error(
@@ -232,4 +233,106 @@ impl Config {
         }
         Ok(())
     }
+}
+
+impl Config {
+    /// `[server.tls]`: each mode has what it needs, and its addresses parse.
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        let tls = &self.server.tls;
+        if !tls.enabled() {
+            return Ok(());
+        }
+        for domain in &tls.domains {
+            if !is_domain_name(domain) {
+                return Err(key_error(
+                    "server.tls.domains",
+                    format!(
+                        "{domain:?} is not a domain name: write the bare name, such as \"booth.example.org\" (no https://, port or path)"
+                    ),
+                ));
+            }
+        }
+        match tls.mode {
+            TlsMode::Off => {}
+            TlsMode::Acme => {
+                if tls.domains.is_empty() {
+                    return Err(key_error(
+                        "server.tls.domains",
+                        "mode = \"acme\" needs the domain names to get a certificate for, e.g. domains = [\"booth.example.org\"]",
+                    ));
+                }
+                if !tls.directory.starts_with("https://") && !tls.directory.starts_with("http://") {
+                    return Err(key_error(
+                        "server.tls.directory",
+                        format!("must be the ACME directory's URL, e.g. {LETS_ENCRYPT}"),
+                    ));
+                }
+                let contact = tls.contact.trim();
+                let mail = contact.strip_prefix("mailto:").unwrap_or(contact);
+                if !contact.is_empty() && (!mail.contains('@') || mail.contains([' ', ','])) {
+                    return Err(key_error(
+                        "server.tls.contact",
+                        "must be one e-mail address, such as \"ops@example.org\"",
+                    ));
+                }
+                if tls.challenge == Challenge::Http01 && tls.redirect_from.trim().is_empty() {
+                    return Err(key_error(
+                        "server.tls.redirect_from",
+                        "challenge = \"http-01\" is answered on plain HTTP: set redirect_from = \"0.0.0.0:80\"",
+                    ));
+                }
+            }
+            TlsMode::Files => {
+                for (key, path) in [("server.tls.cert", &tls.cert), ("server.tls.key", &tls.key)] {
+                    if path.as_os_str().is_empty() {
+                        return Err(key_error(
+                            key,
+                            "mode = \"files\" needs the certificate and key: cert = \"/etc/letsencrypt/live/booth.example.org/fullchain.pem\", key = \".../privkey.pem\"",
+                        ));
+                    }
+                }
+            }
+        }
+        let redirect = tls.redirect_from.trim();
+        if !redirect.is_empty() {
+            let Ok(addr) = redirect.parse::<std::net::SocketAddr>() else {
+                return Err(key_error(
+                    "server.tls.redirect_from",
+                    format!("{redirect:?} is not an address and port such as \"0.0.0.0:80\" (empty: none)"),
+                ));
+            };
+            if addr.port() == self.server.bind.port() && addr.port() != 0 {
+                return Err(key_error(
+                    "server.tls.redirect_from",
+                    format!(
+                        "port {} is server.bind's too: HTTPS listens on server.bind (usually 443), the redirect on another (usually 80)",
+                        addr.port()
+                    ),
+                ));
+            }
+        }
+        if self.server.public_url.trim().starts_with("http://") {
+            return Err(key_error(
+                "server.public_url",
+                "with [server.tls] on, phones reach the booth over https://",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A DNS name a certificate can be issued for: letters, digits, hyphens and dots, with
+/// at least one dot (a wildcard's `*.` first label allowed).
+fn is_domain_name(name: &str) -> bool {
+    let name = name.strip_prefix("*.").unwrap_or(name);
+    name.len() <= 253
+        && name.contains('.')
+        && name.parse::<std::net::IpAddr>().is_err()
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
 }

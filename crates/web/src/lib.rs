@@ -8,6 +8,7 @@ pub mod qr;
 mod auth;
 mod charts;
 mod error;
+mod https;
 mod limits;
 mod net;
 mod origin;
@@ -22,6 +23,7 @@ pub use articket_config as config;
 use std::future::Future;
 
 pub use config::{Config, ConfigError};
+pub use https::Listeners;
 pub use net::advertised_base_url;
 pub use state::AppState;
 
@@ -40,36 +42,121 @@ pub async fn open(config: Config, local_addr: std::net::SocketAddr) -> anyhow::R
     Ok(state)
 }
 
-/// Serves the booth on `listener` until `shutdown` resolves: [`open`], then [`serve`].
+/// Serves the booth over plain HTTP on `listener` until `shutdown` resolves (the
+/// integration tests' entry).
 pub async fn launch_with_listener(
     config: Config,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let state = open(config, listener.local_addr()?).await?;
-    serve(state, listener, shutdown).await
+    let listeners = Listeners {
+        main: listener,
+        redirect: None,
+    };
+    launch(config, listeners, |_| {}, shutdown).await
+}
+
+/// Opens the booth and serves it on `listeners` until `shutdown` resolves. With
+/// `[server.tls]` on, the certificate is read or obtained first; `ready` is called
+/// once the booth answers visitors (the start-up banner).
+pub async fn launch(
+    mut config: Config,
+    listeners: Listeners,
+    ready: impl FnOnce(&AppState),
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let certs = articket_tls::Certificates::open(&config.server.tls, &config.server.data_dir)?;
+    let local = listeners.main.local_addr()?;
+    if let Some(name) = certs.as_ref().and_then(|c| c.primary_name()) {
+        if config.server.public_url.trim().is_empty() {
+            config.server.public_url = net::https_url(&name, local.port());
+        }
+    }
+    let state = open(config, local).await?;
+    serve(state, listeners, certs, ready, shutdown).await
 }
 
 /// Answers requests for an opened booth until `shutdown` resolves.
 pub async fn serve(
     state: AppState,
-    listener: tokio::net::TcpListener,
+    listeners: Listeners,
+    certs: Option<articket_tls::Certificates>,
+    ready: impl FnOnce(&AppState),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let closing = state.clone();
+    use std::future::IntoFuture as _;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    {
+        let (closing, stop) = (state.clone(), stop.clone());
+        tokio::spawn(async move {
+            shutdown.await;
+            closing.close();
+            let _ = stop.send(true);
+        });
+    }
     let store = state.studio.store.clone();
-    let served = axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown.await;
-        closing.close();
-    })
-    .await;
+    let app = app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let main = match &certs {
+        Some(c) => {
+            use axum::serve::ListenerExt as _;
+            // `tap_io` lends the TLS listener axum's connection-info plumbing.
+            let listener = https::TlsListener::new(listeners.main, c)?.tap_io(|_| {});
+            let server =
+                axum::serve(listener, app).with_graceful_shutdown(until_stopped(stopped.clone()));
+            tokio::spawn(server.into_future())
+        }
+        None => {
+            let server = axum::serve(listeners.main, app)
+                .with_graceful_shutdown(until_stopped(stopped.clone()));
+            tokio::spawn(server.into_future())
+        }
+    };
+    let redirect = listeners.redirect.map(|listener| {
+        let app = https::redirect_app(state.reach.base_url.clone(), certs.clone());
+        let server =
+            axum::serve(listener, app).with_graceful_shutdown(until_stopped(stopped.clone()));
+        tokio::spawn(server.into_future())
+    });
+    let mut upkeep = None;
+    if let Some(c) = &certs {
+        if c.served().is_none() {
+            tracing::info!(
+                "HTTPS: getting a certificate for {} from {}",
+                state.config().server.tls.domains.join(", "),
+                state.config().server.tls.directory
+            );
+        }
+        if let Err(e) = c.obtain().await {
+            state.close();
+            let _ = stop.send(true);
+            let _ = main.await;
+            store.release();
+            return Err(e);
+        }
+        if let Some(info) = c.served() {
+            tracing::info!(
+                "HTTPS: serving the certificate for {} from {} (serial {})",
+                info.names.join(", "),
+                info.issuer,
+                info.serial
+            );
+        }
+        upkeep = Some(tokio::spawn(c.clone().keep_fresh()));
+    }
+    ready(&state);
+    let served = main.await;
+    if let Some(task) = upkeep {
+        task.abort();
+    }
+    if let Some(task) = redirect {
+        let _ = task.await;
+    }
     // The data folder is free for the next booth, even while a socket still lingers.
     store.release();
-    served?;
+    served.map_err(|e| anyhow::anyhow!("the server task failed: {e}"))??;
     Ok(())
 }
 

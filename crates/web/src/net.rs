@@ -24,6 +24,15 @@ impl Reach {
         }
     }
 
+    /// Whether the visitor's browser talks to us over HTTPS (ours, or a proxy's that
+    /// says so), so cookies are marked `Secure`.
+    pub fn https(&self, headers: &HeaderMap) -> bool {
+        self.base_url.starts_with("https://")
+            || headers
+                .get("x-forwarded-proto")
+                .is_some_and(|p| p.as_bytes() == b"https")
+    }
+
     /// The visitor's address for a request from `peer` (see [`client_ip`]).
     pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         client_ip(peer, headers, &self.trusted_proxies)
@@ -87,6 +96,10 @@ pub fn advertised_base_url(config: &Config, local_addr: SocketAddr) -> String {
     if !public.is_empty() {
         return public.to_owned();
     }
+    let tls = &config.server.tls;
+    if let (true, Some(domain)) = (tls.enabled(), tls.domains.first()) {
+        return https_url(domain, local_addr.port());
+    }
     let ip = if local_addr.ip().is_unspecified() {
         lan_ipv4().map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V4)
     } else {
@@ -95,6 +108,14 @@ pub fn advertised_base_url(config: &Config, local_addr: SocketAddr) -> String {
     match ip {
         IpAddr::V6(v6) => format!("http://[{v6}]:{}", local_addr.port()),
         IpAddr::V4(v4) => format!("http://{v4}:{}", local_addr.port()),
+    }
+}
+
+/// `https://name`, with the port unless it is 443.
+pub fn https_url(name: &str, port: u16) -> String {
+    match port {
+        443 => format!("https://{name}"),
+        port => format!("https://{name}:{port}"),
     }
 }
 
@@ -176,6 +197,21 @@ mod tests {
         assert_eq!(
             advertised_base_url(&c, "0.0.0.0:8080".parse().unwrap()),
             "https://booth.example.org"
+        );
+    }
+
+    #[test]
+    fn with_tls_the_first_domain_is_the_public_url() {
+        let mut c = Config::default();
+        c.server.tls.mode = articket_config::TlsMode::Acme;
+        c.server.tls.domains = vec!["booth.example.org".into(), "www.booth.example.org".into()];
+        assert_eq!(
+            advertised_base_url(&c, "0.0.0.0:443".parse().unwrap()),
+            "https://booth.example.org"
+        );
+        assert_eq!(
+            advertised_base_url(&c, "0.0.0.0:8443".parse().unwrap()),
+            "https://booth.example.org:8443"
         );
     }
 

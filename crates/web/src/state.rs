@@ -76,6 +76,11 @@ impl AppState {
         self.studio.backends.describe()
     }
 
+    /// The address phones are sent to (the QR code's), e.g. `https://booth.example.org`.
+    pub fn base_url(&self) -> &str {
+        &self.reach.base_url
+    }
+
     /// The booth's configuration.
     pub fn config(&self) -> &Config {
         &self.studio.config

@@ -97,7 +97,12 @@ pub async fn login(
     }
     let token = state.operator.open_session();
     let cookie = format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}"
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}{}",
+        if state.reach.https(&headers) {
+            "; Secure"
+        } else {
+            ""
+        }
     );
     let cookie = HeaderValue::from_str(&cookie).map_err(|e| AppError::internal("cookie", e))?;
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())

@@ -90,10 +90,7 @@ pub async fn join(
         },
     );
 
-    let secure = state.reach.base_url.starts_with("https://")
-        || headers
-            .get("x-forwarded-proto")
-            .is_some_and(|p| p.as_bytes() == b"https");
+    let secure = state.reach.https(&headers);
     let cookie = format!(
         "{}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={COOKIE_MAX_AGE_SECS}{}",
         auth::cookie_name(&visit_id),

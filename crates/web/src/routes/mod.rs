@@ -139,7 +139,13 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("no-store"),
         ));
 
-    Router::new()
+    let hsts = {
+        let tls = &state.config().server.tls;
+        (tls.enabled() && tls.hsts_max_age_secs > 0)
+            .then(|| HeaderValue::from_str(&format!("max-age={}", tls.hsts_max_age_secs)).ok())
+            .flatten()
+    };
+    let router = Router::new()
         .merge(pages::routes())
         .merge(files::routes())
         .merge(health::routes())
@@ -170,5 +176,14 @@ pub fn router(state: AppState) -> Router {
             header::X_FRAME_OPTIONS,
             HeaderValue::from_static("DENY"),
         ))
-        .with_state(state)
+        .with_state(state);
+    // Served over our own HTTPS: browsers keep to it (never for plain HTTP, where the
+    // header means nothing, nor behind a proxy, whose own header counts).
+    match hsts {
+        Some(value) => router.layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            value,
+        )),
+        None => router,
+    }
 }
