@@ -334,10 +334,10 @@ pub fn trusting_browser_args(intermediate_pem: &str) -> Vec<String> {
 
 /// The phone's visit over HTTPS, as the e2e test plays it: QR code, join, upload, four
 /// live paintings over `wss://`, the ticket, and the share sheet offered for it.
-pub async fn visit_over_https(browser: &mut Browser, server: &TestServer) {
+pub async fn visit_over_https(browser: &mut Browser, server: &TestServer, jpeg: &[u8]) {
     let files = tempfile::tempdir().unwrap();
     let photo = files.path().join("me.jpg");
-    std::fs::write(&photo, camera_photo()).unwrap();
+    std::fs::write(&photo, jpeg).unwrap();
     let kiosk = open_kiosk(browser, server).await;
     let join_url = wait_for_qr(browser, &kiosk, None).await;
     assert!(
@@ -450,7 +450,7 @@ async fn the_booth_gets_its_certificate_from_pebble_serves_a_phone_visit_over_it
     // A phone visit over it, in Chromium trusting Pebble's chain.
     let intermediate = pebble.chain_pem("intermediates/0").await;
     if let Some(mut browser) = Browser::launch_with(&trusting_browser_args(&intermediate)).await {
-        visit_over_https(&mut browser, &server).await;
+        visit_over_https(&mut browser, &server, &camera_photo()).await;
     }
 
     // Renewed before it ends: a new certificate from Pebble, served without a restart.

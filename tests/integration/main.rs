@@ -19,6 +19,7 @@ mod matting;
 mod other_site;
 mod previews;
 mod print;
+mod proxy;
 mod quiz;
 mod restart;
 mod retention;
