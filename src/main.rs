@@ -88,6 +88,24 @@ enum Command {
     /// Face Hub into models/, and list what is there.
     #[command(subcommand)]
     Models(models::ModelsCommand),
+    /// Copy the booth's data (database, image files, HTTPS certificate) into a new
+    /// folder, consistently, while the booth keeps running.
+    Backup {
+        /// The folder to make; it must be new or empty.
+        out: PathBuf,
+        /// The booth's data folder (default: [server] data_dir from the config).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Put a backup into a data folder that holds no booth yet (stop the booth, move
+    /// the old folder aside, restore, start).
+    Restore {
+        /// A folder made by `articket backup`.
+        from: PathBuf,
+        /// The data folder to fill (default: [server] data_dir from the config).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Print an argon2 hash of the operator password (read from standard input) for
     /// `[admin] password_hash`.
     HashPassword,
@@ -249,6 +267,12 @@ fn main() -> ExitCode {
         }
         Some(Command::Serve(args)) => serve(args),
         Some(Command::HashPassword) => hash_password(),
+        Some(Command::Backup { out, data_dir }) => {
+            data_folder(cli.serve.config.as_deref(), data_dir).and_then(|dir| backup(&dir, &out))
+        }
+        Some(Command::Restore { from, data_dir }) => {
+            data_folder(cli.serve.config.as_deref(), data_dir).and_then(|dir| restore(&from, &dir))
+        }
         Some(Command::Models(cmd)) => models::run(cmd),
         Some(Command::CheckAi { config }) => check_ai::run(load_config(config.as_deref())),
         #[cfg(feature = "bench")]
@@ -263,6 +287,48 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--data-dir`, else the config's `[server] data_dir`.
+fn data_folder(config: Option<&Path>, flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match flag {
+        Some(dir) => Ok(dir),
+        None => Ok(load_config(config)?.server.data_dir),
+    }
+}
+
+fn backup(data_dir: &Path, out: &Path) -> anyhow::Result<()> {
+    let copied = articket_store::backup(data_dir, out)
+        .with_context(|| format!("cannot back up {}", data_dir.display()))?;
+    println!(
+        "Backed up {} visits ({} with tickets), {} image files, {:.1} MB into {}",
+        copied.visits,
+        copied.tickets,
+        copied.files,
+        copied.bytes as f64 / 1e6,
+        out.display()
+    );
+    if copied.missing > 0 {
+        println!(
+            "({} files were deleted while the backup ran, with their visits)",
+            copied.missing
+        );
+    }
+    Ok(())
+}
+
+fn restore(from: &Path, data_dir: &Path) -> anyhow::Result<()> {
+    let copied = articket_store::restore(from, data_dir)
+        .with_context(|| format!("cannot restore {}", from.display()))?;
+    println!(
+        "Restored {} visits ({} with tickets), {} image files into {}. Start the booth \
+         on it; it finishes the visits that were being painted.",
+        copied.visits,
+        copied.tickets,
+        copied.files,
+        data_dir.display()
+    );
+    Ok(())
 }
 
 fn hash_password() -> anyhow::Result<()> {

@@ -7,6 +7,7 @@ mod https;
 mod util;
 
 mod admin;
+mod backup;
 mod bench;
 mod check_ai;
 mod comfyui;

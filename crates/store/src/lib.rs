@@ -9,6 +9,7 @@
 //! The API is synchronous and quick (each call is one short transaction); async callers
 //! run it on a blocking thread.
 
+mod backup;
 mod files;
 mod jobs;
 mod prints;
@@ -26,6 +27,7 @@ use articket_style::Painter;
 use rusqlite::Connection;
 use serde::Serialize;
 
+pub use backup::{backup, restore, Copied};
 pub use files::{FileKind, FileStore};
 pub use prints::{PrintEntry, PrintStart};
 pub use rooms::Room;
@@ -47,6 +49,9 @@ pub enum StoreError {
     PhotoAlreadyReceived,
     #[error("no such visit")]
     NoSuchVisit,
+    /// A backup or restore that cannot go on, and why.
+    #[error("{0}")]
+    Backup(String),
     /// The data folder cannot be made or written.
     #[error(
         "the data folder {} cannot be used ({reason}): give this user write access to it, \
