@@ -168,10 +168,10 @@ fn apply_env(
             .split("__")
             .map(|p| p.to_ascii_lowercase())
             .collect();
-        if path.len() != 2 || path.iter().any(|p| p.is_empty()) {
+        if path.len() < 2 || path.iter().any(|p| p.is_empty()) {
             return Err(key_error(
                 &name,
-                "environment overrides look like ARTICKET__SECTION__KEY",
+                "environment overrides look like ARTICKET__SECTION__KEY (or __SECTION__TABLE__KEY)",
             ));
         }
         let value = format!("v = {raw}")
@@ -179,15 +179,18 @@ fn apply_env(
             .ok()
             .and_then(|mut t| t.remove("v"))
             .unwrap_or_else(|| toml::Value::String(raw.clone()));
-        let section = table
-            .entry(path[0].clone())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        match section {
-            toml::Value::Table(t) => {
-                t.insert(path[1].clone(), value);
+        let (key, tables) = path.split_last().expect("two parts at least");
+        let mut at = &mut *table;
+        for (depth, part) in tables.iter().enumerate() {
+            let next = at
+                .entry(part.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match next {
+                toml::Value::Table(t) => at = t,
+                _ => return Err(key_error(&path[..=depth].join("."), "must be a table")),
             }
-            _ => return Err(key_error(&path[0], "must be a table")),
         }
+        at.insert(key.clone(), value);
     }
     Ok(())
 }

@@ -346,3 +346,40 @@ fn backgrounds_and_matting_are_read_and_checked() {
         None
     );
 }
+
+#[test]
+fn tls_is_read_from_the_file_and_the_environment_and_checked() {
+    let c = load_str(
+        "[server]\nbind = \"0.0.0.0:443\"\n[server.tls]\nmode = \"acme\"\ndomains = [\"booth.example.org\"]\ncontact = \"ops@example.org\"\n",
+        &[("ARTICKET__SERVER__TLS__DIRECTORY", LETS_ENCRYPT_STAGING)],
+    )
+    .unwrap();
+    let tls = &c.server.tls;
+    assert_eq!(tls.mode, TlsMode::Acme);
+    assert_eq!(tls.directory, LETS_ENCRYPT_STAGING);
+    assert_eq!(tls.challenge, Challenge::TlsAlpn01);
+    assert_eq!(tls.redirect_addr(), Some("0.0.0.0:80".parse().unwrap()));
+    // Off by default, and then no redirect listener either.
+    assert_eq!(Config::default().server.tls.redirect_addr(), None);
+
+    let err = |toml: &str| load_str(toml, &[]).unwrap_err().to_string();
+    let acme = "[server]\nbind = \"0.0.0.0:443\"\n[server.tls]\nmode = \"acme\"\n";
+    assert!(err(acme).contains("`server.tls.domains`"), "{}", err(acme));
+    let url = format!("{acme}domains = [\"https://booth.example.org\"]\n");
+    assert!(err(&url).contains("not a domain name"), "{}", err(&url));
+    let http01 = format!(
+        "{acme}domains = [\"booth.example.org\"]\nchallenge = \"http-01\"\nredirect_from = \"\"\n"
+    );
+    assert!(err(&http01).contains("`server.tls.redirect_from`"));
+    let same_port =
+        format!("{acme}domains = [\"b.example.org\"]\nredirect_from = \"0.0.0.0:443\"\n");
+    assert!(
+        err(&same_port).contains("server.bind's too"),
+        "{}",
+        err(&same_port)
+    );
+    let files = "[server.tls]\nmode = \"files\"\ncert = \"/etc/ssl/booth.pem\"\n";
+    assert!(err(files).contains("`server.tls.key`"), "{}", err(files));
+    let plain = "[server]\npublic_url = \"http://booth.example.org\"\n[server.tls]\nmode = \"files\"\ncert = \"a\"\nkey = \"b\"\n";
+    assert!(err(plain).contains("`server.public_url`"), "{}", err(plain));
+}
