@@ -11,6 +11,7 @@ mod backup;
 mod bench;
 mod check_ai;
 mod comfyui;
+mod deploy;
 mod e2e;
 mod isolation;
 mod load;
