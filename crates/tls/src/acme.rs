@@ -383,3 +383,32 @@ async fn explain(certs: &Certificates, error: anyhow::Error) -> anyhow::Error {
         config.domains.join(", ")
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Let's Encrypt's answer when a name had too many certificates this week.
+    #[tokio::test]
+    async fn a_rate_limit_says_to_keep_the_cache_and_to_test_on_staging() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = articket_config::TlsConfig {
+            mode: articket_config::TlsMode::Acme,
+            domains: vec!["booth.example.org".into()],
+            ..Default::default()
+        };
+        let certs = Certificates::open(&config, dir.path()).unwrap().unwrap();
+        let problem: instant_acme::Problem = serde_json::from_value(serde_json::json!({
+            "type": "urn:ietf:params:acme:error:rateLimited",
+            "detail": "too many certificates (5) already issued for this exact set of identifiers in the last 168h0m0s",
+            "status": 429
+        }))
+        .unwrap();
+        let error = anyhow!(Problem::from(instant_acme::Error::Api(problem)));
+        let text = explain(&certs, error).await.to_string();
+        assert!(text.starts_with("cannot get a certificate for booth.example.org"), "{text}");
+        assert!(text.contains("too many certificates (5)"), "{text}");
+        assert!(text.contains(&dir.path().join("tls").display().to_string()), "{text}");
+        assert!(text.contains(articket_config::LETS_ENCRYPT_STAGING), "{text}");
+    }
+}
