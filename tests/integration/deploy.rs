@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::https::{free_port, have, served_certificate, Pebble, DOMAIN};
-use crate::util::Booth;
+use crate::https::{have, served_certificate, Pebble, DOMAIN};
+use crate::util::{free_port, Booth};
 
 /// One step of the guide: a shell command, or a file to write.
 #[derive(Debug, Clone, PartialEq)]

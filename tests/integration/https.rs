@@ -15,18 +15,16 @@ use sha2::Digest as _;
 
 use crate::browser::Browser;
 use crate::e2e::{open_kiosk, open_phone, send_photo, wait_for_qr, FOUR_DONE, TICKET_SHOWN};
-use crate::util::{camera_photo, TestServer, OPERATOR_PASSWORD};
+use crate::util::{camera_photo, free_port, TestServer, OPERATOR_PASSWORD};
 
 /// The domain the booth gets its certificate for. challtestsrv answers 127.0.0.1 for it.
 pub const DOMAIN: &str = "booth.articket.test";
 
-/// A free loopback port (bound and let go: another process may take it, rarely).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A client that trusts only the CA in `root_pem` and reaches `DOMAIN` at `addr`.
+pub fn trusting(root_pem: &str, addr: SocketAddr) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(root_pem.as_bytes()).unwrap()])
+        .resolve(DOMAIN, addr)
 }
 
 /// Whether `tool` runs; outside CI a missing tool skips the test.
@@ -229,12 +227,7 @@ fn rustls_pem_der(pem: &str) -> Vec<u8> {
 /// The certificate a TLS server at `addr` presents for `DOMAIN`, trusting only `root`:
 /// (serial in hex, DNS names). Fails if the chain does not lead to `root`.
 pub async fn served_certificate(addr: SocketAddr, root_pem: &str) -> (String, Vec<String>) {
-    let client = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(root_pem.as_bytes()).unwrap()])
-        .resolve(DOMAIN, addr)
-        .tls_info(true)
-        .build()
-        .unwrap();
+    let client = trusting(root_pem, addr).tls_info(true).build().unwrap();
     let res = client
         .get(format!("https://{DOMAIN}:{}/healthz", addr.port()))
         .send()
@@ -281,11 +274,7 @@ async fn launch_booth(
             let _ = rx.await;
         },
     ));
-    let client = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(trust_root.as_bytes()).unwrap()])
-        .resolve(DOMAIN, addr)
-        .build()
-        .unwrap();
+    let client = trusting(trust_root, addr).build().unwrap();
     let health = format!("https://{DOMAIN}:{}/healthz", addr.port());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
@@ -417,9 +406,7 @@ async fn the_booth_gets_its_certificate_from_pebble_serves_a_phone_visit_over_it
     );
 
     // HTTPS niceties: HSTS, Secure cookies, and port 80 sends browsers over.
-    let https = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(root.as_bytes()).unwrap()])
-        .resolve(DOMAIN, addr)
+    let https = trusting(&root, addr)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
@@ -566,11 +553,7 @@ async fn a_certificate_from_files_is_served_and_read_again_when_replaced() {
     write(&second);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
-        let client = reqwest::Client::builder()
-            .tls_certs_only([reqwest::Certificate::from_pem(second.ca_pem.as_bytes()).unwrap()])
-            .resolve(DOMAIN, addr)
-            .build()
-            .unwrap();
+        let client = trusting(&second.ca_pem, addr).build().unwrap();
         if client
             .get(format!("https://{DOMAIN}:{}/healthz", addr.port()))
             .send()

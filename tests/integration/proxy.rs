@@ -11,8 +11,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::browser::Browser;
-use crate::https::{free_port, have, trusting_browser_args, visit_over_https, DOMAIN};
-use crate::util::{get_json, TestServer, OPERATOR_PASSWORD};
+use crate::https::{have, trusting_browser_args, visit_over_https, DOMAIN};
+use crate::util::{free_port, get_json, TestServer, OPERATOR_PASSWORD};
 
 struct Caddy {
     dir: tempfile::TempDir,

@@ -66,12 +66,7 @@ pub async fn renew_forever(certs: &Certificates) {
         }
         match order(certs).await {
             Ok(fresh) => {
-                tracing::info!(
-                    "HTTPS: renewed the certificate for {} (serial {}, valid until {})",
-                    fresh.1.names.join(", "),
-                    fresh.1.serial,
-                    cert::date(fresh.1.not_after)
-                );
+                tracing::info!("HTTPS: renewed the certificate for {}", fresh.1);
                 certs.install(fresh);
             }
             Err(e) => {
@@ -406,9 +401,18 @@ mod tests {
         .unwrap();
         let error = anyhow!(Problem::from(instant_acme::Error::Api(problem)));
         let text = explain(&certs, error).await.to_string();
-        assert!(text.starts_with("cannot get a certificate for booth.example.org"), "{text}");
+        assert!(
+            text.starts_with("cannot get a certificate for booth.example.org"),
+            "{text}"
+        );
         assert!(text.contains("too many certificates (5)"), "{text}");
-        assert!(text.contains(&dir.path().join("tls").display().to_string()), "{text}");
-        assert!(text.contains(articket_config::LETS_ENCRYPT_STAGING), "{text}");
+        assert!(
+            text.contains(&dir.path().join("tls").display().to_string()),
+            "{text}"
+        );
+        assert!(
+            text.contains(articket_config::LETS_ENCRYPT_STAGING),
+            "{text}"
+        );
     }
 }

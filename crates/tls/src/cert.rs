@@ -22,6 +22,19 @@ pub struct CertInfo {
     pub not_after: SystemTime,
 }
 
+/// `booth.example.org (serial 1a2b…, valid until 2027-03-01 12:00 UTC)`, for logs.
+impl std::fmt::Display for CertInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (serial {}, valid until {})",
+            self.names.join(", "),
+            self.serial,
+            date(self.not_after)
+        )
+    }
+}
+
 /// Parses a chain (leaf first) and its private key, and checks that they belong
 /// together. The errors say which part is wrong; callers add the file or key name.
 pub fn parse(

@@ -53,12 +53,7 @@ pub async fn watch(certs: &Certificates) {
         seen = now;
         match load(&certs.0.provider, &config.cert, &config.key) {
             Ok(loaded) => {
-                tracing::info!(
-                    "HTTPS: read the certificate for {} again (serial {}, valid until {})",
-                    loaded.1.names.join(", "),
-                    loaded.1.serial,
-                    cert::date(loaded.1.not_after)
-                );
+                tracing::info!("HTTPS: read the certificate again: {}", loaded.1);
                 certs.install(loaded);
             }
             Err(e) => tracing::warn!("HTTPS: keeping the served certificate: {e:#}"),

@@ -90,10 +90,9 @@ impl Certificates {
                 })?;
                 if let Some(cached) = acme::cached(&certs)? {
                     tracing::info!(
-                        "HTTPS: the certificate for {} from {} is valid until {}",
-                        cached.1.names.join(", "),
+                        "HTTPS: the certificate in {} still serves: {}",
                         certs.0.cache_dir.display(),
-                        cert::date(cached.1.not_after)
+                        cached.1
                     );
                     certs.install(cached);
                 }

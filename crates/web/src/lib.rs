@@ -138,10 +138,8 @@ pub async fn serve(
         }
         if let Some(info) = c.served() {
             tracing::info!(
-                "HTTPS: serving the certificate for {} from {} (serial {})",
-                info.names.join(", "),
-                info.issuer,
-                info.serial
+                "HTTPS: serving the certificate for {info}, from {}",
+                info.issuer
             );
         }
         upkeep = Some(tokio::spawn(c.clone().keep_fresh()));
