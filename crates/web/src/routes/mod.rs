@@ -48,7 +48,7 @@ fn is_upload(path: &str) -> bool {
     path.starts_with("/api/visits/") && path.ends_with("/photo")
 }
 
-/// Refuses a declared body over the route's limit with 413 before anything reads it,
+/// Refuses a declared body over the route's limit with 413 before any handler reads it,
 /// on every route, including those that never read a body. (Bodies without a length
 /// are cut off by `DefaultBodyLimit` where they are read.)
 ///
@@ -79,6 +79,14 @@ async fn body_guard(
         };
         let too_large =
             crate::error::AppError::new(axum::http::StatusCode::PAYLOAD_TOO_LARGE, code, msg);
+        // A photo a few times too large is read and dropped first: a connection closed
+        // on a body still arriving is reset, and a browser, or a reverse proxy in front
+        // of the booth (which answers 502 then), loses the answer. Anything larger is
+        // refused at once.
+        let limit = body_limit(&state, req.uri().path());
+        if declared.is_some_and(|n| n <= limit.saturating_mul(DRAIN_FACTOR)) {
+            drain(req.into_body()).await;
+        }
         return closing(too_large.into_response());
     }
     let response = next.run(req).await;
@@ -86,6 +94,21 @@ async fn body_guard(
         return closing(response);
     }
     response
+}
+
+/// How many times its limit a refused body may be and still be read to its end.
+const DRAIN_FACTOR: u64 = 4;
+/// How long a refused body may take to arrive before the connection is closed anyway.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Reads a body to its end and drops it, for at most [`DRAIN_TIME`].
+async fn drain(body: axum::body::Body) {
+    use futures_util::StreamExt as _;
+    let mut chunks = body.into_data_stream();
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while let Some(Ok(_)) = chunks.next().await {}
+    })
+    .await;
 }
 
 /// Refuses a state-changing request (anything but GET, HEAD and OPTIONS) whose
