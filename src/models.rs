@@ -96,7 +96,14 @@ pub fn run(cmd: ModelsCommand) -> anyhow::Result<()> {
                 Some(Kind::TinyVae) => "tiny_vae",
                 Some(Kind::Captioner) if target.folder.contains("blip") => "blip_dir",
                 Some(Kind::Captioner) => "clip_dir",
-                Some(Kind::Lora) => return Ok(()),
+                Some(Kind::Lora) => {
+                    println!(
+                        "  use it: [[ai.local.lora]] file = \"{}\" in articket.toml (LCM-LoRA: \
+                         with sampler = \"LCM\", steps = 4, cfg_scale = 1; docs/models.md)",
+                        folder.join("pytorch_lora_weights.safetensors").display()
+                    );
+                    return Ok(());
+                }
                 Some(Kind::Matting) => {
                     let file = folder.join(articket_models::catalog::MATTING_FILE);
                     if folder == std::path::Path::new("models/modnet") {

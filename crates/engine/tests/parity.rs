@@ -648,6 +648,43 @@ fn loras_in_both_formats_fuse_like_diffusers() {
     close("base text after fusing", &plain.context, &base.context, 0.0);
 }
 
+// `lora/lcm-lora.safetensors` and `lora/lcm-expected.safetensors` are written by
+// `bench/parity/make_lcm_lora_fixtures.py`: a kohya-format LoRA on the layers LCM-LoRA
+// trains (the resnets' 1×1 shortcuts and the down- and upsamplers' convolutions among
+// them), and what diffusers paints with it fused into the SD 1.5 fixture, sampled by
+// LCMScheduler from the model's own scheduler config at guidance 1.
+
+/// LCM-LoRA as people use it on SD 1.5: fused at weight 1, LCM sampling, a few steps,
+/// no guidance (one UNet pass a step).
+#[test]
+fn lcm_lora_on_sd15_paints_like_diffusers_in_few_steps_without_guidance() {
+    let path = fixtures().join("lora/lcm-expected.safetensors");
+    let expected = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+    let meta = articket_engine::fixture_metadata(&path).unwrap();
+    let lora = lora_file("lcm-lora.safetensors", 1.0);
+    for (steps, tenths) in [(4usize, 5usize), (2, 6)] {
+        let key = format!("img2img.lcm_lora.n{steps}.s{tenths}");
+        let strength = tenths as f64 / 10.0;
+        let job = Img2Img {
+            image: photo(sd15()),
+            prompt: meta["prompt"].clone(),
+            negative_prompt: String::new(),
+            steps,
+            strength,
+            cfg_scale: 1.0,
+            seed: 0,
+            sampler: Sampler::Lcm,
+            width: 64,
+            height: 64,
+            loras: vec![lora.clone()],
+            change: None,
+        };
+        let unet_steps = run_recorded_in(&sd15().engine, &expected, &job, &key, &key);
+        // diffusers' img2img runs int(steps × strength) of the plan's steps.
+        assert_eq!(unet_steps, steps * tenths / 10, "{key}: one pass a step");
+    }
+}
+
 /// Writes `kohya.safetensors` again with its keys renamed by `rename` (`None` drops
 /// the tensor).
 fn kohya_variant(dir: &Path, rename: impl Fn(&str) -> Option<String>) -> PathBuf {

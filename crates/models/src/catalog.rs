@@ -106,7 +106,7 @@ pub const CATALOG: &[Entry] = &[
         repo: "latent-consistency/lcm-lora-sdv1-5",
         kind: Kind::Lora,
         licence: OPENRAIL_PP_M,
-        about: "LCM-LoRA for SD 1.5 (LoRA loading is not implemented yet)",
+        about: "LCM-LoRA for SD 1.5: 4 steps of LCM at cfg 1 ([[ai.local.lora]], docs/models.md)",
     },
     Entry {
         name: "taesd",
@@ -202,13 +202,15 @@ pub fn wanted(files: &[String]) -> Vec<String> {
             }
             _ => false,
         };
-        // At the top level, only a model's own weights: a single-file checkpoint beside
-        // a diffusers pipeline's folders, or TAESD's separate encoder and decoder files,
-        // duplicate what is read.
-        let stray = dir.is_empty()
-            && base.ends_with(".safetensors")
-            && (has("model_index.json")
-                || !(base.starts_with("diffusion_pytorch_model.") || base.starts_with("model.")));
+        // At the top level, only a model's own weights, or a LoRA's (the name diffusers'
+        // `save_lora_weights` gives it): a single-file checkpoint beside a diffusers
+        // pipeline's folders, or TAESD's separate encoder and decoder files, duplicate
+        // what is read.
+        let own = base.starts_with("diffusion_pytorch_model.")
+            || base.starts_with("model.")
+            || base.starts_with("pytorch_lora_weights.");
+        let stray =
+            dir.is_empty() && base.ends_with(".safetensors") && (has("model_index.json") || !own);
         if keep && !stray {
             out.push(f.clone());
         }
@@ -297,6 +299,18 @@ mod tests {
             wanted(&files),
             names(&["config.json", "diffusion_pytorch_model.safetensors"])
         );
+    }
+
+    /// latent-consistency/lcm-lora-sdv1-5's files: the LoRA sits at the top level.
+    #[test]
+    fn a_lora_repository_gives_its_weights() {
+        let files = names(&[
+            ".gitattributes",
+            "README.md",
+            "image.png",
+            "pytorch_lora_weights.safetensors",
+        ]);
+        assert_eq!(wanted(&files), names(&["pytorch_lora_weights.safetensors"]));
     }
 
     #[test]
