@@ -875,11 +875,10 @@ fn lcm_distilled_img2img_matches_diffusers_with_its_guidance_embedding() {
 // (Euler a, trailing timesteps) for the tiny SDXL model of `sdxl/`, and what diffusers'
 // SDXL img2img pipeline paints with it at guidance 0.
 
-/// SDXL-Turbo as it is used: Euler a on trailing timesteps, 1 to 4 steps, no guidance
-/// (no unconditional pass: the test counts the UNet steps), both text encoders, the
-/// pooled embedding and the time ids.
-#[test]
-fn sdxl_turbo_img2img_matches_diffusers_in_one_to_four_steps() {
+/// The tiny SDXL model with SDXL-Turbo's scheduler config (a copy of `sdxl/`, so the
+/// weights are not committed twice), and the recorded runs in `expected` (a fixture
+/// file under the parity folder).
+fn sdxl_turbo(expected: &str) -> Case {
     let copy = tempfile::tempdir().unwrap();
     copy_dir(&fixtures().join("sdxl"), copy.path());
     std::fs::copy(
@@ -887,12 +886,20 @@ fn sdxl_turbo_img2img_matches_diffusers_in_one_to_four_steps() {
         copy.path().join("scheduler/scheduler_config.json"),
     )
     .unwrap();
-    let path = fixtures().join("sdxl-turbo/expected.safetensors");
-    let case = Case {
+    let path = fixtures().join(expected);
+    Case {
         engine: Engine::load(copy.path(), &Device::Cpu, DType::F32, false).unwrap(),
         expected: candle_core::safetensors::load(&path, &Device::Cpu).unwrap(),
         meta: articket_engine::fixture_metadata(&path).unwrap(),
-    };
+    }
+}
+
+/// SDXL-Turbo as it is used: Euler a on trailing timesteps, 1 to 4 steps, no guidance
+/// (no unconditional pass: the test counts the UNet steps), both text encoders, the
+/// pooled embedding and the time ids.
+#[test]
+fn sdxl_turbo_img2img_matches_diffusers_in_one_to_four_steps() {
+    let case = sdxl_turbo("sdxl-turbo/expected.safetensors");
     assert!(
         case.engine.is_few_step(),
         "trailing timesteps: a few-step model"
@@ -918,6 +925,51 @@ fn sdxl_turbo_img2img_matches_diffusers_in_one_to_four_steps() {
             unet_steps,
             articket_engine::sampler::denoising_steps(steps, tenths as f64 / 10.0),
             "{key}: the steps diffusers runs, one pass each"
+        );
+    }
+}
+
+// `tests/fixtures/parity/taesdxl` is written by `bench/parity/make_taesdxl_fixtures.py`:
+// an `AutoencoderTiny` laid out as `madebyollin/taesdxl` publishes it, and what
+// diffusers does with it on the tiny SDXL model: encode, decode the full VAE's latents,
+// and SDXL-Turbo img2img with it as the pipeline's VAE.
+
+/// TAESDXL: the tiny autoencoder for SDXL encodes and decodes like diffusers, shares
+/// the SDXL VAE's latent space, and SDXL-Turbo paints through it like diffusers.
+#[test]
+fn taesdxl_encodes_decodes_and_paints_sdxl_turbo_like_diffusers() {
+    let full = sdxl_turbo("taesdxl/expected.safetensors");
+    let mut case = sdxl_turbo("taesdxl/expected.safetensors");
+    case.engine
+        .use_tiny_vae(&fixtures().join("taesdxl"))
+        .unwrap();
+    let img = photo(sdxl());
+    let lat = case.engine.image_latents(&[&img], 64, 64).unwrap();
+    close("TAESDXL encode", &lat, &case.get("taesdxl.latents"), TOL);
+    let full_latents = full.engine.image_latents(&[&img], 64, 64).unwrap();
+    let dec = case.engine.decode_unit(&full_latents).unwrap();
+    close("TAESDXL decode", &dec, &case.get("taesdxl.decoded"), TOL);
+    for (steps, tenths) in [(2, 5), (1, 10)] {
+        let key = format!("img2img.sdxl_turbo_taesdxl.n{steps}.s{tenths}");
+        let job = Img2Img {
+            image: img.clone(),
+            prompt: case.meta["prompt"].clone(),
+            negative_prompt: String::new(),
+            steps,
+            strength: tenths as f64 / 10.0,
+            cfg_scale: 0.0,
+            seed: 0,
+            sampler: Sampler::EulerAncestral,
+            width: 64,
+            height: 64,
+            loras: Vec::new(),
+            change: None,
+        };
+        let unet_steps = run_recorded(&case, &job, &key, &key);
+        assert_eq!(
+            unet_steps,
+            articket_engine::sampler::denoising_steps(steps, tenths as f64 / 10.0),
+            "{key}"
         );
     }
 }
