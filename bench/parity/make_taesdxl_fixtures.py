@@ -23,26 +23,13 @@ from diffusers import (
 )
 
 import make_fixtures as base
+from make_turbo_fixtures import taesd
 
 RUNS = ((2, 5), (1, 10))
 
 
 def taesdxl():
-    model = AutoencoderTiny(
-        in_channels=3,
-        out_channels=3,
-        encoder_block_out_channels=(16, 16, 16, 16),
-        decoder_block_out_channels=(16, 16, 16, 16),
-        num_encoder_blocks=(1, 2, 2, 2),
-        num_decoder_blocks=(2, 2, 2, 1),
-        latent_channels=4,
-    )
-    model = base.randomize(model, 71).eval()
-    with torch.no_grad():
-        # Latents with a trained model's spread and pictures over the whole range.
-        model.encoder.layers[-1].weight.mul_(8.0)
-        model.decoder.layers[-1].weight.mul_(4.0)
-    return model
+    return taesd(seed=71)
 
 
 @torch.no_grad()

@@ -81,7 +81,8 @@ def sd_turbo():
     )
 
 
-def taesd():
+def taesd(seed=34):
+    """TAESD's architecture, narrower; TAESDXL's is the same (only its weights differ)."""
     model = AutoencoderTiny(
         in_channels=3,
         out_channels=3,
@@ -91,7 +92,7 @@ def taesd():
         num_decoder_blocks=(2, 2, 2, 1),
         latent_channels=4,
     )
-    model = base.randomize(model, 34).eval()
+    model = base.randomize(model, seed).eval()
     with torch.no_grad():
         # As `vivid` does for the full VAE: latents with a trained model's spread, and
         # pictures that use the whole range, so a wrong layer cannot hide in grey.

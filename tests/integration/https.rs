@@ -206,22 +206,10 @@ impl Pebble {
 /// The base64 SHA-256 of a PEM certificate's public key, as Chromium's
 /// `--ignore-certificate-errors-spki-list` takes it.
 pub fn spki_hash(pem: &str) -> String {
-    let der = rustls_pem_der(pem);
-    let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).unwrap();
+    let cert = pem.parse_x509().unwrap();
     let digest = sha2::Sha256::digest(cert.tbs_certificate.subject_pki.raw);
     base64::engine::general_purpose::STANDARD.encode(digest)
-}
-
-fn rustls_pem_der(pem: &str) -> Vec<u8> {
-    let body: String = pem
-        .lines()
-        .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("-----END"))
-        .collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(body)
-        .unwrap()
 }
 
 /// The certificate a TLS server at `addr` presents for `DOMAIN`, trusting only `root`:

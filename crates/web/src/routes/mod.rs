@@ -68,7 +68,8 @@ async fn body_guard(
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let has_body =
         declared.is_some_and(|n| n > 0) || req.headers().contains_key(header::TRANSFER_ENCODING);
-    if declared.is_some_and(|n| n > body_limit(&state, req.uri().path())) {
+    let limit = body_limit(&state, req.uri().path());
+    if declared.is_some_and(|n| n > limit) {
         let (code, msg) = if is_upload(req.uri().path()) {
             (
                 Code::PhotoTooLarge,
@@ -83,7 +84,6 @@ async fn body_guard(
         // on a body still arriving is reset, and a browser, or a reverse proxy in front
         // of the booth (which answers 502 then), loses the answer. Anything larger is
         // refused at once.
-        let limit = body_limit(&state, req.uri().path());
         if declared.is_some_and(|n| n <= limit.saturating_mul(DRAIN_FACTOR)) {
             drain(req.into_body()).await;
         }
