@@ -16,7 +16,10 @@
 //! whose guide is the photo itself, so the matte's edges land on the photo's edges.
 
 mod guided;
+mod kernels;
 mod model;
+mod net;
+mod onnx;
 
 pub use guided::upsample_guided;
 pub use model::{input_size, Matter};

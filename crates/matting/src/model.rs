@@ -1,24 +1,16 @@
-//! MODNet, loaded once from its ONNX file; one optimised tract plan per input shape.
+//! MODNet, loaded once from its ONNX file and run by the crate's own interpreter.
 
 use std::path::Path;
-use std::sync::Mutex;
 
 use image::RgbImage;
-use tract_onnx::prelude::*;
 
+use crate::net::Net;
 use crate::{Matte, MattingError};
-
-type Plan = std::sync::Arc<TypedRunnableModel>;
-
-/// How many input shapes keep their optimised plan (a phone's portrait and landscape
-/// photos, a square crop, and a few more).
-const PLANS: usize = 6;
 
 /// A loaded matting model. Cheap to share behind an `Arc`; runs on the calling thread.
 pub struct Matter {
-    proto: InferenceModel,
+    net: Net,
     side: u32,
-    plans: Mutex<Vec<((u32, u32), Plan)>>,
 }
 
 /// The model's input size for a `w`×`h` photo at long side `side`: both sides multiples
@@ -32,8 +24,8 @@ pub fn input_size(w: u32, h: u32, side: u32) -> (u32, u32) {
 }
 
 impl Matter {
-    /// Reads the ONNX file and prepares the plan for a 3:4 portrait at long side `side`,
-    /// so that a broken file fails here and the first visit does not wait for it.
+    /// Reads the ONNX file and runs it once on a 3:4 portrait at long side `side`, so
+    /// that a broken file fails here and not at the first visit.
     pub fn load(path: &Path, side: u32) -> Result<Self, MattingError> {
         let shown = path.display().to_string();
         let err = |why: String| MattingError::Load {
@@ -43,60 +35,27 @@ impl Matter {
         if !path.is_file() {
             return Err(err("no such file".into()));
         }
-        let proto = tract_onnx::onnx()
-            .model_for_path(path)
+        let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+        let graph = crate::onnx::parse(&bytes)
             .map_err(|e| err(format!("not a readable ONNX model ({e})")))?;
-        if proto.inputs.len() != 1 || proto.outputs.len() != 1 {
-            return Err(err(format!(
-                "expected one input and one output (MODNet), found {} and {}",
-                proto.inputs.len(),
-                proto.outputs.len()
-            )));
-        }
+        drop(bytes);
+        let net = Net::new(graph).map_err(|e| err(format!("not a MODNet-shaped model: {e}")))?;
         let matter = Matter {
-            proto,
+            net,
             side: side.clamp(64, 1024),
-            plans: Mutex::new(Vec::new()),
         };
+        // One run on a grey 3:4 portrait, so that a model that loads but cannot run
+        // fails here and not at the first visit.
         let (w, h) = input_size(384, 512, matter.side);
-        matter.plan(w, h).map_err(|e| err(e.to_string()))?;
+        matter
+            .alpha_at(&RgbImage::from_pixel(w, h, image::Rgb([128, 128, 128])))
+            .map_err(|e| err(e.to_string()))?;
         Ok(matter)
     }
 
     /// The long side the model looks at.
     pub fn side(&self) -> u32 {
         self.side
-    }
-
-    fn plan(&self, w: u32, h: u32) -> Result<Plan, MattingError> {
-        let mut plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(i) = plans.iter().position(|(s, _)| *s == (w, h)) {
-            let hit = plans.remove(i);
-            let plan = hit.1.clone();
-            plans.push(hit);
-            return Ok(plan);
-        }
-        // tract's direct convolution is slower than im2col and a matrix product on
-        // MODNet's wide full-resolution layers: 15 % of the run (docs/benchmarks.md).
-        let knobs = tract_onnx::tract_core::tract_data::knobs::KnobScope::new([(
-            "TRACT_DISABLE_DIRECT_SPATIAL",
-            "true",
-        )])
-        .map_err(|e| MattingError::Run(e.to_string()))?;
-        let plan = knobs
-            .enter(|| {
-                self.proto
-                    .clone()
-                    .with_input_fact(0, f32::fact([1, 3, h as usize, w as usize]).into())
-                    .and_then(|m| m.into_optimized())
-                    .and_then(|m| m.into_runnable())
-            })
-            .map_err(|e| MattingError::Run(format!("preparing {w}×{h}: {e}")))?;
-        plans.push(((w, h), plan.clone()));
-        if plans.len() > PLANS {
-            plans.remove(0);
-        }
-        Ok(plan)
     }
 
     /// MODNet's alpha for a picture already at a model size (both sides multiples of 32),
@@ -108,7 +67,6 @@ impl Matter {
                 "the model needs sides that are multiples of 32, got {w}×{h}"
             )));
         }
-        let plan = self.plan(w, h)?;
         let (wu, hu) = (w as usize, h as usize);
         let mut input = vec![0f32; 3 * wu * hu];
         for (i, p) in small.as_raw().chunks_exact(3).enumerate() {
@@ -116,14 +74,10 @@ impl Matter {
                 input[c * wu * hu + i] = (f32::from(p[c]) - 127.5) / 127.5;
             }
         }
-        let tensor = Tensor::from_shape(&[1, 3, hu, wu], &input)
-            .map_err(|e| MattingError::Run(e.to_string()))?;
-        let out = plan
-            .run(tvec!(tensor.into()))
-            .map_err(|e| MattingError::Run(e.to_string()))?;
-        let alpha = out[0]
-            .to_plain_array_view::<f32>()
-            .map_err(|e| MattingError::Run(e.to_string()))?;
+        let (_, alpha) = self
+            .net
+            .run(&[1, 3, hu, wu], input)
+            .map_err(MattingError::Run)?;
         if alpha.len() != wu * hu {
             return Err(MattingError::Run(format!(
                 "the model answered {} values for {w}×{h} pixels",

@@ -1,0 +1,492 @@
+//! The CPU work of a convolutional network, on one thread, f32, NCHW planes.
+//!
+//! Convolutions are matrix products: a 1×1 convolution multiplies the weights straight
+//! into the input's planes; a wider one first gathers the input patches of a band of
+//! output rows into a buffer (for stride 1 each patch row is a shifted copy of an input
+//! row), then multiplies. The products run in the `gemm` crate's kernels, which pick
+//! AVX-512, AVX2 or SSE at run time. A depthwise convolution (one filter per channel,
+//! MobileNet's) is a few multiply-adds of shifted rows per output row, compiled for the
+//! widest vector unit the CPU has.
+
+/// What follows a convolution, applied while its output is still in cache.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Act {
+    None,
+    Clip(f32, f32),
+}
+
+impl Act {
+    #[inline(always)]
+    fn apply(self, v: f32) -> f32 {
+        match self {
+            Act::None => v,
+            Act::Clip(lo, hi) => v.max(lo).min(hi),
+        }
+    }
+}
+
+/// A 2-D convolution's weights and geometry, ready to run.
+#[derive(Debug)]
+pub struct Conv {
+    /// Output channels × (input channels per group · kh · kw), row-major: ONNX's layout.
+    pub weights: Vec<f32>,
+    pub bias: Vec<f32>,
+    pub out: usize,
+    /// Input channels per group.
+    pub cin: usize,
+    pub groups: usize,
+    pub kernel: (usize, usize),
+    pub stride: (usize, usize),
+    /// Top, left, bottom, right.
+    pub pads: (usize, usize, usize, usize),
+    pub dilation: (usize, usize),
+    pub act: Act,
+}
+
+/// Gathered patches per band: at most this many floats (1 MiB), so that the band stays
+/// in the second-level cache while it is multiplied.
+const BAND_FLOATS: usize = 1 << 18;
+
+impl Conv {
+    /// The output's height and width for an input of `h`×`w`, or `None` when the input
+    /// is smaller than the kernel.
+    pub fn out_size(&self, h: usize, w: usize) -> Option<(usize, usize)> {
+        let span = |n: usize, pad: usize, k: usize, d: usize, s: usize| {
+            let reach = d * (k - 1) + 1;
+            (n + pad >= reach).then(|| (n + pad - reach) / s + 1)
+        };
+        Some((
+            span(
+                h,
+                self.pads.0 + self.pads.2,
+                self.kernel.0,
+                self.dilation.0,
+                self.stride.0,
+            )?,
+            span(
+                w,
+                self.pads.1 + self.pads.3,
+                self.kernel.1,
+                self.dilation.1,
+                self.stride.1,
+            )?,
+        ))
+    }
+
+    /// Runs on one image: `x` is cin·groups planes of `h`×`w`; `y` gets `out` planes of
+    /// the output size.
+    pub fn run(&self, x: &[f32], h: usize, w: usize, y: &mut [f32]) {
+        let (oh, ow) = self.out_size(h, w).expect("checked by the caller");
+        let (kh, kw) = self.kernel;
+        let depthwise = self.cin == 1 && self.groups == self.out && self.groups > 1;
+        if depthwise {
+            depthwise_dispatch(self, x, h, w, y, oh, ow);
+            return;
+        }
+        let opg = self.out / self.groups;
+        let plane = h * w;
+        let oplane = oh * ow;
+        let k = self.cin * kh * kw;
+        let pointwise = kh == 1 && kw == 1 && self.stride == (1, 1) && self.pads == (0, 0, 0, 0);
+        for g in 0..self.groups {
+            let xg = &x[g * self.cin * plane..(g + 1) * self.cin * plane];
+            let wg = &self.weights[g * opg * k..(g + 1) * opg * k];
+            let yg = &mut y[g * opg * oplane..(g + 1) * opg * oplane];
+            let bias = &self.bias[g * opg..(g + 1) * opg];
+            if pointwise {
+                // Columns in bands, so that bias and activation find them in cache.
+                let band = (BAND_FLOATS / self.cin.max(1)).clamp(256, oplane.max(256));
+                let mut c0 = 0;
+                while c0 < oplane {
+                    let n = band.min(oplane - c0);
+                    // SAFETY: the pointers cover the matrices at these strides.
+                    unsafe {
+                        matmul(
+                            (opg, n, self.cin),
+                            yg.as_mut_ptr().add(c0),
+                            oplane,
+                            wg.as_ptr(),
+                            self.cin,
+                            xg.as_ptr().add(c0),
+                            plane,
+                        );
+                    }
+                    finish(yg, oplane, c0, n, bias, self.act);
+                    c0 += n;
+                }
+                continue;
+            }
+            // At least 64 columns a band: fewer and the weights are read again for
+            // every few columns (the 5×5 convolution over 1280 channels is 12 MB of them).
+            let rows = (BAND_FLOATS / (k * ow).max(1))
+                .max(64usize.div_ceil(ow))
+                .clamp(1, oh);
+            let mut cols = vec![0f32; k * rows * ow];
+            let mut r0 = 0;
+            while r0 < oh {
+                let r1 = (r0 + rows).min(oh);
+                let n = (r1 - r0) * ow;
+                self.gather(xg, h, w, ow, r0, r1, &mut cols[..k * n]);
+                // SAFETY: as above; cols holds k rows of n.
+                unsafe {
+                    matmul(
+                        (opg, n, k),
+                        yg.as_mut_ptr().add(r0 * ow),
+                        oplane,
+                        wg.as_ptr(),
+                        k,
+                        cols.as_ptr(),
+                        n,
+                    );
+                }
+                finish(yg, oplane, r0 * ow, n, bias, self.act);
+                r0 = r1;
+            }
+        }
+    }
+
+    /// The patches of output rows r0..r1: row (c, ky, kx) of `cols` holds, for each
+    /// output pixel of the band, the input pixel that kernel tap multiplies (0 in the
+    /// padding).
+    #[allow(clippy::too_many_arguments)]
+    fn gather(
+        &self,
+        x: &[f32],
+        h: usize,
+        w: usize,
+        ow: usize,
+        r0: usize,
+        r1: usize,
+        cols: &mut [f32],
+    ) {
+        let (kh, kw) = self.kernel;
+        let (sy, sx) = self.stride;
+        let (dy, dx) = self.dilation;
+        let (pt, pl, _, _) = self.pads;
+        let n = (r1 - r0) * ow;
+        for c in 0..self.cin {
+            let plane = &x[c * h * w..(c + 1) * h * w];
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let row = &mut cols[((c * kh + ky) * kw + kx) * n..][..n];
+                    // Output columns whose input column is inside the picture:
+                    // ix = ox·sx + kx·dx − pl ∈ [0, w).
+                    let shift = (kx * dx) as isize - pl as isize;
+                    let first = if shift >= 0 {
+                        0
+                    } else {
+                        ((-shift) as usize).div_ceil(sx)
+                    };
+                    let last = if (w as isize) - shift <= 0 {
+                        0
+                    } else {
+                        ((w as isize - shift - 1) as usize / sx + 1).min(ow)
+                    };
+                    for (i, oy) in (r0..r1).enumerate() {
+                        let out = &mut row[i * ow..(i + 1) * ow];
+                        let iy = (oy * sy + ky * dy) as isize - pt as isize;
+                        if iy < 0 || iy >= h as isize || first >= last {
+                            out.fill(0.0);
+                            continue;
+                        }
+                        let src = &plane[iy as usize * w..(iy as usize + 1) * w];
+                        out[..first].fill(0.0);
+                        out[last..].fill(0.0);
+                        let start = (first * sx) as isize + shift;
+                        if sx == 1 {
+                            out[first..last].copy_from_slice(
+                                &src[start as usize..start as usize + (last - first)],
+                            );
+                        } else {
+                            for (o, s) in out[first..last]
+                                .iter_mut()
+                                .zip(src[start as usize..].iter().step_by(sx))
+                            {
+                                *o = *s;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Bias and activation on columns c0..c0+n of each of the output's planes.
+fn finish(y: &mut [f32], plane: usize, c0: usize, n: usize, bias: &[f32], act: Act) {
+    for (o, b) in bias.iter().enumerate() {
+        let row = &mut y[o * plane + c0..o * plane + c0 + n];
+        match act {
+            Act::None => row.iter_mut().for_each(|v| *v += b),
+            Act::Clip(lo, hi) => row.iter_mut().for_each(|v| *v = (*v + b).max(lo).min(hi)),
+        }
+    }
+}
+
+/// dst (m×n, rows `dst_rs` apart) = lhs (m×k, rows `lhs_rs` apart) · rhs (k×n, rows
+/// `rhs_rs` apart), all row-major, on the calling thread.
+///
+/// # Safety
+/// Every pointer must cover its matrix at the given strides.
+pub unsafe fn matmul(
+    (m, n, k): (usize, usize, usize),
+    dst: *mut f32,
+    dst_rs: usize,
+    lhs: *const f32,
+    lhs_rs: usize,
+    rhs: *const f32,
+    rhs_rs: usize,
+) {
+    gemm::gemm(
+        m,
+        n,
+        k,
+        dst,
+        1,
+        dst_rs as isize,
+        false,
+        lhs,
+        1,
+        lhs_rs as isize,
+        rhs,
+        1,
+        rhs_rs as isize,
+        0.0,
+        1.0,
+        false,
+        false,
+        false,
+        gemm::Parallelism::None,
+    )
+}
+
+fn depthwise_dispatch(
+    conv: &Conv,
+    x: &[f32],
+    h: usize,
+    w: usize,
+    y: &mut [f32],
+    oh: usize,
+    ow: usize,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has the features this copy is compiled for.
+            return unsafe { depthwise_avx512(conv, x, h, w, y, oh, ow) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: as above.
+            return unsafe { depthwise_avx2(conv, x, h, w, y, oh, ow) };
+        }
+    }
+    depthwise(conv, x, h, w, y, oh, ow)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn depthwise_avx512(
+    conv: &Conv,
+    x: &[f32],
+    h: usize,
+    w: usize,
+    y: &mut [f32],
+    oh: usize,
+    ow: usize,
+) {
+    depthwise(conv, x, h, w, y, oh, ow)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn depthwise_avx2(
+    conv: &Conv,
+    x: &[f32],
+    h: usize,
+    w: usize,
+    y: &mut [f32],
+    oh: usize,
+    ow: usize,
+) {
+    depthwise(conv, x, h, w, y, oh, ow)
+}
+
+/// One filter per channel: each output row is the bias plus, for each kernel tap, a
+/// weight times a shifted input row.
+#[inline(always)]
+fn depthwise(conv: &Conv, x: &[f32], h: usize, w: usize, y: &mut [f32], oh: usize, ow: usize) {
+    let (kh, kw) = conv.kernel;
+    let (sy, sx) = conv.stride;
+    let (dy, dx) = conv.dilation;
+    let (pt, pl, _, _) = conv.pads;
+    for c in 0..conv.out {
+        let plane = &x[c * h * w..(c + 1) * h * w];
+        let taps = &conv.weights[c * kh * kw..(c + 1) * kh * kw];
+        let bias = conv.bias[c];
+        for oy in 0..oh {
+            let out = &mut y[(c * oh + oy) * ow..(c * oh + oy + 1) * ow];
+            out.fill(bias);
+            for ky in 0..kh {
+                let iy = (oy * sy + ky * dy) as isize - pt as isize;
+                if iy < 0 || iy >= h as isize {
+                    continue;
+                }
+                let src = &plane[iy as usize * w..(iy as usize + 1) * w];
+                for kx in 0..kw {
+                    let t = taps[ky * kw + kx];
+                    let shift = (kx * dx) as isize - pl as isize;
+                    let first = if shift >= 0 {
+                        0
+                    } else {
+                        ((-shift) as usize).div_ceil(sx)
+                    };
+                    let last = if (w as isize) - shift <= 0 {
+                        0
+                    } else {
+                        ((w as isize - shift - 1) as usize / sx + 1).min(ow)
+                    };
+                    if first >= last {
+                        continue;
+                    }
+                    let start = ((first * sx) as isize + shift) as usize;
+                    if sx == 1 {
+                        let s = &src[start..start + (last - first)];
+                        for (o, v) in out[first..last].iter_mut().zip(s) {
+                            *o += t * v;
+                        }
+                    } else {
+                        for (i, o) in out[first..last].iter_mut().enumerate() {
+                            *o += t * src[start + i * sx];
+                        }
+                    }
+                }
+            }
+            for v in out.iter_mut() {
+                *v = conv.act.apply(*v);
+            }
+        }
+    }
+}
+
+/// Reference convolution, one multiply-add at a time: what the tests hold the fast
+/// paths to.
+#[cfg(test)]
+pub fn conv_reference(conv: &Conv, x: &[f32], h: usize, w: usize) -> Vec<f32> {
+    let (oh, ow) = conv.out_size(h, w).unwrap();
+    let (kh, kw) = conv.kernel;
+    let opg = conv.out / conv.groups;
+    let mut y = vec![0f32; conv.out * oh * ow];
+    for o in 0..conv.out {
+        let g = o / opg;
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut acc = f64::from(conv.bias[o]);
+                for c in 0..conv.cin {
+                    for ky in 0..kh {
+                        for kx in 0..kw {
+                            let iy = (oy * conv.stride.0 + ky * conv.dilation.0) as isize
+                                - conv.pads.0 as isize;
+                            let ix = (ox * conv.stride.1 + kx * conv.dilation.1) as isize
+                                - conv.pads.1 as isize;
+                            if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                continue;
+                            }
+                            let xv = x[((g * conv.cin + c) * h + iy as usize) * w + ix as usize];
+                            let wv = conv.weights[((o * conv.cin + c) * kh + ky) * kw + kx];
+                            acc += f64::from(xv) * f64::from(wv);
+                        }
+                    }
+                }
+                y[(o * oh + oy) * ow + ox] = conv.act.apply(acc as f32);
+            }
+        }
+    }
+    y
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn numbers(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_convolution_path_matches_the_reference() {
+        // (out, cin, groups, kernel, stride, pads, dilation, act): pointwise, 3×3 and
+        // 5×5 with padding, stride 2 on odd sizes, uneven pads, dilation, depthwise at
+        // strides 1 and 2, a grouped convolution, and ReLU6.
+        let cases = [
+            (8, 5, 1, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), Act::None),
+            (
+                7,
+                4,
+                1,
+                (3, 3),
+                (1, 1),
+                (1, 1, 1, 1),
+                (1, 1),
+                Act::Clip(0.0, 6.0),
+            ),
+            (6, 3, 1, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), Act::None),
+            (5, 9, 1, (5, 5), (1, 1), (2, 2, 2, 2), (1, 1), Act::None),
+            (4, 3, 1, (3, 2), (2, 1), (0, 1, 2, 0), (1, 1), Act::None),
+            (4, 3, 1, (3, 3), (1, 1), (2, 2, 2, 2), (2, 2), Act::None),
+            (
+                6,
+                1,
+                6,
+                (3, 3),
+                (1, 1),
+                (1, 1, 1, 1),
+                (1, 1),
+                Act::Clip(0.0, 6.0),
+            ),
+            (6, 1, 6, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), Act::None),
+            (6, 2, 3, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), Act::None),
+            (3, 2, 1, (1, 1), (2, 2), (0, 0, 0, 0), (1, 1), Act::None),
+        ];
+        for (i, &(out, cin, groups, kernel, stride, pads, dilation, act)) in
+            cases.iter().enumerate()
+        {
+            for (h, w) in [(9, 11), (16, 16), (1, 7)] {
+                let conv = Conv {
+                    weights: numbers(out * cin * kernel.0 * kernel.1, i as u32),
+                    bias: numbers(out, 99),
+                    out,
+                    cin,
+                    groups,
+                    kernel,
+                    stride,
+                    pads,
+                    dilation,
+                    act,
+                };
+                let Some((oh, ow)) = conv.out_size(h, w) else {
+                    continue;
+                };
+                let x: Vec<f32> = numbers(cin * groups * h * w, 7)
+                    .iter()
+                    .map(|v| v * 8.0)
+                    .collect();
+                let want = conv_reference(&conv, &x, h, w);
+                let mut got = vec![f32::NAN; out * oh * ow];
+                conv.run(&x, h, w, &mut got);
+                for (j, (g, e)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        (g - e).abs() <= 1e-4 * (1.0 + e.abs()),
+                        "case {i} at {h}×{w}, value {j}: {g} against {e}"
+                    );
+                }
+            }
+        }
+    }
+}
