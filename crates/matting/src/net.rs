@@ -1327,3 +1327,134 @@ fn resize(node: &Node, args: &[Option<&Tensor>]) -> Result<Tensor> {
     }
     Ok(float_tensor(vec![n, c, oh, ow], out))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::onnx::Attr;
+
+    fn node(op: &str, inputs: &[&str], output: &str, attrs: &[(&str, Attr)]) -> Node {
+        Node {
+            name: format!("{op}_{output}"),
+            op: op.into(),
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+            outputs: vec![output.into()],
+            attrs: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        }
+    }
+
+    fn ints(v: &[i64]) -> Tensor {
+        int_tensor(vec![v.len()], v.to_vec())
+    }
+
+    #[test]
+    fn a_model_with_an_operator_we_lack_is_refused_naming_it() {
+        let graph = Graph {
+            opset: 13,
+            nodes: vec![node("Einsum", &["x"], "y", &[])],
+            inputs: vec!["x".into()],
+            outputs: vec!["y".into()],
+            ..Default::default()
+        };
+        let err = Net::new(graph).err().expect("refused");
+        assert!(err.contains("Einsum"), "{err}");
+    }
+
+    #[test]
+    fn channel_ranges_normalised_apart_run_fused_and_match_the_nodes_they_replace() {
+        // x (1×3×1×4) → Slice [0,1) → BatchNormalization, Slice [1, big) →
+        // InstanceNormalization → Concat → Relu, as MODNet's export spells IBNorm; and
+        // the same graph with a second reader of the Concat, which keeps the ReLU apart.
+        let mut weights: HashMap<String, Tensor> = [
+            ("s0", ints(&[0])),
+            ("e0", ints(&[1])),
+            ("s1", ints(&[1])),
+            ("e1", ints(&[i64::MAX])),
+            ("ax", ints(&[1])),
+            ("bn_scale", float_tensor(vec![1], vec![2.0])),
+            ("bn_bias", float_tensor(vec![1], vec![-1.0])),
+            ("bn_mean", float_tensor(vec![1], vec![0.5])),
+            ("bn_var", float_tensor(vec![1], vec![4.0])),
+            ("in_scale", float_tensor(vec![2], vec![1.0, 3.0])),
+            ("in_bias", float_tensor(vec![2], vec![0.0, 0.5])),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        weights.insert("zero".into(), float_tensor(vec![1], vec![0.0]));
+        let nodes = |extra: bool| {
+            let mut n = vec![
+                node("Slice", &["x", "s0", "e0", "ax"], "a", &[]),
+                node(
+                    "BatchNormalization",
+                    &["a", "bn_scale", "bn_bias", "bn_mean", "bn_var"],
+                    "an",
+                    &[("epsilon", Attr::Float(0.0))],
+                ),
+                node("Slice", &["x", "s1", "e1", "ax"], "b", &[]),
+                node(
+                    "InstanceNormalization",
+                    &["b", "in_scale", "in_bias"],
+                    "bn",
+                    &[("epsilon", Attr::Float(0.0))],
+                ),
+                node("Concat", &["an", "bn"], "cat", &[("axis", Attr::Int(1))]),
+                node("Relu", &["cat"], "r", &[]),
+            ];
+            if extra {
+                n.push(node("Add", &["r", "cat"], "y", &[]));
+            } else {
+                n.push(node("Add", &["r", "zero"], "y", &[]));
+            }
+            n
+        };
+        let x = vec![1.0, 2.0, 3.0, 4.0, 0.0, 1.0, 0.0, 1.0, 1.0, 2.0, 3.0, 5.0];
+        let mut results = Vec::new();
+        for extra in [false, true] {
+            let net = Net::new(Graph {
+                opset: 13,
+                nodes: nodes(extra),
+                weights: weights.clone(),
+                inputs: vec!["x".into()],
+                outputs: vec!["y".into()],
+            })
+            .unwrap();
+            // Fused either way; the ReLU runs inside only when it is the Concat's only
+            // reader.
+            let acts: Vec<Act> = net
+                .steps
+                .iter()
+                .filter_map(|s| match s {
+                    Step::SplitNorm { act, .. } => Some(*act),
+                    _ => None,
+                })
+                .collect();
+            let relu = Act::Clip(0.0, f32::INFINITY);
+            assert_eq!(acts, [if extra { Act::None } else { relu }]);
+            assert_eq!(net.steps.len(), if extra { 3 } else { 2 });
+            let (dims, y) = net.run(&[1, 3, 1, 4], x.clone()).unwrap();
+            assert_eq!(dims, [1, 3, 1, 4]);
+            results.push(y);
+        }
+        // By hand: channel 0 is 2·(x − 0.5)/2 − 1 = x − 1.5, then ReLU.
+        let y = &results[0];
+        for (i, &v) in x[..4].iter().enumerate() {
+            assert!((y[i] - (v - 1.5f32).max(0.0)).abs() < 1e-6, "{i}: {}", y[i]);
+        }
+        // Channel 1 (0 1 0 1): mean 0.5, variance 0.25, so ±1, then ReLU: 0 1 0 1.
+        assert_eq!(&y[4..8], &[0.0, 1.0, 0.0, 1.0]);
+        // Channel 2 (1 2 3 5): normalised, ×3 + 0.5, ReLU; its mean is 0.5 before ReLU.
+        let mean: f32 = y[8..12].iter().sum::<f32>() / 4.0;
+        assert!(mean > 0.5 && y[8] == 0.0 && y[11] > 3.0, "{:?}", &y[8..12]);
+        // The second graph adds the Concat to its ReLU: where the ReLU kept a value,
+        // that is twice the fused result.
+        for (f, u) in results[0].iter().zip(&results[1]) {
+            if *f > 0.0 {
+                assert!((u - 2.0 * f).abs() < 1e-5, "{u} against {f}");
+            }
+        }
+    }
+}
