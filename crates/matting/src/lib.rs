@@ -32,6 +32,7 @@ mod kernels;
 mod model;
 mod net;
 mod onnx;
+mod products;
 mod winograd;
 
 pub use guided::upsample_guided;

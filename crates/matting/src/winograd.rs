@@ -14,7 +14,7 @@
 //! place of the inputs' scale (the transforms' constants are small: 1/24 … 5);
 //! `every_convolution_path_matches_the_reference` holds it to the same 1e-4 as the rest.
 
-use crate::kernels::{matmul, Act};
+use crate::products::{matmul, Act};
 
 /// Bᵀ: input block → transformed space.
 const BT: [[f32; 6]; 6] = [
