@@ -906,27 +906,39 @@ fn sdxl_turbo_img2img_matches_diffusers_in_one_to_four_steps() {
     );
     for (steps, tenths) in [(1, 10), (2, 5), (4, 5), (4, 10)] {
         let key = format!("img2img.sdxl_turbo.n{steps}.s{tenths}");
-        let job = Img2Img {
-            image: photo(&case),
-            prompt: case.meta["prompt"].clone(),
-            negative_prompt: String::new(),
-            steps,
-            strength: tenths as f64 / 10.0,
-            cfg_scale: 0.0,
-            seed: 0,
-            sampler: Sampler::EulerAncestral,
-            width: 64,
-            height: 64,
-            loras: Vec::new(),
-            change: None,
-        };
-        let unet_steps = run_recorded(&case, &job, &key, &key);
-        assert_eq!(
-            unet_steps,
-            articket_engine::sampler::denoising_steps(steps, tenths as f64 / 10.0),
-            "{key}: the steps diffusers runs, one pass each"
-        );
+        sdxl_turbo_paints_like_diffusers(&case, photo(&case), &key, steps, tenths);
     }
+}
+
+/// SDXL-Turbo img2img of `image` at (steps, strength tenths), guidance off, against
+/// diffusers' recording `key`, with the UNet run once per step diffusers runs.
+fn sdxl_turbo_paints_like_diffusers(
+    case: &Case,
+    image: image::RgbImage,
+    key: &str,
+    steps: usize,
+    tenths: u32,
+) {
+    let job = Img2Img {
+        image,
+        prompt: case.meta["prompt"].clone(),
+        negative_prompt: String::new(),
+        steps,
+        strength: f64::from(tenths) / 10.0,
+        cfg_scale: 0.0,
+        seed: 0,
+        sampler: Sampler::EulerAncestral,
+        width: 64,
+        height: 64,
+        loras: Vec::new(),
+        change: None,
+    };
+    let unet_steps = run_recorded(case, &job, key, key);
+    assert_eq!(
+        unet_steps,
+        articket_engine::sampler::denoising_steps(steps, f64::from(tenths) / 10.0),
+        "{key}: the steps diffusers runs, one pass each"
+    );
 }
 
 // `tests/fixtures/parity/taesdxl` is written by `bench/parity/make_taesdxl_fixtures.py`:
@@ -951,26 +963,7 @@ fn taesdxl_encodes_decodes_and_paints_sdxl_turbo_like_diffusers() {
     close("TAESDXL decode", &dec, &case.get("taesdxl.decoded"), TOL);
     for (steps, tenths) in [(2, 5), (1, 10)] {
         let key = format!("img2img.sdxl_turbo_taesdxl.n{steps}.s{tenths}");
-        let job = Img2Img {
-            image: img.clone(),
-            prompt: case.meta["prompt"].clone(),
-            negative_prompt: String::new(),
-            steps,
-            strength: tenths as f64 / 10.0,
-            cfg_scale: 0.0,
-            seed: 0,
-            sampler: Sampler::EulerAncestral,
-            width: 64,
-            height: 64,
-            loras: Vec::new(),
-            change: None,
-        };
-        let unet_steps = run_recorded(&case, &job, &key, &key);
-        assert_eq!(
-            unet_steps,
-            articket_engine::sampler::denoising_steps(steps, tenths as f64 / 10.0),
-            "{key}"
-        );
+        sdxl_turbo_paints_like_diffusers(&case, img.clone(), &key, steps, tenths);
     }
 }
 

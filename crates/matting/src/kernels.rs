@@ -9,7 +9,7 @@
 //! widest vector unit the CPU has.
 
 pub use crate::products::Act;
-use crate::products::{matmul, matmul_into};
+use crate::products::{matmul, widest};
 
 /// A 2-D convolution's weights and geometry, ready to run.
 #[derive(Debug)]
@@ -116,7 +116,7 @@ impl Conv {
             let (ky, kx) = (t / kw, t % kw);
             // SAFETY: the views cover the matrices (the padding above covers the last).
             unsafe {
-                matmul_into(
+                matmul(
                     (self.out, n, self.cin),
                     wide.as_mut_ptr(),
                     n,
@@ -218,6 +218,7 @@ impl Conv {
                             self.cin,
                             xg.as_ptr().add(c0),
                             plane,
+                            false,
                         );
                     }
                     finish(yg, oplane, c0, n, bias, self.act);
@@ -246,6 +247,7 @@ impl Conv {
                         k,
                         cols.as_ptr(),
                         n,
+                        false,
                     );
                 }
                 finish(yg, oplane, r0 * ow, n, bias, self.act);
@@ -332,57 +334,17 @@ fn finish(y: &mut [f32], plane: usize, c0: usize, n: usize, bias: &[f32], act: A
     }
 }
 
-fn depthwise_dispatch(
-    conv: &Conv,
-    x: &[f32],
-    h: usize,
-    w: usize,
-    y: &mut [f32],
-    oh: usize,
-    ow: usize,
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has the features this copy is compiled for.
-            return unsafe { depthwise_avx512(conv, x, h, w, y, oh, ow) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: as above.
-            return unsafe { depthwise_avx2(conv, x, h, w, y, oh, ow) };
-        }
-    }
-    depthwise(conv, x, h, w, y, oh, ow)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn depthwise_avx512(
-    conv: &Conv,
-    x: &[f32],
-    h: usize,
-    w: usize,
-    y: &mut [f32],
-    oh: usize,
-    ow: usize,
-) {
-    depthwise(conv, x, h, w, y, oh, ow)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn depthwise_avx2(
-    conv: &Conv,
-    x: &[f32],
-    h: usize,
-    w: usize,
-    y: &mut [f32],
-    oh: usize,
-    ow: usize,
-) {
-    depthwise(conv, x, h, w, y, oh, ow)
-}
+widest!(
+    fn depthwise_dispatch(
+        conv: &Conv,
+        x: &[f32],
+        h: usize,
+        w: usize,
+        y: &mut [f32],
+        oh: usize,
+        ow: usize,
+    ) => depthwise
+);
 
 /// One 3×3 filter per channel, padding 1, stride 1 or 2 (MobileNet's): each output
 /// pixel's nine products in one pass over three input rows. At stride 2 the input rows

@@ -84,12 +84,8 @@ impl Norm {
     }
 
     /// The normalisation a BatchNormalization or InstanceNormalization node applies,
-    /// when its parameters are constants.
-    fn of(node: &Node, constants: &HashMap<String, Tensor>) -> Option<Norm> {
-        let param = |i: usize| match constants.get(node.inputs.get(i)?).map(|t| &t.data) {
-            Some(Data::F32(v)) => Some(v.clone()),
-            _ => None,
-        };
+    /// given its parameters by input index (`None` where one is missing).
+    fn of(node: &Node, param: impl Fn(usize) -> Option<Vec<f32>>) -> Option<Norm> {
         let eps = node.float("epsilon").unwrap_or(1e-5);
         match node.op.as_str() {
             "BatchNormalization" => {
@@ -205,16 +201,12 @@ impl Net {
             }
             let mut conv = conv(node, &constants)?;
             let mut out = node.outputs[0].clone();
-            // A ReLU or a Clip with constant bounds that is the convolution's only reader
-            // runs inside it.
-            if readers.get(out.as_str()) == Some(&1) && out != output {
-                if let Some(j) = (i + 1..nodes.len()).find(|&j| nodes[j].inputs.contains(&out)) {
-                    if let Some(act) = activation(&nodes[j], &constants, graph.opset) {
-                        conv.act = act;
-                        out = nodes[j].outputs[0].clone();
-                        skip[j] = true;
-                    }
-                }
+            if let Some((act, name, j)) =
+                activation_after(&nodes, i, &out, &constants, &readers, &output, graph.opset)
+            {
+                conv.act = act;
+                out = name;
+                skip[j] = true;
             }
             steps.push(Step::Conv {
                 conv: Box::new(conv.prepare()),
@@ -359,7 +351,13 @@ fn split_norms(
                 continue 'concat;
             };
             let norm_node = &nodes[ni];
-            let Some(norm) = Norm::of(norm_node, constants) else {
+            let constant = |i: usize| match constants.get(norm_node.inputs.get(i)?) {
+                Some(Tensor {
+                    data: Data::F32(v), ..
+                }) => Some(v.clone()),
+                _ => None,
+            };
+            let Some(norm) = Norm::of(norm_node, constant) else {
                 continue 'concat;
             };
             let Some(&si) = norm_node.inputs.first().and_then(|i| maker.get(i.as_str())) else {
@@ -413,14 +411,12 @@ fn split_norms(
             skip[i] = true;
         }
         let mut act = Act::None;
-        if only_reader(&out) {
-            if let Some(j) = (ci + 1..nodes.len()).find(|&j| nodes[j].inputs.contains(&out)) {
-                if let Some(a) = activation(&nodes[j], constants, opset) {
-                    act = a;
-                    out = nodes[j].outputs[0].clone();
-                    skip[j] = true;
-                }
-            }
+        if let Some((a, name, j)) =
+            activation_after(nodes, ci, &out, constants, readers, output, opset)
+        {
+            act = a;
+            out = name;
+            skip[j] = true;
         }
         skip[ci] = true;
         fused.insert(
@@ -537,6 +533,27 @@ fn conv(node: &Node, constants: &HashMap<String, Tensor>) -> Result<Conv> {
     Ok(conv)
 }
 
+/// A ReLU or a Clip with constant bounds that is the only reader of `out`, node `i`'s
+/// output, and so can run inside node `i`: its activation, its output's name and its
+/// index (to skip).
+#[allow(clippy::too_many_arguments)]
+fn activation_after(
+    nodes: &[Node],
+    i: usize,
+    out: &str,
+    constants: &HashMap<String, Tensor>,
+    readers: &HashMap<&str, usize>,
+    output: &str,
+    opset: i64,
+) -> Option<(Act, String, usize)> {
+    if readers.get(out) != Some(&1) || out == output {
+        return None;
+    }
+    let j = (i + 1..nodes.len()).find(|&j| nodes[j].inputs.iter().any(|n| n == out))?;
+    let act = activation(&nodes[j], constants, opset)?;
+    Some((act, nodes[j].outputs[0].clone(), j))
+}
+
 /// The activation a node applies, when it can run inside a convolution.
 fn activation(node: &Node, constants: &HashMap<String, Tensor>, opset: i64) -> Option<Act> {
     match node.op.as_str() {
@@ -639,36 +656,15 @@ fn run_op(node: &Node, args: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
             |a, b| a / b,
             |a, b| if b == 0 { 0 } else { a / b },
         )?),
-        "BatchNormalization" => {
-            let x = arg(0)?;
-            let eps = node.float("epsilon").unwrap_or(1e-5);
-            let (scale, bias, mean, var) = (
-                floats(arg(1)?)?,
-                floats(arg(2)?)?,
-                floats(arg(3)?)?,
-                floats(arg(4)?)?,
-            );
-            let a: Vec<f32> = (0..scale.len())
-                .map(|c| scale[c] / (var[c] + eps).sqrt())
-                .collect();
-            let b: Vec<f32> = (0..scale.len()).map(|c| bias[c] - mean[c] * a[c]).collect();
-            one(per_channel(x, |c, plane| {
-                let (a, b) = (a[c], b[c]);
-                plane.iter_mut().for_each(|v| *v = *v * a + b);
-            })?)
-        }
-        "InstanceNormalization" => {
-            let x = arg(0)?;
-            let eps = node.float("epsilon").unwrap_or(1e-5);
-            let (scale, bias) = (floats(arg(1)?)?, floats(arg(2)?)?);
-            one(per_channel(x, |c, plane| {
-                let n = plane.len().max(1) as f64;
-                let mean = (lane_sum(plane, |v| v) / n) as f32;
-                let var = (lane_sum(plane, |v| (v - mean) * (v - mean)) / n) as f32;
-                let a = scale[c] / (var + eps).sqrt();
-                let b = bias[c] - mean * a;
-                plane.iter_mut().for_each(|v| *v = *v * a + b);
-            })?)
+        "BatchNormalization" | "InstanceNormalization" => {
+            let param = |i: usize| {
+                let t = args.get(i).copied().flatten()?;
+                floats(t).ok().map(<[f32]>::to_vec)
+            };
+            let norm = Norm::of(node, param).ok_or("parameters missing or of unequal lengths")?;
+            let mut x = arg(0)?.clone();
+            split_norm(&mut x, &[norm], Act::None)?;
+            one(x)
         }
         "GlobalAveragePool" => {
             let x = arg(0)?;
@@ -870,20 +866,6 @@ fn map(x: &Tensor, f: impl Fn(f32) -> f32) -> Result<Tensor> {
     ))
 }
 
-/// A copy of an N×C×… tensor with `f` applied to each channel's plane in place.
-fn per_channel(x: &Tensor, f: impl Fn(usize, &mut [f32])) -> Result<Tensor> {
-    let mut data = floats(x)?.to_vec();
-    if x.dims.len() < 2 {
-        return Err(format!("shape {:?} has no channels", x.dims));
-    }
-    let c = x.dims[1];
-    let plane: usize = x.dims[2..].iter().product();
-    for (i, p) in data.chunks_mut(plane.max(1)).enumerate() {
-        f(i % c.max(1), p);
-    }
-    Ok(float_tensor(x.dims.clone(), data))
-}
-
 /// Σ f(v), in 16 float lanes (which the compiler vectorises) added up in f64.
 fn lane_sum(v: &[f32], f: impl Fn(f32) -> f32) -> f64 {
     let mut lanes = [0f32; 16];
@@ -1056,26 +1038,39 @@ fn concat(args: &[Option<&Tensor>], a: i64) -> Result<Tensor> {
     }
     let outer: usize = dims[..a].iter().product();
     let inner: usize = dims[a + 1..].iter().product();
-    match first.data {
-        Data::F32(_) => {
-            let mut out = Vec::with_capacity(dims.iter().product());
-            for o in 0..outer {
-                for p in &parts {
-                    let run = p.dims[a] * inner;
-                    out.extend_from_slice(&floats(p)?[o * run..(o + 1) * run]);
-                }
-            }
-            Ok(float_tensor(dims, out))
+    let runs: Vec<(usize, usize, usize)> = (0..outer)
+        .flat_map(|o| {
+            parts.iter().enumerate().map(move |(i, p)| {
+                let run = p.dims[a] * inner;
+                (i, o * run, run)
+            })
+        })
+        .collect();
+    copy_runs(&parts, &runs, dims)
+}
+
+/// A tensor of shape `dims` made of the copies `(source, start, length)` from
+/// `sources`, in order. The sources are all float or all integer.
+fn copy_runs(
+    sources: &[&Tensor],
+    runs: &[(usize, usize, usize)],
+    dims: Vec<usize>,
+) -> Result<Tensor> {
+    fn join<T: Copy>(from: &[&[T]], runs: &[(usize, usize, usize)]) -> Vec<T> {
+        let mut out = Vec::with_capacity(runs.iter().map(|r| r.2).sum());
+        for &(i, start, len) in runs {
+            out.extend_from_slice(&from[i][start..start + len]);
         }
-        Data::I64(_) => {
-            let mut out = Vec::with_capacity(dims.iter().product());
-            for o in 0..outer {
-                for p in &parts {
-                    let run = p.dims[a] * inner;
-                    out.extend_from_slice(&ints(p)?[o * run..(o + 1) * run]);
-                }
-            }
-            Ok(int_tensor(dims, out))
+        out
+    }
+    match sources.first().map(|t| &t.data) {
+        Some(Data::I64(_)) => {
+            let from: Vec<&[i64]> = sources.iter().map(|t| ints(t)).collect::<Result<_>>()?;
+            Ok(int_tensor(dims, join(&from, runs)))
+        }
+        _ => {
+            let from: Vec<&[f32]> = sources.iter().map(|t| floats(t)).collect::<Result<_>>()?;
+            Ok(float_tensor(dims, join(&from, runs)))
         }
     }
 }
@@ -1126,22 +1121,8 @@ fn slice(node: &Node, args: &[Option<&Tensor>]) -> Result<Tensor> {
             at
         })
         .collect();
-    match &x.data {
-        Data::F32(v) => Ok(float_tensor(
-            dims,
-            starts_of
-                .iter()
-                .flat_map(|&s| v[s..s + inner].iter().copied())
-                .collect(),
-        )),
-        Data::I64(v) => Ok(int_tensor(
-            dims,
-            starts_of
-                .iter()
-                .flat_map(|&s| v[s..s + inner].iter().copied())
-                .collect(),
-        )),
-    }
+    let runs: Vec<_> = starts_of.iter().map(|&start| (0, start, inner)).collect();
+    copy_runs(&[x], &runs, dims)
 }
 
 fn gather(x: &Tensor, indices: &Tensor, a: i64) -> Result<Tensor> {
@@ -1164,22 +1145,8 @@ fn gather(x: &Tensor, indices: &Tensor, a: i64) -> Result<Tensor> {
     let order: Vec<usize> = (0..outer)
         .flat_map(|o| picks.iter().map(move |&p| (o * x.dims[a] + p) * inner))
         .collect();
-    match &x.data {
-        Data::F32(v) => Ok(float_tensor(
-            dims,
-            order
-                .iter()
-                .flat_map(|&s| v[s..s + inner].iter().copied())
-                .collect(),
-        )),
-        Data::I64(v) => Ok(int_tensor(
-            dims,
-            order
-                .iter()
-                .flat_map(|&s| v[s..s + inner].iter().copied())
-                .collect(),
-        )),
-    }
+    let runs: Vec<_> = order.iter().map(|&start| (0, start, inner)).collect();
+    copy_runs(&[x], &runs, dims)
 }
 
 /// Resize (and the older Upsample) on N×C×H×W: linear or nearest, with ONNX's
@@ -1456,5 +1423,42 @@ mod tests {
                 assert!((u - 2.0 * f).abs() < 1e-5, "{u} against {f}");
             }
         }
+    }
+
+    #[test]
+    fn normalisations_outside_the_fused_pattern_run_on_their_own() {
+        let weights: HashMap<String, Tensor> = [
+            ("g", float_tensor(vec![2], vec![2.0, 1.0])),
+            ("b", float_tensor(vec![2], vec![1.0, 0.0])),
+            ("m", float_tensor(vec![2], vec![1.0, 0.0])),
+            ("v", float_tensor(vec![2], vec![4.0, 1.0])),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let x = vec![1.0, 3.0, 5.0, 7.0];
+        let run = |n: Node| {
+            let net = Net::new(Graph {
+                opset: 13,
+                nodes: vec![n],
+                weights: weights.clone(),
+                inputs: vec!["x".into()],
+                outputs: vec!["y".into()],
+            })
+            .unwrap();
+            net.run(&[1, 2, 1, 2], x.clone()).unwrap().1
+        };
+        let eps = [("epsilon", Attr::Float(0.0))];
+        // (x − mean) / √var · scale + bias, per channel.
+        let bn = run(node(
+            "BatchNormalization",
+            &["x", "g", "b", "m", "v"],
+            "y",
+            &eps,
+        ));
+        assert_eq!(bn, [1.0, 3.0, 5.0, 7.0]);
+        // Each channel to mean 0, variance 1 (1 3 → −1 1; 5 7 → −1 1), then scale, bias.
+        let inorm = run(node("InstanceNormalization", &["x", "g", "b"], "y", &eps));
+        assert_eq!(inorm, [-1.0, 3.0, -1.0, 1.0]);
     }
 }

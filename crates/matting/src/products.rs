@@ -19,28 +19,13 @@ impl Act {
 }
 
 /// dst (m×n, rows `dst_rs` apart) = lhs (m×k, rows `lhs_rs` apart) · rhs (k×n, rows
-/// `rhs_rs` apart), all row-major, on the calling thread.
+/// `rhs_rs` apart), all row-major, on the calling thread; added to what `dst` holds when
+/// `add`.
 ///
 /// # Safety
 /// Every pointer must cover its matrix at the given strides.
-pub unsafe fn matmul(
-    (m, n, k): (usize, usize, usize),
-    dst: *mut f32,
-    dst_rs: usize,
-    lhs: *const f32,
-    lhs_rs: usize,
-    rhs: *const f32,
-    rhs_rs: usize,
-) {
-    matmul_into((m, n, k), dst, dst_rs, lhs, lhs_rs, rhs, rhs_rs, false)
-}
-
-/// [`matmul`], adding to what `dst` holds when `add`.
-///
-/// # Safety
-/// As [`matmul`].
 #[allow(clippy::too_many_arguments)]
-pub unsafe fn matmul_into(
+pub unsafe fn matmul(
     (m, n, k): (usize, usize, usize),
     dst: *mut f32,
     dst_rs: usize,
@@ -72,3 +57,36 @@ pub unsafe fn matmul_into(
         gemm::Parallelism::None,
     )
 }
+
+/// `$vis fn $name(args)` runs `$generic(args)` (an `#[inline(always)]` function) compiled
+/// for the widest vector unit the CPU has: AVX-512, AVX2 with FMA, or the baseline.
+macro_rules! widest {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $generic:ident) => {
+        $(#[$doc])*
+        $vis fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                unsafe fn avx512($($arg: $ty),*) {
+                    $generic($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) {
+                    $generic($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has the features this copy is compiled for.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: as above.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $generic($($arg),*)
+        }
+    };
+}
+pub(crate) use widest;

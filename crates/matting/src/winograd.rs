@@ -14,7 +14,7 @@
 //! place of the inputs' scale (the transforms' constants are small: 1/24 … 5);
 //! `every_convolution_path_matches_the_reference` holds it to the same 1e-4 as the rest.
 
-use crate::products::{matmul, Act};
+use crate::products::{matmul, widest, Act};
 
 /// Bᵀ: input block → transformed space.
 const BT: [[f32; 6]; 6] = [
@@ -85,42 +85,19 @@ pub struct Shape {
     pub ow: usize,
 }
 
-/// Runs the convolution: `x` is `cin` planes of h×w, `y` gets `out` planes of oh×ow.
-pub fn run(s: &Shape, u: &[f32], bias: &[f32], act: Act, x: &[f32], y: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has the features this copy is compiled for.
-            return unsafe { run_avx512(s, u, bias, act, x, y) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: as above.
-            return unsafe { run_avx2(s, u, bias, act, x, y) };
-        }
-    }
-    run_generic(s, u, bias, act, x, y)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn run_avx512(s: &Shape, u: &[f32], bias: &[f32], act: Act, x: &[f32], y: &mut [f32]) {
-    run_generic(s, u, bias, act, x, y)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn run_avx2(s: &Shape, u: &[f32], bias: &[f32], act: Act, x: &[f32], y: &mut [f32]) {
-    run_generic(s, u, bias, act, x, y)
-}
+widest!(
+    /// Runs the convolution: `x` is `cin` planes of h×w, `y` gets `out` planes of oh×ow.
+    pub fn run(s: &Shape, u: &[f32], bias: &[f32], act: Act, x: &[f32], y: &mut [f32]) => run_generic
+);
 
 #[inline(always)]
 fn run_generic(s: &Shape, u: &[f32], bias: &[f32], act: Act, x: &[f32], y: &mut [f32]) {
     let tw = s.ow.div_ceil(4); // blocks across
     let th = s.oh.div_ceil(4); // blocks down
-                               // A band of block rows is laid out as one long row: block row r's block t at
-                               // r·P + t, with P = tw + 1 (one spare block per row, computed and thrown away), so
-                               // that every transform is a vector loop over the whole band.
+
+    // A band of block rows is laid out as one long row: block row r's block t at
+    // r·P + t, with P = tw + 1 (one spare block per row, computed and thrown away), so
+    // that every transform is a vector loop over the whole band.
     let pw = tw + 1;
     let band_rows = (BAND_FLOATS / (36 * s.cin.max(s.out) * pw).max(1)).clamp(1, th);
     let most = band_rows * pw;
@@ -198,6 +175,7 @@ fn run_generic(s: &Shape, u: &[f32], bias: &[f32], act: Act, x: &[f32], y: &mut 
                     s.cin,
                     v.as_ptr().add(xi * s.cin * len),
                     len,
+                    false,
                 );
             }
         }
