@@ -15,11 +15,14 @@
 //!   AVX2 kernels (patches gathered per band of rows; one product per tap for wide
 //!   kernels over many channels), depthwise filters in wide vector loops;
 //! - `winograd.rs` runs 3×3 convolutions with 64 or more outputs by Winograd's
-//!   F(4×4, 3×3).
+//!   F(4×4, 3×3);
+//! - `direct.rs` runs convolutions with 8 to 32 outputs at stride 1 directly on AVX-512,
+//!   the outputs kept in registers.
 //!
 //! It replaced tract (0.23), which took 2.5–2.8× onnxruntime's time on this model;
-//! docs/benchmarks.md has the figures. The
-//! booth finds the file where `articket models pull modnet` puts it
+//! docs/benchmarks.md has the figures.
+//!
+//! The booth finds the file where `articket models pull modnet` puts it
 //! (`models/modnet/onnx/model.onnx`) or where `[matting] model` says; without it the
 //! booth runs as before, with no matte.
 //!
@@ -27,6 +30,7 @@
 //! [`DEFAULT_SIDE`]) and brings the alpha back to the photo's size with a guided filter
 //! whose guide is the photo itself, so the matte's edges land on the photo's edges.
 
+mod direct;
 mod guided;
 mod kernels;
 mod model;

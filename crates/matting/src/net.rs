@@ -520,6 +520,7 @@ fn conv(node: &Node, constants: &HashMap<String, Tensor>) -> Result<Conv> {
         act: Act::None,
         winograd: None,
         taps: None,
+        direct: None,
     };
     if out % groups != 0
         || conv.bias.len() != out
