@@ -383,71 +383,80 @@ widest!(
     ) => depthwise
 );
 
-/// One 3×3 filter per channel, padding 1, stride 1 or 2 (MobileNet's): each output
-/// pixel's nine products in one pass over three input rows. At stride 2 the input rows
-/// are first split into even and odd pixels, so that every read is contiguous.
+/// One 3×3 filter per channel, padding 1, stride 1 or 2 (MobileNet's). Each plane is
+/// padded once; the output is computed as one long row over the padded width (two or
+/// so spare columns per row, dropped), so the nine products are nine shifted reads of
+/// one buffer in a single vector loop: MobileNet's late planes are 10 to 20 pixels wide,
+/// too narrow for a loop per output row. At stride 2 the padded plane is first split
+/// into its four phases (even and odd rows and columns), so every read is contiguous.
 #[inline(always)]
 fn depthwise3(conv: &Conv, x: &[f32], h: usize, w: usize, y: &mut [f32], oh: usize, ow: usize) {
     let s = conv.stride.0;
-    let zero = vec![0f32; w + 2];
-    // Per input row: the row padded by one zero on each side (stride 1), or its even
-    // pixels and its odd pixels with a zero before them (stride 2).
-    let half = w.div_ceil(2) + 1;
-    let len = 2 * half + 2;
-    let mut rows = vec![0f32; 3 * len];
+    let (hp, wp) = (h + 2, w + 2);
+    // Phase planes at stride 2 (or the padded plane itself at stride 1): `pw` wide,
+    // with a spare row for the long row's last reads.
+    let (ph, pw) = if s == 1 {
+        (hp + 1, wp)
+    } else {
+        (oh + 2, wp.div_ceil(2) + 1)
+    };
+    let mut padded = vec![0f32; (hp + 1) * wp];
+    let mut phases = vec![0f32; if s == 1 { 0 } else { 4 * ph * pw }];
+    let mut long = vec![0f32; oh * pw];
     for c in 0..conv.out {
         let plane = &x[c * h * w..(c + 1) * h * w];
-        let k = &conv.weights[c * 9..c * 9 + 9];
-        let bias = conv.bias[c];
-        for oy in 0..oh {
-            // The three input rows this output row reads, prepared.
-            for ky in 0..3 {
-                let iy = (oy * s + ky) as isize - 1;
-                let dst = &mut rows[ky * len..(ky + 1) * len];
-                let src = if iy < 0 || iy >= h as isize {
-                    &zero[..w]
-                } else {
-                    &plane[iy as usize * w..(iy as usize + 1) * w]
-                };
-                if s == 1 {
-                    dst[0] = 0.0;
-                    dst[1..=w].copy_from_slice(src);
-                    dst[w + 1] = 0.0;
-                } else {
-                    // dst[..half] = even pixels; dst[half..] = 0, then the odd pixels.
-                    dst.fill(0.0);
-                    for (i, v) in src.iter().step_by(2).enumerate() {
-                        dst[i] = *v;
+        for r in 0..h {
+            padded[(r + 1) * wp + 1..][..w].copy_from_slice(&plane[r * w..(r + 1) * w]);
+        }
+        // Tap (ky, kx) reads `src[base + i]` for output i of the long row.
+        let (src, bases): (&[f32], [usize; 9]) = if s == 1 {
+            (&padded, std::array::from_fn(|t| (t / 3) * wp + t % 3))
+        } else {
+            for (q, phase) in phases.chunks_exact_mut(ph * pw).enumerate() {
+                let (a, b) = (q / 2, q % 2);
+                for i in 0..ph {
+                    let row = 2 * i + a;
+                    if row >= hp {
+                        break;
                     }
-                    for (i, v) in src.iter().skip(1).step_by(2).enumerate() {
-                        dst[half + 1 + i] = *v;
+                    for (j, d) in phase[i * pw..(i + 1) * pw].iter_mut().enumerate() {
+                        let col = 2 * j + b;
+                        if col < wp {
+                            *d = padded[row * wp + col];
+                        }
                     }
                 }
             }
-            let out = &mut y[(c * oh + oy) * ow..(c * oh + oy + 1) * ow];
-            let r = |ky: usize, from: usize| &rows[ky * len + from..][..ow];
-            // Stride 1: tap kx reads padded pixel x + kx. Stride 2: input pixel
-            // 2x + kx − 1 is odd x − 1 (kx 0), even x (kx 1), odd x (kx 2).
-            let (a, b, c2) = if s == 1 {
-                (0, 1, 2)
-            } else {
-                (half, 0, half + 1)
-            };
-            let (r0a, r0b, r0c) = (r(0, a), r(0, b), r(0, c2));
-            let (r1a, r1b, r1c) = (r(1, a), r(1, b), r(1, c2));
-            let (r2a, r2b, r2c) = (r(2, a), r(2, b), r(2, c2));
-            for (x, o) in out.iter_mut().enumerate() {
-                let v = bias
-                    + k[0] * r0a[x]
-                    + k[1] * r0b[x]
-                    + k[2] * r0c[x]
-                    + k[3] * r1a[x]
-                    + k[4] * r1b[x]
-                    + k[5] * r1c[x]
-                    + k[6] * r2a[x]
-                    + k[7] * r2b[x]
-                    + k[8] * r2c[x];
-                *o = conv.act.apply(v);
+            (
+                &phases,
+                std::array::from_fn(|t| {
+                    let (ky, kx) = (t / 3, t % 3);
+                    ((ky % 2) * 2 + kx % 2) * ph * pw + (ky / 2) * pw + kx / 2
+                }),
+            )
+        };
+        let k = &conv.weights[c * 9..c * 9 + 9];
+        let n = long.len();
+        let r = |t: usize| &src[bases[t]..bases[t] + n];
+        let (r0, r1, r2, r3, r4, r5, r6, r7, r8) =
+            (r(0), r(1), r(2), r(3), r(4), r(5), r(6), r(7), r(8));
+        let bias = conv.bias[c];
+        for (i, o) in long.iter_mut().enumerate() {
+            *o = bias
+                + k[0] * r0[i]
+                + k[1] * r1[i]
+                + k[2] * r2[i]
+                + k[3] * r3[i]
+                + k[4] * r4[i]
+                + k[5] * r5[i]
+                + k[6] * r6[i]
+                + k[7] * r7[i]
+                + k[8] * r8[i];
+        }
+        let out = &mut y[c * oh * ow..(c + 1) * oh * ow];
+        for (row, dst) in out.chunks_exact_mut(ow).enumerate() {
+            for (d, &v) in dst.iter_mut().zip(&long[row * pw..]) {
+                *d = conv.act.apply(v);
             }
         }
     }
