@@ -638,6 +638,19 @@ mod tests {
                 (1, 1),
                 Act::Clip(0.0, 6.0),
             ),
+            // The direct kernel (on AVX-512): 8 to 32 outputs in eights, stride 1.
+            (
+                16,
+                35,
+                1,
+                (3, 3),
+                (1, 1),
+                (1, 1, 1, 1),
+                (1, 1),
+                Act::Clip(0.0, 6.0),
+            ),
+            (8, 3, 1, (5, 5), (1, 1), (2, 2, 2, 2), (1, 1), Act::None),
+            (32, 4, 1, (3, 2), (1, 1), (0, 1, 2, 0), (1, 1), Act::None),
         ];
         for (i, &(out, cin, groups, kernel, stride, pads, dilation, act)) in
             cases.iter().enumerate()
