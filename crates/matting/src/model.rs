@@ -87,7 +87,7 @@ impl Matter {
         Ok(alpha.iter().map(|a| a.clamp(0.0, 1.0)).collect())
     }
 
-    /// The matte of `photo`, at the photo's size. CPU-bound (about 90 ms
+    /// The matte of `photo`, at the photo's size. CPU-bound (about 75 ms
     /// at the default side on one core): run it on a blocking thread.
     pub fn matte(&self, photo: &RgbImage) -> Result<Matte, MattingError> {
         let (pw, ph) = photo.dimensions();
