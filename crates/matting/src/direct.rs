@@ -1,7 +1,8 @@
 //! Direct convolution at stride 1 on AVX-512, for MODNet's "same"-padded layers that a
 //! matrix product or Winograd runs poorly: few outputs (the 16- and 32-channel
-//! high-resolution branch, where a product of so few rows ran at half speed) and the
-//! wide 5×5 over 1280 channels on a small plane.
+//! high-resolution branch, where a product of so few rows ran at half speed), pointwise
+//! layers over few channels (a product spends its time packing them), and the wide 5×5
+//! over 1280 channels on a small plane.
 //!
 //! Eight output channels × 48 output pixels are kept in 24 vector registers while every
 //! input channel and kernel tap adds to them: three input loads feed 24 fused
