@@ -39,7 +39,9 @@ fn fixture(name: &str) -> PathBuf {
 fn our_interpreter_matches_onnxruntime_on_real_photographs() {
     let Some(path) = model() else { return };
     let matter = Matter::load(&path, DEFAULT_SIDE).unwrap();
-    for stem in ["grace_hopper", "astronaut"] {
+    // The full-length street photograph is one MODNet, made for portraits, mostly
+    // misses (it keeps the legs of one man): parity there too, not a portrait's matte.
+    for stem in ["grace_hopper", "astronaut", "full_length"] {
         let input = image::open(fixture(&format!("{stem}-input.png")))
             .unwrap()
             .to_rgb8();
@@ -70,6 +72,9 @@ fn our_interpreter_matches_onnxruntime_on_real_photographs() {
             "{stem}: max |diff| {:.3}/255",
             max * 255.0
         );
+        if stem == "full_length" {
+            continue;
+        }
         // And it is a portrait's matte, not noise: the person covers a good part of the
         // frame and the top corners are background.
         let person = got.iter().filter(|a| **a > 0.5).count() as f64 / got.len() as f64;

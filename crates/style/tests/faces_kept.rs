@@ -281,10 +281,11 @@ fn a_small_standing_figure_is_painted_at_a_persons_scale() {
     assert!(bh < frame.height() / 2, "a small figure: {bh} px tall");
     let figure = (bx as f32, by as f32, bw as f32, bh as f32);
     let params = BuiltinParams::default();
-    let faces = faces::detect(&frame);
+    // No faces on either side: the face pass, and the figure a face stands for without
+    // a matte, would blur what the matte's pass does.
     for painter in Painter::ALL {
-        let with = render_visit(painter, &frame, Some(&matte), 7, &params, || faces.clone());
-        let without = render_visit(painter, &frame, None, 7, &params, || faces.clone());
+        let with = render_visit(painter, &frame, Some(&matte), 7, &params, Vec::new);
+        let without = render_visit(painter, &frame, None, 7, &params, Vec::new);
         if let Ok(dir) = std::env::var("ARTICKET_FACES_DUMP") {
             with.save(format!("{dir}/figure-{painter}-with.png"))
                 .unwrap();
@@ -306,5 +307,98 @@ fn a_small_standing_figure_is_painted_at_a_persons_scale() {
         );
         // Outside the figure's box nothing changes.
         assert_eq!(with.get_pixel(2, 2), without.get_pixel(2, 2), "{painter}");
+    }
+}
+
+/// A real full-length photograph (docs/samples/photos/full_length.jpg: two men standing
+/// before a bus, others cut by the frame), as a visit paints it with the painters'
+/// worlds on. MODNet, made for portraits, loses the standing men's upper bodies here,
+/// so the booth doubts its matte (a face lies outside it) and keeps the photo's
+/// background; the face pass still paints the 22-pixel face at its own scale. The
+/// independent detector needs 24 pixels, so photo and paintings are looked at twice
+/// their size.
+#[test]
+fn a_real_full_length_photos_face_is_kept_by_every_painter_with_backdrops_on() {
+    use articket_style::builtin::backdrop::doubt;
+    use articket_style::builtin::render_visit;
+    let photo = portrait("full_length.jpg");
+    let twice = |img: &RgbImage| {
+        image::imageops::resize(
+            img,
+            img.width() * 2,
+            img.height() * 2,
+            image::imageops::FilterType::CatmullRom,
+        )
+    };
+    let faces = faces::detect_every(&photo);
+    assert!(
+        faces.iter().any(|f| f.w < 30.0),
+        "the renderer's detector finds the small face: {faces:?}"
+    );
+    let matte = matte_of("full_length.jpg", photo.dimensions());
+    assert_eq!(doubt(&matte, &faces), Some("a face is outside it"));
+    let cascade = lbp::Cascade::load();
+    let found = cascade.detect(&twice(&photo));
+    let face = *found
+        .iter()
+        .find(|f| {
+            faces
+                .iter()
+                .any(|o| lbp::iou(f, &(o.x * 2.0, o.y * 2.0, o.w * 2.0, o.h * 2.0)) >= 0.4)
+        })
+        .unwrap_or_else(|| panic!("the two detectors disagree: {found:?} against {faces:?}"));
+    let small_face: lbp::Rect = (face.0 / 2.0, face.1 / 2.0, face.2 / 2.0, face.3 / 2.0);
+    let params = BuiltinParams::default();
+    for painter in Painter::ALL {
+        for seed in [7, 42, 0xBEEF] {
+            let painting = render_visit(painter, &photo, None, seed, &params, || faces.clone());
+            if let Ok(dir) = std::env::var("ARTICKET_FACES_DUMP") {
+                painting
+                    .save(format!("{dir}/full_length-{painter}-{seed}.png"))
+                    .unwrap();
+            }
+            let found = cascade.detect_with(&twice(&painting), 1.05, 2);
+            let best = found.iter().map(|f| lbp::iou(f, &face)).fold(0.0, f32::max);
+            let changed = difference(&photo, &painting, small_face);
+            println!(
+                "full_length {painter} seed {seed}: IoU {best:.2}, difference {changed:.1}/255"
+            );
+            assert!(
+                best >= 0.4,
+                "full_length, {painter}, seed {seed}: no face at the photo's face (best IoU {best:.2}, found {found:?}, photo's {face:?})"
+            );
+            assert!(
+                changed >= 12.0,
+                "full_length, {painter}, seed {seed}: the face is nearly the photo ({changed:.1}/255)"
+            );
+        }
+    }
+}
+
+/// Without a matte to trust, the real full-length photograph's small face stands for its
+/// figure (`person::figure`): the man below it is painted at a person's scale too, so
+/// his body is closer to the photo than in the whole-picture pass, and still painted.
+#[test]
+fn without_a_matte_a_small_faces_figure_is_painted_at_a_persons_scale() {
+    use articket_style::builtin::render_visit;
+    let photo = portrait("full_length.jpg");
+    let faces = faces::detect_every(&photo);
+    let f = faces[0];
+    // His coat: from the chin down four faces, a face and a half either side.
+    let body: lbp::Rect = (f.x - f.w * 0.5, f.y + f.h * 1.2, f.w * 2.0, f.h * 4.0);
+    let params = BuiltinParams::default();
+    for painter in Painter::ALL {
+        let with = render_visit(painter, &photo, None, 7, &params, || faces.clone());
+        let without = render_visit(painter, &photo, None, 7, &params, Vec::new);
+        let (near, far) = (
+            difference(&photo, &with, body),
+            difference(&photo, &without, body),
+        );
+        println!("{painter}: body {near:.1}/255 from the photo with its figure, {far:.1} without");
+        assert!(near < far, "{painter}: {near:.1} against {far:.1}");
+        assert!(
+            near >= 8.0,
+            "{painter}: the body is nearly the photo ({near:.1}/255)"
+        );
     }
 }

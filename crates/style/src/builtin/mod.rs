@@ -56,6 +56,7 @@ pub fn render_finding_faces(
 
 /// [`render_finding_faces`] with the photo's matte, when there is one: a small
 /// standing figure is painted again at a person's scale ([`person`]) before the faces.
+/// Without a matte, a small face's figure ([`person::figure`]) is.
 pub fn render_visit(
     painter: Painter,
     photo: &RgbImage,
@@ -64,28 +65,35 @@ pub fn render_visit(
     params: &BuiltinParams,
     faces: impl FnOnce() -> Vec<crate::faces::Face>,
 ) -> RgbImage {
-    let person = |whole: RgbImage| match matte {
+    let person = |whole: RgbImage, faces: &[crate::faces::Face]| match matte {
         Some(m) => person::paint_person(painter, photo, m, seed, params, whole),
-        None => whole,
+        None => match person::figure(faces, photo.dimensions()) {
+            Some(m) => person::paint_person(painter, photo, &m, seed, params, whole),
+            None => whole,
+        },
     };
     if painter == Painter::Picasso {
         // Picasso needs the faces first: around a face his background breaks into
         // larger planes than in a picture without one.
         let faces = faces();
         if faces.is_empty() {
-            return person(render_whole(painter, photo, seed, params, false));
+            return person(render_whole(painter, photo, seed, params, false), &faces);
         }
-        let whole = person(render_whole(
-            painter,
-            photo,
-            seed,
-            &portrait::backdrop_params(params),
-            false,
-        ));
+        let whole = person(
+            render_whole(
+                painter,
+                photo,
+                seed,
+                &portrait::backdrop_params(params),
+                false,
+            ),
+            &faces,
+        );
         return portrait::paint_faces(painter, photo, &faces, seed, params, whole);
     }
-    let whole = person(render_whole(painter, photo, seed, params, false));
+    let whole = render_whole(painter, photo, seed, params, false);
     let faces = faces();
+    let whole = person(whole, &faces);
     if faces.is_empty() {
         return whole;
     }

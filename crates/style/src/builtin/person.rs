@@ -8,12 +8,18 @@
 //! [`PERSON_SIDE`] px, painted there, brought back and blended in through the matte, so
 //! the figure is painted with marks a portrait's size relative to the person. The face
 //! pass ([`super::portrait`]) then runs on top as before.
+//!
+//! Without a matte to trust (no model, or one that missed the person: MODNet, made for
+//! portraits, keeps only the legs of the men standing in docs/samples/photos'
+//! full-length street photograph), a small face stands for its figure: [`figure`]
+//! draws a soft standing body below it, as tall as eight faces.
 
 use image::{imageops, GrayImage, RgbImage};
 
 use super::backdrop::person_box;
 use super::canvas::{blend_in, smoothstep};
 use super::params::BuiltinParams;
+use crate::faces::Face;
 use crate::resize::{resize, FilterType};
 use crate::Painter;
 
@@ -77,4 +83,78 @@ pub fn paint_person(
         smoothstep(0.15, 0.7, a)
     });
     painting
+}
+
+/// A matte for the standing figures whose faces these are, when the photo has no
+/// matte to trust: each face's head (an oval) and below it a body three faces wide,
+/// down to eight faces below the top of the head (an adult's height) or the frame's
+/// edge, with edges soft over a quarter of a face. `None` without faces.
+pub fn figure(faces: &[Face], (w, h): (u32, u32)) -> Option<GrayImage> {
+    if faces.is_empty() {
+        return None;
+    }
+    let mut matte = GrayImage::new(w, h);
+    for f in faces {
+        let (cx, cy) = (f.x + f.w * 0.5, f.y + f.h * 0.5);
+        let soft = (f.w * 0.25).max(1.0);
+        let top = f.y - f.h * 0.3;
+        let (body_top, bottom) = (f.y + f.h * 0.9, top + f.h * 8.0);
+        let half = f.w * 1.5;
+        let y0 = top.floor().max(0.0) as u32;
+        let y1 = (bottom.ceil().max(0.0) as u32).min(h);
+        let x0 = (cx - half - soft).floor().max(0.0) as u32;
+        let x1 = ((cx + half + soft).ceil().max(0.0) as u32).min(w);
+        for y in y0..y1 {
+            for x in x0..x1 {
+                let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
+                // Inside the head's oval, in faces: below 1 is inside.
+                let head =
+                    (((px - cx) / (f.w * 0.7)).powi(2) + ((py - cy) / (f.h * 0.85)).powi(2)).sqrt();
+                let head = 1.0 - smoothstep(1.0 - soft / f.w, 1.0 + soft / f.w, head);
+                // The body: its distance outside the column, in pixels.
+                let out = ((px - cx).abs() - half).max(body_top - py).max(py - bottom);
+                let body = 1.0 - smoothstep(-soft, soft, out);
+                let a = head.max(body);
+                let p = matte.get_pixel_mut(x, y);
+                p[0] = p[0].max((a * 255.0).round() as u8);
+            }
+        }
+    }
+    Some(matte)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_faces_figure_is_a_head_over_a_body_eight_faces_tall_with_soft_edges() {
+        let face = Face {
+            x: 90.0,
+            y: 40.0,
+            w: 20.0,
+            h: 20.0,
+        };
+        assert!(figure(&[], (200, 300)).is_none());
+        let m = figure(&[face], (200, 300)).unwrap();
+        assert_eq!(m.dimensions(), (200, 300));
+        let at = |x: u32, y: u32| m.get_pixel(x, y)[0];
+        // The face, the chest, the knees: all person.
+        assert_eq!(at(100, 50), 255);
+        assert_eq!(at(100, 90), 255);
+        assert_eq!(at(100, 180), 255);
+        // Above the head, beside the body, below the feet (8 faces from the head's
+        // top, 34 + 160 = 194): background.
+        assert_eq!(at(100, 20), 0);
+        assert_eq!(at(40, 120), 0);
+        assert_eq!(at(100, 210), 0);
+        // Beside the head (the shoulders start below it): background.
+        assert_eq!(at(74, 45), 0);
+        // The body's edge is soft: 1.5 faces out (x = 70) it is half person.
+        assert!((96..=160).contains(&at(70, 120)), "{}", at(70, 120));
+        // Two faces, two figures.
+        let two = figure(&[face, Face { x: 10.0, ..face }], (200, 300)).unwrap();
+        assert_eq!(two.get_pixel(20, 120)[0], 255);
+        assert_eq!(two.get_pixel(100, 120)[0], 255);
+    }
 }

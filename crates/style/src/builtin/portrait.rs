@@ -101,10 +101,12 @@ pub fn paint_faces(
         }
         // Lichtenstein's face is printed with the picture's own dot screen: at the
         // picture's scale, from a corner on the screen's grid (a 45° grid of pitch p
-        // repeats every p√2 along x and y).
-        let screen = painter == Painter::Lichtenstein;
+        // repeats every p√2 along x and y). A face too small to hold a dozen of those
+        // dots across (a visitor photographed full-length) would print as a blob, so
+        // it is enlarged and painted at a face's scale like the other painters' faces.
+        let pitch = params.lichtenstein.dot_pitch * long / 512.0;
+        let screen = painter == Painter::Lichtenstein && w.max(h) as f32 >= 12.0 * pitch;
         if screen {
-            let pitch = params.lichtenstein.dot_pitch * long / 512.0;
             let period = (pitch * std::f32::consts::SQRT_2).round().max(1.0) as u32;
             let (x0, y0) = (x - x % period, y - y % period);
             (w, h, x, y) = (w + x - x0, h + y - y0, x0, y0);
