@@ -1,6 +1,7 @@
 //! `articket bench matting`: MODNet run by our matting crate (its own ONNX interpreter,
 //! one thread) against onnxruntime on the same model file and photos, at each model size,
-//! in the same run; and what a smaller size loses against 512 px.
+//! in the same run (onnxruntime just before ours, for each photo and size); and what a
+//! smaller size loses against 512 px.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -48,15 +49,23 @@ pub fn run(args: &MattingArgs) -> anyhow::Result<()> {
         photo.save(&file)?;
         photos.push((p.display().to_string(), file, photo));
     }
-    let sides: Vec<String> = args.sides.iter().map(u32::to_string).collect();
-    let ort = run_json(
-        Command::new(&args.python)
-            .arg(&anchor)
-            .arg(&args.model)
-            .arg(rounds.to_string())
-            .arg(sides.join(","))
-            .args(photos.iter().map(|(_, f, _)| f)),
-    )?;
+    // The anchor runs for each photo and size just before ours: this shared machine's
+    // speed drifts over a minute, and a ratio of runs far apart measured the drift.
+    let anchor_at = |file: &PathBuf, side: u32| -> anyhow::Result<(f64, f64)> {
+        let ort = run_json(
+            Command::new(&args.python)
+                .arg(&anchor)
+                .arg(&args.model)
+                .arg(rounds.to_string())
+                .arg(side.to_string())
+                .arg(file),
+        )?;
+        let o = &ort[file.display().to_string()][side.to_string()];
+        Ok((
+            o["1"].as_f64().unwrap_or(f64::NAN),
+            o["2"].as_f64().unwrap_or(f64::NAN),
+        ))
+    };
     println!(
         "MODNet ({}), ours on one thread against onnxruntime, median of {rounds}",
         args.model.display()
@@ -80,6 +89,7 @@ pub fn run(args: &MattingArgs) -> anyhow::Result<()> {
         let mut order = args.sides.clone();
         order.sort_unstable_by(|a, b| b.cmp(a));
         for &side in &order {
+            let (o1, o2) = anchor_at(file, side)?;
             let matter = Matter::load(&args.model, side)?;
             let (w, h) = input_size(photo.width(), photo.height(), side);
             let small =
@@ -104,11 +114,6 @@ pub fn run(args: &MattingArgs) -> anyhow::Result<()> {
                 }
                 Some(r) => Some(difference(r, &matte)),
             };
-            let o = &ort[file.display().to_string()][side.to_string()];
-            let (o1, o2) = (
-                o["1"].as_f64().unwrap_or(f64::NAN),
-                o["2"].as_f64().unwrap_or(f64::NAN),
-            );
             let ours = median(&mut model);
             rows.push((side, (w, h), ours, median(&mut whole), o1, o2, loss));
         }
