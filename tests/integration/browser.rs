@@ -394,13 +394,22 @@ impl Browser {
         r["result"]["value"].clone()
     }
 
-    /// Polls `expr` until it is truthy; panics with `what` after `limit`.
+    /// Polls `expr` until it is truthy; panics with `what` after `limit`. A page that
+    /// is navigating answers a probe with a protocol error ("Inspected target navigated
+    /// or closed", seen on a loaded machine after a form's submit): that is a "not yet".
     pub async fn wait_for(&mut self, tab: &Tab, expr: &str, limit: Duration, what: &str) {
         let deadline = tokio::time::Instant::now() + limit;
         let probe =
             format!("(() => {{ try {{ return !!({expr}); }} catch (e) {{ return false; }} }})()");
         loop {
-            if self.eval(tab, &probe).await == json!(true) {
+            let answer = self
+                .try_call(
+                    Some(&tab.session),
+                    "Runtime.evaluate",
+                    json!({ "expression": probe, "awaitPromise": true, "returnByValue": true }),
+                )
+                .await;
+            if answer.is_ok_and(|r| r["result"]["value"] == json!(true)) {
                 return;
             }
             assert!(

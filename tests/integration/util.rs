@@ -164,7 +164,9 @@ impl TestServer {
 
     async fn wait_healthy(&self) {
         let client = reqwest::Client::new();
-        for _ in 0..200 {
+        // 20 s: a start takes well under one, but a machine busy with a build was seen
+        // to take more than 5.
+        for _ in 0..800 {
             if let Ok(r) = client.get(self.url("/healthz")).send().await {
                 if r.status().is_success() {
                     return;
@@ -172,7 +174,7 @@ impl TestServer {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("the server did not become healthy within 5 s");
+        panic!("the server did not become healthy within 20 s");
     }
 
     pub fn url(&self, path: &str) -> String {
