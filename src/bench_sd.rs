@@ -336,6 +336,8 @@ fn convolutions(rounds: usize) -> anyhow::Result<()> {
     use std::time::Instant;
     let dev = Device::Cpu;
     articket_engine::bf16::enable(true);
+    // As the pipeline sets it: freed blocks reused, not mapped afresh.
+    articket_engine::cpu::keep_freed_memory();
     println!(
         "\nconvolutions in the models, {} threads, bf16 ({:?}), median of {rounds} rounds",
         rayon::current_num_threads(),

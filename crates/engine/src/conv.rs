@@ -8,6 +8,10 @@
 //! largest cost of a UNet step after attention (docs/benchmarks.md). A 1×1 convolution
 //! is a plain matrix product everywhere. Elsewhere (CUDA, half precision) candle's
 //! convolution runs.
+//!
+//! In bf16 on AVX-512 (AMD Zen 4 and later), "same" convolutions at stride 1 whose
+//! outputs come in eights skip the gather: src/direct.rs converts the input to bf16
+//! once and reads it in place (1.3–2.1× faster on the models' shapes).
 
 use candle_core::{CpuStorage, DType, Layout, Module, Result, Shape, Tensor};
 
@@ -46,6 +50,41 @@ impl CpuConv<'_> {
                 row.iter_mut().for_each(|v| *v += b);
             }
         }
+    }
+}
+
+/// The direct bf16 convolution (src/direct.rs) as a candle operation.
+struct DirectConv<'a> {
+    weights: &'a crate::direct::DirectWeights,
+    bias: Option<&'a [f32]>,
+    relu: bool,
+}
+
+impl candle_core::CustomOp1 for DirectConv<'_> {
+    fn name(&self) -> &'static str {
+        "articket-direct-conv2d"
+    }
+
+    fn cpu_fwd(&self, x: &CpuStorage, lx: &Layout) -> Result<(CpuStorage, Shape)> {
+        let CpuStorage::F32(x) = x else {
+            candle_core::bail!("direct conv2d: f32 only");
+        };
+        let Some((x0, _)) = lx.contiguous_offsets() else {
+            candle_core::bail!("direct conv2d: the input must be contiguous");
+        };
+        let (b, _, h, w) = lx.shape().dims4()?;
+        let o = self.weights.out();
+        let mut out = Uninit::new(b * o * h * w);
+        // SAFETY: the kernel writes every element (each band its own pixels of every
+        // output plane), and nothing reads `y` before.
+        let y = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr(), b * o * h * w) };
+        self.weights
+            .run(&x[x0..], (b, h, w), self.bias, self.relu, y);
+        Ok((
+            // SAFETY: every element was written (above).
+            CpuStorage::F32(unsafe { out.assume_init() }),
+            Shape::from((b, o, h, w)),
+        ))
     }
 }
 
@@ -336,6 +375,8 @@ pub struct Conv2d {
     padding: usize,
     /// The weights packed for the bf16 kernel, on first use.
     packed: std::sync::OnceLock<Option<crate::bf16::Bf16Weights>>,
+    /// The weights for the direct kernel (src/direct.rs), where it runs instead.
+    direct: std::sync::OnceLock<Option<crate::direct::DirectWeights>>,
     /// The bias as f32 numbers for the CPU kernel, on first use.
     host_bias: std::sync::OnceLock<Option<Vec<f32>>>,
 }
@@ -369,6 +410,7 @@ impl Conv2d {
             stride,
             padding,
             packed: std::sync::OnceLock::new(),
+            direct: std::sync::OnceLock::new(),
             host_bias: std::sync::OnceLock::new(),
         })
     }
@@ -389,6 +431,29 @@ impl Conv2d {
     fn run(&self, xs: &Tensor, relu: bool) -> Result<Tensor> {
         let (o, c, k, _) = self.weight.dims4()?;
         let cpu = xs.device().is_cpu() && xs.dtype() == DType::F32;
+        // bf16 on AVX-512 (not AMX, whose tiles run the products faster): a "same"
+        // convolution at stride 1 runs direct, its input converted once, not gathered.
+        if cpu
+            && crate::bf16::in_use()
+            && crate::bf16::Kernel::current() == crate::bf16::Kernel::Avx512
+            && crate::direct::DirectWeights::fits(o, k, self.stride, self.padding)
+        {
+            let direct = self.direct.get_or_init(|| {
+                let w = crate::cpu::host_f32(&self.weight).ok()?;
+                Some(crate::direct::DirectWeights::pack(&w, o, c, k))
+            });
+            if let Some(weights) = direct {
+                let bias = self
+                    .host_bias
+                    .get_or_init(|| crate::cpu::host_f32(self.bias.as_ref()?).ok())
+                    .as_deref();
+                return xs.contiguous()?.apply_op1_no_bwd(&DirectConv {
+                    weights,
+                    bias,
+                    relu,
+                });
+            }
+        }
         // bf16 where asked for and the processor has it; the weights are packed once,
         // not at every step.
         let packed = (cpu && crate::bf16::in_use())

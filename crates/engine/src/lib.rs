@@ -30,6 +30,7 @@ pub mod clip;
 pub mod config;
 pub mod conv;
 pub mod cpu;
+pub mod direct;
 mod fastmath;
 pub mod layout;
 pub mod linear;
