@@ -381,17 +381,24 @@ impl Browser {
 
     /// Evaluates `expr` in the page (promises are awaited) and returns its value.
     pub async fn eval(&mut self, tab: &Tab, expr: &str) -> Value {
-        let r = self
-            .call(
-                Some(&tab.session),
-                "Runtime.evaluate",
-                json!({ "expression": expr, "awaitPromise": true, "returnByValue": true }),
-            )
-            .await;
+        let r = match self.try_evaluate(tab, expr).await {
+            Ok(r) => r,
+            Err(e) => panic!("Runtime.evaluate failed: {e}"),
+        };
         if let Some(e) = r.get("exceptionDetails") {
             panic!("{expr} threw: {e}");
         }
         r["result"]["value"].clone()
+    }
+
+    /// DevTools' answer to evaluating `expr`, or its protocol error.
+    async fn try_evaluate(&mut self, tab: &Tab, expr: &str) -> Result<Value, Value> {
+        self.try_call(
+            Some(&tab.session),
+            "Runtime.evaluate",
+            json!({ "expression": expr, "awaitPromise": true, "returnByValue": true }),
+        )
+        .await
     }
 
     /// Polls `expr` until it is truthy; panics with `what` after `limit`. A page that
@@ -402,13 +409,7 @@ impl Browser {
         let probe =
             format!("(() => {{ try {{ return !!({expr}); }} catch (e) {{ return false; }} }})()");
         loop {
-            let answer = self
-                .try_call(
-                    Some(&tab.session),
-                    "Runtime.evaluate",
-                    json!({ "expression": probe, "awaitPromise": true, "returnByValue": true }),
-                )
-                .await;
+            let answer = self.try_evaluate(tab, &probe).await;
             if answer.is_ok_and(|r| r["result"]["value"] == json!(true)) {
                 return;
             }

@@ -576,6 +576,39 @@ impl ResnetBlock {
     }
 }
 
+/// For the bf16 kernels' tests: candle's convolution of `x` by `k` (padding, stride)
+/// with both rounded to bf16 first, so only the f32 sums' order can differ from a bf16
+/// kernel; the bias the tests add (channel i: i/7 − 2); and the convolution with that
+/// bias and ReLU.
+#[cfg(test)]
+pub(crate) fn bf16_reference(
+    x: &Tensor,
+    k: &Tensor,
+    padding: usize,
+    stride: usize,
+) -> (Tensor, Vec<f32>, Tensor) {
+    let round = |t: &Tensor| {
+        t.to_dtype(DType::BF16)
+            .unwrap()
+            .to_dtype(DType::F32)
+            .unwrap()
+    };
+    let o = k.dim(0).unwrap();
+    let want = round(x).conv2d(&round(k), padding, stride, 1, 1).unwrap();
+    let bias: Vec<f32> = (0..o).map(|i| i as f32 / 7.0 - 2.0).collect();
+    let biased = want
+        .broadcast_add(
+            &Tensor::new(bias.as_slice(), x.device())
+                .unwrap()
+                .reshape((1, o, 1, 1))
+                .unwrap(),
+        )
+        .unwrap()
+        .relu()
+        .unwrap();
+    (want, bias, biased)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -597,12 +630,6 @@ mod tests {
             kernels.push(Kernel::Amx);
         }
         let dev = Device::Cpu;
-        let round = |t: &Tensor| {
-            t.to_dtype(DType::BF16)
-                .unwrap()
-                .to_dtype(DType::F32)
-                .unwrap()
-        };
         for (b, c, o, h, w, s, p) in [
             (2, 5, 7, 9, 64, 1, 1),
             (1, 3, 70, 33, 32, 1, 1),
@@ -618,19 +645,8 @@ mod tests {
                 let pad = if ks == 1 { 0 } else { p };
                 let x = Tensor::randn(0f32, 1.0, (b, c, h, w), &dev).unwrap();
                 let k = Tensor::randn(0f32, 1.0, (o, c, ks, ks), &dev).unwrap();
-                let want = round(&x).conv2d(&round(&k), pad, s, 1, 1).unwrap();
+                let (want, bias, biased) = bf16_reference(&x, &k, pad, s);
                 let flat: Vec<f32> = k.flatten_all().unwrap().to_vec1().unwrap();
-                let bias: Vec<f32> = (0..o).map(|i| i as f32 / 7.0 - 2.0).collect();
-                let biased = want
-                    .broadcast_add(
-                        &Tensor::new(bias.as_slice(), &dev)
-                            .unwrap()
-                            .reshape((1, o, 1, 1))
-                            .unwrap(),
-                    )
-                    .unwrap()
-                    .relu()
-                    .unwrap();
                 for &kernel in &kernels {
                     let weights = Bf16Weights::pack_for(kernel, &flat, o, c * ks * ks, 1.0);
                     for (with_bias, want) in [(false, &want), (true, &biased)] {

@@ -302,7 +302,7 @@ unsafe fn to_pairs(_: &[f32], _: Option<&[f32]>, _: &mut [u32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{DType, Device, Tensor};
+    use candle_core::{Device, Tensor};
 
     /// Against candle's own convolution of the bf16-rounded input and weights: only the
     /// f32 sums' order differs. Odd channel counts (a pair with no odd channel), one
@@ -315,12 +315,6 @@ mod tests {
             return;
         }
         let dev = Device::Cpu;
-        let round = |t: &Tensor| {
-            t.to_dtype(DType::BF16)
-                .unwrap()
-                .to_dtype(DType::F32)
-                .unwrap()
-        };
         for (b, c, o, h, w, k) in [
             (2, 5, 8, 9, 13, 3),
             (1, 16, 16, 1, 70, 3),
@@ -332,18 +326,7 @@ mod tests {
             assert!(DirectWeights::fits(o, k, 1, k / 2));
             let x = Tensor::randn(0f32, 1.0, (b, c, h, w), &dev).unwrap();
             let kw = Tensor::randn(0f32, 1.0, (o, c, k, k), &dev).unwrap();
-            let want = round(&x).conv2d(&round(&kw), k / 2, 1, 1, 1).unwrap();
-            let bias: Vec<f32> = (0..o).map(|i| i as f32 / 7.0 - 2.0).collect();
-            let biased = want
-                .broadcast_add(
-                    &Tensor::new(bias.as_slice(), &dev)
-                        .unwrap()
-                        .reshape((1, o, 1, 1))
-                        .unwrap(),
-                )
-                .unwrap()
-                .relu()
-                .unwrap();
+            let (want, bias, biased) = crate::conv::bf16_reference(&x, &kw, k / 2, 1);
             let flat: Vec<f32> = kw.flatten_all().unwrap().to_vec1().unwrap();
             let weights = DirectWeights::pack(&flat, o, c, k);
             let xs: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();
