@@ -117,7 +117,7 @@ pub fn available() -> bool {
 }
 
 /// f32 → bf16, rounding to nearest even (as `vcvtneps2bf16`).
-fn to_bf16(x: f32) -> u16 {
+pub(crate) fn to_bf16(x: f32) -> u16 {
     let bits = x.to_bits();
     if x.is_nan() {
         return ((bits >> 16) | 0x40) as u16;
@@ -169,46 +169,20 @@ impl Bf16Weights {
                 packed,
             };
         }
+        assert!(available(), "this processor has no AVX-512 BF16");
         let pairs = k.div_ceil(2);
         let blocks = m.div_ceil(MR);
         let mut packed = vec![0u32; blocks * pairs * MR];
-        if available() {
-            // Each row converted 32 numbers at a time, then its pairs spread MR apart
-            // (attention packs its probabilities so for every block of queries: the
-            // scalar loop below was 6 % of an SD-Turbo painting).
-            let mut row_pairs = vec![0u32; pairs];
-            for row in 0..m {
-                // SAFETY: the processor has AVX-512 BF16 (checked).
-                unsafe { pack_row(&a[row * k..][..k], scale, &mut row_pairs) };
-                let (blk, r) = (row / MR, row % MR);
-                for (p, &v) in row_pairs.iter().enumerate() {
-                    packed[(blk * pairs + p) * MR + r] = v;
-                }
-            }
-            return Bf16Weights {
-                m,
-                k,
-                pp,
-                kernel,
-                packed,
-            };
-        }
-        for blk in 0..blocks {
-            for p in 0..pairs {
-                for r in 0..MR {
-                    let row = blk * MR + r;
-                    if row >= m {
-                        continue;
-                    }
-                    let lo = a[row * k + 2 * p] * scale;
-                    let hi = if 2 * p + 1 < k {
-                        a[row * k + 2 * p + 1] * scale
-                    } else {
-                        0.0
-                    };
-                    packed[(blk * pairs + p) * MR + r] =
-                        to_bf16(lo) as u32 | ((to_bf16(hi) as u32) << 16);
-                }
+        // Each row converted 32 numbers at a time, then its pairs spread MR apart
+        // (attention packs its probabilities so for every block of queries: a scalar
+        // loop here was 6 % of an SD-Turbo painting).
+        let mut row_pairs = vec![0u32; pairs];
+        for row in 0..m {
+            // SAFETY: the processor has AVX-512 BF16 (asserted).
+            unsafe { pack_row(&a[row * k..][..k], scale, &mut row_pairs) };
+            let (blk, r) = (row / MR, row % MR);
+            for (p, &v) in row_pairs.iter().enumerate() {
+                packed[(blk * pairs + p) * MR + r] = v;
             }
         }
         Bf16Weights {
@@ -449,16 +423,27 @@ pub unsafe fn pack_panel_with(
             [_mm512_setzero_ps(); 2]
         };
         for half in 0..2 {
-            let e16 = _mm512_cvtepu16_epi32(std::mem::transmute::<__m256bh, __m256i>(
-                _mm512_cvtneps_pbh(even[half]),
-            ));
-            let o16 = _mm512_cvtepu16_epi32(std::mem::transmute::<__m256bh, __m256i>(
-                _mm512_cvtneps_pbh(odd[half]),
-            ));
-            let pair = _mm512_or_si512(e16, _mm512_slli_epi32(o16, 16));
+            let pair = pairs_of(even[half], odd[half]);
             _mm512_storeu_si512(panel.as_mut_ptr().add(p * NR + half * 16).cast(), pair);
         }
     }
+}
+
+/// Sixteen words of two bf16 each: `even`'s number in the low half, `odd`'s in the high
+/// half (what `vdpbf16ps` multiplies as a pair).
+///
+/// # Safety
+/// The processor must have AVX-512 BF16.
+#[target_feature(enable = "avx512f,avx512bf16,avx512bw")]
+#[inline]
+pub(crate) unsafe fn pairs_of(even: __m512, odd: __m512) -> __m512i {
+    let e16 = _mm512_cvtepu16_epi32(std::mem::transmute::<__m256bh, __m256i>(
+        _mm512_cvtneps_pbh(even),
+    ));
+    let o16 = _mm512_cvtepu16_epi32(std::mem::transmute::<__m256bh, __m256i>(
+        _mm512_cvtneps_pbh(odd),
+    ));
+    _mm512_or_si512(e16, _mm512_slli_epi32(o16, 16))
 }
 
 /// One row of A as bf16 pairs: dst[p] = (scale·src[2p], scale·src[2p+1]), zero past
@@ -516,13 +501,7 @@ unsafe fn pack_panel(
         for half in 0..2 {
             let e = _mm512_loadu_ps(even.as_ptr().add(half * 16));
             let o = _mm512_loadu_ps(odd.as_ptr().add(half * 16));
-            let e16 = _mm512_cvtepu16_epi32(std::mem::transmute::<__m256bh, __m256i>(
-                _mm512_cvtneps_pbh(e),
-            ));
-            let o16 = _mm512_cvtepu16_epi32(std::mem::transmute::<__m256bh, __m256i>(
-                _mm512_cvtneps_pbh(o),
-            ));
-            let pair = _mm512_or_si512(e16, _mm512_slli_epi32(o16, 16));
+            let pair = pairs_of(e, o);
             _mm512_storeu_si512(panel.as_mut_ptr().add(p * NR + half * 16).cast(), pair);
         }
     }

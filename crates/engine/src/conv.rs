@@ -113,7 +113,7 @@ impl Uninit {
 
 /// A pointer to the output that tasks share; each writes its own rows only.
 #[derive(Clone, Copy)]
-struct Out(*mut f32);
+pub(crate) struct Out(pub(crate) *mut f32);
 unsafe impl Send for Out {}
 unsafe impl Sync for Out {}
 
@@ -122,7 +122,7 @@ impl Out {
     ///
     /// # Safety
     /// `offset` must lie inside the output.
-    unsafe fn at(&self, offset: usize) -> *mut f32 {
+    pub(crate) unsafe fn at(&self, offset: usize) -> *mut f32 {
         self.0.add(offset)
     }
 }

@@ -15,6 +15,9 @@
 
 use rayon::prelude::*;
 
+use crate::bf16::available;
+use crate::conv::Out;
+
 /// Output channels per block.
 const OB: usize = 8;
 /// Vectors of 16 pixels per run (24 accumulators; 4 spill).
@@ -37,15 +40,6 @@ pub struct DirectWeights {
     packed: Vec<u32>,
 }
 
-/// bf16 of `x`, rounded to nearest even (NaN kept a NaN).
-fn to_bf16(x: f32) -> u32 {
-    let bits = x.to_bits();
-    if x.is_nan() {
-        return (bits >> 16) | 0x40;
-    }
-    (bits + 0x7fff + ((bits >> 16) & 1)) >> 16
-}
-
 impl DirectWeights {
     /// Whether the kernel takes a convolution of this shape on this processor.
     pub fn fits(out: usize, k: usize, stride: usize, padding: usize) -> bool {
@@ -63,7 +57,7 @@ impl DirectWeights {
                 for t in 0..taps {
                     let at = |c: usize| {
                         if c < cin {
-                            to_bf16(w[(o * cin + c) * taps + t])
+                            u32::from(crate::bf16::to_bf16(w[(o * cin + c) * taps + t]))
                         } else {
                             0
                         }
@@ -225,7 +219,7 @@ impl DirectWeights {
                 }
                 let tail = plane - p0;
                 for (o, acc) in acc.iter().enumerate() {
-                    let to = y.0.add((b * OB + o) * plane + p0);
+                    let to = y.at((b * OB + o) * plane + p0);
                     for (i, &v) in acc.iter().enumerate() {
                         let m = ((1u32 << tail.saturating_sub(16 * i).min(16)) - 1) as u16;
                         let v = if relu {
@@ -254,17 +248,6 @@ impl DirectWeights {
     }
 }
 
-/// The output that a band's task writes its own pixels of.
-#[derive(Clone, Copy)]
-struct Out(*mut f32);
-unsafe impl Send for Out {}
-unsafe impl Sync for Out {}
-
-/// Whether this processor runs the kernel.
-pub fn available() -> bool {
-    crate::bf16::available()
-}
-
 /// dst[p] = (bf16(even[p]), bf16(odd[p])) as one word, the even channel in the low half;
 /// the odd channel zero when there is none.
 ///
@@ -283,13 +266,7 @@ unsafe fn to_pairs(even: &[f32], odd: Option<&[f32]>, dst: &mut [u32]) {
             Some(odd) => _mm512_maskz_loadu_ps(m, odd.as_ptr().add(i)),
             None => _mm512_setzero_ps(),
         };
-        let e16 = _mm512_cvtepu16_epi32(std::mem::transmute::<__m256bh, __m256i>(
-            _mm512_cvtneps_pbh(e),
-        ));
-        let o16 = _mm512_cvtepu16_epi32(std::mem::transmute::<__m256bh, __m256i>(
-            _mm512_cvtneps_pbh(o),
-        ));
-        let pair = _mm512_or_si512(e16, _mm512_slli_epi32(o16, 16));
+        let pair = crate::bf16::pairs_of(e, o);
         _mm512_mask_storeu_epi32(dst.as_mut_ptr().add(i).cast(), m, pair);
     }
 }
