@@ -16,6 +16,7 @@
 use candle_core::{CpuStorage, DType, Layout, Module, Result, Shape, Tensor};
 
 use crate::bf16::NR;
+use crate::cpu::Out;
 use candle_nn as nn;
 
 /// Gathered patches per tile: at most this many floats (4 MiB).
@@ -108,22 +109,6 @@ impl Uninit {
     unsafe fn assume_init(self) -> Vec<f32> {
         let mut v = std::mem::ManuallyDrop::new(self.0);
         Vec::from_raw_parts(v.as_mut_ptr().cast(), v.len(), v.capacity())
-    }
-}
-
-/// A pointer to the output that tasks share; each writes its own rows only.
-#[derive(Clone, Copy)]
-pub(crate) struct Out(pub(crate) *mut f32);
-unsafe impl Send for Out {}
-unsafe impl Sync for Out {}
-
-impl Out {
-    /// The output at `offset` (a method, so closures capture the whole `Out`).
-    ///
-    /// # Safety
-    /// `offset` must lie inside the output.
-    pub(crate) unsafe fn at(&self, offset: usize) -> *mut f32 {
-        self.0.add(offset)
     }
 }
 

@@ -1,4 +1,5 @@
-//! Process settings for painting on the CPU.
+//! Process settings for painting on the CPU, and what the CPU kernels share (weights
+//! read as f32, the output pointer their tasks write through).
 //!
 //! A UNet step allocates and frees hundreds of tensors of a few to tens of megabytes
 //! (TAESD's at full resolution are 64 MiB). glibc's malloc serves blocks over its mmap
@@ -46,4 +47,21 @@ fn set() -> bool {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn set() -> bool {
     false
+}
+
+/// A pointer to a kernel's output that its tasks share; each writes its own rows or
+/// pixels only.
+#[derive(Clone, Copy)]
+pub(crate) struct Out(pub(crate) *mut f32);
+unsafe impl Send for Out {}
+unsafe impl Sync for Out {}
+
+impl Out {
+    /// The output at `offset` (a method, so closures capture the whole `Out`).
+    ///
+    /// # Safety
+    /// `offset` must lie inside the output.
+    pub(crate) unsafe fn at(&self, offset: usize) -> *mut f32 {
+        self.0.add(offset)
+    }
 }

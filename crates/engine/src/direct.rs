@@ -16,7 +16,7 @@
 use rayon::prelude::*;
 
 use crate::bf16::available;
-use crate::conv::Out;
+use crate::cpu::Out;
 
 /// Output channels per block.
 const OB: usize = 8;
