@@ -368,6 +368,161 @@ impl PackedB {
     }
 }
 
+/// Tokens per task of [`PackedB::linear`]: their pairs (at most [`KC`] per token) stay
+/// in the second-level cache while every panel of the weights passes over them.
+const MC: usize = 96;
+/// Pairs of k per pass of [`PackedB::linear`]: a panel's slice of them (32 KB) stays in
+/// the first-level cache while every token of a task passes over it.
+const KC: usize = 256;
+
+/// Rows of x (rows × k, f32) as rows of bf16 pairs, `k.div_ceil(2)` words each (zero
+/// past k): the A that [`PackedB::linear`] reads, converted once per call.
+pub fn pair_rows(x: &[f32], k: usize) -> Vec<u32> {
+    use rayon::prelude::*;
+    assert!(available(), "this processor has no AVX-512 BF16");
+    let (rows, pairs) = (x.len() / k.max(1), k.div_ceil(2));
+    let mut out = vec![0u32; rows * pairs];
+    out.par_chunks_mut(pairs * 64)
+        .zip(x.par_chunks(k * 64))
+        .for_each(|(dst, src)| {
+            for (d, s) in dst.chunks_mut(pairs).zip(src.chunks(k)) {
+                // SAFETY: the processor has AVX-512 BF16 (asserted).
+                unsafe { pack_row(s, 1.0, d) };
+            }
+        });
+    out
+}
+
+impl PackedB {
+    /// Columns of B (a linear layer's output features).
+    pub fn cols(&self) -> usize {
+        self.n
+    }
+
+    /// The kernel these panels are packed for.
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
+    }
+
+    /// y (rows × n, row-major) = A · B + bias, A given as [`pair_rows`] of k: a linear
+    /// layer's y = x·Wᵀ over tokens, with B = Wᵀ packed once at load. On rayon's
+    /// threads, each task a block of tokens (and, when tokens are few, of panels), in
+    /// passes of [`KC`] pairs; every 6×32 tile goes straight into y's rows with the bias
+    /// added, and later passes add to it. AVX-512 kernel only.
+    pub fn linear(&self, a: &[u32], rows: usize, bias: Option<&[f32]>, y: &mut [f32]) {
+        use rayon::prelude::*;
+        assert!(available(), "this processor has no AVX-512 BF16");
+        assert_eq!(
+            self.kernel,
+            Kernel::Avx512,
+            "rows of pairs feed the AVX-512 kernel"
+        );
+        let (pp, n) = (self.pp, self.n);
+        assert!(a.len() >= rows * pp && y.len() >= rows * n);
+        assert!(bias.is_none_or(|b| b.len() >= n));
+        if rows == 0 || n == 0 {
+            return;
+        }
+        let panels = n.div_ceil(NR);
+        let groups = rows.div_ceil(MC);
+        // Enough tasks to keep every thread busy when tokens are few.
+        let want = 4 * rayon::current_num_threads().max(1);
+        let split = want.div_ceil(groups).clamp(1, panels);
+        let per = panels.div_ceil(split);
+        let split = panels.div_ceil(per);
+        let y = crate::cpu::Out(y.as_mut_ptr());
+        (0..groups * split).into_par_iter().for_each(|task| {
+            let (g, s) = (task / split, task % split);
+            let tokens = g * MC..((g + 1) * MC).min(rows);
+            for k0 in (0..pp).step_by(KC) {
+                let kn = KC.min(pp - k0);
+                for p in s * per..((s + 1) * per).min(panels) {
+                    let j0 = p * NR;
+                    let w = NR.min(n - j0);
+                    let panel = &self.panels[(p * pp + k0) * NR..][..kn * NR];
+                    let start = match (k0, bias) {
+                        (0, Some(b)) => Start::Bias(&b[j0..j0 + w]),
+                        (0, None) => Start::Zero,
+                        _ => Start::Add,
+                    };
+                    for r0 in tokens.clone().step_by(MR) {
+                        let valid = MR.min(tokens.end - r0);
+                        let at: [*const u32; MR] = std::array::from_fn(|r| {
+                            a[(r0 + r.min(valid - 1)) * pp + k0..].as_ptr()
+                        });
+                        // SAFETY: the feature is present (asserted); each task writes
+                        // only its own tokens' rows at its own panels' columns, which
+                        // y covers (asserted).
+                        unsafe {
+                            kernel_rows(at, panel, kn, y.at(r0 * n + j0), n, (valid, w), start)
+                        };
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Where a tile's sums start.
+#[derive(Clone, Copy)]
+enum Start<'a> {
+    Zero,
+    /// The tile's columns of the bias, in every row.
+    Bias(&'a [f32]),
+    /// What y holds (an earlier pass of k).
+    Add,
+}
+
+/// y's rows (`valid` of them, `w` columns, rows `y_rs` apart) = start + Σ over `pairs`
+/// of the MR rows' pairs (broadcast) × the panel's NR pairs.
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn kernel_rows(
+    a: [*const u32; MR],
+    panel: &[u32],
+    pairs: usize,
+    y: *mut f32,
+    y_rs: usize,
+    (valid, w): (usize, usize),
+    start: Start,
+) {
+    let m0 = ((1u32 << w.min(16)) - 1) as u16;
+    let m1 = ((1u32 << w.saturating_sub(16)) - 1) as u16;
+    let mut acc = [_mm512_setzero_ps(); MR * 2];
+    match start {
+        Start::Zero => {}
+        Start::Bias(b) => {
+            let b0 = _mm512_maskz_loadu_ps(m0, b.as_ptr());
+            let b1 = _mm512_maskz_loadu_ps(m1, b.as_ptr().wrapping_add(16));
+            for r in 0..MR {
+                acc[2 * r] = b0;
+                acc[2 * r + 1] = b1;
+            }
+        }
+        Start::Add => {
+            for r in 0..valid {
+                let row = y.add(r * y_rs);
+                acc[2 * r] = _mm512_maskz_loadu_ps(m0, row);
+                acc[2 * r + 1] = _mm512_maskz_loadu_ps(m1, row.wrapping_add(16));
+            }
+        }
+    }
+    let pb = panel.as_ptr();
+    for p in 0..pairs {
+        let b0: __m512bh = std::mem::transmute(_mm512_loadu_si512(pb.add(p * NR).cast()));
+        let b1: __m512bh = std::mem::transmute(_mm512_loadu_si512(pb.add(p * NR + 16).cast()));
+        for r in 0..MR {
+            let av: __m512bh = std::mem::transmute(_mm512_set1_epi32(*a[r].add(p) as i32));
+            acc[2 * r] = _mm512_dpbf16_ps(acc[2 * r], av, b0);
+            acc[2 * r + 1] = _mm512_dpbf16_ps(acc[2 * r + 1], av, b1);
+        }
+    }
+    for r in 0..valid {
+        let row = y.add(r * y_rs);
+        _mm512_mask_storeu_ps(row, m0, acc[2 * r]);
+        _mm512_mask_storeu_ps(row.wrapping_add(16), m1, acc[2 * r + 1]);
+    }
+}
+
 impl Bf16Weights {
     /// Pairs of k a panel of B holds for these weights (what
     /// [`Bf16Weights::product_panel`] reads; rows past k must be zero).

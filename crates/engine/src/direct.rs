@@ -110,16 +110,26 @@ impl DirectWeights {
             });
             let ys = Out(y[bi * out * plane..].as_mut_ptr());
             let xp = &xp;
-            (0..bands).into_par_iter().for_each(|band| {
+            // Small planes (the UNet's 8×8 and 16×16) have few bands: their output
+            // blocks are split among tasks too, so that every thread has work.
+            let blocks = out / OB;
+            let split = (4 * rayon::current_num_threads())
+                .div_ceil(bands)
+                .clamp(1, blocks);
+            let per = blocks.div_ceil(split);
+            let split = blocks.div_ceil(per);
+            (0..bands * split).into_par_iter().for_each(|task| {
+                let (band, part) = (task / split, task % split);
                 let runs = band * BAND..((band + 1) * BAND).min(runs);
-                // SAFETY: the processor has the features; each band writes only its own
-                // pixels of each output plane, which `y` covers (asserted).
-                unsafe { self.band(xp, (h, w), runs, bias, relu, ys) };
+                let blocks = part * per..((part + 1) * per).min(blocks);
+                // SAFETY: the processor has the features; each task writes only its own
+                // pixels of its own output planes, which `y` covers (asserted).
+                unsafe { self.band(xp, (h, w), (runs, blocks), bias, relu, ys) };
             });
         }
     }
 
-    /// Every output block over `runs` of one image, from its pairs `xp`.
+    /// Output `blocks` (of eight) over `runs` of one image, from its pairs `xp`.
     ///
     /// # Safety
     /// [`available`] must be true; `y` must cover out planes of h×w that no one else
@@ -130,7 +140,7 @@ impl DirectWeights {
         &self,
         xp: &[u32],
         (h, w): (usize, usize),
-        runs: std::ops::Range<usize>,
+        (runs, blocks): (std::ops::Range<usize>, std::ops::Range<usize>),
         bias: Option<&[f32]>,
         relu: bool,
         y: Out,
@@ -175,7 +185,7 @@ impl DirectWeights {
                 }
             }
         }
-        for b in 0..self.out / OB {
+        for b in blocks {
             let wb = self.packed.as_ptr().add(b * pairs * taps * OB);
             for (r, masks) in runs.clone().zip(masks.chunks_exact(taps)) {
                 let p0 = r * PX;
@@ -239,7 +249,7 @@ impl DirectWeights {
         &self,
         _: &[u32],
         _: (usize, usize),
-        _: std::ops::Range<usize>,
+        _: (std::ops::Range<usize>, std::ops::Range<usize>),
         _: Option<&[f32]>,
         _: bool,
         _: Out,
@@ -283,8 +293,9 @@ mod tests {
 
     /// Against candle's own convolution of the bf16-rounded input and weights: only the
     /// f32 sums' order differs. Odd channel counts (a pair with no odd channel), one
-    /// row, rows shorter than a run (a run crosses several), 1×1, 3×3 and 5×5, a batch
-    /// of two, bias and ReLU.
+    /// row, rows shorter than a run (a run crosses several), a plane of one band whose
+    /// output blocks are split among tasks, 1×1, 3×3 and 5×5, a batch of two, bias and
+    /// ReLU.
     #[test]
     fn the_direct_convolution_matches_candles_on_rounded_inputs() {
         if !available() {
@@ -297,6 +308,7 @@ mod tests {
             (1, 16, 16, 1, 70, 3),
             (1, 6, 24, 20, 50, 1),
             (1, 64, 64, 33, 35, 3),
+            (1, 32, 64, 8, 8, 3),
             (1, 3, 8, 5, 5, 5),
             (1, 40, 16, 7, 3, 3),
         ] {

@@ -1,5 +1,5 @@
-//! A fast e^x for the CPU's softmax and SiLU: libm's `expf` is a call per element
-//! and does not vectorise (docs/benchmarks.md).
+//! A fast e^x for the CPU's softmax and SiLU, and erf for GELU: libm's `expf` and
+//! `erff` are a call per element and do not vectorise (docs/benchmarks.md).
 
 /// e^x for -87 ≤ x ≤ 87 (softmax after subtracting the row's maximum; SiLU's e^-y, the
 /// argument clamped), to about 2e-7 relative:
@@ -26,9 +26,54 @@ pub(crate) fn fast_exp(x: f32) -> f32 {
     f32::from_bits(((n + 127) as u32) << 23) * e
 }
 
+/// erf(x) to about 5e-7 absolute: Abramowitz and Stegun's 7.1.26,
+/// 1 − t·(a₁ + a₂t + … + a₅t⁴)·e^(−x²) with t = 1/(1 + p|x|), odd in x. Arithmetic
+/// and [`fast_exp`] only, so a loop over it vectorises (the exact GELU of the UNet's
+/// feed-forward layers).
+#[inline(always)]
+pub(crate) fn fast_erf(x: f32) -> f32 {
+    let a = x.abs();
+    let t = 1.0 / (1.0 + 0.327_591_1 * a);
+    let poly = ((((1.061_405_4 * t - 1.453_152) * t + 1.421_413_7) * t - 0.284_496_72) * t
+        + 0.254_829_6)
+        * t;
+    let y = 1.0 - poly * fast_exp(-(a * a).min(87.0));
+    if x < 0.0 {
+        -y
+    } else {
+        y
+    }
+}
+
+/// The exact GELU, x·Φ(x) = x/2·(1 + erf(x/√2)), through [`fast_erf`].
+#[inline(always)]
+pub(crate) fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + fast_erf(x * std::f32::consts::FRAC_1_SQRT_2))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_erf_and_gelu_are_accurate() {
+        // libm's erf in f64 as the reference.
+        for i in -8000..=8000 {
+            let x = i as f32 * 0.001;
+            let want = libm::erf(x as f64);
+            let got = fast_erf(x) as f64;
+            assert!((got - want).abs() < 6e-7, "erf({x}): {got} vs {want}");
+            let want = 0.5 * x as f64 * (1.0 + libm::erf(x as f64 / std::f64::consts::SQRT_2));
+            let got = gelu(x) as f64;
+            assert!(
+                (got - want).abs() < 6e-7 * (1.0 + (x as f64).abs()),
+                "gelu({x}): {got} vs {want}"
+            );
+        }
+        assert_eq!(fast_erf(30.0), 1.0);
+        assert_eq!(fast_erf(-30.0), -1.0);
+        assert_eq!(gelu(-30.0), 0.0);
+    }
 
     #[test]
     fn fast_exp_is_accurate_where_softmax_and_silu_use_it() {
