@@ -8,7 +8,7 @@
 //! per call at 512² and spent most of its time in page faults and passes over it (see
 //! docs/benchmarks.md). On a GPU the plain form runs, or flash attention when built in.
 
-use crate::bf16::{Bf16Weights, PackedB};
+use crate::bf16::{Bf16Weights, Kernel, PackedB};
 use candle_core::{CpuStorage, DType, Layout, Module, Result, Shape, Tensor, D};
 use candle_nn as nn;
 
@@ -18,6 +18,8 @@ const QUERY_BLOCK: usize = 64;
 /// softmax(q·kᵀ × scale)·v for q (B, N, d), k and v (B, M, d), all contiguous f32.
 struct CpuAttention {
     scale: f32,
+    /// Products in bf16 ([`crate::bf16::in_use`] when made).
+    bf16: bool,
 }
 
 impl candle_core::CustomOp3 for CpuAttention {
@@ -55,7 +57,7 @@ impl candle_core::CustomOp3 for CpuAttention {
         let scale = self.scale;
         // bf16 where asked for: each row's keys (as kᵀ) and values packed once, for
         // all its query blocks.
-        let packed: Option<Vec<(PackedB, PackedB)>> = crate::bf16::in_use().then(|| {
+        let packed: Option<Vec<(PackedB, PackedB)>> = self.bf16.then(|| {
             (0..b)
                 .into_par_iter()
                 .map(|bi| {
@@ -71,8 +73,8 @@ impl candle_core::CustomOp3 for CpuAttention {
         out.par_chunks_mut(QUERY_BLOCK * d)
             .enumerate()
             .for_each_init(
-                || vec![0f32; QUERY_BLOCK * m],
-                |scores, (job, o)| {
+                || (vec![0f32; QUERY_BLOCK * m], Vec::new()),
+                |(scores, probs), (job, o)| {
                     // A chunk never straddles two batch rows: `attention` pads n to
                     // whole blocks.
                     let first = job * QUERY_BLOCK;
@@ -85,6 +87,18 @@ impl candle_core::CustomOp3 for CpuAttention {
                     if let Some(packed) = &packed {
                         let (kt, vp) = &packed[bi];
                         Bf16Weights::pack_scaled(qb, rows, d, scale).matmul_packed(kt, s, m);
+                        if vp.kernel() == Kernel::Avx512 {
+                            // Each row's e^(s − max) goes to bf16 pairs scaled by 1/Σ
+                            // in one pass: the probabilities as rows for the kernel.
+                            let pairs = m.div_ceil(2);
+                            probs.resize(rows * pairs, 0);
+                            for (row, dst) in s.chunks_mut(m).zip(probs.chunks_mut(pairs)) {
+                                let sum = exps(row);
+                                crate::bf16::to_pairs_scaled(row, 1.0 / sum, dst);
+                            }
+                            vp.product_rows(probs, rows, o);
+                            return;
+                        }
                         for row in s.chunks_mut(m) {
                             softmax(row);
                         }
@@ -126,44 +140,48 @@ impl candle_core::CustomOp3 for CpuAttention {
     }
 }
 
-/// Softmax of one row, in place, with AVX-512 or AVX2 and FMA where the processor has
-/// them (the same code, compiled for 16- or 8-wide vectors; the portable build targets
-/// SSE2).
+/// Softmax of one row, in place.
 fn softmax(row: &mut [f32]) {
+    let inv = 1.0 / exps(row);
+    row.iter_mut().for_each(|x| *x *= inv);
+}
+
+/// e^(x − max) of one row, in place; returns their sum. With AVX-512 or AVX2 and FMA
+/// where the processor has them (the same code, compiled for 16- or 8-wide vectors; the
+/// portable build targets SSE2).
+fn exps(row: &mut [f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the processor has the feature.
-            unsafe { softmax_avx512(row) };
-            return;
+            return unsafe { exps_avx512(row) };
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the processor has both features.
-            unsafe { softmax_avx2(row) };
-            return;
+            return unsafe { exps_avx2(row) };
         }
     }
-    softmax_in_place::<8>(row);
+    exps_in_place::<8>(row)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn softmax_avx2(row: &mut [f32]) {
-    softmax_in_place::<8>(row);
+unsafe fn exps_avx2(row: &mut [f32]) -> f32 {
+    exps_in_place::<8>(row)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,fma")]
-unsafe fn softmax_avx512(row: &mut [f32]) {
-    softmax_in_place::<16>(row);
+unsafe fn exps_avx512(row: &mut [f32]) -> f32 {
+    exps_in_place::<16>(row)
 }
 
-/// Softmax of one row, in place. L independent lanes for the maximum and the sum, so
-/// that the compiler can keep them in vector registers (a single running float maximum
-/// or sum is a dependency chain it may not reorder).
+/// [`exps`] with L independent lanes for the maximum and the sum, so that the compiler
+/// can keep them in vector registers (a single running float maximum or sum is a
+/// dependency chain it may not reorder).
 #[inline(always)]
-fn softmax_in_place<const L: usize>(row: &mut [f32]) {
+fn exps_in_place<const L: usize>(row: &mut [f32]) -> f32 {
     let mut lanes = [f32::NEG_INFINITY; L];
     let mut chunks = row.chunks_exact(L);
     for c in &mut chunks {
@@ -188,8 +206,7 @@ fn softmax_in_place<const L: usize>(row: &mut [f32]) {
         *x = crate::fastmath::fast_exp(*x - max);
         sum += *x;
     }
-    let inv = 1.0 / sum;
-    row.iter_mut().for_each(|x| *x *= inv);
+    sum
 }
 
 /// softmax(q·kᵀ × scale)·v over (B, N, d) × (B, M, d).
@@ -202,6 +219,7 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tenso
                 &v.contiguous()?,
                 &CpuAttention {
                     scale: scale as f32,
+                    bf16: crate::bf16::in_use(),
                 },
             );
         }
@@ -213,6 +231,7 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tenso
             &v.contiguous()?,
             &CpuAttention {
                 scale: scale as f32,
+                bf16: crate::bf16::in_use(),
             },
         )?;
         return out.narrow(1, 0, n);
@@ -513,6 +532,50 @@ mod tests {
             let want = plain(&q, &k, &v, scale);
             let diff = crate::max_abs(&(fused - want).unwrap()).unwrap();
             assert!(diff < 1e-5, "{b}x{n}x{m}x{d}: {diff}");
+        }
+    }
+
+    /// In bf16, the kernel computes the plain form of the bf16-rounded q, k and v to
+    /// bf16's precision (the probabilities are rounded too): keys past one pass of
+    /// pairs and not a whole number of panels, partial query blocks.
+    #[test]
+    fn the_bf16_kernel_matches_the_plain_form_of_rounded_inputs() {
+        if !crate::bf16::available() {
+            eprintln!("skipped: no AVX-512 BF16 here");
+            return;
+        }
+        let dev = Device::Cpu;
+        let round = |t: &Tensor| {
+            t.to_dtype(DType::BF16)
+                .unwrap()
+                .to_dtype(DType::F32)
+                .unwrap()
+        };
+        for (b, n, m, d) in [(2, 128, 77, 8), (1, 70, 1100, 64), (1, 64, 64, 40)] {
+            let q = (Tensor::randn(0f32, 1.0, (b, n, d), &dev).unwrap() * 0.5).unwrap();
+            let k = Tensor::randn(0f32, 1.0, (b, m, d), &dev).unwrap();
+            let v = Tensor::randn(0f32, 1.0, (b, m, d), &dev).unwrap();
+            let scale = 1.0 / (d as f64).sqrt();
+            let padded = n.div_ceil(QUERY_BLOCK) * QUERY_BLOCK;
+            let got = q
+                .pad_with_zeros(1, 0, padded - n)
+                .unwrap()
+                .apply_op3_no_bwd(
+                    &k,
+                    &v,
+                    &CpuAttention {
+                        scale: scale as f32,
+                        bf16: true,
+                    },
+                )
+                .unwrap()
+                .narrow(1, 0, n)
+                .unwrap();
+            let want = plain(&round(&q), &round(&k), &round(&v), scale);
+            let diff = crate::max_abs(&(got - &want).unwrap()).unwrap();
+            let size = crate::max_abs(&want).unwrap();
+            // The probabilities' 8 bits of mantissa: about 2^-9 of the output's size.
+            assert!(diff < 4e-3 * size, "{b}x{n}x{m}x{d}: {diff} of {size}");
         }
     }
 }

@@ -393,6 +393,15 @@ pub fn pair_rows(x: &[f32], k: usize) -> Vec<u32> {
     out
 }
 
+/// dst[p] = (scale·src[2p], scale·src[2p+1]) as bf16 pairs, zero past src's end: one
+/// row of A for [`PackedB::product_rows`].
+pub fn to_pairs_scaled(src: &[f32], scale: f32, dst: &mut [u32]) {
+    assert!(available(), "this processor has no AVX-512 BF16");
+    assert!(dst.len() >= src.len().div_ceil(2));
+    // SAFETY: the processor has AVX-512 BF16 (asserted).
+    unsafe { pack_row(src, scale, dst) };
+}
+
 impl PackedB {
     /// Columns of B (a linear layer's output features).
     pub fn cols(&self) -> usize {
@@ -434,32 +443,66 @@ impl PackedB {
         (0..groups * split).into_par_iter().for_each(|task| {
             let (g, s) = (task / split, task % split);
             let tokens = g * MC..((g + 1) * MC).min(rows);
-            for k0 in (0..pp).step_by(KC) {
-                let kn = KC.min(pp - k0);
-                for p in s * per..((s + 1) * per).min(panels) {
-                    let j0 = p * NR;
-                    let w = NR.min(n - j0);
-                    let panel = &self.panels[(p * pp + k0) * NR..][..kn * NR];
-                    let start = match (k0, bias) {
-                        (0, Some(b)) => Start::Bias(&b[j0..j0 + w]),
-                        (0, None) => Start::Zero,
-                        _ => Start::Add,
-                    };
-                    for r0 in tokens.clone().step_by(MR) {
-                        let valid = MR.min(tokens.end - r0);
-                        let at: [*const u32; MR] = std::array::from_fn(|r| {
-                            a[(r0 + r.min(valid - 1)) * pp + k0..].as_ptr()
-                        });
-                        // SAFETY: the feature is present (asserted); each task writes
-                        // only its own tokens' rows at its own panels' columns, which
-                        // y covers (asserted).
-                        unsafe {
-                            kernel_rows(at, panel, kn, y.at(r0 * n + j0), n, (valid, w), start)
-                        };
-                    }
+            let panels = s * per..((s + 1) * per).min(panels);
+            // SAFETY: the feature is present and y covers every row (asserted); each
+            // task writes only its own tokens' rows at its own panels' columns.
+            unsafe { self.block(a, tokens, panels, bias, y) };
+        });
+    }
+
+    /// y (rows × n) = A · B, A given as [`pair_rows`] of k, on the calling thread: the
+    /// probabilities times the values in attention, for one block of queries.
+    pub fn product_rows(&self, a: &[u32], rows: usize, y: &mut [f32]) {
+        assert!(available(), "this processor has no AVX-512 BF16");
+        assert_eq!(
+            self.kernel,
+            Kernel::Avx512,
+            "rows of pairs feed the AVX-512 kernel"
+        );
+        assert!(a.len() >= rows * self.pp && y.len() >= rows * self.n);
+        let y = crate::cpu::Out(y.as_mut_ptr());
+        // SAFETY: as asserted.
+        unsafe { self.block(a, 0..rows, 0..self.n.div_ceil(NR), None, y) };
+    }
+
+    /// Rows `tokens` of y (n wide) = those rows of A · `panels` of B + bias, in passes
+    /// of [`KC`] pairs: a panel's slice stays in the first-level cache while the rows
+    /// pass over it.
+    ///
+    /// # Safety
+    /// [`available`] must be true, A must hold those rows (`pp` words apart), y those
+    /// rows of n, and no one else may touch those rows at those panels' columns.
+    unsafe fn block(
+        &self,
+        a: &[u32],
+        tokens: std::ops::Range<usize>,
+        panels: std::ops::Range<usize>,
+        bias: Option<&[f32]>,
+        y: crate::cpu::Out,
+    ) {
+        let (pp, n) = (self.pp, self.n);
+        if tokens.is_empty() {
+            return;
+        }
+        for k0 in (0..pp).step_by(KC) {
+            let kn = KC.min(pp - k0);
+            for p in panels.clone() {
+                let j0 = p * NR;
+                let w = NR.min(n - j0);
+                let panel = &self.panels[(p * pp + k0) * NR..][..kn * NR];
+                let start = match (k0, bias) {
+                    (0, Some(b)) => Start::Bias(&b[j0..j0 + w]),
+                    (0, None) => Start::Zero,
+                    _ => Start::Add,
+                };
+                for r0 in tokens.clone().step_by(MR) {
+                    let valid = MR.min(tokens.end - r0);
+                    let at: [*const u32; MR] =
+                        std::array::from_fn(|r| a[(r0 + r.min(valid - 1)) * pp + k0..].as_ptr());
+                    kernel_rows(at, panel, kn, y.at(r0 * n + j0), n, (valid, w), start);
                 }
             }
-        });
+        }
     }
 }
 
