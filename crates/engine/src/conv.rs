@@ -54,19 +54,21 @@ impl CpuConv<'_> {
     }
 }
 
-/// The direct bf16 convolution (src/direct.rs) as a candle operation.
+/// The direct bf16 convolution (src/direct.rs) as a candle operation; as a two-input
+/// operation the second input is a residual to add before the ReLU.
 struct DirectConv<'a> {
     weights: &'a crate::direct::DirectWeights,
     bias: Option<&'a [f32]>,
     relu: bool,
 }
 
-impl candle_core::CustomOp1 for DirectConv<'_> {
-    fn name(&self) -> &'static str {
-        "articket-direct-conv2d"
-    }
-
-    fn cpu_fwd(&self, x: &CpuStorage, lx: &Layout) -> Result<(CpuStorage, Shape)> {
+impl DirectConv<'_> {
+    fn run(
+        &self,
+        x: &CpuStorage,
+        lx: &Layout,
+        residual: Option<(&CpuStorage, &Layout)>,
+    ) -> Result<(CpuStorage, Shape)> {
         let CpuStorage::F32(x) = x else {
             candle_core::bail!("direct conv2d: f32 only");
         };
@@ -75,17 +77,55 @@ impl candle_core::CustomOp1 for DirectConv<'_> {
         };
         let (b, _, h, w) = lx.shape().dims4()?;
         let o = self.weights.out();
+        let residual = match residual {
+            None => None,
+            Some((CpuStorage::F32(r), lr)) => match lr.contiguous_offsets() {
+                Some((r0, _)) if lr.shape().dims() == [b, o, h, w] => Some(&r[r0..]),
+                _ => candle_core::bail!("direct conv2d: the residual must be a contiguous output"),
+            },
+            Some(_) => candle_core::bail!("direct conv2d: f32 only"),
+        };
         let mut out = Uninit::new(b * o * h * w);
         // SAFETY: the kernel writes every element (each band its own pixels of every
         // output plane), and nothing reads `y` before.
         let y = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr(), b * o * h * w) };
-        self.weights
-            .run(&x[x0..], (b, h, w), self.bias, self.relu, y);
+        let ep = crate::direct::Epilogue {
+            bias: self.bias,
+            residual,
+            relu: self.relu,
+        };
+        self.weights.run(&x[x0..], (b, h, w), ep, y);
         Ok((
             // SAFETY: every element was written (above).
             CpuStorage::F32(unsafe { out.assume_init() }),
             Shape::from((b, o, h, w)),
         ))
+    }
+}
+
+impl candle_core::CustomOp1 for DirectConv<'_> {
+    fn name(&self) -> &'static str {
+        "articket-direct-conv2d"
+    }
+
+    fn cpu_fwd(&self, x: &CpuStorage, lx: &Layout) -> Result<(CpuStorage, Shape)> {
+        self.run(x, lx, None)
+    }
+}
+
+impl candle_core::CustomOp2 for DirectConv<'_> {
+    fn name(&self) -> &'static str {
+        "articket-direct-conv2d-residual"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        lx: &Layout,
+        r: &CpuStorage,
+        lr: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.run(x, lx, Some((r, lr)))
     }
 }
 
@@ -403,17 +443,23 @@ impl Conv2d {
 
 impl Module for Conv2d {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        self.run(xs, false)
+        self.run(xs, None, false)
     }
 }
 
 impl Conv2d {
     /// ReLU of the convolution, in the same pass on the CPU.
     pub fn forward_relu(&self, xs: &Tensor) -> Result<Tensor> {
-        self.run(xs, true)
+        self.run(xs, None, true)
     }
 
-    fn run(&self, xs: &Tensor, relu: bool) -> Result<Tensor> {
+    /// The convolution plus `residual` (shaped as the output), then ReLU when `relu`: a
+    /// residual block's end, in the convolution's own pass where it runs direct.
+    pub fn forward_residual(&self, xs: &Tensor, residual: &Tensor, relu: bool) -> Result<Tensor> {
+        self.run(xs, Some(residual), relu)
+    }
+
+    fn run(&self, xs: &Tensor, residual: Option<&Tensor>, relu: bool) -> Result<Tensor> {
         let (o, c, k, _) = self.weight.dims4()?;
         let cpu = xs.device().is_cpu() && xs.dtype() == DType::F32;
         // bf16 on AVX-512 (not AMX, whose tiles run the products faster): a "same"
@@ -432,12 +478,24 @@ impl Conv2d {
                     .host_bias
                     .get_or_init(|| crate::cpu::host_f32(self.bias.as_ref()?).ok())
                     .as_deref();
-                return xs.contiguous()?.apply_op1_no_bwd(&DirectConv {
+                let op = DirectConv {
                     weights,
                     bias,
                     relu,
-                });
+                };
+                let xs = xs.contiguous()?;
+                return match residual {
+                    Some(r) if r.device().is_cpu() && r.dtype() == DType::F32 => {
+                        xs.apply_op2_no_bwd(&r.contiguous()?, &op)
+                    }
+                    _ => xs.apply_op1_no_bwd(&op),
+                };
             }
+        }
+        if let Some(r) = residual {
+            // Elsewhere the sum and the ReLU take passes of their own.
+            let ys = (self.run(xs, None, false)? + r)?;
+            return if relu { ys.relu() } else { Ok(ys) };
         }
         // bf16 where asked for and the processor has it; the weights are packed once,
         // not at every step.
@@ -547,12 +605,13 @@ impl ResnetBlock {
             }
             _ => h,
         };
-        let h = self.conv2.forward(&self.norm2.forward_silu(&h)?)?;
         let shortcut = match &self.shortcut {
             Some(c) => c.forward(xs)?,
             None => xs.clone(),
         };
-        let out = (shortcut + h)?;
+        let out = self
+            .conv2
+            .forward_residual(&self.norm2.forward_silu(&h)?, &shortcut, false)?;
         if self.scale == 1.0 {
             Ok(out)
         } else {

@@ -30,6 +30,18 @@ const GROUP: usize = 8;
 /// Runs per task: an output block's weights are read once for all of them.
 const BAND: usize = 4;
 
+/// What the kernel does to its sums before it stores them, in this order.
+#[derive(Clone, Copy, Default)]
+pub struct Epilogue<'a> {
+    /// Added per output channel.
+    pub bias: Option<&'a [f32]>,
+    /// Added element by element, laid out as y (b × out × h × w): a residual block's
+    /// skip connection, so that the sum takes no pass of its own.
+    pub residual: Option<&'a [f32]>,
+    /// ReLU.
+    pub relu: bool,
+}
+
 /// A convolution's weights as the kernel reads them: per block of eight outputs, per
 /// pair of input channels, per tap, the eight outputs' pairs (low half: the even
 /// channel).
@@ -79,19 +91,13 @@ impl DirectWeights {
         self.out
     }
 
-    /// y (b × out × h × w) = the convolution of x (b × cin × h × w), plus `bias`, then
-    /// ReLU when `relu`; on rayon's threads.
-    pub fn run(
-        &self,
-        x: &[f32],
-        (b, h, w): (usize, usize, usize),
-        bias: Option<&[f32]>,
-        relu: bool,
-        y: &mut [f32],
-    ) {
+    /// y (b × out × h × w) = the convolution of x (b × cin × h × w), then the
+    /// epilogue; on rayon's threads.
+    pub fn run(&self, x: &[f32], (b, h, w): (usize, usize, usize), ep: Epilogue, y: &mut [f32]) {
         let (cin, out, plane) = (self.cin, self.out, h * w);
         assert!(x.len() >= b * cin * plane && y.len() >= b * out * plane);
-        assert!(bias.is_none_or(|b| b.len() >= out));
+        assert!(ep.bias.is_none_or(|b| b.len() >= out));
+        assert!(ep.residual.is_none_or(|r| r.len() >= b * out * plane));
         assert!(available(), "this processor has no AVX-512 BF16");
         if plane == 0 {
             return;
@@ -110,6 +116,10 @@ impl DirectWeights {
             });
             let ys = Out(y[bi * out * plane..].as_mut_ptr());
             let xp = &xp;
+            let ep = Epilogue {
+                residual: ep.residual.map(|r| &r[bi * out * plane..][..out * plane]),
+                ..ep
+            };
             // Small planes (the UNet's 8×8 and 16×16) have few bands: their output
             // blocks are split among tasks too, so that every thread has work.
             let blocks = out / OB;
@@ -124,7 +134,7 @@ impl DirectWeights {
                 let blocks = part * per..((part + 1) * per).min(blocks);
                 // SAFETY: the processor has the features; each task writes only its own
                 // pixels of its own output planes, which `y` covers (asserted).
-                unsafe { self.band(xp, (h, w), (runs, blocks), bias, relu, ys) };
+                unsafe { self.band(xp, (h, w), (runs, blocks), ep, ys) };
             });
         }
     }
@@ -141,8 +151,7 @@ impl DirectWeights {
         xp: &[u32],
         (h, w): (usize, usize),
         (runs, blocks): (std::ops::Range<usize>, std::ops::Range<usize>),
-        bias: Option<&[f32]>,
-        relu: bool,
+        ep: Epilogue,
         y: Out,
     ) {
         use std::arch::x86_64::*;
@@ -191,7 +200,7 @@ impl DirectWeights {
                 let p0 = r * PX;
                 // acc[o][i]: output channel b·8 + o, pixels p0 + 16i..+16.
                 let mut acc = [[_mm512_setzero_ps(); NV]; OB];
-                if let Some(bias) = bias {
+                if let Some(bias) = ep.bias {
                     for (o, acc) in acc.iter_mut().enumerate() {
                         *acc = [_mm512_set1_ps(bias[b * OB + o]); NV];
                     }
@@ -229,10 +238,18 @@ impl DirectWeights {
                 }
                 let tail = plane - p0;
                 for (o, acc) in acc.iter().enumerate() {
-                    let to = y.at((b * OB + o) * plane + p0);
+                    let at = (b * OB + o) * plane + p0;
+                    let to = y.at(at);
                     for (i, &v) in acc.iter().enumerate() {
                         let m = ((1u32 << tail.saturating_sub(16 * i).min(16)) - 1) as u16;
-                        let v = if relu {
+                        let v = match ep.residual {
+                            Some(r) => _mm512_add_ps(
+                                v,
+                                _mm512_maskz_loadu_ps(m, r.as_ptr().wrapping_add(at + 16 * i)),
+                            ),
+                            None => v,
+                        };
+                        let v = if ep.relu {
                             _mm512_max_ps(v, _mm512_setzero_ps())
                         } else {
                             v
@@ -250,8 +267,7 @@ impl DirectWeights {
         _: &[u32],
         _: (usize, usize),
         _: (std::ops::Range<usize>, std::ops::Range<usize>),
-        _: Option<&[f32]>,
-        _: bool,
+        _: Epilogue,
         _: Out,
     ) {
         unreachable!("available() is false here");
@@ -294,8 +310,8 @@ mod tests {
     /// Against candle's own convolution of the bf16-rounded input and weights: only the
     /// f32 sums' order differs. Odd channel counts (a pair with no odd channel), one
     /// row, rows shorter than a run (a run crosses several), a plane of one band whose
-    /// output blocks are split among tasks, 1×1, 3×3 and 5×5, a batch of two, bias and
-    /// ReLU.
+    /// output blocks are split among tasks, 1×1, 3×3 and 5×5, a batch of two, and every
+    /// epilogue: bias, a residual added (the second image's own), ReLU.
     #[test]
     fn the_direct_convolution_matches_candles_on_rounded_inputs() {
         if !available() {
@@ -315,32 +331,50 @@ mod tests {
             assert!(DirectWeights::fits(o, k, 1, k / 2));
             let x = Tensor::randn(0f32, 1.0, (b, c, h, w), &dev).unwrap();
             let kw = Tensor::randn(0f32, 1.0, (o, c, k, k), &dev).unwrap();
-            let (want, bias, biased) = crate::conv::bf16_reference(&x, &kw, k / 2, 1);
+            let (want, bias, _) = crate::conv::bf16_reference(&x, &kw, k / 2, 1);
+            let want: Vec<f32> = want.flatten_all().unwrap().to_vec1().unwrap();
             let flat: Vec<f32> = kw.flatten_all().unwrap().to_vec1().unwrap();
             let weights = DirectWeights::pack(&flat, o, c, k);
             let xs: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();
-            for (with_bias, want) in [(false, &want), (true, &biased)] {
+            let residual: Vec<f32> = (0..want.len()).map(|i| (i % 7) as f32 - 3.0).collect();
+            for (with_bias, with_residual, relu) in [
+                (false, false, false),
+                (true, false, true),
+                (true, true, true),
+                (false, true, false),
+            ] {
                 let mut y = vec![f32::NAN; b * o * h * w];
-                weights.run(
-                    &xs,
-                    (b, h, w),
-                    with_bias.then_some(bias.as_slice()),
-                    with_bias,
-                    &mut y,
-                );
-                let want: Vec<f32> = want.flatten_all().unwrap().to_vec1().unwrap();
+                let ep = Epilogue {
+                    bias: with_bias.then_some(bias.as_slice()),
+                    residual: with_residual.then_some(residual.as_slice()),
+                    relu,
+                };
+                weights.run(&xs, (b, h, w), ep, &mut y);
                 let diff = y
                     .iter()
-                    .zip(&want)
+                    .enumerate()
+                    .map(|(i, got)| {
+                        let mut v = want[i];
+                        if with_bias {
+                            v += bias[(i / (h * w)) % o];
+                        }
+                        if with_residual {
+                            v += residual[i];
+                        }
+                        if relu {
+                            v = v.max(0.0);
+                        }
+                        (got - v).abs()
+                    })
                     // A value left unwritten (NaN) counts as infinitely off.
-                    .map(|(a, b)| (a - b).abs())
                     .fold(
                         0f32,
                         |m, d| if d.is_nan() { f32::INFINITY } else { m.max(d) },
                     );
                 assert!(
                     diff < 1e-3,
-                    "{b}x{c}x{h}x{w}->{o} k{k} bias {with_bias}: {diff}"
+                    "{b}x{c}x{h}x{w}->{o} k{k} bias {with_bias} residual {with_residual} \
+                     relu {relu}: {diff}"
                 );
             }
         }

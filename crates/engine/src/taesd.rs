@@ -140,12 +140,11 @@ impl Block {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         let h = self.convs[0].forward_relu(xs)?;
         let h = self.convs[1].forward_relu(&h)?;
-        let h = self.convs[2].forward(&h)?;
         let skip = match &self.skip {
             Some(s) => s.forward(xs)?,
             None => xs.clone(),
         };
-        (h + skip)?.relu()
+        self.convs[2].forward_residual(&h, &skip, true)
     }
 }
 
