@@ -371,9 +371,9 @@ impl PackedB {
 /// Tokens per task of [`PackedB::linear`]: their pairs (at most [`KC`] per token) stay
 /// in the second-level cache while every panel of the weights passes over them.
 const MC: usize = 96;
-/// Pairs of k per pass of [`PackedB::linear`]: a panel's slice of them (32 KB) stays in
-/// the first-level cache while every token of a task passes over it.
-const KC: usize = 256;
+/// Pairs of k per pass of [`PackedB::linear`]: two panels' slices of them (32 KB) stay
+/// in the first-level cache while every token of a task passes over them.
+const KC: usize = 128;
 
 /// Rows of x (rows × k, f32) as rows of bf16 pairs, `k.div_ceil(2)` words each (zero
 /// past k): the A that [`PackedB::linear`] reads, converted once per call.
@@ -486,10 +486,12 @@ impl PackedB {
         }
         for k0 in (0..pp).step_by(KC) {
             let kn = KC.min(pp - k0);
-            for p in panels.clone() {
+            // Panels two at a time (the last alone when their number is odd).
+            for p in panels.clone().step_by(2) {
+                let two = p + 1 < panels.end;
                 let j0 = p * NR;
-                let w = NR.min(n - j0);
-                let panel = &self.panels[(p * pp + k0) * NR..][..kn * NR];
+                let w = (if two { 2 * NR } else { NR }).min(n - j0);
+                let panel = |p: usize| self.panels[(p * pp + k0) * NR..].as_ptr();
                 let start = match (k0, bias) {
                     (0, Some(b)) => Start::Bias(&b[j0..j0 + w]),
                     (0, None) => Start::Zero,
@@ -499,7 +501,12 @@ impl PackedB {
                     let valid = MR.min(tokens.end - r0);
                     let at: [*const u32; MR] =
                         std::array::from_fn(|r| a[(r0 + r.min(valid - 1)) * pp + k0..].as_ptr());
-                    kernel_rows(at, panel, kn, y.at(r0 * n + j0), n, (valid, w), start);
+                    let (to, shape) = (y.at(r0 * n + j0), (valid, w));
+                    if two {
+                        kernel_rows::<4>(at, &[panel(p), panel(p + 1)], kn, to, n, shape, start);
+                    } else {
+                        kernel_rows::<2>(at, &[panel(p)], kn, to, n, shape, start);
+                    }
                 }
             }
         }
@@ -517,52 +524,58 @@ enum Start<'a> {
 }
 
 /// y's rows (`valid` of them, `w` columns, rows `y_rs` apart) = start + Σ over `pairs`
-/// of the MR rows' pairs (broadcast) × the panel's NR pairs.
+/// of the MR rows' pairs (broadcast) × V/2 adjacent panels' NR pairs each (`panels`,
+/// each at the pass's first pair; V vectors of 16 columns). With two panels 24 sums
+/// stay in registers, enough to cover `vdpbf16ps`'s latency at two a cycle, and four
+/// vector loads feed six broadcasts.
 #[target_feature(enable = "avx512f,avx512bf16")]
-unsafe fn kernel_rows(
+unsafe fn kernel_rows<const V: usize>(
     a: [*const u32; MR],
-    panel: &[u32],
+    panels: &[*const u32],
     pairs: usize,
     y: *mut f32,
     y_rs: usize,
     (valid, w): (usize, usize),
     start: Start,
 ) {
-    let m0 = ((1u32 << w.min(16)) - 1) as u16;
-    let m1 = ((1u32 << w.saturating_sub(16)) - 1) as u16;
-    let mut acc = [_mm512_setzero_ps(); MR * 2];
+    debug_assert_eq!(panels.len() * 2, V);
+    let masks: [u16; V] =
+        std::array::from_fn(|i| ((1u32 << w.saturating_sub(16 * i).min(16)) - 1) as u16);
+    let mut acc = [[_mm512_setzero_ps(); V]; MR];
     match start {
         Start::Zero => {}
         Start::Bias(b) => {
-            let b0 = _mm512_maskz_loadu_ps(m0, b.as_ptr());
-            let b1 = _mm512_maskz_loadu_ps(m1, b.as_ptr().wrapping_add(16));
-            for r in 0..MR {
-                acc[2 * r] = b0;
-                acc[2 * r + 1] = b1;
-            }
+            let bv: [__m512; V] = std::array::from_fn(|i| {
+                _mm512_maskz_loadu_ps(masks[i], b.as_ptr().wrapping_add(16 * i))
+            });
+            acc = [bv; MR];
         }
         Start::Add => {
-            for r in 0..valid {
+            for (r, acc) in acc.iter_mut().enumerate().take(valid) {
                 let row = y.add(r * y_rs);
-                acc[2 * r] = _mm512_maskz_loadu_ps(m0, row);
-                acc[2 * r + 1] = _mm512_maskz_loadu_ps(m1, row.wrapping_add(16));
+                for (i, a) in acc.iter_mut().enumerate() {
+                    *a = _mm512_maskz_loadu_ps(masks[i], row.wrapping_add(16 * i));
+                }
             }
         }
     }
-    let pb = panel.as_ptr();
+    let pb: [*const u32; V] = std::array::from_fn(|i| panels[i / 2].wrapping_add(16 * (i % 2)));
     for p in 0..pairs {
-        let b0: __m512bh = std::mem::transmute(_mm512_loadu_si512(pb.add(p * NR).cast()));
-        let b1: __m512bh = std::mem::transmute(_mm512_loadu_si512(pb.add(p * NR + 16).cast()));
-        for r in 0..MR {
+        let b: [__m512bh; V] = std::array::from_fn(|i| {
+            std::mem::transmute(_mm512_loadu_si512(pb[i].add(p * NR).cast()))
+        });
+        for (r, acc) in acc.iter_mut().enumerate() {
             let av: __m512bh = std::mem::transmute(_mm512_set1_epi32(*a[r].add(p) as i32));
-            acc[2 * r] = _mm512_dpbf16_ps(acc[2 * r], av, b0);
-            acc[2 * r + 1] = _mm512_dpbf16_ps(acc[2 * r + 1], av, b1);
+            for (acc, &b) in acc.iter_mut().zip(&b) {
+                *acc = _mm512_dpbf16_ps(*acc, av, b);
+            }
         }
     }
-    for r in 0..valid {
+    for (r, acc) in acc.iter().enumerate().take(valid) {
         let row = y.add(r * y_rs);
-        _mm512_mask_storeu_ps(row, m0, acc[2 * r]);
-        _mm512_mask_storeu_ps(row.wrapping_add(16), m1, acc[2 * r + 1]);
+        for (i, &v) in acc.iter().enumerate() {
+            _mm512_mask_storeu_ps(row.wrapping_add(16 * i), masks[i], v);
+        }
     }
 }
 
