@@ -73,8 +73,8 @@ impl candle_core::CustomOp3 for CpuAttention {
         out.par_chunks_mut(QUERY_BLOCK * d)
             .enumerate()
             .for_each_init(
-                || (vec![0f32; QUERY_BLOCK * m], Vec::new()),
-                |(scores, probs), (job, o)| {
+                || (vec![0f32; QUERY_BLOCK * m], Vec::new(), Vec::new()),
+                |(scores, queries, probs), (job, o)| {
                     // A chunk never straddles two batch rows: `attention` pads n to
                     // whole blocks.
                     let first = job * QUERY_BLOCK;
@@ -86,8 +86,15 @@ impl candle_core::CustomOp3 for CpuAttention {
                     let s = &mut scores[..rows * m];
                     if let Some(packed) = &packed {
                         let (kt, vp) = &packed[bi];
-                        Bf16Weights::pack_scaled(qb, rows, d, scale).matmul_packed(kt, s, m);
                         if vp.kernel() == Kernel::Avx512 {
+                            // The queries as rows of pairs (scaled), against the keys'
+                            // panels.
+                            let qpairs = d.div_ceil(2);
+                            queries.resize(rows * qpairs, 0);
+                            for (row, dst) in qb.chunks(d).zip(queries.chunks_mut(qpairs)) {
+                                crate::bf16::to_pairs_scaled(row, scale, dst);
+                            }
+                            kt.product_rows(queries, rows, s);
                             // Each row's e^(s − max) goes to bf16 pairs scaled by 1/Σ
                             // in one pass: the probabilities as rows for the kernel.
                             let pairs = m.div_ceil(2);
@@ -99,6 +106,7 @@ impl candle_core::CustomOp3 for CpuAttention {
                             vp.product_rows(probs, rows, o);
                             return;
                         }
+                        Bf16Weights::pack_scaled(qb, rows, d, scale).matmul_packed(kt, s, m);
                         for row in s.chunks_mut(m) {
                             softmax(row);
                         }
