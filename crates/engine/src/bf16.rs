@@ -4,9 +4,13 @@
 //! FMA per instruction. OpenVINO runs Stable Diffusion this way by default on such
 //! processors. Inputs lose precision (8 bits of mantissa); sums do not.
 //!
-//! C (m×n, f32) = A (m×k, the weights, packed once) · B (k×n, f32 activations, packed
-//! per call into column panels). The micro-kernel keeps a 6×32 tile of C in twelve
-//! registers; each step of it reads a pair of k from A (broadcast) and from B.
+//! Two forms. The convolutions' product path: C (m×n, f32) = A (m×k, the weights,
+//! packed once) · B (k×n, f32 activations, packed per call into column panels); its
+//! micro-kernel keeps a 6×32 tile of C in twelve registers, and each step reads a pair
+//! of k from A (broadcast) and from B. Linear layers and attention: y = x · B, with B
+//! (Wᵀ, or attention's keys and values) packed as panels once and x's rows converted to
+//! bf16 pairs ([`pair_rows`]); [`PackedB::linear`] blocks the work for the caches and
+//! its kernel keeps a 6×64 tile of y in 24 registers, written straight into y's rows.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
@@ -173,9 +177,9 @@ impl Bf16Weights {
         let pairs = k.div_ceil(2);
         let blocks = m.div_ceil(MR);
         let mut packed = vec![0u32; blocks * pairs * MR];
-        // Each row converted 32 numbers at a time, then its pairs spread MR apart
-        // (attention packs its probabilities so for every block of queries: a scalar
-        // loop here was 6 % of an SD-Turbo painting).
+        // Each row converted 32 numbers at a time, then its pairs spread MR apart (a
+        // scalar loop here was 6 % of an SD-Turbo painting when attention's
+        // probabilities came this way; they now go to [`PackedB::product_rows`]).
         let mut row_pairs = vec![0u32; pairs];
         for row in 0..m {
             // SAFETY: the processor has AVX-512 BF16 (asserted).
@@ -221,9 +225,7 @@ impl Bf16Weights {
         for (pi, panel) in b.panels.chunks(self.pp * NR).enumerate() {
             let j0 = pi * NR;
             // SAFETY: the feature is present and dst covers the product (asserted).
-            unsafe {
-                self.panel_product(panel, j0, NR.min(b.n - j0), dst.as_mut_ptr(), (dst_rs, 1))
-            };
+            unsafe { self.panel_product(panel, j0, NR.min(b.n - j0), dst.as_mut_ptr(), dst_rs) };
         }
     }
 
@@ -249,53 +251,31 @@ impl Bf16Weights {
         dst: *mut f32,
         dst_rs: usize,
     ) {
-        self.matmul_strided(b, (b_rs, 1), n, dst, (dst_rs, 1))
-    }
-
-    /// [`Bf16Weights::matmul_raw`] with (row, column) strides for b and dst: b = xᵀ
-    /// and dst = yᵀ for a linear layer's y = x·Wᵀ over tokens.
-    ///
-    /// # Safety
-    /// As [`Bf16Weights::matmul_raw`], at the given strides.
-    pub unsafe fn matmul_strided(
-        &self,
-        b: *const f32,
-        (b_rs, b_cs): (usize, usize),
-        n: usize,
-        dst: *mut f32,
-        (dst_rs, dst_cs): (usize, usize),
-    ) {
         // Rows past k's pairs stay zero (AMX reads whole tiles).
         let mut panel = vec![0u32; self.pp * NR];
         for j0 in (0..n).step_by(NR) {
             let w = NR.min(n - j0);
-            pack_panel(b, (b_rs, b_cs), self.k, j0, w, &mut panel);
-            self.panel_product(&panel, j0, w, dst, (dst_rs, dst_cs));
+            pack_panel(b, (b_rs, 1), self.k, j0, w, &mut panel);
+            self.panel_product(&panel, j0, w, dst, dst_rs);
         }
     }
 
     /// Columns j0..j0+w of dst = A · one packed panel of B, tile by tile.
     ///
     /// # Safety
-    /// As [`Bf16Weights::matmul_strided`].
+    /// As [`Bf16Weights::matmul_raw`].
     unsafe fn panel_product(
         &self,
         panel: &[u32],
         j0: usize,
         w: usize,
         dst: *mut f32,
-        (dst_rs, dst_cs): (usize, usize),
+        dst_rs: usize,
     ) {
         let copy = |tile: &[f32], rows: usize, r0: usize| {
             for r in 0..rows {
-                let row = dst.add((r0 + r) * dst_rs + j0 * dst_cs);
-                if dst_cs == 1 {
-                    std::ptr::copy_nonoverlapping(tile.as_ptr().add(r * NR), row, w);
-                } else {
-                    for c in 0..w {
-                        *row.add(c * dst_cs) = tile[r * NR + c];
-                    }
-                }
+                let row = dst.add((r0 + r) * dst_rs + j0);
+                std::ptr::copy_nonoverlapping(tile.as_ptr().add(r * NR), row, w);
             }
         };
         if self.kernel == Kernel::Amx {
@@ -305,7 +285,7 @@ impl Bf16Weights {
             for blk in 0..self.m.div_ceil(ROWS) {
                 let a = self.packed[blk * ROWS * self.pp..].as_ptr();
                 let rows = ROWS.min(self.m - blk * ROWS);
-                if rows == ROWS && w == NR && dst_cs == 1 {
+                if rows == ROWS && w == NR {
                     // A whole tile of C: straight into dst.
                     let d = dst.add(blk * ROWS * dst_rs + j0);
                     crate::amx::product_to(a, self.pp * 4, panel.as_ptr(), steps, d, dst_rs);
@@ -594,7 +574,7 @@ impl Bf16Weights {
     /// one else may touch them meanwhile.
     pub unsafe fn product_panel(&self, panel: &[u32], w: usize, dst: *mut f32, dst_rs: usize) {
         assert!(panel.len() >= self.pp * NR && w <= NR);
-        self.panel_product(panel, 0, w, dst, (dst_rs, 1));
+        self.panel_product(panel, 0, w, dst, dst_rs);
     }
 }
 
@@ -834,30 +814,6 @@ mod tests {
                     ij / n,
                     ij % n
                 );
-            }
-        }
-    }
-
-    /// A linear layer's shape: b = xᵀ read through strides, dst = yᵀ written so.
-    #[test]
-    fn strided_operands_give_the_transposed_product() {
-        if !available() {
-            return;
-        }
-        let (m, k, n) = (7, 10, 40);
-        let a: Vec<f32> = (0..m * k).map(|i| (i % 13) as f32 / 8.0 - 0.7).collect();
-        let x: Vec<f32> = (0..n * k).map(|i| (i % 11) as f32 / 6.0 - 0.9).collect();
-        for kernel in kernels() {
-            let w = Bf16Weights::pack_for(kernel, &a, m, k, 1.0);
-            let mut y = vec![0f32; n * m];
-            unsafe { w.matmul_strided(x.as_ptr(), (1, k), n, y.as_mut_ptr(), (1, m)) };
-            for j in 0..n {
-                for i in 0..m {
-                    let want: f64 = (0..k)
-                        .map(|t| bf(a[i * k + t]) as f64 * bf(x[j * k + t]) as f64)
-                        .sum();
-                    assert!((y[j * m + i] as f64 - want).abs() < 1e-4, "{kernel:?}");
-                }
             }
         }
     }
