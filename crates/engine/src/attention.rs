@@ -553,12 +553,7 @@ mod tests {
             return;
         }
         let dev = Device::Cpu;
-        let round = |t: &Tensor| {
-            t.to_dtype(DType::BF16)
-                .unwrap()
-                .to_dtype(DType::F32)
-                .unwrap()
-        };
+        let round = crate::bf16_rounded;
         for (b, n, m, d) in [(2, 128, 77, 8), (1, 70, 1100, 64), (1, 64, 64, 40)] {
             let q = (Tensor::randn(0f32, 1.0, (b, n, d), &dev).unwrap() * 0.5).unwrap();
             let k = Tensor::randn(0f32, 1.0, (b, m, d), &dev).unwrap();

@@ -631,12 +631,7 @@ pub(crate) fn bf16_reference(
     padding: usize,
     stride: usize,
 ) -> (Tensor, Vec<f32>, Tensor) {
-    let round = |t: &Tensor| {
-        t.to_dtype(DType::BF16)
-            .unwrap()
-            .to_dtype(DType::F32)
-            .unwrap()
-    };
+    let round = crate::bf16_rounded;
     let o = k.dim(0).unwrap();
     let want = round(x).conv2d(&round(k), padding, stride, 1, 1).unwrap();
     let bias: Vec<f32> = (0..o).map(|i| i as f32 / 7.0 - 2.0).collect();

@@ -67,6 +67,14 @@ pub fn max_abs(t: &candle_core::Tensor) -> candle_core::Result<f32> {
         .to_scalar::<f32>()
 }
 
+/// `t` rounded to bf16 and back, in f32: what the bf16 kernels' tests compare against.
+#[cfg(test)]
+pub(crate) fn bf16_rounded(t: &candle_core::Tensor) -> candle_core::Tensor {
+    t.to_dtype(candle_core::DType::BF16)
+        .and_then(|t| t.to_dtype(candle_core::DType::F32))
+        .expect("a CPU tensor converts")
+}
+
 /// The string metadata of a safetensors file (the parity fixtures keep their prompt,
 /// steps and guidance there).
 pub fn fixture_metadata(

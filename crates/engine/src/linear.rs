@@ -132,7 +132,7 @@ impl Module for Linear {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{DType, Device, Tensor};
+    use candle_core::{Device, Tensor};
 
     /// The kernel this processor runs (AVX-512 BF16, or AMX's tiles where present)
     /// computes candle's linear layer on the bf16-rounded inputs: token counts past one
@@ -146,12 +146,7 @@ mod tests {
             return;
         }
         let dev = Device::Cpu;
-        let round = |t: &Tensor| {
-            t.to_dtype(DType::BF16)
-                .unwrap()
-                .to_dtype(DType::F32)
-                .unwrap()
-        };
+        let round = crate::bf16_rounded;
         for (tokens, k, m) in [(100, 45, 70), (250, 1037, 70), (7, 64, 300), (13, 600, 33)] {
             let x = Tensor::randn(0f32, 1.0, (1, tokens, k), &dev).unwrap();
             let w = Tensor::randn(0f32, 1.0, (m, k), &dev).unwrap();
