@@ -134,11 +134,11 @@ mod tests {
     use super::*;
     use candle_core::{Device, Tensor};
 
-    /// The kernel this processor runs (AVX-512 BF16, or AMX's tiles where present)
-    /// computes candle's linear layer on the bf16-rounded inputs: token counts past one
-    /// tile and one task's block, and a handful (the work then split by panels);
-    /// features past one panel and not a whole number of them; k odd and past one pass
-    /// of pairs (later passes add to the first); with and without a bias.
+    /// Both kernels (AVX-512 BF16, and AMX's tiles where present) compute candle's
+    /// linear layer on the bf16-rounded inputs: token counts past one tile and one
+    /// task's block, and a handful (the work then split by panels); features past one
+    /// panel and not a whole number of them; k odd and past one pass of pairs (later
+    /// passes add to the first); with and without a bias.
     #[test]
     fn the_bf16_layer_matches_candles_linear_of_rounded_inputs() {
         if !crate::bf16::available() {
@@ -147,6 +147,13 @@ mod tests {
         }
         let dev = Device::Cpu;
         let round = crate::bf16_rounded;
+        // Both layouts where the processor has AMX (its panels feed AMX's tiles).
+        let mut kernels = vec![Kernel::Avx512];
+        if crate::amx::available() {
+            kernels.push(Kernel::Amx);
+        } else {
+            eprintln!("no AMX here: its layout is not tested");
+        }
         for (tokens, k, m) in [(100, 45, 70), (250, 1037, 70), (7, 64, 300), (13, 600, 33)] {
             let x = Tensor::randn(0f32, 1.0, (1, tokens, k), &dev).unwrap();
             let w = Tensor::randn(0f32, 1.0, (m, k), &dev).unwrap();
@@ -154,8 +161,11 @@ mod tests {
             let product = round(&x).broadcast_matmul(&round(&w).t().unwrap()).unwrap();
             let flat: Vec<f32> = w.flatten_all().unwrap().to_vec1().unwrap();
             let bias: Vec<f32> = b.to_vec1().unwrap();
-            let weights = PackedB::pack(&flat, k, m, (1, k));
-            for with_bias in [true, false] {
+            for (kernel, with_bias) in kernels
+                .iter()
+                .flat_map(|&kernel| [(kernel, true), (kernel, false)])
+            {
+                let weights = PackedB::pack_for(kernel, &flat, k, m, (1, k));
                 let want = if with_bias {
                     product.broadcast_add(&b).unwrap()
                 } else {
@@ -171,8 +181,7 @@ mod tests {
                 let diff = crate::max_abs(&(got - &want).unwrap()).unwrap();
                 assert!(
                     diff < 1e-3,
-                    "{tokens}x{k}->{m} bias {with_bias} on {:?}: {diff}",
-                    weights.kernel()
+                    "{tokens}x{k}->{m} bias {with_bias} on {kernel:?}: {diff}"
                 );
             }
         }
