@@ -491,10 +491,23 @@ impl Drop for Booth {
 }
 
 /// A loopback port nothing listens on (for a server a test starts, or a dead address).
+///
+/// Taken below Linux's ephemeral range (32768 and up), each port once per process: a
+/// port the kernel hands out for "port 0" can go to another test's outgoing connection
+/// between this check and the server's bind, and the deploy test's booth once found its
+/// port taken so ("Address already in use").
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // Each test process starts somewhere else in the span.
+    let start = std::process::id() % SPAN;
+    for _ in 0..SPAN {
+        let port = (LOW + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port between {LOW} and {}", LOW + SPAN);
 }
