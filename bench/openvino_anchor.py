@@ -10,8 +10,8 @@ run. PRECISION is OpenVINO's `INFERENCE_PRECISION_HINT`: empty for its default (
 on processors with AVX-512 BF16 or AMX, as FastSD CPU gets it; f32 elsewhere), or f32.
 Guidance 1 (no unconditional pass), Euler a, as SD-Turbo runs.
 
-Prints one JSON line: the median seconds for four paintings one by one, and the
-conversion time.
+Prints one JSON line: the median seconds for four paintings one by one, of each
+stage alone (text, encode, one UNet step, decode), and the conversion time.
 """
 
 import json
@@ -116,7 +116,26 @@ def main():
         for i, p in enumerate(prompts):
             paint(p, i)
         times.append(time.perf_counter() - t)
+    # Each stage alone, as `articket bench sd` times ours.
+    ids = tok([prompts[0]], padding="max_length", max_length=77, truncation=True, return_tensors="pt").input_ids
+    lat_in = np.random.default_rng(0).standard_normal((1, 4, lat, lat)).astype(np.float32)
+    calls = {
+        "text": lambda: ov_text(ids.numpy()),
+        "encode": lambda: ov_enc(x.numpy()),
+        "unet_step": lambda: ov_unet((lat_in, np.array([499.0], dtype=np.float32), context0)),
+        "decode": lambda: ov_dec(lat_in),
+    }
+    context0 = ov_text(ids.numpy())[0]
+    stages = {}
+    for name, call in calls.items():
+        secs = []
+        for _ in range(max(rounds, 5)):
+            t = time.perf_counter()
+            call()
+            secs.append(time.perf_counter() - t)
+        stages[name] = statistics.median(secs)
     print(json.dumps({
+        "stages": stages,
         "four_one_by_one": statistics.median(times),
         "converted_secs": converted,
         "precision": precision or default_precision(core),

@@ -194,6 +194,11 @@ pub fn run(a: &SdArgs) -> anyhow::Result<()> {
             4.0 / s
         );
         println!("  batched is {:.2}x faster", s / b);
+        let stages = stage_times(&engine, &jobs[0], size, a.rounds.max(5))?;
+        println!(
+            "  one painting's stages:  text {:.3} s, encode {:.3} s, one UNet step {:.3} s, decode {:.3} s",
+            stages[0], stages[1], stages[2], stages[3]
+        );
         if let Some(file) = &a.lora {
             let lora = vec![articket_engine::LoraRef {
                 path: file.clone(),
@@ -235,11 +240,22 @@ pub fn run(a: &SdArgs) -> anyhow::Result<()> {
         }
         if let (Some(python), Some(dir), Some(tiny)) = (&a.openvino, &a.model, &a.tiny_vae) {
             for precision in ["", "f32"] {
-                let (four, label) = openvino_anchor(python, dir, tiny, a, size, precision)?;
+                let (four, label, theirs) = openvino_anchor(python, dir, tiny, a, size, precision)?;
                 println!(
                     "  OpenVINO ({label}), 4 one by one: {four:8.3} s   ours {s:8.3} s   ours/OpenVINO {:.2}x",
                     s / four
                 );
+                for (i, stage) in ["text", "encode", "one UNet step", "decode"]
+                    .iter()
+                    .enumerate()
+                {
+                    println!(
+                        "    {stage:14} OpenVINO {:.3} s   ours {:.3} s   {:.2}x",
+                        theirs[i],
+                        stages[i],
+                        stages[i] / theirs[i]
+                    );
+                }
             }
         }
         if arch == Arch::Sd15 && !a.tiny && !device.is_cpu() {
@@ -424,8 +440,37 @@ fn diffusers_anchor(
     ))
 }
 
+/// The median seconds of one painting's stages, each run alone `rounds` times: the
+/// prompt's encoding, the photo's encoding, one UNet step (at the middle timestep) and
+/// the decode.
+#[cfg(feature = "engine")]
+fn stage_times(
+    engine: &articket_engine::Engine,
+    job: &articket_engine::Img2Img,
+    size: usize,
+    rounds: usize,
+) -> anyhow::Result<[f64; 4]> {
+    use std::time::Instant;
+    let mut times = [(); 4].map(|_| Vec::new());
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let text = engine.text_conditioning(&[job.prompt.as_str()])?;
+        times[0].push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let latents = engine.image_latents(&[&job.image], size, size)?;
+        times[1].push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let eps = engine.predict(&latents, 499.0, &text)?;
+        times[2].push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        engine.decode_unit(&eps)?;
+        times[3].push(t.elapsed().as_secs_f64());
+    }
+    Ok(times.map(|mut v| median(&mut v)))
+}
+
 /// Runs bench/openvino_anchor.py with `python`: (seconds for four paintings one by one,
-/// the precision OpenVINO ran at).
+/// the precision OpenVINO ran at, the median seconds of its stages as [`stage_times`]).
 #[cfg(feature = "engine")]
 fn openvino_anchor(
     python: &str,
@@ -434,7 +479,7 @@ fn openvino_anchor(
     a: &SdArgs,
     size: usize,
     precision: &str,
-) -> anyhow::Result<(f64, String)> {
+) -> anyhow::Result<(f64, String, [f64; 4])> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let args = [
         model.display().to_string(),
@@ -459,6 +504,8 @@ fn openvino_anchor(
                 .unwrap_or("?"),
             v["precision"].as_str().unwrap_or("?")
         ),
+        ["text", "encode", "unet_step", "decode"]
+            .map(|k| v["stages"][k].as_f64().unwrap_or(f64::NAN)),
     ))
 }
 
