@@ -387,6 +387,29 @@ fn convolutions(rounds: usize) -> anyhow::Result<()> {
             gflop / secs
         );
     }
+    // TAESD's whole encoder and decoder at 512×512 (its published shape).
+    let vb = articket_engine::candle_nn::VarBuilder::zeros(DType::F32, &dev);
+    let tiny = articket_engine::taesd::TinyVae::new(vb, &Default::default())?;
+    let image = Tensor::rand(-1f32, 1.0, (1, 3, 512, 512), &dev)?;
+    let latents = Tensor::randn(0f32, 1.0, (1, 4, 64, 64), &dev)?;
+    type Stage<'a> = Box<dyn Fn() -> articket_engine::candle_core::Result<Tensor> + 'a>;
+    let stages: [(&str, Stage); 2] = [
+        ("TAESD encode at 512x512", Box::new(|| tiny.encode(&image))),
+        (
+            "TAESD decode at 512x512",
+            Box::new(|| tiny.decode(&latents)),
+        ),
+    ];
+    for (what, run) in stages {
+        run()?;
+        let mut t: Vec<f64> = (0..rounds.max(1))
+            .map(|_| {
+                let s = Instant::now();
+                run().map(|_| s.elapsed().as_secs_f64())
+            })
+            .collect::<Result<_, _>>()?;
+        println!("  {what}: {:.1} ms", median(&mut t) * 1e3);
+    }
     Ok(())
 }
 

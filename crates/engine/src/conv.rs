@@ -16,7 +16,7 @@
 use candle_core::{CpuStorage, DType, Layout, Module, Result, Shape, Tensor};
 
 use crate::bf16::NR;
-use crate::cpu::Out;
+use crate::cpu::{Out, Uninit};
 use candle_nn as nn;
 
 /// Gathered patches per tile: at most this many floats (4 MiB).
@@ -77,28 +77,37 @@ impl DirectConv<'_> {
         };
         let (b, _, h, w) = lx.shape().dims4()?;
         let o = self.weights.out();
+        let (oh, ow) = self.weights.out_size(h, w);
         let residual = match residual {
             None => None,
             Some((CpuStorage::F32(r), lr)) => match lr.contiguous_offsets() {
-                Some((r0, _)) if lr.shape().dims() == [b, o, h, w] => Some(&r[r0..]),
+                Some((r0, _)) if lr.shape().dims() == [b, o, oh, ow] => {
+                    Some(crate::direct::Residual::F32(&r[r0..]))
+                }
                 _ => candle_core::bail!("direct conv2d: the residual must be a contiguous output"),
             },
             Some(_) => candle_core::bail!("direct conv2d: f32 only"),
         };
-        let mut out = Uninit::new(b * o * h * w);
+        let len = b * o * oh * ow;
+        let mut out = Uninit::new(len);
         // SAFETY: the kernel writes every element (each band its own pixels of every
         // output plane), and nothing reads `y` before.
-        let y = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr(), b * o * h * w) };
+        let y = unsafe { out.for_writing() };
         let ep = crate::direct::Epilogue {
             bias: self.bias,
             residual,
             relu: self.relu,
         };
-        self.weights.run(&x[x0..], (b, h, w), ep, y);
+        self.weights.run(
+            crate::direct::Input::F32(&x[x0..]),
+            (b, h, w),
+            ep,
+            crate::direct::Output::F32(y),
+        );
         Ok((
             // SAFETY: every element was written (above).
             CpuStorage::F32(unsafe { out.assume_init() }),
-            Shape::from((b, o, h, w)),
+            Shape::from((b, o, oh, ow)),
         ))
     }
 }
@@ -126,29 +135,6 @@ impl candle_core::CustomOp2 for DirectConv<'_> {
         lr: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         self.run(x, lx, Some((r, lr)))
-    }
-}
-
-/// An output buffer not yet written: no zeroing pass for what the products overwrite.
-struct Uninit(Vec<std::mem::MaybeUninit<f32>>);
-
-impl Uninit {
-    fn new(len: usize) -> Uninit {
-        let mut v = Vec::with_capacity(len);
-        // SAFETY: MaybeUninit needs no initialisation.
-        unsafe { v.set_len(len) };
-        Uninit(v)
-    }
-
-    fn as_mut_ptr(&mut self) -> *mut f32 {
-        self.0.as_mut_ptr().cast()
-    }
-
-    /// # Safety
-    /// Every element must have been written.
-    unsafe fn assume_init(self) -> Vec<f32> {
-        let mut v = std::mem::ManuallyDrop::new(self.0);
-        Vec::from_raw_parts(v.as_mut_ptr().cast(), v.len(), v.capacity())
     }
 }
 
@@ -392,6 +378,13 @@ pub fn matmul_f32(a: &[f32], m: usize, k: usize, b: &[f32], n: usize, dst: &mut 
     }
 }
 
+/// Whether convolutions that can run direct (src/direct.rs) should: bf16 is on, on
+/// AVX-512 (not AMX, whose tiles run the products faster). The input is then converted
+/// once, not gathered.
+pub(crate) fn direct_wanted() -> bool {
+    crate::bf16::in_use() && crate::bf16::Kernel::current() == crate::bf16::Kernel::Avx512
+}
+
 /// A 2-D convolution with diffusers' weight names (`weight`, `bias`).
 pub struct Conv2d {
     weight: Tensor,
@@ -459,25 +452,42 @@ impl Conv2d {
         self.run(xs, Some(residual), relu)
     }
 
+    /// The direct kernel's weights (packed on first use) and the bias, where it can
+    /// run this convolution on an input of h × w: "same" at stride 1 or 3×3 at stride
+    /// 2, on a processor with AVX-512 BF16. The callers decide whether bf16 is wanted
+    /// ([`direct_wanted`]).
+    pub(crate) fn direct(
+        &self,
+        h: usize,
+        w: usize,
+    ) -> Option<(&crate::direct::DirectWeights, Option<&[f32]>)> {
+        let (o, c, k, _) = self.weight.dims4().ok()?;
+        if !(self.weight.device().is_cpu()
+            && crate::direct::DirectWeights::fits(k, self.stride, self.padding))
+        {
+            return None;
+        }
+        let weights = self
+            .direct
+            .get_or_init(|| {
+                let w = crate::cpu::host_f32(&self.weight).ok()?;
+                Some(crate::direct::DirectWeights::pack(&w, o, c, k, self.stride))
+            })
+            .as_ref()
+            .filter(|d| d.takes(h, w))?;
+        let bias = self
+            .host_bias
+            .get_or_init(|| crate::cpu::host_f32(self.bias.as_ref()?).ok())
+            .as_deref();
+        Some((weights, bias))
+    }
+
     fn run(&self, xs: &Tensor, residual: Option<&Tensor>, relu: bool) -> Result<Tensor> {
         let (o, c, k, _) = self.weight.dims4()?;
         let cpu = xs.device().is_cpu() && xs.dtype() == DType::F32;
-        // bf16 on AVX-512 (not AMX, whose tiles run the products faster): a "same"
-        // convolution at stride 1 runs direct, its input converted once, not gathered.
-        if cpu
-            && crate::bf16::in_use()
-            && crate::bf16::Kernel::current() == crate::bf16::Kernel::Avx512
-            && crate::direct::DirectWeights::fits(o, k, self.stride, self.padding)
-        {
-            let direct = self.direct.get_or_init(|| {
-                let w = crate::cpu::host_f32(&self.weight).ok()?;
-                Some(crate::direct::DirectWeights::pack(&w, o, c, k))
-            });
-            if let Some(weights) = direct {
-                let bias = self
-                    .host_bias
-                    .get_or_init(|| crate::cpu::host_f32(self.bias.as_ref()?).ok())
-                    .as_deref();
+        let (_, _, h, w) = xs.dims4()?;
+        if cpu && direct_wanted() {
+            if let Some((weights, bias)) = self.direct(h, w) {
                 let op = DirectConv {
                     weights,
                     bias,

@@ -49,6 +49,37 @@ fn set() -> bool {
     false
 }
 
+/// An output buffer not yet written: no zeroing pass for what a kernel overwrites.
+pub(crate) struct Uninit<T>(Vec<std::mem::MaybeUninit<T>>);
+
+impl<T: Copy> Uninit<T> {
+    pub(crate) fn new(len: usize) -> Uninit<T> {
+        let mut v = Vec::with_capacity(len);
+        // SAFETY: MaybeUninit needs no initialisation.
+        unsafe { v.set_len(len) };
+        Uninit(v)
+    }
+
+    pub(crate) fn as_mut_ptr(&mut self) -> *mut T {
+        self.0.as_mut_ptr().cast()
+    }
+
+    /// The buffer as a slice for a kernel to write (and not read) every element of.
+    ///
+    /// # Safety
+    /// Nothing may read an element before it is written.
+    pub(crate) unsafe fn for_writing(&mut self) -> &mut [T] {
+        std::slice::from_raw_parts_mut(self.as_mut_ptr(), self.0.len())
+    }
+
+    /// # Safety
+    /// Every element must have been written.
+    pub(crate) unsafe fn assume_init(self) -> Vec<T> {
+        let mut v = std::mem::ManuallyDrop::new(self.0);
+        Vec::from_raw_parts(v.as_mut_ptr().cast(), v.len(), v.capacity())
+    }
+}
+
 /// A pointer to a kernel's output that its tasks share; each writes its own rows or
 /// pixels only.
 #[derive(Clone, Copy)]

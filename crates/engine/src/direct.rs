@@ -16,7 +16,6 @@
 use rayon::prelude::*;
 
 use crate::bf16::available;
-use crate::cpu::Out;
 
 /// Output channels per block.
 const OB: usize = 8;
@@ -30,59 +29,176 @@ const GROUP: usize = 8;
 /// Runs per task: an output block's weights are read once for all of them.
 const BAND: usize = 4;
 
+/// What the kernel reads: b images of cin channels, h × w.
+#[derive(Clone, Copy)]
+pub enum Input<'a> {
+    /// In f32 (b × cin × h × w); converted to bf16 pairs first.
+    F32(&'a [f32]),
+    /// As bf16 pairs (b × ⌈cin/2⌉ × h × w; low half the even channel), as
+    /// [`Output::Pairs`] writes them: read as they are.
+    Pairs(&'a [u32]),
+}
+
+/// Where the kernel writes: b images of `out` channels at the output's size.
+pub enum Output<'a> {
+    F32(&'a mut [f32]),
+    /// bf16 pairs of channels, laid out as [`Input::Pairs`] reads them, so that the next
+    /// convolution needs no conversion (and half the memory traffic).
+    Pairs(&'a mut [u32]),
+}
+
+/// A tensor added before the ReLU, laid out as the output.
+#[derive(Clone, Copy)]
+pub enum Residual<'a> {
+    F32(&'a [f32]),
+    Pairs(&'a [u32]),
+}
+
 /// What the kernel does to its sums before it stores them, in this order.
 #[derive(Clone, Copy, Default)]
 pub struct Epilogue<'a> {
     /// Added per output channel.
     pub bias: Option<&'a [f32]>,
-    /// Added element by element, laid out as y (b × out × h × w): a residual block's
-    /// skip connection, so that the sum takes no pass of its own.
-    pub residual: Option<&'a [f32]>,
+    /// Added element by element: a residual block's skip connection, so that the sum
+    /// takes no pass of its own.
+    pub residual: Option<Residual<'a>>,
     /// ReLU.
     pub relu: bool,
 }
 
+/// Channel pairs that share a set of taps: all of them at stride 1; at stride 2 each
+/// of the input's four phases (even or odd row, even or odd column), which after a
+/// space-to-depth rearrangement is a plane at the output's size read at 1, 2 or 4 of
+/// the offsets (−1 or 0, −1 or 0).
+struct Segment {
+    /// The first of its pair planes in the prepared input.
+    first: usize,
+    /// Its taps: indices into [`DirectWeights::offsets`].
+    taps: Vec<usize>,
+    /// Where its weights start in an output block's, in words of [`OB`].
+    at: usize,
+}
+
+/// A segment's tap while packing: (offset index, ky, kx).
+type Tap = (usize, usize, usize);
+
 /// A convolution's weights as the kernel reads them: per block of eight outputs, per
-/// pair of input channels, per tap, the eight outputs' pairs (low half: the even
-/// channel).
+/// segment, per pair of input channels, per tap, the eight outputs' pairs (low half: the
+/// even channel). Outputs past `out` (up to the block) have zero weights.
 pub struct DirectWeights {
     out: usize,
     cin: usize,
-    k: usize,
+    stride: usize,
+    /// The taps' (row, column) offsets on the prepared planes.
+    offsets: Vec<(isize, isize)>,
+    segments: Vec<Segment>,
+    /// Words of [`OB`] per output block.
+    per_block: usize,
     packed: Vec<u32>,
 }
 
 impl DirectWeights {
-    /// Whether the kernel takes a convolution of this shape on this processor.
-    pub fn fits(out: usize, k: usize, stride: usize, padding: usize) -> bool {
-        out.is_multiple_of(OB) && k % 2 == 1 && stride == 1 && padding == k / 2 && available()
+    /// Whether the kernel takes a convolution of this shape on this processor: "same"
+    /// at stride 1 with an odd kernel, or 3×3 at stride 2 with padding 1 (which also
+    /// needs an even input, [`DirectWeights::takes`]).
+    pub fn fits(k: usize, stride: usize, padding: usize) -> bool {
+        let shape = match stride {
+            1 => k % 2 == 1 && padding == k / 2,
+            2 => k == 3 && padding == 1,
+            _ => false,
+        };
+        shape && available()
     }
 
-    /// Packs ONNX/PyTorch-ordered weights (out × cin × k × k).
-    pub fn pack(w: &[f32], out: usize, cin: usize, k: usize) -> DirectWeights {
-        assert!(out.is_multiple_of(OB) && w.len() >= out * cin * k * k);
-        let (pairs, taps) = (cin.div_ceil(2), k * k);
-        let mut packed = vec![0u32; out * pairs * taps];
+    /// Whether these weights take an input of h × w.
+    pub fn takes(&self, h: usize, w: usize) -> bool {
+        self.stride == 1 || (h.is_multiple_of(2) && w.is_multiple_of(2))
+    }
+
+    /// Packs ONNX/PyTorch-ordered weights (out × cin × k × k) for a convolution that
+    /// [`DirectWeights::fits`].
+    pub fn pack(w: &[f32], out: usize, cin: usize, k: usize, stride: usize) -> DirectWeights {
+        assert!(w.len() >= out * cin * k * k && (stride == 1 || k == 3));
+        let pairs = cin.div_ceil(2);
+        // Per segment: its taps as (offset index, ky, kx).
+        let (offsets, segments): (Vec<(isize, isize)>, Vec<Vec<Tap>>) = if stride == 1 {
+            let pad = (k / 2) as isize;
+            let offsets = (0..k * k)
+                .map(|t| ((t / k) as isize - pad, (t % k) as isize - pad))
+                .collect();
+            (
+                offsets,
+                vec![(0..k * k).map(|t| (t, t / k, t % k)).collect()],
+            )
+        } else {
+            // Input row 2·oy + ky − 1: ky = 1 is the even row oy (offset 0); ky = 0
+            // and 2 the odd rows oy − 1 and oy (offsets −1 and 0). Columns alike.
+            let along = |odd: bool| -> Vec<(isize, usize)> {
+                if odd {
+                    vec![(-1, 0), (0, 2)]
+                } else {
+                    vec![(0, 1)]
+                }
+            };
+            let offsets = vec![(-1, -1), (-1, 0), (0, -1), (0, 0)];
+            let segments = [(false, false), (false, true), (true, false), (true, true)]
+                .iter()
+                .map(|&(dy, dx)| {
+                    let mut taps = Vec::new();
+                    for (oy, ky) in along(dy) {
+                        for (ox, kx) in along(dx) {
+                            taps.push((((oy + 1) * 2 + ox + 1) as usize, ky, kx));
+                        }
+                    }
+                    taps
+                })
+                .collect();
+            (offsets, segments)
+        };
+        let mut at = 0;
+        let segs: Vec<Segment> = segments
+            .iter()
+            .enumerate()
+            .map(|(i, taps)| {
+                let seg = Segment {
+                    first: i * pairs,
+                    taps: taps.iter().map(|t| t.0).collect(),
+                    at,
+                };
+                at += pairs * taps.len();
+                seg
+            })
+            .collect();
+        let per_block = at;
+        let blocks = out.div_ceil(OB);
+        let mut packed = vec![0u32; blocks * per_block * OB];
         for o in 0..out {
             let (b, lane) = (o / OB, o % OB);
-            for cp in 0..pairs {
-                for t in 0..taps {
-                    let at = |c: usize| {
-                        if c < cin {
-                            u32::from(crate::bf16::to_bf16(w[(o * cin + c) * taps + t]))
-                        } else {
-                            0
-                        }
-                    };
-                    packed[((b * pairs + cp) * taps + t) * OB + lane] =
-                        at(2 * cp) | (at(2 * cp + 1) << 16);
+            for (seg, taps) in segs.iter().zip(&segments) {
+                for cp in 0..pairs {
+                    for (ti, &(_, ky, kx)) in taps.iter().enumerate() {
+                        let at = |c: usize| {
+                            if c < cin {
+                                u32::from(crate::bf16::to_bf16(
+                                    w[((o * cin + c) * k + ky) * k + kx],
+                                ))
+                            } else {
+                                0
+                            }
+                        };
+                        let word = b * per_block + seg.at + cp * taps.len() + ti;
+                        packed[word * OB + lane] = at(2 * cp) | (at(2 * cp + 1) << 16);
+                    }
                 }
             }
         }
         DirectWeights {
             out,
             cin,
-            k,
+            stride,
+            offsets,
+            segments: segs,
+            per_block,
             packed,
         }
     }
@@ -91,38 +207,72 @@ impl DirectWeights {
         self.out
     }
 
-    /// y (b × out × h × w) = the convolution of x (b × cin × h × w), then the
-    /// epilogue; on rayon's threads.
-    pub fn run(&self, x: &[f32], (b, h, w): (usize, usize, usize), ep: Epilogue, y: &mut [f32]) {
-        let (cin, out, plane) = (self.cin, self.out, h * w);
-        assert!(x.len() >= b * cin * plane && y.len() >= b * out * plane);
-        assert!(ep.bias.is_none_or(|b| b.len() >= out));
-        assert!(ep.residual.is_none_or(|r| r.len() >= b * out * plane));
+    /// The output's size for an input of h × w.
+    pub fn out_size(&self, h: usize, w: usize) -> (usize, usize) {
+        (h / self.stride, w / self.stride)
+    }
+
+    /// y = the convolution of x (b images of h × w), then the epilogue; on rayon's
+    /// threads.
+    pub fn run(&self, x: Input, (b, h, w): (usize, usize, usize), ep: Epilogue, y: Output) {
         assert!(available(), "this processor has no AVX-512 BF16");
+        assert!(self.takes(h, w), "stride 2 takes even sizes only");
+        let (cin, out, pairs) = (self.cin, self.out, self.cin.div_ceil(2));
+        let (oh, ow) = self.out_size(h, w);
+        let (plane, in_plane) = (oh * ow, h * w);
+        let out_planes = match y {
+            Output::F32(_) => out,
+            Output::Pairs(_) => out.div_ceil(2),
+        };
+        let out_len = b * out_planes * plane;
+        match (&x, &y) {
+            (Input::F32(x), _) => assert!(x.len() >= b * cin * in_plane),
+            (Input::Pairs(x), _) => assert!(x.len() >= b * pairs * in_plane),
+        }
+        let dst = match y {
+            Output::F32(y) => {
+                assert!(y.len() >= out_len);
+                Dst::F32(y.as_mut_ptr())
+            }
+            Output::Pairs(y) => {
+                assert!(y.len() >= out_len);
+                Dst::Pairs(y.as_mut_ptr())
+            }
+        };
+        assert!(ep.bias.is_none_or(|b| b.len() >= out));
+        match (ep.residual, dst) {
+            (None, _) => {}
+            (Some(Residual::F32(r)), Dst::F32(_)) => assert!(r.len() >= out_len),
+            (Some(Residual::Pairs(r)), Dst::Pairs(_)) => assert!(r.len() >= out_len),
+            _ => panic!("the residual must be laid out as the output"),
+        }
         if plane == 0 {
             return;
         }
-        let pairs = cin.div_ceil(2);
-        let mut xp = vec![0u32; pairs * plane];
+        let planes_in = self.segments.len() * pairs;
+        let prepare = self.stride != 1 || matches!(x, Input::F32(_));
+        let mut xp = vec![0u32; if prepare { planes_in * plane } else { 0 }];
         let runs = plane.div_ceil(PX);
         let bands = runs.div_ceil(BAND);
         for bi in 0..b {
-            let img = &x[bi * cin * plane..][..cin * plane];
-            xp.par_chunks_mut(plane).enumerate().for_each(|(cp, dst)| {
-                let even = &img[2 * cp * plane..][..plane];
-                let odd = (2 * cp + 1 < cin).then(|| &img[(2 * cp + 1) * plane..][..plane]);
-                // SAFETY: the processor has the features (asserted).
-                unsafe { to_pairs(even, odd, dst) };
-            });
-            let ys = Out(y[bi * out * plane..].as_mut_ptr());
-            let xp = &xp;
+            if prepare {
+                self.prepare(x, bi, (h, w), &mut xp);
+            }
+            let xs: &[u32] = match x {
+                Input::Pairs(x) if !prepare => &x[bi * pairs * plane..][..pairs * plane],
+                _ => &xp,
+            };
+            let dst = dst.image(bi * out_planes * plane);
             let ep = Epilogue {
-                residual: ep.residual.map(|r| &r[bi * out * plane..][..out * plane]),
+                residual: ep.residual.map(|r| match r {
+                    Residual::F32(r) => Residual::F32(&r[bi * out_planes * plane..]),
+                    Residual::Pairs(r) => Residual::Pairs(&r[bi * out_planes * plane..]),
+                }),
                 ..ep
             };
             // Small planes (the UNet's 8×8 and 16×16) have few bands: their output
             // blocks are split among tasks too, so that every thread has work.
-            let blocks = out / OB;
+            let blocks = out.div_ceil(OB);
             let split = (4 * rayon::current_num_threads())
                 .div_ceil(bands)
                 .clamp(1, blocks);
@@ -133,17 +283,79 @@ impl DirectWeights {
                 let runs = band * BAND..((band + 1) * BAND).min(runs);
                 let blocks = part * per..((part + 1) * per).min(blocks);
                 // SAFETY: the processor has the features; each task writes only its own
-                // pixels of its own output planes, which `y` covers (asserted).
-                unsafe { self.band(xp, (h, w), (runs, blocks), ep, ys) };
+                // pixels of its own output planes, which `dst` covers (asserted).
+                unsafe { self.band(xs, (oh, ow), (runs, blocks), ep, dst) };
             });
         }
     }
 
-    /// Output `blocks` (of eight) over `runs` of one image, from its pairs `xp`.
+    /// Image `bi` of `x` as the kernel reads it: bf16 pairs, at stride 2 rearranged
+    /// into the four phases' planes at the output's size (phase-major).
+    fn prepare(&self, x: Input, bi: usize, (h, w): (usize, usize), xp: &mut [u32]) {
+        let (cin, pairs) = (self.cin, self.cin.div_ceil(2));
+        let in_plane = h * w;
+        let (oh, ow) = self.out_size(h, w);
+        let plane = oh * ow;
+        match x {
+            Input::F32(x) if self.stride == 1 => {
+                let img = &x[bi * cin * in_plane..][..cin * in_plane];
+                xp.par_chunks_mut(plane).enumerate().for_each(|(cp, dst)| {
+                    let even = &img[2 * cp * plane..][..plane];
+                    let odd = (2 * cp + 1 < cin).then(|| &img[(2 * cp + 1) * plane..][..plane]);
+                    // SAFETY: the processor has the features (asserted by run).
+                    unsafe { to_pairs(even, odd, dst) };
+                });
+            }
+            Input::F32(x) => {
+                let img = &x[bi * cin * in_plane..][..cin * in_plane];
+                phases(xp, pairs, plane)
+                    .into_par_iter()
+                    .enumerate()
+                    .for_each(|(cp, [p00, p01, p10, p11])| {
+                        let even = &img[2 * cp * in_plane..][..in_plane];
+                        let odd =
+                            (2 * cp + 1 < cin).then(|| &img[(2 * cp + 1) * in_plane..][..in_plane]);
+                        for i in 0..oh {
+                            for (dy, d0, d1) in
+                                [(0, &mut *p00, &mut *p01), (1, &mut *p10, &mut *p11)]
+                            {
+                                let row = (2 * i + dy) * w;
+                                let (e, o) = (&even[row..][..w], odd.map(|o| &o[row..][..w]));
+                                let (d0, d1) = (&mut d0[i * ow..][..ow], &mut d1[i * ow..][..ow]);
+                                // SAFETY: the processor has the features (asserted by run).
+                                unsafe { to_pairs_split(e, o, d0, d1) };
+                            }
+                        }
+                    });
+            }
+            Input::Pairs(x) => {
+                let img = &x[bi * pairs * in_plane..][..pairs * in_plane];
+                phases(xp, pairs, plane)
+                    .into_par_iter()
+                    .enumerate()
+                    .for_each(|(cp, [p00, p01, p10, p11])| {
+                        let src = &img[cp * in_plane..][..in_plane];
+                        for i in 0..oh {
+                            for (dy, d0, d1) in
+                                [(0, &mut *p00, &mut *p01), (1, &mut *p10, &mut *p11)]
+                            {
+                                let line = &src[(2 * i + dy) * w..][..w];
+                                let (d0, d1) = (&mut d0[i * ow..][..ow], &mut d1[i * ow..][..ow]);
+                                // SAFETY: the processor has the features (asserted by run).
+                                unsafe { split_columns(line, d0, d1) };
+                            }
+                        }
+                    });
+            }
+        }
+    }
+
+    /// Output `blocks` (of eight) over `runs` of one image, from its prepared pair
+    /// planes `xp` at the output's size.
     ///
     /// # Safety
-    /// [`available`] must be true; `y` must cover out planes of h×w that no one else
-    /// writes at these runs' pixels.
+    /// [`available`] must be true; `y` must cover this image's output planes of h×w,
+    /// which no one else writes at these runs' pixels and blocks.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bf16,avx512bw")]
     unsafe fn band(
@@ -152,22 +364,20 @@ impl DirectWeights {
         (h, w): (usize, usize),
         (runs, blocks): (std::ops::Range<usize>, std::ops::Range<usize>),
         ep: Epilogue,
-        y: Out,
+        y: Dst,
     ) {
         use std::arch::x86_64::*;
-        let (k, pad) = (self.k, self.k / 2);
-        let taps = k * k;
         let plane = h * w;
-        let pairs = self.cin.div_ceil(2);
-        let shift: Vec<isize> = (0..taps)
-            .map(|t| {
-                ((t / k) as isize - pad as isize) * w as isize + (t % k) as isize - pad as isize
-            })
+        let offsets = &self.offsets;
+        let shift: Vec<isize> = offsets
+            .iter()
+            .map(|&(dy, dx)| dy * w as isize + dx)
             .collect();
-        // Per run and tap, the lanes of each vector that read inside the picture.
+        // Per run and tap offset, the lanes of each vector that read inside the picture.
         let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-        let mut masks = vec![[0u16; NV]; runs.len() * taps];
-        for (r, masks) in runs.clone().zip(masks.chunks_exact_mut(taps)) {
+        let n = offsets.len();
+        let mut masks = vec![[0u16; NV]; runs.len() * n];
+        for (r, masks) in runs.clone().zip(masks.chunks_exact_mut(n)) {
             let p0 = r * PX;
             let (ry, rx) = ((p0 / w) as i32, (p0 % w) as i32);
             let (hi, wi) = (h as i32, w as i32);
@@ -183,9 +393,9 @@ impl DirectWeights {
                     row = _mm512_mask_add_epi32(row, over, row, _mm512_set1_epi32(1));
                 }
                 let inside = _mm512_cmplt_epi32_mask(row, _mm512_set1_epi32(hi));
-                for (t, mask) in masks.iter_mut().enumerate() {
-                    let r = _mm512_add_epi32(row, _mm512_set1_epi32((t / k) as i32 - pad as i32));
-                    let c = _mm512_add_epi32(col, _mm512_set1_epi32((t % k) as i32 - pad as i32));
+                for (mask, &(dy, dx)) in masks.iter_mut().zip(offsets) {
+                    let r = _mm512_add_epi32(row, _mm512_set1_epi32(dy as i32));
+                    let c = _mm512_add_epi32(col, _mm512_set1_epi32(dx as i32));
                     let ok = _mm512_cmpge_epi32_mask(r, _mm512_setzero_si512())
                         & _mm512_cmplt_epi32_mask(r, _mm512_set1_epi32(hi))
                         & _mm512_cmpge_epi32_mask(c, _mm512_setzero_si512())
@@ -200,78 +410,150 @@ impl DirectWeights {
         // streams than the hardware prefetcher follows. TAESD's 64→64 at 512×512 went
         // from 660 to 750 GFLOP/s (`bench gemm`; 880–940 at 128×128, whose input stays
         // in cache); the next band instead gave 725, three bands on 700–730.
-        let ahead = (runs.end + BAND) * PX + pad * w + pad;
+        let reach = shift.iter().copied().max().unwrap_or(0).max(0) as usize;
+        let ahead = (runs.end + BAND) * PX + reach;
+        let planes_in = xp.len() / plane;
         let spread = blocks.len().max(1);
         for (i, b) in blocks.clone().enumerate() {
             if ahead < plane {
                 let end = (ahead + BAND * PX).min(plane);
-                for cp in (i * pairs / spread)..((i + 1) * pairs / spread) {
+                for cp in (i * planes_in / spread)..((i + 1) * planes_in / spread) {
                     let row = xp.as_ptr().wrapping_add(cp * plane);
                     for at in (ahead..end).step_by(16) {
                         _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(at).cast());
                     }
                 }
             }
-            let wb = self.packed.as_ptr().add(b * pairs * taps * OB);
-            for (r, masks) in runs.clone().zip(masks.chunks_exact(taps)) {
+            let wb = self.packed.as_ptr().add(b * self.per_block * OB);
+            for (r, masks) in runs.clone().zip(masks.chunks_exact(n)) {
                 let p0 = r * PX;
                 // acc[o][i]: output channel b·8 + o, pixels p0 + 16i..+16.
                 let mut acc = [[_mm512_setzero_ps(); NV]; OB];
                 if let Some(bias) = ep.bias {
                     for (o, acc) in acc.iter_mut().enumerate() {
-                        *acc = [_mm512_set1_ps(bias[b * OB + o]); NV];
+                        if b * OB + o < self.out {
+                            *acc = [_mm512_set1_ps(bias[b * OB + o]); NV];
+                        }
                     }
                 }
-                for c0 in (0..pairs).step_by(GROUP) {
-                    let group = c0..(c0 + GROUP).min(pairs);
-                    for (t, m) in masks.iter().enumerate() {
-                        if m.iter().all(|&m| m == 0) {
-                            continue;
-                        }
-                        // Lanes outside the picture are masked off and never read, so
-                        // the address may point outside `xp` (hence wrapping arithmetic).
-                        let mut at = xp
-                            .as_ptr()
-                            .wrapping_offset((c0 * plane + p0) as isize + shift[t]);
-                        let mut ws = wb.add((c0 * taps + t) * OB);
-                        for _ in group.clone() {
-                            let v: [__m512bh; NV] = std::array::from_fn(|i| {
-                                std::mem::transmute::<__m512i, __m512bh>(_mm512_maskz_loadu_epi32(
-                                    m[i],
-                                    at.wrapping_add(16 * i).cast(),
-                                ))
-                            });
-                            for (o, acc) in acc.iter_mut().enumerate() {
-                                let wv: __m512bh =
-                                    std::mem::transmute(_mm512_set1_epi32(*ws.add(o) as i32));
-                                for (a, &v) in acc.iter_mut().zip(&v) {
-                                    *a = _mm512_dpbf16_ps(*a, wv, v);
-                                }
+                for seg in &self.segments {
+                    let (first, taps) = (seg.first, seg.taps.len());
+                    let pairs = self.cin.div_ceil(2);
+                    for c0 in (0..pairs).step_by(GROUP) {
+                        let group = c0..(c0 + GROUP).min(pairs);
+                        for (ti, &t) in seg.taps.iter().enumerate() {
+                            let m = &masks[t];
+                            if m.iter().all(|&m| m == 0) {
+                                continue;
                             }
-                            at = at.wrapping_add(plane);
-                            ws = ws.wrapping_add(taps * OB);
+                            // Lanes outside the picture are masked off and never read, so
+                            // the address may point outside `xp` (hence wrapping
+                            // arithmetic).
+                            let mut at = xp
+                                .as_ptr()
+                                .wrapping_offset(((first + c0) * plane + p0) as isize + shift[t]);
+                            let mut ws = wb.add((seg.at + c0 * taps + ti) * OB);
+                            for _ in group.clone() {
+                                let v: [__m512bh; NV] = std::array::from_fn(|i| {
+                                    std::mem::transmute::<__m512i, __m512bh>(
+                                        _mm512_maskz_loadu_epi32(
+                                            m[i],
+                                            at.wrapping_add(16 * i).cast(),
+                                        ),
+                                    )
+                                });
+                                for (o, acc) in acc.iter_mut().enumerate() {
+                                    let wv: __m512bh =
+                                        std::mem::transmute(_mm512_set1_epi32(*ws.add(o) as i32));
+                                    for (a, &v) in acc.iter_mut().zip(&v) {
+                                        *a = _mm512_dpbf16_ps(*a, wv, v);
+                                    }
+                                }
+                                at = at.wrapping_add(plane);
+                                ws = ws.wrapping_add(taps * OB);
+                            }
                         }
                     }
                 }
-                let tail = plane - p0;
+                // Stored by a function of its own, the sums passed by value: indexed
+                // there, they would otherwise live in memory through the loop above.
+                self.store(acc, (b, p0, plane), ep, y);
+            }
+        }
+    }
+
+    /// Stores a run's sums for output block `b`, pixels p0.. of planes of `plane`,
+    /// through the epilogue.
+    ///
+    /// # Safety
+    /// As [`DirectWeights::band`].
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bf16,avx512bw")]
+    #[inline(never)]
+    unsafe fn store(
+        &self,
+        acc: [[std::arch::x86_64::__m512; NV]; OB],
+        (b, p0, plane): (usize, usize, usize),
+        ep: Epilogue,
+        y: Dst,
+    ) {
+        use std::arch::x86_64::*;
+        let tail = plane - p0;
+        let mut mask = [0u16; NV];
+        for (i, m) in mask.iter_mut().enumerate() {
+            *m = ((1u32 << tail.saturating_sub(16 * i).min(16)) - 1) as u16;
+        }
+        let zero = _mm512_setzero_ps();
+        match y {
+            Dst::F32(y) => {
+                // The padding's channels have no lanes.
                 for (o, acc) in acc.iter().enumerate() {
+                    let live = if b * OB + o < self.out { u16::MAX } else { 0 };
+                    let mask = mask.map(|m| m & live);
                     let at = (b * OB + o) * plane + p0;
-                    let to = y.at(at);
                     for (i, &v) in acc.iter().enumerate() {
-                        let m = ((1u32 << tail.saturating_sub(16 * i).min(16)) - 1) as u16;
                         let v = match ep.residual {
-                            Some(r) => _mm512_add_ps(
+                            Some(Residual::F32(r)) => _mm512_add_ps(
                                 v,
-                                _mm512_maskz_loadu_ps(m, r.as_ptr().wrapping_add(at + 16 * i)),
+                                _mm512_maskz_loadu_ps(
+                                    mask[i],
+                                    r.as_ptr().wrapping_add(at + 16 * i),
+                                ),
                             ),
-                            None => v,
+                            _ => v,
                         };
-                        let v = if ep.relu {
-                            _mm512_max_ps(v, _mm512_setzero_ps())
-                        } else {
-                            v
-                        };
-                        _mm512_mask_storeu_ps(to.wrapping_add(16 * i), m, v);
+                        let v = if ep.relu { _mm512_max_ps(v, zero) } else { v };
+                        _mm512_mask_storeu_ps(y.wrapping_add(at + 16 * i), mask[i], v);
+                    }
+                }
+            }
+            Dst::Pairs(y) => {
+                let high = _mm512_set1_epi32(0xffff_0000u32 as i32);
+                for j in 0..OB / 2 {
+                    let live = if b * OB + 2 * j < self.out {
+                        u16::MAX
+                    } else {
+                        0
+                    };
+                    let mask = mask.map(|m| m & live);
+                    let at = (b * OB / 2 + j) * plane + p0;
+                    for i in 0..NV {
+                        let (mut even, mut odd) = (acc[2 * j][i], acc[2 * j + 1][i]);
+                        if let Some(Residual::Pairs(r)) = ep.residual {
+                            let r = _mm512_maskz_loadu_epi32(
+                                mask[i],
+                                r.as_ptr().wrapping_add(at + 16 * i).cast(),
+                            );
+                            even =
+                                _mm512_add_ps(even, _mm512_castsi512_ps(_mm512_slli_epi32(r, 16)));
+                            odd =
+                                _mm512_add_ps(odd, _mm512_castsi512_ps(_mm512_and_si512(r, high)));
+                        }
+                        if ep.relu {
+                            (even, odd) = (_mm512_max_ps(even, zero), _mm512_max_ps(odd, zero));
+                        }
+                        let pair = crate::bf16::pairs_of(even, odd);
+                        _mm512_mask_storeu_epi32(y.wrapping_add(at + 16 * i).cast(), mask[i], pair);
                     }
                 }
             }
@@ -285,10 +567,131 @@ impl DirectWeights {
         _: (usize, usize),
         _: (std::ops::Range<usize>, std::ops::Range<usize>),
         _: Epilogue,
-        _: Out,
+        _: Dst,
     ) {
         unreachable!("available() is false here");
     }
+}
+
+/// A stride-2 input's prepared planes (phase-major: four phases of `pairs` planes),
+/// regrouped per pair: its four phases' planes, to fill in one task.
+fn phases(xp: &mut [u32], pairs: usize, plane: usize) -> Vec<[&mut [u32]; 4]> {
+    let mut quarters: Vec<_> = xp
+        .chunks_exact_mut(pairs * plane)
+        .map(|q| q.chunks_exact_mut(plane))
+        .collect();
+    (0..pairs)
+        .map(|_| std::array::from_fn(|q| quarters[q].next().expect("a plane per pair")))
+        .collect()
+}
+
+/// dst0[j] = src[2j] and dst1[j] = src[2j + 1]: a row of pairs split into its even and
+/// odd columns.
+///
+/// # Safety
+/// The processor must have AVX-512; `src` twice as long as the destinations.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn split_columns(src: &[u32], dst0: &mut [u32], dst1: &mut [u32]) {
+    use std::arch::x86_64::*;
+    let n = dst0.len();
+    assert!(dst1.len() == n && src.len() >= 2 * n);
+    let ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
+    for j in (0..n).step_by(16) {
+        let left = 2 * (n - j);
+        let m0 = ((1u32 << left.min(16)) - 1) as u16;
+        let m1 = ((1u32 << left.saturating_sub(16).min(16)) - 1) as u16;
+        let a = _mm512_maskz_loadu_epi32(m0, src.as_ptr().add(2 * j).cast());
+        let b = _mm512_maskz_loadu_epi32(m1, src.as_ptr().add(2 * j).wrapping_add(16).cast());
+        let m = ((1u32 << (n - j).min(16)) - 1) as u16;
+        _mm512_mask_storeu_epi32(
+            dst0.as_mut_ptr().add(j).cast(),
+            m,
+            _mm512_permutex2var_epi32(a, ev, b),
+        );
+        _mm512_mask_storeu_epi32(
+            dst1.as_mut_ptr().add(j).cast(),
+            m,
+            _mm512_permutex2var_epi32(a, od, b),
+        );
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn split_columns(_: &[u32], _: &mut [u32], _: &mut [u32]) {
+    unreachable!("available() is false here");
+}
+
+/// The output's first element of an image, as the kernel's tasks share it.
+#[derive(Clone, Copy)]
+enum Dst {
+    F32(*mut f32),
+    Pairs(*mut u32),
+}
+
+// SAFETY: tasks write disjoint pixels and planes (see `DirectWeights::band`).
+unsafe impl Send for Dst {}
+unsafe impl Sync for Dst {}
+
+impl Dst {
+    /// The same output `offset` elements on.
+    fn image(self, offset: usize) -> Dst {
+        match self {
+            Dst::F32(p) => Dst::F32(p.wrapping_add(offset)),
+            Dst::Pairs(p) => Dst::Pairs(p.wrapping_add(offset)),
+        }
+    }
+}
+
+/// dst0[j] and dst1[j] = the pairs of the even and the odd columns 2j and 2j + 1 of
+/// `even` and `odd` (a stride-2 convolution's row, split into its two column phases).
+///
+/// # Safety
+/// The processor must have AVX-512 BF16; `even` (and `odd`) twice as long as the
+/// destinations.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16,avx512bw")]
+unsafe fn to_pairs_split(even: &[f32], odd: Option<&[f32]>, dst0: &mut [u32], dst1: &mut [u32]) {
+    use std::arch::x86_64::*;
+    let n = dst0.len();
+    assert!(dst1.len() == n && even.len() >= 2 * n && odd.is_none_or(|o| o.len() >= 2 * n));
+    let ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
+    let load = |src: &[f32], j: usize| {
+        let left = 2 * (n - j);
+        let m0 = ((1u32 << left.min(16)) - 1) as u16;
+        let m1 = ((1u32 << left.saturating_sub(16).min(16)) - 1) as u16;
+        let a = _mm512_maskz_loadu_ps(m0, src.as_ptr().add(2 * j));
+        let b = _mm512_maskz_loadu_ps(m1, src.as_ptr().add(2 * j).wrapping_add(16));
+        (
+            _mm512_permutex2var_ps(a, ev, b),
+            _mm512_permutex2var_ps(a, od, b),
+        )
+    };
+    for j in (0..n).step_by(16) {
+        let m = ((1u32 << (n - j).min(16)) - 1) as u16;
+        let (e0, e1) = load(even, j);
+        let (o0, o1) = match odd {
+            Some(odd) => load(odd, j),
+            None => (_mm512_setzero_ps(), _mm512_setzero_ps()),
+        };
+        _mm512_mask_storeu_epi32(
+            dst0.as_mut_ptr().add(j).cast(),
+            m,
+            crate::bf16::pairs_of(e0, o0),
+        );
+        _mm512_mask_storeu_epi32(
+            dst1.as_mut_ptr().add(j).cast(),
+            m,
+            crate::bf16::pairs_of(e1, o1),
+        );
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn to_pairs_split(_: &[f32], _: Option<&[f32]>, _: &mut [u32], _: &mut [u32]) {
+    unreachable!("available() is false here");
 }
 
 /// dst[p] = (bf16(even[p]), bf16(odd[p])) as one word, the even channel in the low half;
@@ -324,11 +727,44 @@ mod tests {
     use super::*;
     use candle_core::{Device, Tensor};
 
+    /// x (b × c × h × w) as bf16 pairs, as [`Output::Pairs`] lays them out.
+    fn as_pairs(x: &[f32], (b, c, plane): (usize, usize, usize)) -> Vec<u32> {
+        let pairs = c.div_ceil(2);
+        let mut out = vec![0u32; b * pairs * plane];
+        for bi in 0..b {
+            for ch in 0..c {
+                for p in 0..plane {
+                    let v = u32::from(crate::bf16::to_bf16(x[(bi * c + ch) * plane + p]));
+                    out[(bi * pairs + ch / 2) * plane + p] |= v << (16 * (ch % 2));
+                }
+            }
+        }
+        out
+    }
+
+    /// Pairs back to f32 (b × c × plane).
+    fn from_pairs(y: &[u32], (b, c, plane): (usize, usize, usize)) -> Vec<f32> {
+        let pairs = c.div_ceil(2);
+        let mut out = Vec::with_capacity(b * c * plane);
+        for bi in 0..b {
+            for ch in 0..c {
+                for p in 0..plane {
+                    let word = y[(bi * pairs + ch / 2) * plane + p];
+                    out.push(f32::from_bits(((word >> (16 * (ch % 2))) & 0xffff) << 16));
+                }
+            }
+        }
+        out
+    }
+
     /// Against candle's own convolution of the bf16-rounded input and weights: only the
     /// f32 sums' order differs. Odd channel counts (a pair with no odd channel), one
     /// row, rows shorter than a run (a run crosses several), a plane of one band whose
-    /// output blocks are split among tasks, 1×1, 3×3 and 5×5, a batch of two, and every
-    /// epilogue: bias, a residual added (the second image's own), ReLU.
+    /// output blocks are split among tasks, 1×1, 3×3 and 5×5, stride 2 (3×3), output
+    /// counts that are not a whole block (3, 4, 13), a batch of two; every epilogue
+    /// (bias, a residual added (the second image's own), ReLU); and input, output and
+    /// residual as f32 or as bf16 pairs (where the output in pairs is rounded once
+    /// more).
     #[test]
     fn the_direct_convolution_matches_candles_on_rounded_inputs() {
         if !available() {
@@ -336,44 +772,75 @@ mod tests {
             return;
         }
         let dev = Device::Cpu;
-        for (b, c, o, h, w, k) in [
-            (2, 5, 8, 9, 13, 3),
-            (1, 16, 16, 1, 70, 3),
-            (1, 6, 24, 20, 50, 1),
-            (1, 64, 64, 33, 35, 3),
-            (1, 32, 64, 8, 8, 3),
-            (1, 3, 8, 5, 5, 5),
-            (1, 40, 16, 7, 3, 3),
+        for (b, c, o, h, w, k, stride) in [
+            (2, 5, 8, 9, 13, 3, 1),
+            (1, 16, 16, 1, 70, 3, 1),
+            (1, 6, 24, 20, 50, 1, 1),
+            (1, 64, 64, 33, 35, 3, 1),
+            (1, 32, 64, 8, 8, 3, 1),
+            (1, 3, 8, 5, 5, 5, 1),
+            (1, 40, 16, 7, 3, 3, 1),
+            (1, 64, 3, 24, 40, 3, 1),
+            (2, 7, 13, 6, 10, 3, 1),
+            (2, 5, 16, 14, 22, 3, 2),
+            (1, 64, 64, 64, 66, 3, 2),
+            (1, 24, 4, 2, 98, 3, 2),
         ] {
-            assert!(DirectWeights::fits(o, k, 1, k / 2));
+            assert!(DirectWeights::fits(k, stride, k / 2));
+            let (oh, ow) = (h / stride, w / stride);
             let x = Tensor::randn(0f32, 1.0, (b, c, h, w), &dev).unwrap();
             let kw = Tensor::randn(0f32, 1.0, (o, c, k, k), &dev).unwrap();
-            let (want, bias, _) = crate::conv::bf16_reference(&x, &kw, k / 2, 1);
+            let (want, bias, _) = crate::conv::bf16_reference(&x, &kw, k / 2, stride);
+            assert_eq!(want.dims(), [b, o, oh, ow]);
             let want: Vec<f32> = want.flatten_all().unwrap().to_vec1().unwrap();
             let flat: Vec<f32> = kw.flatten_all().unwrap().to_vec1().unwrap();
-            let weights = DirectWeights::pack(&flat, o, c, k);
+            let weights = DirectWeights::pack(&flat, o, c, k, stride);
+            assert!(weights.takes(h, w));
             let xs: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();
+            let xp = as_pairs(&xs, (b, c, h * w));
             let residual: Vec<f32> = (0..want.len()).map(|i| (i % 7) as f32 - 3.0).collect();
-            for (with_bias, with_residual, relu) in [
-                (false, false, false),
-                (true, false, true),
-                (true, true, true),
-                (false, true, false),
+            let residual_pairs = as_pairs(&residual, (b, o, oh * ow));
+            for (with_bias, with_residual, relu, pairs_in, pairs_out) in [
+                (false, false, false, false, false),
+                (true, false, true, false, false),
+                (true, true, true, false, false),
+                (false, true, false, false, false),
+                (true, false, false, true, false),
+                (false, false, true, false, true),
+                (true, true, false, true, true),
             ] {
-                let mut y = vec![f32::NAN; b * o * h * w];
-                let ep = Epilogue {
+                let input = if pairs_in {
+                    Input::Pairs(&xp)
+                } else {
+                    Input::F32(&xs)
+                };
+                let ep = |residual| Epilogue {
                     bias: with_bias.then_some(bias.as_slice()),
-                    residual: with_residual.then_some(residual.as_slice()),
+                    residual: with_residual.then_some(residual),
                     relu,
                 };
-                weights.run(&xs, (b, h, w), ep, &mut y);
+                let y = if pairs_out {
+                    let mut y = vec![u32::MAX; b * o.div_ceil(2) * oh * ow];
+                    let ep = ep(Residual::Pairs(&residual_pairs));
+                    weights.run(input, (b, h, w), ep, Output::Pairs(&mut y));
+                    from_pairs(&y, (b, o, oh * ow))
+                } else {
+                    let mut y = vec![f32::NAN; b * o * oh * ow];
+                    weights.run(
+                        input,
+                        (b, h, w),
+                        ep(Residual::F32(&residual)),
+                        Output::F32(&mut y),
+                    );
+                    y
+                };
                 let diff = y
                     .iter()
                     .enumerate()
                     .map(|(i, got)| {
                         let mut v = want[i];
                         if with_bias {
-                            v += bias[(i / (h * w)) % o];
+                            v += bias[(i / (oh * ow)) % o];
                         }
                         if with_residual {
                             v += residual[i];
@@ -381,7 +848,13 @@ mod tests {
                         if relu {
                             v = v.max(0.0);
                         }
-                        (got - v).abs()
+                        // Pairs hold 8 bits of mantissa: compare relative to that.
+                        let tolerance = if pairs_out {
+                            1e-3 + v.abs() / 128.0
+                        } else {
+                            1e-3
+                        };
+                        (got - v).abs() / tolerance
                     })
                     // A value left unwritten (NaN) counts as infinitely off.
                     .fold(
@@ -389,16 +862,18 @@ mod tests {
                         |m, d| if d.is_nan() { f32::INFINITY } else { m.max(d) },
                     );
                 assert!(
-                    diff < 1e-3,
-                    "{b}x{c}x{h}x{w}->{o} k{k} bias {with_bias} residual {with_residual} \
-                     relu {relu}: {diff}"
+                    diff < 1.0,
+                    "{b}x{c}x{h}x{w}->{o} k{k}/{stride} bias {with_bias} residual {with_residual} \
+                     relu {relu} pairs in {pairs_in} out {pairs_out}: {diff} of the tolerance"
                 );
             }
         }
         // Shapes the kernel does not take.
-        assert!(!DirectWeights::fits(12, 3, 1, 1));
-        assert!(!DirectWeights::fits(16, 3, 2, 1));
-        assert!(!DirectWeights::fits(16, 3, 1, 0));
-        assert!(!DirectWeights::fits(16, 2, 1, 1));
+        assert!(!DirectWeights::fits(3, 2, 0));
+        assert!(!DirectWeights::fits(5, 2, 2));
+        assert!(!DirectWeights::fits(3, 1, 0));
+        assert!(!DirectWeights::fits(2, 1, 1));
+        assert!(!DirectWeights::fits(3, 3, 1));
+        assert!(!DirectWeights::pack(&[0.0; 8 * 9], 8, 1, 3, 2).takes(5, 6));
     }
 }

@@ -30,6 +30,22 @@ pub struct TinyShape {
     pub scaling_factor: f64,
 }
 
+/// TAESD's published shape (`madebyollin/taesd`).
+impl Default for TinyShape {
+    fn default() -> TinyShape {
+        TinyShape {
+            in_channels: 3,
+            out_channels: 3,
+            latent_channels: 4,
+            encoder_blocks: vec![1, 3, 3, 3],
+            encoder_channels: vec![64; 4],
+            decoder_blocks: vec![3, 3, 3, 1],
+            decoder_channels: vec![64; 4],
+            scaling_factor: 1.0,
+        }
+    }
+}
+
 impl TinyShape {
     /// Reads `config.json`; refuses what our layers do not build (another activation, a
     /// non-nearest or non-2× upsampler, a latent shift that is not diffusers' 0.5).
@@ -150,7 +166,7 @@ impl Block {
 
 /// One entry of a `nn.Sequential`.
 enum Layer {
-    Conv(Conv2d),
+    Conv(Box<Conv2d>),
     Block(Box<Block>),
     Relu,
     Upsample,
@@ -171,6 +187,11 @@ impl Layer {
 }
 
 fn run(layers: &[Layer], mut xs: Tensor) -> Result<Tensor> {
+    if crate::conv::direct_wanted() {
+        if let Some(ys) = paired::run(layers, &xs)? {
+            return Ok(ys);
+        }
+    }
     let mut i = 0;
     while i < layers.len() {
         // A convolution and the ReLU after it run as one pass.
@@ -183,6 +204,202 @@ fn run(layers: &[Layer], mut xs: Tensor) -> Result<Tensor> {
         i += 1;
     }
     Ok(xs)
+}
+
+/// The layers on AVX-512 BF16 with every convolution direct (src/direct.rs): the
+/// activations stay bf16 pairs from one convolution to the next, the form the kernel
+/// reads, instead of f32 planes converted again by every layer. At 512×512 a layer's
+/// activations are 64 MiB in f32; in pairs half that, and no conversion pass. Only the
+/// input and the last layer's output are f32. The skip connections add the block's
+/// input as bf16 (the f32 path adds it in f32).
+mod paired {
+    use super::{Block, Layer};
+    use crate::cpu::Uninit;
+    use crate::direct::{Epilogue, Input, Output, Residual};
+    use candle_core::{DType, Result, Tensor};
+    use rayon::prelude::*;
+
+    /// An activation: b × c × h × w, in f32 (the input) or in bf16 pairs.
+    struct Act {
+        data: Data,
+        dims: (usize, usize, usize, usize),
+    }
+
+    enum Data {
+        F32(Vec<f32>),
+        Pairs(Vec<u32>),
+    }
+
+    impl Act {
+        fn input(&self) -> Input<'_> {
+            match &self.data {
+                Data::F32(x) => Input::F32(x),
+                Data::Pairs(x) => Input::Pairs(x),
+            }
+        }
+    }
+
+    /// The layers' output, or None where a layer does not run direct (or the input is
+    /// not f32 on the CPU): then the caller runs them one by one.
+    pub(super) fn run(layers: &[Layer], xs: &Tensor) -> Result<Option<Tensor>> {
+        if !xs.device().is_cpu() || xs.dtype() != DType::F32 || !fits(layers, xs.dims4()?) {
+            return Ok(None);
+        }
+        let mut act = Act {
+            data: Data::F32(xs.flatten_all()?.to_vec1()?),
+            dims: xs.dims4()?,
+        };
+        let mut i = 0;
+        while i < layers.len() {
+            let last = i + 1 == layers.len()
+                || (i + 2 == layers.len() && matches!(layers[i + 1], Layer::Relu));
+            act = match &layers[i] {
+                Layer::Conv(c) => {
+                    let relu = matches!(layers.get(i + 1), Some(Layer::Relu));
+                    i += usize::from(relu);
+                    conv(c, &act, relu, None, last)
+                }
+                Layer::Block(b) => block(b, &act),
+                Layer::Upsample => upsample(&act),
+                Layer::Relu => unreachable!("checked by fits: a ReLU follows a convolution"),
+            };
+            i += 1;
+        }
+        let (b, c, h, w) = act.dims;
+        match act.data {
+            Data::F32(y) => Ok(Some(Tensor::from_vec(y, (b, c, h, w), xs.device())?)),
+            Data::Pairs(_) => candle_core::bail!("the last layer writes f32"),
+        }
+    }
+
+    /// Whether every layer runs here, given the input's dims: convolutions direct, a
+    /// ReLU only after a convolution, blocks without a skip convolution and after a
+    /// convolution (their input in pairs).
+    fn fits(layers: &[Layer], (_, mut c, mut h, mut w): (usize, usize, usize, usize)) -> bool {
+        let (mut after_conv, mut pairs) = (false, false);
+        for layer in layers {
+            let ok = match layer {
+                Layer::Conv(conv) => match conv.direct(h, w) {
+                    Some((d, _)) => {
+                        (h, w) = d.out_size(h, w);
+                        c = d.out();
+                        true
+                    }
+                    None => false,
+                },
+                Layer::Block(b) => {
+                    pairs
+                        && b.skip.is_none()
+                        && b.convs.iter().all(|conv| {
+                            conv.direct(h, w)
+                                .is_some_and(|(d, _)| d.out() == c && d.out_size(h, w) == (h, w))
+                        })
+                }
+                Layer::Relu => after_conv,
+                Layer::Upsample => {
+                    (h, w) = (2 * h, 2 * w);
+                    true
+                }
+            };
+            if !ok {
+                return false;
+            }
+            after_conv = matches!(layer, Layer::Conv(_));
+            pairs |= after_conv;
+        }
+        true
+    }
+
+    /// One convolution (checked by `fits`), then the residual (pairs, laid out as the
+    /// output) and ReLU; its output in f32 when `last`, else in pairs.
+    fn conv(
+        conv: &crate::conv::Conv2d,
+        x: &Act,
+        relu: bool,
+        residual: Option<&[u32]>,
+        last: bool,
+    ) -> Act {
+        let (b, _, h, w) = x.dims;
+        let (d, bias) = conv.direct(h, w).expect("checked by fits");
+        let (oh, ow) = d.out_size(h, w);
+        let o = d.out();
+        let ep = Epilogue {
+            bias,
+            residual: residual.map(Residual::Pairs),
+            relu,
+        };
+        let data = if last {
+            let mut y = Uninit::new(b * o * oh * ow);
+            // SAFETY: the kernel writes every element and reads none.
+            d.run(
+                x.input(),
+                (b, h, w),
+                ep,
+                Output::F32(unsafe { y.for_writing() }),
+            );
+            // SAFETY: written above.
+            Data::F32(unsafe { y.assume_init() })
+        } else {
+            let mut y = Uninit::new(b * o.div_ceil(2) * oh * ow);
+            // SAFETY: the kernel writes every element and reads none.
+            d.run(
+                x.input(),
+                (b, h, w),
+                ep,
+                Output::Pairs(unsafe { y.for_writing() }),
+            );
+            // SAFETY: written above.
+            Data::Pairs(unsafe { y.assume_init() })
+        };
+        Act {
+            data,
+            dims: (b, o, oh, ow),
+        }
+    }
+
+    fn block(block: &Block, x: &Act) -> Act {
+        let h = conv(&block.convs[0], x, true, None, false);
+        let h = conv(&block.convs[1], &h, true, None, false);
+        let Data::Pairs(skip) = &x.data else {
+            unreachable!("checked by fits: a block's input is pairs")
+        };
+        conv(&block.convs[2], &h, true, Some(skip), false)
+    }
+
+    /// Nearest-neighbour 2× upsampling, pairs as they are (f32 likewise).
+    fn upsample(x: &Act) -> Act {
+        let (b, c, h, w) = x.dims;
+        fn double<T: Copy + Send + Sync>(src: &[T], (h, w): (usize, usize), dst: &mut [T]) {
+            dst.par_chunks_mut(4 * h * w)
+                .zip(src.par_chunks(h * w))
+                .for_each(|(out, plane)| {
+                    for (rows, line) in out.chunks_exact_mut(4 * w).zip(plane.chunks_exact(w)) {
+                        let (top, bottom) = rows.split_at_mut(2 * w);
+                        for (pair, &v) in top.chunks_exact_mut(2).zip(line) {
+                            pair[0] = v;
+                            pair[1] = v;
+                        }
+                        bottom.copy_from_slice(top);
+                    }
+                });
+        }
+        let data = match &x.data {
+            Data::F32(v) => {
+                let mut y = vec![0f32; 4 * v.len()];
+                double(v, (h, w), &mut y);
+                Data::F32(y)
+            }
+            Data::Pairs(v) => {
+                let mut y = vec![0u32; 4 * v.len()];
+                double(v, (h, w), &mut y);
+                Data::Pairs(y)
+            }
+        };
+        Act {
+            data,
+            dims: (b, c, 2 * h, 2 * w),
+        }
+    }
 }
 
 /// The tiny autoencoder, loaded.
@@ -203,12 +420,12 @@ impl TinyVae {
             .enumerate()
         {
             let at = encoder.len().to_string();
-            encoder.push(Layer::Conv(if i == 0 {
+            encoder.push(Layer::Conv(Box::new(if i == 0 {
                 Conv2d::new(e.pp(&at), shape.in_channels, c, 3, 1, 1)?
             } else {
                 // diffusers builds this convolution c → c (so levels share a width).
                 Conv2d::without_bias(e.pp(&at), c, c, 3, 2, 1)?
-            }));
+            })));
             for _ in 0..blocks {
                 let at = encoder.len().to_string();
                 encoder.push(Layer::Block(Box::new(Block::new(e.pp(&at), c, c)?)));
@@ -216,25 +433,25 @@ impl TinyVae {
         }
         let last = *shape.encoder_channels.last().expect("checked non-empty");
         let at = encoder.len().to_string();
-        encoder.push(Layer::Conv(Conv2d::new(
+        encoder.push(Layer::Conv(Box::new(Conv2d::new(
             e.pp(&at),
             last,
             shape.latent_channels,
             3,
             1,
             1,
-        )?));
+        )?)));
 
         let first = shape.decoder_channels[0];
         let mut decoder = vec![
-            Layer::Conv(Conv2d::new(
+            Layer::Conv(Box::new(Conv2d::new(
                 d.pp("0"),
                 shape.latent_channels,
                 first,
                 3,
                 1,
                 1,
-            )?),
+            )?)),
             Layer::Relu,
         ];
         let n = shape.decoder_blocks.len();
@@ -255,11 +472,11 @@ impl TinyVae {
             }
             let at = decoder.len().to_string();
             let c_out = if final_block { shape.out_channels } else { c };
-            decoder.push(Layer::Conv(if final_block {
+            decoder.push(Layer::Conv(Box::new(if final_block {
                 Conv2d::new(d.pp(&at), c, c_out, 3, 1, 1)?
             } else {
                 Conv2d::without_bias(d.pp(&at), c, c_out, 3, 1, 1)?
-            }));
+            })));
         }
         Ok(TinyVae {
             encoder,
@@ -336,5 +553,55 @@ impl TinyVae {
         let vb = unsafe { nn::VarBuilder::from_mmaped_safetensors(&[&weights], dtype, device) }
             .map_err(bad_weights)?;
         TinyVae::new(vb, &shape).map_err(bad_weights)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The layers on bf16 pairs against the same layers one by one in f32, on the
+    /// diffusers-written TAESD fixture (16 channels, blocks of every kind, stride-2
+    /// convolutions, upsampling): within bf16's rounding, relative to the output's
+    /// range. Called directly, so the process-wide bf16 switch stays off.
+    #[test]
+    fn the_paired_layers_match_the_f32_layers_within_bf16_rounding() {
+        if !crate::bf16::available() {
+            eprintln!("skipped: no AVX-512 BF16 here");
+            return;
+        }
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity/taesd");
+        let vae = TinyVae::load(&dir, DType::F32, &Device::Cpu, 4, 8).unwrap();
+        let dev = Device::Cpu;
+        let image = Tensor::rand(0f32, 1.0, (2, 3, 48, 80), &dev).unwrap();
+        let latents = Tensor::randn(0f32, 1.0, (1, 4, 6, 10), &dev).unwrap();
+        for (what, layers, x) in [
+            ("encoder", &vae.encoder, image),
+            ("decoder", &vae.decoder, latents),
+        ] {
+            let want = run(layers, x.clone()).unwrap();
+            let got = paired::run(layers, &x)
+                .unwrap()
+                .expect("every layer runs direct");
+            assert_eq!(got.dims(), want.dims(), "{what}");
+            let scale = want
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            let diff = (&got - &want)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            eprintln!("{what}: max |diff| {diff:.2e} of max |x| {scale:.3}");
+            assert!(scale > 1e-3, "{what}: the output is all but zero");
+            assert!(diff <= 0.02 * scale, "{what}: max |diff| {diff} of {scale}");
+        }
     }
 }
