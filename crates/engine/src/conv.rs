@@ -470,8 +470,16 @@ impl Conv2d {
         let weights = self
             .direct
             .get_or_init(|| {
+                let plane = (h / self.stride) * (w / self.stride);
                 let w = crate::cpu::host_f32(&self.weight).ok()?;
-                Some(crate::direct::DirectWeights::pack(&w, o, c, k, self.stride))
+                Some(crate::direct::DirectWeights::pack(
+                    &w,
+                    o,
+                    c,
+                    k,
+                    self.stride,
+                    plane,
+                ))
             })
             .as_ref()
             .filter(|d| d.takes(h, w))?;

@@ -17,12 +17,23 @@ use rayon::prelude::*;
 
 use crate::bf16::available;
 
-/// Output channels per block.
-const OB: usize = 8;
-/// Vectors of 16 pixels per run (24 accumulators; 4 spill).
-const NV: usize = 3;
-/// Pixels per run.
-const PX: usize = 16 * NV;
+/// The kernel's tiles: (output channels per block, vectors of 16 pixels per run), 24
+/// accumulators either way. Six by four (runs of 64 pixels) reads 4 vectors and 6
+/// weights per 24 products, and tiles the UNet's planes (8×8 to 64×64) whole, where runs
+/// of 48 leave part of the last one empty (a third of an 8×8 plane's two). On Zen 5 it
+/// took the UNet's convolutions from 400–720 to 670–830 GFLOP/s (`bench gemm`, 8×8 the
+/// most). Eight by three (runs of 48) reads 3 and 8, and was as fast or faster on
+/// TAESD's 64 channels at 128×128 to 512×512.
+const TILES: [(usize, usize); 2] = [(6, 4), (8, 3)];
+
+/// The tile for an output plane of `plane` pixels: runs of 64 up to 64×64.
+fn tile_for(plane: usize) -> (usize, usize) {
+    if plane <= 64 * 64 {
+        TILES[0]
+    } else {
+        TILES[1]
+    }
+}
 /// Channel pairs taken tap by tap before the next ones: their rows share the first-level
 /// cache.
 const GROUP: usize = 8;
@@ -75,7 +86,7 @@ struct Segment {
     first: usize,
     /// Its taps: indices into [`DirectWeights::offsets`].
     taps: Vec<usize>,
-    /// Where its weights start in an output block's, in words of [`OB`].
+    /// Where its weights start in an output block's, in words of `ob`.
     at: usize,
 }
 
@@ -86,13 +97,15 @@ type Tap = (usize, usize, usize);
 /// segment, per pair of input channels, per tap, the eight outputs' pairs (low half: the
 /// even channel). Outputs past `out` (up to the block) have zero weights.
 pub struct DirectWeights {
+    /// Output channels per block (a [`TILES`] entry).
+    ob: usize,
     out: usize,
     cin: usize,
     stride: usize,
     /// The taps' (row, column) offsets on the prepared planes.
     offsets: Vec<(isize, isize)>,
     segments: Vec<Segment>,
-    /// Words of [`OB`] per output block.
+    /// Words of `ob` per output block.
     per_block: usize,
     packed: Vec<u32>,
 }
@@ -116,8 +129,24 @@ impl DirectWeights {
     }
 
     /// Packs ONNX/PyTorch-ordered weights (out × cin × k × k) for a convolution that
-    /// [`DirectWeights::fits`].
-    pub fn pack(w: &[f32], out: usize, cin: usize, k: usize, stride: usize) -> DirectWeights {
+    /// [`DirectWeights::fits`], in the tile for outputs of `plane` pixels (any plane
+    /// runs; this one runs fastest).
+    pub fn pack(
+        w: &[f32],
+        out: usize,
+        cin: usize,
+        k: usize,
+        stride: usize,
+        plane: usize,
+    ) -> DirectWeights {
+        Self::pack_tiled(w, (out, cin, k, stride), tile_for(plane))
+    }
+
+    fn pack_tiled(
+        w: &[f32],
+        (out, cin, k, stride): (usize, usize, usize, usize),
+        (ob, _): (usize, usize),
+    ) -> DirectWeights {
         assert!(w.len() >= out * cin * k * k && (stride == 1 || k == 3));
         let pairs = cin.div_ceil(2);
         // Per segment: its taps as (offset index, ky, kx).
@@ -170,10 +199,10 @@ impl DirectWeights {
             })
             .collect();
         let per_block = at;
-        let blocks = out.div_ceil(OB);
-        let mut packed = vec![0u32; blocks * per_block * OB];
+        let blocks = out.div_ceil(ob);
+        let mut packed = vec![0u32; blocks * per_block * ob];
         for o in 0..out {
-            let (b, lane) = (o / OB, o % OB);
+            let (b, lane) = (o / ob, o % ob);
             for (seg, taps) in segs.iter().zip(&segments) {
                 for cp in 0..pairs {
                     for (ti, &(_, ky, kx)) in taps.iter().enumerate() {
@@ -187,12 +216,13 @@ impl DirectWeights {
                             }
                         };
                         let word = b * per_block + seg.at + cp * taps.len() + ti;
-                        packed[word * OB + lane] = at(2 * cp) | (at(2 * cp + 1) << 16);
+                        packed[word * ob + lane] = at(2 * cp) | (at(2 * cp + 1) << 16);
                     }
                 }
             }
         }
         DirectWeights {
+            ob,
             out,
             cin,
             stride,
@@ -252,7 +282,8 @@ impl DirectWeights {
         let planes_in = self.segments.len() * pairs;
         let prepare = self.stride != 1 || matches!(x, Input::F32(_));
         let mut xp = vec![0u32; if prepare { planes_in * plane } else { 0 }];
-        let runs = plane.div_ceil(PX);
+        let nv = TILES.iter().find(|t| t.0 == self.ob).expect("a tile").1;
+        let runs = plane.div_ceil(16 * nv);
         let bands = runs.div_ceil(BAND);
         for bi in 0..b {
             if prepare {
@@ -272,7 +303,7 @@ impl DirectWeights {
             };
             // Small planes (the UNet's 8×8 and 16×16) have few bands: their output
             // blocks are split among tasks too, so that every thread has work.
-            let blocks = out.div_ceil(OB);
+            let blocks = out.div_ceil(self.ob);
             let split = (4 * rayon::current_num_threads())
                 .div_ceil(bands)
                 .clamp(1, blocks);
@@ -284,7 +315,12 @@ impl DirectWeights {
                 let blocks = part * per..((part + 1) * per).min(blocks);
                 // SAFETY: the processor has the features; each task writes only its own
                 // pixels of its own output planes, which `dst` covers (asserted).
-                unsafe { self.band(xs, (oh, ow), (runs, blocks), ep, dst) };
+                unsafe {
+                    match self.ob {
+                        8 => self.band::<8, 3>(xs, (oh, ow), (runs, blocks), ep, dst),
+                        _ => self.band::<6, 4>(xs, (oh, ow), (runs, blocks), ep, dst),
+                    }
+                };
             });
         }
     }
@@ -358,7 +394,7 @@ impl DirectWeights {
     /// which no one else writes at these runs' pixels and blocks.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bf16,avx512bw")]
-    unsafe fn band(
+    unsafe fn band<const OB: usize, const NV: usize>(
         &self,
         xp: &[u32],
         (h, w): (usize, usize),
@@ -367,6 +403,7 @@ impl DirectWeights {
         y: Dst,
     ) {
         use std::arch::x86_64::*;
+        let px = 16 * NV;
         let plane = h * w;
         let offsets = &self.offsets;
         let shift: Vec<isize> = offsets
@@ -378,7 +415,7 @@ impl DirectWeights {
         let n = offsets.len();
         let mut masks = vec![[0u16; NV]; runs.len() * n];
         for (r, masks) in runs.clone().zip(masks.chunks_exact_mut(n)) {
-            let p0 = r * PX;
+            let p0 = r * px;
             let (ry, rx) = ((p0 / w) as i32, (p0 % w) as i32);
             let (hi, wi) = (h as i32, w as i32);
             for i in 0..NV {
@@ -411,12 +448,12 @@ impl DirectWeights {
         // from 660 to 750 GFLOP/s (`bench gemm`; 880–940 at 128×128, whose input stays
         // in cache); the next band instead gave 725, three bands on 700–730.
         let reach = shift.iter().copied().max().unwrap_or(0).max(0) as usize;
-        let ahead = (runs.end + BAND) * PX + reach;
+        let ahead = (runs.end + BAND) * px + reach;
         let planes_in = xp.len() / plane;
         let spread = blocks.len().max(1);
         for (i, b) in blocks.clone().enumerate() {
             if ahead < plane {
-                let end = (ahead + BAND * PX).min(plane);
+                let end = (ahead + BAND * px).min(plane);
                 for cp in (i * planes_in / spread)..((i + 1) * planes_in / spread) {
                     let row = xp.as_ptr().wrapping_add(cp * plane);
                     for at in (ahead..end).step_by(16) {
@@ -426,7 +463,7 @@ impl DirectWeights {
             }
             let wb = self.packed.as_ptr().add(b * self.per_block * OB);
             for (r, masks) in runs.clone().zip(masks.chunks_exact(n)) {
-                let p0 = r * PX;
+                let p0 = r * px;
                 // acc[o][i]: output channel b·8 + o, pixels p0 + 16i..+16.
                 let mut acc = [[_mm512_setzero_ps(); NV]; OB];
                 if let Some(bias) = ep.bias {
@@ -477,7 +514,7 @@ impl DirectWeights {
                 }
                 // Stored by a function of its own, the sums passed by value: indexed
                 // there, they would otherwise live in memory through the loop above.
-                self.store(acc, (b, p0, plane), ep, y);
+                self.store::<OB, NV>(acc, (b, p0, plane), ep, y);
             }
         }
     }
@@ -490,7 +527,7 @@ impl DirectWeights {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bf16,avx512bw")]
     #[inline(never)]
-    unsafe fn store(
+    unsafe fn store<const OB: usize, const NV: usize>(
         &self,
         acc: [[std::arch::x86_64::__m512; NV]; OB],
         (b, p0, plane): (usize, usize, usize),
@@ -561,7 +598,7 @@ impl DirectWeights {
     }
 
     #[cfg(not(target_arch = "x86_64"))]
-    unsafe fn band(
+    unsafe fn band<const OB: usize, const NV: usize>(
         &self,
         _: &[u32],
         _: (usize, usize),
@@ -794,78 +831,81 @@ mod tests {
             assert_eq!(want.dims(), [b, o, oh, ow]);
             let want: Vec<f32> = want.flatten_all().unwrap().to_vec1().unwrap();
             let flat: Vec<f32> = kw.flatten_all().unwrap().to_vec1().unwrap();
-            let weights = DirectWeights::pack(&flat, o, c, k, stride);
-            assert!(weights.takes(h, w));
-            let xs: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();
-            let xp = as_pairs(&xs, (b, c, h * w));
-            let residual: Vec<f32> = (0..want.len()).map(|i| (i % 7) as f32 - 3.0).collect();
-            let residual_pairs = as_pairs(&residual, (b, o, oh * ow));
-            for (with_bias, with_residual, relu, pairs_in, pairs_out) in [
-                (false, false, false, false, false),
-                (true, false, true, false, false),
-                (true, true, true, false, false),
-                (false, true, false, false, false),
-                (true, false, false, true, false),
-                (false, false, true, false, true),
-                (true, true, false, true, true),
-            ] {
-                let input = if pairs_in {
-                    Input::Pairs(&xp)
-                } else {
-                    Input::F32(&xs)
-                };
-                let ep = |residual| Epilogue {
-                    bias: with_bias.then_some(bias.as_slice()),
-                    residual: with_residual.then_some(residual),
-                    relu,
-                };
-                let y = if pairs_out {
-                    let mut y = vec![u32::MAX; b * o.div_ceil(2) * oh * ow];
-                    let ep = ep(Residual::Pairs(&residual_pairs));
-                    weights.run(input, (b, h, w), ep, Output::Pairs(&mut y));
-                    from_pairs(&y, (b, o, oh * ow))
-                } else {
-                    let mut y = vec![f32::NAN; b * o * oh * ow];
-                    weights.run(
-                        input,
-                        (b, h, w),
-                        ep(Residual::F32(&residual)),
-                        Output::F32(&mut y),
+            for tile in TILES {
+                let weights = DirectWeights::pack_tiled(&flat, (o, c, k, stride), tile);
+                assert!(weights.takes(h, w));
+                let xs: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();
+                let xp = as_pairs(&xs, (b, c, h * w));
+                let residual: Vec<f32> = (0..want.len()).map(|i| (i % 7) as f32 - 3.0).collect();
+                let residual_pairs = as_pairs(&residual, (b, o, oh * ow));
+                for (with_bias, with_residual, relu, pairs_in, pairs_out) in [
+                    (false, false, false, false, false),
+                    (true, false, true, false, false),
+                    (true, true, true, false, false),
+                    (false, true, false, false, false),
+                    (true, false, false, true, false),
+                    (false, false, true, false, true),
+                    (true, true, false, true, true),
+                ] {
+                    let input = if pairs_in {
+                        Input::Pairs(&xp)
+                    } else {
+                        Input::F32(&xs)
+                    };
+                    let ep = |residual| Epilogue {
+                        bias: with_bias.then_some(bias.as_slice()),
+                        residual: with_residual.then_some(residual),
+                        relu,
+                    };
+                    let y = if pairs_out {
+                        let mut y = vec![u32::MAX; b * o.div_ceil(2) * oh * ow];
+                        let ep = ep(Residual::Pairs(&residual_pairs));
+                        weights.run(input, (b, h, w), ep, Output::Pairs(&mut y));
+                        from_pairs(&y, (b, o, oh * ow))
+                    } else {
+                        let mut y = vec![f32::NAN; b * o * oh * ow];
+                        weights.run(
+                            input,
+                            (b, h, w),
+                            ep(Residual::F32(&residual)),
+                            Output::F32(&mut y),
+                        );
+                        y
+                    };
+                    let diff = y
+                        .iter()
+                        .enumerate()
+                        .map(|(i, got)| {
+                            let mut v = want[i];
+                            if with_bias {
+                                v += bias[(i / (oh * ow)) % o];
+                            }
+                            if with_residual {
+                                v += residual[i];
+                            }
+                            if relu {
+                                v = v.max(0.0);
+                            }
+                            // Pairs hold 8 bits of mantissa: compare relative to that.
+                            let tolerance = if pairs_out {
+                                1e-3 + v.abs() / 128.0
+                            } else {
+                                1e-3
+                            };
+                            (got - v).abs() / tolerance
+                        })
+                        // A value left unwritten (NaN) counts as infinitely off.
+                        .fold(
+                            0f32,
+                            |m, d| if d.is_nan() { f32::INFINITY } else { m.max(d) },
+                        );
+                    assert!(
+                        diff < 1.0,
+                        "{b}x{c}x{h}x{w}->{o} k{k}/{stride} tile {tile:?} bias {with_bias} \
+                     residual {with_residual} relu {relu} pairs in {pairs_in} out {pairs_out}: \
+                     {diff} of the tolerance"
                     );
-                    y
-                };
-                let diff = y
-                    .iter()
-                    .enumerate()
-                    .map(|(i, got)| {
-                        let mut v = want[i];
-                        if with_bias {
-                            v += bias[(i / (oh * ow)) % o];
-                        }
-                        if with_residual {
-                            v += residual[i];
-                        }
-                        if relu {
-                            v = v.max(0.0);
-                        }
-                        // Pairs hold 8 bits of mantissa: compare relative to that.
-                        let tolerance = if pairs_out {
-                            1e-3 + v.abs() / 128.0
-                        } else {
-                            1e-3
-                        };
-                        (got - v).abs() / tolerance
-                    })
-                    // A value left unwritten (NaN) counts as infinitely off.
-                    .fold(
-                        0f32,
-                        |m, d| if d.is_nan() { f32::INFINITY } else { m.max(d) },
-                    );
-                assert!(
-                    diff < 1.0,
-                    "{b}x{c}x{h}x{w}->{o} k{k}/{stride} bias {with_bias} residual {with_residual} \
-                     relu {relu} pairs in {pairs_in} out {pairs_out}: {diff} of the tolerance"
-                );
+                }
             }
         }
         // Shapes the kernel does not take.
@@ -874,6 +914,6 @@ mod tests {
         assert!(!DirectWeights::fits(3, 1, 0));
         assert!(!DirectWeights::fits(2, 1, 1));
         assert!(!DirectWeights::fits(3, 3, 1));
-        assert!(!DirectWeights::pack(&[0.0; 8 * 9], 8, 1, 3, 2).takes(5, 6));
+        assert!(!DirectWeights::pack(&[0.0; 8 * 9], 8, 1, 3, 2, 6).takes(5, 6));
     }
 }

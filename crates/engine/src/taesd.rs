@@ -584,24 +584,26 @@ mod tests {
                 .unwrap()
                 .expect("every layer runs direct");
             assert_eq!(got.dims(), want.dims(), "{what}");
-            let scale = want
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
-            let diff = (&got - &want)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
-            eprintln!("{what}: max |diff| {diff:.2e} of max |x| {scale:.3}");
+            let scalar = |t: Tensor| t.to_scalar::<f32>().unwrap();
+            let scale = scalar(want.abs().unwrap().max_all().unwrap());
+            let typical = scalar(want.abs().unwrap().mean_all().unwrap());
+            let diff = (&got - &want).unwrap().abs().unwrap();
+            let (max, mean) = (
+                scalar(diff.max_all().unwrap()),
+                scalar(diff.mean_all().unwrap()),
+            );
+            eprintln!(
+                "{what}: max |diff| {max:.2e} of max |x| {scale:.3}, mean {mean:.2e} of {typical:.3}"
+            );
             assert!(scale > 1e-3, "{what}: the output is all but zero");
-            assert!(diff <= 0.02 * scale, "{what}: max |diff| {diff} of {scale}");
+            // bf16 keeps 8 bits: about 0.4 % a value, growing over the layers (1 % on
+            // average at the end here). A wrong tap or plane is off by about the values
+            // themselves.
+            assert!(
+                mean <= 0.025 * typical,
+                "{what}: mean |diff| {mean} of {typical}"
+            );
+            assert!(max <= 0.08 * scale, "{what}: max |diff| {max} of {scale}");
         }
     }
 }
