@@ -80,6 +80,16 @@ impl<T: Copy> Uninit<T> {
     }
 }
 
+/// A buffer of `len` elements as `write` leaves it, with no zeroing pass first.
+///
+/// # Safety
+/// `write` must write every element and read none before writing it.
+pub(crate) unsafe fn written<T: Copy>(len: usize, write: impl FnOnce(&mut [T])) -> Vec<T> {
+    let mut buf = Uninit::new(len);
+    write(buf.for_writing());
+    buf.assume_init()
+}
+
 /// A pointer to a kernel's output that its tasks share; each writes its own rows or
 /// pixels only.
 #[derive(Clone, Copy)]

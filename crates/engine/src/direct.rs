@@ -1,17 +1,21 @@
 //! Direct bf16 convolution on AVX-512 BF16, for "same"-padded convolutions at stride 1
-//! whose outputs come in eights: TAESD's 64-channel layers at up to 512×512 and the
-//! UNet's. The product-based path gathers nine rows of patches per input channel and
-//! packs them to bf16 for every output pixel (im2col); with 64 outputs that packing
-//! cost more than the products. Here the input is converted once to bf16, two channels
-//! per 32-bit word (what `vdpbf16ps` multiplies in pairs), and read in place.
+//! and 3×3 ones at stride 2: TAESD's 64-channel layers at up to 512×512 and the UNet's.
+//! The product-based path gathers nine rows of patches per input channel and packs them
+//! to bf16 for every output pixel (im2col); with 64 outputs that packing cost more than
+//! the products. Here the input is converted once to bf16, two channels per 32-bit word
+//! (what `vdpbf16ps` multiplies in pairs), and read in place; or it comes as such pairs
+//! from the layer before, which can write them (TAESD does, `taesd::paired`).
 //!
-//! Eight output channels × 48 output pixels stay in 24 registers while every pair of
-//! input channels and every tap adds to them: three loads feed 24 `vdpbf16ps`. A run's
-//! 48 pixels are consecutive in the flat plane, so a run can cross rows; each tap reads
-//! the input shifted by (ky − pad, kx − pad), and the lanes that would read across the
-//! picture's edge are masked off (masked loads read nothing there, so zero padding
-//! costs nothing). The same scheme runs MODNet in `articket-matting` (`direct.rs`) in
-//! f32. docs/benchmarks.md has the figures.
+//! A block of output channels × a run of output pixels (8 × 48 or 6 × 64) stay in 24
+//! registers while every pair of input channels and every tap adds to them. A run's
+//! pixels are consecutive in the flat plane, so a run can cross rows; each tap reads
+//! the input shifted by its offset, and the lanes that would read across the picture's
+//! edge are masked off (masked loads read nothing there, so zero padding costs
+//! nothing). At stride 2 the input is first split into its four phases (even or odd
+//! rows × columns), planes at the output's size, each read at its own taps. Outputs
+//! that are not a whole block are padded with zero weights and not stored. The same
+//! scheme runs MODNet in `articket-matting` (`direct.rs`) in f32. docs/benchmarks.md
+//! has the figures.
 
 use rayon::prelude::*;
 
@@ -93,9 +97,9 @@ struct Segment {
 /// A segment's tap while packing: (offset index, ky, kx).
 type Tap = (usize, usize, usize);
 
-/// A convolution's weights as the kernel reads them: per block of eight outputs, per
-/// segment, per pair of input channels, per tap, the eight outputs' pairs (low half: the
-/// even channel). Outputs past `out` (up to the block) have zero weights.
+/// A convolution's weights as the kernel reads them: per block of `ob` outputs, per
+/// segment, per pair of input channels, per tap, the block's outputs' pairs (low half:
+/// the even channel). Outputs past `out` (up to the block) have zero weights.
 pub struct DirectWeights {
     /// Output channels per block (a [`TILES`] entry).
     ob: usize,
@@ -344,49 +348,26 @@ impl DirectWeights {
             }
             Input::F32(x) => {
                 let img = &x[bi * cin * in_plane..][..cin * in_plane];
-                phases(xp, pairs, plane)
-                    .into_par_iter()
-                    .enumerate()
-                    .for_each(|(cp, [p00, p01, p10, p11])| {
-                        let even = &img[2 * cp * in_plane..][..in_plane];
-                        let odd =
-                            (2 * cp + 1 < cin).then(|| &img[(2 * cp + 1) * in_plane..][..in_plane]);
-                        for i in 0..oh {
-                            for (dy, d0, d1) in
-                                [(0, &mut *p00, &mut *p01), (1, &mut *p10, &mut *p11)]
-                            {
-                                let row = (2 * i + dy) * w;
-                                let (e, o) = (&even[row..][..w], odd.map(|o| &o[row..][..w]));
-                                let (d0, d1) = (&mut d0[i * ow..][..ow], &mut d1[i * ow..][..ow]);
-                                // SAFETY: the processor has the features (asserted by run).
-                                unsafe { to_pairs_split(e, o, d0, d1) };
-                            }
-                        }
-                    });
+                fill_phases(xp, pairs, (oh, ow), |cp, y, d0, d1| {
+                    let even = &img[2 * cp * in_plane + y * w..][..w];
+                    let odd =
+                        (2 * cp + 1 < cin).then(|| &img[(2 * cp + 1) * in_plane + y * w..][..w]);
+                    // SAFETY: the processor has the features (asserted by run).
+                    unsafe { to_pairs_split(even, odd, d0, d1) };
+                });
             }
             Input::Pairs(x) => {
                 let img = &x[bi * pairs * in_plane..][..pairs * in_plane];
-                phases(xp, pairs, plane)
-                    .into_par_iter()
-                    .enumerate()
-                    .for_each(|(cp, [p00, p01, p10, p11])| {
-                        let src = &img[cp * in_plane..][..in_plane];
-                        for i in 0..oh {
-                            for (dy, d0, d1) in
-                                [(0, &mut *p00, &mut *p01), (1, &mut *p10, &mut *p11)]
-                            {
-                                let line = &src[(2 * i + dy) * w..][..w];
-                                let (d0, d1) = (&mut d0[i * ow..][..ow], &mut d1[i * ow..][..ow]);
-                                // SAFETY: the processor has the features (asserted by run).
-                                unsafe { split_columns(line, d0, d1) };
-                            }
-                        }
-                    });
+                fill_phases(xp, pairs, (oh, ow), |cp, y, d0, d1| {
+                    let line = &img[cp * in_plane + y * w..][..w];
+                    // SAFETY: the processor has the features (asserted by run).
+                    unsafe { split_columns(line, d0, d1) };
+                });
             }
         }
     }
 
-    /// Output `blocks` (of eight) over `runs` of one image, from its prepared pair
+    /// Output `blocks` (of OB) over `runs` (of 16·NV pixels) of one image, from its prepared pair
     /// planes `xp` at the output's size.
     ///
     /// # Safety
@@ -610,16 +591,38 @@ impl DirectWeights {
     }
 }
 
-/// A stride-2 input's prepared planes (phase-major: four phases of `pairs` planes),
-/// regrouped per pair: its four phases' planes, to fill in one task.
-fn phases(xp: &mut [u32], pairs: usize, plane: usize) -> Vec<[&mut [u32]; 4]> {
+/// Fills a stride-2 input's prepared planes (phase-major: four phases of `pairs` planes
+/// of oh × ow), one task per pair: `row(pair, y, even columns, odd columns)` splits the
+/// pair's input row y into the two phases' rows.
+fn fill_phases(
+    xp: &mut [u32],
+    pairs: usize,
+    (oh, ow): (usize, usize),
+    row: impl Fn(usize, usize, &mut [u32], &mut [u32]) + Sync,
+) {
+    let plane = oh * ow;
     let mut quarters: Vec<_> = xp
         .chunks_exact_mut(pairs * plane)
         .map(|q| q.chunks_exact_mut(plane))
         .collect();
-    (0..pairs)
+    let per_pair: Vec<[&mut [u32]; 4]> = (0..pairs)
         .map(|_| std::array::from_fn(|q| quarters[q].next().expect("a plane per pair")))
-        .collect()
+        .collect();
+    per_pair
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(cp, [p00, p01, p10, p11])| {
+            for i in 0..oh {
+                for (dy, d0, d1) in [(0, &mut *p00, &mut *p01), (1, &mut *p10, &mut *p11)] {
+                    row(
+                        cp,
+                        2 * i + dy,
+                        &mut d0[i * ow..][..ow],
+                        &mut d1[i * ow..][..ow],
+                    );
+                }
+            }
+        });
 }
 
 /// dst0[j] = src[2j] and dst1[j] = src[2j + 1]: a row of pairs split into its even and

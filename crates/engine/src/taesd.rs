@@ -214,7 +214,7 @@ fn run(layers: &[Layer], mut xs: Tensor) -> Result<Tensor> {
 /// input as bf16 (the f32 path adds it in f32).
 mod paired {
     use super::{Block, Layer};
-    use crate::cpu::Uninit;
+    use crate::cpu::written;
     use crate::direct::{Epilogue, Input, Output, Residual};
     use candle_core::{DType, Result, Tensor};
     use rayon::prelude::*;
@@ -328,28 +328,18 @@ mod paired {
             residual: residual.map(Residual::Pairs),
             relu,
         };
-        let data = if last {
-            let mut y = Uninit::new(b * o * oh * ow);
-            // SAFETY: the kernel writes every element and reads none.
-            d.run(
-                x.input(),
-                (b, h, w),
-                ep,
-                Output::F32(unsafe { y.for_writing() }),
-            );
-            // SAFETY: written above.
-            Data::F32(unsafe { y.assume_init() })
-        } else {
-            let mut y = Uninit::new(b * o.div_ceil(2) * oh * ow);
-            // SAFETY: the kernel writes every element and reads none.
-            d.run(
-                x.input(),
-                (b, h, w),
-                ep,
-                Output::Pairs(unsafe { y.for_writing() }),
-            );
-            // SAFETY: written above.
-            Data::Pairs(unsafe { y.assume_init() })
+        let (input, dims) = (x.input(), (b, h, w));
+        // SAFETY: the kernel writes every element of its output and reads none.
+        let data = unsafe {
+            if last {
+                Data::F32(written(b * o * oh * ow, |y| {
+                    d.run(input, dims, ep, Output::F32(y))
+                }))
+            } else {
+                Data::Pairs(written(b * o.div_ceil(2) * oh * ow, |y| {
+                    d.run(input, dims, ep, Output::Pairs(y))
+                }))
+            }
         };
         Act {
             data,
