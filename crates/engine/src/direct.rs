@@ -101,8 +101,9 @@ type Tap = (usize, usize, usize);
 /// segment, per pair of input channels, per tap, the block's outputs' pairs (low half:
 /// the even channel). Outputs past `out` (up to the block) have zero weights.
 pub struct DirectWeights {
-    /// Output channels per block (a [`TILES`] entry).
-    ob: usize,
+    /// The tile packed for (a [`TILES`] entry): output channels per block, vectors per
+    /// run.
+    tile: (usize, usize),
     out: usize,
     cin: usize,
     stride: usize,
@@ -149,9 +150,10 @@ impl DirectWeights {
     fn pack_tiled(
         w: &[f32],
         (out, cin, k, stride): (usize, usize, usize, usize),
-        (ob, _): (usize, usize),
+        tile: (usize, usize),
     ) -> DirectWeights {
         assert!(w.len() >= out * cin * k * k && (stride == 1 || k == 3));
+        let ob = tile.0;
         let pairs = cin.div_ceil(2);
         // Per segment: its taps as (offset index, ky, kx).
         let (offsets, segments): (Vec<(isize, isize)>, Vec<Vec<Tap>>) = if stride == 1 {
@@ -226,7 +228,7 @@ impl DirectWeights {
             }
         }
         DirectWeights {
-            ob,
+            tile,
             out,
             cin,
             stride,
@@ -286,7 +288,7 @@ impl DirectWeights {
         let planes_in = self.segments.len() * pairs;
         let prepare = self.stride != 1 || matches!(x, Input::F32(_));
         let mut xp = vec![0u32; if prepare { planes_in * plane } else { 0 }];
-        let nv = TILES.iter().find(|t| t.0 == self.ob).expect("a tile").1;
+        let (ob, nv) = self.tile;
         let runs = plane.div_ceil(16 * nv);
         let bands = runs.div_ceil(BAND);
         for bi in 0..b {
@@ -307,7 +309,7 @@ impl DirectWeights {
             };
             // Small planes (the UNet's 8×8 and 16×16) have few bands: their output
             // blocks are split among tasks too, so that every thread has work.
-            let blocks = out.div_ceil(self.ob);
+            let blocks = out.div_ceil(ob);
             let split = (4 * rayon::current_num_threads())
                 .div_ceil(bands)
                 .clamp(1, blocks);
@@ -320,9 +322,10 @@ impl DirectWeights {
                 // SAFETY: the processor has the features; each task writes only its own
                 // pixels of its own output planes, which `dst` covers (asserted).
                 unsafe {
-                    match self.ob {
-                        8 => self.band::<8, 3>(xs, (oh, ow), (runs, blocks), ep, dst),
-                        _ => self.band::<6, 4>(xs, (oh, ow), (runs, blocks), ep, dst),
+                    if self.tile == TILES[0] {
+                        self.band::<6, 4>(xs, (oh, ow), (runs, blocks), ep, dst)
+                    } else {
+                        self.band::<8, 3>(xs, (oh, ow), (runs, blocks), ep, dst)
                     }
                 };
             });
