@@ -574,11 +574,15 @@ mod tests {
                 .unwrap()
                 .narrow(1, 0, n)
                 .unwrap();
-            let want = plain(&round(&q), &round(&k), &round(&v), scale);
-            let diff = crate::max_abs(&(got - &want).unwrap()).unwrap();
-            let size = crate::max_abs(&want).unwrap();
-            // The probabilities' 8 bits of mantissa: about 2^-9 of the output's size.
-            assert!(diff < 4e-3 * size, "{b}x{n}x{m}x{d}: {diff} of {size}");
+            let (q, k, v) = (round(&q), round(&k), round(&v));
+            let want = plain(&q, &k, &v, scale);
+            // Each probability is rounded to 8 bits of mantissa (2^-9 relative), and the
+            // scaled queries once more; so each output may be off by a few 2^-9 of
+            // Σ p·|v|, its own scale. The output itself can be near 0 where values
+            // cancel, so it is no yardstick. In 570 random runs the worst was 0.0031.
+            let scale_of_each = plain(&q, &k, &v.abs().unwrap(), scale);
+            let worst = crate::max_abs(&((got - &want).unwrap() / scale_of_each).unwrap()).unwrap();
+            assert!(worst < 8e-3, "{b}x{n}x{m}x{d}: off by {worst} of Σ p·|v|");
         }
     }
 }
