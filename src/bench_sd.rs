@@ -387,6 +387,67 @@ fn convolutions(rounds: usize) -> anyhow::Result<()> {
             gflop / secs
         );
     }
+    // The UNet's linear layers (SD 2.1 shapes at levels 0, 1 and 2) and its
+    // self-attention at 64×64 and 32×32, as the transformer blocks run them. The best
+    // round too: on a shared machine it shows what the code can do.
+    println!(
+        "\nthe UNet's linear layers and attention, {} threads, bf16, median (best) of {rounds} rounds",
+        rayon::current_num_threads()
+    );
+    let report = |what: &str,
+                  gflop: f64,
+                  run: &dyn Fn() -> articket_engine::candle_core::Result<Tensor>|
+     -> anyhow::Result<()> {
+        run()?;
+        let mut t: Vec<f64> = (0..rounds.max(1))
+            .map(|_| {
+                let s = Instant::now();
+                run().map(|_| s.elapsed().as_secs_f64())
+            })
+            .collect::<Result<_, _>>()?;
+        let best = t.iter().copied().fold(f64::INFINITY, f64::min);
+        let secs = median(&mut t);
+        println!(
+            "  {what}: {:.2} ms, {:.1} GFLOP/s ({:.1})",
+            secs * 1e3,
+            gflop / secs,
+            gflop / best
+        );
+        Ok(())
+    };
+    let layers = [
+        ("projection 320 -> 320, 4096 tokens", 4096, 320, 320),
+        ("feed-forward 320 -> 2560, 4096 tokens", 4096, 320, 2560),
+        ("feed-forward 1280 -> 320, 4096 tokens", 4096, 1280, 320),
+        ("feed-forward 640 -> 5120, 1024 tokens", 1024, 640, 5120),
+        ("feed-forward 2560 -> 640, 1024 tokens", 1024, 2560, 640),
+        ("feed-forward 1280 -> 10240, 256 tokens", 256, 1280, 10240),
+        ("feed-forward 5120 -> 1280, 256 tokens", 256, 5120, 1280),
+    ];
+    for (what, tokens, k, n) in layers {
+        let w = Tensor::randn(0f32, 0.05, (n, k), &dev)?;
+        let b = Tensor::randn(0f32, 0.05, n, &dev)?;
+        let layer = articket_engine::linear::Linear::from(articket_engine::candle_nn::Linear::new(
+            w,
+            Some(b),
+        ));
+        let x = Tensor::randn(0f32, 1.0, (1, tokens, k), &dev)?;
+        report(what, 2.0 * (tokens * k * n) as f64 / 1e9, &|| {
+            layer.forward(&x)
+        })?;
+    }
+    let attention = [
+        ("self-attention, 5 heads of 64, 4096 tokens", 5, 4096),
+        ("self-attention, 10 heads of 64, 1024 tokens", 10, 1024),
+    ];
+    for (what, heads, tokens) in attention {
+        let qkv = Tensor::randn(0f32, 1.0, (3, heads, tokens, 64), &dev)?;
+        let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
+        let gflop = 4.0 * (heads * tokens * tokens * 64) as f64 / 1e9;
+        report(what, gflop, &|| {
+            articket_engine::attention::attention(&q, &k, &v, 0.125)
+        })?;
+    }
     // TAESD's whole encoder and decoder at 512×512 (its published shape).
     let vb = articket_engine::candle_nn::VarBuilder::zeros(DType::F32, &dev);
     let tiny = articket_engine::taesd::TinyVae::new(vb, &Default::default())?;

@@ -348,12 +348,9 @@ impl PackedB {
     }
 }
 
-/// Tokens per task of [`PackedB::linear`]: their pairs (at most [`KC`] per token) stay
-/// in the second-level cache while every panel of the weights passes over them.
+/// Tokens per task of [`PackedB::linear`]: their pairs stay in the second-level cache
+/// while every panel of the weights passes over them.
 const MC: usize = 96;
-/// Pairs of k per pass of [`PackedB::linear`]: two panels' slices of them (32 KB) stay
-/// in the first-level cache while every token of a task passes over them.
-const KC: usize = 128;
 
 /// Rows of x (rows × k, f32) as rows of bf16 pairs, `k.div_ceil(2)` words each (zero
 /// past k): the A that [`PackedB::linear`] reads, converted once per call.
@@ -395,9 +392,9 @@ impl PackedB {
 
     /// y (rows × n, row-major) = A · B + bias, A given as [`pair_rows`] of k: a linear
     /// layer's y = x·Wᵀ over tokens, with B = Wᵀ packed once at load. On rayon's
-    /// threads, each task a block of tokens (and, when tokens are few, of panels), in
-    /// passes of [`KC`] pairs; every 6×32 tile goes straight into y's rows with the bias
-    /// added, and later passes add to it. AVX-512 kernel only.
+    /// threads, each task a block of tokens (and, when tokens are few, of panels); every
+    /// 6×64 tile goes straight into y's rows with the bias added, once, so y need not be
+    /// initialised. AVX-512 kernel only.
     pub fn linear(&self, a: &[u32], rows: usize, bias: Option<&[f32]>, y: &mut [f32]) {
         use rayon::prelude::*;
         assert!(available(), "this processor has no AVX-512 BF16");
@@ -445,9 +442,8 @@ impl PackedB {
         unsafe { self.block(a, 0..rows, 0..self.n.div_ceil(NR), None, y) };
     }
 
-    /// Rows `tokens` of y (n wide) = those rows of A · `panels` of B + bias, in passes
-    /// of [`KC`] pairs: a panel's slice stays in the first-level cache while the rows
-    /// pass over it.
+    /// Rows `tokens` of y (n wide) = those rows of A · `panels` of B + bias: each pair
+    /// of panels passes over all the rows, which stay in the second-level cache.
     ///
     /// # Safety
     /// [`available`] must be true, A must hold those rows (`pp` words apart), y those
@@ -464,29 +460,29 @@ impl PackedB {
         if tokens.is_empty() {
             return;
         }
-        for k0 in (0..pp).step_by(KC) {
-            let kn = KC.min(pp - k0);
+        // One pass over all of k: a tile's sums go to y once. (Passes of 128 pairs,
+        // which kept the weights' slice in the first-level cache, wrote and read y again
+        // per pass, and were slower at every UNet shape; the panels stream from the
+        // second-level cache fast enough.)
+        for p in panels.clone().step_by(2) {
             // Panels two at a time (the last alone when their number is odd).
-            for p in panels.clone().step_by(2) {
-                let two = p + 1 < panels.end;
-                let j0 = p * NR;
-                let w = (if two { 2 * NR } else { NR }).min(n - j0);
-                let panel = |p: usize| self.panels[(p * pp + k0) * NR..].as_ptr();
-                let start = match (k0, bias) {
-                    (0, Some(b)) => Start::Bias(&b[j0..j0 + w]),
-                    (0, None) => Start::Zero,
-                    _ => Start::Add,
-                };
-                for r0 in tokens.clone().step_by(MR) {
-                    let valid = MR.min(tokens.end - r0);
-                    let at: [*const u32; MR] =
-                        std::array::from_fn(|r| a[(r0 + r.min(valid - 1)) * pp + k0..].as_ptr());
-                    let (to, shape) = (y.at(r0 * n + j0), (valid, w));
-                    if two {
-                        kernel_rows::<4>(at, &[panel(p), panel(p + 1)], kn, to, n, shape, start);
-                    } else {
-                        kernel_rows::<2>(at, &[panel(p)], kn, to, n, shape, start);
-                    }
+            let two = p + 1 < panels.end;
+            let j0 = p * NR;
+            let w = (if two { 2 * NR } else { NR }).min(n - j0);
+            let panel = |p: usize| self.panels[p * pp * NR..].as_ptr();
+            let start = match bias {
+                Some(b) => Start::Bias(&b[j0..j0 + w]),
+                None => Start::Zero,
+            };
+            for r0 in tokens.clone().step_by(MR) {
+                let valid = MR.min(tokens.end - r0);
+                let at: [*const u32; MR] =
+                    std::array::from_fn(|r| a[(r0 + r.min(valid - 1)) * pp..].as_ptr());
+                let (to, shape) = (y.at(r0 * n + j0), (valid, w));
+                if two {
+                    kernel_rows::<4>(at, &[panel(p), panel(p + 1)], pp, to, n, shape, start);
+                } else {
+                    kernel_rows::<2>(at, &[panel(p)], pp, to, n, shape, start);
                 }
             }
         }
@@ -499,13 +495,11 @@ enum Start<'a> {
     Zero,
     /// The tile's columns of the bias, in every row.
     Bias(&'a [f32]),
-    /// What y holds (an earlier pass of k).
-    Add,
 }
 
 /// y's rows (`valid` of them, `w` columns, rows `y_rs` apart) = start + Σ over `pairs`
 /// of the MR rows' pairs (broadcast) × V/2 adjacent panels' NR pairs each (`panels`,
-/// each at the pass's first pair; V vectors of 16 columns). With two panels 24 sums
+/// each at its first pair; V vectors of 16 columns). With two panels 24 sums
 /// stay in registers, enough to cover `vdpbf16ps`'s latency at two a cycle, and four
 /// vector loads feed six broadcasts.
 #[target_feature(enable = "avx512f,avx512bf16")]
@@ -529,14 +523,6 @@ unsafe fn kernel_rows<const V: usize>(
                 _mm512_maskz_loadu_ps(masks[i], b.as_ptr().wrapping_add(16 * i))
             });
             acc = [bv; MR];
-        }
-        Start::Add => {
-            for (r, acc) in acc.iter_mut().enumerate().take(valid) {
-                let row = y.add(r * y_rs);
-                for (i, a) in acc.iter_mut().enumerate() {
-                    *a = _mm512_maskz_loadu_ps(masks[i], row.wrapping_add(16 * i));
-                }
-            }
         }
     }
     let pb: [*const u32; V] = std::array::from_fn(|i| panels[i / 2].wrapping_add(16 * (i % 2)));

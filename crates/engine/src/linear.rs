@@ -63,16 +63,22 @@ impl candle_core::CustomOp1 for Bf16Linear<'_> {
         let tokens = l.shape().elem_count() / k.max(1);
         let m = self.weights.cols();
         let x = &x[x0..][..tokens * k];
-        let mut out = vec![0f32; tokens * m];
-        match self.weights.kernel() {
-            // The tokens' rows as pairs once; the kernel splits the work itself.
+        let out = match self.weights.kernel() {
+            // The tokens' rows as pairs once; the kernel splits the work itself, and its
+            // first pass over k writes every output (no zeroing pass first).
             Kernel::Avx512 => {
                 let a = crate::bf16::pair_rows(x, k);
-                self.weights.linear(&a, tokens, self.bias, &mut out);
+                // SAFETY: `linear` writes all of y, reading none before writing it.
+                unsafe {
+                    crate::cpu::written(tokens * m, |y| {
+                        self.weights.linear(&a, tokens, self.bias, y)
+                    })
+                }
             }
             // Token chunks per thread, whole panels of 32; y (n × m) = x (n × k, its
             // rows as A) · Wᵀ (the panels).
             Kernel::Amx => {
+                let mut out = vec![0f32; tokens * m];
                 let threads = rayon::current_num_threads().max(1);
                 let chunk = tokens.div_ceil(threads).div_ceil(32) * 32;
                 out.par_chunks_mut(chunk * m)
@@ -91,8 +97,9 @@ impl candle_core::CustomOp1 for Bf16Linear<'_> {
                             }
                         }
                     });
+                out
             }
-        }
+        };
         let mut shape = dims.to_vec();
         *shape.last_mut().expect("a last dimension") = m;
         Ok((CpuStorage::F32(out), Shape::from(shape)))
