@@ -437,20 +437,45 @@ impl Conv2d {
 
 impl Module for Conv2d {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        self.run(xs, None, false)
+        self.run(xs, Added::default(), false)
     }
+}
+
+/// What a convolution adds to its output besides its bias.
+#[derive(Clone, Copy, Default)]
+struct Added<'a> {
+    /// (B, out): a number per image and output channel, as a residual block's
+    /// timestep embedding.
+    per_channel: Option<&'a Tensor>,
+    /// Shaped as the output: a residual block's skip connection.
+    residual: Option<&'a Tensor>,
 }
 
 impl Conv2d {
     /// ReLU of the convolution, in the same pass on the CPU.
     pub fn forward_relu(&self, xs: &Tensor) -> Result<Tensor> {
-        self.run(xs, None, true)
+        self.run(xs, Added::default(), true)
     }
 
     /// The convolution plus `residual` (shaped as the output), then ReLU when `relu`: a
     /// residual block's end, in the convolution's own pass where it runs direct.
     pub fn forward_residual(&self, xs: &Tensor, residual: &Tensor, relu: bool) -> Result<Tensor> {
-        self.run(xs, Some(residual), relu)
+        let added = Added {
+            residual: Some(residual),
+            ..Added::default()
+        };
+        self.run(xs, added, relu)
+    }
+
+    /// The convolution plus `per_channel` (B, out), each image's number per output
+    /// channel: a residual block's first convolution with its timestep embedding, in
+    /// the convolution's own pass (as its bias) where it runs direct.
+    pub fn forward_plus(&self, xs: &Tensor, per_channel: &Tensor) -> Result<Tensor> {
+        let added = Added {
+            per_channel: Some(per_channel),
+            ..Added::default()
+        };
+        self.run(xs, added, false)
     }
 
     /// The direct kernel's weights (packed on first use) and the bias, where it can
@@ -491,19 +516,33 @@ impl Conv2d {
         Some((weights, bias))
     }
 
-    fn run(&self, xs: &Tensor, residual: Option<&Tensor>, relu: bool) -> Result<Tensor> {
+    fn run(&self, xs: &Tensor, added: Added, relu: bool) -> Result<Tensor> {
         let (o, c, k, _) = self.weight.dims4()?;
         let cpu = xs.device().is_cpu() && xs.dtype() == DType::F32;
-        let (_, _, h, w) = xs.dims4()?;
+        let (b, _, h, w) = xs.dims4()?;
         if cpu && direct_wanted() {
             if let Some((weights, bias)) = self.direct(h, w) {
+                // Each image's numbers join the bias: b × o of them.
+                let per_image = match added.per_channel {
+                    Some(e) => {
+                        let e = crate::cpu::host_f32(&e.reshape((b, o))?)?;
+                        Some(match bias {
+                            Some(bias) => e
+                                .chunks_exact(o)
+                                .flat_map(|e| e.iter().zip(bias).map(|(e, b)| e + b))
+                                .collect(),
+                            None => e,
+                        })
+                    }
+                    None => None,
+                };
                 let op = DirectConv {
                     weights,
-                    bias,
+                    bias: per_image.as_deref().or(bias),
                     relu,
                 };
                 let xs = xs.contiguous()?;
-                return match residual {
+                return match added.residual {
                     Some(r) if r.device().is_cpu() && r.dtype() == DType::F32 => {
                         xs.apply_op2_no_bwd(&r.contiguous()?, &op)
                     }
@@ -511,9 +550,15 @@ impl Conv2d {
                 };
             }
         }
-        if let Some(r) = residual {
-            // Elsewhere the sum and the ReLU take passes of their own.
-            let ys = (self.run(xs, None, false)? + r)?;
+        if added.per_channel.is_some() || added.residual.is_some() {
+            // Elsewhere the sums and the ReLU take passes of their own.
+            let mut ys = self.run(xs, Added::default(), false)?;
+            if let Some(e) = added.per_channel {
+                ys = ys.broadcast_add(&e.reshape((b, o, 1, 1))?)?;
+            }
+            if let Some(r) = added.residual {
+                ys = (ys + r)?;
+            }
             return if relu { ys.relu() } else { Ok(ys) };
         }
         // bf16 where asked for and the processor has it; the weights are packed once,
@@ -617,12 +662,13 @@ impl ResnetBlock {
     }
 
     pub fn forward(&self, xs: &Tensor, temb: Option<&Tensor>) -> Result<Tensor> {
-        let h = self.conv1.forward(&self.norm1.forward_silu(xs)?)?;
+        let xs_n = self.norm1.forward_silu(xs)?;
+        // The timestep's projection joins conv1's bias.
         let h = match (&self.time_proj, temb) {
-            (Some(p), Some(t)) => {
-                h.broadcast_add(&p.forward(&nn::ops::silu(t)?)?.unsqueeze(2)?.unsqueeze(3)?)?
-            }
-            _ => h,
+            (Some(p), Some(t)) => self
+                .conv1
+                .forward_plus(&xs_n, &p.forward(&nn::ops::silu(t)?)?)?,
+            _ => self.conv1.forward(&xs_n)?,
         };
         let shortcut = match &self.shortcut {
             Some(c) => c.forward(xs)?,

@@ -72,7 +72,8 @@ pub enum Residual<'a> {
 /// What the kernel does to its sums before it stores them, in this order.
 #[derive(Clone, Copy, Default)]
 pub struct Epilogue<'a> {
-    /// Added per output channel.
+    /// Added per output channel: `out` numbers, or `b × out` for a batch of b whose
+    /// images each have their own (a UNet block's bias plus each image's timestep).
     pub bias: Option<&'a [f32]>,
     /// Added element by element: a residual block's skip connection, so that the sum
     /// takes no pass of its own.
@@ -301,6 +302,13 @@ impl DirectWeights {
             };
             let dst = dst.image(bi * out_planes * plane);
             let ep = Epilogue {
+                bias: ep.bias.map(|all| {
+                    if all.len() == b * out {
+                        &all[bi * out..][..out]
+                    } else {
+                        all
+                    }
+                }),
                 residual: ep.residual.map(|r| match r {
                     Residual::F32(r) => Residual::F32(&r[bi * out_planes * plane..]),
                     Residual::Pairs(r) => Residual::Pairs(&r[bi * out_planes * plane..]),
@@ -805,7 +813,8 @@ mod tests {
     /// row, rows shorter than a run (a run crosses several), a plane of one band whose
     /// output blocks are split among tasks, 1×1, 3×3 and 5×5, stride 2 (3×3), output
     /// counts that are not a whole block (3, 4, 13), a batch of two; every epilogue
-    /// (bias, a residual added (the second image's own), ReLU); and input, output and
+    /// (a bias shared by the images or each image's own, a residual added (the second
+    /// image's own), ReLU); and input, output and
     /// residual as f32 or as bf16 pairs (where the output in pairs is rounded once
     /// more).
     #[test]
@@ -834,6 +843,10 @@ mod tests {
             let x = Tensor::randn(0f32, 1.0, (b, c, h, w), &dev).unwrap();
             let kw = Tensor::randn(0f32, 1.0, (o, c, k, k), &dev).unwrap();
             let (want, bias, _) = crate::conv::bf16_reference(&x, &kw, k / 2, stride);
+            // Each image's own: the shared bias plus half the image's index.
+            let per_image: Vec<f32> = (0..b)
+                .flat_map(|i| bias.iter().map(move |v| v + i as f32 / 2.0))
+                .collect();
             assert_eq!(want.dims(), [b, o, oh, ow]);
             let want: Vec<f32> = want.flatten_all().unwrap().to_vec1().unwrap();
             let flat: Vec<f32> = kw.flatten_all().unwrap().to_vec1().unwrap();
@@ -844,14 +857,14 @@ mod tests {
                 let xp = as_pairs(&xs, (b, c, h * w));
                 let residual: Vec<f32> = (0..want.len()).map(|i| (i % 7) as f32 - 3.0).collect();
                 let residual_pairs = as_pairs(&residual, (b, o, oh * ow));
-                for (with_bias, with_residual, relu, pairs_in, pairs_out) in [
-                    (false, false, false, false, false),
-                    (true, false, true, false, false),
-                    (true, true, true, false, false),
-                    (false, true, false, false, false),
-                    (true, false, false, true, false),
-                    (false, false, true, false, true),
-                    (true, true, false, true, true),
+                for (biased, with_residual, relu, pairs_in, pairs_out) in [
+                    (None, false, false, false, false),
+                    (Some(&bias), false, true, false, false),
+                    (Some(&per_image), true, true, false, false),
+                    (None, true, false, false, false),
+                    (Some(&per_image), false, false, true, false),
+                    (None, false, true, false, true),
+                    (Some(&bias), true, false, true, true),
                 ] {
                     let input = if pairs_in {
                         Input::Pairs(&xp)
@@ -859,7 +872,7 @@ mod tests {
                         Input::F32(&xs)
                     };
                     let ep = |residual| Epilogue {
-                        bias: with_bias.then_some(bias.as_slice()),
+                        bias: biased.map(Vec::as_slice),
                         residual: with_residual.then_some(residual),
                         relu,
                     };
@@ -883,8 +896,10 @@ mod tests {
                         .enumerate()
                         .map(|(i, got)| {
                             let mut v = want[i];
-                            if with_bias {
-                                v += bias[(i / (oh * ow)) % o];
+                            // Plane i / (oh·ow) is image (that / o)'s channel (that % o).
+                            match biased {
+                                Some(bias) => v += bias[(i / (oh * ow)) % bias.len()],
+                                None => {}
                             }
                             if with_residual {
                                 v += residual[i];
@@ -907,7 +922,7 @@ mod tests {
                         );
                     assert!(
                         diff < 1.0,
-                        "{b}x{c}x{h}x{w}->{o} k{k}/{stride} tile {tile:?} bias {with_bias} \
+                        "{b}x{c}x{h}x{w}->{o} k{k}/{stride} tile {tile:?} bias {biased:?} \
                      residual {with_residual} relu {relu} pairs in {pairs_in} out {pairs_out}: \
                      {diff} of the tolerance"
                     );
