@@ -897,9 +897,8 @@ mod tests {
                         .map(|(i, got)| {
                             let mut v = want[i];
                             // Plane i / (oh·ow) is image (that / o)'s channel (that % o).
-                            match biased {
-                                Some(bias) => v += bias[(i / (oh * ow)) % bias.len()],
-                                None => {}
+                            if let Some(bias) = biased {
+                                v += bias[(i / (oh * ow)) % bias.len()];
                             }
                             if with_residual {
                                 v += residual[i];
