@@ -436,6 +436,24 @@ fn convolutions(rounds: usize) -> anyhow::Result<()> {
             layer.forward(&x)
         })?;
     }
+    // The feed-forward's first layer with its gate (GEGLU), as the blocks run it.
+    let gated = [
+        ("GEGLU 320 -> 2 x 1280, 4096 tokens", 4096, 320),
+        ("GEGLU 640 -> 2 x 2560, 1024 tokens", 1024, 640),
+        ("GEGLU 1280 -> 2 x 5120, 256 tokens", 256, 1280),
+    ];
+    for (what, tokens, c) in gated {
+        let w = Tensor::randn(0f32, 0.05, (8 * c, c), &dev)?;
+        let b = Tensor::randn(0f32, 0.05, 8 * c, &dev)?;
+        let layer = articket_engine::linear::Geglu::from(articket_engine::candle_nn::Linear::new(
+            w,
+            Some(b),
+        ));
+        let x = Tensor::randn(0f32, 1.0, (1, tokens, c), &dev)?;
+        report(what, 2.0 * (tokens * c * 8 * c) as f64 / 1e9, &|| {
+            layer.forward(&x)
+        })?;
+    }
     let attention = [
         ("self-attention, 5 heads of 64, 4096 tokens", 5, 4096),
         ("self-attention, 10 heads of 64, 1024 tokens", 10, 1024),

@@ -9,7 +9,7 @@
 //! docs/benchmarks.md). On a GPU the plain form runs, or flash attention when built in.
 
 use crate::bf16::{Bf16Weights, Kernel, PackedB};
-use candle_core::{CpuStorage, DType, Layout, Module, Result, Shape, Tensor, D};
+use candle_core::{CpuStorage, DType, Layout, Module, Result, Shape, Tensor};
 use candle_nn as nn;
 
 /// Queries per block of the CPU kernel: the block's scores against 4096 keys are 1 MiB.
@@ -330,7 +330,7 @@ struct Block {
     norm2: nn::LayerNorm,
     attn2: Attention,
     norm3: nn::LayerNorm,
-    ff_in: crate::linear::Linear,
+    ff_in: crate::linear::Geglu,
     ff_out: crate::linear::Linear,
 }
 
@@ -342,76 +342,7 @@ impl Block {
             .forward(&self.norm2.forward(&xs)?, Some(context))?
             + xs)?;
         let h = self.ff_in.forward(&self.norm3.forward(&xs)?)?;
-        self.ff_out.forward(&geglu(&h)?)? + xs
-    }
-}
-
-/// GEGLU: the value half of h's last dimension times the exact GELU of its gate half.
-/// On the CPU in f32, one pass (the two halves, the GELU and the product were four).
-fn geglu(h: &Tensor) -> Result<Tensor> {
-    if h.device().is_cpu() && h.dtype() == DType::F32 {
-        return h.contiguous()?.apply_op1_no_bwd(&Geglu);
-    }
-    let half = h.dim(D::Minus1)? / 2;
-    h.narrow(D::Minus1, 0, half)? * h.narrow(D::Minus1, half, half)?.gelu_erf()?
-}
-
-struct Geglu;
-
-impl candle_core::CustomOp1 for Geglu {
-    fn name(&self) -> &'static str {
-        "articket-geglu"
-    }
-
-    fn cpu_fwd(&self, x: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        use rayon::prelude::*;
-        let CpuStorage::F32(x) = x else {
-            candle_core::bail!("geglu: f32 only");
-        };
-        let Some((x0, x1)) = l.contiguous_offsets() else {
-            candle_core::bail!("geglu: input must be contiguous");
-        };
-        let mut dims = l.shape().dims().to_vec();
-        let last = dims.last_mut().expect("a last dimension");
-        let half = *last / 2;
-        if half == 0 || !last.is_multiple_of(2) {
-            candle_core::bail!("geglu: the last dimension must be even, not {last}");
-        }
-        *last = half;
-        let mut out = vec![0f32; (x1 - x0) / 2];
-        // Rows in chunks of 64 per task.
-        out.par_chunks_mut(64 * half)
-            .zip(x[x0..x1].par_chunks(128 * half))
-            .for_each(|(out, x)| gated(x, out, half));
-        Ok((CpuStorage::F32(out), Shape::from(dims)))
-    }
-}
-
-/// out's rows = x's value halves × GELU(gate halves), with AVX-512 where the processor
-/// has it (the same code compiled 16 wide; the portable build targets SSE2).
-fn gated(x: &[f32], out: &mut [f32], half: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the processor has the feature.
-        unsafe { gated_avx512(x, out, half) };
-        return;
-    }
-    gated_rows(x, out, half);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,fma")]
-unsafe fn gated_avx512(x: &[f32], out: &mut [f32], half: usize) {
-    gated_rows(x, out, half);
-}
-
-#[inline(always)]
-fn gated_rows(x: &[f32], out: &mut [f32], half: usize) {
-    for (row, out) in x.chunks_exact(2 * half).zip(out.chunks_exact_mut(half)) {
-        let (value, gate) = row.split_at(half);
-        for ((o, &v), &g) in out.iter_mut().zip(value).zip(gate) {
-            *o = v * crate::fastmath::gelu(g);
-        }
+        self.ff_out.forward(&h)? + xs
     }
 }
 
@@ -460,7 +391,7 @@ impl Transformer2D {
                 norm2: ln(vb.pp("norm2"))?,
                 attn2: Attention::new(vb.pp("attn2"), c, s.context_dim, s.heads, s.flash_attn)?,
                 norm3: ln(vb.pp("norm3"))?,
-                ff_in: crate::linear::linear(c, c * 8, vb.pp("ff.net.0.proj"))?,
+                ff_in: crate::linear::geglu(c, c * 4, vb.pp("ff.net.0.proj"))?,
                 ff_out: crate::linear::linear(c * 4, c, vb.pp("ff.net.2"))?,
             });
         }
@@ -500,23 +431,6 @@ impl Transformer2D {
 mod tests {
     use super::*;
     use candle_core::Device;
-
-    /// The one-pass GEGLU is candle's two halves, exact GELU and product, over rows
-    /// that do not fill a task's chunk (a remainder) and values far into both tails.
-    #[test]
-    fn the_fused_geglu_is_candles() {
-        let dev = Device::Cpu;
-        let h = (Tensor::randn(0f32, 1.0, (2, 101, 2 * 37), &dev).unwrap() * 3.0).unwrap();
-        let want = (h.narrow(D::Minus1, 0, 37).unwrap()
-            * h.narrow(D::Minus1, 37, 37).unwrap().gelu_erf().unwrap())
-        .unwrap();
-        let got = geglu(&h).unwrap();
-        assert_eq!(got.dims(), &[2, 101, 37]);
-        let diff = crate::max_abs(&(got - want).unwrap()).unwrap();
-        assert!(diff < 1e-5, "{diff}");
-        let odd = Tensor::zeros((3, 5), DType::F32, &dev).unwrap();
-        assert!(geglu(&odd).is_err());
-    }
 
     fn plain(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Tensor {
         let s = (q.matmul(&k.t().unwrap()).unwrap() * scale).unwrap();

@@ -379,6 +379,32 @@ pub fn to_pairs_scaled(src: &[f32], scale: f32, dst: &mut [u32]) {
     unsafe { pack_row(src, scale, dst) };
 }
 
+/// A GEGLU layer's weights (its 2·half outputs × k, row-major: values, then gates) and
+/// bias in the order [`PackedB::linear_gated`] reads them: for each panel of values, it
+/// and the panel of their gates side by side. None unless half is a whole number of
+/// panels.
+pub fn gated_order(
+    w: &[f32],
+    k: usize,
+    bias: Option<&[f32]>,
+) -> Option<(Vec<f32>, Option<Vec<f32>>)> {
+    let half = w.len() / k.max(1) / 2;
+    if k == 0 || half == 0 || !half.is_multiple_of(NR) || w.len() != 2 * half * k {
+        return None;
+    }
+    // Row i of the new order is this row of the old.
+    let from = |i: usize| {
+        let (pair, j) = (i / (2 * NR), i % (2 * NR));
+        pair * NR + j % NR + if j < NR { 0 } else { half }
+    };
+    let rows = (0..2 * half)
+        .flat_map(|i| &w[from(i) * k..][..k])
+        .copied()
+        .collect();
+    let bias = bias.map(|b| (0..2 * half).map(|i| b[from(i)]).collect());
+    Some((rows, bias))
+}
+
 impl PackedB {
     /// Columns of B (a linear layer's output features).
     pub fn cols(&self) -> usize {
@@ -396,6 +422,22 @@ impl PackedB {
     /// 6×64 tile goes straight into y's rows with the bias added, once, so y need not be
     /// initialised. AVX-512 kernel only.
     pub fn linear(&self, a: &[u32], rows: usize, bias: Option<&[f32]>, y: &mut [f32]) {
+        self.linear_in(a, rows, bias, y, false);
+    }
+
+    /// GEGLU of a linear layer, as one pass: y (rows × n/2) = value · GELU(gate), where
+    /// B's columns are packed in pairs of panels, values then gates ([`gated_order`]):
+    /// each 6×64 tile's two halves are gated as the tile is stored, so the layer's
+    /// n-wide output is never written. n must be a whole number of panel pairs.
+    pub fn linear_gated(&self, a: &[u32], rows: usize, bias: Option<&[f32]>, y: &mut [f32]) {
+        assert!(
+            self.n.is_multiple_of(2 * NR),
+            "gated: n in whole pairs of panels"
+        );
+        self.linear_in(a, rows, bias, y, true);
+    }
+
+    fn linear_in(&self, a: &[u32], rows: usize, bias: Option<&[f32]>, y: &mut [f32], gated: bool) {
         use rayon::prelude::*;
         assert!(available(), "this processor has no AVX-512 BF16");
         assert_eq!(
@@ -404,17 +446,19 @@ impl PackedB {
             "rows of pairs feed the AVX-512 kernel"
         );
         let (pp, n) = (self.pp, self.n);
-        assert!(a.len() >= rows * pp && y.len() >= rows * n);
+        let width = if gated { n / 2 } else { n };
+        assert!(a.len() >= rows * pp && y.len() >= rows * width);
         assert!(bias.is_none_or(|b| b.len() >= n));
         if rows == 0 || n == 0 {
             return;
         }
         let panels = n.div_ceil(NR);
         let groups = rows.div_ceil(MC);
-        // Enough tasks to keep every thread busy when tokens are few.
+        // Enough tasks to keep every thread busy when tokens are few; panels split in
+        // pairs (a gated tile needs both).
         let want = 4 * rayon::current_num_threads().max(1);
-        let split = want.div_ceil(groups).clamp(1, panels);
-        let per = panels.div_ceil(split);
+        let split = want.div_ceil(groups).clamp(1, panels.div_ceil(2));
+        let per = panels.div_ceil(2).div_ceil(split) * 2;
         let split = panels.div_ceil(per);
         let y = crate::cpu::Out(y.as_mut_ptr());
         (0..groups * split).into_par_iter().for_each(|task| {
@@ -423,7 +467,7 @@ impl PackedB {
             let panels = s * per..((s + 1) * per).min(panels);
             // SAFETY: the feature is present and y covers every row (asserted); each
             // task writes only its own tokens' rows at its own panels' columns.
-            unsafe { self.block(a, tokens, panels, bias, y) };
+            unsafe { self.block(a, tokens, panels, bias, y, gated) };
         });
     }
 
@@ -439,11 +483,12 @@ impl PackedB {
         assert!(a.len() >= rows * self.pp && y.len() >= rows * self.n);
         let y = crate::cpu::Out(y.as_mut_ptr());
         // SAFETY: as asserted.
-        unsafe { self.block(a, 0..rows, 0..self.n.div_ceil(NR), None, y) };
+        unsafe { self.block(a, 0..rows, 0..self.n.div_ceil(NR), None, y, false) };
     }
 
     /// Rows `tokens` of y (n wide) = those rows of A · `panels` of B + bias: each pair
-    /// of panels passes over all the rows, which stay in the second-level cache.
+    /// of panels passes over all the rows, which stay in the second-level cache. When
+    /// `gated`, y is n/2 wide and takes each pair's values × GELU(its gates).
     ///
     /// # Safety
     /// [`available`] must be true, A must hold those rows (`pp` words apart), y those
@@ -455,8 +500,11 @@ impl PackedB {
         panels: std::ops::Range<usize>,
         bias: Option<&[f32]>,
         y: crate::cpu::Out,
+        gated: bool,
     ) {
         let (pp, n) = (self.pp, self.n);
+        // A gated tile's sums, values then gates, before they are gated into y.
+        let mut tile = [0f32; MR * 2 * NR];
         if tokens.is_empty() {
             return;
         }
@@ -478,11 +526,21 @@ impl PackedB {
                 let valid = MR.min(tokens.end - r0);
                 let at: [*const u32; MR] =
                     std::array::from_fn(|r| a[(r0 + r.min(valid - 1)) * pp..].as_ptr());
-                let (to, shape) = (y.at(r0 * n + j0), (valid, w));
-                if two {
+                let shape = (valid, w);
+                if gated {
+                    let t = tile.as_mut_ptr();
+                    kernel_rows::<4>(at, &[panel(p), panel(p + 1)], pp, t, 2 * NR, shape, start);
+                    let half = n / 2;
+                    for (r, sums) in tile.chunks_exact(2 * NR).take(valid).enumerate() {
+                        let out =
+                            std::slice::from_raw_parts_mut(y.at((r0 + r) * half + p / 2 * NR), NR);
+                        crate::fastmath::geglu_rows(sums, out, NR);
+                    }
+                } else if two {
+                    let to = y.at(r0 * n + j0);
                     kernel_rows::<4>(at, &[panel(p), panel(p + 1)], pp, to, n, shape, start);
                 } else {
-                    kernel_rows::<2>(at, &[panel(p)], pp, to, n, shape, start);
+                    kernel_rows::<2>(at, &[panel(p)], pp, y.at(r0 * n + j0), n, shape, start);
                 }
             }
         }
