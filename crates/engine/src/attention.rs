@@ -283,21 +283,25 @@ impl Attention {
         let ctx = context.unwrap_or(xs);
         let m = ctx.dim(1)?;
         let hd = dim / self.heads;
-        let heads = |t: Tensor, len: usize| -> Result<Tensor> {
-            t.reshape((b, len, self.heads, hd))?.transpose(1, 2)
-        };
-        let q = heads(self.to_q.forward(xs)?, n)?;
-        let k = heads(self.to_k.forward(ctx)?, m)?;
-        let v = heads(self.to_v.forward(ctx)?, m)?;
+        let split = |t: Tensor, len: usize| t.reshape((b, len, self.heads, hd));
+        let (q, k, v) = (
+            split(self.to_q.forward(xs)?, n)?,
+            split(self.to_k.forward(ctx)?, m)?,
+            split(self.to_v.forward(ctx)?, m)?,
+        );
         let scale = 1.0 / (hd as f64).sqrt();
+        // (B, heads, N, d), then back to (B, N, heads·d).
         let out = if self.flash && !xs.device().is_cpu() {
-            flash(&q, &k, &v, scale)?
+            let heads = |t: Tensor| t.transpose(1, 2);
+            flash(&heads(q)?, &heads(k)?, &heads(v)?, scale)?
         } else {
-            let flat = |t: Tensor, len: usize| t.contiguous()?.reshape((b * self.heads, len, hd));
+            let flat = |t: Tensor, len: usize| {
+                crate::cpu::swap_adjacent(&t, 1)?.reshape((b * self.heads, len, hd))
+            };
             attention(&flat(q, n)?, &flat(k, m)?, &flat(v, m)?, scale)?
                 .reshape((b, self.heads, n, hd))?
         };
-        out.transpose(1, 2)?
+        crate::cpu::swap_adjacent(&out, 1)?
             .reshape((b, n, dim))?
             .apply(&self.to_out)
     }
@@ -407,8 +411,7 @@ impl Transformer2D {
         let (b, c, h, w) = xs.dims4()?;
         let residual = xs;
         let xs = self.norm.forward(xs)?;
-        let tokens =
-            |t: Tensor| -> Result<Tensor> { t.permute((0, 2, 3, 1))?.reshape((b, h * w, c)) };
+        let tokens = |t: Tensor| crate::cpu::swap_adjacent(&t.reshape((b, c, h * w))?, 1);
         let mut xs = match &self.proj_in {
             Projection::Conv(p) => tokens(p.forward(&xs)?)?,
             Projection::Linear(p) => p.forward(&tokens(xs)?)?,
@@ -416,8 +419,8 @@ impl Transformer2D {
         for block in &self.blocks {
             xs = block.forward(&xs, context)?;
         }
-        let image = |t: Tensor| -> Result<Tensor> {
-            t.reshape((b, h, w, c))?.permute((0, 3, 1, 2))?.contiguous()
+        let image = |t: Tensor| {
+            crate::cpu::swap_adjacent(&t.reshape((b, h * w, c))?, 1)?.reshape((b, c, h, w))
         };
         let xs = match &self.proj_out {
             Projection::Conv(p) => p.forward(&image(xs)?)?,

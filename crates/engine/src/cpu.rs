@@ -106,3 +106,108 @@ impl Out {
         self.0.add(offset)
     }
 }
+
+/// `x.transpose(d, d + 1)` made contiguous: the dimensions before d are a batch, those
+/// after d + 1 a unit that moves whole. On the CPU in f32 one blocked pass; candle's
+/// copy of a transposed view walks strided indices element by element, and the UNet's
+/// transformers turned (C, H·W) images into tokens and back, and split and joined the
+/// attention heads, that way: about 50 ms of a 1.3 s SD-Turbo UNet step
+/// (docs/benchmarks.md). Elsewhere candle's transpose and copy.
+pub fn swap_adjacent(
+    x: &candle_core::Tensor,
+    d: usize,
+) -> candle_core::Result<candle_core::Tensor> {
+    use candle_core::{CpuStorage, DType, Layout, Shape};
+    struct Swap(usize);
+    impl candle_core::CustomOp1 for Swap {
+        fn name(&self) -> &'static str {
+            "articket-swap-adjacent"
+        }
+
+        fn cpu_fwd(&self, x: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+            use rayon::prelude::*;
+            let (CpuStorage::F32(x), Some((x0, x1))) = (x, l.contiguous_offsets()) else {
+                candle_core::bail!("swap: contiguous f32 only");
+            };
+            let dims = l.shape().dims();
+            let d = self.0;
+            let (p, q) = (dims[d], dims[d + 1]);
+            let unit: usize = dims[d + 2..].iter().product();
+            let x = &x[x0..x1];
+            let image = p * q * unit;
+            let mut out_dims = dims.to_vec();
+            out_dims.swap(d, d + 1);
+            // SAFETY: every element is written: each task one output image's rows j of
+            // q, each row all p units.
+            let out = unsafe {
+                written(x.len(), |out: &mut [f32]| {
+                    if image == 0 {
+                        return;
+                    }
+                    // Rows of the output (j, all i) in bands of B, so a band's reads of
+                    // x stay within B units of each input row.
+                    const B: usize = 16;
+                    out.par_chunks_mut(image)
+                        .zip(x.par_chunks(image))
+                        .for_each(|(out, x)| {
+                            out.par_chunks_mut(B * p * unit)
+                                .enumerate()
+                                .for_each(|(band, out)| {
+                                    let j0 = band * B;
+                                    let rows = out.len() / (p * unit);
+                                    for i0 in (0..p).step_by(B) {
+                                        for j in j0..j0 + rows {
+                                            let row = &mut out[(j - j0) * p * unit..][..p * unit];
+                                            for i in i0..(i0 + B).min(p) {
+                                                row[i * unit..][..unit].copy_from_slice(
+                                                    &x[(i * q + j) * unit..][..unit],
+                                                );
+                                            }
+                                        }
+                                    }
+                                });
+                        });
+                })
+            };
+            Ok((CpuStorage::F32(out), Shape::from(out_dims)))
+        }
+    }
+    let rank = x.rank();
+    if d + 1 >= rank {
+        candle_core::bail!("swap: no dimension {} in a tensor of rank {rank}", d + 1);
+    }
+    if x.device().is_cpu() && x.dtype() == DType::F32 {
+        x.contiguous()?.apply_op1_no_bwd(&Swap(d))
+    } else {
+        x.transpose(d, d + 1)?.contiguous()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Tensor};
+
+    /// The blocked swap is candle's transpose made contiguous: units of one and of
+    /// several numbers, sides that are not whole bands, a batch, and the first two
+    /// dimensions; a dimension past the last is refused.
+    #[test]
+    fn swapping_adjacent_dimensions_is_candles_transpose() {
+        let dev = Device::Cpu;
+        for (dims, d) in [
+            (vec![2, 37, 70], 1),
+            (vec![2, 5, 33, 7], 1),
+            (vec![3, 4], 0),
+            (vec![1, 64, 5, 64], 1),
+            (vec![2, 3, 17, 1], 2),
+        ] {
+            let x = Tensor::randn(0f32, 1.0, dims.as_slice(), &dev).unwrap();
+            let want = x.transpose(d, d + 1).unwrap().contiguous().unwrap();
+            let got = super::swap_adjacent(&x, d).unwrap();
+            assert_eq!(got.dims(), want.dims(), "{dims:?} at {d}");
+            let diff = crate::max_abs(&(got - want).unwrap()).unwrap();
+            assert_eq!(diff, 0.0, "{dims:?} at {d}");
+        }
+        let x = Tensor::zeros((2, 3), candle_core::DType::F32, &dev).unwrap();
+        assert!(super::swap_adjacent(&x, 1).is_err());
+    }
+}
