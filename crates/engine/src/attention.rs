@@ -251,27 +251,50 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tenso
     probs.to_dtype(v.dtype())?.matmul(v)
 }
 
+/// The projections of attention's inputs.
+enum Inputs {
+    /// Self-attention's query, key and value as one layer (their weights stacked): one
+    /// pass over the tokens, one conversion of them to bf16 pairs.
+    Joined(crate::linear::Linear),
+    /// Cross-attention's query from the image, key and value from the prompt.
+    Cross {
+        q: crate::linear::Linear,
+        k: crate::linear::Linear,
+        v: crate::linear::Linear,
+    },
+}
+
 struct Attention {
-    to_q: crate::linear::Linear,
-    to_k: crate::linear::Linear,
-    to_v: crate::linear::Linear,
+    inputs: Inputs,
     to_out: crate::linear::Linear,
     heads: usize,
     flash: bool,
 }
 
 impl Attention {
+    /// Self-attention when `context` is None, else cross-attention to a context that
+    /// wide.
     fn new(
         vb: nn::VarBuilder,
         dim: usize,
-        context: usize,
+        context: Option<usize>,
         heads: usize,
         flash: bool,
     ) -> Result<Self> {
+        let inputs = match context {
+            None => {
+                let w = |name: &str| vb.pp(name).get((dim, dim), "weight");
+                let stacked = Tensor::cat(&[w("to_q")?, w("to_k")?, w("to_v")?], 0)?;
+                Inputs::Joined(nn::Linear::new(stacked, None).into())
+            }
+            Some(context) => Inputs::Cross {
+                q: crate::linear::linear_no_bias(dim, dim, vb.pp("to_q"))?,
+                k: crate::linear::linear_no_bias(context, dim, vb.pp("to_k"))?,
+                v: crate::linear::linear_no_bias(context, dim, vb.pp("to_v"))?,
+            },
+        };
         Ok(Attention {
-            to_q: crate::linear::linear_no_bias(dim, dim, vb.pp("to_q"))?,
-            to_k: crate::linear::linear_no_bias(context, dim, vb.pp("to_k"))?,
-            to_v: crate::linear::linear_no_bias(context, dim, vb.pp("to_v"))?,
+            inputs,
             to_out: crate::linear::linear(dim, dim, vb.pp("to_out.0"))?,
             heads,
             flash,
@@ -280,24 +303,44 @@ impl Attention {
 
     fn forward(&self, xs: &Tensor, context: Option<&Tensor>) -> Result<Tensor> {
         let (b, n, dim) = xs.dims3()?;
-        let ctx = context.unwrap_or(xs);
-        let m = ctx.dim(1)?;
         let hd = dim / self.heads;
-        let split = |t: Tensor, len: usize| t.reshape((b, len, self.heads, hd));
-        let (q, k, v) = (
-            split(self.to_q.forward(xs)?, n)?,
-            split(self.to_k.forward(ctx)?, m)?,
-            split(self.to_v.forward(ctx)?, m)?,
-        );
+        let flashed = self.flash && !xs.device().is_cpu();
+        // (B, len, heads, d) → (B, heads, len, d): a view for flash attention, else
+        // one blocked pass.
+        let heads_first = |t: &Tensor| {
+            if flashed {
+                t.transpose(1, 2)
+            } else {
+                crate::cpu::swap_adjacent(t, 1)
+            }
+        };
+        let (q, k, v, m) = match (&self.inputs, context) {
+            (Inputs::Joined(qkv), None) => {
+                let all = qkv.forward(xs)?.reshape((b, n, 3 * self.heads, hd))?;
+                let all = heads_first(&all)?;
+                let part = |i: usize| all.narrow(1, i * self.heads, self.heads);
+                (part(0)?, part(1)?, part(2)?, n)
+            }
+            (Inputs::Cross { q, k, v }, Some(ctx)) => {
+                let m = ctx.dim(1)?;
+                let split =
+                    |t: Tensor, len: usize| heads_first(&t.reshape((b, len, self.heads, hd))?);
+                (
+                    split(q.forward(xs)?, n)?,
+                    split(k.forward(ctx)?, m)?,
+                    split(v.forward(ctx)?, m)?,
+                    m,
+                )
+            }
+            _ => candle_core::bail!("attention: a context for cross-attention only"),
+        };
         let scale = 1.0 / (hd as f64).sqrt();
         // (B, heads, N, d), then back to (B, N, heads·d).
-        let out = if self.flash && !xs.device().is_cpu() {
-            let heads = |t: Tensor| t.transpose(1, 2);
-            flash(&heads(q)?, &heads(k)?, &heads(v)?, scale)?
+        let out = if flashed {
+            flash(&q, &k, &v, scale)?
         } else {
-            let flat = |t: Tensor, len: usize| {
-                crate::cpu::swap_adjacent(&t, 1)?.reshape((b * self.heads, len, hd))
-            };
+            // Whole for one image (each a slice of the joined heads), else copied.
+            let flat = |t: Tensor, len: usize| t.contiguous()?.reshape((b * self.heads, len, hd));
             attention(&flat(q, n)?, &flat(k, m)?, &flat(v, m)?, scale)?
                 .reshape((b, self.heads, n, hd))?
         };
@@ -391,9 +434,15 @@ impl Transformer2D {
             let vb = vb.pp("transformer_blocks").pp(i.to_string());
             blocks.push(Block {
                 norm1: ln(vb.pp("norm1"))?,
-                attn1: Attention::new(vb.pp("attn1"), c, c, s.heads, s.flash_attn)?,
+                attn1: Attention::new(vb.pp("attn1"), c, None, s.heads, s.flash_attn)?,
                 norm2: ln(vb.pp("norm2"))?,
-                attn2: Attention::new(vb.pp("attn2"), c, s.context_dim, s.heads, s.flash_attn)?,
+                attn2: Attention::new(
+                    vb.pp("attn2"),
+                    c,
+                    Some(s.context_dim),
+                    s.heads,
+                    s.flash_attn,
+                )?,
                 norm3: ln(vb.pp("norm3"))?,
                 ff_in: crate::linear::geglu(c, c * 4, vb.pp("ff.net.0.proj"))?,
                 ff_out: crate::linear::linear(c * 4, c, vb.pp("ff.net.2"))?,
