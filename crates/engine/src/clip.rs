@@ -31,6 +31,10 @@ impl Activation {
     }
 
     fn apply(self, xs: &Tensor) -> Result<Tensor> {
+        if xs.device().is_cpu() && xs.dtype() == DType::F32 {
+            // One pass (candle's quick GELU took three, its exact GELU a scalar erf).
+            return xs.contiguous()?.apply_op1_no_bwd(&self);
+        }
         match self {
             Activation::QuickGelu => xs * candle_nn::ops::sigmoid(&(xs * 1.702)?)?,
             Activation::Gelu => xs.gelu_erf(),
@@ -38,11 +42,33 @@ impl Activation {
     }
 }
 
+impl candle_core::CustomOp1 for Activation {
+    fn name(&self) -> &'static str {
+        "articket-clip-activation"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &candle_core::CpuStorage,
+        l: &candle_core::Layout,
+    ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        use rayon::prelude::*;
+        let (candle_core::CpuStorage::F32(x), Some((x0, x1))) = (x, l.contiguous_offsets()) else {
+            candle_core::bail!("clip activation: contiguous f32 only");
+        };
+        let quick = matches!(self, Activation::QuickGelu);
+        let mut out = vec![0f32; x1 - x0];
+        out.par_chunks_mut(16 * 1024)
+            .zip(x[x0..x1].par_chunks(16 * 1024))
+            .for_each(|(out, x)| crate::fastmath::gelu_into(x, out, quick));
+        Ok((candle_core::CpuStorage::F32(out), l.shape().clone()))
+    }
+}
+
 struct Layer {
     norm1: LayerNorm,
-    q: Linear,
-    k: Linear,
-    v: Linear,
+    /// The query (scaled), key and value projections as one layer.
+    qkv: Linear,
     out: Linear,
     norm2: LayerNorm,
     fc1: Linear,
@@ -89,6 +115,11 @@ impl ClipText {
                 vb,
             )
         };
+        if shape.heads == 0 || !h.is_multiple_of(shape.heads) {
+            candle_core::bail!("{h} hidden units do not split into {} heads", shape.heads);
+        }
+        // The query's scale, 1/√(head width), is folded into its weights and bias.
+        let scale = ((h / shape.heads) as f64).powf(-0.5);
         let emb = text.pp("embeddings");
         let token = embedding(shape.vocab_size, h, emb.pp("token_embedding"))?;
         let position = embedding(shape.max_positions, h, emb.pp("position_embedding"))?;
@@ -98,9 +129,7 @@ impl ClipText {
             let a = l.pp("self_attn");
             layers.push(Layer {
                 norm1: ln(l.pp("layer_norm1"))?,
-                q: linear(h, h, a.pp("q_proj"))?,
-                k: linear(h, h, a.pp("k_proj"))?,
-                v: linear(h, h, a.pp("v_proj"))?,
+                qkv: stacked(&a, h, scale)?,
                 out: linear(h, h, a.pp("out_proj"))?,
                 norm2: ln(l.pp("layer_norm2"))?,
                 fc1: linear(h, shape.intermediate_size, l.pp("mlp.fc1"))?,
@@ -117,9 +146,6 @@ impl ClipText {
         } else {
             None
         };
-        if shape.heads == 0 || !h.is_multiple_of(shape.heads) {
-            candle_core::bail!("{h} hidden units do not split into {} heads", shape.heads);
-        }
         Ok(ClipText {
             token,
             position,
@@ -180,19 +206,17 @@ impl ClipText {
         let h = xs.dim(D::Minus1)?;
         let hd = h / self.heads;
         let normed = l.norm1.forward(xs)?;
-        let split = |t: Tensor| -> Result<Tensor> {
-            t.reshape((b, len, self.heads, hd))?
-                .transpose(1, 2)?
-                .contiguous()
-        };
-        let q = split((l.q.forward(&normed)? * (hd as f64).powf(-0.5))?)?;
-        let k = split(l.k.forward(&normed)?)?;
-        let v = split(l.v.forward(&normed)?)?;
+        // (B, len, 3·heads, d) → (B, 3·heads, len, d), then the three parts.
+        let all = l
+            .qkv
+            .forward(&normed)?
+            .reshape((b, len, 3 * self.heads, hd))?;
+        let all = crate::cpu::swap_adjacent(&all, 1)?;
+        let part = |i: usize| all.narrow(1, i * self.heads, self.heads)?.contiguous();
+        let (q, k, v) = (part(0)?, part(1)?, part(2)?);
         let scores = q.matmul(&k.t()?)?.broadcast_add(mask)?;
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let attn = probs
-            .matmul(&v)?
-            .transpose(1, 2)?
+        let attn = crate::cpu::swap_adjacent(&probs.matmul(&v)?, 1)?
             .reshape((b, len, h))?
             .apply(&l.out)?;
         let xs = (xs + attn)?;
@@ -202,6 +226,26 @@ impl ClipText {
             .apply(&l.fc2)?;
         xs + mlp
     }
+}
+
+/// Attention's query, key and value projections (`q_proj`, `k_proj`, `v_proj`, h → h
+/// with biases) stacked into one h → 3h layer, the query's rows and bias times `scale`.
+fn stacked(a: &VarBuilder, h: usize, scale: f64) -> Result<Linear> {
+    let part = |name: &str, by: f64| -> Result<(Tensor, Tensor)> {
+        let vb = a.pp(name);
+        Ok((
+            (vb.get((h, h), "weight")? * by)?,
+            (vb.get(h, "bias")? * by)?,
+        ))
+    };
+    let (q, k, v) = (
+        part("q_proj", scale)?,
+        part("k_proj", 1.0)?,
+        part("v_proj", 1.0)?,
+    );
+    let w = Tensor::cat(&[q.0, k.0, v.0], 0)?;
+    let b = Tensor::cat(&[q.1, k.1, v.1], 0)?;
+    Ok(candle_nn::Linear::new(w, Some(b)).into())
 }
 
 fn causal_mask(len: usize, device: &Device, dtype: DType) -> Result<Tensor> {

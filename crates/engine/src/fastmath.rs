@@ -51,6 +51,38 @@ pub(crate) fn gelu(x: f32) -> f32 {
     0.5 * x * (1.0 + fast_erf(x * std::f32::consts::FRAC_1_SQRT_2))
 }
 
+/// out = the exact GELU of x, element by element (CLIP's text encoders in OpenCLIP's
+/// shape), or x·σ(1.702·x) when `quick` (OpenAI CLIP's `quick_gelu`). With AVX-512
+/// where the processor has it; candle's `gelu_erf` takes a scalar erf per element.
+pub(crate) fn gelu_into(x: &[f32], out: &mut [f32], quick: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the processor has the feature.
+        unsafe { gelu_avx512(x, out, quick) };
+        return;
+    }
+    gelu_plain(x, out, quick);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn gelu_avx512(x: &[f32], out: &mut [f32], quick: bool) {
+    gelu_plain(x, out, quick);
+}
+
+#[inline(always)]
+fn gelu_plain(x: &[f32], out: &mut [f32], quick: bool) {
+    if quick {
+        for (o, &x) in out.iter_mut().zip(x) {
+            *o = x / (1.0 + fast_exp((-1.702 * x).min(87.0)));
+        }
+    } else {
+        for (o, &x) in out.iter_mut().zip(x) {
+            *o = gelu(x);
+        }
+    }
+}
+
 /// out's rows (`half` wide) = x's value halves × GELU(its gate halves) (x's rows
 /// `2·half` wide, the values first): GEGLU. With AVX-512 where the processor has it
 /// (the same code compiled 16 wide; the portable build targets SSE2).
@@ -102,6 +134,30 @@ mod tests {
         assert_eq!(fast_erf(30.0), 1.0);
         assert_eq!(fast_erf(-30.0), -1.0);
         assert_eq!(gelu(-30.0), 0.0);
+    }
+
+    /// The vector forms over a slice: the exact GELU, and the quick one, x·σ(1.702x),
+    /// against f64 (both tails and an odd length, past a whole vector).
+    #[test]
+    fn the_activations_over_a_slice_are_accurate() {
+        let x: Vec<f32> = (-1001..=1001).map(|i| i as f32 * 0.03).collect();
+        let mut out = vec![f32::NAN; x.len()];
+        gelu_into(&x, &mut out, false);
+        for (&x, &got) in x.iter().zip(&out) {
+            let want = 0.5 * x as f64 * (1.0 + libm::erf(x as f64 / std::f64::consts::SQRT_2));
+            assert!(
+                (got as f64 - want).abs() < 1e-6 * (1.0 + (x as f64).abs()),
+                "gelu({x}): {got}"
+            );
+        }
+        gelu_into(&x, &mut out, true);
+        for (&x, &got) in x.iter().zip(&out) {
+            let want = x as f64 / (1.0 + (-1.702 * x as f64).exp());
+            assert!(
+                (got as f64 - want).abs() < 1e-6 * (1.0 + (x as f64).abs()),
+                "quick gelu({x}): {got}"
+            );
+        }
     }
 
     #[test]
