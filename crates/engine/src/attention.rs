@@ -257,11 +257,7 @@ enum Inputs {
     /// pass over the tokens, one conversion of them to bf16 pairs.
     Joined(crate::linear::Linear),
     /// Cross-attention's query from the image, key and value from the prompt.
-    Cross {
-        q: crate::linear::Linear,
-        k: crate::linear::Linear,
-        v: crate::linear::Linear,
-    },
+    Cross(Box<[crate::linear::Linear; 3]>),
 }
 
 struct Attention {
@@ -287,11 +283,11 @@ impl Attention {
                 let stacked = Tensor::cat(&[w("to_q")?, w("to_k")?, w("to_v")?], 0)?;
                 Inputs::Joined(nn::Linear::new(stacked, None).into())
             }
-            Some(context) => Inputs::Cross {
-                q: crate::linear::linear_no_bias(dim, dim, vb.pp("to_q"))?,
-                k: crate::linear::linear_no_bias(context, dim, vb.pp("to_k"))?,
-                v: crate::linear::linear_no_bias(context, dim, vb.pp("to_v"))?,
-            },
+            Some(context) => Inputs::Cross(Box::new([
+                crate::linear::linear_no_bias(dim, dim, vb.pp("to_q"))?,
+                crate::linear::linear_no_bias(context, dim, vb.pp("to_k"))?,
+                crate::linear::linear_no_bias(context, dim, vb.pp("to_v"))?,
+            ])),
         };
         Ok(Attention {
             inputs,
@@ -321,7 +317,8 @@ impl Attention {
                 let part = |i: usize| all.narrow(1, i * self.heads, self.heads);
                 (part(0)?, part(1)?, part(2)?, n)
             }
-            (Inputs::Cross { q, k, v }, Some(ctx)) => {
+            (Inputs::Cross(qkv), Some(ctx)) => {
+                let [q, k, v] = &**qkv;
                 let m = ctx.dim(1)?;
                 let split =
                     |t: Tensor, len: usize| heads_first(&t.reshape((b, len, self.heads, hd))?);
