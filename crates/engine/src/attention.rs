@@ -369,11 +369,11 @@ fn flash(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tensor> {
 }
 
 struct Block {
-    norm1: nn::LayerNorm,
+    norm1: crate::norm::LayerNorm,
     attn1: Attention,
-    norm2: nn::LayerNorm,
+    norm2: crate::norm::LayerNorm,
     attn2: Attention,
-    norm3: nn::LayerNorm,
+    norm3: crate::norm::LayerNorm,
     ff_in: crate::linear::Geglu,
     ff_out: crate::linear::Linear,
 }
@@ -425,7 +425,7 @@ impl Transformer2D {
                 Projection::Conv(nn::conv2d(c, c, 1, Default::default(), vb)?)
             })
         };
-        let ln = |vb: nn::VarBuilder| nn::layer_norm(c, 1e-5, vb);
+        let ln = |vb: nn::VarBuilder| crate::norm::layer_norm(c, 1e-5, vb);
         let mut blocks = Vec::with_capacity(s.depth);
         for i in 0..s.depth {
             let vb = vb.pp("transformer_blocks").pp(i.to_string());

@@ -9,9 +9,9 @@
 //! second encoder: the `text_embeds` of its added conditioning).
 
 use crate::linear::{linear, linear_no_bias, Linear};
+use crate::norm::{layer_norm, LayerNorm};
 use candle_core::{DType, Device, IndexOp, Module, Result, Tensor, D};
-use candle_nn::{embedding, layer_norm, Embedding, LayerNorm};
-use candle_nn::{LayerNormConfig, VarBuilder};
+use candle_nn::{embedding, Embedding, VarBuilder};
 
 use crate::config::TextShape;
 
@@ -105,16 +105,7 @@ impl ClipText {
             vb.clone()
         };
         let h = shape.hidden_size;
-        let ln = |vb: VarBuilder| {
-            layer_norm(
-                h,
-                LayerNormConfig {
-                    eps: shape.layer_norm_eps,
-                    ..Default::default()
-                },
-                vb,
-            )
-        };
+        let ln = |vb: VarBuilder| layer_norm(h, shape.layer_norm_eps, vb);
         if shape.heads == 0 || !h.is_multiple_of(shape.heads) {
             candle_core::bail!("{h} hidden units do not split into {} heads", shape.heads);
         }

@@ -128,6 +128,117 @@ impl Fused<'_> {
     }
 }
 
+/// A layer norm over the last dimension (weight and bias per feature): the
+/// transformers' and the text encoders'. On the CPU in f32 one pass per row with
+/// AVX-512 where present (candle's is compiled for the portable SSE2 target); elsewhere
+/// candle's.
+pub struct LayerNorm {
+    inner: nn::LayerNorm,
+    eps: f64,
+    /// The weight and bias as f32 numbers, read on first use.
+    host: std::sync::OnceLock<(Vec<f32>, Vec<f32>)>,
+}
+
+pub fn layer_norm(size: usize, eps: f64, vb: nn::VarBuilder) -> Result<LayerNorm> {
+    let weight = vb.get_with_hints(size, "weight", nn::Init::Const(1.0))?;
+    let bias = vb.get_with_hints(size, "bias", nn::Init::Const(0.0))?;
+    Ok(LayerNorm {
+        inner: nn::LayerNorm::new(weight, bias, eps),
+        eps,
+        host: std::sync::OnceLock::new(),
+    })
+}
+
+struct Rows<'a> {
+    weight: &'a [f32],
+    bias: &'a [f32],
+    eps: f64,
+}
+
+impl candle_core::CustomOp1 for Rows<'_> {
+    fn name(&self) -> &'static str {
+        "articket-layer-norm"
+    }
+
+    fn cpu_fwd(&self, x: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        use rayon::prelude::*;
+        let (CpuStorage::F32(x), Some((x0, x1))) = (x, l.contiguous_offsets()) else {
+            candle_core::bail!("layer norm: contiguous f32 only");
+        };
+        let x = &x[x0..x1];
+        let width = self.weight.len();
+        if width == 0 || !x.len().is_multiple_of(width) {
+            candle_core::bail!("layer norm: rows of {width} expected");
+        }
+        // SAFETY: the tasks cover every row, each written once.
+        let out = unsafe {
+            crate::cpu::written(x.len(), |out: &mut [f32]| {
+                out.par_chunks_mut(16 * width)
+                    .zip(x.par_chunks(16 * width))
+                    .for_each(|(o, src)| self.rows(src, o))
+            })
+        };
+        Ok((CpuStorage::F32(out), l.shape().clone()))
+    }
+}
+
+impl Rows<'_> {
+    fn rows(&self, src: &[f32], o: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the processor has the feature.
+            unsafe { self.rows_avx512(src, o) };
+            return;
+        }
+        self.rows_plain(src, o);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,fma")]
+    unsafe fn rows_avx512(&self, src: &[f32], o: &mut [f32]) {
+        self.rows_plain(src, o);
+    }
+
+    /// Each row: its mean and variance (two passes, as candle's), then
+    /// (x − mean)/√(var + eps)·w + b.
+    #[inline(always)]
+    fn rows_plain(&self, src: &[f32], o: &mut [f32]) {
+        let width = self.weight.len();
+        for (o, row) in o.chunks_exact_mut(width).zip(src.chunks_exact(width)) {
+            let n = width as f64;
+            let mean = lanes_sum(row, |v| v) / n;
+            let m = mean as f32;
+            let var = lanes_sum(row, |v| (v - m) * (v - m)) / n;
+            let inv = (1.0 / (var + self.eps).sqrt()) as f32;
+            for (((o, &v), &w), &b) in o.iter_mut().zip(row).zip(self.weight).zip(self.bias) {
+                *o = (v - m) * inv * w + b;
+            }
+        }
+    }
+}
+
+impl candle_core::Module for LayerNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if !(x.device().is_cpu() && x.dtype() == DType::F32) {
+            return candle_core::Module::forward(&self.inner, x);
+        }
+        if self.host.get().is_none() {
+            let read = crate::cpu::host_f32;
+            let bias = match self.inner.bias() {
+                Some(b) => read(b)?,
+                None => vec![0.0; self.inner.weight().elem_count()],
+            };
+            let _ = self.host.set((read(self.inner.weight())?, bias));
+        }
+        let (weight, bias) = self.host.get().expect("set above");
+        x.contiguous()?.apply_op1_no_bwd(&Rows {
+            weight,
+            bias,
+            eps: self.eps,
+        })
+    }
+}
+
 /// Σ f(x) in 16 f32 lanes (so it vectorises), the lanes added in f64.
 #[inline(always)]
 fn lanes_sum(xs: &[f32], f: impl Fn(f32) -> f32) -> f64 {
@@ -215,5 +326,40 @@ mod tests {
         assert!(diff < 1e-5, "norm: {diff}");
         let diff = off(norm.forward_silu(&x).unwrap(), &want.silu().unwrap());
         assert!(diff < 1e-5, "silu: {diff}");
+    }
+
+    /// The layer norm's pass computes the layer norm as f64 does: rows of an odd width
+    /// in several tasks, values far from zero mean.
+    #[test]
+    fn the_layer_norm_pass_is_the_layer_norm_in_f64() {
+        let dev = Device::Cpu;
+        let x = (Tensor::randn(0f32, 3.0, (3, 40, 37), &dev).unwrap() + 40.0).unwrap();
+        let w = Tensor::randn(0f32, 1.0, 37, &dev).unwrap();
+        let b = Tensor::randn(0f32, 1.0, 37, &dev).unwrap();
+        let vb = nn::VarBuilder::from_tensors(
+            [
+                ("weight".to_owned(), w.clone()),
+                ("bias".to_owned(), b.clone()),
+            ]
+            .into(),
+            DType::F32,
+            &dev,
+        );
+        let norm = layer_norm(37, 1e-5, vb).unwrap();
+        let f64 = |t: &Tensor| t.to_dtype(DType::F64).unwrap();
+        // (x − mean)/√(var + eps)·w + b in f64 (candle's layer norm has no f64).
+        let x64 = f64(&x);
+        let centred = x64.broadcast_sub(&x64.mean_keepdim(2).unwrap()).unwrap();
+        let var = centred.sqr().unwrap().mean_keepdim(2).unwrap();
+        let want = centred
+            .broadcast_div(&(var + 1e-5).unwrap().sqrt().unwrap())
+            .unwrap()
+            .broadcast_mul(&f64(&w))
+            .unwrap()
+            .broadcast_add(&f64(&b))
+            .unwrap();
+        let got = f64(&candle_core::Module::forward(&norm, &x).unwrap());
+        let diff = crate::max_abs(&(got - want).unwrap().to_dtype(DType::F32).unwrap()).unwrap();
+        assert!(diff < 1e-5, "{diff}");
     }
 }
