@@ -357,7 +357,6 @@ pub fn gemm(rounds: usize) -> anyhow::Result<()> {
 fn convolutions(rounds: usize) -> anyhow::Result<()> {
     use articket_engine::candle_core::{DType, Device, Module, Tensor};
     use articket_engine::conv::Conv2d;
-    use std::time::Instant;
     let dev = Device::Cpu;
     articket_engine::bf16::enable(true);
     // As the pipeline sets it: freed blocks reused, not mapped afresh.
@@ -380,14 +379,7 @@ fn convolutions(rounds: usize) -> anyhow::Result<()> {
         let vb = articket_engine::candle_nn::VarBuilder::zeros(DType::F32, &dev);
         let conv = Conv2d::new(vb, c, o, 3, 1, 1)?;
         let x = Tensor::randn(0f32, 1.0, (1, c, size, size), &dev)?;
-        conv.forward(&x)?;
-        let mut t: Vec<f64> = (0..rounds.max(1))
-            .map(|_| {
-                let s = Instant::now();
-                conv.forward(&x).map(|_| s.elapsed().as_secs_f64())
-            })
-            .collect::<Result<_, _>>()?;
-        let secs = median(&mut t);
+        let (secs, _) = timed(rounds, &|| conv.forward(&x))?;
         let gflop = 2.0 * (c * 9 * o * size * size) as f64 / 1e9;
         println!(
             "  {what}: {:.1} ms, {:.1} GFLOP/s",
@@ -406,15 +398,7 @@ fn convolutions(rounds: usize) -> anyhow::Result<()> {
                   gflop: f64,
                   run: &dyn Fn() -> articket_engine::candle_core::Result<Tensor>|
      -> anyhow::Result<()> {
-        run()?;
-        let mut t: Vec<f64> = (0..rounds.max(1))
-            .map(|_| {
-                let s = Instant::now();
-                run().map(|_| s.elapsed().as_secs_f64())
-            })
-            .collect::<Result<_, _>>()?;
-        let best = t.iter().copied().fold(f64::INFINITY, f64::min);
-        let secs = median(&mut t);
+        let (secs, best) = timed(rounds, run)?;
         println!(
             "  {what}: {:.2} ms, {:.1} GFLOP/s ({:.1})",
             secs * 1e3,
@@ -488,16 +472,28 @@ fn convolutions(rounds: usize) -> anyhow::Result<()> {
         ),
     ];
     for (what, run) in stages {
-        run()?;
-        let mut t: Vec<f64> = (0..rounds.max(1))
-            .map(|_| {
-                let s = Instant::now();
-                run().map(|_| s.elapsed().as_secs_f64())
-            })
-            .collect::<Result<_, _>>()?;
-        println!("  {what}: {:.1} ms", median(&mut t) * 1e3);
+        let (secs, _) = timed(rounds, &run)?;
+        println!("  {what}: {:.1} ms", secs * 1e3);
     }
     Ok(())
+}
+
+/// `run` once to warm up, then timed `rounds` times: (the median, the fastest) seconds.
+#[cfg(feature = "engine")]
+fn timed<T>(
+    rounds: usize,
+    run: &dyn Fn() -> articket_engine::candle_core::Result<T>,
+) -> anyhow::Result<(f64, f64)> {
+    use std::time::Instant;
+    run()?;
+    let mut t: Vec<f64> = (0..rounds.max(1))
+        .map(|_| {
+            let s = Instant::now();
+            run().map(|_| s.elapsed().as_secs_f64())
+        })
+        .collect::<Result<_, _>>()?;
+    let best = t.iter().copied().fold(f64::INFINITY, f64::min);
+    Ok((median(&mut t), best))
 }
 
 #[cfg(not(feature = "engine"))]
