@@ -71,7 +71,7 @@ impl candle_core::CustomOp1 for Bf16Linear<'_> {
         let x = &x[x0..][..tokens * k];
         let out = match self.weights.kernel() {
             // The tokens' rows as pairs once; the kernel splits the work itself, and its
-            // first pass over k writes every output (no zeroing pass first).
+            // one pass over k writes every output (no zeroing pass first).
             Kernel::Avx512 => {
                 let a = crate::bf16::pair_rows(x, k);
                 // SAFETY: `linear` writes all of y, reading none before writing it.
