@@ -95,15 +95,22 @@ impl candle_core::CustomOp3 for CpuAttention {
                                 crate::bf16::to_pairs_scaled(row, scale, dst);
                             }
                             kt.product_rows(queries, rows, s);
-                            // Each row's e^(s − max) goes to bf16 pairs scaled by 1/Σ
-                            // in one pass: the probabilities as rows for the kernel.
+                            // Each row's e^(s − max) goes to bf16 pairs in one pass
+                            // (the softmax's numerators as rows for the kernel), and
+                            // the product's row is divided by their sum.
                             let pairs = m.div_ceil(2);
                             probs.resize(rows * pairs, 0);
-                            for (row, dst) in s.chunks_mut(m).zip(probs.chunks_mut(pairs)) {
-                                let sum = exps(row);
-                                crate::bf16::to_pairs_scaled(row, 1.0 / sum, dst);
+                            let mut sums = [0f32; QUERY_BLOCK];
+                            for ((row, dst), sum) in
+                                s.chunks(m).zip(probs.chunks_mut(pairs)).zip(&mut sums)
+                            {
+                                *sum = crate::bf16::exps_to_pairs(row, dst);
                             }
                             vp.product_rows(probs, rows, o);
+                            for (row, sum) in o.chunks_mut(d).zip(sums) {
+                                let inv = 1.0 / sum;
+                                row.iter_mut().for_each(|x| *x *= inv);
+                            }
                             return;
                         }
                         Bf16Weights::pack_scaled(qb, rows, d, scale).matmul_packed(kt, s, m);

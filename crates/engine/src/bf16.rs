@@ -379,6 +379,100 @@ pub fn to_pairs_scaled(src: &[f32], scale: f32, dst: &mut [u32]) {
     unsafe { pack_row(src, scale, dst) };
 }
 
+/// dst[p] = (e^(row[2p] − max), e^(row[2p+1] − max)) as bf16 pairs, zero past row's
+/// end, with max the row's largest: softmax's numerators as one row of A for
+/// [`PackedB::product_rows`]. Returns their sum before rounding, which the caller
+/// divides the product's row by (so the row is read once after its maximum, and the
+/// f32 exponentials are never stored). To 3e-6 of each exponential before the rounding.
+pub fn exps_to_pairs(row: &[f32], dst: &mut [u32]) -> f32 {
+    assert!(available(), "this processor has no AVX-512 BF16");
+    assert!(dst.len() >= row.len().div_ceil(2));
+    // SAFETY: the processor has AVX-512 BF16 (asserted), dst is long enough.
+    unsafe { exps_row(row, dst) }
+}
+
+/// [`exps_to_pairs`]: the maximum over four vectors, then 2^t with t = (x − max)·log₂e
+/// split as n + f (n an integer, |f| ≤ ½), 2^f by a degree-4 polynomial and 2^n by
+/// `vscalefps`, 32 numbers at a time into 16 pairs.
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn exps_row(row: &[f32], dst: &mut [u32]) -> f32 {
+    let len = row.len();
+    let at = |i: usize| row.as_ptr().add(i);
+    // Lanes at or past the row's end read as −∞ (so they add nothing to the maximum).
+    let load = |i: usize| -> __m512 {
+        let lanes = len.saturating_sub(i).min(16);
+        let mask = ((1u32 << lanes) - 1) as u16;
+        _mm512_mask_loadu_ps(_mm512_set1_ps(f32::NEG_INFINITY), mask, at(i))
+    };
+    let mut m = [_mm512_set1_ps(f32::NEG_INFINITY); 4];
+    let mut i = 0;
+    while i + 64 <= len {
+        for (j, m) in m.iter_mut().enumerate() {
+            *m = _mm512_max_ps(*m, _mm512_loadu_ps(at(i + 16 * j)));
+        }
+        i += 64;
+    }
+    while i < len {
+        m[0] = _mm512_max_ps(m[0], load(i));
+        i += 16;
+    }
+    let max = _mm512_reduce_max_ps(_mm512_max_ps(
+        _mm512_max_ps(m[0], m[1]),
+        _mm512_max_ps(m[2], m[3]),
+    ));
+    let log2e = _mm512_set1_ps(std::f32::consts::LOG2_E);
+    // x − max first, exactly (a fused x·log₂e − max·log₂e would round max·log₂e, an
+    // error of up to 2.4e-4 in the exponent when the scores are in the thousands).
+    let max_v = _mm512_set1_ps(max);
+    let floor = _mm512_set1_ps(-127.0);
+    // 2^f on [−½, ½] (a weighted least-squares fit; 2.7e-6 relative at worst).
+    let c = [
+        0.999_999_17,
+        0.693_122,
+        0.240_249_81,
+        0.055_917_04,
+        0.009_560_51,
+    ]
+    .map(|c: f32| _mm512_set1_ps(c));
+    let exp = |x: __m512| -> __m512 {
+        let t = _mm512_max_ps(_mm512_mul_ps(_mm512_sub_ps(x, max_v), log2e), floor);
+        let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(t);
+        let f = _mm512_sub_ps(t, n);
+        let p = _mm512_fmadd_ps(c[4], f, c[3]);
+        let p = _mm512_fmadd_ps(p, f, c[2]);
+        let p = _mm512_fmadd_ps(p, f, c[1]);
+        let p = _mm512_fmadd_ps(p, f, c[0]);
+        _mm512_scalef_ps(p, n)
+    };
+    let mut sums = [_mm512_setzero_ps(); 2];
+    for (p, d) in dst[..len.div_ceil(2)].chunks_mut(16).enumerate() {
+        let i = 32 * p;
+        let (lo, hi) = if i + 32 <= len {
+            (
+                exp(_mm512_loadu_ps(at(i))),
+                exp(_mm512_loadu_ps(at(i + 16))),
+            )
+        } else {
+            // The row's end: lanes past it are exactly zero (−∞ would be 2^−127).
+            let keep = |i: usize| ((1u32 << len.saturating_sub(i).min(16)) - 1) as u16;
+            (
+                _mm512_maskz_mov_ps(keep(i), exp(load(i))),
+                _mm512_maskz_mov_ps(keep(i + 16), exp(load(i + 16))),
+            )
+        };
+        sums[0] = _mm512_add_ps(sums[0], lo);
+        sums[1] = _mm512_add_ps(sums[1], hi);
+        // Lower half of the result from the second operand: lo's 16, then hi's.
+        let v: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo));
+        let words = (1u32 << d.len()) - 1;
+        _mm512_mask_storeu_epi32(d.as_mut_ptr().cast(), words as u16, v);
+    }
+    for d in &mut dst[len.div_ceil(2)..] {
+        *d = 0;
+    }
+    _mm512_reduce_add_ps(_mm512_add_ps(sums[0], sums[1]))
+}
+
 /// A GEGLU layer's weights (its 2·half outputs × k, row-major: values, then gates) and
 /// bias in the order [`PackedB::linear_gated`] reads them: for each panel of values, it
 /// and the panel of their gates side by side. None unless half is a whole number of
@@ -810,6 +904,64 @@ mod tests {
                 }
                 assert!(c[i * (n + 3) + n].is_nan(), "nothing written past n");
             }
+        }
+    }
+
+    /// Softmax's numerators as pairs: each is e^(x − max) to bf16's rounding (2⁻⁸ of
+    /// it, counting the polynomial's 3e-6), the sum is the f64 sum's to 1e-5, lanes past
+    /// the row's end are zero, and the pairs hold (even, odd) in that order. Rows shorter
+    /// and longer than one vector, odd and even, with scores far below the maximum (which
+    /// must come out zero or tiny, never garbage), a maximum in the last lane, and all
+    /// scores in the thousands (where rounding max·log₂e would be off by 1e-4).
+    #[test]
+    fn exponentials_to_pairs_are_softmaxs_numerators() {
+        if !available() {
+            eprintln!("skipped: no AVX-512 BF16 here");
+            return;
+        }
+        let lens: [usize; 14] = [1, 2, 15, 16, 17, 31, 32, 33, 63, 64, 65, 77, 100, 4096];
+        for (len, offset) in lens.into_iter().flat_map(|l| [(l, 0.0), (l, 3000.0)]) {
+            let row: Vec<f32> = (0..len)
+                .map(|i| match i {
+                    _ if i + 1 == len => 9.5,
+                    _ if i % 7 == 0 => -200.0 - i as f32,
+                    _ => ((i * 7919) % 211) as f32 / 19.0 - 6.0,
+                })
+                .map(|x| x + offset)
+                .collect();
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+            let pairs = len.div_ceil(2);
+            let mut dst = vec![u32::MAX; pairs + 3];
+            let sum = exps_to_pairs(&row, &mut dst[..pairs + 1]);
+            assert_eq!(dst[pairs], 0, "{len}: the pair past the row is zeroed");
+            assert_eq!(dst[pairs + 1], u32::MAX, "{len}: nothing written past dst");
+            let mut want_sum = 0f64;
+            for (i, &x) in row.iter().enumerate() {
+                let want = (x as f64 - max).exp();
+                want_sum += want;
+                let word = dst[i / 2];
+                let half = if i % 2 == 0 {
+                    word & 0xffff
+                } else {
+                    word >> 16
+                };
+                let got = f32::from_bits(half << 16) as f64;
+                assert!(
+                    (got - want).abs() <= want / 256.0 + 1e-37,
+                    "{len}, {i}: e^({x} - {max}) = {want}, got {got}"
+                );
+            }
+            if len % 2 == 1 {
+                assert_eq!(
+                    dst[pairs - 1] >> 16,
+                    0,
+                    "{len}: the odd end's pair is half zero"
+                );
+            }
+            assert!(
+                (sum as f64 - want_sum).abs() <= 1e-5 * want_sum,
+                "{len}: sum {sum} vs {want_sum}"
+            );
         }
     }
 
