@@ -458,8 +458,36 @@ fn convolutions(rounds: usize) -> anyhow::Result<()> {
             articket_engine::attention::attention(&q, &k, &v, 0.125)
         })?;
     }
-    // TAESD's whole encoder and decoder at 512×512 (its published shape).
+    // SD 2.1's whole text encoder (OpenCLIP ViT-H, 23 layers of 1024) over one prompt,
+    // with zero weights: the same work as trained ones.
     let vb = articket_engine::candle_nn::VarBuilder::zeros(DType::F32, &dev);
+    let shape = articket_engine::config::TextShape {
+        vocab_size: 49408,
+        hidden_size: 1024,
+        intermediate_size: 4096,
+        layers: 23,
+        heads: 16,
+        max_positions: 77,
+        activation: "gelu".into(),
+        projection_dim: 1024,
+        layer_norm_eps: 1e-5,
+    };
+    let text = articket_engine::clip::ClipText::new(
+        vb.clone(),
+        &shape,
+        articket_engine::clip::Activation::Gelu,
+        49407,
+    )?;
+    let ids = Tensor::new(&[[49406u32; 77]], &dev)?;
+    let (secs, best) = timed(rounds, &|| text.forward(&ids, false).map(|o| o.hidden))?;
+    let gflop = 2.0 * 77.0 * 23.0 * (4.0 * 1024.0 * 1024.0 + 2.0 * 1024.0 * 4096.0) / 1e9;
+    println!(
+        "  text encoder (SD 2.1), 77 tokens: {:.1} ms, {:.1} GFLOP/s ({:.1} ms best)",
+        secs * 1e3,
+        gflop / secs,
+        best * 1e3
+    );
+    // TAESD's whole encoder and decoder at 512×512 (its published shape).
     let tiny = articket_engine::taesd::TinyVae::new(vb, &Default::default())?;
     let image = Tensor::rand(-1f32, 1.0, (1, 3, 512, 512), &dev)?;
     let latents = Tensor::randn(0f32, 1.0, (1, 4, 64, 64), &dev)?;

@@ -20,6 +20,8 @@ struct CpuAttention {
     scale: f32,
     /// Products in bf16 ([`crate::bf16::in_use`] when made).
     bf16: bool,
+    /// Query i sees keys 0..=i only (a text encoder's causal mask).
+    causal: bool,
 }
 
 impl candle_core::CustomOp3 for CpuAttention {
@@ -54,7 +56,9 @@ impl candle_core::CustomOp3 for CpuAttention {
         };
         let (q, k, v) = (&q[q0..], &k[k0..], &v[v0..]);
         let mut out = vec![0f32; b * n * d];
-        let scale = self.scale;
+        let (scale, causal) = (self.scale, self.causal);
+        // Keys query i of a row sees.
+        let seen = move |i: usize| if causal { (i + 1).min(m) } else { m };
         // bf16 where asked for: each row's keys (as kᵀ) and values packed once, for
         // all its query blocks.
         let packed: Option<Vec<(PackedB, PackedB)>> = self.bf16.then(|| {
@@ -101,10 +105,14 @@ impl candle_core::CustomOp3 for CpuAttention {
                             let pairs = m.div_ceil(2);
                             probs.resize(rows * pairs, 0);
                             let mut sums = [0f32; QUERY_BLOCK];
-                            for ((row, dst), sum) in
-                                s.chunks(m).zip(probs.chunks_mut(pairs)).zip(&mut sums)
+                            for (r, ((row, dst), sum)) in s
+                                .chunks(m)
+                                .zip(probs.chunks_mut(pairs))
+                                .zip(&mut sums)
+                                .enumerate()
                             {
-                                *sum = crate::bf16::exps_to_pairs(row, dst);
+                                // Keys past those seen get no pair (zeros).
+                                *sum = crate::bf16::exps_to_pairs(&row[..seen(qi + r)], dst);
                             }
                             vp.product_rows(probs, rows, o);
                             for (row, sum) in o.chunks_mut(d).zip(sums) {
@@ -114,8 +122,8 @@ impl candle_core::CustomOp3 for CpuAttention {
                             return;
                         }
                         Bf16Weights::pack_scaled(qb, rows, d, scale).matmul_packed(kt, s, m);
-                        for row in s.chunks_mut(m) {
-                            softmax(row);
+                        for (r, row) in s.chunks_mut(m).enumerate() {
+                            softmax(row, seen(qi + r));
                         }
                         Bf16Weights::pack(s, rows, m).matmul_packed(vp, o, d);
                         return;
@@ -133,8 +141,8 @@ impl candle_core::CustomOp3 for CpuAttention {
                             scale,
                         );
                     }
-                    for row in s.chunks_mut(m) {
-                        softmax(row);
+                    for (r, row) in s.chunks_mut(m).enumerate() {
+                        softmax(row, seen(qi + r));
                     }
                     // o = s · vb
                     unsafe {
@@ -155,10 +163,12 @@ impl candle_core::CustomOp3 for CpuAttention {
     }
 }
 
-/// Softmax of one row, in place.
-fn softmax(row: &mut [f32]) {
+/// Softmax of one row's first `seen` numbers, in place; the rest become zero.
+fn softmax(row: &mut [f32], seen: usize) {
+    let (row, unseen) = row.split_at_mut(seen);
     let inv = 1.0 / exps(row);
     row.iter_mut().for_each(|x| *x *= inv);
+    unseen.fill(0.0);
 }
 
 /// e^(x − max) of one row, in place; returns their sum. With AVX-512 or AVX2 and FMA
@@ -226,35 +236,41 @@ fn exps_in_place<const L: usize>(row: &mut [f32]) -> f32 {
 
 /// softmax(q·kᵀ × scale)·v over (B, N, d) × (B, M, d).
 pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tensor> {
-    let (b, n, d) = q.dims3()?;
+    attend(q, k, v, scale, false)
+}
+
+/// [`attention`] where query i sees keys 0..=i only: a text encoder's causal mask.
+pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tensor> {
+    attend(q, k, v, scale, true)
+}
+
+fn attend(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, causal: bool) -> Result<Tensor> {
+    let n = q.dim(1)?;
     if q.device().is_cpu() && q.dtype() == DType::F32 {
+        let op = CpuAttention {
+            scale: scale as f32,
+            bf16: crate::bf16::in_use(),
+            causal,
+        };
+        let (k, v) = (k.contiguous()?, v.contiguous()?);
         if n % QUERY_BLOCK == 0 {
-            return q.contiguous()?.apply_op3_no_bwd(
-                &k.contiguous()?,
-                &v.contiguous()?,
-                &CpuAttention {
-                    scale: scale as f32,
-                    bf16: crate::bf16::in_use(),
-                },
-            );
+            return q.contiguous()?.apply_op3_no_bwd(&k, &v, &op);
         }
         // Pad the queries to whole blocks so no block straddles two rows.
         let padded = n.div_ceil(QUERY_BLOCK) * QUERY_BLOCK;
         let q = q.pad_with_zeros(1, 0, padded - n)?.contiguous()?;
-        let out = q.apply_op3_no_bwd(
-            &k.contiguous()?,
-            &v.contiguous()?,
-            &CpuAttention {
-                scale: scale as f32,
-                bf16: crate::bf16::in_use(),
-            },
-        )?;
-        return out.narrow(1, 0, n);
+        return q.apply_op3_no_bwd(&k, &v, &op)?.narrow(1, 0, n);
     }
     // The plain form, with the softmax in f32 as diffusers upcasts it.
-    let _ = (b, d);
-    let scores = (q.matmul(&k.t()?)? * scale)?;
-    let probs = candle_nn::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?;
+    let mut scores = (q.matmul(&k.t()?)? * scale)?.to_dtype(DType::F32)?;
+    if causal {
+        let m = k.dim(1)?;
+        let mask: Vec<f32> = (0..n)
+            .flat_map(|i| (0..m).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
+            .collect();
+        scores = scores.broadcast_add(&Tensor::from_vec(mask, (n, m), q.device())?)?;
+    }
+    let probs = candle_nn::ops::softmax_last_dim(&scores)?;
     probs.to_dtype(v.dtype())?.matmul(v)
 }
 
@@ -513,6 +529,79 @@ mod tests {
         }
     }
 
+    /// The plain form with a causal mask: −∞ added to every score of a key after
+    /// its query.
+    fn plain_causal(q: &Tensor, k: &Tensor, v: &Tensor) -> Tensor {
+        let (n, m) = (q.dim(1).unwrap(), k.dim(1).unwrap());
+        let mask: Vec<f32> = (0..n * m)
+            .map(|ij| {
+                if ij % m > ij / m {
+                    f32::NEG_INFINITY
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let mask = Tensor::from_vec(mask, (n, m), q.device()).unwrap();
+        let s = q
+            .matmul(&k.t().unwrap())
+            .unwrap()
+            .broadcast_add(&mask)
+            .unwrap();
+        candle_nn::ops::softmax_last_dim(&s)
+            .unwrap()
+            .matmul(v)
+            .unwrap()
+    }
+
+    /// With the text encoder's causal mask, each kernel computes the masked plain form:
+    /// the f32 kernel to f32's precision, the bf16 kernel that of the rounded inputs to
+    /// bf16's (as below). 77 tokens (a prompt: odd, partial query blocks) and 130 (past
+    /// one block; keys past one vector's worth of pairs).
+    #[test]
+    fn the_causal_kernels_match_the_masked_plain_form() {
+        let dev = Device::Cpu;
+        for (b, n, d) in [(3, 77, 64), (2, 130, 24)] {
+            let q = Tensor::randn(0f32, 0.5, (b, n, d), &dev).unwrap();
+            let k = Tensor::randn(0f32, 1.0, (b, n, d), &dev).unwrap();
+            let v = Tensor::randn(0f32, 1.0, (b, n, d), &dev).unwrap();
+            let padded = n.div_ceil(QUERY_BLOCK) * QUERY_BLOCK;
+            let run = |bf16: bool| {
+                let op = CpuAttention {
+                    scale: 1.0,
+                    bf16,
+                    causal: true,
+                };
+                q.pad_with_zeros(1, 0, padded - n)
+                    .unwrap()
+                    .apply_op3_no_bwd(&k, &v, &op)
+                    .unwrap()
+                    .narrow(1, 0, n)
+                    .unwrap()
+            };
+            let want = plain_causal(&q, &k, &v);
+            let diff = crate::max_abs(&(run(false) - &want).unwrap()).unwrap();
+            assert!(diff < 1e-5, "f32 {b}x{n}x{d}: {diff}");
+            // The first query sees only the first key: its output is that value.
+            let first = crate::max_abs(
+                &(want.narrow(1, 0, 1).unwrap() - v.narrow(1, 0, 1).unwrap()).unwrap(),
+            )
+            .unwrap();
+            assert!(first < 1e-6, "the mask's first row: {first}");
+            if !crate::bf16::available() {
+                eprintln!("skipped: no AVX-512 BF16 here");
+                continue;
+            }
+            let round = crate::bf16_rounded;
+            let (q, k, v) = (round(&q), round(&k), round(&v));
+            let want = plain_causal(&q, &k, &v);
+            let scale_of_each = plain_causal(&q, &k, &v.abs().unwrap());
+            let worst =
+                crate::max_abs(&((run(true) - &want).unwrap() / scale_of_each).unwrap()).unwrap();
+            assert!(worst < 8e-3, "bf16 {b}x{n}x{d}: off by {worst} of Σ p·|v|");
+        }
+    }
+
     /// In bf16, the kernel computes the plain form of the bf16-rounded q, k and v to
     /// bf16's precision (the probabilities are rounded too): keys past one pass of
     /// pairs and not a whole number of panels, partial query blocks.
@@ -539,6 +628,7 @@ mod tests {
                     &CpuAttention {
                         scale: scale as f32,
                         bf16: true,
+                        causal: false,
                     },
                 )
                 .unwrap()

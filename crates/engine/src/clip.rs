@@ -157,14 +157,13 @@ impl ClipText {
             .token
             .forward(ids)?
             .broadcast_add(&self.position.forward(&positions)?)?;
-        let mask = causal_mask(len, xs.device(), xs.dtype())?;
         let last = self.layers.len();
         let mut hidden = None;
         for (i, layer) in self.layers.iter().enumerate() {
             if penultimate && i + 1 == last {
                 hidden = Some(xs.clone());
             }
-            xs = self.layer(layer, &xs, &mask, b, len)?;
+            xs = self.layer(layer, &xs, b, len)?;
         }
         let finished = self.final_norm.forward(&xs)?;
         let hidden = match hidden {
@@ -193,7 +192,7 @@ impl ClipText {
         Ok(TextOutput { hidden, pooled })
     }
 
-    fn layer(&self, l: &Layer, xs: &Tensor, mask: &Tensor, b: usize, len: usize) -> Result<Tensor> {
+    fn layer(&self, l: &Layer, xs: &Tensor, b: usize, len: usize) -> Result<Tensor> {
         let h = xs.dim(D::Minus1)?;
         let hd = h / self.heads;
         let normed = l.norm1.forward(xs)?;
@@ -203,11 +202,15 @@ impl ClipText {
             .forward(&normed)?
             .reshape((b, len, 3 * self.heads, hd))?;
         let all = crate::cpu::swap_adjacent(&all, 1)?;
-        let part = |i: usize| all.narrow(1, i * self.heads, self.heads)?.contiguous();
+        let part = |i: usize| {
+            all.narrow(1, i * self.heads, self.heads)?
+                .contiguous()?
+                .reshape((b * self.heads, len, hd))
+        };
         let (q, k, v) = (part(0)?, part(1)?, part(2)?);
-        let scores = q.matmul(&k.t()?)?.broadcast_add(mask)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let attn = crate::cpu::swap_adjacent(&probs.matmul(&v)?, 1)?
+        // The query's scale is in its weights (`stacked`).
+        let heads = crate::attention::causal_attention(&q, &k, &v, 1.0)?;
+        let attn = crate::cpu::swap_adjacent(&heads.reshape((b, self.heads, len, hd))?, 1)?
             .reshape((b, len, h))?
             .apply(&l.out)?;
         let xs = (xs + attn)?;
@@ -237,11 +240,4 @@ fn stacked(a: &VarBuilder, h: usize, scale: f64) -> Result<Linear> {
     let w = Tensor::cat(&[q.0, k.0, v.0], 0)?;
     let b = Tensor::cat(&[q.1, k.1, v.1], 0)?;
     Ok(candle_nn::Linear::new(w, Some(b)).into())
-}
-
-fn causal_mask(len: usize, device: &Device, dtype: DType) -> Result<Tensor> {
-    let mask: Vec<f32> = (0..len)
-        .flat_map(|i| (0..len).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
-        .collect();
-    Tensor::from_vec(mask, (len, len), device)?.to_dtype(dtype)
 }
