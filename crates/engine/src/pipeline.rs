@@ -500,7 +500,8 @@ impl Engine {
                     .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
                 rows.push(Tensor::new(ids.as_slice(), &self.device)?);
             }
-            let out = p.model.forward(&Tensor::stack(&rows, 0)?, sdxl)?;
+            let ids = Tensor::stack(&rows, 0)?;
+            let out = self.compute(|| p.model.forward(&ids, sdxl))?;
             hidden.push(out.hidden);
             pooled = Some(out.pooled);
         }
@@ -519,9 +520,19 @@ impl Engine {
         h: usize,
     ) -> candle_core::Result<Tensor> {
         let x = self.to_tensor(images, w, h)?;
-        match &self.tiny {
+        self.compute(|| match &self.tiny {
             Some(tiny) => tiny.encode(&x)? * tiny.shape.scaling_factor,
             None => self.vae.mean(&x)? * self.vae_scale,
+        })
+    }
+
+    /// `f` (a model's forward pass) on the CPU's worker threads where the model runs on
+    /// the CPU ([`crate::cpu::on_workers`]); a GPU's calls stay on this thread.
+    fn compute<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        if self.device.is_cpu() {
+            crate::cpu::on_workers(f)
+        } else {
+            f()
         }
     }
 
@@ -545,15 +556,12 @@ impl Engine {
             }
             _ => None,
         };
-        self.unet.forward(
-            latents,
-            t,
-            &Conditioning {
-                context: &text.context,
-                text_time,
-                guidance: text.guidance.as_ref(),
-            },
-        )
+        let conditioning = Conditioning {
+            context: &text.context,
+            text_time,
+            guidance: text.guidance.as_ref(),
+        };
+        self.compute(|| self.unet.forward(latents, t, &conditioning))
     }
 
     /// Latents as small pictures through the tiny autoencoder: halved first where the
@@ -570,10 +578,10 @@ impl Engine {
 
     /// Latents back to pixels in [0, 1], (N, 3, H, W), in f32.
     pub fn decode_unit(&self, latents: &Tensor) -> candle_core::Result<Tensor> {
-        let images = match &self.tiny {
-            Some(tiny) => tiny.decode(&(latents / tiny.shape.scaling_factor)?)?,
-            None => self.vae.decode(&(latents / self.vae_scale)?)?,
-        };
+        let images = self.compute(|| match &self.tiny {
+            Some(tiny) => tiny.decode(&(latents / tiny.shape.scaling_factor)?),
+            None => self.vae.decode(&(latents / self.vae_scale)?),
+        })?;
         ((images.to_dtype(DType::F32)? / 2.)? + 0.5)?.clamp(0f32, 1f32)
     }
 
