@@ -2,8 +2,10 @@
 //! and the attention inside it.
 //!
 //! On the CPU, attention is one fused, blocked kernel: for a block of queries it computes
-//! the scores against all keys into a small per-thread buffer, takes the softmax in
-//! place and multiplies by the values, so the N×M score matrix never exists. The plain
+//! the scores against all keys into a small per-thread buffer, takes the softmax (in bf16
+//! its numerators go straight to pairs and the product's rows are divided by their sum)
+//! and multiplies by the values, so the N×M score matrix never exists. It takes the text
+//! encoders' causal mask too ([`causal_attention`]). The plain
 //! form (matrix product, softmax, matrix product) allocated a fresh half-gigabyte matrix
 //! per call at 512² and spent most of its time in page faults and passes over it (see
 //! docs/benchmarks.md). On a GPU the plain form runs, or flash attention when built in.

@@ -46,13 +46,17 @@ fn set() -> bool {
     // Every block from the heap (no mmap: blocks over 32 MiB would otherwise always be
     // mapped afresh), and the heap's free top never trimmed.
     // SAFETY: mallopt only changes malloc's parameters (glibc locks its arenas).
-    let (mmap, trim) = unsafe {
+    // One arena for every thread: the forward passes run on rayon's workers
+    // ([`on_workers`]), and glibc gives other threads arenas of mapped heaps of at most
+    // 64 MiB, which it unmaps when they empty (so their pages fault again).
+    let (mmap, trim, arenas) = unsafe {
         (
             libc::mallopt(libc::M_MMAP_MAX, 0),
             libc::mallopt(libc::M_TRIM_THRESHOLD, libc::c_int::MAX),
+            libc::mallopt(libc::M_ARENA_MAX, 1),
         )
     };
-    let ok = mmap == 1 && trim == 1;
+    let ok = mmap == 1 && trim == 1 && arenas == 1;
     if !ok {
         tracing::warn!("malloc refused to keep freed memory: CPU paintings fault more pages");
     }
