@@ -7,9 +7,10 @@
 //! kernel, so every step paid for page faults and for the kernel clearing the same
 //! pages again: a quarter of the CPU time of an SD-Turbo painting once its products ran
 //! on AMX (docs/benchmarks.md). [`keep_freed_memory`] tells malloc to serve every block
-//! from its heaps and keep what is freed there for reuse. The process's peak memory
-//! stays what it was (the blocks are the same ones); it is not given back between
-//! paintings, which suits a booth that paints all day.
+//! from its heaps, in one arena for all threads ([`on_workers`] runs the forward passes
+//! on rayon's threads), and keep what is freed there for reuse. The process's peak
+//! memory stays what it was (the blocks are the same ones); it is not given back
+//! between paintings, which suits a booth that paints all day.
 
 /// A tensor's numbers as f32, flattened: the weights and biases the CPU kernels read
 /// from plain memory (packed or kept once per layer).
@@ -44,11 +45,11 @@ pub fn keep_freed_memory() -> bool {
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn set() -> bool {
     // Every block from the heap (no mmap: blocks over 32 MiB would otherwise always be
-    // mapped afresh), and the heap's free top never trimmed.
+    // mapped afresh), and the heap's free top never trimmed. One arena for every
+    // thread: the forward passes run on rayon's workers ([`on_workers`]), and glibc
+    // gives other threads arenas of mapped heaps of at most 64 MiB, which it unmaps
+    // when they empty (so their pages fault again).
     // SAFETY: mallopt only changes malloc's parameters (glibc locks its arenas).
-    // One arena for every thread: the forward passes run on rayon's workers
-    // ([`on_workers`]), and glibc gives other threads arenas of mapped heaps of at most
-    // 64 MiB, which it unmaps when they empty (so their pages fault again).
     let (mmap, trim, arenas) = unsafe {
         (
             libc::mallopt(libc::M_MMAP_MAX, 0),
