@@ -398,11 +398,11 @@ pub fn exps_to_pairs(row: &[f32], dst: &mut [u32]) -> f32 {
 unsafe fn exps_row(row: &[f32], dst: &mut [u32]) -> f32 {
     let len = row.len();
     let at = |i: usize| row.as_ptr().add(i);
+    // The lanes of the vector at i that are inside the row.
+    let inside = |i: usize| ((1u32 << len.saturating_sub(i).min(16)) - 1) as u16;
     // Lanes at or past the row's end read as −∞ (so they add nothing to the maximum).
     let load = |i: usize| -> __m512 {
-        let lanes = len.saturating_sub(i).min(16);
-        let mask = ((1u32 << lanes) - 1) as u16;
-        _mm512_mask_loadu_ps(_mm512_set1_ps(f32::NEG_INFINITY), mask, at(i))
+        _mm512_mask_loadu_ps(_mm512_set1_ps(f32::NEG_INFINITY), inside(i), at(i))
     };
     let mut m = [_mm512_set1_ps(f32::NEG_INFINITY); 4];
     let mut i = 0;
@@ -454,10 +454,9 @@ unsafe fn exps_row(row: &[f32], dst: &mut [u32]) -> f32 {
             )
         } else {
             // The row's end: lanes past it are exactly zero (−∞ would be 2^−127).
-            let keep = |i: usize| ((1u32 << len.saturating_sub(i).min(16)) - 1) as u16;
             (
-                _mm512_maskz_mov_ps(keep(i), exp(load(i))),
-                _mm512_maskz_mov_ps(keep(i + 16), exp(load(i + 16))),
+                _mm512_maskz_mov_ps(inside(i), exp(load(i))),
+                _mm512_maskz_mov_ps(inside(i + 16), exp(load(i + 16))),
             )
         };
         sums[0] = _mm512_add_ps(sums[0], lo);
