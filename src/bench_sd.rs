@@ -283,12 +283,15 @@ pub fn run(a: &SdArgs) -> anyhow::Result<()> {
 
 /// `articket bench gemm`: the UNet's products at SD size on one core, f32 against bf16.
 #[cfg(feature = "engine")]
-pub fn gemm(rounds: usize) -> anyhow::Result<()> {
+pub fn gemm(rounds: usize, tiny_vae_only: bool) -> anyhow::Result<()> {
     use articket_engine::bf16::{available, Bf16Weights, Kernel};
     use articket_engine::conv::matmul_f32;
     use std::time::Instant;
     if !available() {
         anyhow::bail!("this processor has no AVX-512 BF16: nothing to compare");
+    }
+    if tiny_vae_only {
+        return tiny_vae(rounds);
     }
     // (what, m, k, n): C (m×n) = A (m×k, the weights) · B (k×n).
     let shapes = [
@@ -490,7 +493,22 @@ fn convolutions(rounds: usize) -> anyhow::Result<()> {
         gflop / secs,
         best * 1e3
     );
-    // TAESD's whole encoder and decoder at 512×512 (its published shape).
+    tiny_vae(rounds)
+}
+
+/// TAESD's whole encoder and decoder at 512×512 (its published shape), with zero
+/// weights: the same work as trained ones.
+#[cfg(feature = "engine")]
+fn tiny_vae(rounds: usize) -> anyhow::Result<()> {
+    use articket_engine::candle_core::{DType, Device, Tensor};
+    let dev = Device::Cpu;
+    articket_engine::bf16::enable(true);
+    articket_engine::cpu::keep_freed_memory();
+    println!(
+        "\nTAESD, {} threads, bf16, median (best) of {rounds} rounds",
+        rayon::current_num_threads()
+    );
+    let vb = articket_engine::candle_nn::VarBuilder::zeros(DType::F32, &dev);
     let tiny = articket_engine::taesd::TinyVae::new(vb, &Default::default())?;
     let image = Tensor::rand(-1f32, 1.0, (1, 3, 512, 512), &dev)?;
     let latents = Tensor::randn(0f32, 1.0, (1, 4, 64, 64), &dev)?;
@@ -503,8 +521,8 @@ fn convolutions(rounds: usize) -> anyhow::Result<()> {
         ),
     ];
     for (what, run) in stages {
-        let (secs, _) = timed(rounds, &run)?;
-        println!("  {what}: {:.1} ms", secs * 1e3);
+        let (secs, best) = timed(rounds, &run)?;
+        println!("  {what}: {:.1} ms ({:.1} ms best)", secs * 1e3, best * 1e3);
     }
     Ok(())
 }
@@ -528,7 +546,7 @@ fn timed<T>(
 }
 
 #[cfg(not(feature = "engine"))]
-pub fn gemm(_: usize) -> anyhow::Result<()> {
+pub fn gemm(_: usize, _: bool) -> anyhow::Result<()> {
     anyhow::bail!("this build has no engine; build with `--features engine`")
 }
 

@@ -162,6 +162,10 @@ enum BenchCommand {
         /// Timed rounds per shape; the median is reported.
         #[arg(long, default_value_t = 5)]
         rounds: usize,
+        /// Only TAESD's whole encoder and decoder at 512×512 (seconds, for comparing
+        /// builds side by side).
+        #[arg(long)]
+        tiny_vae: bool,
     },
     /// Our engine against diffusers' outputs on a parity fixture, on any device and
     /// number type (the GPU box's check; `cargo test` runs it in f32 on the CPU).
@@ -259,7 +263,9 @@ fn main() -> ExitCode {
         #[cfg(feature = "bench")]
         Some(Command::Bench(BenchCommand::Sd(args))) => bench_sd::run(&args),
         #[cfg(feature = "bench")]
-        Some(Command::Bench(BenchCommand::Gemm { rounds })) => bench_sd::gemm(rounds),
+        Some(Command::Bench(BenchCommand::Gemm { rounds, tiny_vae })) => {
+            bench_sd::gemm(rounds, tiny_vae)
+        }
         Some(Command::Bench(BenchCommand::Parity(args))) => bench_parity::run(&args),
         Some(Command::Bench(BenchCommand::Matting(args))) => bench_matting::run(&args),
         Some(Command::Bench(BenchCommand::Ticket { rounds, samples })) => {
