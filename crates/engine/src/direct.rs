@@ -22,17 +22,21 @@ use rayon::prelude::*;
 use crate::bf16::available;
 
 /// The kernel's tiles: (output channels per block, vectors of 16 pixels per run), 24
-/// accumulators either way. Six by four (runs of 64 pixels) reads 4 vectors and 6
+/// accumulators each. Six by four (runs of 64 pixels) reads 4 vectors and 6
 /// weights per 24 products, and tiles the UNet's planes (8×8 to 64×64) whole, where runs
 /// of 48 leave part of the last one empty (a third of an 8×8 plane's two). On Zen 5 it
 /// took the UNet's convolutions from 400–720 to 670–830 GFLOP/s (`bench gemm`, 8×8 the
 /// most). Eight by three (runs of 48) reads 3 and 8, and was as fast or faster on
-/// TAESD's 64 channels at 128×128 to 512×512.
-const TILES: [(usize, usize); 2] = [(6, 4), (8, 3)];
+/// TAESD's 64 channels at 128×128 to 512×512. Four by six (runs of 96) is for
+/// convolutions of at most four outputs (TAESD's last, to RGB at 512×512), which the
+/// others pad to a block of 6 or 8.
+const TILES: [(usize, usize); 3] = [(6, 4), (8, 3), (4, 6)];
 
-/// The tile for an output plane of `plane` pixels: runs of 64 up to 64×64.
-fn tile_for(plane: usize) -> (usize, usize) {
-    if plane <= 64 * 64 {
+/// The tile for `out` outputs over a plane of `plane` pixels: runs of 64 up to 64×64.
+fn tile_for(out: usize, plane: usize) -> (usize, usize) {
+    if out <= 4 {
+        TILES[2]
+    } else if plane <= 64 * 64 {
         TILES[0]
     } else {
         TILES[1]
@@ -145,7 +149,7 @@ impl DirectWeights {
         stride: usize,
         plane: usize,
     ) -> DirectWeights {
-        Self::pack_tiled(w, (out, cin, k, stride), tile_for(plane))
+        Self::pack_tiled(w, (out, cin, k, stride), tile_for(out, plane))
     }
 
     fn pack_tiled(
@@ -335,10 +339,10 @@ impl DirectWeights {
                 // SAFETY: the processor has the features; each task writes only its own
                 // pixels of its own output planes, which `dst` covers (asserted).
                 unsafe {
-                    if self.tile == TILES[0] {
-                        self.band::<6, 4>(xs, (oh, ow), (runs, blocks), ep, dst)
-                    } else {
-                        self.band::<8, 3>(xs, (oh, ow), (runs, blocks), ep, dst)
+                    match self.tile {
+                        (6, 4) => self.band::<6, 4>(xs, (oh, ow), (runs, blocks), ep, dst),
+                        (8, 3) => self.band::<8, 3>(xs, (oh, ow), (runs, blocks), ep, dst),
+                        _ => self.band::<4, 6>(xs, (oh, ow), (runs, blocks), ep, dst),
                     }
                 };
             });
@@ -484,7 +488,7 @@ impl DirectWeights {
             let wb = self.packed.as_ptr().add(b * self.per_block * OB);
             for (r, masks) in runs.clone().zip(masks.chunks_exact(n)) {
                 let p0 = r * px;
-                // acc[o][i]: output channel b·8 + o, pixels p0 + 16i..+16.
+                // acc[o][i]: output channel b·OB + o, pixels p0 + 16i..+16.
                 let mut acc = [[_mm512_setzero_ps(); NV]; OB];
                 if let Some(bias) = ep.bias {
                     for (o, acc) in acc.iter_mut().enumerate() {
