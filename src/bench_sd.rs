@@ -595,10 +595,11 @@ fn diffusers_anchor(
     ))
 }
 
-/// The median and the fastest seconds of one painting's stages, each run alone
-/// `rounds` times: the prompt's encoding, the photo's encoding, one UNet step (at the
-/// middle timestep) and the decode. On a shared machine the fastest shows what the
-/// code can do when no neighbour is busy.
+/// The median and the fastest seconds of one painting's stages, each run `rounds` times
+/// in a row before the next (as bench/openvino_anchor.py times OpenVINO's): the prompt's
+/// encoding, the photo's encoding, one UNet step (at the middle timestep) and the
+/// decode. On a shared machine the fastest shows what the code can do when no neighbour
+/// is busy.
 #[cfg(feature = "engine")]
 fn stage_times(
     engine: &articket_engine::Engine,
@@ -607,21 +608,30 @@ fn stage_times(
     rounds: usize,
 ) -> anyhow::Result<([f64; 4], [f64; 4])> {
     use std::time::Instant;
-    let mut times = [(); 4].map(|_| Vec::new());
-    for _ in 0..rounds {
-        let t = Instant::now();
-        let text = engine.text_conditioning(&[job.prompt.as_str()])?;
-        times[0].push(t.elapsed().as_secs_f64());
-        let t = Instant::now();
-        let latents = engine.image_latents(&[&job.image], size, size)?;
-        times[1].push(t.elapsed().as_secs_f64());
-        let t = Instant::now();
-        let eps = engine.predict(&latents, 499.0, &text)?;
-        times[2].push(t.elapsed().as_secs_f64());
-        let t = Instant::now();
-        engine.decode_unit(&eps)?;
-        times[3].push(t.elapsed().as_secs_f64());
+    fn repeat<T>(
+        rounds: usize,
+        times: &mut Vec<f64>,
+        mut run: impl FnMut() -> articket_engine::candle_core::Result<T>,
+    ) -> anyhow::Result<T> {
+        let mut out = None;
+        for _ in 0..rounds.max(1) {
+            let t = Instant::now();
+            out = Some(run()?);
+            times.push(t.elapsed().as_secs_f64());
+        }
+        Ok(out.expect("at least one round"))
     }
+    let mut times = [(); 4].map(|_| Vec::new());
+    let text = repeat(rounds, &mut times[0], || {
+        engine.text_conditioning(&[job.prompt.as_str()])
+    })?;
+    let latents = repeat(rounds, &mut times[1], || {
+        engine.image_latents(&[&job.image], size, size)
+    })?;
+    let eps = repeat(rounds, &mut times[2], || {
+        engine.predict(&latents, 499.0, &text)
+    })?;
+    repeat(rounds, &mut times[3], || engine.decode_unit(&eps))?;
     let best = times
         .each_ref()
         .map(|v| v.iter().copied().fold(f64::INFINITY, f64::min));
