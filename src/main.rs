@@ -162,8 +162,8 @@ enum BenchCommand {
         /// Timed rounds per shape; the median is reported.
         #[arg(long, default_value_t = 5)]
         rounds: usize,
-        /// Only TAESD's whole encoder and decoder at 512×512 (seconds, for comparing
-        /// builds side by side).
+        /// Only TAESD's whole encoder and decoder at 512×512 (a few seconds: for
+        /// comparing builds side by side).
         #[arg(long)]
         tiny_vae: bool,
     },
