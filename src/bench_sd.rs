@@ -354,6 +354,13 @@ pub fn gemm(rounds: usize, tiny_vae_only: bool) -> anyhow::Result<()> {
     convolutions(rounds)
 }
 
+/// bf16 on, and freed blocks reused rather than mapped afresh, as the pipeline sets them.
+#[cfg(feature = "engine")]
+fn as_the_pipeline() {
+    articket_engine::bf16::enable(true);
+    articket_engine::cpu::keep_freed_memory();
+}
+
 /// The convolutions as the models run them (all threads, gather and packing included):
 /// each UNet level's 3×3 convolution and TAESD's at full resolution.
 #[cfg(feature = "engine")]
@@ -361,9 +368,7 @@ fn convolutions(rounds: usize) -> anyhow::Result<()> {
     use articket_engine::candle_core::{DType, Device, Module, Tensor};
     use articket_engine::conv::Conv2d;
     let dev = Device::Cpu;
-    articket_engine::bf16::enable(true);
-    // As the pipeline sets it: freed blocks reused, not mapped afresh.
-    articket_engine::cpu::keep_freed_memory();
+    as_the_pipeline();
     println!(
         "\nconvolutions in the models, {} threads, bf16 ({:?}), median of {rounds} rounds",
         rayon::current_num_threads(),
@@ -502,8 +507,7 @@ fn convolutions(rounds: usize) -> anyhow::Result<()> {
 fn tiny_vae(rounds: usize) -> anyhow::Result<()> {
     use articket_engine::candle_core::{DType, Device, Tensor};
     let dev = Device::Cpu;
-    articket_engine::bf16::enable(true);
-    articket_engine::cpu::keep_freed_memory();
+    as_the_pipeline();
     println!(
         "\nTAESD, {} threads, bf16, median (best) of {rounds} rounds",
         rayon::current_num_threads()
